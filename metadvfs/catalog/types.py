@@ -1,0 +1,214 @@
+"""Typed records for device profiles (the contents of ``devices/*.yaml``).
+
+Units are in the field names: ``_khz`` kHz, ``_mw`` milliwatts, ``_c`` degrees Celsius, ``_s`` seconds.
+Domains are canonical and device-agnostic: ``little``, ``mid``, ``big`` (CPU clusters) and ``gpu``. A
+two-cluster phone (Pixel 3) has no ``mid`` domain; its mask is 0 everywhere in the simulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+CPU_DOMAINS: tuple[str, ...] = ("little", "mid", "big")
+DOMAINS: tuple[str, ...] = ("little", "mid", "big", "gpu")
+Domain = Literal["little", "mid", "big", "gpu"]
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """One CPU cluster (one cpufreq policy).
+
+    Attributes:
+        name: Cluster label from the source (e.g. ``"gold (big)"``).
+        domain: Canonical domain, ``little`` | ``mid`` | ``big``.
+        cpus: CPU range as in sysfs, e.g. ``"4-7"``; the cpufreq policy is ``policy<first cpu>``.
+        cores: Number of cores.
+        core_type: Micro-architecture, e.g. ``"Cortex-A55"``.
+        capacity: Kernel ``capacity-dmips-mhz`` (or legacy EAS ``efficiency``), relative within the SoC.
+        ipc: Reference work per cycle, relative to a Cortex-A76 core (= 1.0). Cross-device scale; estimated.
+        freqs_khz: OPP frequencies in kHz, strictly increasing.
+        power_mw: Active power of ONE busy core at each OPP, mW (aligned with ``freqs_khz``).
+        idle_mw: Power of one idle (WFI/shallow idle) core, mW.
+        static_mw: Cluster-level power while the cluster is awake (shared L2/uncore), mW.
+    """
+
+    name: str
+    domain: Domain
+    cpus: str
+    cores: int
+    core_type: str
+    capacity: int
+    ipc: float
+    freqs_khz: tuple[int, ...]
+    power_mw: tuple[float, ...]
+    idle_mw: float
+    static_mw: float
+
+    @property
+    def fmax_khz(self) -> int:
+        """Highest OPP in kHz."""
+        return self.freqs_khz[-1]
+
+    @property
+    def first_cpu(self) -> int:
+        """Index of the first CPU of the cluster (cpufreq policy number)."""
+        return int(self.cpus.split("-")[0].split(",")[0])
+
+
+@dataclass(frozen=True)
+class MaliLevel:
+    """One row of a Mali DVFS table (Tensor GPUs); thresholds in percent utilisation."""
+
+    freq_khz: int
+    down_util: int
+    up_util: int
+    hys_ticks: int
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """The GPU power domain.
+
+    Attributes:
+        name: Marketing/driver name, e.g. ``"Adreno 630"``.
+        family: ``adreno`` | ``mali``.
+        freqs_khz: OPP frequencies in kHz, strictly increasing.
+        power_mw: Active GPU power at 100 % busy at each OPP, mW.
+        idle_mw: GPU power while idle but clocked, mW.
+        throughput: Reference GPU work per cycle relative to an Adreno 630 (= 1.0); estimated.
+        governor: Stock devfreq governor: ``msm-adreno-tz`` (Adreno) or ``mali-quickstep`` (Tensor).
+        mali_dvfs: Mali DVFS table rows, ascending frequency, or empty for Adreno.
+    """
+
+    name: str
+    family: Literal["adreno", "mali"]
+    freqs_khz: tuple[int, ...]
+    power_mw: tuple[float, ...]
+    idle_mw: float
+    throughput: float
+    governor: str
+    mali_dvfs: tuple[MaliLevel, ...] = ()
+
+    @property
+    def fmax_khz(self) -> int:
+        """Highest OPP in kHz."""
+        return self.freqs_khz[-1]
+
+
+@dataclass(frozen=True)
+class ThrottleRule:
+    """A thermal mitigation step: when ``sensor`` reaches ``trip_c`` cap the listed domains.
+
+    The cap is released when the sensor falls to ``clear_c`` or below (hysteresis).
+
+    Attributes:
+        sensor: ``skin`` (virtual skin / board thermistor) or ``die`` (SoC junction).
+        trip_c: Temperature that activates the rule, degC.
+        clear_c: Temperature that releases it, degC (``clear_c < trip_c``).
+        caps_khz: Maximum frequency per domain while active, kHz (need not be an OPP; the simulator
+            rounds down to the highest OPP at or below it).
+        source: Where the rule comes from (config file and rule name).
+    """
+
+    sensor: Literal["skin", "die"]
+    trip_c: float
+    clear_c: float
+    caps_khz: dict[str, int]
+    source: str
+
+
+@dataclass(frozen=True)
+class ThermalSpec:
+    """Lumped two-node (die + skin) thermal model and the device's throttle rules.
+
+    Attributes:
+        ambient_c: Ambient temperature, degC.
+        c_die_j_per_c: Heat capacity of the die node, J/degC.
+        c_skin_j_per_c: Heat capacity of the skin/chassis node, J/degC.
+        r_die_skin_c_per_w: Thermal resistance die -> skin, degC/W.
+        r_skin_amb_c_per_w: Thermal resistance skin -> ambient, degC/W.
+        skin_throttle_c: First skin throttle point (lowest ``skin`` rule trip), degC.
+        die_throttle_c: SoC (junction) throttle point, degC.
+        shutdown_c: Skin shutdown temperature, degC.
+        rules: Throttle rules, any order.
+    """
+
+    ambient_c: float
+    c_die_j_per_c: float
+    c_skin_j_per_c: float
+    r_die_skin_c_per_w: float
+    r_skin_amb_c_per_w: float
+    skin_throttle_c: float
+    die_throttle_c: float
+    shutdown_c: float
+    rules: tuple[ThrottleRule, ...]
+
+
+@dataclass(frozen=True)
+class DeviceMetadata:
+    """Device metadata used for task similarity (issue: metadata encoder).
+
+    Attributes:
+        soc: SoC name, e.g. ``"Google Tensor (gs101)"``.
+        soc_family: ``snapdragon`` | ``tensor`` (free text allowed for user profiles).
+        vendor: SoC vendor, e.g. ``qualcomm`` | ``google``.
+        year: Release year of the phone.
+        gpu_family: ``adreno`` | ``mali``.
+        display_refresh_hz: Maximum display refresh rate, Hz.
+        battery_mah: Battery capacity, mAh (``None`` when unknown).
+    """
+
+    soc: str
+    soc_family: str
+    vendor: str
+    year: int
+    gpu_family: str
+    display_refresh_hz: int
+    battery_mah: float | None
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A phone: metadata, CPU clusters (ordered little -> big), GPU, thermal model, base power.
+
+    Attributes:
+        name: Catalog name, e.g. ``"pixel6"``.
+        display_name: Human name, e.g. ``"Pixel 6"``.
+        codenames: Android codenames, e.g. ``("oriole", "raven")``.
+        metadata: See :class:`DeviceMetadata`.
+        clusters: CPU clusters ordered by domain little -> mid -> big (2 or 3 of them).
+        gpu: The GPU domain.
+        thermal: Thermal model and throttle rules.
+        base_power_mw: Power of everything else (display, DRAM, radios idle), mW; estimated.
+        nominal_voltage_v: Battery nominal voltage used to turn power_profile mA into mW, V.
+        sources: Upstream sources as ``repository@commit:path`` strings.
+        estimated: ``{field path: method}`` for every value that is not read from a source.
+        path: File the profile was loaded from (``None`` for in-memory profiles).
+    """
+
+    name: str
+    display_name: str
+    codenames: tuple[str, ...]
+    metadata: DeviceMetadata
+    clusters: tuple[ClusterSpec, ...]
+    gpu: GpuSpec
+    thermal: ThermalSpec
+    base_power_mw: float
+    nominal_voltage_v: float
+    sources: tuple[str, ...] = ()
+    estimated: dict[str, str] = field(default_factory=dict)
+    path: str | None = None
+
+    def cluster(self, domain: str) -> ClusterSpec | None:
+        """Return the cluster serving ``domain`` (``little``/``mid``/``big``), or ``None`` if absent."""
+        for c in self.clusters:
+            if c.domain == domain:
+                return c
+        return None
+
+    @property
+    def domain_mask(self) -> tuple[bool, bool, bool, bool]:
+        """Presence of (little, mid, big, gpu)."""
+        present = {c.domain for c in self.clusters}
+        return ("little" in present, "mid" in present, "big" in present, True)

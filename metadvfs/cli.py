@@ -1,0 +1,221 @@
+"""The ``metadvfs`` command line (Typer). Commands are thin wrappers over library functions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from metadvfs.cli_common import handle_errors, print_json
+from metadvfs.cli_trace import trace_app
+from metadvfs.errors import MetaDVFSError
+
+app = typer.Typer(
+    help="MetaDVFS: simulate phones, compare DVFS governors, train and deploy learned governors.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(trace_app, name="trace", help="Generate and validate workload traces.")
+console = Console(stderr=True)
+out_console = Console(width=None if Console().is_terminal else 160)
+
+DEMO_GOVERNORS = "schedutil,ondemand,conservative,performance,powersave,oracle"
+
+
+@app.command()
+@handle_errors
+def devices(json_out: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
+    """List the device catalog."""
+    from metadvfs.catalog.devices import device_to_dict, list_devices, load_device
+
+    rows = [device_to_dict(load_device(n)) for n in list_devices()]
+    if json_out:
+        print_json(rows)
+        return
+    t = Table(title="Devices")
+    for c in ("name", "SoC", "clusters", "GPU"):
+        t.add_column(c)
+    for n in list_devices():
+        d = load_device(n)
+        cl = " + ".join(f"{c.cores}x{c.core_type}@{c.fmax_khz / 1e6:.2f}GHz" for c in d.clusters)
+        t.add_row(n, d.metadata.soc, cl, f"{d.gpu.name} @{d.gpu.fmax_khz / 1000:.0f}MHz")
+    out_console.print(t)
+
+
+@app.command()
+@handle_errors
+def apps(json_out: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
+    """List the app catalog."""
+    from metadvfs.workload.apps import app_to_dict, list_apps, load_app
+
+    rows = [app_to_dict(load_app(n)) for n in list_apps()]
+    if json_out:
+        print_json(rows)
+        return
+    t = Table(title="Apps")
+    for c in ("name", "category", "target FPS", "CPU", "GPU", "phases"):
+        t.add_column(c)
+    for n in list_apps():
+        a = load_app(n)
+        m = a.metadata
+        t.add_row(
+            n,
+            m.category,
+            f"{m.target_fps:g}",
+            f"{m.cpu_intensity:.2f}",
+            f"{m.gpu_intensity:.2f}",
+            ", ".join(p.name for p in a.phases),
+        )
+    out_console.print(t)
+
+
+def _governor_list(spec: str) -> list[str]:
+    names = [g.strip() for g in (DEMO_GOVERNORS if spec == "all" else spec).split(",") if g.strip()]
+    if not names:
+        raise MetaDVFSError("--governor: give at least one governor name (or 'all')")
+    return names
+
+
+@app.command()
+@handle_errors
+def replay(
+    device: str = typer.Option("pixel6", "--device", "-d", help="Device name or profile file."),
+    app_name: str = typer.Option(None, "--app", "-a", help="App name or app-profile file (default tiktok)."),
+    trace: Path = typer.Option(None, "--trace", help="Trace file (CSV/Parquet) to replay instead of the app."),
+    governor: str = typer.Option(
+        "schedutil", "--governor", "-g", help=f"Governor, comma list, or 'all' ({DEMO_GOVERNORS})."
+    ),
+    seconds: float = typer.Option(60.0, "--seconds", "-s", help="Simulated seconds (0 < s <= 3600)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the demand window (>= 0)."),
+    out: Path = typer.Option(None, "--out", help="Output directory (default runs/replay-DEVICE-APP-seedN)."),
+    fmt: str = typer.Option("parquet", "--format", help="Timeline format: parquet or csv."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+) -> None:
+    """Replay governors on a simulated phone; print metrics, write timelines and plots."""
+    import numpy as np
+
+    from metadvfs.governors.registry import make_governor
+    from metadvfs.io import write_text_atomic, write_with
+    from metadvfs.sim.replay import replay as run_replay
+    from metadvfs.tasks.task import make_task
+    from metadvfs.viz.timeline import plot_timeline
+
+    if not 0 < seconds <= 3600:
+        raise MetaDVFSError(f"--seconds: must be in (0, 3600], got {seconds:g}")
+    if seed < 0:
+        raise MetaDVFSError(f"--seed: must be >= 0, got {seed}")
+    if fmt not in ("parquet", "csv"):
+        raise MetaDVFSError(f"--format: must be parquet or csv, got {fmt!r}")
+    names = _governor_list(governor)
+    govs = [make_governor(g) for g in names]  # validate every name before running anything
+    task = make_task(device, app_name, str(trace) if trace else None)
+    if out is None:
+        out = Path("runs") / f"replay-{task.device.name}-{task.app.name}-seed{seed}"
+    if out.exists() and not out.is_dir():
+        raise MetaDVFSError(f"--out: {out} exists and is not a directory")
+    results: list[dict[str, object]] = []
+    ref = None
+    run_order = names if "schedutil" in names else ["schedutil", *names]
+    gov_objs = dict(zip(names, govs, strict=True))
+    timelines = {}
+    with console.status("") as status:
+        for g in run_order:
+            gov = gov_objs.get(g) or make_governor(g)
+
+            def prog(done: int, total: int, g: str = g) -> None:
+                status.update(f"[bold]{g}[/]: {done}/{total} ticks ({100 * done / total:.0f}%)")
+
+            timelines[g] = run_replay([task], gov, seconds, seed, progress=prog)
+    ref = timelines["schedutil"].metrics(0)["ppr"]
+    for g in names:
+        m = timelines[g].metrics(0, ppr_ref=ref)
+        results.append({"governor": g, **m})
+    for g in names:
+        df = timelines[g].frame(0)
+        safe = g.replace("/", "+").replace(":", "=")
+        target = out / f"timeline_{safe}.{fmt}"
+        if fmt == "parquet":
+            write_with(target, lambda p, df=df: df.to_parquet(p, index=False))
+        else:
+            write_with(target, lambda p, df=df: df.to_csv(p, index=False))
+        plot_timeline(
+            df,
+            out / f"timeline_{safe}.png",
+            f"{task.device.display_name} · {task.app.name} · {g} · seed {seed}",
+            skin_throttle_c=float(task.device.thermal.skin_throttle_c),
+        )
+    header = {"device": task.device.name, "app": task.app.name, "seed": seed, "seconds": seconds}
+    write_text_atomic(out / "metrics.json", json.dumps({**header, "runs": results}, indent=2, default=float))
+    if json_out:
+        if len(results) == 1:
+            print_json({**header, **results[0]})
+        else:
+            print_json({**header, "runs": results})
+        return
+    t = Table(title=f"{task.device.display_name} · {task.app.name} · {seconds:g} s · seed {seed}")
+    cols = [
+        ("governor", None),
+        ("power W", "avg_power_w"),
+        ("energy J", "energy_j"),
+        ("FPS", "fps_mean"),
+        ("QoE", "qoe"),
+        ("jank %", "jank_pct"),
+        ("PPR", "ppr"),
+        ("PPR/schedutil", "ppr_norm"),
+        ("max die °C", "max_temp_c"),
+        ("throttled %", "throttled_pct"),
+    ]
+    for c, _ in cols:
+        t.add_column(c, justify="left" if c == "governor" else "right")
+    for r in results:
+        t.add_row(
+            *(
+                str(r["governor"]) if k is None else f"{float(r[k]):.3g}" if np.isfinite(float(r[k])) else "-"
+                for c, k in cols
+            )
+        )
+    out_console.print(t)
+    out_console.print(f"timelines and plots: {out}/")
+
+
+@app.command()
+@handle_errors
+def bench(
+    n_envs: int = typer.Option(1024, "--envs", help="Environments in the batched VecEnv (1..65536)."),
+    steps: int = typer.Option(200, "--steps", help="Vector steps per timed batched run (>= 1)."),
+    repeats: int = typer.Option(5, "--repeats", help="Timed repetitions (medians reported, >= 1)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Measure simulator throughput: single env, DummyVecEnv and the batched VecEnv."""
+    from metadvfs.bench import run_bench
+
+    if not 1 <= n_envs <= 65536:
+        raise MetaDVFSError(f"--envs: must be in [1, 65536], got {n_envs}")
+    if steps < 1 or repeats < 1:
+        raise MetaDVFSError("--steps and --repeats: must be >= 1")
+    with console.status("benchmarking") as status:
+        res = run_bench(n_envs=n_envs, steps=steps, repeats=repeats, progress=lambda s: status.update(s))
+    if json_out:
+        print_json(res)
+        return
+    t = Table(title="Simulator throughput (medians)")
+    t.add_column("path")
+    t.add_column("env-steps/s", justify="right")
+    t.add_row("single DVFSEnv", f"{res['single_env_steps_per_s']:,.0f}")
+    t.add_row(f"DummyVecEnv x{res['dummy_envs']}", f"{res['dummy_vec_env_steps_per_s']:,.0f}")
+    t.add_row(f"BatchedDVFSVecEnv x{res['n_envs']}", f"{res['batched_steps_per_s']:,.0f}")
+    out_console.print(t)
+    out_console.print(f"batched / DummyVecEnv = {res['batched_vs_dummy']:.1f}x")
+
+
+def main() -> None:
+    """Entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

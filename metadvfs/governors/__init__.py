@@ -1,0 +1,1 @@
+"""governors subpackage."""

@@ -1,0 +1,157 @@
+"""Turn device-independent workload traces into per-device, per-domain demand.
+
+A trace row (one simulator tick) holds the work of four thread roles (see
+:mod:`metadvfs.workload.types`). This module places the roles on the device's clusters, the way the
+Android scheduler would at a coarse level:
+
+- ``ui`` (one frame-critical thread, in the top-app group): on the smallest of the ``mid``/``big`` domains
+  whose top OPP finishes one frame's ui work within 80 % of the frame period (the EAS ``fits_capacity``
+  margin), otherwise on ``big``. Pixel kernels keep top-app UI/render threads off the little cores
+  (top-app uclamp / prefer-high-capacity placement); a phone without a mid cluster runs them on ``big``.
+- ``worker``: on ``mid`` (``big`` when the phone has no mid cluster), spread over its cores.
+- ``bg``: on ``little``, spread over its cores.
+- ``gpu``: on the GPU.
+
+The result is packed as float32 channels per tick: total work per domain (4), the share of that work on
+the busiest CPU of the domain (4), frames, per-frame ui work and per-frame GPU work; plus the ui domain
+index per tick.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from metadvfs.sim.device_arrays import DeviceArrays
+
+CH_WORK = slice(0, 4)
+CH_SHARE = slice(4, 8)
+CH_FRAMES = 8
+CH_UI_PF = 9
+CH_GPU_PF = 10
+N_CH = 11
+FIT_MARGIN = 0.8
+"""EAS ``fits_capacity`` margin: a task fits a CPU when it needs at most 80 % of its capacity."""
+
+
+@dataclass
+class CompiledDemand:
+    """Per-device demand for a batch of windows.
+
+    Attributes:
+        ch: (B, L, 11) float32 channels (see module docstring).
+        ui_dom: (B, L) int8 domain index (0 little, 1 mid, 2 big) of the ui thread per tick.
+    """
+
+    ch: np.ndarray
+    ui_dom: np.ndarray
+
+
+def compile_demand(
+    raw: dict[str, np.ndarray], dev: DeviceArrays, rows: np.ndarray, target_fps: np.ndarray
+) -> CompiledDemand:
+    """Place the thread roles of ``B`` trace windows on the devices of batch rows ``rows``.
+
+    Args:
+        raw: Trace arrays, each (B, L): ``frames``, ``ui_mc``, ``gpu_mc``, ``worker_mc``, ``bg_mc``.
+        dev: Device arrays of the whole batch.
+        rows: (B,) which environment (row of ``dev``) each window belongs to.
+        target_fps: (B,) app frame-rate target, frames/s (sets the frame period for placement).
+
+    Returns:
+        The compiled demand.
+    """
+    frames = raw["frames"].astype(np.float64)
+    ui = raw["ui_mc"].astype(np.float64)
+    gpu = raw["gpu_mc"].astype(np.float64)
+    worker = raw["worker_mc"].astype(np.float64)
+    bg = raw["bg_mc"].astype(np.float64)
+    b, length = frames.shape
+    safe_frames = np.maximum(frames, 1.0)
+    ui_pf = np.where(frames > 0, ui / safe_frames, 0.0)
+    gpu_pf = np.where(frames > 0, gpu / safe_frames, 0.0)
+
+    speed_max = dev.fmax_mhz[rows, :3] * dev.ipc[rows, :3]  # (B, 3) Mc/s of one core at the top OPP
+    mask = dev.mask[rows, :3] > 0
+    period = 1.0 / target_fps[:, None]  # (B, 1) s
+    need = ui_pf / (FIT_MARGIN * period)  # (B, L) Mc/s the ui thread needs
+    ui_dom = np.full((b, length), 2, dtype=np.int8)
+    for d in (1,):  # top-app: mid if it fits, else big
+        fits = mask[:, d : d + 1] & (need <= speed_max[:, d : d + 1])
+        ui_dom = np.where(fits, np.int8(d), ui_dom)
+
+    cores = dev.cores[rows, :3]
+    wdom = dev.worker_dom[rows][:, None]
+    work = np.zeros((b, length, 4))
+    crit = np.zeros((b, length, 4))
+    for d in range(3):
+        ui_d = np.where(ui_dom == d, ui, 0.0)
+        other = (bg if d == 0 else 0.0) + np.where(wdom == d, worker, 0.0)
+        work[:, :, d] = ui_d + other
+        crit[:, :, d] = ui_d + other / cores[:, d : d + 1]
+    work[:, :, 3] = gpu
+    crit[:, :, 3] = gpu
+    share = np.divide(crit, work, out=np.zeros_like(work), where=work > 0)
+
+    ch = np.empty((b, length, N_CH), dtype=np.float32)
+    ch[:, :, CH_WORK] = work
+    ch[:, :, CH_SHARE] = share
+    ch[:, :, CH_FRAMES] = frames
+    ch[:, :, CH_UI_PF] = ui_pf
+    ch[:, :, CH_GPU_PF] = gpu_pf
+    return CompiledDemand(ch=ch, ui_dom=ui_dom)
+
+
+RAW_KEYS = ("frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc")
+
+
+class TraceBank:
+    """Seeded, cached long traces per app; episodes are windows into them.
+
+    Each app has ``n_banks`` traces of ``bank_seconds``; bank ``k`` of app ``a`` is generated with the seed
+    ``crc32("a:k")`` so every process (and every worker) sees the same traces. An episode draws a bank and
+    an offset from the environment's RNG.
+    """
+
+    def __init__(self, n_banks: int = 4, bank_seconds: float = 600.0, max_entries: int = 64) -> None:
+        """Create an empty bank.
+
+        Args:
+            n_banks: Traces per app.
+            bank_seconds: Length of each trace, s.
+            max_entries: LRU capacity (app x bank entries kept in memory).
+        """
+        self.n_banks = n_banks
+        self.bank_seconds = bank_seconds
+        self._cache: OrderedDict[tuple[str, int, float, float], dict[str, np.ndarray]] = OrderedDict()
+        self._max = max_entries
+
+    @staticmethod
+    def bank_seed(app_name: str, k: int) -> int:
+        """Deterministic generator seed of bank ``k`` of ``app_name``."""
+        return zlib.crc32(f"{app_name}:{k}".encode())
+
+    def get(self, app: object, k: int, tick_s: float, min_seconds: float) -> dict[str, np.ndarray]:
+        """Return bank ``k`` of ``app`` (generated on first use) as raw arrays at ``tick_s``."""
+        from metadvfs.workload.generator import generate_arrays
+
+        seconds = max(self.bank_seconds, min_seconds)
+        name = app.name  # type: ignore[attr-defined]
+        key = (name, k, tick_s, seconds)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        n_ticks = round(seconds / tick_s)
+        arrays = generate_arrays(app, n_ticks, self.bank_seed(name, k), tick_s=tick_s)
+        packed = {key_: np.ascontiguousarray(arrays[key_], dtype=np.float32) for key_ in RAW_KEYS}
+        self._cache[key] = packed
+        if len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+        return packed
+
+
+DEFAULT_BANK = TraceBank()

@@ -1,0 +1,127 @@
+"""Typed records for app profiles (``envs/apps/*.yaml``) and workload traces.
+
+Work is device-independent. CPU work is in **reference megacycles** (Mc): the cycles a reference core
+(Cortex-A76 class, ``ipc = 1.0``) needs; a cluster with ``ipc`` at ``f`` MHz retires ``f * ipc`` Mc per second per
+core. GPU work is in **reference GPU megacycles**: a GPU with ``throughput`` at ``f`` MHz retires
+``f * throughput`` per second.
+
+Thread roles:
+    ``ui``: the frame-critical main thread + RenderThread work of the frames requested in a tick (one thread
+        at a time; the scheduler places it on the smallest cluster that fits it).
+    ``worker``: worker threads (decoder, network, layout helpers); run on the ``mid`` cluster (``big`` on
+        phones without ``mid``), spread over its cores.
+    ``bg``: background/system work; runs on the ``little`` cluster, spread over its cores.
+    ``gpu``: GPU work of the frames requested in a tick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TRACE_SCHEMA = "metadvfs.trace/1"
+"""Schema id written into every trace file; readers reject other ids."""
+
+TRACE_COLUMNS: tuple[str, ...] = ("t_s", "frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc", "phase")
+"""Required trace columns, in order.
+
+- ``t_s`` (float, s): start time of the row; starts at 0, strictly increasing, uniform step ``tick_s``.
+- ``frames`` (int >= 0): frames the app requests in this row.
+- ``ui_mc`` (float >= 0, reference Mc): CPU work of those frames on the ui thread (total over the frames).
+- ``gpu_mc`` (float >= 0, reference GPU Mc): GPU work of those frames (total over the frames).
+- ``worker_mc`` (float >= 0, reference Mc): worker-thread CPU work in the row.
+- ``bg_mc`` (float >= 0, reference Mc): background CPU work in the row.
+- ``phase`` (str): phase label (e.g. ``scroll``, ``video``, ``idle``, ``loading``, ``3d``).
+"""
+
+CATEGORIES: tuple[str, ...] = ("short_video", "long_video", "social_feed", "e_commerce", "gpu_benchmark")
+INTERACTIONS: tuple[str, ...] = ("scroll_video", "video", "scroll", "browse", "3d")
+
+
+@dataclass(frozen=True)
+class AppMetadata:
+    """App metadata used for task similarity.
+
+    Attributes:
+        category: One of :data:`CATEGORIES`.
+        target_fps: Frame rate the app aims for, frames/s.
+        cpu_intensity: Relative CPU demand in [0, 1].
+        gpu_intensity: Relative GPU demand in [0, 1].
+        interaction: One of :data:`INTERACTIONS`.
+    """
+
+    category: str
+    target_fps: float
+    cpu_intensity: float
+    gpu_intensity: float
+    interaction: str
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """One workload phase of an app's demand generator.
+
+    Attributes:
+        name: Phase label written into traces.
+        weight: Relative probability of entering this phase.
+        duration_s: ``(min, max)`` phase duration, s (uniform).
+        fps: Frames requested per second during the phase (0 for no frames).
+        ui_mc: ``(mean, cv)`` per-frame ui-thread work, reference Mc (lognormal).
+        gpu_mc: ``(mean, cv)`` per-frame GPU work, reference GPU Mc (lognormal).
+        worker_mc_per_s: ``(mean, cv)`` worker work rate, reference Mc per second.
+        bg_mc_per_s: ``(mean, cv)`` background work rate, reference Mc per second.
+    """
+
+    name: str
+    weight: float
+    duration_s: tuple[float, float]
+    fps: float
+    ui_mc: tuple[float, float]
+    gpu_mc: tuple[float, float]
+    worker_mc_per_s: tuple[float, float]
+    bg_mc_per_s: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class AppProfile:
+    """An app: metadata and a seeded demand generator made of phases.
+
+    Attributes:
+        name: Catalog name, e.g. ``"tiktok"``.
+        display_name: Human name.
+        metadata: See :class:`AppMetadata`.
+        phases: The phases the generator switches between.
+        notes: Free text (where the demand numbers come from).
+        path: File the profile was loaded from.
+    """
+
+    name: str
+    display_name: str
+    metadata: AppMetadata
+    phases: tuple[PhaseSpec, ...]
+    notes: str = ""
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class TraceMeta:
+    """Metadata stored with a trace (Parquet key-value metadata, or the CSV header comment).
+
+    Attributes:
+        schema: Must equal :data:`TRACE_SCHEMA`.
+        app: App name (catalog name or free text for recorded traces).
+        tick_s: Row spacing, s (0.001 .. 1.0).
+        target_fps: App frame-rate target, frames/s.
+        source: ``generated`` or ``recorded``.
+        seed: Generator seed (``None`` for recorded traces).
+        device: Device the trace was recorded on (``None`` for generated traces).
+        extra: Anything else (string values).
+    """
+
+    schema: str
+    app: str
+    tick_s: float
+    target_fps: float
+    source: str
+    seed: int | None = None
+    device: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
