@@ -112,6 +112,8 @@ def replay(
         raise MetaDVFSError(f"--format: must be parquet or csv, got {fmt!r}")
     names = _governor_list(governor)
     govs = [make_governor(g) for g in names]  # validate every name before running anything
+    if app_name is None and trace is None:
+        app_name = "tiktok"  # the documented default
     task = make_task(device, app_name, str(trace) if trace else None)
     if out is None:
         out = Path("runs") / f"replay-{task.device.name}-{task.app.name}-seed{seed}"

@@ -92,8 +92,7 @@ class TaskBatch:
         """Start new episodes in ``rows``, drawing each window from that environment's RNG."""
         rows = np.asarray(rows, dtype=np.int64)
         length = self.episode_ticks
-        ch = np.empty((len(rows), length, self.core.buf.shape[2]), dtype=np.float32)
-        ui = np.empty((len(rows), length), dtype=np.int8)
+        init = self.init_idx(rows)
         for j, i in enumerate(rows):
             task = self.tasks[i]
             rng = self.rngs[i]
@@ -102,12 +101,10 @@ class TaskBatch:
                 off = int(rng.integers(0, total - length + 1))
                 raw = {k: v[None, off : off + length] for k, v in task.trace.items()}
                 comp = compile_demand(raw, self.dev, np.array([i]), self.target_fps[[i]])
-                ch[j], ui[j] = comp.ch[0], comp.ui_dom[0]
+                self.core.load_row(int(i), comp, 0, init[j])
             else:
                 k = int(rng.integers(self.bank.n_banks))
                 comp = _compiled_bank(task, k, self.tick_s, length, self.bank)
-                total = comp.ch.shape[1]
-                off = int(rng.integers(0, total - length + 1))
-                ch[j] = comp.ch[0, off : off + length]
-                ui[j] = comp.ui_dom[0, off : off + length]
-        self.core.load(rows, CompiledDemand(ch=ch, ui_dom=ui), self.init_idx(rows))
+                off = int(rng.integers(0, comp.frames.shape[1] - length + 1))
+                self.core.load_row(int(i), comp, off, init[j])
+        self.core.finish_loading(rows)

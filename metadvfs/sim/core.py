@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metadvfs.sim.demand import CH_FRAMES, CH_GPU_PF, CH_SHARE, CH_UI_PF, CH_WORK, N_CH, CompiledDemand
+from metadvfs.sim.demand import CompiledDemand
 from metadvfs.sim.device_arrays import DeviceArrays, thermal_step_matrices
+from metadvfs.sim.kernel import step_kernel
 
 PELT_HALF_LIFE_S = 0.032
 """PELT utilisation half-life, s (Linux ``LOAD_AVG_PERIOD`` = 32 ms)."""
@@ -91,8 +92,17 @@ class SimCore:
         self.tick_s = float(tick_s)
         self.target_fps = np.asarray(target_fps, dtype=float).reshape(self.n)
         self.buffer_ticks = int(buffer_ticks)
-        self.buf = np.zeros((self.n, self.buffer_ticks, N_CH), dtype=np.float32)
-        self.ui_dom = np.zeros((self.n, self.buffer_ticks), dtype=np.int64)
+        shape = (self.n, self.buffer_ticks)
+        self.work = np.zeros((*shape, 4), dtype=np.float32)
+        self.share_c = np.zeros((*shape, 4), dtype=np.float32)
+        self.frames = np.zeros(shape, dtype=np.float32)
+        self.ui_pf = np.zeros(shape, dtype=np.float32)
+        self.gpu_pf = np.zeros(shape, dtype=np.float32)
+        self.ui_dom = np.full(shape, 2, dtype=np.int8)
+        k = dev.max_opp
+        self._flat_base = (np.arange(self.n)[:, None] * 4 + np.arange(4)[None, :]) * k
+        self._freq_flat = dev.freq_mhz.ravel()
+        self._pact_flat = dev.p_active_mw.ravel()
         self.pos = np.zeros(self.n, dtype=np.int64)
         self.idx = np.zeros((self.n, 4), dtype=np.int64)
         self.q = np.zeros((self.n, 4))
@@ -100,7 +110,6 @@ class SimCore:
         self.temp = np.zeros((self.n, 2))
         self.active = np.zeros(dev.rule_trip.shape, dtype=bool)
         self.cap = dev.n_opp - 1
-        self._aligned = True
         self._alpha = 0.5 ** (self.tick_s / PELT_HALF_LIFE_S)
         self._mats: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         self._rows = np.arange(self.n)
@@ -113,30 +122,30 @@ class SimCore:
         u = np.stack([np.zeros(len(rows)), self.dev.base_mw[rows] / 1000.0, self.dev.ambient_c[rows]], 1)
         return np.einsum("nij,nj->ni", ss, u)
 
-    def load(self, rows: np.ndarray, demand: CompiledDemand, init_idx: np.ndarray) -> None:
-        """Start new episodes in ``rows``: load their demand windows and reset their state.
+    def load_row(self, i: int, demand: CompiledDemand, offset: int, init_idx: np.ndarray) -> None:
+        """Start a new episode in environment ``i`` from ``demand[0, offset:offset + buffer_ticks]``.
 
         Args:
-            rows: Environment indices to reset.
-            demand: Compiled demand with one window per row (length <= buffer_ticks).
-            init_idx: (len(rows), 4) initial OPP indices.
+            i: Environment index.
+            demand: Compiled demand (first batch row is used) at least ``offset + buffer_ticks`` long.
+            offset: First tick of the window.
+            init_idx: (4,) initial OPP indices.
         """
-        rows = np.asarray(rows, dtype=np.int64)
-        length = demand.ch.shape[1]
-        if length > self.buffer_ticks:
-            raise ValueError(f"demand window {length} ticks exceeds buffer {self.buffer_ticks}")
-        self.buf[rows, :length] = demand.ch
-        self.buf[rows, length:] = 0.0
-        self.ui_dom[rows, :length] = demand.ui_dom
-        self.ui_dom[rows, length:] = 2
-        self.pos[rows] = 0
-        self.idx[rows] = np.minimum(init_idx, self._top[rows])
-        self.q[rows] = 0.0
-        self.util[rows] = 0.0
+        end = offset + self.buffer_ticks
+        if demand.frames.shape[1] < end:
+            raise ValueError("demand window shorter than the episode buffer")
+        for name in CompiledDemand.FIELDS:
+            getattr(self, name)[i] = getattr(demand, name)[0, offset:end]
+        self.pos[i] = 0
+        self.idx[i] = np.minimum(init_idx, self._top[i])
+        self.q[i] = 0.0
+        self.util[i] = 0.0
+        self.active[i] = False
+
+    def finish_loading(self, rows: np.ndarray) -> None:
+        """Set idle temperatures of freshly loaded ``rows`` and refresh the thermal caps."""
         self.temp[rows] = self.idle_temperature(rows)
-        self.active[rows] = False
         self.cap = self._caps()
-        self._aligned = bool(np.all(self.pos == self.pos[0]))
 
     def _caps(self) -> np.ndarray:
         big = self._top[:, None, :]
@@ -169,23 +178,13 @@ class SimCore:
             The step's outputs.
         """
         out, state = self.evaluate(req_idx, n_ticks, detail)
+        changed = bool((state[3] != self.active).any())
         self.q, self.util, self.temp, self.active = state
-        self.cap = self._caps()
+        if changed:
+            self.cap = self._caps()
         self.pos += n_ticks
         self.idx = out.idx
         return out
-
-    def window(self, n_ticks: int) -> tuple[np.ndarray, np.ndarray]:
-        """Demand channels (N, T, 11) and ui domains (N, T) of the next ``n_ticks`` ticks."""
-        if self._aligned:
-            p = int(self.pos[0])
-            if p + n_ticks > self.buffer_ticks:
-                raise RuntimeError("simulator stepped past the end of its episode buffer")
-            return self.buf[:, p : p + n_ticks], self.ui_dom[:, p : p + n_ticks]
-        t = self.pos[:, None] + np.arange(n_ticks)[None, :]
-        if int(t.max()) >= self.buffer_ticks:
-            raise RuntimeError("simulator stepped past the end of its episode buffer")
-        return self.buf[self._rows[:, None], t], self.ui_dom[self._rows[:, None], t]
 
     def evaluate(
         self, req_idx: np.ndarray, n_ticks: int, detail: bool = False
@@ -195,59 +194,40 @@ class SimCore:
         Args:
             req_idx: (N, 4) requested OPP indices.
             n_ticks: Ticks to advance.
-            detail: Also compute per-domain late-frame counts.
+            detail: Also return per-domain late-frame counts.
 
         Returns:
             The outputs and the would-be state ``(backlog, util, temperature, active rules)``.
         """
         d = self.dev
         tick = self.tick_s
-        phi, gam, w, a_t = self._matrices(n_ticks)
+        if int(self.pos.max()) + n_ticks > self.buffer_ticks:
+            raise RuntimeError("simulator stepped past the end of its episode buffer")
+        phi, gam, _, _ = self._matrices(n_ticks)
         idx = self.clamp(req_idx)
-        f = np.take_along_axis(d.freq_mhz, idx[:, :, None], 2)[:, :, 0]
-        pa = np.take_along_axis(d.p_active_mw, idx[:, :, None], 2)[:, :, 0]
+        flat = self._flat_base + idx
+        f = self._freq_flat[flat]
+        pa = self._pact_flat[flat]
         speed = f * d.ipc  # Mc/s of one core
         rate = speed * d.cores  # Mc/s of the domain
         cap = rate * tick  # Mc per tick
-        win, ui_dom = self.window(n_ticks)
-        work = win[:, :, CH_WORK]
-        q0 = self.q
-        # Lindley recursion in closed form: q_k = S_k - min(-q0, min_{j<=k} S_j)
-        s = np.cumsum(work - cap[:, None, :], axis=1)
-        m = np.minimum.accumulate(s, axis=1)
-        np.minimum(m, -q0[:, None, :], out=m)
-        q = s - m
-        q_prev = np.concatenate([q0[:, None, :], q[:, :-1]], axis=1)
-        busy = (q_prev + work - q) / cap[:, None, :]
-        busy_sum = busy.sum(axis=1)
-        crit = np.minimum(busy * (win[:, :, CH_SHARE] * d.cores[:, None, :]), 1.0)
-        inv = crit * (f / d.fmax_mhz)[:, None, :]
-        util = a_t * self.util + (inv * w).sum(axis=1)
+        q = self.q.copy()
+        util = self.util.copy()
+        busy_sum = np.empty((self.n, 4))
+        crit_sum = np.empty((self.n, 4))
+        counts = np.empty((self.n, 3))
+        late_dom = np.empty((self.n, 4))
+        step_kernel(
+            speed, rate, cap, f / d.fmax_mhz, self.work, self.share_c, self.frames, self.ui_pf, self.gpu_pf,
+            self.ui_dom, self.pos, n_ticks, q, util, self._alpha, self.target_fps, busy_sum, crit_sum, counts,
+            late_dom,
+        )  # fmt: skip
         busy_mean = busy_sum / n_ticks
         util[:, 3] = busy_mean[:, 3]
-        busy_cpu = crit.sum(axis=1) / n_ticks
-
-        frames = win[:, :, CH_FRAMES]
-        ui_speed = np.take_along_axis(speed, ui_dom, axis=1)
-        ui_wait = np.take_along_axis(q_prev, ui_dom[:, :, None], axis=2)[:, :, 0] / np.take_along_axis(
-            rate, ui_dom, axis=1
-        )
-        t_cpu = win[:, :, CH_UI_PF] / ui_speed + ui_wait
-        t_gpu = (win[:, :, CH_GPU_PF] + q_prev[:, :, 3]) / speed[:, 3:4]
-        fps = self.target_fps[:, None]
-        slots = np.maximum(np.ceil(np.maximum(t_cpu, t_gpu) * fps - 1e-9), 1.0)
-        late = slots > 1.0
-        frames_req = frames.sum(axis=1)
-        presented = (frames / slots).sum(axis=1)
-        janky = (frames * late).sum(axis=1)
-        late_dom = None
-        if detail:
-            late_dom = np.zeros((self.n, 4))
-            has = frames > 0
-            cpu_late = has & (t_cpu * fps > 1.0 + 1e-9)
-            for k in range(3):
-                late_dom[:, k] = (cpu_late & (ui_dom == k)).sum(axis=1)
-            late_dom[:, 3] = (has & (t_gpu * fps > 1.0 + 1e-9)).sum(axis=1)
+        busy_cpu = crit_sum / n_ticks
+        frames_req = counts[:, 0]
+        presented = counts[:, 1]
+        janky = counts[:, 2]
 
         dur = n_ticks * tick
         p_dom = (d.cores * (pa * busy_mean + d.idle_mw * (1.0 - busy_mean)) + d.static_mw) * d.mask
@@ -271,7 +251,7 @@ class SimCore:
             frames_janky=janky,
             temp_c=temp,
             throttled=self.active.any(axis=1),
-            backlog_mc=q[:, -1],
-            late_dom=late_dom,
+            backlog_mc=q,
+            late_dom=late_dom if detail else None,
         )
-        return out, (q[:, -1].copy(), util, temp, active)
+        return out, (q, util, temp, active)

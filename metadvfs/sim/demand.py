@@ -12,9 +12,8 @@ Android scheduler would at a coarse level:
 - ``bg``: on ``little``, spread over its cores.
 - ``gpu``: on the GPU.
 
-The result is packed as float32 channels per tick: total work per domain (4), the share of that work on
-the busiest CPU of the domain (4), frames, per-frame ui work and per-frame GPU work; plus the ui domain
-index per tick.
+The result (:class:`CompiledDemand`) holds per tick: total work per domain, the share of that work on the
+busiest CPU of the domain (times its core count), frames, per-frame ui and GPU work, and the ui domain.
 """
 
 from __future__ import annotations
@@ -27,27 +26,31 @@ import numpy as np
 
 from metadvfs.sim.device_arrays import DeviceArrays
 
-CH_WORK = slice(0, 4)
-CH_SHARE = slice(4, 8)
-CH_FRAMES = 8
-CH_UI_PF = 9
-CH_GPU_PF = 10
-N_CH = 11
 FIT_MARGIN = 0.8
 """EAS ``fits_capacity`` margin: a task fits a CPU when it needs at most 80 % of its capacity."""
 
 
 @dataclass
 class CompiledDemand:
-    """Per-device demand for a batch of windows.
+    """Per-device demand for a batch of windows (float32 arrays, leading axes (B, L)).
 
     Attributes:
-        ch: (B, L, 11) float32 channels (see module docstring).
-        ui_dom: (B, L) int8 domain index (0 little, 1 mid, 2 big) of the ui thread per tick.
+        work: (B, L, 4) work per domain and tick, reference Mc (GPU: reference GPU Mc).
+        share_c: (B, L, 4) share of the domain's work on its busiest CPU times the domain's core count.
+        frames: (B, L) frames requested.
+        ui_pf: (B, L) ui work per frame, Mc.
+        gpu_pf: (B, L) GPU work per frame, GPU Mc.
+        ui_dom: (B, L) int8 domain index (1 mid, 2 big) of the ui thread per tick.
     """
 
-    ch: np.ndarray
+    work: np.ndarray
+    share_c: np.ndarray
+    frames: np.ndarray
+    ui_pf: np.ndarray
+    gpu_pf: np.ndarray
     ui_dom: np.ndarray
+
+    FIELDS = ("work", "share_c", "frames", "ui_pf", "gpu_pf", "ui_dom")
 
 
 def compile_demand(
@@ -96,13 +99,15 @@ def compile_demand(
     crit[:, :, 3] = gpu
     share = np.divide(crit, work, out=np.zeros_like(work), where=work > 0)
 
-    ch = np.empty((b, length, N_CH), dtype=np.float32)
-    ch[:, :, CH_WORK] = work
-    ch[:, :, CH_SHARE] = share
-    ch[:, :, CH_FRAMES] = frames
-    ch[:, :, CH_UI_PF] = ui_pf
-    ch[:, :, CH_GPU_PF] = gpu_pf
-    return CompiledDemand(ch=ch, ui_dom=ui_dom)
+    all_cores = dev.cores[rows][:, None, :]
+    return CompiledDemand(
+        work=work.astype(np.float32),
+        share_c=(share * all_cores).astype(np.float32),
+        frames=frames.astype(np.float32),
+        ui_pf=ui_pf.astype(np.float32),
+        gpu_pf=gpu_pf.astype(np.float32),
+        ui_dom=ui_dom,
+    )
 
 
 RAW_KEYS = ("frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc")

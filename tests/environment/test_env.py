@@ -1,0 +1,99 @@
+"""Every device x app passes the checkers; same seed -> same trajectory; batched == single."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+from metadvfs.environment import ENV_ID
+from metadvfs.environment.vec_env import BatchedDVFSVecEnv
+from metadvfs.errors import MetaDVFSError
+
+DEVICES = ("pixel3", "pixel4", "pixel5", "pixel6", "pixel8")
+APPS = ("tiktok", "kwai", "bilibili", "weibo", "taobao", "3dmark")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("app", APPS)
+def test_checkers_pass(device, app):
+    env = gym.make(ENV_ID, device=device, app=app, episode_seconds=3.0).unwrapped
+    gym_check_env(env, skip_render_check=True)
+    sb3_check_env(env, warn=True)
+
+
+def _rollout(env, seed, n=40):
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(123)
+    traj = [obs["obs"].copy()]
+    rewards = []
+    for _ in range(n):
+        obs, r, term, trunc, info = env.step(rng.integers(0, 3, size=4))
+        traj.append(obs["obs"].copy())
+        rewards.append(r)
+        if term or trunc:
+            obs, _ = env.reset()
+    return np.array(traj), np.array(rewards)
+
+
+def test_same_seed_same_trajectory():
+    a = _rollout(gym.make(ENV_ID, device="pixel6", app="taobao", episode_seconds=2.0), 5)
+    b = _rollout(gym.make(ENV_ID, device="pixel6", app="taobao", episode_seconds=2.0), 5)
+    c = _rollout(gym.make(ENV_ID, device="pixel6", app="taobao", episode_seconds=2.0), 6)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_batched_equals_single_envs():
+    pairs = [("pixel3", "3dmark"), ("pixel6", "tiktok"), ("pixel8", "weibo"), ("pixel4", "taobao")]
+    vec = BatchedDVFSVecEnv(pairs, episode_seconds=1.5)
+    vec.seed(11)
+    obs_v = vec.reset()
+    singles = [gym.make(ENV_ID, device=d, app=a, episode_seconds=1.5) for d, a in pairs]
+    obs_s = [e.reset(seed=11 + i)[0] for i, e in enumerate(singles)]
+    for i in range(len(pairs)):
+        np.testing.assert_array_equal(obs_v["obs"][i], obs_s[i]["obs"])
+        np.testing.assert_array_equal(obs_v["meta"][i], obs_s[i]["meta"])
+    rng = np.random.default_rng(0)
+    for _ in range(40):  # crosses an episode end (15 steps) twice
+        acts = rng.integers(0, 3, size=(len(pairs), 4))
+        obs_v, rew_v, done_v, infos = vec.step(acts)
+        for i, e in enumerate(singles):
+            o, r, term, trunc, _ = e.step(acts[i])
+            if term or trunc:
+                np.testing.assert_array_equal(infos[i]["terminal_observation"]["obs"], o["obs"])
+                o, _ = e.reset()
+            assert done_v[i] == (term or trunc)
+            np.testing.assert_array_equal(obs_v["obs"][i], o["obs"])
+            assert rew_v[i] == np.float32(r)
+
+
+def test_info_carries_metrics():
+    env = gym.make(ENV_ID, device="pixel5", app="bilibili", episode_seconds=1.0)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.ones(4, dtype=np.int64))
+    for k in ("power_w", "energy_j", "fps", "qoe", "temp_die_c", "temp_skin_c", "throttled", "freq_mhz"):
+        assert k in info
+    assert info["power_w"] > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"device": "nope"},
+        {"app": "nope"},
+        {"decision_interval_s": 0.015},
+        {"decision_interval_s": 0},
+        {"episode_seconds": -1},
+        {"window": 0},
+        {"action_mode": "bogus"},
+        {"reward_weights": {"qoe": -1}},
+        {"reward_weights": {"typo": 1}},
+    ],
+)
+def test_bad_options_raise_clear_errors(kwargs):
+    with pytest.raises(MetaDVFSError):
+        gym.make(ENV_ID, **kwargs)
