@@ -1,5 +1,6 @@
-"""The oracle: knows the future demand and picks, per interval, the lowest-energy OPPs that meet every
-frame deadline. It bounds the PPR any governor can reach at full QoE on the same trace and seed.
+"""The oracle governor: clairvoyant, lowest-energy OPPs that meet every frame deadline.
+
+It knows the future demand and bounds the PPR any governor can reach at full QoE on the same trace and seed.
 """
 
 from __future__ import annotations

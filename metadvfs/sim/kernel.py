@@ -43,7 +43,9 @@ def step_kernel(
         f_ratio: (N, 4) f / fmax (frequency invariance).
         work: (N, L, 4) work per tick and domain, Mc.
         share_c: (N, L, 4) share of the domain's work on its busiest CPU, times the core count.
-        frames, ui_pf, gpu_pf: (N, L) frames requested, per-frame ui work (Mc), per-frame GPU work.
+        frames: (N, L) frames requested per tick.
+        ui_pf: (N, L) ui work per frame, Mc.
+        gpu_pf: (N, L) GPU work per frame, GPU Mc.
         ui_dom: (N, L) domain of the ui thread.
         pos: (N,) first tick to simulate per environment.
         n_ticks: Ticks to advance.

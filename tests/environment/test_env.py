@@ -30,7 +30,7 @@ def _rollout(env, seed, n=40):
     traj = [obs["obs"].copy()]
     rewards = []
     for _ in range(n):
-        obs, r, term, trunc, info = env.step(rng.integers(0, 3, size=4))
+        obs, r, term, trunc, _ = env.step(rng.integers(0, 3, size=4))
         traj.append(obs["obs"].copy())
         rewards.append(r)
         if term or trunc:
