@@ -253,6 +253,7 @@ def test_bench_bad_steps() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- bench
+@pytest.mark.filterwarnings("ignore:The `render_mode` attribute is not defined")
 def test_bench_smoke() -> None:
     from metadvfs import bench
     from metadvfs.environment.reference import reference_ppr
