@@ -111,8 +111,7 @@ class SimCore:
         self.active = np.zeros(dev.rule_trip.shape, dtype=bool)
         self.cap = dev.n_opp - 1
         self._alpha = 0.5 ** (self.tick_s / PELT_HALF_LIFE_S)
-        self._mats: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._rows = np.arange(self.n)
+        self._mats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._top = dev.n_opp - 1
 
     # ------------------------------------------------------------------ state
@@ -151,13 +150,11 @@ class SimCore:
         big = self._top[:, None, :]
         return np.where(self.active[:, :, None], self.dev.rule_cap, big).min(axis=1)
 
-    def _matrices(self, n_ticks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _matrices(self, n_ticks: int) -> tuple[np.ndarray, np.ndarray]:
         m = self._mats.get(n_ticks)
         if m is None:
             phi, gam, _ = thermal_step_matrices(self.dev.thermal, n_ticks * self.tick_s)
-            k = np.arange(n_ticks)
-            w = (1.0 - self._alpha) * self._alpha ** (n_ticks - 1 - k)
-            m = (phi, gam, w[None, :, None], np.array(self._alpha**n_ticks))
+            m = (phi, gam)
             self._mats[n_ticks] = m
         return m
 
@@ -203,7 +200,7 @@ class SimCore:
         tick = self.tick_s
         if int(self.pos.max()) + n_ticks > self.buffer_ticks:
             raise RuntimeError("simulator stepped past the end of its episode buffer")
-        phi, gam, _, _ = self._matrices(n_ticks)
+        phi, gam = self._matrices(n_ticks)
         idx = self.clamp(req_idx)
         flat = self._flat_base + idx
         f = self._freq_flat[flat]
