@@ -214,6 +214,17 @@ def bench(
     out_console.print(f"batched / DummyVecEnv = {res['batched_vs_dummy']:.1f}x")
 
 
+def _register_command_modules() -> None:
+    """Add the commands defined in the other ``cli_*`` modules (each exposes ``register(app)``)."""
+    import importlib
+
+    for mod in ("metadvfs.cli_learn", "metadvfs.cli_export", "metadvfs.cli_twin", "metadvfs.cli_device"):
+        importlib.import_module(mod).register(app)
+
+
+_register_command_modules()
+
+
 def main() -> None:
     """Entry point."""
     app()
