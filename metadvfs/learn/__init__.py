@@ -1,0 +1,1 @@
+"""Learning: metadata, policies, multi-task training, evaluation, checkpoints."""

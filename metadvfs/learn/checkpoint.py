@@ -1,0 +1,227 @@
+"""Model checkpoints as a directory of plain data, and the learned governor that loads them.
+
+Layout of a checkpoint directory::
+
+    model.json        schema + package version, mode, algo, spaces, network, tasks, groups, model files
+    config.yaml       the resolved training config
+    encoder.json      fitted metadata-encoder state
+    models/<id>.pt    torch state_dict of each model's SB3 policy (tensors only; loaded with weights_only)
+
+Loading checks the schema version; a missing or corrupt file is a one-line :class:`MetaDVFSError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+import yaml
+
+import metadvfs
+from metadvfs.errors import MetaDVFSError
+from metadvfs.io import atomic_path, write_text_atomic
+from metadvfs.learn.config import TrainConfig, config_from_dict, config_to_dict
+from metadvfs.learn.metadata import Grouping, MetadataEncoder, cosine_distances, raw_metadata
+from metadvfs.learn.policy import policy_kwargs
+from metadvfs.learn.tasks import ModelPlan
+from metadvfs.tasks.task import Task
+
+MODEL_SCHEMA = "metadvfs.model/1"
+SUPPORTED_SCHEMAS = (MODEL_SCHEMA,)
+
+
+def save_checkpoint(
+    out: Path,
+    *,
+    cfg: TrainConfig,
+    encoder: MetadataEncoder,
+    plans: Sequence[ModelPlan],
+    grouping: Grouping,
+    task_names: Sequence[str],
+    state_dicts: dict[str, dict[str, th.Tensor]],
+    obs_space: Any,
+    action_space: Any,
+    train_info: dict[str, Any],
+) -> None:
+    """Write a checkpoint directory (every file atomically; ``model.json`` last)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "models").mkdir(exist_ok=True)
+    for pid, sd in state_dicts.items():
+        with atomic_path(out / "models" / f"{pid}.pt") as tmp:
+            th.save(sd, tmp)
+    write_text_atomic(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    write_text_atomic(out / "encoder.json", json.dumps(encoder.state_dict(), indent=1))
+    n_params = {pid: int(sum(t.numel() for t in sd.values())) for pid, sd in state_dicts.items()}
+    doc = {
+        "schema": MODEL_SCHEMA,
+        "package_version": metadvfs.__version__,
+        "name": cfg.name,
+        "mode": cfg.mode,
+        "algo": cfg.algo,
+        "obs": {"window": int(obs_space["obs"].shape[0]), "obs_dim": int(obs_space["obs"].shape[1])},
+        "meta_dim": int(obs_space["meta"].shape[0]),
+        "action": {"mode": cfg.env.action_mode, "levels": cfg.env.levels, "n": _action_n(action_space)},
+        "tasks": list(task_names),
+        "grouping": {"labels": list(grouping.labels), "k": grouping.k, "criterion": grouping.criterion},
+        "models": [
+            {"id": p.id, "tasks": list(p.tasks), "use_meta": p.use_meta, "file": f"models/{p.id}.pt",
+             "parameters": n_params.get(p.id, 0)}
+            for p in plans
+        ],
+        "train": train_info,
+    }
+    write_text_atomic(out / "model.json", json.dumps(doc, indent=1))
+
+
+def _action_n(space: Any) -> list[int]:
+    return [int(space.n)] if hasattr(space, "n") else [int(x) for x in space.nvec]
+
+
+def resolve_model_dir(model: str | Path) -> Path:
+    """A checkpoint directory from a path or a shipped model name (``default``)."""
+    p = Path(model)
+    if p.is_dir():
+        return p
+    shipped = Path(__file__).resolve().parent.parent / "models" / str(model)
+    if shipped.is_dir():
+        return shipped
+    if str(model) == "default" or not p.exists():
+        from metadvfs.paths import PACKAGE_DIR
+
+        avail = sorted(d.name for d in (PACKAGE_DIR / "models").glob("*") if d.is_dir()) if (
+            PACKAGE_DIR / "models"
+        ).is_dir() else []
+        raise MetaDVFSError(
+            f"model {str(model)!r}: no such checkpoint directory or shipped model"
+            + (f" (shipped: {', '.join(avail)})" if avail else "")
+        )
+    raise MetaDVFSError(f"{p}: not a checkpoint directory")
+
+
+@dataclass
+class LoadedModel:
+    """A loaded checkpoint: its description, config, encoder and one SB3 policy per model id."""
+
+    path: Path
+    doc: dict[str, Any]
+    cfg: TrainConfig
+    encoder: MetadataEncoder
+    policies: dict[str, Any]
+
+    @property
+    def window(self) -> int:
+        """Observation window length K."""
+        return int(self.doc["obs"]["window"])
+
+    def model_for(self, task: Task) -> str:
+        """Id of the model that drives ``task``: its training model, else the nearest group by metadata."""
+        for m in self.doc["models"]:
+            if task.name in m["tasks"]:
+                return str(m["id"])
+        if len(self.doc["models"]) == 1:
+            return str(self.doc["models"][0]["id"])
+        vec = self.encode(task)
+        from metadvfs.learn.tasks import build_tasks, encode_tasks
+
+        best, best_d = None, np.inf
+        w = self.encoder.block_weights()
+        for m in self.doc["models"]:
+            known = encode_tasks(build_tasks(m["tasks"]), self.encoder)
+            d = cosine_distances(np.vstack([vec[None], known]), w)[0, 1:].mean()
+            if d < best_d:
+                best, best_d = str(m["id"]), d
+        assert best is not None
+        return best
+
+    def encode(self, task: Task) -> np.ndarray:
+        """Encoded metadata of a task (errors if the profile cannot be encoded)."""
+        return self.encoder.transform(raw_metadata(task.device, task.app), task.name)
+
+    def act(self, model_id: str, obs: dict[str, np.ndarray], deterministic: bool = True) -> np.ndarray:
+        """Actions of one model for a batch of observations (Dict of (B, ...) arrays)."""
+        pol = self.policies[model_id]
+        with th.no_grad():
+            a, _ = pol.predict(obs, deterministic=deterministic)
+        return np.asarray(a)
+
+
+def _read_json(p: Path) -> dict[str, Any]:
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MetaDVFSError(f"{p}: missing (not a MetaDVFS checkpoint?)") from None
+    except (OSError, ValueError) as exc:
+        raise MetaDVFSError(f"{p}: corrupt ({exc.__class__.__name__})") from None
+
+
+def build_policy(doc: dict[str, Any], cfg: TrainConfig, use_meta: bool) -> Any:
+    """Create an (untrained) SB3 policy with the checkpoint's spaces and network."""
+    from gymnasium import spaces
+    from stable_baselines3.common.policies import MultiInputActorCriticPolicy
+    from stable_baselines3.dqn.policies import MultiInputPolicy as DQNMultiInputPolicy
+
+    from metadvfs.environment import codec
+    from metadvfs.learn.wrappers import META_HIGH, META_LOW
+
+    obs = spaces.Dict(
+        {
+            "obs": spaces.Box(codec.OBS_LOW, codec.OBS_HIGH, (doc["obs"]["window"], doc["obs"]["obs_dim"]), np.float32),
+            "meta": spaces.Box(META_LOW, META_HIGH, (doc["meta_dim"],), np.float32),
+        }
+    )
+    n = doc["action"]["n"]
+    act = spaces.Discrete(n[0]) if doc["algo"] == "dqn" else spaces.MultiDiscrete(n)
+    net = cfg.network
+    pk = policy_kwargs(net.backbone, net.units, net.out_dim, net.meta_dim, use_meta, net.head, doc["algo"])
+    cls = DQNMultiInputPolicy if doc["algo"] == "dqn" else MultiInputActorCriticPolicy
+    pol = cls(obs, act, lambda _: 0.0, **pk)
+    pol.set_training_mode(False)
+    return pol
+
+
+def load_checkpoint(model: str | Path) -> LoadedModel:
+    """Load a checkpoint directory or shipped model name.
+
+    Raises:
+        MetaDVFSError: Missing/corrupt files or an unsupported schema version.
+    """
+    d = resolve_model_dir(model)
+    doc = _read_json(d / "model.json")
+    schema = doc.get("schema")
+    if schema not in SUPPORTED_SCHEMAS:
+        raise MetaDVFSError(
+            f"{d / 'model.json'}: checkpoint schema {schema!r} is not supported by metadvfs "
+            f"{metadvfs.__version__} (supported: {', '.join(SUPPORTED_SCHEMAS)})"
+        )
+    try:
+        cfg_data = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MetaDVFSError(f"{d / 'config.yaml'}: missing") from None
+    except (OSError, yaml.YAMLError):
+        raise MetaDVFSError(f"{d / 'config.yaml'}: corrupt") from None
+    cfg = config_from_dict(cfg_data, str(d / "config.yaml"))
+    encoder = MetadataEncoder.from_state(_read_json(d / "encoder.json"))
+    policies: dict[str, Any] = {}
+    try:
+        for m in doc["models"]:
+            pol = build_policy(doc, cfg, bool(m["use_meta"]))
+            f = d / m["file"]
+            try:
+                sd = th.load(f, weights_only=True, map_location="cpu")
+            except FileNotFoundError:
+                raise MetaDVFSError(f"{f}: missing") from None
+            except Exception as exc:  # torch raises many types for a damaged file
+                raise MetaDVFSError(f"{f}: corrupt ({exc.__class__.__name__})") from None
+            try:
+                pol.load_state_dict(sd)
+            except RuntimeError:
+                raise MetaDVFSError(f"{f}: weights do not match the network in model.json") from None
+            policies[str(m["id"])] = pol
+    except KeyError as exc:
+        raise MetaDVFSError(f"{d / 'model.json'}: field {exc.args[0]!r} missing") from None
+    return LoadedModel(d, doc, cfg, encoder, policies)

@@ -1,0 +1,247 @@
+"""Typed, validated training configuration (``configs/*.yaml``).
+
+Every section is a frozen dataclass; :func:`load_config` rejects unknown keys, wrong types and out-of-range
+values with a one-line :class:`~metadvfs.errors.MetaDVFSError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from metadvfs.errors import MetaDVFSError
+
+MODES = ("conditioned", "grouped", "standalone", "joint")
+ALGOS = ("ppo", "dqn")
+
+
+def _rng(lo: float | None = None, hi: float | None = None, choices: tuple[Any, ...] | None = None) -> dict[str, Any]:
+    return {"lo": lo, "hi": hi, "choices": choices}
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Network shape (see :mod:`metadvfs.learn.policy`)."""
+
+    backbone: str = field(default="cfc", metadata=_rng(choices=("cfc", "ltc", "gru", "mlp")))
+    units: int = field(default=32, metadata=_rng(4, 512))
+    out_dim: int = field(default=16, metadata=_rng(1, 256))
+    meta_dim: int = field(default=16, metadata=_rng(1, 256))
+    head: tuple[int, ...] = (64,)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Environment options (see ``metadvfs/DVFS-v0``)."""
+
+    decision_interval_s: float = field(default=0.1, metadata=_rng(0.01, 10.0))
+    episode_seconds: float = field(default=20.0, metadata=_rng(1.0, 3600.0))
+    window: int = field(default=8, metadata=_rng(1, 64))
+    action_mode: str = field(default="relative", metadata=_rng(choices=("relative", "absolute")))
+    levels: int = field(default=8, metadata=_rng(2, 32))
+    reward_weights: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """SB3 PPO hyper-parameters."""
+
+    n_steps: int = field(default=64, metadata=_rng(8, 100_000))
+    batch_size: int = field(default=2048, metadata=_rng(16, 1_000_000))
+    n_epochs: int = field(default=4, metadata=_rng(1, 100))
+    learning_rate: float = field(default=5e-4, metadata=_rng(1e-7, 1.0))
+    gamma: float = field(default=0.9, metadata=_rng(0.0, 1.0))
+    gae_lambda: float = field(default=0.9, metadata=_rng(0.0, 1.0))
+    ent_coef: float = field(default=0.003, metadata=_rng(0.0, 1.0))
+    clip_range: float = field(default=0.2, metadata=_rng(0.01, 1.0))
+    vf_coef: float = field(default=0.5, metadata=_rng(0.0, 10.0))
+    max_grad_norm: float = field(default=0.5, metadata=_rng(0.01, 100.0))
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """SB3 DQN hyper-parameters (``method.md`` §5.2 defaults)."""
+
+    learning_rate: float = field(default=3e-4, metadata=_rng(1e-7, 1.0))
+    buffer_size: int = field(default=100_000, metadata=_rng(100, 10_000_000))
+    learning_starts: int = field(default=2_000, metadata=_rng(0, 10_000_000))
+    batch_size: int = field(default=256, metadata=_rng(8, 100_000))
+    gamma: float = field(default=0.95, metadata=_rng(0.0, 1.0))
+    train_freq: int = field(default=1, metadata=_rng(1, 10_000))
+    gradient_steps: int = field(default=1, metadata=_rng(1, 1_000))
+    tau: float = field(default=0.005, metadata=_rng(0.0, 1.0))
+    target_update_interval: int = field(default=1, metadata=_rng(1, 1_000_000))
+    exploration_fraction: float = field(default=0.3, metadata=_rng(0.0, 1.0))
+    exploration_initial_eps: float = field(default=1.0, metadata=_rng(0.0, 1.0))
+    exploration_final_eps: float = field(default=0.05, metadata=_rng(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run.
+
+    Attributes:
+        name: Run name.
+        tasks: ``device:app`` list, or ``["all"]`` for every catalog device x app.
+        mode: ``conditioned`` (one FiLM-conditioned model over all tasks), ``grouped`` (one conditioned model
+            per metadata group), ``standalone`` (one unconditioned model per task), ``joint`` (one
+            unconditioned model over all tasks).
+        groups: ``"auto"`` (silhouette) or a fixed number of groups (grouped mode).
+        algo: ``ppo`` or ``dqn``.
+        total_steps: Environment steps for the whole run (split over models in proportion to their tasks).
+        envs_per_task: Parallel simulated phones per task.
+        seed: Base seed.
+        checkpoint_every_steps: Environment steps between resumable checkpoints (0 = only at the end).
+    """
+
+    name: str = "run"
+    tasks: tuple[str, ...] = ("all",)
+    mode: str = field(default="conditioned", metadata=_rng(choices=MODES))
+    groups: str | int = "auto"
+    algo: str = field(default="ppo", metadata=_rng(choices=ALGOS))
+    total_steps: int = field(default=1_000_000, metadata=_rng(1, 10**10))
+    envs_per_task: int = field(default=32, metadata=_rng(1, 4096))
+    seed: int = field(default=0, metadata=_rng(0, 2**31 - 1))
+    checkpoint_every_steps: int = field(default=200_000, metadata=_rng(0, 10**10))
+    network: NetworkConfig = NetworkConfig()
+    env: EnvConfig = EnvConfig()
+    ppo: PPOConfig = PPOConfig()
+    dqn: DQNConfig = DQNConfig()
+
+
+def _check_type(where: str, value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise MetaDVFSError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MetaDVFSError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise MetaDVFSError(f"{where}: expected a string, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise MetaDVFSError(f"{where}: expected a list, got {value!r}")
+        inner = typing.get_args(tp)[0]
+        return tuple(_check_type(f"{where}[{i}]", v, inner) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise MetaDVFSError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): _check_type(f"{where}.{k}", v, float) for k, v in value.items()}
+    if origin in (types.UnionType, typing.Union):
+        for alt in typing.get_args(tp):
+            try:
+                return _check_type(where, value, alt)
+            except MetaDVFSError:
+                continue
+        raise MetaDVFSError(f"{where}: unexpected value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    raise MetaDVFSError(f"{where}: unsupported field type")  # pragma: no cover
+
+
+def _build(cls: Any, data: Any, where: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MetaDVFSError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise MetaDVFSError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(fields)})")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        f = fields[name]
+        w = f"{where}.{name}" if where else name
+        v = _check_type(w, value, hints[name])
+        meta = f.metadata
+        if meta.get("choices") is not None and v not in meta["choices"]:
+            raise MetaDVFSError(f"{w}: must be one of {', '.join(map(str, meta['choices']))}, got {v!r}")
+        lo, hi = meta.get("lo"), meta.get("hi")
+        if lo is not None and (v < lo or v > hi):
+            raise MetaDVFSError(f"{w}: must be in [{lo}, {hi}], got {v}")
+        kwargs[name] = v
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> TrainConfig:
+    """Validate a config mapping.
+
+    Args:
+        data: Parsed YAML.
+        source: File name for error messages.
+
+    Returns:
+        The typed config.
+    """
+    cfg: TrainConfig = _build(TrainConfig, data, "")
+    cfg = _check_semantics(cfg, source)
+    return cfg
+
+
+def _check_semantics(cfg: TrainConfig, source: str) -> TrainConfig:
+    if isinstance(cfg.groups, str) and cfg.groups != "auto":
+        raise MetaDVFSError(f"{source}: groups: must be 'auto' or a positive integer, got {cfg.groups!r}")
+    if isinstance(cfg.groups, int) and cfg.groups < 1:
+        raise MetaDVFSError(f"{source}: groups: must be >= 1, got {cfg.groups}")
+    if not cfg.tasks:
+        raise MetaDVFSError(f"{source}: tasks: empty")
+    n = cfg.network
+    if n.backbone in ("cfc", "ltc") and not n.out_dim < n.units - 2:
+        raise MetaDVFSError(f"{source}: network.out_dim: must be < units - 2 = {n.units - 2} for {n.backbone}")
+    if cfg.algo == "dqn" and cfg.env.action_mode != "relative":
+        raise MetaDVFSError(f"{source}: env.action_mode: dqn needs 'relative' (81 joint actions)")
+    return cfg
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a YAML config file.
+
+    Raises:
+        MetaDVFSError: Missing file, YAML syntax error, unknown key, wrong type or out-of-range value.
+    """
+    p = Path(path)
+    if not p.is_file():
+        from metadvfs.paths import data_dir
+
+        alt = data_dir("configs") / f"{p.name if p.suffix else p.name + '.yaml'}"
+        if alt.is_file():
+            p = alt
+        else:
+            raise MetaDVFSError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise MetaDVFSError(f"{p}: invalid YAML{f' at line {line + 1}' if line is not None else ''}") from None
+    try:
+        return config_from_dict(data if data is not None else {}, str(p))
+    except MetaDVFSError as exc:
+        msg = str(exc)
+        raise MetaDVFSError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """Plain-data form of a config (for saving the resolved config)."""
+
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, tuple):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+
+    return conv(cfg)

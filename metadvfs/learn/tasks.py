@@ -1,0 +1,111 @@
+"""Task lists, metadata tables and the model plan (which model learns which tasks)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from metadvfs.errors import MetaDVFSError
+from metadvfs.learn.metadata import Grouping, MetadataEncoder, group_tasks, raw_metadata
+from metadvfs.tasks.task import Task, make_task
+
+
+def all_task_names() -> list[str]:
+    """Every catalog ``device:app`` pair (devices x apps, sorted)."""
+    from metadvfs.catalog.devices import list_devices
+    from metadvfs.workload.apps import list_apps
+
+    return [f"{d}:{a}" for d in list_devices() for a in list_apps()]
+
+
+def parse_task_names(spec: Sequence[str] | str) -> list[str]:
+    """Expand ``all`` / comma lists into ``device:app`` names (validated against the catalogs).
+
+    Args:
+        spec: ``"all"``, ``"pixel6:tiktok,pixel3:3dmark"`` or a list of such items.
+
+    Returns:
+        Task names without duplicates, in the given order.
+    """
+    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    out: list[str] = []
+    for it in items:
+        if it == "all":
+            out.extend(all_task_names())
+            continue
+        if it.count(":") != 1:
+            raise MetaDVFSError(f"task {it!r}: expected DEVICE:APP (e.g. pixel6:tiktok) or 'all'")
+        out.append(it)
+    seen: set[str] = set()
+    uniq = [t for t in out if not (t in seen or seen.add(t))]
+    if not uniq:
+        raise MetaDVFSError("tasks: empty task list")
+    return uniq
+
+
+def build_tasks(names: Sequence[str], tick_s: float = 0.01) -> list[Task]:
+    """Load the tasks (device and app names or profile paths)."""
+    out = []
+    for n in names:
+        dev, app = n.split(":", 1) if ":" in n else (n, "")
+        out.append(make_task(dev, app, tick_s=tick_s))
+    return out
+
+
+def encode_tasks(tasks: Sequence[Task], encoder: MetadataEncoder) -> np.ndarray:
+    """(T, M) encoded metadata of the tasks."""
+    return np.stack([encoder.transform(raw_metadata(t.device, t.app), t.name) for t in tasks])
+
+
+def fit_encoder(tasks: Sequence[Task]) -> MetadataEncoder:
+    """Fit the metadata encoder on the training tasks."""
+    return MetadataEncoder().fit([raw_metadata(t.device, t.app) for t in tasks])
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """One model of a run.
+
+    Attributes:
+        id: File-safe identifier (``all``, ``g0``, ``pixel6-tiktok``...).
+        tasks: Task names it trains on.
+        use_meta: Whether the network is conditioned on metadata.
+    """
+
+    id: str
+    tasks: tuple[str, ...]
+    use_meta: bool
+
+
+def plan_models(
+    mode: str, names: Sequence[str], vectors: np.ndarray, weights: np.ndarray, groups: str | int
+) -> tuple[list[ModelPlan], Grouping]:
+    """Decide which models a run trains.
+
+    Args:
+        mode: ``conditioned`` | ``grouped`` | ``standalone`` | ``joint``.
+        names: Task names.
+        vectors: (T, M) encoded metadata.
+        weights: Feature weights for the grouping distance.
+        groups: ``"auto"`` or a number of groups.
+
+    Returns:
+        The models and the metadata grouping of the tasks (computed in every mode, for reporting).
+    """
+    k = None if groups == "auto" else int(groups)
+    if k is not None and k > len(names):
+        raise MetaDVFSError(f"groups: {k} groups for only {len(names)} tasks")
+    grouping = group_tasks(vectors, weights, k=k)
+    if mode == "conditioned":
+        return [ModelPlan("all", tuple(names), True)], grouping
+    if mode == "joint":
+        return [ModelPlan("all", tuple(names), False)], grouping
+    if mode == "standalone":
+        return [ModelPlan(n.replace(":", "-"), (n,), False) for n in names], grouping
+    plans = []
+    for g in range(grouping.k):
+        members = tuple(n for n, lab in zip(names, grouping.labels, strict=True) if lab == g)
+        plans.append(ModelPlan(f"g{g}", members, True))
+    return plans, grouping
