@@ -1,0 +1,304 @@
+"""Evaluate learned governors against stock governors, the oracle and learned baselines on the same traces.
+
+Every method runs each (task, seed) episode on the same demand: learned policies through the batched
+environment (``BatchedDVFSVecEnv`` seeded per row), stock governors and the oracle through
+:func:`metadvfs.sim.replay.replay` with the same seeds (the two draw identical demand windows). Metrics come
+from :mod:`metadvfs.metrics`; ``ppr_norm`` divides by schedutil's PPR on the same task and seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from metadvfs.errors import MetaDVFSError
+from metadvfs.learn.checkpoint import LoadedModel
+from metadvfs.learn.wrappers import flat_to_multi
+from metadvfs.metrics import Series, summarize
+
+STOCK_METHODS = ("schedutil", "oracle", "ondemand", "conservative", "performance", "powersave")
+LEARNED_BASELINE_NAMES = ("standalone", "joint", "ztt", "gear")
+REPORT_KEYS = ("ppr_norm", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c")
+SEED_BASE = 10_000
+"""Evaluation seeds are ``SEED_BASE + i`` (training uses small seeds; evaluation windows differ)."""
+
+
+class Driver(Protocol):
+    """A learned policy that acts in a BatchedDVFSVecEnv built with its ``env_kwargs``."""
+
+    name: str
+    env_kwargs: dict[str, Any]
+
+    def reset(self, n_envs: int) -> None:
+        """Start a batch of evaluation episodes."""
+
+    def act(self, venv: Any, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """(N, 4) per-domain choices."""
+
+
+class ModelDriver:
+    """Drive environments with a MetaDVFS checkpoint (routing each task to its model, metadata encoded).
+
+    Args:
+        model: Loaded checkpoint.
+        task_names: Task of each environment row.
+        name: Method name in reports.
+    """
+
+    def __init__(self, model: LoadedModel, task_names: Sequence[str], name: str = "metadvfs"):
+        from metadvfs.learn.tasks import build_tasks
+
+        self.name = name
+        self.model = model
+        e = model.cfg.env
+        self.env_kwargs: dict[str, Any] = {
+            "decision_interval_s": e.decision_interval_s,
+            "window": e.window,
+            "action_mode": e.action_mode,
+            "levels": e.levels,
+        }
+        uniq = list(dict.fromkeys(task_names))
+        tasks = {t.name: t for t in build_tasks(uniq)}
+        self.meta = np.stack([model.encode(tasks[n]) for n in task_names])
+        route = {n: model.model_for(tasks[n]) for n in uniq}
+        self.rows: dict[str, np.ndarray] = {}
+        for i, n in enumerate(task_names):
+            self.rows.setdefault(route[n], []).append(i)  # type: ignore[arg-type]
+        self.rows = {k: np.asarray(v) for k, v in self.rows.items()}
+        self.nvec = np.asarray(model.doc["action"]["n"]) if model.doc["algo"] == "ppo" else np.array([3, 3, 3, 3])
+
+    def reset(self, n_envs: int) -> None:
+        """Nothing to reset (the policy is stateless; the window carries the history)."""
+
+    def act(self, venv: Any, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """Per-model batched deterministic actions."""
+        n = obs["obs"].shape[0]
+        out = np.ones((n, 4), dtype=np.int64)
+        for mid, rows in self.rows.items():
+            o = {"obs": obs["obs"][rows], "meta": self.meta[rows]}
+            a = self.model.act(mid, o)
+            out[rows] = flat_to_multi(a, self.nvec) if self.model.doc["algo"] == "dqn" else a.reshape(len(rows), -1)
+        return out
+
+
+def run_driver(
+    driver: Driver, task_names: Sequence[str], seeds: Sequence[int], seconds: float
+) -> list[dict[str, float]]:
+    """Run a driver for one episode per (task, seed); returns metrics in task-major, seed-minor order."""
+    from metadvfs.environment.vec_env import BatchedDVFSVecEnv
+    from metadvfs.learn.tasks import build_tasks
+
+    rows = [(t, s) for t in task_names for s in seeds]
+    tasks = {t.name: t for t in build_tasks(list(dict.fromkeys(task_names)))}
+    venv = BatchedDVFSVecEnv([tasks[t] for t, _ in rows], episode_seconds=seconds, **driver.env_kwargs)
+    venv.batch.seed([s for _, s in rows])
+    obs = venv.reset()
+    driver.reset(venv.num_envs)
+    dt = float(driver.env_kwargs.get("decision_interval_s", 0.1))
+    n_steps = int(round(seconds / dt))
+    keys = ("energy_j", "fps", "fps_requested", "frames_janky", "temp_die_c", "temp_skin_c", "throttled")
+    rec = {k: np.zeros((n_steps, venv.num_envs)) for k in keys}
+    for k in range(n_steps):
+        act = driver.act(venv, obs)
+        obs, _, _, _ = venv.step(act)
+        m = venv.last_metrics
+        for key in keys:
+            rec[key][k] = m[key]
+    out = []
+    for i in range(venv.num_envs):
+        s = Series(
+            step_s=dt,
+            energy_mj=rec["energy_j"][:, i] * 1000.0,
+            frames_req=rec["fps_requested"][:, i] * dt,
+            frames_presented=rec["fps"][:, i] * dt,
+            frames_janky=rec["frames_janky"][:, i],
+            temp_die_c=rec["temp_die_c"][:, i],
+            temp_skin_c=rec["temp_skin_c"][:, i],
+            throttled=rec["throttled"][:, i].astype(bool),
+        )
+        out.append(summarize(s))
+    return out
+
+
+def run_stock(name: str, task_names: Sequence[str], seeds: Sequence[int], seconds: float) -> list[dict[str, float]]:
+    """Replay a stock governor (or the oracle) on every (task, seed), same order as :func:`run_driver`."""
+    from metadvfs.governors.registry import make_governor
+    from metadvfs.learn.tasks import build_tasks
+    from metadvfs.sim.replay import replay
+
+    rows = [(t, s) for t in task_names for s in seeds]
+    tasks = {t.name: t for t in build_tasks(list(dict.fromkeys(task_names)))}
+    tl = replay([tasks[t] for t, _ in rows], make_governor(name), seconds, [s for _, s in rows])
+    return [summarize(tl.series(i)) for i in range(len(rows))]
+
+
+@dataclass
+class EvalResult:
+    """Per-episode metrics of every method, and the aggregated tables.
+
+    Attributes:
+        tasks: Task names.
+        seeds: Evaluation seeds.
+        seconds: Episode length, s.
+        raw: ``{method: [metrics per (task, seed)]}`` (task-major order).
+    """
+
+    tasks: list[str]
+    seeds: list[int]
+    seconds: float
+    raw: dict[str, list[dict[str, float]]]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per (task, method): mean and std over seeds of :data:`REPORT_KEYS` (ppr_norm vs schedutil)."""
+        ns = len(self.seeds)
+        ref = self.raw["schedutil"]
+        out = []
+        for ti, task in enumerate(self.tasks):
+            dev, app = task.split(":", 1)
+            for method, res in self.raw.items():
+                vals: dict[str, list[float]] = {k: [] for k in REPORT_KEYS}
+                for si in range(ns):
+                    r = res[ti * ns + si]
+                    base = ref[ti * ns + si]["ppr"]
+                    for k in REPORT_KEYS:
+                        vals[k].append(r["ppr"] / base if k == "ppr_norm" else r[k])
+                row: dict[str, Any] = {"device": dev, "app": app, "method": method}
+                for k, v in vals.items():
+                    row[k] = float(np.mean(v))
+                    row[f"{k}_std"] = float(np.std(v))
+                out.append(row)
+        return out
+
+    def summary(self, focus: str | None = None) -> dict[str, Any]:
+        """Mean over tasks per method, ratio to the oracle, tasks won, QoE check against schedutil.
+
+        A method *wins* a task when its mean ``ppr_norm`` is the highest among all non-oracle methods whose
+        QoE is at least schedutil's - 0.01 on that task.
+        """
+        rows = self.rows()
+        methods = list(self.raw)
+        by = {(r["device"] + ":" + r["app"], r["method"]): r for r in rows}
+        s: dict[str, Any] = {"methods": {}}
+        for m in methods:
+            mean = {k: float(np.mean([by[(t, m)][k] for t in self.tasks])) for k in REPORT_KEYS}
+            qoe_ok = sum(by[(t, m)]["qoe"] >= by[(t, "schedutil")]["qoe"] - 0.01 for t in self.tasks)
+            entry: dict[str, Any] = {**{f"mean_{k}": v for k, v in mean.items()}, "tasks_qoe_ok": int(qoe_ok)}
+            if "oracle" in self.raw:
+                entry["ratio_to_oracle"] = float(
+                    np.mean([by[(t, m)]["ppr_norm"] / by[(t, "oracle")]["ppr_norm"] for t in self.tasks])
+                )
+            s["methods"][m] = entry
+        won = {m: 0 for m in methods}
+        for t in self.tasks:
+            ok = [
+                m for m in methods
+                if m != "oracle" and by[(t, m)]["qoe"] >= by[(t, "schedutil")]["qoe"] - 0.01
+            ]
+            if ok:
+                won[max(ok, key=lambda m: by[(t, m)]["ppr_norm"])] += 1
+        for m in methods:
+            s["methods"][m]["tasks_won"] = won[m]
+        if focus and focus in self.raw:
+            for other in ("standalone",):
+                if other in self.raw:
+                    s[f"{focus}_ge_{other}"] = int(
+                        sum(by[(t, focus)]["ppr_norm"] >= by[(t, other)]["ppr_norm"] - 1e-9 for t in self.tasks)
+                    )
+        s["n_tasks"] = len(self.tasks)
+        s["seeds"] = self.seeds
+        s["seconds"] = self.seconds
+        return s
+
+
+def evaluate(
+    drivers: Sequence[Driver],
+    stock: Sequence[str],
+    task_names: Sequence[str],
+    n_seeds: int = 3,
+    seconds: float = 60.0,
+    progress: Callable[[str], None] | None = None,
+) -> EvalResult:
+    """Run all methods on all (task, seed) episodes.
+
+    Args:
+        drivers: Learned methods.
+        stock: Stock governor names (schedutil is always included, it is the reference).
+        task_names: Tasks.
+        n_seeds: Seeds per task (``SEED_BASE + i``).
+        seconds: Episode length, s.
+        progress: Called with the method name before it runs.
+
+    Returns:
+        The results.
+    """
+    if n_seeds < 1:
+        raise MetaDVFSError(f"--seeds: must be >= 1, got {n_seeds}")
+    if seconds <= 0:
+        raise MetaDVFSError(f"--seconds: must be > 0, got {seconds}")
+    seeds = [SEED_BASE + i for i in range(n_seeds)]
+    raw: dict[str, list[dict[str, float]]] = {}
+    for d in drivers:
+        if progress:
+            progress(d.name)
+        raw[d.name] = run_driver(d, task_names, seeds, seconds)
+    for name in dict.fromkeys(["schedutil", *stock]):
+        if progress:
+            progress(name)
+        raw[name] = run_stock(name, task_names, seeds, seconds)
+    return EvalResult(list(task_names), seeds, seconds, raw)
+
+
+def write_reports(res: EvalResult, out: Path, focus: str | None = None) -> dict[str, Path]:
+    """Write ``results.csv``, ``results.md``, ``summary.json`` and plots into ``out`` (atomically)."""
+    import json
+
+    import pandas as pd
+
+    from metadvfs.io import write_text_atomic, write_with
+
+    out.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame(res.rows())
+    paths = {"csv": out / "results.csv", "md": out / "results.md", "json": out / "summary.json"}
+    write_with(paths["csv"], lambda p: df.to_csv(p, index=False, float_format="%.5g"))
+    write_text_atomic(paths["md"], to_markdown(res, focus))
+    write_text_atomic(paths["json"], json.dumps(res.summary(focus), indent=1))
+    from metadvfs.viz.evaluation import plot_bars, plot_scatter
+
+    paths["bars"] = out / "ppr_norm_per_task.png"
+    paths["scatter"] = out / "power_vs_qoe.png"
+    write_with(paths["bars"], lambda p: plot_bars(df, p))
+    write_with(paths["scatter"], lambda p: plot_scatter(df, p))
+    return paths
+
+
+def to_markdown(res: EvalResult, focus: str | None = None) -> str:
+    """Markdown tables: per task (PPR norm and QoE, mean +- std) and the summary."""
+    rows = res.rows()
+    methods = list(res.raw)
+    by = {(r["device"] + ":" + r["app"], r["method"]): r for r in rows}
+    lines = [
+        f"Seeds {res.seeds}, {res.seconds:g} s episodes. Cells: PPR normalised to schedutil / QoE (mean ± std).",
+        "",
+        "| task | " + " | ".join(methods) + " |",
+        "|---|" + "---|" * len(methods),
+    ]
+    for t in res.tasks:
+        cells = [
+            f"{by[(t, m)]['ppr_norm']:.3f}±{by[(t, m)]['ppr_norm_std']:.3f} / {by[(t, m)]['qoe']:.3f}" for m in methods
+        ]
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    s = res.summary(focus)
+    lines += ["", "| method | mean PPR norm | mean QoE | mean jank % | ratio to oracle | QoE ok | tasks won |",
+              "|---|---|---|---|---|---|---|"]
+    for m in methods:
+        e = s["methods"][m]
+        rto = f"{e['ratio_to_oracle']:.3f}" if "ratio_to_oracle" in e else "-"
+        lines.append(
+            f"| {m} | {e['mean_ppr_norm']:.3f} | {e['mean_qoe']:.3f} | {e['mean_jank_pct']:.2f} | {rto} | "
+            f"{e['tasks_qoe_ok']}/{len(res.tasks)} | {e['tasks_won']} |"
+        )
+    return "\n".join(lines) + "\n"
