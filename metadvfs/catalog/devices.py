@@ -227,6 +227,16 @@ class _Checker:
             raise self.fail(field, f"length {len(values)} does not match freqs_khz ({n})")
         return tuple(self.number(v, f"{field}[{i}]", lo=0.0, strict_lo=True) for i, v in enumerate(values))
 
+    def per_opp(self, obj: Any, field: str, n: int) -> tuple[float, ...]:
+        """A power >= 0 (mW) given once for every OPP or as a list aligned with ``freqs_khz``."""
+        if isinstance(obj, list):
+            if len(obj) != n:
+                raise self.fail(field, f"length {len(obj)} does not match freqs_khz ({n}); or give one number")
+            return tuple(self.number(v, f"{field}[{i}]", lo=0.0) for i, v in enumerate(obj))
+        if isinstance(obj, bool) or not isinstance(obj, (int, float)):
+            raise self.fail(field, f"must be a number >= 0 (mW) or a list of {n} numbers, got {obj!r}")
+        return (self.number(obj, field, lo=0.0),) * n
+
 
 def _join(field: str, key: str) -> str:
     return f"{field}.{key}" if field else key
@@ -265,8 +275,8 @@ def _build_cluster(ck: _Checker, obj: Any, field: str) -> ClusterSpec:
         ipc=ck.number(c["ipc"], f"{field}.ipc", lo=0.0, strict_lo=True),
         freqs_khz=freqs,
         power_mw=ck.powers(c["power_mw"], f"{field}.power_mw", len(freqs)),
-        idle_mw=ck.number(c["idle_mw"], f"{field}.idle_mw", lo=0.0),
-        static_mw=ck.number(c["static_mw"], f"{field}.static_mw", lo=0.0),
+        idle_mw=ck.per_opp(c["idle_mw"], f"{field}.idle_mw", len(freqs)),
+        static_mw=ck.per_opp(c["static_mw"], f"{field}.static_mw", len(freqs)),
     )
 
 
@@ -297,7 +307,7 @@ def _build_gpu(ck: _Checker, obj: Any) -> GpuSpec:
         family=family,  # type: ignore[arg-type]
         freqs_khz=freqs,
         power_mw=ck.powers(g["power_mw"], "gpu.power_mw", len(freqs)),
-        idle_mw=ck.number(g["idle_mw"], "gpu.idle_mw", lo=0.0),
+        idle_mw=ck.per_opp(g["idle_mw"], "gpu.idle_mw", len(freqs)),
         throughput=ck.number(g["throughput"], "gpu.throughput", lo=0.0, strict_lo=True),
         governor=ck.string(g["governor"], "gpu.governor"),
         mali_dvfs=tuple(levels),

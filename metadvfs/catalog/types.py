@@ -29,8 +29,10 @@ class ClusterSpec:
         ipc: Reference work per cycle, relative to a Cortex-A76 core (= 1.0). Cross-device scale; estimated.
         freqs_khz: OPP frequencies in kHz, strictly increasing.
         power_mw: Active power of ONE busy core at each OPP, mW (aligned with ``freqs_khz``).
-        idle_mw: Power of one idle (WFI/shallow idle) core, mW.
-        static_mw: Cluster-level power while the cluster is awake (shared L2/uncore), mW.
+        idle_mw: Power of one idle (WFI / shallow idle) core at each OPP, mW (aligned with ``freqs_khz``;
+            idle power depends on the OPP's voltage). A profile may give one number for every OPP.
+        static_mw: Cluster-level power while the cluster is awake (shared L2/uncore) at each OPP, mW
+            (aligned with ``freqs_khz``; one number in the profile means the same at every OPP).
     """
 
     name: str
@@ -42,8 +44,8 @@ class ClusterSpec:
     ipc: float
     freqs_khz: tuple[int, ...]
     power_mw: tuple[float, ...]
-    idle_mw: float
-    static_mw: float
+    idle_mw: tuple[float, ...]
+    static_mw: tuple[float, ...]
 
     @property
     def fmax_khz(self) -> int:
@@ -75,7 +77,8 @@ class GpuSpec:
         family: ``adreno`` | ``mali``.
         freqs_khz: OPP frequencies in kHz, strictly increasing.
         power_mw: Active GPU power at 100 % busy at each OPP, mW.
-        idle_mw: GPU power while idle but clocked, mW.
+        idle_mw: GPU power while idle but clocked at each OPP, mW (aligned with ``freqs_khz``; one number in
+            the profile means the same at every OPP).
         throughput: Reference GPU work per cycle relative to an Adreno 630 (= 1.0); estimated.
         governor: Stock devfreq governor: ``msm-adreno-tz`` (Adreno) or ``mali-quickstep`` (Tensor).
         mali_dvfs: Mali DVFS table rows, ascending frequency, or empty for Adreno.
@@ -85,7 +88,7 @@ class GpuSpec:
     family: Literal["adreno", "mali"]
     freqs_khz: tuple[int, ...]
     power_mw: tuple[float, ...]
-    idle_mw: float
+    idle_mw: tuple[float, ...]
     throughput: float
     governor: str
     mali_dvfs: tuple[MaliLevel, ...] = ()

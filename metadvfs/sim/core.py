@@ -14,8 +14,9 @@ One call of :meth:`SimCore.step` advances every environment by ``n_ticks`` inter
    domain's backlog, and ``gpu_pf / (f_gpu * throughput)`` plus the GPU backlog on the GPU. CPU and GPU
    stages are pipelined, so the frame is on time when the longer stage fits one frame period
    ``1 / target_fps``; a frame that needs ``s`` periods is janky and counts as ``1/s`` of a presented frame.
-4. **Power.** Per domain ``cores * (P_active(f) * busy + P_idle * (1 - busy)) + P_static``; plus the
-   rest-of-phone base power.
+4. **Power.** Per domain ``cores * (P_active(f) * busy + P_idle(f) * (1 - busy)) + P_static(f)``, every term
+   taken at the applied OPP (idle and static power grow with the OPP's voltage); plus the rest-of-phone base
+   power.
 5. **Temperature.** Two-node RC model (die, skin), exact zero-order-hold discretisation.
 6. **Throttling.** The device's throttle rules (skin or die trip/clear with hysteresis) cap OPP indices from
    the next step on.
@@ -103,6 +104,8 @@ class SimCore:
         self._flat_base = (np.arange(self.n)[:, None] * 4 + np.arange(4)[None, :]) * k
         self._freq_flat = dev.freq_mhz.ravel()
         self._pact_flat = dev.p_active_mw.ravel()
+        self._idle_flat = dev.idle_mw.ravel()
+        self._static_flat = dev.static_mw.ravel()
         self.pos = np.zeros(self.n, dtype=np.int64)
         self.idx = np.zeros((self.n, 4), dtype=np.int64)
         self.q = np.zeros((self.n, 4))
@@ -205,6 +208,8 @@ class SimCore:
         flat = self._flat_base + idx
         f = self._freq_flat[flat]
         pa = self._pact_flat[flat]
+        p_idle = self._idle_flat[flat]
+        p_static = self._static_flat[flat]
         speed = f * d.ipc  # Mc/s of one core
         rate = speed * d.cores  # Mc/s of the domain
         cap = rate * tick  # Mc per tick
@@ -227,7 +232,7 @@ class SimCore:
         janky = counts[:, 2]
 
         dur = n_ticks * tick
-        p_dom = (d.cores * (pa * busy_mean + d.idle_mw * (1.0 - busy_mean)) + d.static_mw) * d.mask
+        p_dom = (d.cores * (pa * busy_mean + p_idle * (1.0 - busy_mean)) + p_static) * d.mask
         p_soc = p_dom.sum(axis=1)
         p_total = p_soc + d.base_mw
         u = np.stack([p_soc / 1000.0, d.base_mw / 1000.0, d.ambient_c], axis=1)

@@ -28,8 +28,9 @@ class DeviceArrays:
         mask: (N, 4) 1.0 where the domain exists.
         cores: (N, 4) cores per domain (1 for the GPU and for absent domains).
         ipc: (N, 4) reference work per cycle (CPU ``ipc``, GPU ``throughput``).
-        idle_mw: (N, 4) idle power per core (CPU) or of the idle GPU, mW.
-        static_mw: (N, 4) cluster power while awake, mW.
+        idle_mw: (N, 4, K) idle power per core (CPU) or of the idle GPU at each OPP, mW (padded like
+            ``p_active_mw``).
+        static_mw: (N, 4, K) cluster power while awake at each OPP, mW (0 for the GPU).
         fmax_mhz: (N, 4) highest OPP, MHz.
         p_max_mw: (N, 4) domain power with every core busy at the top OPP, mW (for normalisation).
         base_mw: (N,) rest-of-phone power, mW.
@@ -75,13 +76,15 @@ class DeviceArrays:
         return int(self.freq_mhz.shape[2])
 
 
-def _domain_tables(dev: DeviceProfile) -> list[tuple[list[float], list[float], int, float, float, float]]:
-    """Per canonical domain: (freqs MHz, active mW, cores, ipc, idle mW, static mW)."""
+def _domain_tables(
+    dev: DeviceProfile,
+) -> list[tuple[list[float], list[float], int, float, list[float], list[float]]]:
+    """Per canonical domain: (freqs MHz, active mW, cores, ipc, idle mW per OPP, static mW per OPP)."""
     out = []
     for dom in CPU_DOMAINS:
         c = dev.cluster(dom)
         if c is None:
-            out.append(([1.0], [0.0], 1, 1.0, 0.0, 0.0))
+            out.append(([1.0], [0.0], 1, 1.0, [0.0], [0.0]))
         else:
             out.append(
                 (
@@ -89,12 +92,13 @@ def _domain_tables(dev: DeviceProfile) -> list[tuple[list[float], list[float], i
                     list(c.power_mw),
                     c.cores,
                     c.ipc,
-                    c.idle_mw,
-                    c.static_mw,
+                    list(c.idle_mw),
+                    list(c.static_mw),
                 )
             )
     g = dev.gpu
-    out.append(([f / 1000.0 for f in g.freqs_khz], list(g.power_mw), 1, g.throughput, g.idle_mw, 0.0))
+    zeros = [0.0] * len(g.freqs_khz)
+    out.append(([f / 1000.0 for f in g.freqs_khz], list(g.power_mw), 1, g.throughput, list(g.idle_mw), zeros))
     return out
 
 
@@ -157,8 +161,8 @@ def _build(devices: tuple[DeviceProfile, ...]) -> DeviceArrays:
     n_opp = np.zeros((n, N_DOMAINS), dtype=np.int64)
     cores = np.ones((n, N_DOMAINS))
     ipc = np.ones((n, N_DOMAINS))
-    idle = np.zeros((n, N_DOMAINS))
-    static = np.zeros((n, N_DOMAINS))
+    idle = np.zeros((n, N_DOMAINS, k))
+    static = np.zeros((n, N_DOMAINS, k))
     mask = np.zeros((n, N_DOMAINS))
     rule_sensor = np.zeros((n, r), dtype=np.int64)
     rule_trip = np.full((n, r), np.inf)
@@ -175,8 +179,10 @@ def _build(devices: tuple[DeviceProfile, ...]) -> DeviceArrays:
             n_opp[i, d] = m
             cores[i, d] = nc
             ipc[i, d] = ip
-            idle[i, d] = idl
-            static[i, d] = st
+            idle[i, d, :m] = idl
+            idle[i, d, m:] = idl[-1]
+            static[i, d, :m] = st
+            static[i, d, m:] = st[-1]
             mask[i, d] = 1.0 if present[d] else 0.0
         rule_cap[i] = (n_opp[i] - 1)[None, :]
         for j, (sensor, trip, clear, caps) in enumerate(rules[i]):
@@ -185,8 +191,8 @@ def _build(devices: tuple[DeviceProfile, ...]) -> DeviceArrays:
             rule_clear[i, j] = clear
             rule_cap[i, j] = caps
     fmax = freq[np.arange(n)[:, None], np.arange(N_DOMAINS)[None, :], n_opp - 1]
-    pmax_core = pact[np.arange(n)[:, None], np.arange(N_DOMAINS)[None, :], n_opp - 1]
-    p_max = (pmax_core * cores + static) * mask
+    top = (np.arange(n)[:, None], np.arange(N_DOMAINS)[None, :], n_opp - 1)
+    p_max = (pact[top] * cores + static[top]) * mask
     worker_dom = np.array([1 if d.cluster("mid") is not None else 2 for d in devices], dtype=np.int64)
     th = np.array(
         [

@@ -131,6 +131,60 @@ def test_spot_values_traceable_to_device_data():
     assert all(lv.freq_khz in p8.gpu.freqs_khz for lv in p8.gpu.mali_dvfs)
 
 
+def test_idle_and_static_power_per_opp():
+    """Idle/static power is per OPP (voltage dependent): read where the data has it, scaled where it does not."""
+    p6 = load_device("pixel6")
+    mid, big, little = p6.cluster("mid"), p6.cluster("big"), p6.cluster("little")
+    assert big.idle_mw[0] == pytest.approx(16.14) and big.idle_mw[-1] == pytest.approx(121.43)  # Wattson idle0
+    assert mid.idle_mw[-1] == pytest.approx(23.5)
+    assert little.static_mw[0] == pytest.approx(4.0) and little.static_mw[-1] == pytest.approx(35.29)  # 2-D static
+    assert p6.gpu.idle_mw[0] == pytest.approx(15.68) and p6.gpu.idle_mw[-1] == pytest.approx(60.72)  # Wattson idle1
+    p8 = load_device("pixel8")
+    assert p8.cluster("big").idle_mw[-1] == 140  # pixel_em idle_power_per_cpu
+    for name in SHIPPED:
+        p = load_device(name)
+        for c in (*p.clusters, p.gpu):
+            assert len(c.idle_mw) == len(c.freqs_khz)
+            assert c.idle_mw[-1] > c.idle_mw[0] > 0, (name, c.name)
+        for c in p.clusters:
+            assert len(c.static_mw) == len(c.freqs_khz) and c.static_mw[-1] > c.static_mw[0] > 0
+    # Qualcomm: power_profile cpu.idle (5.4 mA x 3.85 V / 8 cores) at the lowest OPP
+    p4 = load_device("pixel4")
+    assert all(c.idle_mw[0] == pytest.approx(2.6) for c in p4.clusters)
+    assert "clusters[0].idle_mw" in p4.estimated
+
+
+def test_pixel5_little_power_is_read_per_cluster():
+    """power_profile core_power of the 6-core little cluster is the cluster's current (see docs/devices.md)."""
+    little = load_device("pixel5").cluster("little")
+    assert little.power_mw[-1] == pytest.approx(176.19 / 6 * 3.85, abs=0.01)
+    assert little.power_mw[0] == pytest.approx(41.92 / 6 * 3.85, abs=0.01)
+    assert little.power_mw[-1] < load_device("pixel5").cluster("mid").power_mw[-1]
+
+
+def test_scalar_idle_power_means_every_opp(tmp_path):
+    doc = _raw("pixel6")
+    doc["clusters"][1]["idle_mw"] = 7.5
+    doc["clusters"][1]["static_mw"] = 0
+    doc["gpu"]["idle_mw"] = 30
+    p = load_device(_write(tmp_path, doc))
+    n = len(doc["clusters"][1]["freqs_khz"])
+    assert p.cluster("mid").idle_mw == (7.5,) * n and p.cluster("mid").static_mw == (0.0,) * n
+    assert p.gpu.idle_mw == (30.0,) * len(doc["gpu"]["freqs_khz"])
+
+
+def test_idle_power_list_must_match_opps(tmp_path):
+    doc = _raw("pixel6")
+    doc["clusters"][2]["idle_mw"] = doc["clusters"][2]["idle_mw"][:-1]
+    _expect_error(_write(tmp_path, doc), "clusters[2].idle_mw", "length 16 does not match freqs_khz (17)")
+    doc = _raw("pixel6")
+    doc["gpu"]["idle_mw"] = "lots"
+    _expect_error(_write(tmp_path, doc), "gpu.idle_mw", "number >= 0 (mW) or a list of 12 numbers")
+    doc = _raw("pixel6")
+    doc["clusters"][0]["static_mw"][2] = -1
+    _expect_error(_write(tmp_path, doc), "clusters[0].static_mw[2]", "must be >= 0")
+
+
 def test_load_is_cached():
     assert load_device("pixel6") is load_device("pixel6")
     assert load_device("pixel6") is load_device(data_dir("devices") / "pixel6.yaml")

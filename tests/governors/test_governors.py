@@ -22,31 +22,47 @@ def results() -> dict[str, list[dict[str, float]]]:
     out = {}
     for g in GOVERNOR_NAMES:
         tl = replay(tasks, make_governor(g), SECONDS, SEED)
-        out[g] = [tl.metrics(i) for i in range(len(tasks))]
+        out[g] = [tl.metrics(i) | {"domain_mw": tl.power_mw[:, i].mean(axis=0)} for i in range(len(tasks))]
     out["_names"] = [t.name for t in tasks]  # type: ignore[assignment]
     return out
 
 
-# Tasks where the device data itself makes racing to idle cheaper: the Pixel 4/5 power_profile currents of the
-# little cores grow more slowly than frequency (energy per cycle falls with frequency), so a saturated little
-# cluster at its lowest OPP costs more than schedutil's choice, and on Pixel 5 performance's finish-fast beats
-# schedutil. These are measured, documented exceptions (see the issue note); any NEW violation fails.
-KNOWN_POWER_EXCEPTIONS = {"pixel4:weibo", "pixel5:bilibili", "pixel5:3dmark"}
-# The oracle is myopic per 10 ms tick; on long-video playback it is within 0.5 % of the best PPR.
-KNOWN_ORACLE_EXCEPTIONS = {"pixel3:bilibili", "pixel6:bilibili"}
+# Where powersave is not the lowest-power policy, for a physical reason in the device data (docs/devices.md,
+# "Pixel 4 and Pixel 5 power_profile floors"; docs/simulator.md section 8). The Pixel 4 and Pixel 5 power_profile
+# curves have a large frequency-independent part, so the energy of a busy cycle above idle, (power_mw - idle_mw) / f,
+# FALLS above fmin: fmin is an inefficient OPP (a higher OPP does the same work for less energy).
+# - pixel4:weibo: on the silver (little) cluster that energy falls over the whole table (0.118 nJ at 300 MHz ->
+#   0.038 nJ at 1786 MHz). schedutil lifts the little cluster above 300 MHz in ~9 % of the ticks and so draws ~0.2 %
+#   less than powersave pinned at 300 MHz.
+# - pixel5:bilibili: video playback needs < 20 % of fmin, so schedutil sits at fmin in > 99.6 % of the ticks on every
+#   domain and is the same policy as powersave; its few ticks above fmin on the gold (mid) core, where fmin is
+#   inefficient, save about what its GPU ticks cost. The two differ by a few microwatts, so the sign is not
+#   meaningful and is not asserted.
+# The test checks that each exception is exactly that: schedutil within 0.5 % of powersave, schedutil below powersave
+# on the inefficient cluster and not below it elsewhere, and performance above both.
+# task -> domain index of the inefficient cluster
+POWERSAVE_NOT_MINIMAL = {"pixel4:weibo": 0, "pixel5:bilibili": 1}
 
 
 def test_power_ordering_on_every_task(results):
-    names = results["_names"]
-    bad = set()
-    for i, name in enumerate(names):
+    """performance > schedutil > powersave in average power on all 30 tasks (documented exceptions, bounded)."""
+    for i, name in enumerate(results["_names"]):
         perf = results["performance"][i]["avg_power_w"]
         su = results["schedutil"][i]["avg_power_w"]
         ps = results["powersave"][i]["avg_power_w"]
-        if not perf > su > ps:
-            bad.add(name)
-    assert bad <= KNOWN_POWER_EXCEPTIONS, f"new power-ordering violations: {sorted(bad - KNOWN_POWER_EXCEPTIONS)}"
-    assert len(bad) <= 3
+        assert perf > su, f"{name}: performance {perf:.4f} W <= schedutil {su:.4f} W"
+        assert perf > ps, f"{name}: performance {perf:.4f} W <= powersave {ps:.4f} W"
+        if name not in POWERSAVE_NOT_MINIMAL:
+            assert su > ps, f"{name}: schedutil {su:.5f} W <= powersave {ps:.5f} W"
+            continue
+        dom = POWERSAVE_NOT_MINIMAL[name]
+        assert su >= ps * (1 - 0.005), f"{name}: schedutil {su:.5f} W far below powersave {ps:.5f} W"
+        su_dom = results["schedutil"][i]["domain_mw"]
+        ps_dom = results["powersave"][i]["domain_mw"]
+        others = np.arange(4) != dom
+        # the whole gap sits on the inefficient cluster; elsewhere schedutil draws at least powersave's power
+        assert su_dom[dom] < ps_dom[dom]
+        assert su_dom[others].sum() >= ps_dom[others].sum() - 1e-6
 
 
 def test_powersave_loses_qoe_on_3dmark(results):
@@ -56,6 +72,10 @@ def test_powersave_loses_qoe_on_3dmark(results):
             perf = results["performance"][i]["qoe"]
             assert ps < perf - 0.02, f"{name}: powersave QoE {ps:.3f} vs performance {perf:.3f}"
             assert results["powersave"][i]["jank_pct"] > 50.0
+
+
+# The oracle is myopic per 10 ms tick; on long-video playback it is within 0.5 % of the best PPR.
+KNOWN_ORACLE_EXCEPTIONS = {"pixel3:bilibili", "pixel5:bilibili", "pixel6:bilibili"}
 
 
 def test_oracle_bounds_ppr_at_full_qoe(results):
@@ -72,6 +92,28 @@ def test_oracle_bounds_ppr_at_full_qoe(results):
                 assert o["ppr"] >= 0.99 * m["ppr"], f"{name}: oracle PPR {o['ppr']:.3f} << {g} {m['ppr']:.3f}"
                 bad.add(name)
     assert bad <= KNOWN_ORACLE_EXCEPTIONS, f"new oracle violations: {sorted(bad - KNOWN_ORACLE_EXCEPTIONS)}"
+
+
+def test_idle_cores_draw_the_idle_power_of_the_applied_opp():
+    """An idle domain draws cores x idle_mw(f) + static_mw(f) at its OPP: idle cores at the top OPP cost more."""
+    from metadvfs.sim.batch import TaskBatch
+
+    batch = TaskBatch([make_task("pixel6", "tiktok")], 1.0)
+    batch.seed([0])
+    batch.reset_rows(np.arange(1))
+    core = batch.core
+    for name in ("work", "frames", "ui_pf", "gpu_pf"):
+        getattr(core, name)[:] = 0.0
+    dev = batch.dev
+    top = dev.n_opp - 1
+    p_top = core.step(top, 1).power_mw[0]
+    p_low = core.step(np.zeros_like(top), 1).power_mw[0]
+    r = np.arange(4)
+    expect_top = dev.cores[0] * dev.idle_mw[0, r, top[0]] + dev.static_mw[0, r, top[0]]
+    expect_low = dev.cores[0] * dev.idle_mw[0, r, 0] + dev.static_mw[0, r, 0]
+    np.testing.assert_allclose(p_top, expect_top)
+    np.testing.assert_allclose(p_low, expect_low)
+    assert np.all(p_top > 2 * p_low)
 
 
 def test_replay_is_deterministic():
