@@ -1,0 +1,311 @@
+"""Frequency writes, snapshots and restores.
+
+Write method per CPU policy (the portable recipe of ``docs/deploy.md``):
+
+- ``userspace`` (where the policy offers the ``userspace`` governor and ``scaling_setspeed``): the governor is
+  switched to ``userspace`` once, then each decision writes ``scaling_setspeed``;
+- ``clamp`` (otherwise, e.g. GKI Tensor kernels): the governor stays and each decision writes
+  ``scaling_min_freq = scaling_max_freq = f``, writing ``scaling_max_freq`` first when raising and
+  ``scaling_min_freq`` first when lowering, so the kernel never sees ``min > max``.
+
+The GPU is always clamped the same way through its min/max nodes (Mali ``scaling_{min,max}_freq`` in kHz,
+exact table values only; KGSL ``devfreq/{min,max}_freq`` in Hz). Every value written is checked against the
+discovered table and every path and value is quoted. All writes of one decision go in one round trip.
+
+A restore writes, per node, ``min = lowest table value``, then ``max = stock max``, then ``min = stock min``
+(valid from any state), and the stock governor back; it is also rendered as a shell script for the on-device
+watchdog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from metadvfs.adb.binding import Binding
+from metadvfs.adb.link import AdbLink
+from metadvfs.adb.parsers import parse_int, parse_word
+from metadvfs.adb.sections import Script, parse_sections
+from metadvfs.adb.shellsafe import check_name, check_path, write_cmd
+from metadvfs.errors import MetaDVFSError
+
+METHODS = ("auto", "clamp", "userspace")
+
+
+@dataclass(frozen=True)
+class DomainNodes:
+    """The nodes written for one domain.
+
+    Attributes:
+        domain: Canonical domain index (0..3).
+        method: ``userspace`` or ``clamp``.
+        min_node: Lower-limit node.
+        max_node: Upper-limit node.
+        setspeed_node: ``scaling_setspeed`` (``userspace`` only).
+        governor_node: ``scaling_governor`` (CPU only).
+        table: Allowed values in node units, ascending (index = OPP level).
+    """
+
+    domain: int
+    method: str
+    min_node: str
+    max_node: str
+    setspeed_node: str | None
+    governor_node: str | None
+    table: tuple[int, ...]
+
+
+@dataclass
+class Snapshot:
+    """Stock values of everything the controller may change.
+
+    Attributes:
+        nodes: ``{path: value}`` in read order (limits as integers in node units, governors as names).
+        tables: ``{limit node: its table}`` (for the lowest-value step of a restore).
+    """
+
+    nodes: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+def domain_nodes(binding: Binding, method: str = "auto") -> list[DomainNodes]:
+    """The write plan of every present domain.
+
+    Args:
+        binding: The bound phone.
+        method: ``auto`` (userspace where available), ``clamp`` or ``userspace`` (error where unavailable).
+
+    Returns:
+        One entry per present domain, CPU domains first.
+    """
+    if method not in METHODS:
+        raise MetaDVFSError(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
+    out = []
+    for d, p in enumerate(binding.policies):
+        if p is None:
+            continue
+        use_us = p.userspace and method in ("auto", "userspace")
+        if method == "userspace" and not p.userspace:
+            raise MetaDVFSError(f"{p.path}: no userspace governor/scaling_setspeed; use the clamp method")
+        out.append(
+            DomainNodes(
+                domain=d,
+                method="userspace" if use_us else "clamp",
+                min_node=check_path(p.node("scaling_min_freq")),
+                max_node=check_path(p.node("scaling_max_freq")),
+                setspeed_node=check_path(p.node("scaling_setspeed")) if use_us else None,
+                governor_node=check_path(p.node("scaling_governor")),
+                table=p.freqs_khz,
+            )
+        )
+    g = binding.layout.gpu
+    out.append(
+        DomainNodes(
+            domain=3,
+            method="clamp",
+            min_node=check_path(g.min_node),
+            max_node=check_path(g.max_node),
+            setspeed_node=None,
+            governor_node=None,
+            table=g.node_table,
+        )
+    )
+    return out
+
+
+class Controller:
+    """Applies OPP levels to a phone, snapshots and restores its settings.
+
+    Args:
+        link: Connected link with root.
+        binding: The bound phone.
+        method: See :func:`domain_nodes`.
+    """
+
+    def __init__(self, link: AdbLink, binding: Binding, method: str = "auto") -> None:
+        self.link = link
+        self.b = binding
+        self.plan = domain_nodes(binding, method)
+        self._cur: dict[int, tuple[int, int]] = {}  # domain -> (min, max) in node units as last written/read
+        self._setspeed: dict[int, int] = {}
+        self.snapshot_: Snapshot | None = None
+        self.writes = 0
+
+    # ------------------------------------------------------------------ snapshot
+    def snapshot(self) -> Snapshot:
+        """Read the stock value of every node the controller may write (one round trip).
+
+        Raises:
+            MetaDVFSError: A node is missing, unreadable or holds garbage.
+        """
+        s = Script()
+        paths: list[str] = []
+        for dn in self.plan:
+            for path in (dn.governor_node, dn.min_node, dn.max_node):
+                if path is not None:
+                    paths.append(path)
+        for i, path in enumerate(paths):
+            s.cat(f"n{i}", path)
+        r = parse_sections(self.link.read_shell(s.text()), s)
+        snap = Snapshot()
+        for i, path in enumerate(paths):
+            sec = r[f"n{i}"]
+            if sec.failed:
+                why = "missing" if sec.missing else "permission denied" if sec.denied else sec.text.strip()[:80]
+                raise MetaDVFSError(f"{path}: cannot read for the snapshot ({why})")
+            if path.endswith("scaling_governor"):
+                snap.nodes[path] = check_name(parse_word(sec.text, path), path)
+            else:
+                snap.nodes[path] = str(parse_int(sec.text, path, 0, 10**11))
+        for dn in self.plan:
+            snap.tables[dn.min_node] = dn.table
+            snap.tables[dn.max_node] = dn.table
+            self._cur[dn.domain] = (int(snap.nodes[dn.min_node]), int(snap.nodes[dn.max_node]))
+        self.snapshot_ = snap
+        return snap
+
+    # ------------------------------------------------------------------ take over
+    def takeover_commands(self) -> list[tuple[str, str]]:
+        """``(node, command)`` pairs that switch userspace policies to the userspace governor."""
+        return [
+            (dn.governor_node, write_cmd(dn.governor_node, "userspace"))
+            for dn in self.plan
+            if dn.method == "userspace" and dn.governor_node is not None
+        ]
+
+    def take_over(self) -> None:
+        """Switch userspace policies to the userspace governor (one round trip)."""
+        cmds = self.takeover_commands()
+        if cmds:
+            self._run_writes(cmds)
+
+    # ------------------------------------------------------------------ apply
+    def level_commands(self, levels: np.ndarray) -> list[tuple[str, str]]:
+        """Write commands that put each present domain at OPP ``levels[d]`` (only what changes).
+
+        Args:
+            levels: (4,) OPP indices into each domain's table.
+
+        Returns:
+            ``(node, command)`` pairs in the order they must run.
+        """
+        cmds: list[tuple[str, str]] = []
+        for dn in self.plan:
+            k = int(levels[dn.domain])
+            if not 0 <= k < len(dn.table):
+                raise MetaDVFSError(f"level {k} out of range for {dn.max_node} (0..{len(dn.table) - 1})")
+            v = dn.table[k]
+            if dn.method == "userspace":
+                if self._setspeed.get(dn.domain) != v:
+                    assert dn.setspeed_node is not None
+                    cmds.append((dn.setspeed_node, write_cmd(dn.setspeed_node, v)))
+                continue
+            mn, mx = self._cur.get(dn.domain, (None, None))
+            if mn == v and mx == v:
+                continue
+            if mx is None or v > mx:
+                order = ((dn.max_node, v), (dn.min_node, v))
+            else:
+                order = ((dn.min_node, v), (dn.max_node, v))
+            for node, val in order:
+                cmds.append((node, write_cmd(node, val)))
+        return cmds
+
+    def apply(self, levels: np.ndarray) -> int:
+        """Write the levels (one round trip; nothing when nothing changes).
+
+        Returns:
+            Number of node writes.
+        """
+        cmds = self.level_commands(levels)
+        if cmds:
+            self._run_writes(cmds)
+        for dn in self.plan:
+            v = dn.table[int(levels[dn.domain])]
+            if dn.method == "userspace":
+                self._setspeed[dn.domain] = v
+            else:
+                self._cur[dn.domain] = (v, v)
+        self.writes += len(cmds)
+        return len(cmds)
+
+    def _run_writes(self, cmds: list[tuple[str, str]]) -> None:
+        s = Script()
+        for i, (_node, cmd) in enumerate(cmds):
+            s.run(f"w{i}", cmd)
+        r = parse_sections(self.link.root_shell(s.text()), s)
+        for i, (node, cmd) in enumerate(cmds):
+            sec = r[f"w{i}"]
+            if sec.failed or sec.text.strip():
+                why = sec.text.strip().splitlines()[-1][:100] if sec.text.strip() else "failed"
+                value = cmd.split()[1]
+                raise MetaDVFSError(f"write {value} to {node} failed: {why}")
+
+    # ------------------------------------------------------------------ restore
+    def restore_commands(self, snap: Snapshot | None = None) -> list[tuple[str, str]]:
+        """Commands that put every snapshotted node back, valid from any current state.
+
+        Per CPU policy: the stock governor first; per limit pair: ``min = lowest``, ``max = stock``,
+        ``min = stock``.
+        """
+        snap = snap or self.snapshot_
+        if snap is None:
+            return []
+        cmds: list[tuple[str, str]] = []
+        for dn in self.plan:
+            if dn.governor_node is not None and dn.governor_node in snap.nodes:
+                cmds.append((dn.governor_node, write_cmd(dn.governor_node, snap.nodes[dn.governor_node])))
+            if dn.min_node in snap.nodes and dn.max_node in snap.nodes:
+                low = min(dn.table[0], int(snap.nodes[dn.min_node]))
+                cmds.append((dn.min_node, write_cmd(dn.min_node, low)))
+                cmds.append((dn.max_node, write_cmd(dn.max_node, snap.nodes[dn.max_node])))
+                cmds.append((dn.min_node, write_cmd(dn.min_node, snap.nodes[dn.min_node])))
+        return cmds
+
+    def restore(self, snap: Snapshot | None = None) -> list[str]:
+        """Write the stock values back and verify them (two round trips).
+
+        Returns:
+            Mismatches after the restore (``"<node>: <read> != <stock>"``); empty when everything is back.
+        """
+        snap = snap or self.snapshot_
+        if snap is None:
+            return []
+        cmds = self.restore_commands(snap)
+        s = Script()
+        for i, (_node, cmd) in enumerate(cmds):
+            s.run(f"w{i}", cmd)
+        out = parse_sections(self.link.root_shell(s.text()), s)
+        errors = [
+            f"{node}: {out[f'w{i}'].text.strip()[:80]}" for i, (node, _c) in enumerate(cmds) if out[f"w{i}"].failed
+        ]
+        mismatches = self.verify(snap)
+        self._cur = {dn.domain: (int(snap.nodes[dn.min_node]), int(snap.nodes[dn.max_node])) for dn in self.plan}
+        self._setspeed = {}
+        return errors + [m for m in mismatches if m.split(":")[0] not in {e.split(":")[0] for e in errors}]
+
+    def verify(self, snap: Snapshot) -> list[str]:
+        """Compare the nodes with the snapshot (one round trip)."""
+        s = Script()
+        paths = list(snap.nodes)
+        for i, p in enumerate(paths):
+            s.cat(f"v{i}", p)
+        r = parse_sections(self.link.read_shell(s.text()), s)
+        bad = []
+        for i, p in enumerate(paths):
+            got = r[f"v{i}"].text.strip()
+            if r[f"v{i}"].failed or got != snap.nodes[p]:
+                bad.append(f"{p}: {got[:40]!r} != stock {snap.nodes[p]!r}")
+        return bad
+
+    def describe(self) -> list[str]:
+        """Human-readable list of what a run changes."""
+        lines = []
+        for dn in self.plan:
+            name = ("little", "mid", "big", "gpu")[dn.domain]
+            if dn.method == "userspace":
+                lines.append(f"{name}: {dn.governor_node} -> userspace; {dn.setspeed_node} per decision")
+            else:
+                lines.append(f"{name}: {dn.min_node} and {dn.max_node} pinned per decision")
+        return lines
