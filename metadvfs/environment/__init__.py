@@ -8,6 +8,8 @@ ENV_ID = "metadvfs/DVFS-v0"
 
 if ENV_ID not in gym.registry:
     gym.register(id=ENV_ID, entry_point="metadvfs.environment.dvfs_env:DVFSEnv", nondeterministic=False)
+if "metadvfs/LiveDVFS-v0" not in gym.registry:
+    gym.register("metadvfs/LiveDVFS-v0", entry_point="metadvfs.environment.live_env:LiveDVFSEnv", nondeterministic=True)
 
 
 def __getattr__(name: str) -> object:
