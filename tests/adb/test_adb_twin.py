@@ -1,0 +1,276 @@
+"""Integration tests against the loopback twin (metadvfs.twin.server.TwinServer): record -> replay, deploy ->
+restore, kill -9 -> watchdog, cut connection, faults, wrong phone, LiveDVFS-v0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metadvfs.errors import MetaDVFSError
+from metadvfs.export.manifest import write_rule_governor
+
+twin_server = pytest.importorskip("metadvfs.twin.server", reason="the twin (metadvfs/twin/server.py) is not there yet")
+TwinServer = twin_server.TwinServer
+
+REPO = Path(__file__).resolve().parents[2]
+POLICY = "/sys/devices/system/cpu/cpufreq/policy{}/scaling_{}_freq"
+
+
+@pytest.fixture(scope="module")
+def key_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    key = tmp_path_factory.mktemp("adbkey") / "adbkey"
+    from metadvfs.adb.keys import ensure_key
+
+    ensure_key(key)
+    return {"METADVFS_ADB_KEY": str(key)}
+
+
+@pytest.fixture(autouse=True)
+def _key(key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in key_env.items():
+        monkeypatch.setenv(k, v)
+
+
+def _wait(cond, timeout: float, step: float = 0.1) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return bool(cond())
+
+
+def _env(key_env: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(key_env)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def test_discovery_and_one_step_read(tmp_path: Path) -> None:
+    from metadvfs.adb.binding import bind, profile_for_codename
+    from metadvfs.adb.discovery import discover
+    from metadvfs.adb.link import AdbLink
+    from metadvfs.adb.sampler import Sampler
+
+    with TwinServer(device="pixel6", app="tiktok") as twin, AdbLink(twin.serial) as link:
+        assert link.detect_root() in ("adbd", "su", "su0")
+        lay = discover(link)
+        assert lay.codename == "oriole"
+        assert [p.name for p in lay.policies] == ["policy0", "policy4", "policy6"]
+        assert lay.gpu.family == "mali" and lay.power.kind == "odpm"
+        assert lay.thermal.skin_zone is not None and lay.thermal.die_zones
+        b = bind(lay, profile_for_codename(lay.codename))
+        assert set(b.rail_domain.values()) == {0, 1, 2, 3}
+        s = Sampler(link, b, fg_period_s=0.0)
+        prev = s.sample()
+        time.sleep(0.2)
+        cur = s.sample()
+        sr = s.reading(prev, cur)
+        assert s.foreground == "com.zhiliaoapp.musically" and s.app == "tiktok"
+        assert sr.power_total_mw > 0 and np.all(sr.reading.freq_mhz > 0)
+        assert 20 < sr.temp_skin_c < 60
+
+
+def test_record_then_replay(tmp_path: Path, key_env: dict[str, str]) -> None:
+    from metadvfs.deploy.record import record
+    from metadvfs.workload.trace import read_trace
+
+    out = tmp_path / "rec.csv"
+    with TwinServer(device="pixel6", app="tiktok") as twin:
+        summary = record(twin.serial, 3.0, out, interval_s=0.1)
+    assert summary["rows"] == 30 and summary["app"] == "tiktok"
+    df, meta = read_trace(out)
+    assert meta.source == "recorded" and meta.device == "pixel6" and meta.tick_s == pytest.approx(0.1)
+    assert df["frames"].sum() > 0 and (df["ui_mc"] + df["worker_mc"] + df["bg_mc"]).sum() > 0
+    res = subprocess.run(
+        [sys.executable, "-m", "metadvfs.cli", "replay", "--device", "pixel5", "--trace", str(out), "--seconds", "2",
+         "--governor", "schedutil", "--json", "--out", str(tmp_path / "replay")],
+        capture_output=True, text=True, timeout=300, env=_env(key_env), cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["fps_mean"] > 0
+
+
+def test_deploy_pins_and_restores(tmp_path: Path) -> None:
+    from metadvfs.deploy.run import deploy
+
+    gov = write_rule_governor(
+        "pixel6", "performance", tmp_path / "gov", decision_interval_s=0.05, action_mode="absolute"
+    )
+    seen: list[str] = []
+    with TwinServer(device="pixel6", app="tiktok") as twin:
+        before = twin.settings_snapshot()
+
+        def on_step(step: dict) -> None:  # type: ignore[type-arg]
+            if step["step"] == 10:
+                seen.append(twin.read_node(POLICY.format(6, "max")).strip())
+                seen.append(twin.read_node(POLICY.format(6, "min")).strip())
+
+        summary = deploy(gov, twin.serial, seconds=1.0, out_dir=tmp_path / "run", on_step=on_step, handle_signals=False)
+        after = twin.settings_snapshot()
+        assert not any("watchdog" in p for p in twin.running_processes())
+    assert summary["restore"] == {"by": "host", "verified": True, "mismatches": [], "error": ""}
+    assert summary["steps"] >= 15 and summary["reason"] == "done"
+    assert before == after
+    assert seen == ["2802000", "2802000"]  # big cluster pinned at the top OPP
+    assert (tmp_path / "run" / "trace.csv").is_file() and (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    from metadvfs.deploy.run import deploy
+
+    gov = write_rule_governor("pixel6", "schedutil", tmp_path / "gov")
+    with TwinServer(device="pixel6", app="tiktok") as twin:
+        before = twin.settings_snapshot()
+        res = deploy(gov, twin.serial, dry_run=True, handle_signals=False)
+        assert twin.settings_snapshot() == before
+        assert not twin.running_processes()
+    assert res["dry_run"] and res["changes"]
+
+
+def _deploy_proc(gov: Path, serial: str, key_env: dict[str, str], tmp_path: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "metadvfs.cli", "deploy", "--governor", str(gov), "--serial", serial, "--json",
+         "--out", str(tmp_path / "run"), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(key_env), cwd=tmp_path,
+    )  # fmt: skip
+
+
+def test_kill9_watchdog_restores(tmp_path: Path, key_env: dict[str, str]) -> None:
+    gov = write_rule_governor(
+        "pixel6", "performance", tmp_path / "gov", decision_interval_s=0.05, action_mode="absolute"
+    )
+    with TwinServer(device="pixel6", app="tiktok") as twin:
+        before = twin.settings_snapshot()
+        proc = _deploy_proc(gov, twin.serial, key_env, tmp_path)
+        try:
+            assert _wait(lambda: twin.read_node(POLICY.format(6, "min")).strip() == "2802000", 60), proc.stderr
+            assert any("watchdog" in p for p in twin.running_processes())
+            assert twin.settings_snapshot() != before
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        t0 = time.monotonic()
+        assert _wait(lambda: twin.settings_snapshot() == before, 5.0), "watchdog did not restore within 5 s"
+        elapsed = time.monotonic() - t0
+        assert _wait(lambda: not any("watchdog" in p for p in twin.running_processes()), 3.0)
+    assert elapsed <= 5.0
+
+
+def test_sigterm_restores(tmp_path: Path, key_env: dict[str, str]) -> None:
+    gov = write_rule_governor("pixel6", "powersave", tmp_path / "gov", decision_interval_s=0.05, action_mode="absolute")
+    with TwinServer(device="pixel6", app="tiktok") as twin:
+        before = twin.settings_snapshot()
+        proc = _deploy_proc(gov, twin.serial, key_env, tmp_path)
+        assert _wait(lambda: twin.read_node(POLICY.format(6, "max")).strip() == "500000", 60)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        summary = json.loads(out.strip().splitlines()[-1])
+        assert summary["reason"].startswith("terminated") and summary["restore"]["verified"]
+        assert twin.settings_snapshot() == before
+
+
+def test_cut_connection_restored(tmp_path: Path) -> None:
+    from metadvfs.deploy.run import deploy
+
+    gov = write_rule_governor(
+        "pixel6", "performance", tmp_path / "gov", decision_interval_s=0.05, action_mode="absolute"
+    )
+    result: dict = {}  # type: ignore[type-arg]
+    with TwinServer(device="pixel6", app="tiktok") as twin:
+        before = twin.settings_snapshot()
+
+        def run() -> None:
+            result.update(deploy(gov, twin.serial, seconds=20, out_dir=tmp_path / "run", handle_signals=False))
+
+        th = threading.Thread(target=run)
+        th.start()
+        assert _wait(lambda: twin.read_node(POLICY.format(6, "min")).strip() == "2802000", 30)
+        twin.cut_connections()
+        th.join(30)
+        assert not th.is_alive()
+        assert _wait(lambda: twin.settings_snapshot() == before, 5.0)
+    assert result["reason"].startswith("lost ADB link")
+    assert result["restore"]["by"] in ("host", "watchdog")
+
+
+@pytest.mark.parametrize("fault", ["garbled_sysfs", "missing_nodes", "permission_denied"])
+def test_faults_one_line_error_nothing_changed(tmp_path: Path, fault: str, key_env: dict[str, str]) -> None:
+    gov = write_rule_governor("pixel6", "performance", tmp_path / "gov")
+    with TwinServer(device="pixel6", app="tiktok", faults=frozenset({fault})) as twin:
+        before = twin.settings_snapshot()
+        res = subprocess.run(
+            [sys.executable, "-m", "metadvfs.cli", "deploy", "--governor", str(gov), "--serial", twin.serial,
+             "--seconds", "1"],
+            capture_output=True, text=True, timeout=120, env=_env(key_env), cwd=tmp_path,
+        )  # fmt: skip
+        assert twin.settings_snapshot() == before
+        assert not any("watchdog" in p for p in twin.running_processes())
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in res.stderr
+
+
+def test_wrong_phone(tmp_path: Path) -> None:
+    from metadvfs.deploy.run import deploy
+
+    gov = write_rule_governor("pixel8", "schedutil", tmp_path / "gov")
+    with TwinServer(device="pixel6", app="tiktok") as twin:
+        before = twin.settings_snapshot()
+        with pytest.raises(MetaDVFSError, match=r"'oriole'.*built for pixel8"):
+            deploy(gov, twin.serial, seconds=1, handle_signals=False)
+        assert twin.settings_snapshot() == before
+
+
+def test_no_userspace_uses_clamp(tmp_path: Path) -> None:
+    from metadvfs.deploy.run import deploy
+
+    gov = write_rule_governor("pixel6", "fixed:0.5", tmp_path / "gov", decision_interval_s=0.05)
+    with TwinServer(device="pixel6", app="tiktok", faults=frozenset({"no_userspace"})) as twin:
+        before = twin.settings_snapshot()
+        s = deploy(gov, twin.serial, seconds=0.6, out_dir=tmp_path / "run", handle_signals=False, dry_run=True)
+        assert all("pinned" in c for c in s["changes"] if c.startswith(("little", "mid", "big")))
+        s = deploy(gov, twin.serial, seconds=0.6, out_dir=tmp_path / "run", handle_signals=False)
+        assert s["restore"]["verified"]
+        assert twin.settings_snapshot() == before
+
+
+def test_live_env(tmp_path: Path) -> None:
+    import gymnasium as gym
+
+    import metadvfs.environment  # noqa: F401
+
+    with TwinServer(device="pixel6", app="tiktok") as twin:
+        before = twin.settings_snapshot()
+        env = gym.make(
+            "metadvfs/LiveDVFS-v0", serial=twin.serial, ppr_ref=10.0, episode_seconds=0.5, window=3,
+            decision_interval_s=0.05,
+        )  # fmt: skip
+        sim = gym.make("metadvfs/DVFS-v0", device="pixel6", app="tiktok", window=3)
+        assert env.observation_space == sim.observation_space and env.action_space == sim.action_space
+        try:
+            obs, info = env.reset(seed=0)
+            assert env.observation_space.contains(obs)
+            done = False
+            n = 0
+            while not done:
+                obs, r, term, trunc, info = env.step(env.action_space.sample())
+                assert env.observation_space.contains(obs) and np.isfinite(r)
+                done = term or trunc
+                n += 1
+            assert n == 10 and info["app"] == "tiktok"
+        finally:
+            env.close()
+            sim.close()
+        assert twin.settings_snapshot() == before
