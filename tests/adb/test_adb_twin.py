@@ -25,6 +25,11 @@ REPO = Path(__file__).resolve().parents[2]
 POLICY = "/sys/devices/system/cpu/cpufreq/policy{}/scaling_{}_freq"
 
 
+def _gov(tmp_path: Path, rule: str, device: str = "pixel6") -> Path:
+    """A rule governor deciding every 50 ms with absolute actions (a rule reaches its target in one step)."""
+    return write_rule_governor(device, rule, tmp_path / "gov", decision_interval_s=0.05, action_mode="absolute")
+
+
 @pytest.fixture(scope="module")
 def key_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     key = tmp_path_factory.mktemp("adbkey") / "adbkey"
@@ -168,7 +173,7 @@ def test_kill9_watchdog_restores(tmp_path: Path, key_env: dict[str, str]) -> Non
 
 
 def test_sigterm_restores(tmp_path: Path, key_env: dict[str, str]) -> None:
-    gov = write_rule_governor("pixel6", "powersave", tmp_path / "gov", decision_interval_s=0.05, action_mode="absolute")
+    gov = _gov(tmp_path, "powersave")
     with TwinServer(device="pixel6", app="tiktok") as twin:
         before = twin.settings_snapshot()
         proc = _deploy_proc(gov, twin.serial, key_env, tmp_path)
