@@ -1,9 +1,164 @@
-"""CLI commands: ``tasks``, ``train``, ``evaluate``, ``adapt``."""
+"""CLI commands: ``tasks``, ``train``, ``evaluate``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from metadvfs.cli_common import handle_errors, print_json
+from metadvfs.errors import MetaDVFSError
+
+console = Console(stderr=True)
+out_console = Console(width=None if Console().is_terminal else 160)
+
+
+def _progress():
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def tasks_cmd(
+    tasks: str = typer.Option("all", "--tasks", help="all | DEVICE:APP,..."),
+    groups: str = typer.Option("auto", "--groups", help="auto (silhouette) or a number of groups"),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """Show every task, its encoded metadata vector and its metadata group."""
+    from metadvfs.learn.metadata import group_tasks
+    from metadvfs.learn.tasks import build_tasks, encode_tasks, fit_encoder, parse_task_names
+
+    names = parse_task_names(tasks)
+    built = build_tasks(names)
+    enc = fit_encoder(built)
+    vec = encode_tasks(built, enc)
+    k = None if groups == "auto" else _int_opt("--groups", groups, 1, len(names))
+    g = group_tasks(vec, enc.block_weights(), k=k)
+    rows = [
+        {"name": n, "device": n.split(":")[0], "app": n.split(":")[1], "group": int(lab), "metadata": v.tolist()}
+        for n, lab, v in zip(names, g.labels, vec, strict=True)
+    ]
+    if json_out:
+        print_json({"tasks": rows, "features": enc.feature_names, "k": g.k, "criterion": g.criterion,
+                    "silhouette": g.silhouette})
+        return
+    t = Table(title=f"{len(names)} tasks in {g.k} metadata groups ({g.criterion})")
+    for c in ("task", "group", "metadata vector (rounded)"):
+        t.add_column(c)
+    for r in sorted(rows, key=lambda r: (r["group"], r["name"])):
+        t.add_row(r["name"], str(r["group"]), " ".join(f"{x:.2f}".rstrip("0").rstrip(".") for x in r["metadata"]))
+    out_console.print(t)
+    out_console.print("features: " + ", ".join(enc.feature_names))
+    if g.silhouette:
+        out_console.print("silhouette by k: " + ", ".join(f"{k}: {v:.3f}" for k, v in g.silhouette.items()))
+
+
+def _int_opt(name: str, value: str, lo: int, hi: int) -> int:
+    try:
+        v = int(value)
+    except ValueError:
+        raise MetaDVFSError(f"{name}: expected 'auto' or an integer in [{lo}, {hi}], got {value!r}") from None
+    if not lo <= v <= hi:
+        raise MetaDVFSError(f"{name}: must be in [{lo}, {hi}], got {v}")
+    return v
+
+
+def train_cmd(
+    config: str = typer.Option(..., "--config", help="YAML config (path, or a shipped name like quickstart)."),
+    out: Path | None = typer.Option(None, "--out", help="Output directory (default runs/<config name>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out exactly."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
+) -> None:
+    """Train MetaDVFS governors on a set of tasks (progress bar, TensorBoard logs, checkpoints, resume)."""
+    import dataclasses
+
+    from metadvfs.learn.config import load_config
+    from metadvfs.learn.trainer import train
+
+    cfg = load_config(config)
+    if seed is not None:
+        if not 0 <= seed < 2**31:
+            raise MetaDVFSError(f"--seed: must be in [0, 2^31 - 1], got {seed}")
+        cfg = dataclasses.replace(cfg, seed=seed)
+    dest = out or Path("runs") / cfg.name
+    with _progress() as prog:
+        bar = prog.add_task(f"train {cfg.name}", total=1, info="")
+
+        def report(model_id: str, done: int, total: int, reward: float) -> None:
+            info = f"model {model_id}" + (f" · reward {reward:.3f}" if reward == reward else "")
+            prog.update(bar, completed=done, total=total, info=info)
+
+        path = train(cfg, dest, resume=resume, progress=report)
+    console.print(f"checkpoint: {path}/  (TensorBoard: tensorboard --logdir {path}/tb)")
+
+
+def evaluate_cmd(
+    model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
+    tasks: str = typer.Option("model", "--tasks", help="model (the model's tasks) | all | DEVICE:APP,..."),
+    baselines: str = typer.Option(
+        "schedutil,oracle", "--baselines", help="Comma list: schedutil,oracle,ondemand,...,ztt,gear,standalone,joint"
+    ),
+    seeds: int = typer.Option(3, "--seeds", help="Evaluation seeds per task."),
+    seconds: float = typer.Option(60.0, "--seconds", help="Episode length, s."),
+    out: Path | None = typer.Option(None, "--out", help="Report directory (default <model>/eval)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (tasks + summary)."),
+) -> None:
+    """Evaluate a model against stock governors, the oracle and learned baselines (tables and plots)."""
+    from metadvfs.learn.baseline_models import resolve_learned_baselines
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.learn.evaluate import LEARNED_BASELINE_NAMES, STOCK_METHODS, ModelDriver, evaluate, write_reports
+    from metadvfs.learn.tasks import parse_task_names
+
+    m = load_checkpoint(model)
+    names = list(m.doc["tasks"]) if tasks == "model" else parse_task_names(tasks)
+    wanted = [b.strip() for b in baselines.split(",") if b.strip()]
+    bad = [b for b in wanted if b not in STOCK_METHODS + LEARNED_BASELINE_NAMES]
+    if bad:
+        raise MetaDVFSError(
+            f"--baselines: unknown {bad[0]!r}; choose from {', '.join(STOCK_METHODS + LEARNED_BASELINE_NAMES)}"
+        )
+    if not 1 <= seeds <= 100:
+        raise MetaDVFSError(f"--seeds: must be in [1, 100], got {seeds}")
+    if not 1.0 <= seconds <= 3600.0:
+        raise MetaDVFSError(f"--seconds: must be in [1, 3600], got {seconds}")
+    rows = [t for t in names for _ in range(seeds)]
+    drivers = [ModelDriver(m, rows, "metadvfs")]
+    learned = [b for b in wanted if b in LEARNED_BASELINE_NAMES]
+    if learned:
+        with _progress() as prog:
+            drivers += resolve_learned_baselines(m, learned, names, rows, prog)
+    stock = [b for b in wanted if b in STOCK_METHODS]
+    with console.status("evaluating") as st:
+        res = evaluate(drivers, stock, names, seeds, seconds, progress=lambda n: st.update(f"evaluating {n}"))
+    dest = out or m.path / "eval"
+    paths = write_reports(res, dest, focus="metadvfs")
+    if json_out:
+        print_json({"tasks": res.rows(), "summary": res.summary("metadvfs")})
+        return
+    out_console.print(paths["md"].read_text(encoding="utf-8"))
+    console.print(f"reports: {dest}/ (results.csv, results.md, summary.json, ppr_norm_per_task.png, power_vs_qoe.png)")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("tasks")(handle_errors(tasks_cmd))
+    app.command("train")(handle_errors(train_cmd))
+    app.command("evaluate")(handle_errors(evaluate_cmd))

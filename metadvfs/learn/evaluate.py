@@ -50,7 +50,7 @@ class ModelDriver:
     """
 
     def __init__(self, model: LoadedModel, task_names: Sequence[str], name: str = "metadvfs"):
-        from metadvfs.learn.tasks import build_tasks
+        from metadvfs.learn.tasks import task_map
 
         self.name = name
         self.model = model
@@ -62,7 +62,7 @@ class ModelDriver:
             "levels": e.levels,
         }
         uniq = list(dict.fromkeys(task_names))
-        tasks = {t.name: t for t in build_tasks(uniq)}
+        tasks = task_map(uniq)
         self.meta = np.stack([model.encode(tasks[n]) for n in task_names])
         route = {n: model.model_for(tasks[n]) for n in uniq}
         self.rows: dict[str, np.ndarray] = {}
@@ -90,16 +90,16 @@ def run_driver(
 ) -> list[dict[str, float]]:
     """Run a driver for one episode per (task, seed); returns metrics in task-major, seed-minor order."""
     from metadvfs.environment.vec_env import BatchedDVFSVecEnv
-    from metadvfs.learn.tasks import build_tasks
+    from metadvfs.learn.tasks import task_map
 
     rows = [(t, s) for t in task_names for s in seeds]
-    tasks = {t.name: t for t in build_tasks(list(dict.fromkeys(task_names)))}
+    tasks = task_map(task_names)
     venv = BatchedDVFSVecEnv([tasks[t] for t, _ in rows], episode_seconds=seconds, **driver.env_kwargs)
     venv.batch.seed([s for _, s in rows])
     obs = venv.reset()
     driver.reset(venv.num_envs)
     dt = float(driver.env_kwargs.get("decision_interval_s", 0.1))
-    n_steps = int(round(seconds / dt))
+    n_steps = round(seconds / dt)
     keys = ("energy_j", "fps", "fps_requested", "frames_janky", "temp_die_c", "temp_skin_c", "throttled")
     rec = {k: np.zeros((n_steps, venv.num_envs)) for k in keys}
     for k in range(n_steps):
@@ -127,11 +127,11 @@ def run_driver(
 def run_stock(name: str, task_names: Sequence[str], seeds: Sequence[int], seconds: float) -> list[dict[str, float]]:
     """Replay a stock governor (or the oracle) on every (task, seed), same order as :func:`run_driver`."""
     from metadvfs.governors.registry import make_governor
-    from metadvfs.learn.tasks import build_tasks
+    from metadvfs.learn.tasks import task_map
     from metadvfs.sim.replay import replay
 
     rows = [(t, s) for t in task_names for s in seeds]
-    tasks = {t.name: t for t in build_tasks(list(dict.fromkeys(task_names)))}
+    tasks = task_map(task_names)
     tl = replay([tasks[t] for t, _ in rows], make_governor(name), seconds, [s for _, s in rows])
     return [summarize(tl.series(i)) for i in range(len(rows))]
 
@@ -244,7 +244,11 @@ def evaluate(
     for d in drivers:
         if progress:
             progress(d.name)
-        raw[d.name] = run_driver(d, task_names, seeds, seconds)
+        per_task = getattr(d, "drivers", None)
+        if per_task is not None:  # a single-task method: one driver per task
+            raw[d.name] = [r for t in task_names for r in run_driver(per_task[t], [t], seeds, seconds)]
+        else:
+            raw[d.name] = run_driver(d, task_names, seeds, seconds)
     for name in dict.fromkeys(["schedutil", *stock]):
         if progress:
             progress(name)

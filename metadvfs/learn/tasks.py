@@ -54,6 +54,12 @@ def build_tasks(names: Sequence[str], tick_s: float = 0.01) -> list[Task]:
     return out
 
 
+def task_map(names: Sequence[str], tick_s: float = 0.01) -> dict[str, Task]:
+    """``{given name: task}`` for unique names (a name may be a ``profile.yaml:app`` path pair)."""
+    uniq = list(dict.fromkeys(names))
+    return dict(zip(uniq, build_tasks(uniq, tick_s), strict=True))
+
+
 def encode_tasks(tasks: Sequence[Task], encoder: MetadataEncoder) -> np.ndarray:
     """(T, M) encoded metadata of the tasks."""
     return np.stack([encoder.transform(raw_metadata(t.device, t.app), t.name) for t in tasks])

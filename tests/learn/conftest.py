@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+TINY = {
+    "name": "tiny",
+    "tasks": ["pixel3:tiktok", "pixel6:3dmark"],
+    "mode": "conditioned",
+    "total_steps": 2048,
+    "envs_per_task": 4,
+    "checkpoint_every_steps": 1024,
+    "network": {"backbone": "cfc", "units": 16, "out_dim": 8, "meta_dim": 8, "head": [16]},
+    "env": {"decision_interval_s": 0.1, "episode_seconds": 5, "window": 4},
+    "ppo": {"n_steps": 32, "batch_size": 128, "n_epochs": 1},
+}
+
+
+def write_cfg(path: Path, **over: object) -> Path:
+    cfg = {**TINY, **over}
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(name="write_cfg")
+def write_cfg_fixture():
+    return write_cfg
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from metadvfs.learn.config import load_config
+    from metadvfs.learn.trainer import train
+
+    d = tmp_path_factory.mktemp("tiny")
+    cfg = load_config(write_cfg(d / "tiny.yaml"))
+    return train(cfg, d / "run", tensorboard=False)

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from metadvfs.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_tasks_json() -> None:
+    r = _run("tasks", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert len(doc["tasks"]) == 30
+    assert {"name", "device", "app", "group", "metadata"} <= set(doc["tasks"][0])
+    assert len(doc["tasks"][0]["metadata"]) == len(doc["features"])
+
+
+def test_evaluate_json_and_reports(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ev"
+    r = _run("evaluate", "--model", str(tiny_model), "--tasks", "pixel3:tiktok", "--seeds", "2", "--seconds", "3",
+             "--baselines", "schedutil,oracle", "--out", str(out), "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    methods = {row["method"] for row in doc["tasks"]}
+    assert methods == {"metadvfs", "schedutil", "oracle"}
+    row = next(x for x in doc["tasks"] if x["method"] == "schedutil")
+    assert row["ppr_norm"] == pytest.approx(1.0) and row["device"] == "pixel3" and row["app"] == "tiktok"
+    assert {"qoe", "jank_pct", "energy_j", "max_temp_c", "ppr_norm_std"} <= set(row)
+    assert doc["summary"]["methods"]["oracle"]["ratio_to_oracle"] == pytest.approx(1.0)
+    for f in ("results.csv", "results.md", "summary.json", "ppr_norm_per_task.png", "power_vs_qoe.png"):
+        assert (out / f).is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        (["train", "--config", "nope.yaml"], "config file not found"),
+        (["evaluate", "--model", "/nonexistent/model"], "no such checkpoint"),
+        (["evaluate", "--baselines", "magic"], ""),  # model 'default' may be absent; either error is one line
+        (["tasks", "--tasks", "pixel6"], "DEVICE:APP"),
+        (["tasks", "--groups", "0"], "--groups"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], msg: str) -> None:
+    r = _run(*args)
+    assert r.exit_code == 2
+    err = r.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in r.output
+    assert msg in err
+
+
+def test_evaluate_unknown_baseline_and_bad_seeds(tiny_model: Path) -> None:
+    r = _run("evaluate", "--model", str(tiny_model), "--baselines", "magic")
+    assert r.exit_code == 2 and "unknown 'magic'" in r.stderr
+    r = _run("evaluate", "--model", str(tiny_model), "--seeds", "0")
+    assert r.exit_code == 2 and "--seeds" in r.stderr
+
+
+def test_evaluate_on_device_the_model_cannot_encode(tiny_model: Path, tmp_path: Path) -> None:
+    import yaml
+
+    from metadvfs.paths import data_dir
+
+    prof = yaml.safe_load((data_dir("devices") / "pixel6.yaml").read_text())
+    prof["metadata"]["soc_family"] = "exynos"
+    p = tmp_path / "phone.yaml"
+    p.write_text(yaml.safe_dump(prof))
+    r = _run("evaluate", "--model", str(tiny_model), "--tasks", f"{p}:tiktok", "--seconds", "2", "--seeds", "1")
+    assert r.exit_code == 2
+    assert "cannot be encoded" in r.stderr or "soc_family" in r.stderr
+
+
+def test_train_cli_writes_checkpoint(tmp_path: Path, write_cfg) -> None:
+    cfg = write_cfg(tmp_path / "c.yaml", total_steps=256, checkpoint_every_steps=0)
+    r = _run("train", "--config", str(cfg), "--out", str(tmp_path / "run"), "--seed", "3")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "run" / "model.json").is_file()
+    r = _run("train", "--config", str(cfg), "--out", str(tmp_path / "run"))
+    assert r.exit_code == 2 and "not empty" in r.stderr
+    shutil.rmtree(tmp_path / "run")

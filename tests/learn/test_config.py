@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from metadvfs.errors import MetaDVFSError
+from metadvfs.learn.config import config_from_dict, config_to_dict, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "metadvfs.yaml"])
+def test_shipped_configs_validate(name: str) -> None:
+    cfg = load_config(REPO / "configs" / name)
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize(
+    ("data", "msg"),
+    [
+        ({"ppo": {"n_stepz": 3}}, "unknown key 'n_stepz'"),
+        ({"ppo": {"gamma": 2}}, r"ppo.gamma: must be in \[0.0, 1.0\]"),
+        ({"mode": "solo"}, "mode: must be one of"),
+        ({"network": {"head": [64, "a"]}}, "network.head"),
+        ({"groups": "many"}, "groups"),
+        ({"network": {"units": 16, "out_dim": 15}}, "out_dim"),
+        ({"total_steps": True}, "expected an integer"),
+        ({"algo": "dqn", "env": {"action_mode": "absolute"}}, "dqn needs"),
+    ],
+)
+def test_bad_configs(data: dict, msg: str) -> None:
+    with pytest.raises(MetaDVFSError, match=msg):
+        config_from_dict(data, "x.yaml")
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("ppo: [1, 2\n", encoding="utf-8")
+    with pytest.raises(MetaDVFSError, match="invalid YAML"):
+        load_config(p)
+    with pytest.raises(MetaDVFSError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
