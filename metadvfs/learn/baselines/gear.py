@@ -279,6 +279,41 @@ class BranchingQNet(nn.Module):
         return [out(th.cat([dom(f), s], dim=1)) for dom, out in zip(self.domains, self.outputs, strict=True)]
 
 
+def td_loss(
+    qnet: BranchingQNet,
+    target: BranchingQNet,
+    s: np.ndarray,
+    a: np.ndarray,
+    s2: np.ndarray,
+    r: np.ndarray,
+    gamma: float,
+) -> th.Tensor:
+    """``DQN_AGENT_AB.train`` loss: sum over branches of Huber(Q_d(s, a_d), r + gamma max Q_d^target(s')).
+
+    Args:
+        qnet: Policy network.
+        target: Target network.
+        s: (B, S) states.
+        a: (B, D) branch actions.
+        s2: (B, S) next states.
+        r: (B,) rewards.
+        gamma: Discount.
+
+    Returns:
+        Scalar loss (with gradient into ``qnet``).
+    """
+    st, s2t = th.from_numpy(np.asarray(s, np.float32)), th.from_numpy(np.asarray(s2, np.float32))
+    at, rt = th.from_numpy(np.asarray(a, np.int64)), th.from_numpy(np.asarray(r, np.float32))
+    with th.no_grad():
+        tq = target(s2t)
+    pq = qnet(st)
+    loss = th.zeros(())
+    for j in range(len(pq)):
+        expected = tq[j].max(dim=1)[0] * gamma + rt
+        loss = loss + nn.functional.smooth_l1_loss(pq[j].gather(1, at[:, j : j + 1]), expected.unsqueeze(1))
+    return loss
+
+
 def build_nets(cfg: GearConfig, branches: list[int]) -> tuple[BranchingQNet, VRNN]:
     """Q-network and context encoder for a device with these branch sizes."""
     q = BranchingQNet(FEAT_DIM + cfg.h_dim, cfg.hidden, branches)
@@ -482,7 +517,6 @@ def train(
     qnet, vrnn = common.seeded_init(seed, lambda: build_nets(cfg, branches))
     target = copy.deepcopy(qnet)
     opt = th.optim.RMSprop(qnet.parameters())
-    huber = nn.SmoothL1Loss()
     n = n_envs
     nb = len(branches)
     s_dim = FEAT_DIM + cfg.h_dim
@@ -521,15 +555,7 @@ def train(
         qnet.train()
         for i in range(m // cfg.batch_size):
             idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            s, s2 = th.from_numpy(mem_s[idx]), th.from_numpy(mem_s2[idx])
-            a, r = th.from_numpy(mem_a[idx]), th.from_numpy(mem_r[idx])
-            with th.no_grad():
-                tq = target(s2)
-            pq = qnet(s)
-            loss = th.zeros(())
-            for j in range(nb):
-                expected = tq[j].max(dim=1)[0] * cfg.gamma + r
-                loss = loss + huber(pq[j].gather(1, a[:, j : j + 1]), expected.unsqueeze(1))
+            loss = td_loss(qnet, target, mem_s[idx], mem_a[idx], mem_s2[idx], mem_r[idx], cfg.gamma)
             stats["losses"].append(float(loss.item()))
             n_loss += 1
             opt.zero_grad()

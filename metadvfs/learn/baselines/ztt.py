@@ -273,6 +273,34 @@ def build_qnet(cfg: ZTTConfig) -> nn.Module:
     return net
 
 
+def fit_step(net: nn.Module, opt: th.optim.Optimizer, s: np.ndarray, a: np.ndarray, r: np.ndarray) -> float:
+    """One Keras ``model.fit(states, target)`` step of zTT (``done = 1``: no bootstrapped term).
+
+    The loss is the MSE over all 9 outputs against a target equal to the prediction except
+    ``target[i, a_i] = r_i``.
+
+    Args:
+        net: Q-network.
+        opt: Its optimizer.
+        s: (B, 7) states.
+        a: (B,) actions taken.
+        r: (B,) rewards.
+
+    Returns:
+        The loss before the step.
+    """
+    q = net(th.from_numpy(np.asarray(s, dtype=np.float32)))
+    target = q.detach().clone()
+    target[th.arange(q.shape[0]), th.from_numpy(np.asarray(a, dtype=np.int64))] = th.from_numpy(
+        np.asarray(r, dtype=np.float32)
+    )
+    loss = th.nn.functional.mse_loss(q, target)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.item())
+
+
 def select_actions(
     q: np.ndarray,
     cpu_idx: np.ndarray,
@@ -484,7 +512,6 @@ def train(
     mem_r = np.zeros(cap, dtype=np.float32)
     mem = {"n": 0, "pos": 0}
     eps = cfg.epsilon_start
-    rows_b = th.arange(cfg.batch_size)
     losses: list[float] = []
 
     def push(s: np.ndarray, a: int, r: float) -> None:
@@ -495,17 +522,7 @@ def train(
 
     def train_step() -> float:
         idx = rng.choice(mem["n"], cfg.batch_size, replace=False)
-        s = th.from_numpy(mem_s[idx])
-        a = th.from_numpy(mem_a[idx])
-        r = th.from_numpy(mem_r[idx])
-        q = net(s)
-        target = q.detach().clone()
-        target[rows_b, a] = r  # done = 1: the target is the immediate reward
-        loss = th.nn.functional.mse_loss(q, target)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss.item())
+        return fit_step(net, opt, mem_s[idx], mem_a[idx], mem_r[idx])
 
     prog = common.Progress(progress, total_steps)
     n = n_envs
