@@ -1,0 +1,5 @@
+"""ADB device twin: a simulated, rooted Pixel behind a real ADB endpoint (see docs/twin.md)."""
+
+from metadvfs.twin.server import FAULTS, TwinServer
+
+__all__ = ["FAULTS", "TwinServer"]
