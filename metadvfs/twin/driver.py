@@ -427,10 +427,10 @@ class Driver:
                 continue
             if name == "sf-clear":
                 self.frames.clear()
-            elif name == "battery-unplug":
-                self.battery_unplugged = True
-            elif name == "battery-reset":
-                self.battery_unplugged = False
+                self._write_sf()
+            elif name in ("battery-unplug", "battery-reset"):
+                self.battery_unplugged = name == "battery-unplug"
+                self._write_battery()
             elif name == "foreground":
                 with contextlib.suppress(MetaDVFSError):
                     self.set_foreground(body)

@@ -175,19 +175,24 @@ class ReverseMapper:
     def feed(self, chunk: bytes) -> bytes:
         """Add a chunk; return the mapped bytes that are safe to emit now.
 
-        Complete prefixes are replaced at once; the last ``keep`` bytes are held back because they may hold the
-        beginning of a prefix that the next chunk completes. Replaced text never contains a host prefix, so
-        mapping the held-back bytes again is harmless.
+        The last ``keep`` bytes are held back (they may start a prefix the next chunk completes), and so is any
+        prefix occurrence that straddles that cut, so a prefix is always mapped with its full context (``root``
+        followed by ``/`` maps differently from ``root`` alone).
         """
-        data = self.map_all(self.buf + chunk)
-        if len(data) <= self.keep:
-            self.buf = data
-            return b""
-        if self.keep == 0:
-            self.buf = b""
-            return data
-        self.buf = data[-self.keep :]
-        return data[: -self.keep]
+        data = self.buf + chunk
+        cut = max(0, len(data) - self.keep)
+        moved = True
+        while moved:
+            moved = False
+            for h, _ in self.pairs:
+                i = data.find(h, max(0, cut - len(h) + 1))
+                while i != -1 and i < cut:
+                    if i + len(h) > cut:
+                        cut, moved = i, True
+                        break
+                    i = data.find(h, i + 1)
+        head, self.buf = data[:cut], data[cut:]
+        return self.map_all(head)
 
     def flush(self) -> bytes:
         """Return the held-back tail (mapped)."""

@@ -11,9 +11,11 @@ See docs/twin.md for the emulated phone, the path mapping and the faults.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 import uuid
+import weakref
 from pathlib import Path
 from types import TracebackType
 
@@ -21,6 +23,16 @@ from metadvfs.errors import MetaDVFSError
 
 FAULTS: frozenset[str] = frozenset({"garbled_sysfs", "missing_nodes", "permission_denied", "no_userspace"})
 """Fault names accepted in ``faults``."""
+
+_RUNNING: weakref.WeakSet[TwinServer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Stop twins still running when the interpreter exits (kills their phone processes, removes their files)."""
+    for server in list(_RUNNING):
+        with contextlib.suppress(Exception):
+            server.stop()
 
 
 class TwinServer:
@@ -132,6 +144,7 @@ class TwinServer:
                 self._teardown()
                 raise
             self._started = True
+            _RUNNING.add(self)
         return self
 
     def stop(self) -> None:
@@ -139,6 +152,7 @@ class TwinServer:
         with self._lock:
             self._teardown()
             self._started = False
+            _RUNNING.discard(self)
 
     def _teardown(self) -> None:
         from metadvfs.twin.phone import remove_tree

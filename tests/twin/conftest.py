@@ -1,0 +1,30 @@
+"""Fixtures for the twin tests: an RSA key made with adb-shell's keygen, a shared Pixel 6 twin, a client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from adb_shell.adb_device import AdbDeviceTcp
+from adb_shell.auth.sign_pythonrsa import PythonRSASigner
+from twinutil import connect, make_signer
+
+from metadvfs.twin import TwinServer
+
+
+@pytest.fixture(scope="session")
+def signer(tmp_path_factory: pytest.TempPathFactory) -> PythonRSASigner:
+    return make_signer(tmp_path_factory.mktemp("adbkey"))
+
+
+@pytest.fixture(scope="module")
+def twin6() -> Iterator[TwinServer]:
+    with TwinServer(device="pixel6", app="tiktok", seed=0) as tw:
+        yield tw
+
+
+@pytest.fixture()
+def dev6(twin6: TwinServer, signer: PythonRSASigner) -> Iterator[AdbDeviceTcp]:
+    dev = connect(twin6, signer)
+    yield dev
+    dev.close()
