@@ -153,7 +153,7 @@ class LiveDVFSEnv(gym.Env):
         except BaseException:
             self.link.close()
             raise
-        self.spec = profile_codec_spec(self.profile)
+        self.codec_spec = profile_codec_spec(self.profile)
         self.fixed_app = app
         self._meta_cache: dict[str | None, np.ndarray] = {}
         meta_dim = self._meta(app).shape[0]
@@ -228,7 +228,7 @@ class LiveDVFSEnv(gym.Env):
         cur = self.session.read()
         sr = self.session.sampler.reading(self._prev, cur)
         self._prev = cur
-        return sr, codec.encode(sr.reading, self.spec)[0]
+        return sr, codec.encode(sr.reading, self.codec_spec)[0]
 
     def _obs(self, sr: Any) -> dict[str, np.ndarray]:
         app = self.fixed_app if self.fixed_app is not None else (sr.app if sr is not None else None)
@@ -276,7 +276,7 @@ class LiveDVFSEnv(gym.Env):
         if not self.action_space.contains(a[0]):
             raise MetaDVFSError(f"action {a[0].tolist()} is outside {self.action_space}")
         t0 = time.perf_counter()
-        want = codec.decode(a, self._last.level[None], self.spec, self.action_mode, self.levels)[0]
+        want = codec.decode(a, self._last.level[None], self.codec_spec, self.action_mode, self.levels)[0]
         self.session.apply(want)
         t1 = time.perf_counter()
         self._wait()
@@ -292,7 +292,7 @@ class LiveDVFSEnv(gym.Env):
         target = np.array([self.session.sampler.target_fps])
         ppr = step_ppr(r.qoe, target, r.power_total_mw)
         reward, parts = compute_reward(
-            r.qoe, ppr, np.array([self.ppr_ref]), r.temp_skin_c, self.spec.skin_throttle_c, self.weights
+            r.qoe, ppr, np.array([self.ppr_ref]), r.temp_skin_c, self.codec_spec.skin_throttle_c, self.weights
         )
         hot = sr.temp_skin_c >= float(self.profile.thermal.skin_throttle_c) or sr.temp_die_c >= float(
             self.profile.thermal.die_throttle_c

@@ -23,6 +23,8 @@ TwinServer = twin_server.TwinServer
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = "/sys/devices/system/cpu/cpufreq/policy{}/scaling_{}_freq"
+BIG_CUR = "/sys/devices/system/cpu/cpufreq/policy6/scaling_cur_freq"
+BIG_GOV = "/sys/devices/system/cpu/cpufreq/policy6/scaling_governor"
 
 
 def _gov(tmp_path: Path, rule: str, device: str = "pixel6") -> Path:
@@ -118,8 +120,8 @@ def test_deploy_pins_and_restores(tmp_path: Path) -> None:
 
         def on_step(step: dict) -> None:  # type: ignore[type-arg]
             if step["step"] == 10:
-                seen.append(twin.read_node(POLICY.format(6, "max")).strip())
-                seen.append(twin.read_node(POLICY.format(6, "min")).strip())
+                seen.append(twin.read_node(BIG_CUR).strip())
+                seen.append(twin.read_node(BIG_GOV).strip())
 
         summary = deploy(gov, twin.serial, seconds=1.0, out_dir=tmp_path / "run", on_step=on_step, handle_signals=False)
         after = twin.settings_snapshot()
@@ -127,7 +129,7 @@ def test_deploy_pins_and_restores(tmp_path: Path) -> None:
     assert summary["restore"] == {"by": "host", "verified": True, "mismatches": [], "error": ""}
     assert summary["steps"] >= 15 and summary["reason"] == "done"
     assert before == after
-    assert seen == ["2802000", "2802000"]  # big cluster pinned at the top OPP
+    assert seen == ["2802000", "userspace"]  # big cluster pinned at the top OPP via userspace + setspeed
     assert (tmp_path / "run" / "trace.csv").is_file() and (tmp_path / "run" / "summary.json").is_file()
 
 
@@ -159,7 +161,8 @@ def test_kill9_watchdog_restores(tmp_path: Path, key_env: dict[str, str]) -> Non
         before = twin.settings_snapshot()
         proc = _deploy_proc(gov, twin.serial, key_env, tmp_path)
         try:
-            assert _wait(lambda: twin.read_node(POLICY.format(6, "min")).strip() == "2802000", 60), proc.stderr
+            assert _wait(lambda: twin.read_node(BIG_GOV).strip() == "userspace", 60), proc.stderr
+            assert _wait(lambda: twin.read_node(BIG_CUR).strip() == "2802000", 5)
             assert any("watchdog" in p for p in twin.running_processes())
             assert twin.settings_snapshot() != before
         finally:
@@ -177,7 +180,8 @@ def test_sigterm_restores(tmp_path: Path, key_env: dict[str, str]) -> None:
     with TwinServer(device="pixel6", app="tiktok") as twin:
         before = twin.settings_snapshot()
         proc = _deploy_proc(gov, twin.serial, key_env, tmp_path)
-        assert _wait(lambda: twin.read_node(POLICY.format(6, "max")).strip() == "500000", 60)
+        assert _wait(lambda: twin.read_node(BIG_GOV).strip() == "userspace", 60)  # the run has taken over
+        assert _wait(lambda: twin.read_node(BIG_CUR).strip() == "500000", 5)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
@@ -201,7 +205,7 @@ def test_cut_connection_restored(tmp_path: Path) -> None:
 
         th = threading.Thread(target=run)
         th.start()
-        assert _wait(lambda: twin.read_node(POLICY.format(6, "min")).strip() == "2802000", 30)
+        assert _wait(lambda: twin.read_node(BIG_CUR).strip() == "2802000", 30)
         twin.cut_connections()
         th.join(30)
         assert not th.is_alive()
@@ -241,14 +245,22 @@ def test_wrong_phone(tmp_path: Path) -> None:
 def test_no_userspace_uses_clamp(tmp_path: Path) -> None:
     from metadvfs.deploy.run import deploy
 
-    gov = write_rule_governor("pixel6", "fixed:0.5", tmp_path / "gov", decision_interval_s=0.05)
+    gov = _gov(tmp_path, "fixed:0.5")
+    seen: list[tuple[str, str]] = []
     with TwinServer(device="pixel6", app="tiktok", faults=frozenset({"no_userspace"})) as twin:
         before = twin.settings_snapshot()
-        s = deploy(gov, twin.serial, seconds=0.6, out_dir=tmp_path / "run", handle_signals=False, dry_run=True)
+        s = deploy(gov, twin.serial, dry_run=True, handle_signals=False)
         assert all("pinned" in c for c in s["changes"] if c.startswith(("little", "mid", "big")))
-        s = deploy(gov, twin.serial, seconds=0.6, out_dir=tmp_path / "run", handle_signals=False)
+
+        def on_step(step: dict) -> None:  # type: ignore[type-arg]
+            if step["step"] == 5:
+                seen.append((twin.read_node(POLICY.format(6, "min")).strip(), POLICY.format(6, "max")))
+                seen[-1] = (seen[-1][0], twin.read_node(POLICY.format(6, "max")).strip())
+
+        s = deploy(gov, twin.serial, seconds=0.6, out_dir=tmp_path / "run", handle_signals=False, on_step=on_step)
         assert s["restore"]["verified"]
         assert twin.settings_snapshot() == before
+    assert seen and seen[0][0] == seen[0][1] == "2048000"  # min = max = the decoded OPP (absolute choice 4 of 8)
 
 
 def test_live_env(tmp_path: Path) -> None:
