@@ -113,6 +113,7 @@ class Driver:
         self.last: StepOut | None = None
         self.ticks = 0
         self.lag_s = 0.0
+        self.errors: list[str] = []
         self.no_write = "permission_denied" in faults
         govs = tuple(g for g in facts.cpu_governors if not ("no_userspace" in faults and g == "userspace"))
         self.policies = [
@@ -819,8 +820,13 @@ class Driver:
                 dropped += n - MAX_CATCHUP_TICKS
                 self.lag_s = dropped * TICK_S
                 n = MAX_CATCHUP_TICKS
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 self.step(n)
+            except FileNotFoundError:  # the phone's directory is being removed (stop)
+                pass
+            except Exception as exc:  # keep the phone alive; the error is reported by TwinServer.errors
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                del self.errors[:-20]
             done += n
 
     # ================================================================== snapshot

@@ -227,6 +227,11 @@ class TwinServer:
         return self._driver.lag_s if self._driver is not None else 0.0
 
     @property
+    def errors(self) -> list[str]:
+        """Errors the simulator driver hit and survived (empty when all is well)."""
+        return list(self._driver.errors) if self._driver is not None else []
+
+    @property
     def connections(self) -> int:
         """Number of open ADB connections."""
         return self._adbd.connections if self._adbd is not None else 0

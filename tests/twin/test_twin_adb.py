@@ -132,6 +132,7 @@ def test_gpu_thermal_power_nodes(dev6: AdbDeviceTcp) -> None:
 
 def test_dumpsys_getprop_foreground(dev6: AdbDeviceTcp) -> None:
     assert dev6.shell("getprop ro.product.device").strip() == "oriole"
+    assert dev6.exec_out("getprop ro.product.model").strip() == "Pixel 6"  # exec: service
     assert "com.zhiliaoapp.musically/" in dev6.shell("dumpsys window | grep mCurrentFocus")
     assert "mResumedActivity: ActivityRecord{" in dev6.shell("dumpsys activity activities | grep -E 'mResumedActivity'")
     layers = dev6.shell("dumpsys SurfaceFlinger --list").splitlines()
@@ -188,11 +189,12 @@ def test_services_and_properties_in_snapshot(twin6: TwinServer, dev6: AdbDeviceT
     assert "must be root" in dev6.shell("stop vendor.thermal-hal-2-0")
     dev6.shell("su -c 'stop vendor.thermal-hal-2-0; setprop persist.vendor.disable.thermal.control 1'")
     snap = twin6.settings_snapshot()
+    assert twin6._driver is not None and not twin6._driver.skin_enabled  # the skin throttle rules are off
     assert snap["prop:init.svc.vendor.thermal-hal-2-0"] == "stopped"
     assert snap["prop:persist.vendor.disable.thermal.control"] == "1"
     assert dev6.shell("getprop init.svc.vendor.thermal-hal-2-0").strip() == "stopped"
     dev6.shell("su 0 sh -c 'start vendor.thermal-hal-2-0; setprop persist.vendor.disable.thermal.control 0'")
-    assert twin6.settings_snapshot() == before
+    assert twin6.settings_snapshot() == before and twin6._driver.skin_enabled
     assert dev6.shell("id -u; su -c 'id -u'").split() == ["2000", "0"]
 
 
@@ -311,4 +313,4 @@ def test_stop_kills_phone_processes(signer: PythonRSASigner) -> None:
         base = phone.base
     finally:
         tw.stop()
-    assert not phone.processes() and not base.exists()
+    assert not phone.processes() and not base.exists() and not tw.errors
