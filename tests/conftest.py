@@ -1,3 +1,5 @@
+"""Shared fixtures: a tiny trained MetaDVFS checkpoint (trained once per test session)."""
+
 from __future__ import annotations
 
 from pathlib import Path

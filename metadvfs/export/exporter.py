@@ -1,0 +1,163 @@
+"""Export a trained checkpoint as a per-device governor: ``policy.onnx`` + ``manifest.json``.
+
+The ONNX graph maps ``obs`` (1, K, 26) float32 and ``meta`` (1, M) float32 to ``action`` (1, 4) int64, the
+per-domain choices of :func:`metadvfs.environment.codec.decode` (greedy: the argmax of each PPO action
+head, or of the DQN Q-values decoded into per-domain moves). When the checkpoint holds several models (one per
+metadata group), the graph holds the models that serve this device's apps and routes by ``meta``: the
+nearest stored app vector picks its group's model. ``manifest.meta`` stores the fitted encoder's vector of
+every catalog app on this device; ``default`` (an app the manifest does not know) is the mean of those
+vectors, routed to the group of the nearest app.
+
+The runtime (:mod:`metadvfs.export.runtime`) needs onnxruntime and numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from torch import nn
+
+from metadvfs.errors import MetaDVFSError
+from metadvfs.learn.checkpoint import LoadedModel, load_checkpoint
+
+MODEL_FILE = "policy.onnx"
+
+
+class _GreedyPolicy(nn.Module):
+    """Deterministic per-domain choices of one SB3 policy, as torch ops only."""
+
+    def __init__(self, policy: Any, algo: str, nvec: list[int]):
+        super().__init__()
+        self.policy = policy
+        self.algo = algo
+        self.nvec = list(nvec)
+
+    def forward(self, obs: th.Tensor, meta: th.Tensor) -> th.Tensor:
+        x = {"obs": obs, "meta": meta}
+        if self.algo == "dqn":
+            q = self.policy.q_net(x)
+            a = th.argmax(q, dim=1)
+            digits = []
+            for n in reversed(self.nvec):
+                digits.append(th.remainder(a, n))
+                a = th.div(a, n, rounding_mode="floor")
+            return th.stack(list(reversed(digits)), dim=1)
+        feats = self.policy.extract_features(x, self.policy.pi_features_extractor)
+        latent = self.policy.mlp_extractor.forward_actor(feats)
+        logits = self.policy.action_net(latent)
+        parts = th.split(logits, self.nvec, dim=1)
+        return th.stack([th.argmax(p, dim=1) for p in parts], dim=1)
+
+
+class _Routed(nn.Module):
+    """Several greedy policies, chosen by the nearest stored metadata vector."""
+
+    def __init__(self, policies: list[_GreedyPolicy], keys: np.ndarray, groups: np.ndarray):
+        super().__init__()
+        self.policies = nn.ModuleList(policies)
+        self.register_buffer("keys", th.as_tensor(keys, dtype=th.float32))
+        self.register_buffer("groups", th.as_tensor(groups, dtype=th.int64))
+
+    def forward(self, obs: th.Tensor, meta: th.Tensor) -> th.Tensor:
+        if len(self.policies) == 1:
+            return self.policies[0](obs, meta).to(th.int64)
+        outs = th.stack([p(obs, meta).to(th.int64) for p in self.policies], dim=0)  # (G, B, 4)
+        d = ((self.keys[None, :, :] - meta[:, None, :]) ** 2).sum(-1)  # (B, A)
+        g = self.groups[th.argmin(d, dim=1)]  # (B,)
+        idx = g[None, :, None].expand(1, outs.shape[1], outs.shape[2])
+        return th.gather(outs, 0, idx)[0]
+
+
+def build_export_module(model: LoadedModel, device: Any) -> tuple[nn.Module, dict[str, list[float]], list[str]]:
+    """The torch module that is exported for ``device``, and the manifest's ``meta`` block.
+
+    Args:
+        model: Loaded checkpoint.
+        device: Device profile.
+
+    Returns:
+        ``(module, {app: meta vector, ..., "default": ...}, ids of the routed models)``.
+    """
+    from metadvfs.tasks.task import Task
+    from metadvfs.workload.apps import list_apps, load_app
+
+    apps = list_apps()
+    vecs, ids = [], []
+    for a in apps:
+        t = Task(device, load_app(a))
+        vecs.append(model.encode(t))
+        ids.append(model.model_for(t))
+    keys = np.stack(vecs)
+    default = keys.mean(axis=0)
+    used = list(dict.fromkeys(ids))
+    nvec = [int(x) for x in model.doc["action"]["n"]] if model.doc["algo"] == "ppo" else [3, 3, 3, 3]
+    greedy = [_GreedyPolicy(model.policies[m], model.doc["algo"], nvec) for m in used]
+    groups = np.array([used.index(m) for m in ids], dtype=np.int64)
+    module = _Routed(greedy, keys, groups).eval()
+    meta = {a: [float(x) for x in v] for a, v in zip(apps, vecs, strict=True)}
+    meta["default"] = [float(x) for x in default]
+    return module, meta, used
+
+
+def export_governor(model_ref: str | Path, device_ref: str, out: str | Path) -> dict[str, Any]:
+    """Export ``model_ref`` for one device into ``out`` (``policy.onnx`` + ``manifest.json``).
+
+    Args:
+        model_ref: Checkpoint directory or shipped model name.
+        device_ref: Device name or profile path.
+        out: Output directory (created; existing governor files are replaced atomically).
+
+    Returns:
+        Summary: paths, parameter count, routed models.
+    """
+    from metadvfs.catalog.devices import load_device
+    from metadvfs.export.manifest import manifest_for_profile, write_manifest
+    from metadvfs.io import atomic_path
+
+    model = load_checkpoint(model_ref)
+    device = load_device(device_ref)
+    if model.cfg.env.action_mode not in ("relative", "absolute"):
+        raise MetaDVFSError(f"{model.path}: action mode {model.cfg.env.action_mode!r} cannot be exported")
+    module, meta, used = build_export_module(model, device)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    k = model.window
+    obs = th.zeros(1, k, int(model.doc["obs"]["obs_dim"]))
+    m = th.as_tensor(np.asarray(meta["default"], dtype=np.float32))[None]
+    th.distributions.Distribution.set_default_validate_args(False)
+    with atomic_path(out / MODEL_FILE) as tmp, th.no_grad():
+        th.onnx.export(
+            module,
+            (obs, m),
+            str(tmp),
+            input_names=["obs", "meta"],
+            output_names=["action"],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes={"obs": {0: "batch"}, "meta": {0: "batch"}, "action": {0: "batch"}},
+        )
+    e = model.cfg.env
+    doc = manifest_for_profile(
+        device, "onnx", None, k, e.action_mode, e.levels, e.decision_interval_s, meta=meta, model_file=MODEL_FILE
+    )
+    write_manifest(out, doc)
+    n_params = int(sum(p.numel() for p in module.parameters()))
+    return {"dir": str(out), "onnx": str(out / MODEL_FILE), "manifest": str(out / "manifest.json"),
+            "device": device.name, "parameters": n_params, "models": used, "source_model": str(model.path)}
+
+
+def torch_actions(model: LoadedModel, device: Any, obs: np.ndarray, meta: np.ndarray) -> np.ndarray:
+    """Reference actions of the torch module for a batch (parity tests)."""
+    module, _, _ = build_export_module(model, device)
+    with th.no_grad():
+        return module(th.as_tensor(obs, dtype=th.float32), th.as_tensor(meta, dtype=th.float32)).numpy()
+
+
+def manifest_summary(out: Path) -> str:
+    """A short description of an exported governor directory."""
+    doc = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return f"{doc['device']['name']} · window {doc['codec']['window']} · {doc['codec']['action_mode']} actions"

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from metadvfs.catalog.devices import load_device
+from metadvfs.cli import app
+from metadvfs.environment.vec_env import BatchedDVFSVecEnv
+from metadvfs.export.exporter import export_governor, torch_actions
+from metadvfs.learn.checkpoint import load_checkpoint
+from metadvfs.learn.evaluate import ModelDriver
+
+
+def _sim_observations(model_dir: Path, device: str, n_min: int) -> tuple[np.ndarray, np.ndarray]:
+    """Observations (and the manifest-style meta) visited by the model itself on the simulated phone."""
+    m = load_checkpoint(model_dir)
+    apps = ["tiktok", "3dmark", "weibo", "bilibili"]
+    names = [f"{device}:{a}" for a in apps for _ in range(5)]
+    drv = ModelDriver(m, names)
+    venv = BatchedDVFSVecEnv([tuple(n.split(":")) for n in names], window=m.window, episode_seconds=60,
+                             **{k: v for k, v in drv.env_kwargs.items() if k != "window"})
+    venv.seed(7)
+    obs = venv.reset()
+    xs, ms = [], []
+    while sum(len(x) for x in xs) < n_min:
+        xs.append(obs["obs"].copy())
+        ms.append(drv.meta.copy())
+        obs, _, _, _ = venv.step(drv.act(venv, obs))
+    return np.concatenate(xs), np.concatenate(ms)
+
+
+def test_export_parity_on_10k_simulated_observations(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gov"
+    res = export_governor(tiny_model, "pixel6", out)
+    assert (out / "policy.onnx").is_file() and res["parameters"] > 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["kind"] == "onnx" and man["codec"]["window"] == 4 and "default" in man["meta"]
+    obs, meta = _sim_observations(tiny_model, "pixel6", 10_000)
+    assert len(obs) >= 10_000
+    ref = torch_actions(load_checkpoint(tiny_model), load_device("pixel6"), obs, meta)
+    from metadvfs.export.runtime import GovernorRuntime
+
+    rt = GovernorRuntime(out)
+    got = np.stack([rt.act(o, mm) for o, mm in zip(obs, meta, strict=True)])
+    assert got.shape == ref.shape
+    assert np.array_equal(got, ref)
+    assert len({tuple(a) for a in ref}) > 1  # the model does not answer one constant action
+
+
+def test_runtime_runs_without_torch(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gov"
+    export_governor(tiny_model, "pixel3", out)
+    code = (
+        "import sys, numpy as np\n"
+        "from metadvfs.export.runtime import GovernorRuntime\n"
+        f"rt = GovernorRuntime({str(out)!r})\n"
+        "m = rt.manifest\n"
+        "a = rt.act(np.zeros((m.codec.window, 26), np.float32), m.meta_for('tiktok'))\n"
+        "assert a.shape == (4,)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
+def test_export_cli_and_bad_input(tiny_model: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(app, ["export", "--model", str(tiny_model), "--device", "pixel8", "--out", str(tmp_path / "g"),
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["device"] == "pixel8"
+    r = runner.invoke(app, ["export", "--model", str(tiny_model), "--device", "pixel99", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "unknown device" in r.stderr
+    assert not (tmp_path / "x" / "policy.onnx").exists()
+    r = runner.invoke(app, ["export", "--model", str(tmp_path / "nomodel"), "--device", "pixel6", "--out",
+                            str(tmp_path / "y")])
+    assert r.exit_code == 2 and "\n" not in r.stderr.strip()
+
+
+@pytest.mark.parametrize("device", ["pixel3", "pixel4", "pixel5", "pixel8"])
+def test_export_every_device(tiny_model: Path, tmp_path: Path, device: str) -> None:
+    res = export_governor(tiny_model, device, tmp_path / device)
+    assert res["device"] == device
