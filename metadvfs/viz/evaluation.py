@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 
-def _plt():  # noqa: ANN202 (matplotlib pyplot module)
+def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
