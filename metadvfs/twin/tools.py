@@ -88,9 +88,15 @@ for _a in "$@"; do
 done
 shift $_n
 if [ $_op = 0 ] && [ $_c = 0 ]; then
-  # Commands on stdin: map them line by line.
-  _sed -u | {shq(host_sh)} "$@"
-  exit $?
+  # Commands on stdin: map them line by line through a FIFO, so the shell (not sed) decides when the session
+  # ends: after "exit" the stream closes although stdin is still open. (sed is run directly, not through the
+  # _sed function: a function in the background keeps saved copies of stdout open and the stream never ends.)
+  _f=$({shq(mktemp)} -u {shq(exec_dir + "/stdin.XXXXXX")}) && mkfifo "$_f" || exit 1
+  exec 4<&0
+  {shq(sed)} -u -E {args} <&4 > "$_f" 2>/dev/null 4<&- &
+  exec 3< "$_f" 4<&-
+  rm -f "$_f"
+  exec {shq(host_sh)} "$@" <&3 3<&-
 fi
 exec {shq(host_sh)} "$@"
 """

@@ -21,6 +21,7 @@ def signer(tmp_path_factory: pytest.TempPathFactory) -> PythonRSASigner:
 def twin6() -> Iterator[TwinServer]:
     with TwinServer(device="pixel6", app="tiktok", seed=0) as tw:
         yield tw
+        assert not tw.errors, tw.errors  # the simulator driver never failed while the module ran
 
 
 @pytest.fixture()

@@ -124,6 +124,34 @@ def test_device_topology(device: str, signer: PythonRSASigner) -> None:
         dev.close()
 
 
+# ------------------------------------------------------------------------------------------------ raw protocol
+def test_raw_protocol_no_auth_and_interactive_shell() -> None:
+    import socket
+
+    from metadvfs.twin import protocol as P
+
+    with TwinServer("pixel5", "weibo", auth=False) as tw, socket.create_connection(("127.0.0.1", tw.port), 5) as s:
+        s.sendall(P.pack(P.CNXN, 0x01000000, 4096, b"host::test\0"))
+        hello = P.read_packet(s)
+        assert hello.name == "CNXN" and hello.arg1 == P.MAX_PAYLOAD and b"ro.product.device=redfin" in hello.data
+        s.sendall(P.pack(P.OPEN, 7, 0, b"shell:\0"))  # no command: the shell reads commands from the stream
+        ok = P.read_packet(s)
+        assert (ok.name, ok.arg1) == ("OKAY", 7)
+        remote = ok.arg0
+        s.sendall(P.pack(P.WRTE, 7, remote, b"getprop ro.product.model; exit\n"))
+        out = b""
+        while True:
+            pkt = P.read_packet(s)
+            if pkt.name == "WRTE":
+                out += pkt.data
+                s.sendall(P.pack(P.OKAY, 7, remote))
+            elif pkt.name == "CLSE":
+                break
+        assert out == b"Pixel 5\n"
+        s.sendall(P.pack(P.OPEN, 8, 0, b"bogus:\0"))
+        assert P.read_packet(s).name == "CLSE"  # unknown services are refused
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 def test_cli_twin_errors_are_one_line() -> None:
     runner = CliRunner()
