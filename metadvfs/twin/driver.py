@@ -151,6 +151,7 @@ class Driver:
         self.skin_enabled = True
         self.controls: list[Control] = []
         self.shown: dict[str, str] = {}
+        self._empty: set[str] = set()
         self.garbled: set[str] = set()
         self.missing: tuple[str, ...] = ()
         self._thread: threading.Thread | None = None
@@ -346,8 +347,14 @@ class Driver:
             try:
                 with open(host, encoding="utf-8", errors="replace") as f:
                     text = f.read()
+            except PermissionError:
+                text = ""  # a write-only node (stats/reset) the twin's user may not read back: content is moot
             except OSError:
                 text = None
+            if text == "" and c.mode & 0o444 and c.path not in self._empty:
+                self._empty.add(c.path)  # maybe a write caught between its truncate and its data: look again
+                continue
+            self._empty.discard(c.path)
             ok = text is not None and not self.no_write and c.apply(text)
             changed = changed or ok
             self.shown.pop(c.path, None)  # force a rewrite: accepted values are normalised, rejected restored

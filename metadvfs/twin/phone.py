@@ -81,6 +81,7 @@ class Phone:
             pw = pwd.getpwnam(UNPRIVILEGED)
             self.run_as = (pw.pw_uid, pw.pw_gid)
         self.sessions: set[int] = set()
+        self._started: dict[int, float] = {}
         self.missing: tuple[str, ...] = ()
         self._hosts: dict[str, str] = {}
 
@@ -293,6 +294,10 @@ class Phone:
             **kw,  # type: ignore[arg-type]
         )
         self.sessions.add(proc.pid)
+        self._started[proc.pid] = time.monotonic()
+        if len(self._started) > 256:
+            cutoff = time.monotonic() - 1.0
+            self._started = {k: v for k, v in self._started.items() if v > cutoff}
         return proc
 
     def hangup(self, proc: subprocess.Popen[bytes]) -> None:
@@ -305,6 +310,7 @@ class Phone:
         out = []
         me = os.getpid()
         marker = f"{MARKER}={self.twin_id}".encode()
+        seen: set[int] = set()
         for name in os.listdir("/proc"):
             if not name.isdigit():
                 continue
@@ -328,7 +334,14 @@ class Phone:
                 continue
             if argv:
                 out.append((pid, argv))
+                seen.add(sid)
+        self.sessions &= seen | set(self._recent())  # forget sessions with no process left (pids get reused)
         return out
+
+    def _recent(self) -> list[int]:
+        """Session ids of shells started in the last second (they may not be visible in /proc yet)."""
+        now = time.monotonic()
+        return [sid for sid, t in self._started.items() if now - t < 1.0]
 
     def command_lines(self) -> list[str]:
         """Command lines of the phone's processes as the phone would show them (phone paths, ``sh``)."""
