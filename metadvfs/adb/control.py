@@ -10,7 +10,9 @@ Write method per CPU policy (the portable recipe of ``docs/deploy.md``):
 
 The GPU is always clamped the same way through its min/max nodes (Mali ``scaling_{min,max}_freq`` in kHz,
 exact table values only; KGSL ``devfreq/{min,max}_freq`` in Hz). Every value written is checked against the
-discovered table and every path and value is quoted. All writes of one decision go in one round trip.
+discovered table and every path and value is quoted. All writes of one decision go in one round trip: through
+``su`` (setup, restore), or, during a run, as one request to the on-phone root applier
+(:mod:`metadvfs.adb.agents`), which writes only whitelisted nodes and only digits.
 
 A restore writes, per node, ``min = lowest table value``, then ``max = stock max``, then ``min = stock min``
 (valid from any state), and the stock governor back; it is also rendered as a shell script for the on-device
@@ -19,15 +21,17 @@ watchdog.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from metadvfs.adb import agents
 from metadvfs.adb.binding import Binding
 from metadvfs.adb.link import AdbLink
 from metadvfs.adb.parsers import parse_int, parse_word
-from metadvfs.adb.sections import Script, parse_sections
-from metadvfs.adb.shellsafe import check_name, check_path, write_cmd
+from metadvfs.adb.sections import Script, Section, parse_sections
+from metadvfs.adb.shellsafe import check_name, check_path, check_value, write_cmd
 from metadvfs.errors import MetaDVFSError
 
 METHODS = ("auto", "clamp", "userspace")
@@ -131,6 +135,9 @@ class Controller:
         self._setspeed: dict[int, int] = {}
         self.snapshot_: Snapshot | None = None
         self.writes = 0
+        self.transport = "su"
+        self.seq = 0
+        self._sent_t: dict[int, float] = {}
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self) -> Snapshot:
@@ -181,36 +188,54 @@ class Controller:
             self._run_writes(cmds)
 
     # ------------------------------------------------------------------ apply
-    def level_commands(self, levels: np.ndarray) -> list[tuple[str, str]]:
-        """Write commands that put each present domain at OPP ``levels[d]`` (only what changes).
+    @property
+    def write_nodes(self) -> list[str]:
+        """Every node a decision may write (the applier's whitelist; ids are indices)."""
+        out: list[str] = []
+        for dn in self.plan:
+            if dn.method == "userspace":
+                assert dn.setspeed_node is not None
+                out.append(dn.setspeed_node)
+            else:
+                out += [dn.min_node, dn.max_node]
+        return out
+
+    def level_writes(self, levels: np.ndarray) -> list[tuple[str, int]]:
+        """``(node, value)`` writes that put each present domain at OPP ``levels[d]`` (only what changes).
 
         Args:
             levels: (4,) OPP indices into each domain's table.
 
         Returns:
-            ``(node, command)`` pairs in the order they must run.
+            Writes in the order they must run (``scaling_max_freq`` first when raising).
         """
-        cmds: list[tuple[str, str]] = []
+        out: list[tuple[str, int]] = []
         for dn in self.plan:
             k = int(levels[dn.domain])
             if not 0 <= k < len(dn.table):
                 raise MetaDVFSError(f"level {k} out of range for {dn.max_node} (0..{len(dn.table) - 1})")
-            v = dn.table[k]
+            v = check_value(dn.table[k], dn.table, dn.max_node)
             if dn.method == "userspace":
                 if self._setspeed.get(dn.domain) != v:
                     assert dn.setspeed_node is not None
-                    cmds.append((dn.setspeed_node, write_cmd(dn.setspeed_node, v)))
+                    out.append((dn.setspeed_node, v))
                 continue
             mn, mx = self._cur.get(dn.domain, (None, None))
             if mn == v and mx == v:
                 continue
             if mx is None or v > mx:
-                order = ((dn.max_node, v), (dn.min_node, v))
+                out += [(dn.max_node, v), (dn.min_node, v)]
             else:
-                order = ((dn.min_node, v), (dn.max_node, v))
-            for node, val in order:
-                cmds.append((node, write_cmd(node, val)))
-        return cmds
+                out += [(dn.min_node, v), (dn.max_node, v)]
+        return out
+
+    def level_commands(self, levels: np.ndarray) -> list[tuple[str, str]]:
+        """:meth:`level_writes` as ``(node, shell command)`` pairs."""
+        return [(node, write_cmd(node, v)) for node, v in self.level_writes(levels)]
+
+    def use_applier(self) -> None:
+        """Send decisions to the on-phone root applier (:mod:`metadvfs.adb.agents`) instead of ``su``."""
+        self.transport = "agent"
 
     def apply(self, levels: np.ndarray) -> int:
         """Write the levels (one round trip; nothing when nothing changes).
@@ -218,17 +243,49 @@ class Controller:
         Returns:
             Number of node writes.
         """
-        cmds = self.level_commands(levels)
-        if cmds:
-            self._run_writes(cmds)
+        writes = self.level_writes(levels)
+        if writes:
+            if self.transport == "agent":
+                ids = {n: i for i, n in enumerate(self.write_nodes)}
+                self.seq += 1
+                out = self.link.shell(
+                    agents.applier_request(self.seq, [(ids[n], v) for n, v in writes]), timeout_s=2.0
+                ).strip()
+                if out:
+                    raise MetaDVFSError(f"sending a request to the applier failed: {out[:100]!r}")
+                self._sent_t[self.seq] = time.monotonic()
+            else:
+                self._run_writes([(n, write_cmd(n, v)) for n, v in writes])
         for dn in self.plan:
             v = dn.table[int(levels[dn.domain])]
             if dn.method == "userspace":
                 self._setspeed[dn.domain] = v
             else:
                 self._cur[dn.domain] = (v, v)
-        self.writes += len(cmds)
-        return len(cmds)
+        self.writes += len(writes)
+        return len(writes)
+
+    def check_ack(self, sec: Section | None) -> None:
+        """Check the applier's acknowledgement read in the last sample.
+
+        Raises:
+            MetaDVFSError: A write failed on the phone, or a request stayed unacknowledged for 2 s.
+        """
+        if self.transport != "agent" or self.seq == 0:
+            return
+        acked = 0
+        if sec is not None and not sec.failed:
+            parts = sec.text.split()
+            if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                acked = int(parts[0])
+                if int(parts[1]) > 0:
+                    raise MetaDVFSError(
+                        f"the phone rejected {parts[1]} frequency write(s) of request {acked} (applier ack)"
+                    )
+        for seq in [k for k in self._sent_t if k <= acked]:
+            del self._sent_t[seq]
+        if self._sent_t and time.monotonic() - min(self._sent_t.values()) > 2.0:
+            raise MetaDVFSError(f"the on-phone applier did not acknowledge request {min(self._sent_t)} within 2 s")
 
     def _run_writes(self, cmds: list[tuple[str, str]]) -> None:
         s = Script()

@@ -3,9 +3,15 @@
 :class:`Sampler` builds one compound shell command (cached) that reads ``/proc/stat``, every policy's
 ``scaling_cur_freq``, the GPU frequency and utilisation, the selected thermal zones, the power meters, the
 cooling-device states and the SurfaceFlinger frame timing of the foreground layer, and runs it in **one** ADB
-round trip. About once a second the same command also asks for the foreground app and the layer list
-(``dumpsys activity activities``, ``dumpsys SurfaceFlinger --list``); after a change of app it probes the
-candidate layers once and keeps the one with the most recent frames.
+round trip, with shell builtins only (no process per file). Reads run as the shell user when that user can
+read every node (checked on the first read), otherwise as root.
+
+Frame timing and the foreground app come from ``dumpsys``, which costs a process and tens of ms per call on a
+phone. In ``agent`` mode (used by ``record``, ``deploy`` and LiveDVFS-v0) an on-phone poller
+(:mod:`metadvfs.adb.agents`) keeps ``dumpsys SurfaceFlinger --latency <layer>`` and the foreground app in
+files that the read picks up; in ``inline`` mode the read runs ``dumpsys`` itself (every ``fg_period_s`` for
+the foreground app). After a change of app the read probes the candidate layers once and keeps the one with
+the most recent frames.
 
 :func:`step_reading` turns two consecutive samples into the quantities of the simulator's observation:
 
@@ -15,9 +21,10 @@ candidate layers once and keeps the one with the most recent frames.
 - ``power_mw`` per domain: ODPM rail energy difference / time where a rail maps to the domain, otherwise the
   profile's power model at the measured frequency and busy fraction (as the simulator computes it);
   ``power_total_mw``: the sum of all ODPM rails, or battery ``|I| * |V|`` on phones without ODPM.
-- frames: frames presented on the layer since the previous sample; a frame presented ``k`` refresh periods
-  after its desired time counts as ``1 / (k + 1)`` presented (the simulator's jank accounting), ``qoe`` is the
-  presented share of frames, ``fps_target`` the frame rate over the interval (the app's target without frames).
+- frames: frames presented on the layer since the previous frame dump; a frame presented ``k`` refresh
+  periods after its desired time counts as ``1 / (k + 1)`` presented (the simulator's jank accounting);
+  ``qoe`` is the presented share, ``fps_target`` the frame rate (the app's target when no frame came). These
+  are computed when a new dump arrives and held until the next one.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from metadvfs.adb import agents
 from metadvfs.adb.apps import catalog_app
 from metadvfs.adb.binding import Binding
 from metadvfs.adb.link import AdbLink
@@ -45,14 +53,13 @@ from metadvfs.adb.parsers import (
     parse_temp_c,
 )
 from metadvfs.adb.sections import Script, Section, parse_sections
-from metadvfs.adb.shellsafe import check_layer, check_package, q
+from metadvfs.adb.shellsafe import check_layer, check_package, q, write_cmd
 from metadvfs.environment import codec
 from metadvfs.errors import MetaDVFSError
 
-FG_COMMAND = "dumpsys activity activities | grep -E 'mResumedActivity|topResumedActivity'"
-FG_WINDOW_COMMAND = "dumpsys window | grep mCurrentFocus"
 MAX_PROBE_LAYERS = 6
 DEFAULT_TARGET_FPS = 60.0
+MODES = ("inline", "agent")
 
 
 @dataclass
@@ -70,12 +77,16 @@ class RawSample:
         odpm: ODPM snapshots (one per IIO device).
         battery_mw: Battery ``|I| * |V|``, mW (``None`` without a battery meter).
         cooling: Cooling-device states.
-        layer: Layer whose frame timing is in ``sf``.
-        sf: Frame timing (``None`` when no layer is known).
-        probes: Frame timing of candidate layers (probe steps only).
-        foreground: Foreground package, when asked in this read.
-        layers: Layer list, when asked in this read.
-        fg_checked: The read asked for the foreground app.
+        layer: Layer whose frame timing is counted.
+        frames: Frames newly presented since the previous dump (0 when no new dump arrived).
+        presented: Those frames, each counted ``1 / slots``.
+        fps: Presented frame rate over the last dump interval (held between dumps), frames/s.
+        fps_target: Frame rate over the last dump interval (the app's target without frames), frames/s.
+        qoe: Presented share of the frames of the last dump interval (1 without frames).
+        fresh: A new frame dump arrived with this read.
+        foreground: Foreground package (last known).
+        app: Its catalog app (last known).
+        extra: Sections requested by the caller (``extra_cats``), raw.
     """
 
     t: float
@@ -89,11 +100,15 @@ class RawSample:
     battery_mw: float | None
     cooling: list[int]
     layer: str | None = None
-    sf: SfLatency | None = None
-    probes: dict[str, SfLatency] = field(default_factory=dict)
+    frames: int = 0
+    presented: float = 0.0
+    fps: float = 0.0
+    fps_target: float = DEFAULT_TARGET_FPS
+    qoe: float = 1.0
+    fresh: bool = False
     foreground: str | None = None
-    layers: list[str] | None = None
-    fg_checked: bool = False
+    app: str | None = None
+    extra: dict[str, Section] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,8 +122,8 @@ class StepReading:
         busy_max: (4,) busiest CPU's busy fraction per CPU domain (GPU: utilisation).
         freq_khz: (4,) frequency at the end of the interval, kHz.
         level: (4,) OPP index in the phone's table.
-        frames: Frames presented in the interval.
-        presented: Frames presented, each counted ``1 / slots``.
+        frames: Frames newly presented (counted in this interval).
+        presented: Those frames, each counted ``1 / slots``.
         power_mw: (4,) per-domain power, mW.
         power_total_mw: Total measured power, mW.
         temp_die_c: Die temperature, degC.
@@ -134,6 +149,11 @@ class StepReading:
     foreground: str | None
     app: str | None
 
+    @property
+    def fps(self) -> float:
+        """Presented frame rate (as in the observation), frames/s."""
+        return float(self.reading.fps[0])
+
 
 def _need(sec: Section, node: str) -> str:
     if sec.failed:
@@ -149,36 +169,78 @@ class Sampler:
     """Reads a bound phone once per call (one ADB round trip).
 
     Args:
-        link: Connected link (reads run as root when root was detected).
+        link: Connected link.
         binding: Phone bound to its profile.
         fg_period_s: How often to re-check the foreground app and layers, s.
         target_fps: Frame-rate target used when the foreground app is not in the catalog.
+        mode: ``inline`` (the read runs ``dumpsys``) or ``agent`` (an on-phone poller does; call
+            :meth:`start` and :meth:`stop`).
+        heartbeat: Write a step counter to the heartbeat file in every read (always on in ``agent`` mode).
+        extra_cats: ``{key: path}`` of further files to read in every round trip (returned raw in
+            ``RawSample.extra``).
     """
 
     def __init__(
-        self, link: AdbLink, binding: Binding, fg_period_s: float = 1.0, target_fps: float = DEFAULT_TARGET_FPS
+        self,
+        link: AdbLink,
+        binding: Binding,
+        fg_period_s: float = 1.0,
+        target_fps: float = DEFAULT_TARGET_FPS,
+        mode: str = "inline",
+        heartbeat: bool = False,
+        extra_cats: dict[str, str] | None = None,
     ) -> None:
+        if mode not in MODES:
+            raise MetaDVFSError(f"sampler mode: must be one of {MODES}, got {mode!r}")
         self.link = link
         self.b = binding
         self.fg_period_s = fg_period_s
         self.default_target_fps = target_fps
+        self.mode = mode
+        self.heartbeat = heartbeat or mode == "agent"
+        self.extra_cats = dict(extra_cats or {})
+        self.root_reads: bool | None = None
         self.layer: str | None = None
         self.foreground: str | None = None
         self.app: str | None = None
+        self.hb = 0
         self._probe: list[str] = []
         self._last_fg = -math.inf
         self._scripts: dict[tuple[object, ...], Script] = {}
+        self._layer_write: str | None = None
+        self._last_dump: SfLatency | None = None
+        self._last_dump_layer: str | None = None
+        self._last_dump_t: float | None = None
+        self._last_seq: int | None = None
+        self._fps = (0.0, target_fps, 1.0)  # fps, fps_target, qoe held between dumps
+        self._fg_pending = False
+        self.started = False
+
+    # ---------------------------------------------------------------- agent
+    def start(self, period_s: float = 0.1) -> None:
+        """Start the on-phone frame poller (``agent`` mode)."""
+        if self.mode == "agent" and not self.started:
+            agents.start_poller(self.link, period_s)
+            self.started = True
+
+    def stop(self) -> None:
+        """Stop the frame poller (best effort, idempotent)."""
+        if self.started:
+            self.started = False
+            agents.stop_poller(self.link)
 
     # ---------------------------------------------------------------- script
-    def _script(self, with_fg: bool, probe: tuple[str, ...], heartbeat: str | None) -> Script:
-        key = (with_fg, self.layer, probe, heartbeat is not None)
+    def _script(self, with_fg: bool, probe: tuple[str, ...]) -> Script:
+        key = (with_fg, self.layer, probe, self._layer_write is not None)
         s = self._scripts.get(key)
         if s is not None:
             return s
         lay = self.b.layout
         s = Script()
-        if heartbeat is not None:
-            s.run("hb", "HB_PLACEHOLDER")
+        if self.heartbeat:
+            s.run("hb", "__HEARTBEAT__")
+        if self._layer_write is not None:
+            s.run("ly", "__LAYER__")
         s.cat("stat", "/proc/stat")
         for d, p in enumerate(self.b.policies):
             if p is not None:
@@ -196,25 +258,35 @@ class Sampler:
             s.cat("bv", lay.power.battery_voltage or "")
         for i, path in enumerate(lay.thermal.cooling):
             s.cat(f"c{i}", path)
-        if self.layer is not None:
-            s.run("sf", f"dumpsys SurfaceFlinger --latency {q(self.layer)}")
+        for k, path in self.extra_cats.items():
+            s.cat(f"x_{k}", path)
+        if self.mode == "agent":
+            s.cat("sf", agents.SF_PATH)
+            if with_fg:
+                s.cat("fgf", agents.FG_PATH)
+        else:
+            if self.layer is not None:
+                s.run("sf", f"dumpsys SurfaceFlinger --latency {q(self.layer)}")
+            if with_fg:
+                s.run("fg", agents.FG_COMMAND)
+                s.run("fgw", agents.FG_WINDOW_COMMAND)
+                s.run("sfl", "dumpsys SurfaceFlinger --list")
         for i, layer in enumerate(probe):
             s.run(f"sp{i}", f"dumpsys SurfaceFlinger --latency {q(layer)}")
-        if with_fg:
-            s.run("fg", FG_COMMAND)
-            s.run("fgw", FG_WINDOW_COMMAND)
-            s.run("sfl", "dumpsys SurfaceFlinger --list")
         if len(self._scripts) > 32:
             self._scripts.clear()
         self._scripts[key] = s
         return s
 
-    # ---------------------------------------------------------------- read
-    def sample(self, heartbeat: str | None = None) -> RawSample:
-        """Read everything once.
+    def beat(self) -> None:
+        """A heartbeat on its own round trip (while waiting more than a second between reads)."""
+        if self.heartbeat:
+            self.hb += 1
+            self.link.shell(write_cmd(agents.HEARTBEAT_PATH, self.hb))
 
-        Args:
-            heartbeat: A validated command to run first in the same round trip (the deploy heartbeat).
+    # ---------------------------------------------------------------- read
+    def sample(self) -> RawSample:
+        """Read everything once (one round trip; the first call may add one to pick shell or root reads).
 
         Returns:
             The raw sample.
@@ -226,26 +298,51 @@ class Sampler:
         now = time.monotonic()
         with_fg = now - self._last_fg >= self.fg_period_s
         probe = tuple(self._probe)
-        s = self._script(with_fg, probe, heartbeat)
+        s = self._script(with_fg, probe)
         text = s.text()
-        if heartbeat is not None:
-            text = text.replace("{ HB_PLACEHOLDER ; }", "{ " + heartbeat + " ; }", 1)
-        t0 = time.monotonic()
-        out = self.link.read_shell(text)
-        t1 = time.monotonic()
-        r = parse_sections(out, s)
-        raw = self._parse(r, (t0 + t1) / 2, t1 - t0, with_fg, probe)
-        if with_fg:
+        if self.heartbeat:
+            self.hb += 1
+            text = text.replace("{ __HEARTBEAT__ ; }", "{ " + write_cmd(agents.HEARTBEAT_PATH, self.hb) + " ; }", 1)
+        if self._layer_write is not None:
+            text = text.replace(
+                "{ __LAYER__ ; }", "{ echo " + q(self._layer_write) + " > " + q(agents.LAYER_PATH) + " ; }", 1
+            )
+        if self.root_reads is None:
+            r, t0, t1 = self._choose_reader(text, s)
+        else:
+            t0 = time.monotonic()
+            out = self.link.read_shell(text) if self.root_reads else self.link.shell(text)
+            t1 = time.monotonic()
+            r = parse_sections(out, s)
+        self._layer_write = None
+        self._fg_pending = False
+        raw = self._parse(r, (t0 + t1) / 2, t1 - t0, with_fg)
+        if with_fg and not self._fg_pending:
             self._last_fg = now
-            self._update_foreground(raw)
         if probe:
-            self._choose_layer(raw)
+            self._choose_layer(r, probe)
+        raw.layer, raw.foreground, raw.app = self.layer, self.foreground, self.app
         return raw
 
-    def _parse(self, r: dict[str, Section], t: float, rtt: float, with_fg: bool, probe: tuple[str, ...]) -> RawSample:
+    def _choose_reader(self, text: str, s: Script) -> tuple[dict[str, Section], float, float]:
+        """First read: as the shell user; fall back to root when a node is denied to it."""
+        t0 = time.monotonic()
+        r = parse_sections(self.link.shell(text), s)
+        t1 = time.monotonic()
+        denied = [k for k, sec in r.items() if sec.denied and k not in ("fg", "fgw", "sfl")]
+        if denied and self.link.root_mode is not None:
+            self.root_reads = True
+            t0 = time.monotonic()
+            r = parse_sections(self.link.read_shell(text), s)
+            t1 = time.monotonic()
+        else:
+            self.root_reads = False
+        return r, t0, t1
+
+    def _parse(self, r: dict[str, Section], t: float, rtt: float, with_fg: bool) -> RawSample:
         lay = self.b.layout
         if "hb" in r and r["hb"].failed:
-            raise MetaDVFSError(f"heartbeat write failed: {r['hb'].text.strip()[:100]!r}")
+            raise MetaDVFSError(f"heartbeat write to {agents.HEARTBEAT_PATH} failed: {r['hb'].text.strip()[:100]!r}")
         cpu = parse_proc_stat(_need(r["stat"], "/proc/stat"))
         freq = np.zeros(4)
         for d, p in enumerate(self.b.policies):
@@ -282,41 +379,64 @@ class Sampler:
             odpm=odpm,
             battery_mw=battery,
             cooling=cooling,
-            fg_checked=with_fg,
+            extra={k[2:]: v for k, v in r.items() if k.startswith("x_")},
         )
-        if self.layer is not None and "sf" in r:
-            sec = r["sf"]
-            if sec.failed or not sec.text.strip():
-                self.layer = None  # the layer went away; re-detect at the next foreground check
-                self._last_fg = -math.inf
-            else:
-                raw.layer = self.layer
-                raw.sf = parse_sf_latency(sec.text, f"dumpsys SurfaceFlinger --latency {self.layer}")
-        for i, layer in enumerate(probe):
-            sec = r[f"sp{i}"]
-            if not sec.failed and sec.text.strip():
-                raw.probes[layer] = parse_sf_latency(sec.text, f"dumpsys SurfaceFlinger --latency {layer}")
-        if with_fg:
-            fg = parse_foreground(r["fg"].text) if not r["fg"].failed else None
-            if fg is None and not r["fgw"].failed:
-                fg = parse_foreground(r["fgw"].text)
-            raw.foreground = fg
-            raw.layers = parse_sf_list(r["sfl"].text) if not r["sfl"].failed else []
+        if with_fg and not self._parse_foreground(r):
+            self._fg_pending = True
+        self._parse_frames(r, raw)
         return raw
 
-    def _update_foreground(self, raw: RawSample) -> None:
-        fg = raw.foreground
+    # ---------------------------------------------------------------- frames and foreground
+    def _parse_frames(self, r: dict[str, Section], raw: RawSample) -> None:
+        dump: SfLatency | None = None
+        sec = r.get("sf")
+        if sec is not None and not sec.failed and sec.text.strip() and self.layer is not None:
+            if self.mode == "agent":
+                parsed = agents.parse_sf_file(sec.text)
+                if parsed is not None and parsed[1] == self.layer and parsed[0] != self._last_seq:
+                    self._last_seq = parsed[0]
+                    dump = parse_sf_latency(parsed[2], f"{agents.SF_PATH} (dumpsys SurfaceFlinger --latency)")
+            else:
+                dump = parse_sf_latency(sec.text, f"dumpsys SurfaceFlinger --latency {self.layer}")
+        elif sec is not None and self.mode == "inline" and self.layer is not None:
+            self.layer = None  # the layer went away; re-detect at the next foreground check
+            self._last_fg = -math.inf
+        if dump is None:
+            raw.fps, raw.fps_target, raw.qoe = self._fps
+            return
+        same = self._last_dump is not None and self._last_dump_layer == self.layer
+        n, presented = count_frames(self._last_dump, dump, same)
+        if same and self._last_dump_t is not None:
+            dt = max(raw.t - self._last_dump_t, 1e-3)
+            fps_target = n / dt if n > 0 else self.target_fps
+            self._fps = (presented / dt, fps_target, presented / n if n > 0 else 1.0)
+        self._last_dump, self._last_dump_layer, self._last_dump_t = dump, self.layer, raw.t
+        raw.frames, raw.presented, raw.fresh = n, presented, True
+        raw.fps, raw.fps_target, raw.qoe = self._fps
+
+    def _parse_foreground(self, r: dict[str, Section]) -> bool:
+        """Update foreground app and layer; ``False`` when the poller has not written ``fg.txt`` yet."""
+        if self.mode == "agent":
+            sec = r.get("fgf")
+            if sec is None or sec.failed:
+                return False
+            act, win, lst = agents.parse_fg_file(sec.text)
+        else:
+            act = r["fg"].text if not r["fg"].failed else ""
+            win = r["fgw"].text if not r["fgw"].failed else ""
+            lst = r["sfl"].text if not r["sfl"].failed else ""
+        fg = parse_foreground(act) or parse_foreground(win)
         if fg is not None:
             try:
                 check_package(fg)
             except MetaDVFSError:
                 fg = None
-        layers = raw.layers or []
+        layers = parse_sf_list(lst)
         changed = fg != self.foreground
         self.foreground = fg
         self.app = catalog_app(fg)
         if not changed and self.layer is not None and self.layer in layers:
-            return
+            return True
         cands: list[str] = []
         for name in layers:
             if fg and fg in name:
@@ -325,25 +445,38 @@ class Sampler:
                 except MetaDVFSError:
                     continue
         if self.layer not in cands:
-            self.layer = None
+            self._set_layer(None)
         if len(cands) == 1:
-            self.layer = cands[0]
+            self._set_layer(cands[0])
             self._probe = []
         elif cands and self.layer is None:
             self._probe = cands[:MAX_PROBE_LAYERS]
+        return True
 
-    def _choose_layer(self, raw: RawSample) -> None:
+    def _set_layer(self, layer: str | None) -> None:
+        if layer == self.layer:
+            return
+        self.layer = layer
+        self._last_dump = None
+        self._last_seq = None
+        if self.mode == "agent":
+            self._layer_write = layer or ""
+
+    def _choose_layer(self, r: dict[str, Section], probe: tuple[str, ...]) -> None:
         self._probe = []
+        dumps: dict[str, SfLatency] = {}
+        for i, layer in enumerate(probe):
+            sec = r[f"sp{i}"]
+            if not sec.failed and sec.text.strip():
+                dumps[layer] = parse_sf_latency(sec.text, f"dumpsys SurfaceFlinger --latency {layer}")
+        newest = max((f.frames[-1][1] for f in dumps.values() if f.frames), default=None)
         best, best_n = None, -1
-        newest = max((f.frames[-1][1] for f in raw.probes.values() if f.frames), default=None)
-        for layer, lat in raw.probes.items():
+        for layer, lat in dumps.items():
             n = sum(1 for fr in lat.frames if newest is not None and fr[1] >= newest - 1_000_000_000)
             if n > best_n:
                 best, best_n = layer, n
         if best is not None:
-            self.layer = best
-            raw.layer = best
-            raw.sf = raw.probes[best]
+            self._set_layer(best)
 
     @property
     def target_fps(self) -> float:
@@ -356,7 +489,7 @@ class Sampler:
 
     def reading(self, prev: RawSample, cur: RawSample) -> StepReading:
         """Quantities over the interval between two samples (see :func:`step_reading`)."""
-        return step_reading(self.b, prev, cur, self.target_fps, self.foreground, self.app)
+        return step_reading(self.b, prev, cur)
 
 
 def nearest_level(table: tuple[int, ...], khz: float) -> int:
@@ -415,23 +548,13 @@ def _model_power(binding: Binding, d: int, khz: float, busy: float) -> float:
     return c.cores * (c.power_mw[k] * busy + _at(c.idle_mw, k) * (1.0 - busy)) + _at(c.static_mw, k)
 
 
-def step_reading(
-    binding: Binding,
-    prev: RawSample,
-    cur: RawSample,
-    target_fps: float,
-    foreground: str | None = None,
-    app: str | None = None,
-) -> StepReading:
+def step_reading(binding: Binding, prev: RawSample, cur: RawSample) -> StepReading:
     """Turn two consecutive samples into one interval's quantities and a codec reading.
 
     Args:
         binding: The bound phone.
         prev: Earlier sample.
-        cur: Later sample.
-        target_fps: Frame-rate target for intervals without frames, frames/s.
-        foreground: Foreground package.
-        app: Its catalog app.
+        cur: Later sample (its frame quantities were computed by the sampler).
 
     Returns:
         The interval's reading.
@@ -482,11 +605,6 @@ def step_reading(
             total = float(sum(rail_mw.values()))
     elif cur.battery_mw is not None:
         total = float(cur.battery_mw)
-    # frames
-    n, presented = count_frames(prev.sf, cur.sf, prev.layer is not None and prev.layer == cur.layer)
-    fps = presented / dt
-    fps_target = n / dt if n > 0 else target_fps
-    qoe = presented / n if n > 0 else 1.0
     throttled = any(s > 0 for s in cur.cooling)
     spec = binding.spec
     die = cur.temp_die_c if math.isfinite(cur.temp_die_c) else float(spec.ambient_c[0])
@@ -497,9 +615,9 @@ def step_reading(
         level=level[None, :],
         power_mw=power[None, :],
         power_total_mw=np.array([total]),
-        fps=np.array([fps]),
-        fps_target=np.array([fps_target]),
-        qoe=np.array([qoe]),
+        fps=np.array([cur.fps]),
+        fps_target=np.array([cur.fps_target]),
+        qoe=np.array([cur.qoe]),
         temp_die_c=np.array([die]),
         temp_skin_c=np.array([skin]),
         throttled=np.array([1.0 if throttled else 0.0]),
@@ -511,13 +629,13 @@ def step_reading(
         busy_max=busy_max,
         freq_khz=cur.freq_khz.copy(),
         level=level,
-        frames=n,
-        presented=presented,
+        frames=cur.frames,
+        presented=cur.presented,
         power_mw=power,
         power_total_mw=total,
         temp_die_c=die,
         temp_skin_c=skin,
         throttled=throttled,
-        foreground=foreground,
-        app=app,
+        foreground=cur.foreground,
+        app=cur.app,
     )

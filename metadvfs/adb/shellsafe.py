@@ -106,7 +106,7 @@ def check_value(value: int, allowed: Iterable[int], what: str) -> int:
 
 def check_layer(name: str, known: Iterable[str]) -> str:
     """Validate a SurfaceFlinger layer name: one of the names the phone listed, printable, one line."""
-    if not isinstance(name, str) or not name or len(name) > 512 or any(c in name for c in "\n\r\0"):
+    if not isinstance(name, str) or not name or len(name) > 512 or any(c in name for c in "\n\r\0\\"):
         raise MetaDVFSError(f"unsafe SurfaceFlinger layer name {name!r}")
     if name not in set(known):
         raise MetaDVFSError(f"SurfaceFlinger layer {name!r} is not in `dumpsys SurfaceFlinger --list`")

@@ -179,6 +179,8 @@ def bench_control_loop(
         "read_ms": summary["read_ms"],
         "decide_ms": summary["decide_ms"],
         "write_ms": summary["write_ms"],
+        "write_ms_when_writing": summary["write_ms_when_writing"],
+        "loop_ms_when_writing": summary["loop_ms_when_writing"],
         "writes": summary["writes"],
         "restore": summary["restore"],
     }

@@ -19,6 +19,7 @@ governor (demand that the phone could not serve in time shows up later, not as l
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,13 +180,15 @@ def record(
     n_rows = max(1, round(seconds / interval_s))
     own = link is None
     link = link or AdbLink(serial, timeout_s=timeout_s).connect()
+    sampler: Sampler | None = None
     try:
         if link.root_mode is None:
             link.detect_root()  # reads work without root too (ODPM may need it)
         layout = discover(link)
         profile = resolve_profile(layout.codename, device)
         binding = bind(layout, profile)  # type: ignore[arg-type]
-        sampler = Sampler(link, binding)
+        sampler = Sampler(link, binding, mode="agent")
+        sampler.start()
         rows: list[TraceRow] = []
         fps, power, rtts = [], [], []
         apps: dict[str, int] = {}
@@ -241,5 +244,8 @@ def record(
             "notes": list(layout.notes),
         }
     finally:
+        if sampler is not None:
+            with contextlib.suppress(MetaDVFSError):
+                sampler.stop()
         if own:
             link.close()

@@ -341,6 +341,8 @@ def _loop(
         "read_ms": _stats_ms(t_read),
         "decide_ms": _stats_ms(t_decide),
         "write_ms": _stats_ms(t_write),
+        "write_ms_when_writing": _stats_ms([t for t, s in zip(t_write, steps, strict=True) if s["writes"] > 0]),
+        "loop_ms_when_writing": _stats_ms([t for t, s in zip(t_loop, steps, strict=True) if s["writes"] > 0]),
         "app": max(
             (s["app"] for s in steps if s["app"]), key=lambda a: sum(1 for s in steps if s["app"] == a), default=""
         ),

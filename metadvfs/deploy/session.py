@@ -4,14 +4,16 @@ Order of :meth:`ControlSession.start` (nothing is written before the last read s
 
 1. snapshot every node the controller may write and every service/property of the family's plan (reads);
 2. check that no watchdog of an earlier run is still active (waits for it, or detects a concurrent deploy);
-3. push the watchdog script, write the first heartbeat, start the watchdog with ``nohup`` and wait for its pid
-   file;
-4. stop the overriding services and set the properties (one round trip);
-5. switch userspace-capable policies to the ``userspace`` governor.
+3. start the frame poller (shell user), then push the watchdog script, write the first heartbeat, start the
+   watchdog with ``nohup`` as root and wait for its pid file;
+4. stop the overriding services and set the properties (one ``su`` round trip);
+5. switch userspace-capable policies to the ``userspace`` governor;
+6. start the root applier, which from then on performs the per-decision writes (:mod:`metadvfs.adb.agents`).
 
-:meth:`ControlSession.restore` is idempotent: it reconnects if the link was lost, writes the stock values
-back (one round trip), verifies nodes, services and properties, and stops the watchdog. If the phone cannot
-be reached, the watchdog restores it once the heartbeat has been silent for ``heartbeat_timeout_s``.
+:meth:`ControlSession.restore` is idempotent: it reconnects if the link was lost, stops the applier, writes
+the stock values back (one ``su`` round trip), verifies nodes, services and properties, and stops the
+watchdog and the poller. If the phone cannot be reached, the watchdog restores it once the heartbeat has been
+silent for ``heartbeat_timeout_s``.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from metadvfs.adb import agents
 from metadvfs.adb.binding import Binding
 from metadvfs.adb.control import Controller
 from metadvfs.adb.link import AdbLink, AdbLinkError
 from metadvfs.adb.sampler import RawSample, Sampler
 from metadvfs.adb.sections import Script, parse_sections
-from metadvfs.adb.shellsafe import q, write_cmd
+from metadvfs.adb.shellsafe import q
 from metadvfs.deploy import watchdog as wd
 from metadvfs.deploy.services import Services, plan_for
 from metadvfs.errors import MetaDVFSError
@@ -81,13 +84,15 @@ class ControlSession:
         self.b = binding
         self.controller = Controller(link, binding, method)
         self.services = Services(link, plan_for(binding.profile, keep_thermal))
-        self.sampler = Sampler(link, binding, fg_period_s)
+        self.sampler = Sampler(
+            link, binding, fg_period_s, mode="agent", heartbeat=True, extra_cats={"ack": agents.ACK_PATH}
+        )
         self.use_watchdog = watchdog
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.prepared = False
         self.changed = False
         self.watchdog_started = False
-        self.hb = 0
+        self.applier_started = False
         self.report: RestoreReport | None = None
         self.notes: list[str] = []
 
@@ -113,12 +118,17 @@ class ControlSession:
             self.prepare()
         if self.use_watchdog:
             self._check_previous_watchdog()
+        self.changed = True  # from here on, restore() puts everything back
+        self.sampler.start()
+        if self.use_watchdog:
             self._start_watchdog()
-        self.changed = True
         cmds = self.services.stop_commands()
         if cmds:
             self._run(cmds, "stopping platform services")
         self.controller.take_over()
+        agents.start_applier(self.link, self.controller.write_nodes)
+        self.applier_started = True
+        self.controller.use_applier()
 
     def _run(self, cmds: list[tuple[str, str, bool]], what: str) -> list[str]:
         s = Script()
@@ -134,7 +144,7 @@ class ControlSession:
         return errors
 
     def _check_previous_watchdog(self) -> None:
-        s = Script().cat("pid", wd.PID_PATH).cat("hb", wd.HEARTBEAT_PATH)
+        s = Script().cat("pid", wd.PID_PATH).cat("hb", agents.HEARTBEAT_PATH)
         r = parse_sections(self.link.read_shell(s.text()), s)
         if r["pid"].failed:
             return
@@ -142,13 +152,13 @@ class ControlSession:
         deadline = time.monotonic() + self.heartbeat_timeout_s + 3.0
         while time.monotonic() < deadline:
             time.sleep(0.5)
-            s = Script().cat("pid", wd.PID_PATH).cat("hb", wd.HEARTBEAT_PATH)
+            s = Script().cat("pid", wd.PID_PATH).cat("hb", agents.HEARTBEAT_PATH)
             r = parse_sections(self.link.read_shell(s.text()), s)
             if r["pid"].failed:
                 return
             if r["hb"].text.strip() != first:
                 raise MetaDVFSError(
-                    f"another metadvfs deploy is controlling {self.link.serial} (its heartbeat {wd.HEARTBEAT_PATH} "
+                    f"another metadvfs deploy is controlling {self.link.serial} (its heartbeat {agents.HEARTBEAT_PATH} "
                     "is advancing); stop it first"
                 )
         # a live watchdog exits within heartbeat_timeout_s of the last heartbeat: this pid file is stale
@@ -160,11 +170,10 @@ class ControlSession:
             c for _l, c, _o in self.services.restore_commands()
         ]
         script = wd.watchdog_script(restore, self.heartbeat_timeout_s)
-        self.link.shell(f"mkdir -p {q(wd.WATCHDOG_DIR)}")
+        agents.prepare_dir(self.link)
         self.link.push_text(script, wd.SCRIPT_PATH, 0o755)
-        out = self.link.root_shell(
-            f"rm -f {q(wd.STOP_PATH)} {q(wd.STATUS_PATH)}; {write_cmd(wd.HEARTBEAT_PATH, 0)}; {wd.start_command()}"
-        )
+        self.sampler.beat()  # the heartbeat file belongs to the shell user
+        out = self.link.root_shell(f"rm -f {q(wd.STOP_PATH)} {q(wd.STATUS_PATH)}; {wd.start_command()}")
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
             s = Script().cat("pid", wd.PID_PATH)
@@ -178,22 +187,15 @@ class ControlSession:
         )
 
     # ------------------------------------------------------------------ steps
-    def heartbeat_command(self) -> str | None:
-        """The next heartbeat write (``None`` without a watchdog)."""
-        if not self.watchdog_started:
-            return None
-        self.hb += 1
-        return write_cmd(wd.HEARTBEAT_PATH, self.hb)
-
     def read(self) -> RawSample:
-        """One sample, with the heartbeat in the same round trip."""
-        return self.sampler.sample(self.heartbeat_command())
+        """One sample (with the heartbeat and the applier's acknowledgement in the same round trip)."""
+        raw = self.sampler.sample()
+        self.controller.check_ack(raw.extra.get("ack"))
+        return raw
 
     def beat(self) -> None:
         """A heartbeat on its own (used while waiting longer than a second between decisions)."""
-        cmd = self.heartbeat_command()
-        if cmd is not None:
-            self.link.root_shell(cmd)
+        self.sampler.beat()
 
     def apply(self, levels: np.ndarray) -> int:
         """Write OPP levels (see :meth:`~metadvfs.adb.control.Controller.apply`)."""
@@ -210,6 +212,10 @@ class ControlSession:
         try:
             if not self.link.connected and not self.link.reconnect(attempts=5, delay_s=0.3):
                 raise AdbLinkError(f"cannot reconnect to {self.link.serial}")
+            if self.applier_started:
+                agents.stop_applier(self.link)
+                self.applier_started = False
+            self.controller.transport = "su"
             cmds = [(n, c, False) for n, c in self.controller.restore_commands()]
             cmds += self.services.restore_commands()
             errors = self._run(cmds, "") if cmds else []
@@ -219,6 +225,7 @@ class ControlSession:
             mismatches += self.services.verify()
             if self.watchdog_started:
                 self._stop_watchdog()
+            self.sampler.stop()
             self.report = RestoreReport(by="host", verified=not mismatches, mismatches=mismatches)
         except MetaDVFSError as exc:
             by = "watchdog" if self.watchdog_started else "failed"

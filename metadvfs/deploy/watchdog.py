@@ -3,20 +3,21 @@
 The host pushes the script to ``/data/local/tmp/metadvfs/watchdog.sh`` and starts it as root with ``nohup``,
 so it survives the ADB connection. Every control step the host writes a step counter to the heartbeat file.
 The script checks the file once a second; when the value has not changed for ``timeout_s`` consecutive
-checks (host killed, cable pulled, laptop asleep) it runs the restore commands, writes ``restored`` to the
-status file and exits. On a normal exit the host restores the phone itself and creates the stop file, and the
-script exits within a second. The script writes its PID to a pid file and removes it when it exits.
+checks (host killed, cable pulled, laptop asleep) it kills the root applier (so no request can follow), runs
+the restore commands, tells the frame poller to stop, writes ``restored`` to the status file and exits. On a
+normal exit the host restores the phone itself and creates the stop file, and the script exits within a
+second. The script writes its PID to a pid file and removes it when it exits.
 """
 
 from __future__ import annotations
 
 import math
 
+from metadvfs.adb.agents import AGENT_DIR, APPLIER_PID, HEARTBEAT_PATH, POLLER_STOP
 from metadvfs.adb.shellsafe import check_path, q
 
-WATCHDOG_DIR = "/data/local/tmp/metadvfs"
+WATCHDOG_DIR = AGENT_DIR
 SCRIPT_PATH = f"{WATCHDOG_DIR}/watchdog.sh"
-HEARTBEAT_PATH = f"{WATCHDOG_DIR}/heartbeat"
 STOP_PATH = f"{WATCHDOG_DIR}/stop"
 PID_PATH = f"{WATCHDOG_DIR}/watchdog.pid"
 STATUS_PATH = f"{WATCHDOG_DIR}/watchdog.status"
@@ -57,7 +58,10 @@ while true; do
     last=$cur
   fi
   if [ $n -ge {limit} ]; then
+    [ -f {q(APPLIER_PID)} ] && kill $(cat {q(APPLIER_PID)}) 2>/dev/null
+    rm -f {q(APPLIER_PID)}
 {body}
+    echo 1 > {q(POLLER_STOP)}
     echo restored > {q(STATUS_PATH)}
     rm -f {q(PID_PATH)}
     exit 0

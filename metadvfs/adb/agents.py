@@ -1,0 +1,223 @@
+"""Small on-phone helper processes that keep slow work out of the control step.
+
+Two costs dominate a naive control step: spawning ``dumpsys`` (tens of ms on a phone) and ``su`` (a new root
+shell per call, plus a Magisk notification). Both are moved into long-lived background shell scripts,
+started once with ``nohup`` and talking to the host through files in :data:`AGENT_DIR`:
+
+- the **frame poller** (shell user) runs ``dumpsys SurfaceFlinger --latency <layer>`` about every
+  ``period_s`` into ``sf.txt`` (first lines ``seq <n>`` and ``layer <name>``), and about once a second the
+  foreground app and the layer list into ``fg.txt``; the layer comes from ``sf.layer``, written by the host;
+  each step the host reads these files with shell builtins inside its single read round trip. Frame
+  timestamps are absolute, so a dump that is a few tens of ms old loses no frames: they are counted at the
+  next step;
+- the **applier** (root) reads write requests from the FIFO ``cmd.fifo``: a line ``<seq> <id> <value> ...``
+  where each id is an index into the whitelist of nodes baked into the script and each value must be all
+  digits; it writes them in order and records ``<seq> <errors>`` in ``ack``. The host sends a request as
+  the shell user with one plain ``echo`` (no ``su``), and reads ``ack`` in the next read.
+
+Both exit on their own when the host's heartbeat (``heartbeat``, written in every read) has not changed for
+a few seconds (poller) or when told to (applier: ``quit``; it is also killed by the watchdog before it
+restores).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from metadvfs.adb.link import AdbLink
+from metadvfs.adb.sections import Script, parse_sections
+from metadvfs.adb.shellsafe import check_path, q
+from metadvfs.errors import MetaDVFSError
+
+AGENT_DIR = "/data/local/tmp/metadvfs"
+HEARTBEAT_PATH = f"{AGENT_DIR}/heartbeat"
+SF_PATH = f"{AGENT_DIR}/sf.txt"
+FG_PATH = f"{AGENT_DIR}/fg.txt"
+LAYER_PATH = f"{AGENT_DIR}/sf.layer"
+POLLER_SCRIPT = f"{AGENT_DIR}/poller.sh"
+POLLER_PID = f"{AGENT_DIR}/poller.pid"
+POLLER_STOP = f"{AGENT_DIR}/poller.stop"
+APPLIER_SCRIPT = f"{AGENT_DIR}/applier.sh"
+APPLIER_PID = f"{AGENT_DIR}/applier.pid"
+FIFO_PATH = f"{AGENT_DIR}/cmd.fifo"
+ACK_PATH = f"{AGENT_DIR}/ack"
+FG_MARK_WINDOW = "@@metadvfs-window"
+FG_MARK_LIST = "@@metadvfs-layers"
+FG_COMMAND = "dumpsys activity activities | grep -E 'mResumedActivity|topResumedActivity'"
+FG_WINDOW_COMMAND = "dumpsys window | grep mCurrentFocus"
+
+
+def poller_script(period_s: float = 0.1, fg_every: int = 10, idle_limit: int = 40) -> str:
+    """The frame-poller script (see the module docstring).
+
+    Args:
+        period_s: Pause between two ``dumpsys --latency`` calls, s.
+        fg_every: Refresh ``fg.txt`` every this many iterations.
+        idle_limit: Exit after this many iterations without a heartbeat change.
+    """
+    for p in (HEARTBEAT_PATH, SF_PATH, FG_PATH, LAYER_PATH, POLLER_PID, POLLER_STOP):
+        check_path(p)
+    return f"""#!/system/bin/sh
+# metadvfs frame poller (generated): SurfaceFlinger frame timing and foreground app for the host.
+echo $$ > {q(POLLER_PID)}
+i=0; n=0; last=none
+while [ ! -f {q(POLLER_STOP)} ]; do
+  cur=$(cat {q(HEARTBEAT_PATH)} 2>/dev/null)
+  if [ "$cur" = "$last" ]; then n=$((n+1)); else n=0; last=$cur; fi
+  [ $n -ge {idle_limit} ] && break
+  if [ $((i % {fg_every})) -eq 0 ]; then
+    {{ {FG_COMMAND}; echo {FG_MARK_WINDOW}; {FG_WINDOW_COMMAND}; echo {FG_MARK_LIST}; \
+dumpsys SurfaceFlinger --list; }} > {q(FG_PATH)}.tmp 2>&1
+    mv -f {q(FG_PATH)}.tmp {q(FG_PATH)}
+  fi
+  L=
+  [ -f {q(LAYER_PATH)} ] && IFS= read -r L < {q(LAYER_PATH)}
+  if [ -n "$L" ]; then
+    {{ echo "seq $i"; echo "layer $L"; dumpsys SurfaceFlinger --latency "$L"; }} > {q(SF_PATH)}.tmp 2>&1
+    mv -f {q(SF_PATH)}.tmp {q(SF_PATH)}
+  fi
+  i=$((i+1))
+  sleep {period_s:g}
+done
+rm -f {q(POLLER_PID)} {q(POLLER_STOP)}
+"""
+
+
+def applier_script(nodes: list[str]) -> str:
+    """The root applier script with a whitelist of writable nodes (ids are list indices)."""
+    for p in (*nodes, FIFO_PATH, ACK_PATH, APPLIER_PID):
+        check_path(p)
+    cases = "\n".join(f'      {i}) echo "$v" > {q(p)} || err=$((err+1)) ;;' for i, p in enumerate(nodes))
+    return f"""#!/system/bin/sh
+# metadvfs applier (generated): writes frequency requests from {FIFO_PATH} to whitelisted nodes only.
+echo $$ > {q(APPLIER_PID)}
+while true; do
+  line=
+  if ! IFS= read -r line < {q(FIFO_PATH)}; then
+    [ -p {q(FIFO_PATH)} ] || break
+    [ -z "$line" ] && continue
+  fi
+  set -f; set -- $line; set +f
+  [ $# -ge 1 ] || continue
+  seq=$1; shift
+  [ "$seq" = quit ] && break
+  case $seq in ''|*[!0-9]*) continue ;; esac
+  err=0
+  while [ $# -ge 2 ]; do
+    id=$1; v=$2; shift 2
+    case $v in ''|*[!0-9]*) err=$((err+1)); continue ;; esac
+    case $id in
+{cases}
+      *) err=$((err+1)) ;;
+    esac
+  done
+  echo "$seq $err" > {q(ACK_PATH)}
+done
+rm -f {q(APPLIER_PID)}
+"""
+
+
+def _wait_for(link: AdbLink, path: str, present: bool, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        s = Script().cat("p", path)
+        r = parse_sections(link.shell(s.text()), s)
+        exists = not r["p"].failed and r["p"].text.strip() != ""
+        if exists == present:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def prepare_dir(link: AdbLink) -> None:
+    """Create the agent directory as the shell user (so the shell user can write the host-side files)."""
+    link.shell(f"mkdir -p {q(AGENT_DIR)}")
+
+
+def start_poller(link: AdbLink, period_s: float = 0.1, as_root: bool = False) -> None:
+    """Push and start the frame poller (stops a previous one first).
+
+    Raises:
+        MetaDVFSError: It did not write its pid file within 3 s.
+    """
+    prepare_dir(link)
+    stop_poller(link)
+    link.push_text(poller_script(period_s), POLLER_SCRIPT, 0o755)
+    cmd = (
+        f"rm -f {q(POLLER_STOP)} {q(SF_PATH)} {q(FG_PATH)} {q(LAYER_PATH)}; echo start > {q(HEARTBEAT_PATH)}; "
+        f"nohup sh {q(POLLER_SCRIPT)} > /dev/null 2>&1 &"
+    )
+    (link.root_shell if as_root else link.shell)(cmd)
+    if not _wait_for(link, POLLER_PID, True, 3.0):
+        raise MetaDVFSError(f"the frame poller did not start (no {POLLER_PID} after 3 s)")
+
+
+def stop_poller(link: AdbLink, timeout_s: float = 2.0) -> None:
+    """Ask a running poller to exit and wait for it (best effort)."""
+    s = Script().cat("p", POLLER_PID)
+    r = parse_sections(link.shell(s.text()), s)
+    if r["p"].failed:
+        return
+    link.shell(f"echo 1 > {q(POLLER_STOP)}")
+    _wait_for(link, POLLER_PID, False, timeout_s)
+
+
+def start_applier(link: AdbLink, nodes: list[str]) -> None:
+    """Push and start the root applier with a node whitelist.
+
+    Raises:
+        MetaDVFSError: It did not start within 3 s.
+    """
+    prepare_dir(link)
+    link.push_text(applier_script(nodes), APPLIER_SCRIPT, 0o755)
+    link.shell(f"rm -f {q(FIFO_PATH)} {q(ACK_PATH)}; mkfifo -m 0622 {q(FIFO_PATH)} || mkfifo {q(FIFO_PATH)}")
+    link.root_shell(f"nohup sh {q(APPLIER_SCRIPT)} > /dev/null 2>&1 &")
+    if not _wait_for(link, APPLIER_PID, True, 3.0):
+        raise MetaDVFSError(f"the root applier did not start (no {APPLIER_PID} after 3 s)")
+
+
+def applier_request(seq: int, pairs: list[tuple[int, int]]) -> str:
+    """The shell command (run as the shell user) that sends one request to the applier."""
+    body = " ".join(f"{int(i)} {int(v)}" for i, v in pairs)
+    line = f"{int(seq)} {body}".strip()
+    if not re.fullmatch(r"[0-9 ]+", line):
+        raise MetaDVFSError(f"internal: bad applier request {line!r}")
+    return f"[ -f {q(APPLIER_PID)} ] && [ -p {q(FIFO_PATH)} ] && echo {q(line)} > {q(FIFO_PATH)}"
+
+
+def stop_applier(link: AdbLink, timeout_s: float = 2.0) -> bool:
+    """Tell the applier to exit (``quit``); kill it as root if it does not. Returns whether it is gone."""
+    s = Script().cat("p", APPLIER_PID)
+    r = parse_sections(link.shell(s.text()), s)
+    if r["p"].failed:
+        link.shell(f"rm -f {q(FIFO_PATH)}")
+        return True
+    # O_RDWR open never blocks, even if the applier has just exited (the message may then be lost: kill below)
+    link.shell(f"[ -p {q(FIFO_PATH)} ] && echo quit 1<> {q(FIFO_PATH)}")
+    gone = _wait_for(link, APPLIER_PID, False, timeout_s)
+    if not gone:
+        link.root_shell(f"kill $(cat {q(APPLIER_PID)}) 2>/dev/null; rm -f {q(APPLIER_PID)}")
+        gone = True
+    link.shell(f"rm -f {q(FIFO_PATH)}")
+    return gone
+
+
+def parse_fg_file(text: str) -> tuple[str, str, str]:
+    """Split ``fg.txt`` into (activity dump, window dump, layer list)."""
+    act, _, rest = text.partition(FG_MARK_WINDOW)
+    win, _, layers = rest.partition(FG_MARK_LIST)
+    return act, win, layers
+
+
+def parse_sf_file(text: str) -> tuple[int, str, str] | None:
+    """Split ``sf.txt`` into (seq, layer, latency dump); ``None`` when it is not a complete poller dump."""
+    lines = text.split("\n", 2)
+    if len(lines) < 3 or not lines[0].startswith("seq ") or not lines[1].startswith("layer "):
+        return None
+    try:
+        seq = int(lines[0][4:].strip())
+    except ValueError:
+        return None
+    return seq, lines[1][6:], lines[2]
