@@ -551,6 +551,13 @@ def _sync_send(stream: _Stream, phone: Phone, arg: str) -> None:
     if host is None or not path.startswith("/"):
         _sync_fail(stream, f"invalid path '{path}'")
         return
+    data = b"".join(chunks)
+    if b"\0" not in data:
+        # Text (scripts, configs) is stored with phone paths mapped to the root, like everything the phone's shell
+        # writes, so a script run directly (./x.sh, #!/bin/sh) or read by another phone program stays inside the
+        # twin; pulls, cat and the hash tools map it back.
+        with contextlib.suppress(UnicodeDecodeError):
+            data = phone.mapper.rewrite(data.decode("utf-8")).encode("utf-8")
     try:
         host.parent.mkdir(parents=True, exist_ok=True)
         if not phone.mapper.inside(host.parent) or (host.is_symlink() and not phone.mapper.inside(host)):
@@ -558,7 +565,7 @@ def _sync_send(stream: _Stream, phone: Phone, arg: str) -> None:
         if stat.S_ISLNK(mode):
             raise PermissionError("pushing symlinks is not supported by the twin")
         tmp = host.with_name(f".{host.name}.push")
-        tmp.write_bytes(b"".join(chunks))
+        tmp.write_bytes(data)
         os.chmod(tmp, stat.S_IMODE(mode) or 0o644)
         if mtime:
             os.utime(tmp, (mtime, mtime))

@@ -62,6 +62,8 @@ _BEFORE = "\\s'\"`=:;|&<>(,\\[{!"
 _DIRS_ALT = "|".join(sorted(PHONE_DIRS, key=len, reverse=True))
 _PY_PATTERN = re.compile(rf"(?:^|(?<=[{_BEFORE}]))/(?:{_DIRS_ALT})(?=/|$|[^\w.\-])", re.MULTILINE)
 _PY_PATTERN_B = re.compile(_PY_PATTERN.pattern.encode(), re.MULTILINE)
+_CD_ROOT = re.compile(rf"(?:^|(?<=[{_BEFORE}]))(cd[ \t]+)/(?=$|[\s;&|)])", re.MULTILINE)
+"""``cd /``: the phone's root directory (a bare ``/`` elsewhere may be arithmetic and is left alone)."""
 PLACEHOLDER = "@@METADVFS_TWIN_ROOT@@"
 """Stands for ``root`` while a text is rewritten (``@`` is not a path-word start, so it is never rewritten)."""
 
@@ -87,7 +89,9 @@ class PathMapper:
     def rewrite(self, text: str) -> str:
         """Rewrite every phone-absolute path in ``text`` (a command line or script) to its host path."""
         protected = text.replace(self.root, PLACEHOLDER)
-        return _PY_PATTERN.sub(lambda m: PLACEHOLDER + m.group(0), protected).replace(PLACEHOLDER, self.root)
+        out = _PY_PATTERN.sub(lambda m: PLACEHOLDER + m.group(0), protected)
+        out = _CD_ROOT.sub(lambda m: m.group(1) + PLACEHOLDER, out)
+        return out.replace(PLACEHOLDER, self.root)
 
     def needs_rewrite(self, text: str) -> bool:
         """True when ``text`` contains a phone path that :meth:`rewrite` would change."""
@@ -142,7 +146,8 @@ class PathMapper:
         dirs = "|".join(sorted(PHONE_DIRS, key=len, reverse=True))
         root_re = re.sub(r"([.\[\]\\*^$+?(){}|])", r"\\\1", self.root)
         sub = f"s#(^|{before})/({dirs})(/|$|[^[:alnum:]_.-])#\\1{PLACEHOLDER}/\\2\\3#g"
-        return [f"s#{root_re}#{PLACEHOLDER}#g", sub, sub, f"s#{PLACEHOLDER}#{self.root}#g"]
+        cd = f"s#(^|{before})(cd[[:space:]]+)/($|[[:space:];&|)])#\\1\\2{PLACEHOLDER}\\3#g"
+        return [f"s#{root_re}#{PLACEHOLDER}#g", sub, sub, cd, f"s#{PLACEHOLDER}#{self.root}#g"]
 
     def grep_pattern(self) -> str:
         """``grep -E`` pattern that matches a line :meth:`sed_expression` would change."""

@@ -204,6 +204,10 @@ class Phone:
             "getenforce": tools.selinux_script(sh),
             "setenforce": tools.selinux_script(sh),
         }
+        for name in ("md5sum", "sha1sum", "sha256sum"):
+            target = _which(name)
+            if target is not None:
+                scripts[name] = tools.hash_script(sh, target, grep, sed, str(self.root))
         path_line = f"PATH={tools.shq(self.path_env())}; export PATH\n"
         for name, text in scripts.items():
             if name != "sh":  # the sh wrapper must not touch PATH (it is the user's shell)

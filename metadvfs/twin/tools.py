@@ -303,6 +303,30 @@ exit 0
 """
 
 
+def hash_script(host_sh: str, target: str, grep: str, sed: str, root: str) -> str:
+    """``md5sum``/``sha1sum``/``sha256sum`` that hash the phone's view of a file (twin root mapped back to ``/``).
+
+    Text pushed to the phone and scripts the phone's ``sh`` ran hold host paths on the host; hashing what the
+    phone user pushed keeps integrity checks of pushed files working.
+    """
+    root_re = root.replace(".", "\\.")
+    return f"""#!{host_sh}
+# MetaDVFS twin: {target.rsplit("/", 1)[-1]} of the phone's view of each file.
+for _a in "$@"; do case $_a in -*) exec {shq(target)} "$@" ;; esac; done
+[ $# -eq 0 ] && exec {shq(target)}
+_rc=0
+for _f in "$@"; do
+  if [ -f "$_f" ] && {shq(grep)} -qF {shq(root)} "$_f" 2>/dev/null; then
+    _h=$({shq(sed)} -e {shq(f"s#{root_re}/#/#g")} -e {shq(f"s#{root_re}#/#g")} "$_f" | {shq(target)}) || _rc=1
+    printf '%s  %s\\n' "${{_h%% *}}" "$_f"
+  else
+    {shq(target)} "$_f" || _rc=1
+  fi
+done
+exit $_rc
+"""
+
+
 def host_wrapper(host_sh: str, target: str) -> str:
     """A wrapper that runs one host program."""
     return f'#!{host_sh}\nexec {shq(target)} "$@"\n'

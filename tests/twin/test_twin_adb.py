@@ -217,6 +217,20 @@ def test_push_pull_roundtrip(dev6: AdbDeviceTcp, twin6: TwinServer) -> None:
         dev6.pull("/data/local/tmp/nope", io.BytesIO())
 
 
+def test_scripts_run_directly_stay_in_the_twin(dev6: AdbDeviceTcp) -> None:
+    import hashlib
+
+    cmd = f"cat {CPU}/policy0/cpuinfo_max_freq"
+    scripts = {"/data/local/tmp/a.sh": f"#!/bin/sh\n{cmd}\n", "/data/local/tmp/b.sh": f"{cmd}\n"}
+    for path, text in scripts.items():
+        dev6.push(io.BytesIO(text.encode()), path)
+    out = dev6.shell("cd /data/local/tmp && chmod 755 a.sh b.sh && ./a.sh && /data/local/tmp/b.sh")
+    assert out.split() == ["1803000", "1803000"]  # the host's /sys would show the host's CPUs
+    sums = dev6.shell("md5sum /data/local/tmp/a.sh /data/local/tmp/b.sh").split()
+    assert sums == [x for p, t in scripts.items() for x in (hashlib.md5(t.encode()).hexdigest(), p)]
+    assert dev6.shell("cd / && pwd && ls").split()[:2] == ["/", "bin"]
+
+
 def test_nohup_script_survives_disconnect(twin6: TwinServer, signer: PythonRSASigner) -> None:
     node = f"{CPU}/policy6/scaling_max_freq"
     script = f"""#!/system/bin/sh

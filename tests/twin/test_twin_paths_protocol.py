@@ -28,6 +28,7 @@ CORPUS = [
     f"cat {ROOT}/sys/already",
     "/sys",
     "`cat /sys/x`",
+    "cd / && ls sys; cd /data; echo $((6 / 2))",
 ]
 
 
@@ -38,6 +39,7 @@ def test_rewrite_maps_phone_paths_only() -> None:
     assert out.startswith(f"PATH={ROOT}/system/bin:{ROOT}/vendor/bin;") and f'"{ROOT}/sys/class/thermal"' in out
     assert M.rewrite(CORPUS[5]) == CORPUS[5]  # host-only and relative paths, lookalikes untouched
     assert M.rewrite("/sys") == f"{ROOT}/sys"
+    assert M.rewrite(CORPUS[-1]) == f"cd {ROOT} && ls sys; cd {ROOT}/data; echo $((6 / 2))"
 
 
 def test_rewrite_is_idempotent_even_with_root_under_dev() -> None:
