@@ -120,17 +120,44 @@ def test_ztt_decision_rules() -> None:
 
 
 def test_ztt_fit_step_targets_immediate_reward_only() -> None:
-    cfg = ztt.ZTTConfig(learning_rate=0.03)
-    net = common.seeded_init(0, lambda: ztt.build_qnet(cfg))
-    opt = th.optim.Adam(net.parameters(), lr=cfg.learning_rate, eps=cfg.adam_eps)
+    net = common.seeded_init(0, lambda: ztt.build_qnet(ztt.ZTTConfig()))
+    kq = ztt.KerasQ(net, 0.03, 1e-7)
     s = np.array([[5, 2, 12, 0, 30, 30, 60]] * 4, dtype=np.float32)
     a = np.array([4, 4, 4, 4])
     r = np.full(4, 1.7, dtype=np.float32)
     for _ in range(400):
-        ztt.fit_step(net, opt, s, a, r)
-    with th.no_grad():
-        q = net(th.from_numpy(s[:1])).numpy()[0]
-    assert q[4] == pytest.approx(1.7, abs=0.02)  # gamma never enters: Q(s, a) -> r
+        kq.fit(s, a, r)
+    assert kq.q(s[:1])[0, 4] == pytest.approx(1.7, abs=0.02)  # gamma never enters: Q(s, a) -> r
+
+
+def test_ztt_keras_step_matches_autograd_and_keras_adam() -> None:
+    net = common.seeded_init(2, lambda: ztt.build_qnet(ztt.ZTTConfig(init_std=0.5)))
+    kq = ztt.KerasQ(net, 0.05, 1e-7)
+    rng = np.random.default_rng(2)
+    s = (rng.random((64, 7)) * 40).astype(np.float32)
+    a, r = rng.integers(0, 9, 64), rng.random(64).astype(np.float32)
+    # forward and gradients equal torch autograd of Keras' mse against the "prediction except a_i" target
+    q = net(th.from_numpy(s))
+    np.testing.assert_allclose(kq.q(s), q.detach().numpy(), rtol=1e-5, atol=1e-5)
+    target = q.detach().clone()
+    target[th.arange(64), th.from_numpy(a)] = th.from_numpy(r)
+    loss = th.nn.functional.mse_loss(q, target)
+    loss.backward()
+    got_loss, grads = kq.grads(s, a, r)
+    assert got_loss == pytest.approx(float(loss), rel=1e-5)
+    ref = [p.grad.numpy() for m in net if isinstance(m, th.nn.Linear) for p in (m.weight, m.bias)]
+    for g, gr in zip(grads, ref, strict=True):
+        np.testing.assert_allclose(g, gr, rtol=1e-4, atol=1e-7)
+    # first Adam step (Keras 2): p -= lr * sqrt(1 - b2) / (1 - b1) * m / (sqrt(v) + eps), m = 0.1 g, v = 0.001 g^2
+    before = [p.copy() for p in kq.params]
+    kq.fit(s, a, r)
+    for p0, p1, g in zip(before, kq.params, grads, strict=True):
+        lr_t = 0.05 * math.sqrt(1 - 0.999) / (1 - 0.9)
+        want = p0 - lr_t * (0.1 * g) / (np.sqrt(0.001 * g * g) + 1e-7)
+        np.testing.assert_allclose(p1, want, rtol=1e-5, atol=1e-6)
+    # round trip into the torch module used by the driver
+    net2 = kq.to_module(ztt.build_qnet(ztt.ZTTConfig()))
+    np.testing.assert_allclose(net2(th.from_numpy(s)).detach().numpy(), kq.q(s), rtol=1e-5, atol=1e-5)
 
 
 def test_ztt_keras_initialisation() -> None:
