@@ -51,7 +51,7 @@ def record_cmd(
             info = ""
             if sr is not None:
                 name = sr.app or sr.foreground or "-"
-                info = f"{name}  {sr.frames / sr.dt_s:4.0f} fps  {sr.power_total_mw / 1000:.2f} W"
+                info = f"{name}  {sr.fps:4.0f} fps  {sr.power_total_mw / 1000:.2f} W"
             prog.update(task, completed=done, total=total, info=info)
 
         summary = record(serial, seconds, out, interval, device, timeout, progress=on_row)

@@ -92,12 +92,9 @@ def applier_script(nodes: list[str]) -> str:
     return f"""#!/system/bin/sh
 # metadvfs applier (generated): writes frequency requests from {FIFO_PATH} to whitelisted nodes only.
 echo $$ > {q(APPLIER_PID)}
-while true; do
-  line=
-  if ! IFS= read -r line < {q(FIFO_PATH)}; then
-    [ -p {q(FIFO_PATH)} ] || break
-    [ -z "$line" ] && continue
-  fi
+# read and write end held open: no EOF between requests, and no request is lost while this loop works
+exec 3<> {q(FIFO_PATH)}
+while IFS= read -r line <&3; do
   set -f; set -- $line; set +f
   [ $# -ge 1 ] || continue
   seq=$1; shift

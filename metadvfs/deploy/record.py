@@ -205,7 +205,7 @@ def record(
                 sr = sampler.reading(prev, cur)
                 prev = cur
                 rows.append(trace_row(binding, sr, interval_s))
-                fps.append(sr.frames / sr.dt_s)
+                fps.append(sr.presented / sr.dt_s)
                 power.append(sr.power_total_mw)
                 rtts.append(cur.rtt_s)
                 key = sr.app or sr.foreground or "unknown"
