@@ -416,7 +416,7 @@ class Driver:
         dev.rule_trip[0] = np.where(off, np.inf, self._trip[0])
         if not enabled:
             self.core.active[0, self.skin_rules] = False
-        self.core.cap = self.core._caps()
+        self.core.cap = _caps(self.core)
 
     def _sync_requests(self) -> None:
         req = self.phone.requests
@@ -505,7 +505,7 @@ class Driver:
         saved = (c.idx.copy(), c.q.copy(), c.util.copy(), c.temp.copy(), c.active.copy())
         self.batch.reset_rows(np.arange(1))
         c.idx, c.q, c.util, c.temp, c.active = saved
-        c.cap = c._caps()
+        c.cap = _caps(c)
 
     # ================================================================== simulation
     def step(self, n: int = 1) -> None:
@@ -847,6 +847,13 @@ class Driver:
                 continue
             out[f"prop:{f}"] = self.phone.get_prop(f)
         return out
+
+
+def _caps(core: object) -> np.ndarray:
+    """(N, 4) highest allowed OPP index per domain under the active throttle rules (lowest cap wins)."""
+    dev = core.dev  # type: ignore[attr-defined]
+    top = dev.n_opp - 1
+    return np.where(core.active[:, :, None], dev.rule_cap, top[:, None, :]).min(axis=1)  # type: ignore[attr-defined]
 
 
 def _cpus(spec: str) -> list[int]:

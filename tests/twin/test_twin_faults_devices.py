@@ -124,6 +124,17 @@ def test_device_topology(device: str, signer: PythonRSASigner) -> None:
         dev.close()
 
 
+def test_realtime_scales_simulated_time() -> None:
+    import time
+
+    with TwinServer("pixel3", "bilibili", realtime=4.0) as tw:
+        up0, t0 = float(tw.read_node("/proc/uptime").split()[0]), time.monotonic()
+        time.sleep(0.6)
+        up1, t1 = float(tw.read_node("/proc/uptime").split()[0]), time.monotonic()
+        assert tw.lag_s == 0.0 or tw.lag_s < 0.5
+    assert 4.0 * (t1 - t0) - 0.35 <= up1 - up0 <= 4.0 * (t1 - t0) + 0.35  # uptime refreshes every 0.1 s
+
+
 # ------------------------------------------------------------------------------------------------ raw protocol
 def test_raw_protocol_no_auth_and_interactive_shell() -> None:
     import socket
