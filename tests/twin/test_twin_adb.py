@@ -88,15 +88,15 @@ def test_time_in_state_and_proc_stat_follow_simulated_time(dev6: AdbDeviceTcp) -
     time.sleep(0.6)
     up1, s1, t1 = snap()
     assert set(s0) == {"cpu", *(f"cpu{i}" for i in range(8))}
-    jiffies = (up1 - up0) * 100
-    assert jiffies > 20
+    jiffies = sum(s1["cpu0"]) - sum(s0["cpu0"])
+    assert jiffies > 20 and abs(jiffies - (up1 - up0) * 100) <= 60  # uptime is refreshed every 100 ms
     for name in (f"cpu{i}" for i in range(8)):
         d = [b - a for a, b in zip(s0[name], s1[name], strict=True)]
         assert all(x >= 0 for x in d)
-        assert abs(sum(d) - jiffies) <= 12  # total = user + system + idle advances one jiffy per 10 ms tick
+        assert sum(d) == jiffies  # user + system + idle advance one jiffy per 10 ms tick on every CPU
     busy = sum(s1["cpu0"][:3]) - sum(s0["cpu0"][:3])
-    assert 0 <= busy <= sum(s1["cpu0"]) - sum(s0["cpu0"])
-    assert abs((t1 - t0) - jiffies) <= 12  # time_in_state is in 10 ms units
+    assert 0 <= busy <= jiffies
+    assert abs((t1 - t0) - jiffies) <= 60  # time_in_state is in 10 ms units (refreshed every 50 ms)
 
 
 def test_gpu_thermal_power_nodes(dev6: AdbDeviceTcp) -> None:
