@@ -89,13 +89,19 @@ def test_discovery_and_one_step_read(tmp_path: Path) -> None:
 
 
 def test_record_then_replay(tmp_path: Path, key_env: dict[str, str]) -> None:
-    from metadvfs.deploy.record import record
     from metadvfs.workload.trace import read_trace
 
     out = tmp_path / "rec.csv"
     with TwinServer(device="pixel6", app="tiktok") as twin:
-        summary = record(twin.serial, 3.0, out, interval_s=0.1)
-    assert summary["rows"] == 30 and summary["app"] == "tiktok"
+        res = subprocess.run(
+            [sys.executable, "-m", "metadvfs.cli", "record", "--serial", twin.serial, "--seconds", "3",
+             "--interval", "0.1", "--out", str(out), "--json"],
+            capture_output=True, text=True, timeout=120, env=_env(key_env), cwd=tmp_path,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        assert not any("poller" in p for p in twin.running_processes())
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["rows"] == 30 and summary["app"] == "tiktok" and summary["power_source"] == "odpm"
     df, meta = read_trace(out)
     assert meta.source == "recorded" and meta.device == "pixel6" and meta.tick_s == pytest.approx(0.1)
     assert df["frames"].sum() > 0 and (df["ui_mc"] + df["worker_mc"] + df["bg_mc"]).sum() > 0
@@ -106,6 +112,21 @@ def test_record_then_replay(tmp_path: Path, key_env: dict[str, str]) -> None:
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout.strip().splitlines()[-1])["fps_mean"] > 0
+
+
+def test_thermal_handback(tmp_path: Path) -> None:
+    from metadvfs.deploy.run import deploy
+
+    gov = _gov(tmp_path, "performance")
+    doc = json.loads((gov / "manifest.json").read_text())
+    doc["throttle"]["skin_c"] = 5.0  # below any temperature the twin reports: hand back at the first step
+    (gov / "manifest.json").write_text(json.dumps(doc))
+    with TwinServer(device="pixel6", app="tiktok") as twin:
+        before = twin.settings_snapshot()
+        s = deploy(gov, twin.serial, seconds=5, out_dir=tmp_path / "run", handle_signals=False)
+        assert twin.settings_snapshot() == before
+    assert s["reason"].startswith("thermal hand-back") and s["steps"] == 0
+    assert s["restore"]["verified"]
 
 
 def test_deploy_pins_and_restores(tmp_path: Path) -> None:
