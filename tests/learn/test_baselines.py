@@ -225,6 +225,33 @@ def test_gear_td_loss_formula() -> None:
     assert got == pytest.approx(want, rel=1e-5)
 
 
+def _vrnn_losses_per_step(v: gear.VRNN, x: th.Tensor, noise: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    """The published VRNNCell_V0 loop (everything inside the time loop)."""
+    h = x.new_zeros(x.shape[0], v.h_dim)
+    recon, kld = 0.0, 0.0
+    for t in range(x.shape[1]):
+        xt = v.phi_x(x[:, t])
+        enc = v.encoder(th.cat([xt, h], 1))
+        m1, s1 = v.enc_mean(enc), v.enc_std(enc)
+        zt = v.phi_z(m1 + noise[:, t] * s1)
+        h = v.rnn(th.cat([xt, zt], 1), h)
+        dec = v.dec_mean(v.decoder(th.cat([xt, zt], 1)))
+        pr = v.prior(h)
+        m2, s2 = v.prior_mean(pr), v.prior_std(pr)
+        kld = kld + 0.5 * th.mean(2 * th.log(s2) - 2 * th.log(s1) + (s1**2 + (m1 - m2) ** 2) / s2**2 - 1)
+        recon = recon + th.nn.functional.mse_loss(x[:, t], dec)
+    return recon, kld
+
+
+def test_vrnn_batched_losses_equal_the_published_loop() -> None:
+    v = common.seeded_init(5, lambda: gear.VRNN(gear.FEAT_DIM, 10, 10))
+    g = th.Generator().manual_seed(0)
+    x, noise = th.rand(7, 10, gear.FEAT_DIM, generator=g), th.randn(7, 10, 10, generator=g)
+    got, want = v.losses(x, noise), _vrnn_losses_per_step(v, x, noise)
+    for a, b in zip(got, want, strict=True):
+        assert float(a) == pytest.approx(float(b), rel=1e-5)
+
+
 def test_vrnn_context_deterministic_and_losses_finite() -> None:
     v = common.seeded_init(0, lambda: gear.VRNN(gear.FEAT_DIM, 10, 10))
     x = th.rand(6, 10, gear.FEAT_DIM)

@@ -14,16 +14,18 @@ the simulator has no per-core IPC counters, so IPC is not in the state.
 std, prior from the recurrent state, 2-layer decoder -> mean, GRUCell(2h, h)), x_dim 30, z_dim 10, h_dim 10
 (the ``learners_pro`` test setup, where the context width equals h_dim), over the last 10 observations
 (window 10); the loss per window is the sum over steps of MSE reconstruction + the Gaussian KL between
-posterior and prior (``torch.mean`` of the element-wise KL, as published). The context is the recurrent
-state after the last step; the DQN state is ``concat(x_t, context)`` (40 values). Differences from the code:
-the reparameterisation draws Gaussian noise (the published ``torch.rand_like`` draws U[0, 1), a slip for a
+posterior and prior (``torch.mean`` of the element-wise KL, as published; the decoder and prior, which are
+outside the recurrence, are evaluated for all steps at once). The context is the recurrent state after the
+last step; the DQN state is ``concat(x_t, context)`` (40 values). Differences from the code: the
+reparameterisation draws Gaussian noise (the published ``torch.rand_like`` draws U[0, 1), a slip for a
 Gaussian posterior), the posterior std is floored at 1e-6 so the KL's logarithms stay finite, and at
 decision time the posterior mean is used instead of a sample, so decisions are deterministic. Training as
 ``train_context``: Adam lr 1e-2, 100 epochs over the recorded windows, batch 100 (the whole set when fewer
 than 100 windows), once, on windows recorded with uniformly random actions during a first phase of
-``context_fraction`` (5%) of the step budget (at most 12000 windows, the published context-buffer
-capacity); the encoder is then frozen (``learners_pro`` trains it once, then deletes its buffer). The
-first phase's decisions count against the budget but do not enter the RL replay (as ``RECORD_0``).
+``context_fraction`` (5%) of the step budget, at most 2000 windows (the published context buffer holds up
+to 12000; 2000 windows keep the 100 epochs at about 2000 encoder updates). The encoder is then frozen
+(``learners_pro`` trains it once, then deletes its buffer). The first phase's decisions count against the
+budget but do not enter the RL replay (as ``RECORD_0``).
 
 **Action**: one branch per canonical domain the device has (little, [mid,] big, GPU); branch ``d`` has one
 output per OPP of that domain's table (TX2: 1872 joint combinations -> 37 outputs), and the chosen OPP is
@@ -95,7 +97,7 @@ class GearConfig:
         z_dim: VRNN latent width.
         h_dim: VRNN hidden width (= context width).
         context_fraction: Share of the step budget recorded (random actions) for the context encoder.
-        context_max: Most windows recorded (the published context-buffer capacity).
+        context_max: Most windows recorded (the published context buffer holds up to 12000).
         context_epochs: Encoder training epochs.
         context_batch: Encoder minibatch.
         context_lr: Encoder Adam learning rate.
@@ -121,7 +123,7 @@ class GearConfig:
     z_dim: int = 10
     h_dim: int = 10
     context_fraction: float = 0.05
-    context_max: int = 12000
+    context_max: int = 2000
     context_epochs: int = 100
     context_batch: int = 100
     context_lr: float = 1e-2
@@ -226,22 +228,35 @@ class VRNN(nn.Module):
         self.rnn = nn.GRUCell(2 * h_dim, h_dim)
 
     def losses(self, x: th.Tensor, noise: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        """Reconstruction and KL losses of (B, T, x_dim) windows, summed over T (``noise``: (B, T, z_dim))."""
+        """Reconstruction and KL losses of (B, T, x_dim) windows, summed over T (``noise``: (B, T, z_dim)).
+
+        Per step t (as ``VRNNCell_V0``): posterior ``(m1, s1) = enc(phi_x(x_t), h_{t-1})``, ``z_t = m1 + s1 e``,
+        ``h_t = GRU([phi_x(x_t), phi_z(z_t)], h_{t-1})``, reconstruction ``dec([phi_x(x_t), phi_z(z_t)])``,
+        prior ``(m2, s2) = prior(h_t)``; recon = MSE(x_t, dec), KL = 0.5 mean(2 log s2 - 2 log s1 +
+        (s1^2 + (m1 - m2)^2) / s2^2 - 1). Only the encoder and the GRU are in the recurrence, so the decoder,
+        prior and losses run once over all steps (same values as the per-step loop, fewer autograd nodes).
+        """
         b, t_len, _ = x.shape
         h = x.new_zeros(b, self.h_dim)
         px = self.phi_x(x)
-        recon = x.new_zeros(())
-        kld = x.new_zeros(())
+        m1s, s1s, pzs, hs = [], [], [], []
         for t in range(t_len):
             enc = self.encoder(th.cat([px[:, t], h], dim=1))
             m1, s1 = self.enc_mean(enc), self.enc_std(enc).clamp_min(self.std_floor)
             pz = self.phi_z(m1 + noise[:, t] * s1)
             h = self.rnn(th.cat([px[:, t], pz], dim=1), h)
-            dec = self.dec_mean(self.decoder(th.cat([px[:, t], pz], dim=1)))
-            pr = self.prior(h)
-            m2, s2 = self.prior_mean(pr), self.prior_std(pr).clamp_min(self.std_floor)
-            kld = kld + 0.5 * th.mean(2 * th.log(s2) - 2 * th.log(s1) + (s1.pow(2) + (m1 - m2).pow(2)) / s2.pow(2) - 1)
-            recon = recon + th.nn.functional.mse_loss(dec, x[:, t])
+            m1s.append(m1)
+            s1s.append(s1)
+            pzs.append(pz)
+            hs.append(h)
+        m1, s1 = th.stack(m1s, 1), th.stack(s1s, 1)
+        pz, hh = th.stack(pzs, 1), th.stack(hs, 1)
+        dec = self.dec_mean(self.decoder(th.cat([px, pz], dim=2)))
+        pr = self.prior(hh)
+        m2, s2 = self.prior_mean(pr), self.prior_std(pr).clamp_min(self.std_floor)
+        kl = 2 * th.log(s2) - 2 * th.log(s1) + (s1.pow(2) + (m1 - m2).pow(2)) / s2.pow(2) - 1
+        kld = 0.5 * kl.mean() * t_len
+        recon = th.nn.functional.mse_loss(dec, x) * t_len
         return recon, kld
 
     def forward(self, x: th.Tensor) -> th.Tensor:
@@ -516,7 +531,7 @@ def train(
     gen = th.Generator().manual_seed(seed)
     qnet, vrnn = common.seeded_init(seed, lambda: build_nets(cfg, branches))
     target = copy.deepcopy(qnet)
-    opt = th.optim.RMSprop(qnet.parameters())
+    opt = th.optim.RMSprop(qnet.parameters(), foreach=True)  # torch defaults: lr 1e-2, alpha 0.99, eps 1e-8
     n = n_envs
     nb = len(branches)
     s_dim = FEAT_DIM + cfg.h_dim
