@@ -108,6 +108,9 @@ class _LiveView:
         for c in ("domain", "MHz", "level", "util %", "action"):
             t.add_column(c, justify="right")
         for d in DOMAINS:
+            if s[f"{d}_mhz"] <= 0:  # the phone has no such cluster (e.g. Pixel 3: no mid)
+                t.add_row(d, "-", "-", "-", "-")
+                continue
             util = f"{100 * s[f'{d}_util']:.0f}"
             t.add_row(d, f"{s[f'{d}_mhz']:.0f}", str(s[f"{d}_level"]), util, str(s[f"{d}_action"]))
         t.add_row("", "", "", "", "")

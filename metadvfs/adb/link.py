@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from metadvfs.adb.keys import load_signer
+from metadvfs.adb.keys import default_key_path, load_signer
 from metadvfs.adb.shellsafe import check_path, q
 from metadvfs.errors import MetaDVFSError
 
@@ -156,7 +156,11 @@ class AdbLink:
             )
         except _adb_errors() as exc:
             self._close_quiet(dev)
-            raise AdbLinkError(f"cannot connect to {self.serial}: {_describe(exc)}") from None
+            hint = ""
+            if type(exc).__name__ in ("DeviceAuthError", "InvalidResponseError", "AdbTimeoutError"):
+                key = self.key_path or default_key_path()
+                hint = f"; accept the phone's debugging prompt for this computer's key ({key})"
+            raise AdbLinkError(f"cannot connect to {self.serial}: {_describe(exc)}{hint}") from None
         if not ok:
             self._close_quiet(dev)
             raise AdbLinkError(f"cannot connect to {self.serial}: the device did not accept the connection")
