@@ -61,7 +61,6 @@ _BEFORE = "\\s'\"`=:;|&<>(,\\[{!"
 """Characters after which a ``/`` starts a new path word (besides start of string)."""
 _DIRS_ALT = "|".join(sorted(PHONE_DIRS, key=len, reverse=True))
 _PY_PATTERN = re.compile(rf"(?:^|(?<=[{_BEFORE}]))/(?:{_DIRS_ALT})(?=/|$|[^\w.\-])", re.MULTILINE)
-_PY_PATTERN_B = re.compile(_PY_PATTERN.pattern.encode(), re.MULTILINE)
 _CD_ROOT = re.compile(rf"(?:^|(?<=[{_BEFORE}]))(cd[ \t]+)/(?=$|[\s;&|)])", re.MULTILINE)
 """``cd /``: the phone's root directory (a bare ``/`` elsewhere may be arithmetic and is left alone)."""
 PLACEHOLDER = "@@METADVFS_TWIN_ROOT@@"
@@ -92,10 +91,6 @@ class PathMapper:
         out = _PY_PATTERN.sub(lambda m: PLACEHOLDER + m.group(0), protected)
         out = _CD_ROOT.sub(lambda m: m.group(1) + PLACEHOLDER, out)
         return out.replace(PLACEHOLDER, self.root)
-
-    def needs_rewrite(self, text: str) -> bool:
-        """True when ``text`` contains a phone path that :meth:`rewrite` would change."""
-        return _PY_PATTERN.search(text.replace(self.root, PLACEHOLDER)) is not None
 
     def host_path(self, phone_path: str) -> Path:
         """Host path of an absolute on-phone path (lexically normalised; cannot leave ``root``).

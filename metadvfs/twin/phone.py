@@ -23,9 +23,9 @@ import pwd
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 from metadvfs.errors import MetaDVFSError
@@ -392,19 +392,13 @@ def remove_tree(path: Path) -> None:
     """Remove a twin's base directory (making read-only directories writable first)."""
     import shutil
 
-    def onerror(func, p, exc):  # type: ignore[no-untyped-def]
+    def retry(func, p, exc):  # type: ignore[no-untyped-def]
         with contextlib.suppress(OSError):
             os.chmod(os.path.dirname(p), 0o755)
             os.chmod(p, 0o755)
             func(p)
 
-    shutil.rmtree(path, onerror=onerror)
-
-
-def iter_files(root: Path) -> Iterable[Path]:
-    """Every regular file under ``root`` (no symlinks followed)."""
-    for dirpath, _dirs, files in os.walk(root):
-        for f in files:
-            p = Path(dirpath, f)
-            if p.is_file() and not p.is_symlink():
-                yield p
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=retry)
+    else:
+        shutil.rmtree(path, onerror=retry)
