@@ -297,7 +297,7 @@ class KerasQ:
     """
 
     def __init__(self, net: nn.Module, lr: float, eps: float, beta1: float = 0.9, beta2: float = 0.999) -> None:
-        lin = [m for m in net if isinstance(m, nn.Linear)]
+        lin = [m for m in net.modules() if isinstance(m, nn.Linear)]
         self.params = []
         for m in lin:
             self.params += [m.weight.detach().numpy().astype(np.float32).copy(), m.bias.detach().numpy().copy()]
@@ -346,7 +346,7 @@ class KerasQ:
 
     def to_module(self, net: nn.Module) -> nn.Module:
         """Copy the weights into ``net`` (same architecture) and return it."""
-        lin = [m for m in net if isinstance(m, nn.Linear)]
+        lin = [m for m in net.modules() if isinstance(m, nn.Linear)]
         with th.no_grad():
             for k, m in enumerate(lin):
                 m.weight.copy_(th.from_numpy(self.params[2 * k]))
