@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +38,9 @@ def run_bench(
     """Measure env-steps per second of the three simulator paths.
 
     Every run uses a mix of the 30 catalog tasks, random actions and the default 100 ms decision interval;
-    episodes end and auto-reset inside the timed loops, so reset cost is included.
+    episodes end and auto-reset inside the timed loops, so reset cost is included. The schedutil reference PPR
+    of the reward is computed once for all 30 tasks in one batched replay before any environment is built
+    (otherwise each single environment would run its own reference replay); it is not timed.
 
     Args:
         n_envs: Environments in the batched VecEnv.
@@ -54,10 +57,17 @@ def run_bench(
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from metadvfs.environment import ENV_ID
+    from metadvfs.environment.reference import reference_ppr
     from metadvfs.environment.vec_env import BatchedDVFSVecEnv
+    from metadvfs.tasks.task import make_task
 
     say = progress or (lambda s: None)
     rng = np.random.default_rng(0)
+    load_before = os.getloadavg()[0]
+    say("schedutil reference PPR of the 30 tasks (one batched replay)")
+    t0 = time.perf_counter()
+    reference_ppr([make_task(d, a) for d, a in _task_pairs(len(ALL_DEVICES) * len(ALL_APPS))], decision_ticks=10)
+    warmup_s = time.perf_counter() - t0
     say("single env")
     env = gym.make(ENV_ID, device="pixel6", app="tiktok", episode_seconds=episode_seconds)
     env.reset(seed=0)
@@ -110,5 +120,9 @@ def run_bench(
         "dummy_envs": dummy_envs,
         "decision_interval_s": 0.1,
         "repeats": repeats,
+        "reference_warmup_s": warmup_s,
+        "cpu_count": os.cpu_count(),
+        "loadavg_1m_before": load_before,
+        "loadavg_1m_after": os.getloadavg()[0],
         "raw": {"single": single_all, "dummy": dummy_all, "batched": batched_all},
     }

@@ -9,17 +9,134 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 from gymnasium import spaces
 
 from metadvfs.environment import codec
 from metadvfs.environment.reference import reference_ppr
-from metadvfs.environment.reward import RewardWeights, compute_reward, step_ppr, step_qoe
+from metadvfs.environment.reward import RewardWeights
 from metadvfs.errors import MetaDVFSError
 from metadvfs.sim.batch import TaskBatch
 from metadvfs.sim.core import StepOut
 from metadvfs.tasks.metadata import metadata_vector
 from metadvfs.tasks.task import Task
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode_relative(action: np.ndarray, cur: np.ndarray, top: np.ndarray, out: np.ndarray) -> None:
+    """``codec.decode`` in ``relative`` mode: ``clip(cur + action - 1, 0, top)`` per (env, domain)."""
+    for i in range(cur.shape[0]):
+        for d in range(4):
+            k = cur[i, d] + action[i, d] - 1
+            if k > top[i, d]:
+                k = top[i, d]
+            if k < 0:
+                k = 0
+            out[i, d] = k
+
+
+@numba.njit(cache=True, nogil=True)
+def _decision_kernel(
+    counts: np.ndarray,
+    power_total_mw: np.ndarray,
+    power_mw: np.ndarray,
+    util: np.ndarray,
+    freq_mhz: np.ndarray,
+    level: np.ndarray,
+    temp_c: np.ndarray,
+    active: np.ndarray,
+    target_fps: np.ndarray,
+    ppr_ref: np.ndarray,
+    w: np.ndarray,
+    dt: float,
+    mask: np.ndarray,
+    fmax_mhz: np.ndarray,
+    n_opp: np.ndarray,
+    p_max_mw: np.ndarray,
+    p_total_max_mw: np.ndarray,
+    ambient_c: np.ndarray,
+    die_throttle_c: np.ndarray,
+    skin_throttle_c: np.ndarray,
+    reward: np.ndarray,
+    qoe: np.ndarray,
+    ppr_norm: np.ndarray,
+    heat: np.ndarray,
+    fps: np.ndarray,
+    fps_req: np.ndarray,
+    obs: np.ndarray,
+) -> None:
+    """Reward terms and the observation of one decision step, per environment.
+
+    The same arithmetic, in the same order, as :func:`~metadvfs.environment.reward.step_qoe`,
+    :func:`~metadvfs.environment.reward.step_ppr`, :func:`~metadvfs.environment.reward.compute_reward` and
+    :func:`~metadvfs.environment.codec.encode` (a test checks bitwise equality), fused so a 1024-env step does
+    not pay numpy's per-call overhead. ``w`` = (w_qoe, w_ppr, w_thermal, thermal_margin_c, ppr_clip).
+    """
+    n = counts.shape[0]
+    n_rules = active.shape[1]
+    for i in range(n):
+        req = counts[i, 0]
+        pres = counts[i, 1]
+        if req > 0:
+            den = req if req > 1e-12 else 1e-12
+            qv = pres / den
+            if qv > 1.0:
+                qv = 1.0
+        else:
+            qv = 1.0
+        qoe[i] = qv
+        ppr = qv * target_fps[i] / (power_total_mw[i] / 1000.0)
+        pn = ppr / ppr_ref[i]
+        if pn > w[4]:
+            pn = w[4]
+        ppr_norm[i] = pn
+        h = (temp_c[i, 1] - (skin_throttle_c[i] - w[3])) / w[3]
+        if h < 0.0:
+            h = 0.0
+        elif h > 1.0:
+            h = 1.0
+        heat[i] = h
+        reward[i] = w[0] * qv + w[1] * pn - w[2] * h
+        fp = pres / dt
+        fr = req / dt
+        fps[i] = fp
+        fps_req[i] = fr
+        ft = fr if req > 0 else target_fps[i]
+        for d in range(4):
+            m = mask[i, d]
+            den_l = n_opp[i, d] - 1
+            if den_l < 1:
+                den_l = 1
+            pm = p_max_mw[i, d]
+            feats = (
+                m,
+                util[i, d] * m,
+                freq_mhz[i, d] / fmax_mhz[i, d] * m,
+                level[i, d] / den_l * m,
+                power_mw[i, d] / pm if pm > 0 else 0.0,
+            )
+            for j in range(5):
+                x = feats[j]
+                x = 0.0 if x < 0.0 else (2.0 if x > 2.0 else x)
+                obs[i, d * 5 + j] = x
+        thr = 0.0
+        for r in range(n_rules):
+            if active[i, r]:
+                thr = 1.0
+        amb = ambient_c[i]
+        glob = (
+            fp / ft if ft > 0 else 1.0,
+            qv,
+            power_total_mw[i] / p_total_max_mw[i],
+            (temp_c[i, 0] - amb) / (die_throttle_c[i] - amb),
+            (temp_c[i, 1] - amb) / (skin_throttle_c[i] - amb),
+            thr,
+        )
+        for j in range(6):
+            x = glob[j]
+            x = 0.0 if x < 0.0 else (2.0 if x > 2.0 else x)
+            obs[i, 20 + j] = x
 
 
 class EnvBatch:
@@ -90,6 +207,10 @@ class EnvBatch:
             if np.any(self.ppr_ref <= 0):
                 raise MetaDVFSError("ppr_ref: must be > 0")
         self.hist = np.zeros((self.n, window, codec.OBS_DIM), dtype=np.float32)
+        self._top = (d.n_opp - 1).astype(np.int64)
+        self._p_total_max = self.spec.p_total_max_mw
+        w = self.weights
+        self._w = np.array([w.qoe, w.ppr, w.thermal, w.thermal_margin_c, w.ppr_clip], dtype=float)
         self.t = np.zeros(self.n, dtype=np.int64)
         self.last: StepOut | None = None
 
@@ -145,6 +266,14 @@ class EnvBatch:
         """Current observations of all environments (copies)."""
         return {"obs": self.hist.copy(), "meta": self.meta.copy()}
 
+    @staticmethod
+    def _counts_view(out: StepOut) -> np.ndarray:
+        """(N, 3) frames requested / presented / janky of a step (the kernel's own counts array)."""
+        base = out.frames_req.base
+        if base is not None and base.shape == (out.frames_req.shape[0], 3):
+            return base
+        return np.stack([out.frames_req, out.frames_presented, out.frames_janky], axis=1)
+
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Apply actions for one decision interval.
 
@@ -155,32 +284,30 @@ class EnvBatch:
             ``(reward (N,), truncated (N,), step metrics)``; the new observation is in :meth:`observation`.
         """
         core = self.tb.core
-        want = codec.decode(action, core.idx, self.spec, self.action_mode, self.levels)
+        n = self.n
+        a = np.asarray(action)
+        if self.action_mode == "relative":
+            a = a.reshape(n, 4).astype(np.int64, copy=False)
+            want = np.empty((n, 4), dtype=np.int64)
+            _decode_relative(a, core.idx, self._top, want)
+        else:
+            want = codec.decode(action, core.idx, self.spec, self.action_mode, self.levels)
         out = core.step(want, self.ticks_per_step)
         self.last = out
-        dt = self.step_s
-        qoe = step_qoe(out.frames_req, out.frames_presented)
-        ppr = step_ppr(qoe, self.tb.target_fps, out.power_total_mw)
-        throttled_now = core.active.any(axis=1).astype(np.float64)
-        reward, parts = compute_reward(
-            qoe, ppr, self.ppr_ref, out.temp_c[:, 1], self.tb.dev.skin_throttle_c, self.weights
-        )
-        fps = out.frames_presented / dt
-        fps_req = out.frames_req / dt
-        reading = codec.Reading(
-            util=out.util,
-            freq_mhz=out.freq_mhz,
-            level=out.idx,
-            power_mw=out.power_mw,
-            power_total_mw=out.power_total_mw,
-            fps=fps,
-            fps_target=np.where(out.frames_req > 0, fps_req, self.tb.target_fps),
-            qoe=qoe,
-            temp_die_c=out.temp_c[:, 0],
-            temp_skin_c=out.temp_c[:, 1],
-            throttled=throttled_now,
-        )
-        obs = codec.encode(reading, self.spec)
+        reward = np.empty(n)
+        qoe = np.empty(n)
+        ppr_norm = np.empty(n)
+        heat = np.empty(n)
+        fps = np.empty(n)
+        fps_req = np.empty(n)
+        obs = np.empty((n, codec.OBS_DIM), dtype=np.float32)
+        d = self.tb.dev
+        _decision_kernel(
+            self._counts_view(out), out.power_total_mw, out.power_mw, out.util, out.freq_mhz, out.idx, out.temp_c,
+            core.active, self.tb.target_fps, self.ppr_ref, self._w, self.step_s, d.mask, d.fmax_mhz, d.n_opp,
+            d.p_max_mw, self._p_total_max, d.ambient_c, d.die_throttle_c, d.skin_throttle_c, reward, qoe,
+            ppr_norm, heat, fps, fps_req, obs,
+        )  # fmt: skip
         if self.window > 1:
             self.hist[:, :-1] = self.hist[:, 1:]
         self.hist[:, -1] = obs
@@ -193,8 +320,8 @@ class EnvBatch:
             "fps_requested": fps_req,
             "frames_janky": out.frames_janky,
             "qoe": qoe,
-            "ppr_norm": parts["ppr_norm"],
-            "thermal_penalty": parts["thermal"],
+            "ppr_norm": ppr_norm,
+            "thermal_penalty": heat,
             "temp_die_c": out.temp_c[:, 0],
             "temp_skin_c": out.temp_c[:, 1],
             "throttled": out.throttled,

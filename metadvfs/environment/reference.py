@@ -21,8 +21,10 @@ def _key(t: Task, decision_ticks: int, tick_s: float) -> tuple[int, str, str | N
 def reference_ppr(tasks: Sequence[Task], decision_ticks: int, tick_s: float = 0.01) -> np.ndarray:
     """Mean per-step delivered-FPS-per-watt of schedutil + stock GPU governor on each task.
 
-    Runs (batched, for the tasks not cached yet) ``REFERENCE_SECONDS`` of schedutil on the task's window for
-    seed ``REFERENCE_SEED`` and averages :func:`~metadvfs.environment.reward.step_ppr` over decision steps.
+    Runs ``REFERENCE_SECONDS`` of schedutil on the task's window for seed ``REFERENCE_SEED`` and averages
+    :func:`~metadvfs.environment.reward.step_ppr` over decision steps. All tasks not cached yet are replayed
+    together in ONE batched replay (duplicates once), so calling this once with many tasks before building many
+    single environments (as ``metadvfs bench`` does for its DummyVecEnv) replaces one replay per environment.
 
     Args:
         tasks: The tasks.
@@ -35,11 +37,12 @@ def reference_ppr(tasks: Sequence[Task], decision_ticks: int, tick_s: float = 0.
     from metadvfs.governors.registry import make_governor
     from metadvfs.sim.replay import replay
 
-    todo = []
+    pending: dict[tuple[int, str, str | None, int, float], Task] = {}
     for t in tasks:
         k = _key(t, decision_ticks, tick_s)
-        if k not in _CACHE and all(_key(u, decision_ticks, tick_s) != k for u in todo):
-            todo.append(t)
+        if k not in _CACHE and k not in pending:
+            pending[k] = t
+    todo = list(pending.values())
     if todo:
         secs = REFERENCE_SECONDS
         for t in todo:

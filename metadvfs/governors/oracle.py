@@ -97,13 +97,13 @@ def plan_domain(
     per Mc of any allowed OPP (it has to be retired some time).
 
     Args:
-        work: (L,) work of this domain per tick, Mc.
-        frames: (L,) frames requested per tick.
-        ui_pf: (L,) ui work per frame, Mc.
-        gpu_pf: (L,) GPU work per frame, GPU Mc.
-        ui_dom: (L,) domain of the ui thread per tick.
+        work: (T,) work of this domain per tick, Mc (a column of the simulator's demand pool).
+        frames: (T,) frames requested per tick.
+        ui_pf: (T,) ui work per frame, Mc.
+        gpu_pf: (T,) GPU work per frame, GPU Mc.
+        ui_dom: (T,) domain of the ui thread per tick.
         dom: Domain index (3 = GPU).
-        p0: First tick to plan.
+        p0: First pool tick to plan.
         n_blocks: Number of decision blocks.
         every: Ticks per block (the OPP is constant within a block).
         fps: Frame-rate target (deadline = 1 / fps), frames/s.
@@ -245,6 +245,8 @@ class Oracle(Governor):
         e_fixed = (dev.cores[:, :, None] * dev.idle_mw + dev.static_mw) * m * tick
         e_marg = dev.cores[:, :, None] * (dev.p_active_mw - dev.idle_mw) * m * tick / cap
         k_top = core.cap
+        pool = core.pool
+        first = core.base + core.pos
         plan = np.zeros((n, 4, n_blocks * every), dtype=np.int64)
         out = np.zeros(n_blocks, dtype=np.int64)
         for i in range(n):
@@ -252,10 +254,9 @@ class Oracle(Governor):
                 if dev.mask[i, d] == 0.0:
                     continue
                 plan_domain(
-                    core.work[i, :, d], core.frames[i], core.ui_pf[i], core.gpu_pf[i], core.ui_dom[i], d,
-                    int(core.pos[i]), n_blocks, every, float(core.target_fps[i]), speed[i, d], rate[i, d],
-                    cap[i, d], e_fixed[i, d], e_marg[i, d], int(k_top[i, d]), float(core.q[i, d]), self.buckets,
-                    out,
+                    pool.work[:, d], pool.frames, pool.ui_pf, pool.gpu_pf, pool.ui_dom, d, int(first[i]), n_blocks,
+                    every, float(core.target_fps[i]), speed[i, d], rate[i, d], cap[i, d], e_fixed[i, d],
+                    e_marg[i, d], int(k_top[i, d]), float(core.q[i, d]), self.buckets, out,
                 )  # fmt: skip
                 plan[i, d] = np.repeat(out, every)
         self.plan = plan

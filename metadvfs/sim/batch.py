@@ -12,28 +12,48 @@ import numpy as np
 
 from metadvfs.errors import MetaDVFSError
 from metadvfs.sim.core import SimCore
-from metadvfs.sim.demand import DEFAULT_BANK, CompiledDemand, TraceBank, compile_demand
-from metadvfs.sim.device_arrays import compile_devices
+from metadvfs.sim.demand import DEFAULT_BANK, DemandPool, TraceBank, compile_demand
+from metadvfs.sim.device_arrays import DeviceArrays, compile_devices
 from metadvfs.tasks.task import Task
 
-_COMPILED: dict[tuple[int, str, int, float, int], tuple[Task, CompiledDemand]] = {}
+POOL_BYTES = 2 << 30
+"""Budget of the shared demand pool; when it is full, batches created afterwards start a new pool."""
+_POOL: list[DemandPool] = [DemandPool()]
 
 
-def _compiled_bank(task: Task, k: int, tick_s: float, min_ticks: int, bank: TraceBank) -> CompiledDemand:
-    """Bank ``k`` of the task's app compiled for the task's device (cached)."""
-    key = (id(task.device), task.app.name, k, tick_s, min_ticks)
-    hit = _COMPILED.get(key)
+def shared_pool() -> DemandPool:
+    """The process-wide demand pool new batches use (a fresh one once the current one exceeds ``POOL_BYTES``)."""
+    if _POOL[0].nbytes > POOL_BYTES:
+        _POOL[0] = DemandPool()
+    return _POOL[0]
+
+
+def _bank_block(
+    pool: DemandPool, task: Task, k: int, tick_s: float, min_ticks: int, bank: TraceBank
+) -> tuple[int, int]:
+    """Bank ``k`` of the task's app compiled for the task's device, stored once in ``pool``: (first tick, length)."""
+    key = ("bank", id(task.device), task.app.name, k, tick_s, min_ticks, id(bank))
+    hit = pool.find(key)
     if hit is not None:
-        return hit[1]
+        return hit
     raw = bank.get(task.app, k, tick_s, min_ticks * tick_s)
     dev = compile_devices([task.device])
     comp = compile_demand(
         {n: a[None, :] for n, a in raw.items()}, dev, np.zeros(1, dtype=np.int64), np.array([task.target_fps])
     )
-    if len(_COMPILED) > 256:
-        _COMPILED.clear()
-    _COMPILED[key] = (task, comp)
-    return comp
+    return pool.add(key, comp, keep=(task.device, bank))
+
+
+def _trace_block(pool: DemandPool, task: Task, dev: DeviceArrays, row: int) -> tuple[int, int]:
+    """The task's whole trace file compiled for its device, stored once in ``pool``: (first tick, length)."""
+    assert task.trace is not None
+    key = ("trace", id(task.trace), id(task.device), float(task.target_fps))
+    hit = pool.find(key)
+    if hit is not None:
+        return hit
+    raw = {k: v[None, :] for k, v in task.trace.items()}
+    comp = compile_demand(raw, dev, np.array([row]), np.array([task.target_fps]))
+    return pool.add(key, comp, keep=(task.trace, task.device))
 
 
 class TaskBatch:
@@ -73,6 +93,7 @@ class TaskBatch:
         self.dev = compile_devices([t.device for t in self.tasks])
         self.target_fps = np.array([t.target_fps for t in self.tasks])
         self.core = SimCore(self.dev, self.target_fps, ticks, tick_s)
+        self.core.pool = shared_pool()
         self.rngs = [np.random.default_rng() for _ in self.tasks]
 
     @property
@@ -93,18 +114,17 @@ class TaskBatch:
         rows = np.asarray(rows, dtype=np.int64)
         length = self.episode_ticks
         init = self.init_idx(rows)
+        pool = self.core.pool
         for j, i in enumerate(rows):
             task = self.tasks[i]
             rng = self.rngs[i]
             if task.trace is not None:
                 total = len(task.trace["frames"])
                 off = int(rng.integers(0, total - length + 1))
-                raw = {k: v[None, off : off + length] for k, v in task.trace.items()}
-                comp = compile_demand(raw, self.dev, np.array([i]), self.target_fps[[i]])
-                self.core.load_row(int(i), comp, 0, init[j])
+                start, _ = _trace_block(pool, task, self.dev, int(i))
             else:
                 k = int(rng.integers(self.bank.n_banks))
-                comp = _compiled_bank(task, k, self.tick_s, length, self.bank)
-                off = int(rng.integers(0, comp.frames.shape[1] - length + 1))
-                self.core.load_row(int(i), comp, off, init[j])
+                start, block_len = _bank_block(pool, task, k, self.tick_s, length, self.bank)
+                off = int(rng.integers(0, block_len - length + 1))
+            self.core.start_row(int(i), start + off, init[j])
         self.core.finish_loading(rows)

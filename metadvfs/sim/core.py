@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metadvfs.sim.demand import CompiledDemand
+from metadvfs.sim.demand import CompiledDemand, DemandPool
 from metadvfs.sim.device_arrays import DeviceArrays, thermal_step_matrices
-from metadvfs.sim.kernel import step_kernel
+from metadvfs.sim.kernel import fused_step
 
 PELT_HALF_LIFE_S = 0.032
 """PELT utilisation half-life, s (Linux ``LOAD_AVG_PERIOD`` = 32 ms)."""
@@ -93,19 +93,8 @@ class SimCore:
         self.tick_s = float(tick_s)
         self.target_fps = np.asarray(target_fps, dtype=float).reshape(self.n)
         self.buffer_ticks = int(buffer_ticks)
-        shape = (self.n, self.buffer_ticks)
-        self.work = np.zeros((*shape, 4), dtype=np.float32)
-        self.share_c = np.zeros((*shape, 4), dtype=np.float32)
-        self.frames = np.zeros(shape, dtype=np.float32)
-        self.ui_pf = np.zeros(shape, dtype=np.float32)
-        self.gpu_pf = np.zeros(shape, dtype=np.float32)
-        self.ui_dom = np.full(shape, 2, dtype=np.int8)
-        k = dev.max_opp
-        self._flat_base = (np.arange(self.n)[:, None] * 4 + np.arange(4)[None, :]) * k
-        self._freq_flat = dev.freq_mhz.ravel()
-        self._pact_flat = dev.p_active_mw.ravel()
-        self._idle_flat = dev.idle_mw.ravel()
-        self._static_flat = dev.static_mw.ravel()
+        self.pool = DemandPool()
+        self.base = np.zeros(self.n, dtype=np.int64)
         self.pos = np.zeros(self.n, dtype=np.int64)
         self.idx = np.zeros((self.n, 4), dtype=np.int64)
         self.q = np.zeros((self.n, 4))
@@ -116,13 +105,30 @@ class SimCore:
         self._alpha = 0.5 ** (self.tick_s / PELT_HALF_LIFE_S)
         self._mats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._top = dev.n_opp - 1
+        self._ss: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ demand
+    def window(self, name: str) -> np.ndarray:
+        """Each environment's episode demand ``name`` (a :class:`CompiledDemand` field) as an (N, L, ...) copy."""
+        ticks = self.base[:, None] + np.arange(self.buffer_ticks)[None, :]
+        out = self.pool.column(name)[ticks]
+        return out.astype(np.int8) if name == "ui_dom" else out
+
+    # (N, L, ...) copies of the episode demand, for inspection; the simulator reads the shared pool directly
+    work = property(lambda self: self.window("work"))
+    share_c = property(lambda self: self.window("share_c"))
+    frames = property(lambda self: self.window("frames"))
+    ui_pf = property(lambda self: self.window("ui_pf"))
+    gpu_pf = property(lambda self: self.window("gpu_pf"))
+    ui_dom = property(lambda self: self.window("ui_dom"))
 
     # ------------------------------------------------------------------ state
     def idle_temperature(self, rows: np.ndarray) -> np.ndarray:
         """Steady-state (die, skin) temperature with only the base power on, degC, for ``rows``."""
-        _, _, ss = thermal_step_matrices(self.dev.thermal[rows], 1.0)
+        if self._ss is None:
+            _, _, self._ss = thermal_step_matrices(self.dev.thermal, 1.0)
         u = np.stack([np.zeros(len(rows)), self.dev.base_mw[rows] / 1000.0, self.dev.ambient_c[rows]], 1)
-        return np.einsum("nij,nj->ni", ss, u)
+        return np.einsum("nij,nj->ni", self._ss[rows], u)
 
     def load_row(self, i: int, demand: CompiledDemand, offset: int, init_idx: np.ndarray) -> None:
         """Start a new episode in environment ``i`` from ``demand[0, offset:offset + buffer_ticks]``.
@@ -133,11 +139,20 @@ class SimCore:
             offset: First tick of the window.
             init_idx: (4,) initial OPP indices.
         """
-        end = offset + self.buffer_ticks
-        if demand.frames.shape[1] < end:
+        if demand.frames.shape[1] < offset + self.buffer_ticks:
             raise ValueError("demand window shorter than the episode buffer")
-        for name in CompiledDemand.FIELDS:
-            getattr(self, name)[i] = getattr(demand, name)[0, offset:end]
+        start, _ = self.pool.add(("demand", id(demand)), demand, keep=demand)
+        self.start_row(i, start + offset, init_idx)
+
+    def start_row(self, i: int, first_tick: int, init_idx: np.ndarray) -> None:
+        """Start a new episode in environment ``i`` at absolute tick ``first_tick`` of :attr:`pool`.
+
+        Args:
+            i: Environment index.
+            first_tick: First pool tick of the episode (the window must lie inside one pool block).
+            init_idx: (4,) initial OPP indices.
+        """
+        self.base[i] = first_tick
         self.pos[i] = 0
         self.idx[i] = np.minimum(init_idx, self._top[i])
         self.q[i] = 0.0
@@ -172,24 +187,19 @@ class SimCore:
         Args:
             req_idx: (N, 4) requested OPP index per domain (clipped to the table and thermal caps).
             n_ticks: Ticks to advance (>= 1).
-            detail: Also compute per-domain late-frame counts (used by the oracle).
+            detail: Also return per-domain late-frame counts.
 
         Returns:
-            The step's outputs.
+            The step's outputs (fresh arrays; the simulator's state arrays are updated in place).
         """
-        out, state = self.evaluate(req_idx, n_ticks, detail)
-        changed = bool((state[3] != self.active).any())
-        self.q, self.util, self.temp, self.active = state
-        if changed:
-            self.cap = self._caps()
+        out = self._run(req_idx, n_ticks, detail, self.q, self.util, self.temp, self.active, commit=True)
         self.pos += n_ticks
-        self.idx = out.idx
         return out
 
     def evaluate(
         self, req_idx: np.ndarray, n_ticks: int, detail: bool = False
     ) -> tuple[StepOut, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-        """Compute a step without committing it (the oracle uses this to try candidate OPPs).
+        """Compute a step without committing it (to try candidate OPPs).
 
         Args:
             req_idx: (N, 4) requested OPP indices.
@@ -199,61 +209,63 @@ class SimCore:
         Returns:
             The outputs and the would-be state ``(backlog, util, temperature, active rules)``.
         """
+        q, util, temp, active = self.q.copy(), self.util.copy(), self.temp.copy(), self.active.copy()
+        out = self._run(req_idx, n_ticks, detail, q, util, temp, active, commit=False)
+        return out, (q, util, temp, active)
+
+    def _run(
+        self,
+        req_idx: np.ndarray,
+        n_ticks: int,
+        detail: bool,
+        q: np.ndarray,
+        util: np.ndarray,
+        temp: np.ndarray,
+        active: np.ndarray,
+        commit: bool,
+    ) -> StepOut:
         d = self.dev
-        tick = self.tick_s
+        n = self.n
         if int(self.pos.max()) + n_ticks > self.buffer_ticks:
             raise RuntimeError("simulator stepped past the end of its episode buffer")
         phi, gam = self._matrices(n_ticks)
-        idx = self.clamp(req_idx)
-        flat = self._flat_base + idx
-        f = self._freq_flat[flat]
-        pa = self._pact_flat[flat]
-        p_idle = self._idle_flat[flat]
-        p_static = self._static_flat[flat]
-        speed = f * d.ipc  # Mc/s of one core
-        rate = speed * d.cores  # Mc/s of the domain
-        cap = rate * tick  # Mc per tick
-        q = self.q.copy()
-        util = self.util.copy()
-        busy_sum = np.empty((self.n, 4))
-        crit_sum = np.empty((self.n, 4))
-        counts = np.empty((self.n, 3))
-        late_dom = np.empty((self.n, 4))
-        step_kernel(
-            speed, rate, cap, f / d.fmax_mhz, self.work, self.share_c, self.frames, self.ui_pf, self.gpu_pf,
-            self.ui_dom, self.pos, n_ticks, q, util, self._alpha, self.target_fps, busy_sum, crit_sum, counts,
-            late_dom,
+        pool = self.pool
+        req = np.asarray(req_idx)
+        if req.dtype != np.int64 or req.shape != (n, 4):
+            req = np.broadcast_to(req, (n, 4)).astype(np.int64)
+        idx = np.empty((n, 4), dtype=np.int64)
+        f = np.empty((n, 4))
+        busy = np.empty((n, 4))
+        crit = np.empty((n, 4))
+        p_dom = np.empty((n, 4))
+        p_total = np.empty(n)
+        counts = np.empty((n, 3))
+        late = np.empty((n, 4))
+        throttled = np.empty(n, dtype=np.bool_)
+        cap_next = np.empty((n, 4), dtype=np.int64)
+        fused_step(
+            req, self.cap, d.freq_mhz, d.p_active_mw, d.idle_mw, d.static_mw, d.ipc, d.cores, d.mask, d.fmax_mhz,
+            d.n_opp, d.base_mw, d.ambient_c, pool.data, self.base + self.pos, n_ticks, self.tick_s, self._alpha,
+            self.target_fps, phi, gam, d.rule_sensor, d.rule_trip, d.rule_clear, d.rule_cap, q, util, temp, active,
+            idx, f, busy, crit, p_dom, p_total, counts, late, throttled, cap_next,
         )  # fmt: skip
-        busy_mean = busy_sum / n_ticks
-        util[:, 3] = busy_mean[:, 3]
-        busy_cpu = crit_sum / n_ticks
-        frames_req = counts[:, 0]
-        presented = counts[:, 1]
-        janky = counts[:, 2]
-
-        dur = n_ticks * tick
-        p_dom = (d.cores * (pa * busy_mean + p_idle * (1.0 - busy_mean)) + p_static) * d.mask
-        p_soc = p_dom.sum(axis=1)
-        p_total = p_soc + d.base_mw
-        u = np.stack([p_soc / 1000.0, d.base_mw / 1000.0, d.ambient_c], axis=1)
-        temp = np.einsum("nij,nj->ni", phi, self.temp) + np.einsum("nij,nj->ni", gam, u)
-        sensor_t = np.take_along_axis(temp, d.rule_sensor, axis=1)
-        active = (sensor_t >= d.rule_trip) | (self.active & (sensor_t > d.rule_clear))
-        out = StepOut(
+        if commit:
+            self.cap = cap_next
+            self.idx = idx
+        return StepOut(
             idx=idx,
             freq_mhz=f,
-            util=util,
-            busy=busy_mean,
-            busy_cpu=busy_cpu,
+            util=util.copy(),
+            busy=busy,
+            busy_cpu=crit,
             power_mw=p_dom,
             power_total_mw=p_total,
-            energy_mj=p_total * dur,
-            frames_req=frames_req,
-            frames_presented=presented,
-            frames_janky=janky,
-            temp_c=temp,
-            throttled=self.active.any(axis=1),
-            backlog_mc=q,
-            late_dom=late_dom if detail else None,
+            energy_mj=p_total * (n_ticks * self.tick_s),
+            frames_req=counts[:, 0],
+            frames_presented=counts[:, 1],
+            frames_janky=counts[:, 2],
+            temp_c=temp.copy(),
+            throttled=throttled,
+            backlog_mc=q.copy(),
+            late_dom=late if detail else None,
         )
-        return out, (q, util, temp, active)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -108,6 +109,83 @@ def compile_demand(
         gpu_pf=gpu_pf.astype(np.float32),
         ui_dom=ui_dom,
     )
+
+
+class DemandPool:
+    """Compiled demand of many sources (trace banks, trace files) in one flat array shared by a batch.
+
+    Each source is stored once as a block of consecutive ticks; an environment's episode is a window of a block,
+    addressed by the absolute tick of its first row (``SimCore.base``), so starting an episode copies nothing. The
+    fields of one tick are packed in one float32 row (:data:`COLUMNS`), so a step of one environment reads one
+    contiguous run of memory.
+
+    Attributes:
+        data: (T, 12) float32 packed rows: work (4 domains, reference Mc), share of the work on the busiest CPU
+            times the core count (4), frames requested, ui work per frame (Mc), GPU work per frame (GPU Mc), and
+            the ui thread's domain (0..3, exact in float32).
+        size: Ticks in use (``T`` is the capacity).
+    """
+
+    COLUMNS: ClassVar[dict[str, slice | int]] = {
+        "work": slice(0, 4),
+        "share_c": slice(4, 8),
+        "frames": 8,
+        "ui_pf": 9,
+        "gpu_pf": 10,
+        "ui_dom": 11,
+    }
+    WIDTH = 12
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.size = 0
+        self.data = np.zeros((max(1, capacity), self.WIDTH), dtype=np.float32)
+        self._index: dict[object, tuple[int, int, object]] = {}
+
+    def column(self, name: str) -> np.ndarray:
+        """View of one :class:`CompiledDemand` field over the whole pool ((T, 4) or (T,); ``ui_dom`` as float32)."""
+        return self.data[:, self.COLUMNS[name]]
+
+    work = property(lambda self: self.column("work"))
+    share_c = property(lambda self: self.column("share_c"))
+    frames = property(lambda self: self.column("frames"))
+    ui_pf = property(lambda self: self.column("ui_pf"))
+    gpu_pf = property(lambda self: self.column("gpu_pf"))
+    ui_dom = property(lambda self: self.column("ui_dom"))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the pool."""
+        return int(self.data.nbytes)
+
+    def find(self, key: object) -> tuple[int, int] | None:
+        """``(first tick, length)`` of the block stored under ``key``, or ``None``."""
+        hit = self._index.get(key)
+        return None if hit is None else (hit[0], hit[1])
+
+    def add(self, key: object, demand: CompiledDemand, keep: object = None) -> tuple[int, int]:
+        """Store row 0 of ``demand`` under ``key`` (once) and return ``(first tick, length)``.
+
+        Args:
+            key: Hashable identity of the source.
+            demand: Compiled demand (only its first row is stored).
+            keep: Object kept alive with the block (so an ``id()`` in ``key`` cannot be reused).
+        """
+        hit = self.find(key)
+        if hit is not None:
+            return hit
+        length = int(demand.frames.shape[1])
+        need = self.size + length
+        cap = self.data.shape[0]
+        if need > cap:
+            grown = np.zeros((max(need, 2 * cap), self.WIDTH), dtype=np.float32)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        start = self.size
+        for name, col in self.COLUMNS.items():
+            self.data[start:need, col] = getattr(demand, name)[0]
+        self.size = need
+        self._index[key] = (start, length, keep)
+        return start, length
 
 
 RAW_KEYS = ("frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc")

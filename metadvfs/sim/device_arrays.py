@@ -248,12 +248,14 @@ def thermal_step_matrices(thermal: np.ndarray, dt_s: float) -> tuple[np.ndarray,
         ``Phi`` (N, 2, 2), ``G`` (N, 2, 3) for inputs ``(P_soc W, P_base W, T_amb degC)``, and the
         steady-state check matrix (N, 2, 3) (``-A^-1 B``) used by tests.
     """
-    n = thermal.shape[0]
+    uniq, inv = np.unique(thermal, axis=0, return_inverse=True)  # phones share RC parameters: solve each once
+    inv = inv.reshape(-1)
+    n = uniq.shape[0]
     phi = np.zeros((n, 2, 2))
     gam = np.zeros((n, 2, 3))
     ss = np.zeros((n, 2, 3))
     for i in range(n):
-        cd, cs, rds, rsa = thermal[i]
+        cd, cs, rds, rsa = uniq[i]
         a = np.array([[-1 / (cd * rds), 1 / (cd * rds)], [1 / (cs * rds), -(1 / rds + 1 / rsa) / cs]])
         b = np.array([[1 / cd, 0.0, 0.0], [0.0, 1 / cs, 1 / (rsa * cs)]])
         lam, vec = np.linalg.eig(a)
@@ -264,4 +266,4 @@ def thermal_step_matrices(thermal: np.ndarray, dt_s: float) -> tuple[np.ndarray,
         phi[i] = e
         gam[i] = ainv @ (e - np.eye(2)) @ b
         ss[i] = -ainv @ b
-    return phi, gam, ss
+    return phi[inv], gam[inv], ss[inv]

@@ -97,3 +97,73 @@ def test_info_carries_metrics():
 def test_bad_options_raise_clear_errors(kwargs):
     with pytest.raises(MetaDVFSError):
         gym.make(ENV_ID, **kwargs)
+
+
+def test_fused_decision_step_matches_codec_and_reward():
+    """The numba decision kernel reproduces codec.encode / reward.compute_reward / codec.decode bit for bit."""
+    from metadvfs.environment import codec
+    from metadvfs.environment.reward import compute_reward, step_ppr, step_qoe
+
+    pairs = [
+        ("pixel3", "3dmark"),
+        ("pixel4", "taobao"),
+        ("pixel5", "bilibili"),
+        ("pixel6", "kwai"),
+        ("pixel8", "weibo"),
+    ]
+    vec = BatchedDVFSVecEnv(pairs, episode_seconds=5.0, window=2, reward_weights={"thermal_margin_c": 15.0})
+    vec.seed(3)
+    vec.reset()
+    eb = vec.batch
+    rng = np.random.default_rng(1)
+    for _ in range(20):  # 50 steps per episode: no reset inside
+        acts = rng.integers(0, 3, size=(len(pairs), 4))
+        want = codec.decode(acts, eb.tb.core.idx, eb.spec, "relative", 8)
+        cap = eb.tb.core.cap.copy()
+        _, rew, done, _ = vec.step(acts)
+        assert not done.any()
+        out = eb.last
+        np.testing.assert_array_equal(out.idx, np.clip(want, 0, cap))  # codec.decode, then the thermal caps
+        qoe = step_qoe(out.frames_req, out.frames_presented)
+        ppr = step_ppr(qoe, eb.tb.target_fps, out.power_total_mw)
+        ref_r, parts = compute_reward(qoe, ppr, eb.ppr_ref, out.temp_c[:, 1], eb.tb.dev.skin_throttle_c, eb.weights)
+        dt = eb.step_s
+        reading = codec.Reading(
+            util=out.util,
+            freq_mhz=out.freq_mhz,
+            level=out.idx,
+            power_mw=out.power_mw,
+            power_total_mw=out.power_total_mw,
+            fps=out.frames_presented / dt,
+            fps_target=np.where(out.frames_req > 0, out.frames_req / dt, eb.tb.target_fps),
+            qoe=qoe,
+            temp_die_c=out.temp_c[:, 0],
+            temp_skin_c=out.temp_c[:, 1],
+            throttled=eb.tb.core.active.any(axis=1).astype(np.float64),
+        )
+        np.testing.assert_array_equal(eb.hist[:, -1], codec.encode(reading, eb.spec))
+        np.testing.assert_array_equal(rew, ref_r.astype(np.float32))
+        np.testing.assert_array_equal(vec.last_metrics["ppr_norm"], parts["ppr_norm"])
+        np.testing.assert_array_equal(vec.last_metrics["thermal_penalty"], parts["thermal"])
+
+
+def test_evaluate_equals_step_and_does_not_commit():
+    from metadvfs.sim.batch import TaskBatch
+    from metadvfs.tasks.task import make_task
+
+    tb = TaskBatch([make_task("pixel6", "3dmark"), make_task("pixel3", "tiktok")], 2.0)
+    tb.seed([0, 1])
+    tb.reset_rows(np.arange(2))
+    core = tb.core
+    req = np.array([[3, 5, 7, 9], [2, 0, 4, 3]])
+    before = (core.q.copy(), core.util.copy(), core.temp.copy(), core.pos.copy())
+    ev, state = core.evaluate(req, 10)
+    for a, b in zip(before, (core.q, core.util, core.temp, core.pos), strict=True):
+        np.testing.assert_array_equal(a, b)
+    st = core.step(req, 10)
+    for f in ("idx", "freq_mhz", "util", "busy", "power_mw", "power_total_mw", "frames_presented", "temp_c"):
+        np.testing.assert_array_equal(getattr(ev, f), getattr(st, f))
+    np.testing.assert_array_equal(state[0], core.q)
+    np.testing.assert_array_equal(core.pos, before[3] + 10)
+    # the demand windows seen by the kernel are the episode windows exposed for inspection
+    assert core.work.shape == (2, core.buffer_ticks, 4) and core.ui_dom.dtype == np.int8

@@ -123,13 +123,22 @@ def test_oracle_replans_when_a_thermal_cap_engages():
 def test_idle_cores_draw_the_idle_power_of_the_applied_opp():
     """An idle domain draws cores x idle_mw(f) + static_mw(f) at its OPP: idle cores at the top OPP cost more."""
     from metadvfs.sim.batch import TaskBatch
+    from metadvfs.sim.demand import CompiledDemand, DemandPool
 
     batch = TaskBatch([make_task("pixel6", "tiktok")], 1.0)
-    batch.seed([0])
-    batch.reset_rows(np.arange(1))
     core = batch.core
-    for name in ("work", "frames", "ui_pf", "gpu_pf"):
-        getattr(core, name)[:] = 0.0
+    core.pool = DemandPool()  # private pool: the shared one holds other tests' demand
+    ticks = core.buffer_ticks
+    idle = CompiledDemand(
+        work=np.zeros((1, ticks, 4), np.float32),
+        share_c=np.zeros((1, ticks, 4), np.float32),
+        frames=np.zeros((1, ticks), np.float32),
+        ui_pf=np.zeros((1, ticks), np.float32),
+        gpu_pf=np.zeros((1, ticks), np.float32),
+        ui_dom=np.full((1, ticks), 2, np.int8),
+    )
+    core.load_row(0, idle, 0, batch.init_idx(np.arange(1))[0])
+    core.finish_loading(np.arange(1))
     dev = batch.dev
     top = dev.n_opp - 1
     p_top = core.step(top, 1).power_mw[0]
