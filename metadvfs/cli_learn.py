@@ -86,6 +86,7 @@ def train_cmd(
     out: Path | None = typer.Option(None, "--out", help="Output directory (default runs/<config name>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out exactly."),
     seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
 ) -> None:
     """Train MetaDVFS governors on a set of tasks (progress bar, TensorBoard logs, checkpoints, resume)."""
     import dataclasses
@@ -99,6 +100,12 @@ def train_cmd(
             raise MetaDVFSError(f"--seed: must be in [0, 2^31 - 1], got {seed}")
         cfg = dataclasses.replace(cfg, seed=seed)
     dest = out or Path("runs") / cfg.name
+    if force and not resume and dest.exists():
+        import shutil
+
+        if not dest.is_dir() or not ((dest / "model.json").exists() or (dest / "config.resolved.json").exists()):
+            raise MetaDVFSError(f"{dest}: --force only replaces a MetaDVFS run directory")
+        shutil.rmtree(dest)
     with _progress() as prog:
         bar = prog.add_task(f"train {cfg.name}", total=1, info="")
 

@@ -45,10 +45,13 @@ def parse_task_names(spec: Sequence[str] | str) -> list[str]:
     return uniq
 
 
-def build_tasks(names: Sequence[str], tick_s: float = 0.01) -> list[Task]:
-    """Load the tasks (device and app names or profile paths)."""
+def build_tasks(names: Sequence[str | Task], tick_s: float = 0.01) -> list[Task]:
+    """Load the tasks (``device:app`` with names or profile paths; Task objects pass through)."""
     out = []
     for n in names:
+        if isinstance(n, Task):
+            out.append(n)
+            continue
         dev, app = n.split(":", 1) if ":" in n else (n, "")
         out.append(make_task(dev, app, tick_s=tick_s))
     return out

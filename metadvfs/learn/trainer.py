@@ -241,7 +241,7 @@ def train(
     out = Path(out)
     sd = out / STATE_DIR
     if out.exists() and any(out.iterdir()) and not resume:
-        raise MetaDVFSError(f"{out}: output directory is not empty; use --resume to continue or pick another --out")
+        raise MetaDVFSError(f"{out}: output directory is not empty; use --resume to continue, --force to replace it")
     if resume and not sd.exists():
         if (out / "model.json").exists():
             raise MetaDVFSError(f"{out}: training already finished (model.json present); nothing to resume")

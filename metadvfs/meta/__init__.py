@@ -1,0 +1,1 @@
+"""Meta-learning: per-group initializations (FOMAML, Reptile), fast adaptation, negative-transfer guard."""
