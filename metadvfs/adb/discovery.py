@@ -26,7 +26,7 @@ from metadvfs.adb.parsers import (
     parse_words,
 )
 from metadvfs.adb.sections import Script, Section, parse_sections
-from metadvfs.adb.shellsafe import check_name, check_path, q
+from metadvfs.adb.shellsafe import check_name, check_path
 from metadvfs.errors import MetaDVFSError
 
 CPUFREQ_DIR = "/sys/devices/system/cpu/cpufreq"
@@ -491,8 +491,3 @@ def _power(r: dict[str, Section], iio: list[str], battery: list[str], notes: lis
         )
     notes.append("no power meter (ODPM or battery current_now/voltage_now); power is estimated from the profile")
     return PowerInfo(kind="none")
-
-
-def layer_command(layer: str) -> str:
-    """``dumpsys SurfaceFlinger --latency <layer>`` with the layer quoted."""
-    return f"dumpsys SurfaceFlinger --latency {q(layer)}"
