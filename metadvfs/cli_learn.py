@@ -1,4 +1,4 @@
-"""CLI commands: ``tasks``, ``train``, ``evaluate``."""
+"""CLI commands: ``tasks``, ``train``, ``evaluate``, ``meta-train``, ``adapt``."""
 
 from __future__ import annotations
 
@@ -15,26 +15,52 @@ console = Console(stderr=True)
 out_console = Console(width=None if Console().is_terminal else 160)
 
 
-def _progress():
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+class _LazyProgress:
+    """A rich Progress that only draws once the first bar is added (so early errors stay one line)."""
 
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.p = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.started = False
+
+    def __enter__(self) -> _LazyProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            self.p.stop()
+
+    def add_task(self, description: str, total: float | None = None, **fields: object) -> object:
+        """Add a bar (starting the display on first use)."""
+        if not self.started:
+            self.p.start()
+            self.started = True
+        fields.setdefault("info", "")
+        return self.p.add_task(description, total=total, **fields)
+
+    def update(self, task: object, **kw: object) -> None:
+        """Update a bar."""
+        self.p.update(task, **kw)  # type: ignore[arg-type]
+
+
+def _progress() -> _LazyProgress:
+    return _LazyProgress()
 
 
 def tasks_cmd(
@@ -107,11 +133,13 @@ def train_cmd(
             raise MetaDVFSError(f"{dest}: --force only replaces a MetaDVFS run directory")
         shutil.rmtree(dest)
     with _progress() as prog:
-        bar = prog.add_task(f"train {cfg.name}", total=1, info="")
+        bars: list[object] = []
 
         def report(model_id: str, done: int, total: int, reward: float) -> None:
+            if not bars:
+                bars.append(prog.add_task(f"train {cfg.name}", total=total))
             info = f"model {model_id}" + (f" · reward {reward:.3f}" if reward == reward else "")
-            prog.update(bar, completed=done, total=total, info=info)
+            prog.update(bars[0], completed=done, total=total, info=info)
 
         path = train(cfg, dest, resume=resume, progress=report)
     console.print(f"checkpoint: {path}/  (TensorBoard: tensorboard --logdir {path}/tb)")
@@ -164,8 +192,83 @@ def evaluate_cmd(
     console.print(f"reports: {dest}/ (results.csv, results.md, summary.json, ppr_norm_per_task.png, power_vs_qoe.png)")
 
 
+def meta_train_cmd(
+    config: str = typer.Option(..., "--config", help="YAML config (tasks, network, env, meta section)."),
+    out: Path = typer.Option(..., "--out", help="Output checkpoint directory."),
+    algo: str | None = typer.Option(None, "--algo", help="Override meta.algo: fomaml | reptile."),
+    iterations: int | None = typer.Option(None, "--iterations", help="Override meta.iterations (> 0)."),
+) -> None:
+    """Meta-train one initialization per metadata group (FOMAML or Reptile)."""
+    import dataclasses
+
+    from metadvfs.learn.config import META_ALGOS, load_config
+    from metadvfs.meta.train import meta_train
+
+    cfg = load_config(config)
+    meta = cfg.meta
+    if algo is not None:
+        if algo not in META_ALGOS:
+            raise MetaDVFSError(f"--algo: must be one of {', '.join(META_ALGOS)}, got {algo!r}")
+        meta = dataclasses.replace(meta, algo=algo)
+    if iterations is not None:
+        if iterations <= 0:
+            raise MetaDVFSError(f"--iterations: must be > 0, got {iterations}")
+        meta = dataclasses.replace(meta, iterations=iterations)
+    with _progress() as prog:
+        bars: dict[str, object] = {}
+
+        def report(gid: str, i: int, n: int, r: float) -> None:
+            if gid not in bars:
+                bars[gid] = prog.add_task(f"{meta.algo} group {gid}", total=n, info="")
+            prog.update(bars[gid], completed=i, info=f"query reward {r:.3f}")  # type: ignore[arg-type]
+
+        path = meta_train(cfg, meta, out, progress=report)
+    console.print(f"meta-initializations: {path}/ (one model per metadata group)")
+
+
+def adapt_cmd(
+    model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
+    device: str = typer.Option(..., "--device", help="Device name or profile file."),
+    app_name: str = typer.Option(..., "--app", help="App name or app-profile file."),
+    steps: int = typer.Option(100_000, "--steps", help="Fine-tuning environment steps per method (> 0)."),
+    out: Path | None = typer.Option(None, "--out", help="Directory for the adapted model, curve and plot."),
+    compare: str = typer.Option("", "--compare", help="Also run: scratch,incremental (same budget)."),
+    seed: int = typer.Option(0, "--seed", help="Seed (same for every method)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (steps_to_95 per method)."),
+) -> None:
+    """Adapt a model to a new (device, app) in few steps; report steps (and simulated minutes) to 95 %."""
+    from metadvfs.meta.adapt import adapt
+
+    methods = [c.strip() for c in compare.split(",") if c.strip()]
+    with _progress() as prog:
+        bars: dict[str, object] = {}
+
+        def report(name: str, done: int, total: int) -> None:
+            if name not in bars:
+                bars[name] = prog.add_task(f"adapt ({name})", total=total, info="")
+            prog.update(bars[name], completed=done)  # type: ignore[arg-type]
+
+        res = adapt(model, device, app_name, steps, out, methods, seed, progress=report)
+    if json_out:
+        print_json({k: v for k, v in res.items() if k != "curves"})
+        return
+    t = Table(title=f"adaptation to {res['task']} ({res['steps']:,} steps, routed to model {res['routed_model']})")
+    for c in ("method", "steps to 95 %", "sim. minutes", "start reward", "converged reward"):
+        t.add_column(c)
+    for name, m in res["methods"].items():
+        s95 = m["steps_to_95"]
+        t.add_row(name, "not reached" if s95 is None else f"{s95:,}",
+                  "-" if m["minutes_to_95"] is None else f"{m['minutes_to_95']:.1f}",
+                  f"{m['start_reward']:.4f}", f"{m['converged_reward']:.4f}")
+    out_console.print(t)
+    if out is not None:
+        console.print(f"adapted model and curve: {out}/ (adaptation.json, adaptation.png)")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("tasks")(handle_errors(tasks_cmd))
     app.command("train")(handle_errors(train_cmd))
     app.command("evaluate")(handle_errors(evaluate_cmd))
+    app.command("meta-train")(handle_errors(meta_train_cmd))
+    app.command("adapt")(handle_errors(adapt_cmd))

@@ -19,6 +19,7 @@ from metadvfs.errors import MetaDVFSError
 
 MODES = ("conditioned", "grouped", "standalone", "joint")
 ALGOS = ("ppo", "dqn")
+META_ALGOS = ("fomaml", "reptile")
 
 
 def _rng(lo: float | None = None, hi: float | None = None, choices: tuple[Any, ...] | None = None) -> dict[str, Any]:
@@ -83,6 +84,33 @@ class DQNConfig:
 
 
 @dataclass(frozen=True)
+class MetaConfig:
+    """Meta-training hyper-parameters (``metadvfs meta-train``) (defaults from ``method.md`` §5.2 where it gives them).
+
+    Attributes:
+        algo: ``fomaml`` or ``reptile``.
+        iterations: Meta-iterations per group.
+        meta_batch: Tasks sampled per iteration (at most the group size).
+        inner_steps: Inner adaptation steps per task (SGD steps for FOMAML, PPO updates for Reptile).
+        inner_lr: Inner SGD step size α (FOMAML).
+        outer_lr: Adam step size β (FOMAML).
+        reptile_step: Reptile step size ε (fraction of the way to the adapted weights).
+        envs_per_task: Simulated phones per task during meta-training.
+        n_steps: Rollout length per environment for one support/query batch.
+    """
+
+    algo: str = field(default="fomaml", metadata=_rng(choices=META_ALGOS))
+    iterations: int = field(default=40, metadata=_rng(1, 100_000))
+    meta_batch: int = field(default=4, metadata=_rng(1, 64))
+    inner_steps: int = field(default=2, metadata=_rng(1, 50))
+    inner_lr: float = field(default=1e-3, metadata=_rng(1e-7, 1.0))
+    outer_lr: float = field(default=3e-4, metadata=_rng(1e-7, 1.0))
+    reptile_step: float = field(default=0.5, metadata=_rng(1e-4, 1.0))
+    envs_per_task: int = field(default=8, metadata=_rng(1, 1024))
+    n_steps: int = field(default=64, metadata=_rng(8, 10_000))
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole training run.
 
@@ -113,6 +141,7 @@ class TrainConfig:
     env: EnvConfig = EnvConfig()
     ppo: PPOConfig = PPOConfig()
     dqn: DQNConfig = DQNConfig()
+    meta: MetaConfig = MetaConfig()
 
 
 def _check_type(where: str, value: Any, tp: Any) -> Any:
