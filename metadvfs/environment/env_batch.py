@@ -154,6 +154,9 @@ class EnvBatch:
         ppr_ref: Override the schedutil reference PPR (one value or one per task), frames/J.
     """
 
+    render_mode: str | None = None
+    """No rendering (read by SB3's VecEnv constructor)."""
+
     def __init__(
         self,
         tasks: Sequence[Task],

@@ -10,6 +10,45 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+PREFETCH_AHEAD = 8
+"""Environments ahead whose demand rows ``fused_step`` prefetches (the step is bound by memory latency: every
+environment reads a different place of the demand pool)."""
+
+
+@intrinsic
+def _prefetch_row(typingctx, arr, row):  # type: ignore[no-untyped-def]
+    """Hint the CPU to fetch row ``row`` of the 2-D array ``arr`` into cache (``llvm.prefetch``; no effect)."""
+    if not isinstance(arr, types.Array) or arr.ndim != 2:
+        return None
+    sig = types.void(arr, row)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        aryty, rowty = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        r = context.cast(builder, args[1], rowty, types.intp)
+        ptr = cgutils.get_item_pointer2(
+            context,
+            builder,
+            data=ary.data,
+            shape=cgutils.unpack_tuple(builder, ary.shape),
+            strides=cgutils.unpack_tuple(builder, ary.strides),
+            layout=aryty.layout,
+            inds=[r, context.get_constant(types.intp, 0)],
+            wraparound=False,
+        )
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -124,6 +163,10 @@ def fused_step(
     busy_sum = np.empty(4)
     crit_sum = np.empty(4)
     for i in range(n):
+        ahead = i + PREFETCH_AHEAD
+        if ahead < n:
+            for kt in range(n_ticks):
+                _prefetch_row(demand, pos[ahead] + kt)
         # OPPs
         for dd in range(4):
             k = req_idx[i, dd]
