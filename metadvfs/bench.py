@@ -38,7 +38,8 @@ def run_bench(
     """Measure env-steps per second of the three simulator paths.
 
     Every run uses a mix of the 30 catalog tasks, random actions and the default 100 ms decision interval;
-    episodes end and auto-reset inside the timed loops, so reset cost is included. The schedutil reference PPR
+    episodes end and auto-reset inside the timed loops, so reset cost is included. Each path gets one untimed
+    warm-up run before its timed repetitions. The schedutil reference PPR
     of the reward is computed once for all 30 tasks in one batched replay before any environment is built
     (otherwise each single environment would run its own reference replay); it is not timed.
 
@@ -80,6 +81,7 @@ def run_bench(
                 env.reset()
         return len(acts)
 
+    single()  # warm-up (numba dispatch, first episodes), as for the batched path
     single_rate, single_all = _median_rate(single, repeats)
 
     say(f"DummyVecEnv x{dummy_envs}")
@@ -96,6 +98,7 @@ def run_bench(
             dummy.step(rng.integers(0, 3, size=(dummy_envs, 4)))
         return dsteps * dummy_envs
 
+    dummy_run()  # warm-up
     dummy_rate, dummy_all = _median_rate(dummy_run, repeats)
 
     say(f"batched VecEnv x{n_envs}")
