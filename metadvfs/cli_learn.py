@@ -265,6 +265,36 @@ def adapt_cmd(
         console.print(f"adapted model and curve: {out}/ (adaptation.json, adaptation.png)")
 
 
+def guard_cmd(
+    model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
+    tasks: str = typer.Option("model", "--tasks", help="model (all the model's tasks) | DEVICE:APP,..."),
+    seeds: int = typer.Option(5, "--seeds", help="Validation seeds per task (>= 2; seeds 20000+i)."),
+    seconds: float = typer.Option(60.0, "--seconds", help="Validation episode length, s."),
+    out: Path | None = typer.Option(None, "--out", help="Guarded checkpoint directory (default <model>-guarded)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the fine-tuning runs."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+) -> None:
+    """Negative-transfer guard: flag tasks where the shared model loses to standalone, fine-tune them, re-check."""
+    import os
+
+    from metadvfs.learn.checkpoint import resolve_model_dir
+    from metadvfs.learn.tasks import parse_task_names
+    from metadvfs.meta.guard import guard, to_markdown
+
+    src = resolve_model_dir(model)
+    names = None if tasks == "model" else parse_task_names(tasks)
+    dest = out or src.parent / f"{src.name}-guarded"
+    if out is None and not os.access(src.parent, os.W_OK):
+        dest = Path("runs") / f"{src.name}-guarded"
+    with console.status("guard") as st:
+        rep = guard(src, dest, names, seeds, seconds, seed, progress=lambda m: st.update(f"guard: {m}"))
+    if json_out:
+        print_json(rep)
+        return
+    out_console.print(to_markdown(rep))
+    console.print(f"guarded checkpoint and report: {dest}/ (model.json, guard.json, guard.md)")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("tasks")(handle_errors(tasks_cmd))
@@ -272,3 +302,4 @@ def register(app: typer.Typer) -> None:
     app.command("evaluate")(handle_errors(evaluate_cmd))
     app.command("meta-train")(handle_errors(meta_train_cmd))
     app.command("adapt")(handle_errors(adapt_cmd))
+    app.command("guard")(handle_errors(guard_cmd))
