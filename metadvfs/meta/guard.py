@@ -384,8 +384,16 @@ def write_guarded_checkpoint(
             for m in entries:
                 if m["id"] == old:
                     m["tasks"] = [x for x in m["tasks"] if x != t]
-            entries.append({"id": new_id, "tasks": [t], "use_meta": bool(use_meta), "file": f"models/{new_id}.pt",
-                            "parameters": n_params, "guard": f"fine-tuned from model {old}"})
+            entries.append(
+                {
+                    "id": new_id,
+                    "tasks": [t],
+                    "use_meta": bool(use_meta),
+                    "file": f"models/{new_id}.pt",
+                    "parameters": n_params,
+                    "guard": f"fine-tuned from model {old}",
+                }
+            )
         with atomic_path(out / "models" / f"{new_id}.pt") as tmp:
             th.save({k: v.detach().clone() for k, v in sd.items()}, tmp)
     doc["models"] = [m for m in entries if m["tasks"]]
@@ -401,8 +409,14 @@ def write_guarded_checkpoint(
 
 
 def _report(
-    model: LoadedModel, out: Path, names: Sequence[str], seeds: Sequence[int], seconds: float, budget: int,
-    tol: dict[str, float], reports: Sequence[TaskReport],
+    model: LoadedModel,
+    out: Path,
+    names: Sequence[str],
+    seeds: Sequence[int],
+    seconds: float,
+    budget: int,
+    tol: dict[str, float],
+    reports: Sequence[TaskReport],
 ) -> dict[str, Any]:
     flagged = [r.task for r in reports if r.check["flagged"]]
     summary = {

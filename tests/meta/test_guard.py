@@ -145,8 +145,7 @@ def test_guard_identical_baseline_flags_nothing(tiny_model: Path, tmp_path: Path
 def test_guard_flags_finetunes_and_routes(tiny_model: Path, tmp_path: Path) -> None:
     d = _model_with_baseline(tiny_model, tmp_path)
     # a QoE tolerance of -1 flags every task (QoE gaps are never below -1): exercises fine-tune + re-check
-    rep = guard(d, tmp_path / "out", tasks=["pixel3:tiktok"], n_seeds=2, seconds=2.0, qoe_tol=-1.0,
-                finetune_steps=128)
+    rep = guard(d, tmp_path / "out", tasks=["pixel3:tiktok"], n_seeds=2, seconds=2.0, qoe_tol=-1.0, finetune_steps=128)
     (r,) = rep["tasks"]
     assert r["check"]["flagged"] and r["recheck"]["flagged"] and r["action"] == "unresolved"
     assert r["kept"] in ("shared", "finetuned") and r["finetuned"]["ppr_norm"] > 0
