@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch as th
+
+from metadvfs.errors import MetaDVFSError
+from metadvfs.learn.checkpoint import load_checkpoint
+from metadvfs.learn.config import MetaConfig, config_from_dict
+from metadvfs.meta.adapt import adapt, moving_average, steps_to_threshold
+from metadvfs.meta.train import meta_train
+
+TINY = {
+    "tasks": ["pixel3:tiktok", "pixel3:kwai", "pixel6:3dmark"],
+    "groups": 2,
+    "network": {"backbone": "gru", "units": 8, "out_dim": 4, "meta_dim": 4, "head": [8]},
+    "env": {"episode_seconds": 5, "window": 4, "action_mode": "absolute", "levels": 4},
+    "ppo": {"n_steps": 16, "batch_size": 64, "n_epochs": 1},
+    "envs_per_task": 2,
+    "total_steps": 256,
+}
+
+
+def test_moving_average_and_threshold() -> None:
+    assert np.allclose(moving_average(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1, 2, 4, 6])
+    steps = np.array([10, 20, 30, 40, 50])
+    assert steps_to_threshold(steps, np.array([0.0, 1.0, 0.5, 1.0, 1.0]), 0.9) == 40  # must stay above
+    assert steps_to_threshold(steps, np.array([1.0, 1.0, 1.0, 1.0, 1.0]), 0.9) == 10
+    assert steps_to_threshold(steps, np.array([1.0, 1.0, 1.0, 1.0, 0.0]), 0.9) is None
+
+
+@pytest.mark.parametrize("algo", ["fomaml", "reptile"])
+def test_meta_train_moves_each_group_init(tmp_path: Path, algo: str) -> None:
+    cfg = config_from_dict(TINY)
+    mc = MetaConfig(algo=algo, iterations=2, meta_batch=2, inner_steps=1, envs_per_task=2, n_steps=16,
+                    inner_lr=0.05, outer_lr=0.01)
+    out = meta_train(cfg, mc, tmp_path / algo)
+    m = load_checkpoint(out)
+    assert [x["id"] for x in m.doc["models"]] == ["g0", "g1"]
+    assert m.doc["train"]["meta"]["algo"] == algo
+    assert all(len(c) == 2 for c in m.doc["train"]["meta_curves"].values())
+    # the meta step changed the weights relative to the seeded random init
+    from metadvfs.meta.train import fresh_policy_state
+
+    init = fresh_policy_state(cfg, "pixel3:tiktok", th.zeros(m.doc["meta_dim"]), cfg.seed)
+    got = m.policies["g0"].state_dict()
+    assert any(not th.equal(init[k], got[k]) for k in init if init[k].is_floating_point())
+
+
+def test_adapt_report_and_saved_model(tmp_path: Path) -> None:
+    cfg = config_from_dict(TINY)
+    base = meta_train(cfg, MetaConfig(iterations=1, meta_batch=1, envs_per_task=2, n_steps=16), tmp_path / "m")
+    r = adapt(base, "pixel5", "tiktok", steps=256, out=tmp_path / "a", compare=["scratch"], n_envs=2)
+    assert set(r["methods"]) == {"meta", "scratch"}
+    assert r["steps"] == 256 and r["task"] == "pixel5:tiktok"
+    assert r["nearest_task"] in TINY["tasks"]
+    for m in r["methods"].values():
+        assert m["steps_to_95"] is None or 0 < m["steps_to_95"] <= 256
+    doc = json.loads((tmp_path / "a" / "adaptation.json").read_text())
+    assert doc["steps_to_95"] == r["steps_to_95"]
+    assert (tmp_path / "a" / "adaptation.png").is_file()
+    assert load_checkpoint(tmp_path / "a").doc["models"][0]["id"] == "adapted"
+    with pytest.raises(MetaDVFSError, match="--steps"):
+        adapt(base, "pixel5", "tiktok", steps=0)
+    with pytest.raises(MetaDVFSError, match="--compare"):
+        adapt(base, "pixel5", "tiktok", steps=10, compare=["magic"])
