@@ -34,6 +34,36 @@ def export_cmd(
                   f"metadvfs deploy --governor {out} --serial 127.0.0.1:5555 --dry-run")
 
 
+def bench_governor_cmd(
+    governor: Path = typer.Option(..., "--governor", help="Exported governor directory."),
+    repeats: int = typer.Option(5000, "--repeats", help="Timed decisions (>= 100)."),
+    loop_seconds: float = typer.Option(0.0, "--loop-seconds", help="Also deploy on a loopback twin for S s (0: skip)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Benchmark an exported governor: decision latency, and optionally the control loop over an ADB twin."""
+    from metadvfs.errors import MetaDVFSError
+    from metadvfs.export.bench import bench_control_loop_twin, bench_decision_latency
+
+    if repeats < 100:
+        raise MetaDVFSError(f"--repeats: must be >= 100, got {repeats}")
+    if not 0 <= loop_seconds <= 3600:
+        raise MetaDVFSError(f"--loop-seconds: must be in [0, 3600], got {loop_seconds}")
+    res: dict[str, object] = {"decision": bench_decision_latency(governor, repeats)}
+    if loop_seconds > 0:
+        with console.status("control loop on a loopback twin"):
+            res["control_loop"] = bench_control_loop_twin(governor, seconds=loop_seconds)
+    if json_out:
+        print_json(res)
+        return
+    d = res["decision"]
+    console.print(f"decision (onnxruntime, batch 1, 1 thread): median {d['us_median']:.1f} us, "  # type: ignore[index]
+                  f"p95 {d['us_p95']:.1f} us over {d['repeats']} calls")  # type: ignore[index]
+    if "control_loop" in res:
+        c = res["control_loop"]
+        console.print(f"control loop on the twin: {c}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("export")(handle_errors(export_cmd))
+    app.command("bench-governor")(handle_errors(bench_governor_cmd))
