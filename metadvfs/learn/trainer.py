@@ -37,6 +37,20 @@ from metadvfs.learn.wrappers import FlatActionVecEnv, MetaVecEnv
 STATE_DIR = "train_state"
 
 
+def torch_threads() -> int:
+    """Intra-op threads for training: ``METADVFS_TORCH_THREADS`` or 1.
+
+    The networks are small (~12k parameters); on a 2-core machine a second OpenMP thread mostly spins while
+    the simulator runs, and under load it slows training several-fold.
+    """
+    import os
+
+    try:
+        return max(1, int(os.environ.get("METADVFS_TORCH_THREADS", "1")))
+    except ValueError:
+        raise MetaDVFSError("METADVFS_TORCH_THREADS: must be a positive integer") from None
+
+
 def make_train_env(
     task_names: tuple[str, ...], cfg: TrainConfig, meta_rows: np.ndarray, seed: int, n_per_task: int | None = None
 ) -> VecEnv:
@@ -247,7 +261,7 @@ def train(
             raise MetaDVFSError(f"{out}: training already finished (model.json present); nothing to resume")
         raise MetaDVFSError(f"{out}: no training state to resume ({STATE_DIR}/ missing)")
     out.mkdir(parents=True, exist_ok=True)
-    th.set_num_threads(max(1, min(2, th.get_num_threads())))
+    th.set_num_threads(torch_threads())
 
     names = parse_task_names(list(cfg.tasks))
     tasks = build_tasks(names)

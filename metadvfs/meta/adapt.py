@@ -36,7 +36,7 @@ from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from metadvfs.learn.metadata import Grouping, cosine_distances
 from metadvfs.learn.tasks import ModelPlan, build_tasks, encode_tasks
-from metadvfs.learn.trainer import _spaces, make_algo, make_train_env
+from metadvfs.learn.trainer import _spaces, make_algo, make_train_env, torch_threads
 from metadvfs.tasks.task import Task, make_task
 
 METHODS = ("meta", "scratch", "incremental")
@@ -151,6 +151,7 @@ def adapt(
     bad = [c for c in compare if c not in METHODS[1:]]
     if bad:
         raise MetaDVFSError(f"--compare: unknown method {bad[0]!r}; choose from scratch, incremental")
+    th.set_num_threads(torch_threads())
     model = load_checkpoint(model_ref)
     if model.doc["algo"] != "ppo":
         raise MetaDVFSError(f"{model.path}: adaptation supports PPO checkpoints (this one is {model.doc['algo']})")

@@ -13,7 +13,7 @@ from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.checkpoint import save_checkpoint
 from metadvfs.learn.config import TrainConfig
 from metadvfs.learn.tasks import build_tasks, encode_tasks, fit_encoder, parse_task_names, plan_models
-from metadvfs.learn.trainer import _spaces, make_algo, make_train_env
+from metadvfs.learn.trainer import _spaces, make_algo, make_train_env, torch_threads
 from metadvfs.meta.maml import MetaConfig, meta_train_group
 
 
@@ -49,6 +49,7 @@ def meta_train(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise MetaDVFSError(f"{out}: output directory is not empty")
+    th.set_num_threads(torch_threads())
     if cfg.algo != "ppo":
         raise MetaDVFSError("meta-training works on the PPO loss; set algo: ppo")
     names = parse_task_names(list(cfg.tasks))
