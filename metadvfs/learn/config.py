@@ -35,6 +35,7 @@ class NetworkConfig:
     out_dim: int = field(default=16, metadata=_rng(1, 256))
     meta_dim: int = field(default=16, metadata=_rng(1, 256))
     head: tuple[int, ...] = (64,)
+    wiring: str = field(default="full", metadata=_rng(choices=("full", "ncp")))
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def _check_semantics(cfg: TrainConfig, source: str) -> TrainConfig:
     if not cfg.tasks:
         raise MetaDVFSError(f"{source}: tasks: empty")
     n = cfg.network
-    if n.backbone in ("cfc", "ltc") and not n.out_dim < n.units - 2:
+    if (n.backbone == "ltc" or (n.backbone == "cfc" and n.wiring == "ncp")) and not n.out_dim < n.units - 2:
         raise MetaDVFSError(f"{source}: network.out_dim: must be < units - 2 = {n.units - 2} for {n.backbone}")
     if cfg.algo == "dqn" and cfg.env.action_mode != "relative":
         raise MetaDVFSError(f"{source}: env.action_mode: dqn needs 'relative' (81 joint actions)")

@@ -28,6 +28,7 @@ from torch import nn
 from metadvfs.errors import MetaDVFSError
 
 BACKBONES = ("cfc", "ltc", "gru", "mlp")
+WIRINGS = ("full", "ncp")
 
 
 class TemporalEncoder(nn.Module):
@@ -36,20 +37,34 @@ class TemporalEncoder(nn.Module):
     Args:
         in_dim: Features per step C.
         window: Window length K.
-        backbone: ``cfc`` (ncps closed-form continuous-time, AutoNCP wiring), ``ltc`` (ncps liquid
-            time-constant, ODE-unfolded), ``gru`` or ``mlp`` (the flattened window).
+        backbone: ``cfc`` (ncps closed-form continuous-time), ``ltc`` (ncps liquid time-constant,
+            ODE-unfolded, AutoNCP wiring), ``gru`` or ``mlp`` (the flattened window).
         units: Neurons of the recurrent cell (cfc/ltc/gru) or width of the MLP.
-        out_dim: Output width H (cfc/ltc: AutoNCP motor neurons, must be < units - 2).
+        out_dim: Output width H (AutoNCP: motor neurons, must be < units - 2; full CfC: linear projection).
+        wiring: CfC wiring: ``full`` (fully connected cell without backbone, projected to ``out_dim``; its
+            exported graph is 3x smaller than NCP's, which keeps on-phone decisions near 50 us) or ``ncp``
+            (ncps AutoNCP sparse wiring, the three-layer inter/command/motor structure).
     """
 
-    def __init__(self, in_dim: int, window: int, backbone: str = "cfc", units: int = 32, out_dim: int = 16):
+    def __init__(
+        self, in_dim: int, window: int, backbone: str = "cfc", units: int = 32, out_dim: int = 16, wiring: str = "full"
+    ):
         super().__init__()
         if backbone not in BACKBONES:
             raise MetaDVFSError(f"backbone: must be one of {', '.join(BACKBONES)}, got {backbone!r}")
         self.backbone = backbone
         self.norm = nn.LayerNorm(in_dim)
         self.out_dim = out_dim
-        if backbone in ("cfc", "ltc"):
+        if wiring not in WIRINGS:
+            raise MetaDVFSError(f"wiring: must be one of {', '.join(WIRINGS)}, got {wiring!r}")
+        self.wiring = wiring
+        if backbone == "cfc" and wiring == "full":
+            from ncps.torch import CfC
+
+            self.net = CfC(
+                in_dim, units, proj_size=out_dim, return_sequences=False, batch_first=True, backbone_layers=0
+            )
+        elif backbone in ("cfc", "ltc"):
             from ncps.torch import LTC, CfC
             from ncps.wirings import AutoNCP
 
@@ -88,6 +103,7 @@ class MetaTemporalExtractor(BaseFeaturesExtractor):
         out_dim: Temporal feature width H.
         meta_dim: Metadata embedding width E.
         use_meta: Condition on metadata (False: ignore it; features are ``h`` only).
+        wiring: CfC wiring (see :class:`TemporalEncoder`).
     """
 
     def __init__(
@@ -98,13 +114,14 @@ class MetaTemporalExtractor(BaseFeaturesExtractor):
         out_dim: int = 16,
         meta_dim: int = 16,
         use_meta: bool = True,
+        wiring: str = "full",
     ) -> None:
         window, in_dim = observation_space["obs"].shape
         m = observation_space["meta"].shape[0]
         features = out_dim + (meta_dim if use_meta else 0)
         super().__init__(observation_space, features_dim=features)
         self.use_meta = use_meta
-        self.temporal = TemporalEncoder(in_dim, window, backbone, units, out_dim)
+        self.temporal = TemporalEncoder(in_dim, window, backbone, units, out_dim, wiring)
         if use_meta:
             self.meta_net = nn.Sequential(nn.Linear(m, meta_dim), nn.Tanh())
             self.film = nn.Linear(meta_dim, 2 * out_dim)
@@ -129,6 +146,7 @@ def policy_kwargs(
     use_meta: bool = True,
     head: tuple[int, ...] = (64,),
     algo: str = "ppo",
+    wiring: str = "full",
 ) -> dict[str, object]:
     """SB3 ``policy_kwargs`` for a MetaDVFS network.
 
@@ -140,11 +158,15 @@ def policy_kwargs(
         use_meta: Condition on metadata.
         head: Hidden widths of the policy/value (PPO) or Q (DQN) head.
         algo: ``ppo`` or ``dqn``.
+        wiring: CfC wiring, ``full`` or ``ncp``.
 
     Returns:
         Keyword arguments for ``PPO(..., policy_kwargs=...)`` / ``DQN(...)``.
     """
-    ext = {"backbone": backbone, "units": units, "out_dim": out_dim, "meta_dim": meta_dim, "use_meta": use_meta}
+    ext = {
+        "backbone": backbone, "units": units, "out_dim": out_dim, "meta_dim": meta_dim, "use_meta": use_meta,
+        "wiring": wiring,
+    }
     kw: dict[str, object] = {"features_extractor_class": MetaTemporalExtractor, "features_extractor_kwargs": ext}
     kw["net_arch"] = {"pi": list(head), "vf": list(head)} if algo == "ppo" else list(head)
     return kw

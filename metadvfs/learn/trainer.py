@@ -92,7 +92,7 @@ def make_train_env(
 def make_algo(cfg: TrainConfig, venv: VecEnv, use_meta: bool, seed: int, tb_dir: Path | None) -> BaseAlgorithm:
     """Create the SB3 algorithm with the MetaDVFS network."""
     n = cfg.network
-    pk = policy_kwargs(n.backbone, n.units, n.out_dim, n.meta_dim, use_meta, n.head, cfg.algo)
+    pk = policy_kwargs(n.backbone, n.units, n.out_dim, n.meta_dim, use_meta, n.head, cfg.algo, n.wiring)
     tb = str(tb_dir) if tb_dir is not None else None
     if cfg.algo == "ppo":
         p = cfg.ppo

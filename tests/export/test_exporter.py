@@ -43,7 +43,10 @@ def test_export_parity_on_10k_simulated_observations(tiny_model: Path, tmp_path:
     assert man["kind"] == "onnx" and man["codec"]["window"] == 4 and "default" in man["meta"]
     obs, meta = _sim_observations(tiny_model, "pixel6", 10_000)
     assert len(obs) >= 10_000
-    ref = torch_actions(load_checkpoint(tiny_model), load_device("pixel6"), obs, meta)
+    model = load_checkpoint(tiny_model)
+    ref = model.act("all", {"obs": obs, "meta": meta})  # the trained SB3 policy itself (ncps CfC, not fused)
+    fused = torch_actions(model, load_device("pixel6"), obs, meta)
+    assert np.array_equal(fused, ref)
     from metadvfs.export.runtime import GovernorRuntime
 
     rt = GovernorRuntime(out)
