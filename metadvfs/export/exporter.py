@@ -30,10 +30,14 @@ MODEL_FILE = "policy.onnx"
 class FusedCfC(nn.Module):
     """Export form of an ncps fully connected CfC (default mode, no backbone, unit time steps).
 
-    Same function as ``ncps.torch.CfC(..., backbone_layers=0, proj_size=P, return_sequences=False)``, with the
-    four gate layers (ff1, ff2, time_a, time_b) fused into one matrix and the input projections of all window
-    steps computed in one MatMul; only the recurrent product stays inside the step loop. This cuts the ONNX
-    graph to about a third (fewer, larger kernels), which is what onnxruntime's per-node cost rewards.
+    Same function as ``ncps.torch.CfC(..., backbone_layers=0, proj_size=P, return_sequences=False)``:
+    ``h' = tanh(ff1) * (1 - s) + s * tanh(ff2)`` with ``s = sigmoid(time_a(x) + time_b(x))`` and
+    ``x = [input, h]``. For export the gate layers are fused into one matrix (``time_a + time_b`` folded into
+    one gate, since the time step is 1), the input projections of all window steps are computed in one MatMul,
+    and the blend is written as ``tanh(ff1) + s * (tanh(ff2) - tanh(ff1))``. Only the recurrent product stays
+    in the step loop, which cuts the ONNX graph to about a quarter of the NCP cell's: onnxruntime's cost
+    is dominated by the number of nodes at this size. The parity test checks that the exported actions equal
+    the trained policy's on 10,000 simulated observations.
     """
 
     def __init__(self, cfc: nn.Module):
@@ -42,8 +46,8 @@ class FusedCfC(nn.Module):
         if getattr(cell, "backbone_layers", 1) != 0 or cell.mode != "default" or cell.sparsity_mask is not None:
             raise MetaDVFSError("export: only fully connected CfC cells without backbone can be fused")
         c_in = cell.input_size
-        w = th.cat([cell.ff1.weight, cell.ff2.weight, cell.time_a.weight, cell.time_b.weight], dim=0).detach()
-        b = th.cat([cell.ff1.bias, cell.ff2.bias, cell.time_a.bias, cell.time_b.bias], dim=0).detach()
+        w = th.cat([cell.ff1.weight, cell.ff2.weight, cell.time_a.weight + cell.time_b.weight], dim=0).detach()
+        b = th.cat([cell.ff1.bias, cell.ff2.bias, cell.time_a.bias + cell.time_b.bias], dim=0).detach()
         self.hidden = cell.hidden_size
         self.register_buffer("w_in", w[:, :c_in].t().contiguous())
         self.register_buffer("w_h", w[:, c_in:].t().contiguous())
@@ -52,14 +56,18 @@ class FusedCfC(nn.Module):
 
     def forward(self, x: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """(B, K, C) window -> (projected output (B, P), last hidden state (B, H))."""
-        z_in = th.matmul(x, self.w_in) + self.bias  # (B, K, 4H)
-        hdim = self.hidden
-        h = th.zeros(x.shape[0], hdim, dtype=x.dtype)
-        for t in range(x.shape[1]):
-            z = z_in[:, t] + th.matmul(h, self.w_h)
-            ff1, ff2, ta, tb = th.split(z, hdim, dim=1)
-            ti = th.sigmoid(ta + tb)
-            h = th.tanh(ff1) * (1.0 - ti) + ti * th.tanh(ff2)
+        hd = self.hidden
+        z_in = (th.matmul(x, self.w_in) + self.bias).transpose(0, 1)  # (K, B, 3H)
+        steps = th.unbind(z_in, dim=0)
+        h = th.tanh(steps[0][:, : 2 * hd])  # first step: h = 0, so the recurrent product vanishes
+        f1, f2 = th.split(h, hd, dim=1)
+        s = th.sigmoid(steps[0][:, 2 * hd :])
+        h = f1 + s * (f2 - f1)
+        for z0 in steps[1:]:
+            z = z0 + th.matmul(h, self.w_h)
+            ff, g = th.split(z, [2 * hd, hd], dim=1)
+            f1, f2 = th.split(th.tanh(ff), hd, dim=1)
+            h = f1 + th.sigmoid(g) * (f2 - f1)
         return self.fc(h), h
 
 
