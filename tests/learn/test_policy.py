@@ -41,7 +41,15 @@ def test_bad_backbone() -> None:
     with pytest.raises(MetaDVFSError, match="backbone"):
         TemporalEncoder(26, 4, "lstm")
     with pytest.raises(MetaDVFSError, match="out_dim"):
-        TemporalEncoder(26, 4, "cfc", units=8, out_dim=6)
+        TemporalEncoder(26, 4, "cfc", units=8, out_dim=6, wiring="ncp")
+    with pytest.raises(MetaDVFSError, match="wiring"):
+        TemporalEncoder(26, 4, "cfc", wiring="sparse")
+
+
+def test_both_cfc_wirings_run() -> None:
+    for wiring in ("full", "ncp"):
+        enc = TemporalEncoder(26, 4, "cfc", units=16, out_dim=8, wiring=wiring)
+        assert enc(th.rand(3, 4, 26)).shape == (3, 8)
 
 
 def _venv(n: int = 2) -> MetaVecEnv:
