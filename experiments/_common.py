@@ -1,0 +1,237 @@
+"""Helpers shared by the experiment scripts: configs, cached training, evaluation drivers, reports.
+
+The scripts are run from the repository root (``python experiments/NAME.py``); each keeps its trained models
+in a work directory (default ``runs/experiments/NAME-quick|full``, git-ignored) and writes its report (Markdown,
+figures, a compact JSON) to ``experiments/results/NAME/``. A work directory remembers the settings it was made
+with (``spec.json``); a rerun with the same settings reuses the finished models, other settings start afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2 shared cores: spinning OpenMP threads only slow everyone
+
+import contextlib
+
+import numpy as np
+import torch as th
+
+th.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "experiments" / "results"
+
+BASE_CONFIG = {"quick": "quickstart", "full": "metadvfs"}
+"""Quick runs take network, environment and PPO settings from ``configs/quickstart.yaml``, full runs from
+``configs/metadvfs.yaml`` (the shipped model's config); only tasks, mode, budget and envs per task change."""
+
+
+def base_sections(mode: str) -> dict[str, Any]:
+    """``network``, ``env`` and ``ppo`` sections (and ``total_steps``, ``tasks``) of the base config of a mode."""
+    import yaml
+
+    d = yaml.safe_load((ROOT / "configs" / f"{BASE_CONFIG[mode]}.yaml").read_text(encoding="utf-8"))
+    return {k: d[k] for k in ("network", "env", "ppo", "total_steps", "tasks")}
+
+
+_T0 = time.perf_counter()
+
+
+def limit_threads() -> None:
+    """One torch/OpenMP thread: on 2 shared cores, spinning OpenMP threads slow every job down."""
+    import torch as th
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    th.set_num_threads(1)
+
+
+def log(msg: str) -> None:
+    """Timestamped progress line on stderr."""
+    print(f"[{time.perf_counter() - _T0:7.1f} s] {msg}", file=sys.stderr, flush=True)
+
+
+def command_line() -> str:
+    """The command that is running, as typed from the repository root."""
+    argv = list(sys.argv)
+    with contextlib.suppress(ValueError):
+        argv[0] = str(Path(argv[0]).resolve().relative_to(ROOT))
+    return "python " + shlex.join(argv)
+
+
+def make_config(
+    base: dict[str, Any], name: str, tasks: Sequence[str], mode: str, per_task_steps: int, envs_per_task: int,
+    seed: int = 0, network: dict[str, Any] | None = None, meta: dict[str, Any] | None = None,
+    groups: str | int = "auto",
+) -> Any:
+    """A validated :class:`~metadvfs.learn.config.TrainConfig` with ``per_task_steps`` per task.
+
+    Args:
+        base: :func:`base_sections` of the run (network, env, ppo).
+        name: Run name.
+        tasks: Task names.
+        mode: Training mode.
+        per_task_steps: Environment steps per task.
+        envs_per_task: Simulated phones per task.
+        seed: Training seed.
+        network: Overrides of the network section.
+        meta: ``meta`` section (meta-training).
+        groups: Grouping (``auto`` or a number).
+    """
+    from metadvfs.learn.config import config_from_dict
+
+    d: dict[str, Any] = {
+        "name": name, "tasks": list(tasks), "mode": mode, "groups": groups, "algo": "ppo",
+        "total_steps": int(per_task_steps * len(tasks)), "envs_per_task": envs_per_task, "seed": seed,
+        "checkpoint_every_steps": 0, "network": {**base["network"], **(network or {})}, "env": dict(base["env"]),
+        "ppo": dict(base["ppo"]),
+    }
+    if meta:
+        d["meta"] = meta
+    return config_from_dict(d, name)
+
+
+def prepare_work(work: Path, spec: dict[str, Any]) -> None:
+    """Create the work directory; wipe it first if it was made with other settings."""
+    f = work / "spec.json"
+    if work.exists():
+        old = json.loads(f.read_text()) if f.is_file() else None
+        if old != spec:
+            if old is None and any(work.iterdir()):
+                raise SystemExit(f"error: {work} exists and is not an experiment work directory; pass another --work")
+            log(f"work directory {work}: other settings, starting afresh")
+            shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps(spec, indent=1))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """Run ``fn``; return its result and the wall time, s."""
+    t = time.perf_counter()
+    r = fn()
+    return r, time.perf_counter() - t
+
+
+def train_cached(cfg: Any, dest: Path) -> tuple[Path, float | None]:
+    """Train ``cfg`` into ``dest`` unless a finished checkpoint is there; returns (dir, wall s or None if reused)."""
+    from metadvfs.learn.trainer import train
+
+    if (dest / "model.json").is_file():
+        log(f"reusing {dest}")
+        return dest, None
+    if dest.exists():
+        shutil.rmtree(dest)
+    log(f"training {cfg.name} ({cfg.mode}, {cfg.total_steps:,} steps) -> {dest}")
+    _, wall = timed(lambda: train(cfg, dest, tensorboard=False))
+    log(f"  done in {wall:.0f} s")
+    return dest, wall
+
+
+class GroupsDriver:
+    """Evaluate several checkpoints as one method: each drives the rows of its own tasks.
+
+    Args:
+        models: Loaded checkpoints whose task lists partition the evaluated tasks.
+        rows: Task name per evaluation environment row.
+        name: Method name.
+    """
+
+    def __init__(self, models: Sequence[Any], rows: Sequence[str], name: str):
+        from metadvfs.learn.evaluate import ModelDriver
+
+        self.name = name
+        self.parts: list[tuple[np.ndarray, Any]] = []
+        for m in models:
+            idx = [i for i, t in enumerate(rows) if t in m.doc["tasks"]]
+            if idx:
+                self.parts.append((np.asarray(idx), ModelDriver(m, [rows[i] for i in idx], name)))
+        covered = sum(len(i) for i, _ in self.parts)
+        if covered != len(rows):
+            raise ValueError(f"{name}: the checkpoints cover {covered} of {len(rows)} rows")
+        self.env_kwargs = self.parts[0][1].env_kwargs
+
+    def reset(self, n_envs: int) -> None:
+        """Stateless policies: nothing to reset."""
+
+    def act(self, venv: Any, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """Per-checkpoint actions on its rows."""
+        out = np.ones((obs["obs"].shape[0], 4), dtype=np.int64)
+        for idx, d in self.parts:
+            out[idx] = d.act(venv, {"obs": obs["obs"][idx], "meta": obs["meta"][idx]})
+        return out
+
+
+def per_seed(res: Any, method: str, task_index: int) -> tuple[list[float], list[float]]:
+    """Per-seed ``ppr_norm`` (vs schedutil on the same seed) and QoE of a method on one task of an EvalResult."""
+    ns = len(res.seeds)
+    sl = slice(task_index * ns, (task_index + 1) * ns)
+    ppr = [r["ppr"] / s["ppr"] for r, s in zip(res.raw[method][sl], res.raw["schedutil"][sl], strict=True)]
+    return ppr, [r["qoe"] for r in res.raw[method][sl]]
+
+
+def mean_std(x: Sequence[float]) -> str:
+    """``mean ± std`` (population std) or ``-`` for an empty list."""
+    if len(x) == 0:
+        return "-"
+    a = np.asarray(x, dtype=float)
+    return f"{a.mean():.3f} ± {a.std():.3f}"
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """Markdown table lines."""
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return out
+
+
+def write_report(dest: Path, md_lines: Sequence[str], data: dict[str, Any], wall_s: float) -> None:
+    """Write ``results.md`` (the command that produced it on top) and ``results.json`` into ``dest``."""
+    from metadvfs.io import write_text_atomic
+
+    dest.mkdir(parents=True, exist_ok=True)
+    head = [
+        f"Produced by `{command_line()}` (wall time {wall_s / 60:.1f} min on this machine, "
+        f"{time.strftime('%Y-%m-%d')}).",
+        "",
+    ]
+    write_text_atomic(dest / "results.md", "\n".join([*head, *md_lines]) + "\n")
+    write_text_atomic(dest / "results.json", json.dumps({"command": command_line(), "wall_s": round(wall_s, 1), **data},
+                                                        indent=1, default=_json_default))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
+
+
+def savefig(fig: Any, path: Path) -> None:
+    """Save a small PNG atomically and close the figure."""
+    import matplotlib.pyplot as plt
+
+    from metadvfs.io import write_with
+
+    write_with(path, lambda p: fig.savefig(p, format="png", dpi=90))
+    plt.close(fig)
+
+
+def matplotlib_agg() -> Any:
+    """pyplot with the Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

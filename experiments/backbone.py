@@ -1,0 +1,170 @@
+"""Backbone ablation: CfC vs LTC vs GRU vs MLP temporal encoders, same budget, same everything else.
+
+One metadata-conditioned model (``mode: conditioned``, PPO, the network, environment and PPO settings of
+``configs/quickstart.yaml``) per backbone (``network.backbone``), the same tasks, environment steps and
+seed. Reported per backbone: mean
+``ppr_norm`` and QoE over the tasks (evaluation seeds 10000+i, schedutil on the same seeds as reference),
+per-task values, parameters (whole policy, and the acting path the phone runs: encoder + FiLM + policy head),
+training wall time, and batch-1 forward latency of the acting path (window of 8 observations, one CPU
+thread, median and 90th percentile over many calls after a warm-up).
+
+Run from the repository root::
+
+    python experiments/backbone.py --quick   # 4 tasks, 40k steps per task
+    python experiments/backbone.py           # 30 tasks, metadvfs.yaml budget per task (long)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C
+import numpy as np
+
+BACKBONES = ("cfc", "ltc", "gru", "mlp")
+SETTINGS: dict[str, dict[str, Any]] = {
+    "quick": {
+        "tasks": ["pixel3:tiktok", "pixel3:3dmark", "pixel6:tiktok", "pixel6:3dmark"],
+        "per_task_steps": 40_000,
+        "envs_per_task": 8,
+        "eval_seeds": 3,
+        "eval_seconds": 30.0,
+        "latency_calls": 2000,
+    },
+    "full": {
+        "tasks": ["all"],
+        "per_task_steps": None,
+        "envs_per_task": 16,
+        "eval_seeds": 3,
+        "eval_seconds": 60.0,
+        "latency_calls": 5000,
+    },
+}
+
+
+def acting_parameters(policy: Any) -> int:
+    """Parameters used to choose an action: features extractor, policy MLP, action head."""
+    mods = [policy.features_extractor, policy.mlp_extractor.policy_net, policy.action_net]
+    return int(sum(p.numel() for m in mods for p in m.parameters()))
+
+
+def latency_us(policy: Any, window: int, obs_dim: int, meta_dim: int, calls: int) -> dict[str, float]:
+    """Batch-1 deterministic action latency of the acting path (one thread), microseconds."""
+    import torch as th
+
+    th.set_num_threads(1)
+    g = th.Generator().manual_seed(0)
+    obs = {"obs": th.rand((1, window, obs_dim), generator=g), "meta": th.rand((1, meta_dim), generator=g)}
+    times = np.empty(calls)
+    with th.no_grad():
+        for _ in range(max(50, calls // 20)):
+            policy._predict(obs, deterministic=True)
+        for i in range(calls):
+            t = time.perf_counter_ns()
+            policy._predict(obs, deterministic=True)
+            times[i] = time.perf_counter_ns() - t
+    return {"median_us": float(np.median(times) / 1e3), "p90_us": float(np.percentile(times, 90) / 1e3)}
+
+
+def main() -> None:
+    """Command line entry."""
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.learn.evaluate import ModelDriver, evaluate
+    from metadvfs.learn.tasks import parse_task_names
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="4 tasks, small budgets")
+    ap.add_argument("--out", type=Path, default=C.RESULTS / "backbone", help="report directory")
+    ap.add_argument("--work", type=Path, default=None, help="models (default runs/experiments/...)")
+    a = ap.parse_args()
+    C.limit_threads()
+    mode = "quick" if a.quick else "full"
+    s = dict(SETTINGS[mode])
+    s["base"] = C.base_sections(mode)
+    s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
+    work = a.work or C.ROOT / "runs" / "experiments" / f"backbone-{mode}"
+    C.prepare_work(work, s)
+    names = parse_task_names(s["tasks"])
+    t0 = time.perf_counter()
+    models, walls, info = {}, {}, {}
+    for b in BACKBONES:
+        cfg = C.make_config(s["base"], f"bb-{b}", names, "conditioned", s["per_task_steps"], s["envs_per_task"],
+                            network={"backbone": b})
+        d, walls[b] = C.train_cached(cfg, work / b)
+        if walls[b] is None:
+            import json
+
+            walls[b] = json.loads((d / "model.json").read_text())["train"].get("wall_s")
+        m = load_checkpoint(d)
+        models[b] = m
+        pol = m.policies["all"]
+        info[b] = {"parameters": int(sum(p.numel() for p in pol.parameters())), "acting_parameters":
+                   acting_parameters(pol), **latency_us(pol, m.window, m.doc["obs"]["obs_dim"], m.doc["meta_dim"],
+                                                        s["latency_calls"])}
+        C.log(f"{b}: {info[b]}")
+    rows = [t for t in names for _ in range(s["eval_seeds"])]
+    C.log("evaluating")
+    res = evaluate([ModelDriver(models[b], rows, b) for b in BACKBONES], [], names, s["eval_seeds"],
+                   s["eval_seconds"], progress=lambda n: C.log(f"  {n}"))
+    cells = {}
+    for ti, t in enumerate(names):
+        for b in [*BACKBONES, "schedutil"]:
+            p, q = C.per_seed(res, b, ti)
+            cells[(t, b)] = {"ppr": float(np.mean(p)), "ppr_std": float(np.std(p)), "qoe": float(np.mean(q))}
+    wall = time.perf_counter() - t0
+    summary = {b: {"mean_ppr_norm": float(np.mean([cells[(t, b)]["ppr"] for t in names])),
+                   "mean_qoe": float(np.mean([cells[(t, b)]["qoe"] for t in names])),
+                   "train_wall_s": walls[b], **info[b]} for b in BACKBONES}
+    md = [
+        "# Backbone ablation",
+        "",
+        f"{len(names)} tasks, one conditioned model per backbone, {s['per_task_steps']:,} environment steps per task "
+        f"({s['envs_per_task']} simulated phones per task), training seed 0; evaluation seeds {res.seeds}, "
+        f"{res.seconds:g} s episodes. Network: {s['base']['network'] | {'backbone': '…'}}. Latency: batch 1, window "
+        f"{models['cfc'].window}, deterministic action of the acting path, one CPU thread of this (shared, "
+        f"noisy) 2-core machine, {s['latency_calls']} calls.",
+        "",
+    ]
+    md += C.md_table(
+        ["backbone", "mean PPR norm", "mean QoE", "parameters (policy)", "parameters (acting path)",
+         "latency median µs", "latency p90 µs", "train wall s"],
+        [_summary_row(b, e) for b, e in summary.items()],
+    )
+    md += ["", "Per task: PPR normalised to schedutil (mean ± std over seeds) / QoE.", ""]
+    md += C.md_table(["task", *BACKBONES],
+                     [[t, *(f"{cells[(t, b)]['ppr']:.3f}±{cells[(t, b)]['ppr_std']:.3f} / {cells[(t, b)]['qoe']:.3f}"
+                            for b in BACKBONES)] for t in names])
+    md += ["", "![backbones](backbone.png)"]
+    plot(a.out / "backbone.png", summary)
+    C.write_report(a.out, md, {"settings": s, "tasks": names, "eval_seeds": res.seeds, "summary": summary,
+                               "cells": {f"{t}|{b}": c for (t, b), c in cells.items()}}, wall)
+    C.log(f"report: {a.out / 'results.md'}")
+
+
+def _summary_row(b: str, e: dict[str, Any]) -> list[str]:
+    wall = "-" if e["train_wall_s"] is None else f"{e['train_wall_s']:.0f}"
+    return [b, f"{e['mean_ppr_norm']:.3f}", f"{e['mean_qoe']:.3f}", f"{e['parameters']:,}",
+            f"{e['acting_parameters']:,}", f"{e['median_us']:.0f}", f"{e['p90_us']:.0f}", wall]
+
+
+def plot(path: Path, summary: dict[str, Any]) -> None:
+    """Mean PPR norm and median latency per backbone."""
+    plt = C.matplotlib_agg()
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.0))
+    bs = list(summary)
+    axes[0].bar(bs, [summary[b]["mean_ppr_norm"] for b in bs], color="tab:blue")
+    axes[0].axhline(1.0, color="k", lw=0.8, ls=":")
+    axes[0].set_ylabel("mean PPR / schedutil")
+    axes[1].bar(bs, [summary[b]["median_us"] for b in bs], color="tab:orange")
+    axes[1].set_ylabel("batch-1 latency, µs (median)")
+    fig.tight_layout()
+    C.savefig(fig, path)
+
+
+if __name__ == "__main__":
+    main()
