@@ -192,6 +192,9 @@ def load_checkpoint(model: str | Path) -> LoadedModel:
     Raises:
         MetaDVFSError: Missing/corrupt files or an unsupported schema version.
     """
+    from metadvfs.learn.trainer import torch_threads
+
+    th.set_num_threads(torch_threads())  # small nets: one thread (a second one spins on 2 shared cores)
     d = resolve_model_dir(model)
     doc = _read_json(d / "model.json")
     schema = doc.get("schema")
