@@ -218,12 +218,22 @@ def _json_default(o: Any) -> Any:
 
 
 def savefig(fig: Any, path: Path) -> None:
-    """Save a small PNG atomically and close the figure."""
+    """Save a small PNG (64-colour palette) atomically and close the figure."""
     import matplotlib.pyplot as plt
 
     from metadvfs.io import write_with
 
-    write_with(path, lambda p: fig.savefig(p, format="png", dpi=90))
+    def write(p: Path) -> None:
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        buf.seek(0)
+        Image.open(buf).convert("RGB").quantize(colors=64).save(p, format="PNG", optimize=True)
+
+    write_with(path, write)
     plt.close(fig)
 
 

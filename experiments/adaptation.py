@@ -80,6 +80,8 @@ SEED_BASE = 100
 EVAL_SEED = 20_000
 EVAL_ENVS = 8
 """Held-out evaluation of the policy during fine-tuning: 8 fixed episodes (seeds 20000+i), deterministic actions."""
+FRACTIONS = (0.0, 0.1, 0.25, 0.5, 1.0)
+"""Budget fractions at which the fixed-episode reward is tabulated."""
 MEASURES = ("train_own", "train_common", "eval_own", "eval_common")
 MEASURE_TEXT = {
     "train_own": "training reward, own converged (`metadvfs adapt`)",
@@ -157,6 +159,13 @@ def finetune(
     venv.close()
     ev.close()
     return cb.train, cb.eval
+
+
+def reward_at(points: list[tuple[int, float]], fractions: tuple[float, ...]) -> list[float]:
+    """Fixed-episode reward of the last evaluation at or before each fraction of the run's last step."""
+    st = np.array([p[0] for p in points])
+    r = np.array([p[1] for p in points])
+    return [round(float(r[np.flatnonzero(st <= f * st[-1])[-1]]), 5) for f in fractions]
 
 
 def eval_summary(curves: dict[str, list[tuple[int, float]]]) -> dict[str, Any]:
@@ -287,6 +296,9 @@ def aggregate(runs: list[dict[str, Any]], budget: int, dt: float) -> dict[str, A
                 "reduction_mean_of_ratios_pct": 100 * (1 - mean_ratios),
             }
         out[measure] = per
+    if all("eval_curves" in r for r in runs):
+        out["eval_at"] = {m: np.mean([reward_at(r["eval_curves"][m], FRACTIONS) for r in runs], axis=0).tolist()
+                          for m in METHODS}
     for curve, key in (("train", "methods"), ("eval", "eval_methods")):
         out[f"{curve}_rewards"] = {
             m: {k: float(np.mean([r[key][m][k] for r in runs])) for k in ("start_reward", "converged_reward",
@@ -380,6 +392,9 @@ def report(folds: list[dict[str, Any]], s: dict[str, Any], seeds: list[int], wal
             [[m, f"{rw[m]['start_reward']:.4f} / {rw[m]['converged_reward']:.4f} / {rw[m]['final_reward']:.4f}",
               f"{ew[m]['start_reward']:.4f} / {ew[m]['converged_reward']:.4f} / {ew[m]['final_reward']:.4f}"]
              for m in METHODS])
+        md += ["", "Fixed-episode reward (mean over runs) after a fraction of the budget:", ""]
+        md += C.md_table(["method", *(f"{f:.0%} ({int(f * budget):,} steps)" for f in FRACTIONS)],
+                         [[m, *(f"{v:.4f}" for v in a["eval_at"][m])] for m in METHODS])
         md.append("")
     md += ["## Per run (steps to 95 %: training own / common · fixed-episode own / common; '-' = not reached)", ""]
     rows = []

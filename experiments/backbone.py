@@ -54,21 +54,32 @@ def acting_parameters(policy: Any) -> int:
 
 
 def latency_us(policy: Any, window: int, obs_dim: int, meta_dim: int, calls: int) -> dict[str, float]:
-    """Batch-1 deterministic action latency of the acting path (one thread), microseconds."""
+    """Batch-1 latency of the acting path (one thread), microseconds: the network alone and SB3's predict path."""
     import torch as th
 
     th.set_num_threads(1)
     g = th.Generator().manual_seed(0)
     obs = {"obs": th.rand((1, window, obs_dim), generator=g), "meta": th.rand((1, meta_dim), generator=g)}
-    times = np.empty(calls)
+
+    def net() -> th.Tensor:  # features -> policy MLP -> action logits (no distribution objects)
+        return policy.action_net(policy.mlp_extractor.forward_actor(policy.extract_features(obs)))
+
+    def sb3() -> Any:  # what SB3 runs for a deterministic action (builds the distribution, takes its mode)
+        return policy._predict(obs, deterministic=True)
+
+    out: dict[str, float] = {}
     with th.no_grad():
-        for _ in range(max(50, calls // 20)):
-            policy._predict(obs, deterministic=True)
-        for i in range(calls):
-            t = time.perf_counter_ns()
-            policy._predict(obs, deterministic=True)
-            times[i] = time.perf_counter_ns() - t
-    return {"median_us": float(np.median(times) / 1e3), "p90_us": float(np.percentile(times, 90) / 1e3)}
+        for name, fn in (("net", net), ("sb3", sb3)):
+            times = np.empty(calls)
+            for _ in range(max(50, calls // 20)):
+                fn()
+            for i in range(calls):
+                t = time.perf_counter_ns()
+                fn()
+                times[i] = time.perf_counter_ns() - t
+            out[f"{name}_median_us"] = float(np.median(times) / 1e3)
+            out[f"{name}_p90_us"] = float(np.percentile(times, 90) / 1e3)
+    return out
 
 
 def main() -> None:
@@ -126,13 +137,15 @@ def main() -> None:
         f"{len(names)} tasks, one conditioned model per backbone, {s['per_task_steps']:,} environment steps per task "
         f"({s['envs_per_task']} simulated phones per task), training seed 0; evaluation seeds {res.seeds}, "
         f"{res.seconds:g} s episodes. Network: {s['base']['network'] | {'backbone': '…'}}. Latency: batch 1, window "
-        f"{models['cfc'].window}, deterministic action of the acting path, one CPU thread of this (shared, "
-        f"noisy) 2-core machine, {s['latency_calls']} calls.",
+        f"{models['cfc'].window}, one CPU thread of this (shared, noisy) 2-core machine, {s['latency_calls']} calls "
+        "after a warm-up; *network* = features → policy MLP → action logits in PyTorch, *SB3 predict* = the "
+        "deterministic action through SB3 (distribution objects included). The exported on-phone governor "
+        "(`metadvfs export`) is measured separately in docs/deploy.md.",
         "",
     ]
     md += C.md_table(
         ["backbone", "mean PPR norm", "mean QoE", "parameters (policy)", "parameters (acting path)",
-         "latency median µs", "latency p90 µs", "train wall s"],
+         "network µs (median / p90)", "SB3 predict µs (median / p90)", "train wall s"],
         [_summary_row(b, e) for b, e in summary.items()],
     )
     md += ["", "Per task: PPR normalised to schedutil (mean ± std over seeds) / QoE.", ""]
@@ -149,7 +162,8 @@ def main() -> None:
 def _summary_row(b: str, e: dict[str, Any]) -> list[str]:
     wall = "-" if e["train_wall_s"] is None else f"{e['train_wall_s']:.0f}"
     return [b, f"{e['mean_ppr_norm']:.3f}", f"{e['mean_qoe']:.3f}", f"{e['parameters']:,}",
-            f"{e['acting_parameters']:,}", f"{e['median_us']:.0f}", f"{e['p90_us']:.0f}", wall]
+            f"{e['acting_parameters']:,}", f"{e['net_median_us']:.0f} / {e['net_p90_us']:.0f}",
+            f"{e['sb3_median_us']:.0f} / {e['sb3_p90_us']:.0f}", wall]
 
 
 def plot(path: Path, summary: dict[str, Any]) -> None:
@@ -160,8 +174,8 @@ def plot(path: Path, summary: dict[str, Any]) -> None:
     axes[0].bar(bs, [summary[b]["mean_ppr_norm"] for b in bs], color="tab:blue")
     axes[0].axhline(1.0, color="k", lw=0.8, ls=":")
     axes[0].set_ylabel("mean PPR / schedutil")
-    axes[1].bar(bs, [summary[b]["median_us"] for b in bs], color="tab:orange")
-    axes[1].set_ylabel("batch-1 latency, µs (median)")
+    axes[1].bar(bs, [summary[b]["net_median_us"] for b in bs], color="tab:orange")
+    axes[1].set_ylabel("batch-1 network latency, µs (median)")
     fig.tight_layout()
     C.savefig(fig, path)
 

@@ -68,7 +68,7 @@ def random_partition(names: list[str], labels: tuple[int, ...], seed: int) -> li
     meta = {frozenset(n for n, lab in zip(names, labels, strict=True) if lab == g) for g in set(labels)}
     rng = np.random.default_rng(seed)
     for _ in range(200):
-        perm = list(rng.permutation(names))
+        perm = [str(x) for x in rng.permutation(names)]
         groups, i = [], 0
         for s in sizes:
             groups.append(sorted(perm[i:i + s]))
@@ -257,6 +257,8 @@ def plot(path: Path, names: list[str], methods: list[str], cells: dict[tuple[str
         ax.bar(x + i * w - 0.4 + w / 2, [cells[(t, m)]["ppr"] for t in names], w,
                yerr=[cells[(t, m)]["ppr_std"] for t in names], label=m, capsize=1.5)
     ax.axhline(1.0, color="k", lw=0.8, ls=":")
+    lo = min(cells[(t, m)]["ppr"] - cells[(t, m)]["ppr_std"] for t in names for m in methods)
+    ax.set_ylim(bottom=max(0.0, np.floor(lo * 10) / 10 - 0.1))
     ax.set_xticks(x, names, rotation=45 if len(names) > 8 else 15, ha="right", fontsize=7)
     ax.set_ylabel("PPR / schedutil PPR")
     ax.legend(fontsize=7, ncol=3)
