@@ -15,9 +15,11 @@ points. Because a random policy already earns most of the reward scale (QoE ≈ 
 ``r_start + 0.95 · (r_conv − r_start)``, with ``r_start`` the first moving-average point of the ``scratch``
 run when it is compared (one common reference for all methods), else of the method itself.
 ``steps_to_95`` is the first environment step after which the moving average stays at or above the threshold
-to the end; ``steps_to_95_common`` uses the best converged reward among the compared methods instead of the
-method's own. Simulated minutes = steps × decision interval / 60 (the time one phone would need to make that
-many decisions).
+to the end; the threshold is lowered to ``r_conv − 2·sd`` when that is lower (``sd``: spread of the
+moving average over the converged tail), so a curve that starts within noise of its plateau counts as
+converged instead of "never reached"; ``steps_to_95_common`` uses the best converged reward among the
+compared methods instead of the method's own. Simulated minutes = steps × decision interval / 60 (the time
+one phone would need to make that many decisions).
 """
 
 from __future__ import annotations
@@ -199,8 +201,10 @@ def _summarize(curves: dict[str, list[tuple[int, float]]], dt: float, n_steps: i
     out: dict[str, Any] = {"methods": {}}
     for k in curves:
         r0 = start_ref if start_ref is not None else float(ma[k][0])
-        s95 = steps_to_threshold(st[k], ma[k], r0 + 0.95 * (conv[k] - r0))
-        s95c = steps_to_threshold(st[k], ma[k], r0 + 0.95 * (best - r0))
+        tail = ma[k][int(len(ma[k]) * 0.8):]
+        noise = 2.0 * float(np.std(tail)) if len(tail) > 1 else 0.0  # within noise of converged counts as there
+        s95 = steps_to_threshold(st[k], ma[k], min(r0 + 0.95 * (conv[k] - r0), conv[k] - noise))
+        s95c = steps_to_threshold(st[k], ma[k], min(r0 + 0.95 * (best - r0), best - noise))
         out["methods"][k] = {
             "steps_to_95": s95,
             "minutes_to_95": None if s95 is None else round(s95 * dt / 60.0, 3),
