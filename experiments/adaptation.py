@@ -13,7 +13,8 @@ full run). For each fold:
      per-task budget), as :mod:`metadvfs.meta.adapt` does,
    - ``scratch``: a freshly initialised network;
 3. steps and simulated minutes to 95 % use the rule of :mod:`metadvfs.meta.adapt` (threshold on the
-   improvement over scratch's starting reward; first step after which the curve stays above it) on two
+   improvement over scratch's starting reward, floored at the converged reward minus twice the noise of the
+   converged tail; first step after which the curve stays above it) on two
    curves: the training reward (60-s moving average, what ``metadvfs adapt`` reports) and a fixed-episode
    evaluation of the policy (same 8 episodes every time, deterministic actions, so demand noise does not
    move it). ``own``: 95 % of the method's own converged reward; ``common``: 95 % of the best converged
@@ -168,23 +169,25 @@ def reward_at(points: list[tuple[int, float]], fractions: tuple[float, ...]) -> 
     return [round(float(r[np.flatnonzero(st <= f * st[-1])[-1]]), 5) for f in fractions]
 
 
-def eval_summary(curves: dict[str, list[tuple[int, float]]]) -> dict[str, Any]:
-    """Steps to 95 % on the evaluation curves (same rule as ``metadvfs adapt``, no moving average).
+def eval_summary(curves: dict[str, list[tuple[int, float]]], dt: float) -> dict[str, Any]:
+    """Steps to 95 % on the evaluation curves: :func:`metadvfs.meta.adapt._summarize`'s rule, moving average of 1.
 
-    Threshold ``r0 + 0.95 (r_conv − r0)`` with ``r0`` = scratch's evaluation before training and ``r_conv`` the
-    mean of the last 20 % of the evaluation points (own), or the best such mean among the methods (common).
+    Same threshold as ``metadvfs adapt`` (scratch's first point as the common start, 95 % of the improvement to
+    the converged reward = mean of the last 20 % of the points, floored at converged − 2 sd of that tail), applied
+    to the evaluation points themselves (each already averages 8 episodes of 20 s).
     """
-    from metadvfs.meta.adapt import steps_to_threshold
+    from metadvfs.meta.adapt import _summarize
 
-    st = {k: np.array([p[0] for p in v]) for k, v in curves.items()}
-    r = {k: np.array([p[1] for p in v]) for k, v in curves.items()}
-    conv = {k: float(np.mean(v[int(len(v) * 0.8):])) for k, v in r.items()}
-    r0 = float(r["scratch"][0])
-    best = max(conv.values())
-    return {k: {"steps_to_95": steps_to_threshold(st[k], r[k], r0 + 0.95 * (conv[k] - r0)),
-                "steps_to_95_common": steps_to_threshold(st[k], r[k], r0 + 0.95 * (best - r0)),
-                "start_reward": round(float(r[k][0]), 5), "converged_reward": round(conv[k], 5),
-                "final_reward": round(float(r[k][-1]), 5)} for k in curves}
+    return _summarize(curves, dt, n_steps=10**9)["methods"]  # 60 s / (n_steps · dt) rounds to a width of 1
+
+
+def summarize_run(run: dict[str, Any], dt: float, n_steps: int) -> dict[str, Any]:
+    """(Re)compute a run's statistics from its stored curves (so a rule change needs no new training)."""
+    from metadvfs.meta.adapt import _summarize
+
+    train = {k: [(int(a), float(b)) for a, b in v] for k, v in run["curves"].items()}
+    ev = {k: [(int(a), float(b)) for a, b in v] for k, v in run["eval_curves"].items()}
+    return {**run, **_summarize(train, dt, n_steps), "eval_methods": eval_summary(ev, dt)}
 
 
 def fold_tasks(s: dict[str, Any], kind: str, value: str) -> tuple[list[str], list[str]]:
@@ -204,7 +207,7 @@ def run_fold(s: dict[str, Any], kind: str, value: str, work: Path, seeds: list[i
 
     from metadvfs.learn.checkpoint import load_checkpoint
     from metadvfs.learn.config import MetaConfig
-    from metadvfs.meta.adapt import _incremental_init, _summarize, nearest_task
+    from metadvfs.meta.adapt import _incremental_init, nearest_task
     from metadvfs.meta.train import meta_train
     from metadvfs.tasks.task import make_task
 
@@ -221,6 +224,7 @@ def run_fold(s: dict[str, Any], kind: str, value: str, work: Path, seeds: list[i
         _, timing["meta_train_s"] = C.timed(lambda: meta_train(cfg, MetaConfig(**s["meta"]), meta_dir))
     joint_dir, timing["joint_train_s"] = C.train_cached(cfg, fw / "joint")
     meta_m, joint_m = load_checkpoint(meta_dir), load_checkpoint(joint_dir)
+    dt, n_steps = meta_m.cfg.env.decision_interval_s, meta_m.cfg.ppo.n_steps
     runs: list[dict[str, Any]] = []
     run_key = hashlib.sha1(json.dumps([s["adapt_steps"], s["adapt_envs"], s["eval_every"], EVAL_SEED, EVAL_ENVS])
                            .encode()).hexdigest()[:10]
@@ -240,7 +244,7 @@ def run_fold(s: dict[str, Any], kind: str, value: str, work: Path, seeds: list[i
         for seed in seeds:
             cache = fw / f"runs-{run_key}" / f"{tname.replace(':', '-')}-s{seed}.json"
             if cache.is_file():
-                runs.append(json.loads(cache.read_text()))
+                runs.append(summarize_run(json.loads(cache.read_text()), dt, n_steps))
                 continue
             curves, evals, walls = {}, {}, {}
             for m in METHODS:
@@ -253,14 +257,13 @@ def run_fold(s: dict[str, Any], kind: str, value: str, work: Path, seeds: list[i
                         s["eval_every"],
                     )
                 )
-            rep = _summarize(curves, meta_m.cfg.env.decision_interval_s, meta_m.cfg.ppo.n_steps)
             run = {"fold": f"{kind}:{value}", "kind": kind, "task": tname, "seed": seed, "routed_group": gid,
-                   "nearest_task": near, "wall_s": {k: round(v, 1) for k, v in walls.items()}, **rep,
-                   "eval_methods": eval_summary(evals),
+                   "nearest_task": near, "wall_s": {k: round(v, 1) for k, v in walls.items()},
+                   "curves": {k: [[int(a), round(b, 5)] for a, b in v] for k, v in curves.items()},
                    "eval_curves": {k: [[int(a), round(b, 5)] for a, b in v] for k, v in evals.items()}}
             cache.parent.mkdir(exist_ok=True)
             cache.write_text(json.dumps(run))
-            runs.append(run)
+            runs.append(summarize_run(run, dt, n_steps))
     groups = {m["id"]: m["tasks"] for m in meta_m.doc["models"]}
     return {"train_tasks": train_tasks, "heldout": held, "groups": groups, "timing": timing, "runs": runs,
             "meta_curves": meta_m.doc["train"].get("meta_curves", {})}
@@ -362,9 +365,11 @@ def report(folds: list[dict[str, Any]], s: dict[str, Any], seeds: list[int], wal
         f"{s['meta']}.",
         "",
         "Steps to 95 % (rule of `metadvfs.meta.adapt`): threshold = scratch's starting reward + 95 % of the "
-        "improvement to the converged reward (mean of the last 20 % of the curve); steps to 95 % = first step after "
-        "which the curve stays at or above it. Two curves: the **training reward** (mean reward of every PPO "
-        "rollout, 60-s moving average; what `metadvfs adapt` reports) and the **fixed-episode reward** (the policy "
+        "improvement to the converged reward (mean of the last 20 % of the curve), lowered to converged − 2 sd of "
+        "that tail when this is lower (a curve within noise of its plateau counts as converged); steps to 95 % = "
+        "first step after which the curve stays at or above the threshold. Two curves: the **training reward** "
+        "(mean reward of every PPO rollout, 60-s moving average; what `metadvfs adapt` reports) and the "
+        "**fixed-episode reward** (the policy "
         f"evaluated before training and every {s['eval_every']} rollouts on the same {EVAL_ENVS} episodes, seeds "
         f"{EVAL_SEED}+i, deterministic actions; no demand noise, and step 0 shows what the initialization is worth). "
         "**own**: the method's own converged reward; **common**: the best converged reward among the run's four "
@@ -436,12 +441,13 @@ def main() -> None:
     """Command line entry."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 folds on a 9-task universe, small budgets")
-    ap.add_argument("--out", type=Path, default=C.RESULTS / "adaptation", help="report directory")
+    ap.add_argument("--out", type=Path, default=None, help="reports (default experiments/results/NAME/quick|full)")
     ap.add_argument("--work", type=Path, default=None, help="models and runs (default runs/experiments/...)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per held-out task (default 2)")
     a = ap.parse_args()
     C.limit_threads()
     mode = "quick" if a.quick else "full"
+    a.out = a.out or C.RESULTS / "adaptation" / mode
     s = dict(SETTINGS[mode])
     s["base"] = C.base_sections(mode)
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30

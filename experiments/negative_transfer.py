@@ -87,11 +87,12 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="6 tasks, small budgets")
-    ap.add_argument("--out", type=Path, default=C.RESULTS / "negative_transfer", help="report directory")
+    ap.add_argument("--out", type=Path, default=None, help="reports (default experiments/results/NAME/quick|full)")
     ap.add_argument("--work", type=Path, default=None, help="models (default runs/experiments/...)")
     a = ap.parse_args()
     C.limit_threads()
     mode = "quick" if a.quick else "full"
+    a.out = a.out or C.RESULTS / "negative_transfer" / mode
     s = dict(SETTINGS[mode])
     s["base"] = C.base_sections(mode)
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30

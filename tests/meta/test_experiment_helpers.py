@@ -65,7 +65,7 @@ def test_eval_summary_uses_scratch_start_and_stays_rule() -> None:
         "incremental": [(0, 1.0)] * 5,
         "scratch": [(0, 1.0), (100, 1.2), (200, 1.6), (300, 1.9), (400, 2.0)],
     }
-    r = adaptation.eval_summary(curves)
+    r = adaptation.eval_summary(curves, dt=0.1)
     # threshold 1 + 0.95 * (2.0 - 1.0) = 1.95 (scratch starts at 1.0, converged = last 20 % = 2.0)
     assert r["meta"]["steps_to_95"] == 100
     assert r["joint"]["steps_to_95"] == 400  # dips back below at 300
