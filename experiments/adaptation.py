@@ -444,6 +444,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="reports (default experiments/results/NAME/quick|full)")
     ap.add_argument("--work", type=Path, default=None, help="models and runs (default runs/experiments/...)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per held-out task (default 2)")
+    ap.add_argument("--folds", default=None, help="subset of folds, e.g. device:pixel8,app:weibo (default all)")
     a = ap.parse_args()
     C.limit_threads()
     mode = "quick" if a.quick else "full"
@@ -455,9 +456,15 @@ def main() -> None:
         if a.seeds < 1:
             raise SystemExit("error: --seeds: must be >= 1")
         s["seeds"] = a.seeds
+    if a.folds:
+        want = [f.strip().split(":", 1) for f in a.folds.split(",") if f.strip()]
+        bad = [":".join(f) for f in want if f not in s["folds"]]
+        if bad:
+            raise SystemExit(f"error: --folds: unknown fold {bad[0]!r}; choose from "
+                             + ", ".join(":".join(f) for f in s["folds"]))
+        s["folds"] = want
     work = a.work or C.ROOT / "runs" / "experiments" / f"adaptation-{mode}"
-    C.prepare_work(work, {k: s[k] for k in ("devices", "apps", "folds", "per_task_steps", "envs_per_task", "meta",
-                                            "base")})
+    C.prepare_work(work, {k: s[k] for k in ("devices", "apps", "per_task_steps", "envs_per_task", "meta", "base")})
     seeds = [SEED_BASE + i for i in range(s["seeds"])]
     t0 = time.perf_counter()
     folds = []
