@@ -243,14 +243,16 @@ done
 """
     dev = connect(twin6, signer)
     dev.push(io.BytesIO(script.encode()), "/data/local/tmp/wd_test.sh")
-    dev.shell(f"su -c 'echo 1000000 > {node}'; date +%s > /data/local/tmp/hb")
+    # heartbeat 3 s in the future: the watchdog must still be running when we look (a loaded CI machine can
+    # take over a second between writing the heartbeat and starting the script)
+    dev.shell(f"su -c 'echo 1000000 > {node}'; echo $(( $(date +%s) + 3 )) > /data/local/tmp/hb")
     t0 = time.monotonic()
     assert dev.shell("nohup sh /data/local/tmp/wd_test.sh > /dev/null 2>&1 &") == ""
     assert time.monotonic() - t0 < 2.0  # the shell stream closes although the script keeps running
     assert any("sh /data/local/tmp/wd_test.sh" in p for p in twin6.running_processes())
     dev.close()
     assert twin6.read_node(node).strip() == "1000000"
-    assert wait_for(lambda: twin6.read_node(node).strip() == "2802000", 6.0)
+    assert wait_for(lambda: twin6.read_node(node).strip() == "2802000", 10.0)
     assert twin6.read_node("/data/local/tmp/wd.log").strip() == "restored"
     assert wait_for(lambda: not any("wd_test" in p for p in twin6.running_processes()), 3.0)
     back = io.BytesIO()
