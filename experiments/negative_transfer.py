@@ -251,7 +251,7 @@ def write(out: Path, s: dict[str, Any], names: list[str], methods: list[str], ce
 def plot(path: Path, names: list[str], methods: list[str], cells: dict[tuple[str, str], Any]) -> None:
     """Grouped bars: ppr_norm per task and method."""
     plt = C.matplotlib_agg()
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(min(14.0, max(6.0, 0.9 * len(names) + 2)), 3.6 if len(names) <= 8 else 4.6))
     w = 0.8 / len(methods)
     x = np.arange(len(names))
     for i, m in enumerate(methods):
