@@ -33,6 +33,7 @@ from metadvfs.catalog.types import (
     ThermalSpec,
     ThrottleRule,
 )
+from metadvfs.catalog.vendor import parse_vendor
 from metadvfs.errors import MetaDVFSError, unknown_name
 from metadvfs.paths import data_dir
 
@@ -52,7 +53,7 @@ _TOP_REQUIRED = (
     "base_power_mw",
     "nominal_voltage_v",
 )
-_TOP_OPTIONAL = ("sources", "estimated", "notes")
+_TOP_OPTIONAL = ("sources", "estimated", "notes", "vendor")
 _META_REQUIRED = ("soc", "soc_family", "vendor", "year", "gpu_family", "display_refresh_hz", "battery_mah")
 _CLUSTER_REQUIRED = (
     "name",
@@ -438,6 +439,7 @@ def _build_profile(doc: dict[str, Any], where: str, path: Path | None) -> Device
         sources=sources,
         estimated=estimated,
         path=str(path) if path is not None else None,
+        vendor=None if doc.get("vendor") is None else parse_vendor(ck, doc["vendor"], present - {"gpu"}),
     )
 
 
@@ -599,7 +601,8 @@ def profile_hash(profile: DeviceProfile) -> str:
     """Content hash of a profile, independent of file formatting, comments and location.
 
     The hash is the SHA-256 of the canonical JSON (sorted keys, no whitespace) of every profile field except
-    ``path``, so a YAML profile and its JSON copy hash equal, and any change of a number changes the hash.
+    ``path`` and ``vendor`` (the stock governor's settings, which change no physics), so a YAML profile and its
+    JSON copy hash equal, and any change of a number changes the hash.
 
     Args:
         profile: A loaded profile.
@@ -609,5 +612,6 @@ def profile_hash(profile: DeviceProfile) -> str:
     """
     data = dataclasses.asdict(profile)
     data.pop("path", None)
+    data.pop("vendor", None)  # the stock governor's settings: they change no simulated physics
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

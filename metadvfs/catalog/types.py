@@ -8,7 +8,10 @@ two-cluster phone (Pixel 3) has no ``mid`` domain; its mask is 0 everywhere in t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from metadvfs.catalog.vendor import VendorSpec
 
 CPU_DOMAINS: tuple[str, ...] = ("little", "mid", "big")
 DOMAINS: tuple[str, ...] = ("little", "mid", "big", "gpu")
@@ -188,6 +191,8 @@ class DeviceProfile:
         sources: Upstream sources as ``repository@commit:path`` strings.
         estimated: ``{field path: method}`` for every value that is not read from a source.
         path: File the profile was loaded from (``None`` for in-memory profiles).
+        vendor: The phone's own governor settings (``vendor:`` section), or ``None``; see
+            :mod:`metadvfs.catalog.vendor`.
     """
 
     name: str
@@ -202,6 +207,7 @@ class DeviceProfile:
     sources: tuple[str, ...] = ()
     estimated: dict[str, str] = field(default_factory=dict)
     path: str | None = None
+    vendor: VendorSpec | None = None
 
     def cluster(self, domain: str) -> ClusterSpec | None:
         """Return the cluster serving ``domain`` (``little``/``mid``/``big``), or ``None`` if absent."""

@@ -9,7 +9,8 @@ environments (leading axis), so one governor object drives a whole batch of phon
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -26,12 +27,15 @@ class GovernorContext:
         tick_s: Simulator tick, s.
         core: The simulator (only the oracle looks into it, to read future demand).
         mali: Per environment, ``None`` or a Mali DVFS table (rows of freq_khz, down, up, hys_ticks).
+        vendor: Per environment, the device profile's ``vendor:`` section
+            (:class:`~metadvfs.catalog.vendor.VendorSpec`) or ``None``; empty when the caller does not know it.
     """
 
     dev: DeviceArrays
     tick_s: float
     core: SimCore
     mali: list[np.ndarray | None]
+    vendor: list[Any] = field(default_factory=list)
 
 
 class Governor(ABC):

@@ -1,8 +1,10 @@
 """Governor names -> governor objects.
 
-Names: ``performance``, ``powersave``, ``schedutil``, ``ondemand``, ``conservative`` (CPU governors paired
-with the device's stock GPU governor), ``fixed`` or ``fixed:<fraction>``, ``oracle``, and explicit pairs
-``<cpu>/<gpu>`` with a GPU governor from ``simple_ondemand``, ``mali``, ``performance``, ``powersave``.
+Names: ``stock`` (the device's own Android stack: schedutil with the vendor tunables, PowerHAL boosts and the
+stock GPU governor; see :mod:`metadvfs.governors.vendor_stack`), ``performance``, ``powersave``, ``schedutil``,
+``ondemand``, ``conservative`` (CPU governors paired with the device's stock GPU governor), ``fixed`` or
+``fixed:<fraction>``, ``oracle``, and explicit pairs ``<cpu>/<gpu>`` with a GPU governor from
+``simple_ondemand``, ``mali``, ``performance``, ``powersave``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,15 @@ GPU_GOVERNORS: dict[str, Callable[[], Governor]] = {
     "performance": lambda: Performance(GPU_DOM),
     "powersave": lambda: Powersave(GPU_DOM),
 }
-STOCK_NAMES: tuple[str, ...] = ("performance", "powersave", "schedutil", "ondemand", "conservative", "fixed")
+STOCK_NAMES: tuple[str, ...] = (
+    "stock",
+    "performance",
+    "powersave",
+    "schedutil",
+    "ondemand",
+    "conservative",
+    "fixed",
+)
 GOVERNOR_NAMES: tuple[str, ...] = (*STOCK_NAMES, "oracle")
 
 
@@ -68,6 +78,10 @@ def make_governor(name: str) -> Governor:
         return Powersave()
     if name == "oracle":
         return Oracle()
+    if name == "stock":
+        from metadvfs.governors.vendor_stack import VendorStock
+
+        return VendorStock()
     if name == "fixed" or name.startswith("fixed:"):
         frac = 0.5
         if ":" in name:

@@ -42,6 +42,8 @@ class CompiledDemand:
         ui_pf: (B, L) ui work per frame, Mc.
         gpu_pf: (B, L) GPU work per frame, GPU Mc.
         ui_dom: (B, L) int8 domain index (1 mid, 2 big) of the ui thread per tick.
+        input: (B, L) input flags per tick (:mod:`metadvfs.workload.input_events`: 1 touch event, 2 launch);
+            ``None`` means no input events.
     """
 
     work: np.ndarray
@@ -50,8 +52,9 @@ class CompiledDemand:
     ui_pf: np.ndarray
     gpu_pf: np.ndarray
     ui_dom: np.ndarray
+    input: np.ndarray | None = None
 
-    FIELDS = ("work", "share_c", "frames", "ui_pf", "gpu_pf", "ui_dom")
+    FIELDS = ("work", "share_c", "frames", "ui_pf", "gpu_pf", "ui_dom", "input")
 
 
 def compile_demand(
@@ -60,7 +63,8 @@ def compile_demand(
     """Place the thread roles of ``B`` trace windows on the devices of batch rows ``rows``.
 
     Args:
-        raw: Trace arrays, each (B, L): ``frames``, ``ui_mc``, ``gpu_mc``, ``worker_mc``, ``bg_mc``.
+        raw: Trace arrays, each (B, L): ``frames``, ``ui_mc``, ``gpu_mc``, ``worker_mc``, ``bg_mc``; optional
+            ``input`` (input flags; zeros when absent).
         dev: Device arrays of the whole batch.
         rows: (B,) which environment (row of ``dev``) each window belongs to.
         target_fps: (B,) app frame-rate target, frames/s (sets the frame period for placement).
@@ -108,6 +112,7 @@ def compile_demand(
         ui_pf=ui_pf.astype(np.float32),
         gpu_pf=gpu_pf.astype(np.float32),
         ui_dom=ui_dom,
+        input=np.asarray(raw["input"], dtype=np.float32) if "input" in raw else np.zeros((b, length), np.float32),
     )
 
 
@@ -120,9 +125,10 @@ class DemandPool:
     contiguous run of memory.
 
     Attributes:
-        data: (T, 12) float32 packed rows: work (4 domains, reference Mc), share of the work on the busiest CPU
+        data: (T, 13) float32 packed rows: work (4 domains, reference Mc), share of the work on the busiest CPU
             times the core count (4), frames requested, ui work per frame (Mc), GPU work per frame (GPU Mc), and
-            the ui thread's domain (0..3, exact in float32).
+            the ui thread's domain (0..3, exact in float32), input flags (exact in float32; read by the ``stock``
+            governor, not by the kernel).
         size: Ticks in use (``T`` is the capacity).
     """
 
@@ -133,8 +139,9 @@ class DemandPool:
         "ui_pf": 9,
         "gpu_pf": 10,
         "ui_dom": 11,
+        "input": 12,
     }
-    WIDTH = 12
+    WIDTH = 13
 
     def __init__(self, capacity: int = 1024) -> None:
         self.size = 0
@@ -182,7 +189,8 @@ class DemandPool:
             self.data = grown
         start = self.size
         for name, col in self.COLUMNS.items():
-            self.data[start:need, col] = getattr(demand, name)[0]
+            value = getattr(demand, name)
+            self.data[start:need, col] = 0.0 if value is None else value[0]
         self.size = need
         self._index[key] = (start, length, keep)
         return start, length
@@ -230,7 +238,7 @@ class TraceBank:
             return hit
         n_ticks = round(seconds / tick_s)
         arrays = generate_arrays(app, n_ticks, self.bank_seed(name, k), tick_s=tick_s)
-        packed = {key_: np.ascontiguousarray(arrays[key_], dtype=np.float32) for key_ in RAW_KEYS}
+        packed = {key_: np.ascontiguousarray(arrays[key_], dtype=np.float32) for key_ in (*RAW_KEYS, "input")}
         self._cache[key] = packed
         if len(self._cache) > self._max:
             self._cache.popitem(last=False)

@@ -81,12 +81,13 @@ class Timeline:
 
 
 def governor_context(batch: TaskBatch) -> GovernorContext:
-    """The :class:`GovernorContext` of a batch (Mali tables from the device profiles)."""
+    """The :class:`GovernorContext` of a batch (Mali tables and vendor settings from the device profiles)."""
     mali = []
     for t in batch.tasks:
         rows = t.device.gpu.mali_dvfs
         mali.append(np.array([(r.freq_khz, r.down_util, r.up_util, r.hys_ticks) for r in rows]) if rows else None)
-    return GovernorContext(dev=batch.dev, tick_s=batch.tick_s, core=batch.core, mali=mali)
+    vendor = [t.device.vendor for t in batch.tasks]
+    return GovernorContext(dev=batch.dev, tick_s=batch.tick_s, core=batch.core, mali=mali, vendor=vendor)
 
 
 def replay(

@@ -87,6 +87,9 @@ def make_task(
     if abs(meta.tick_s - tick_s) > 1e-12:
         arrays = resample_arrays(arrays, meta.tick_s, tick_s)
     raw = {k: np.ascontiguousarray(arrays[k], dtype=np.float32) for k in RAW_KEYS}
+    from metadvfs.workload.input_events import input_flags, track_from_json
+
+    raw["input"] = input_flags(*track_from_json(meta.input, str(trace)), len(raw["frames"]), tick_s).astype(np.float32)
     if app is not None:
         prof = app if isinstance(app, AppProfile) else load_app(app)
     elif meta.app in list_apps():

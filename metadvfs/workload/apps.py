@@ -30,7 +30,7 @@ MAX_FPS = 240.0
 """Upper bound for ``target_fps`` and phase ``fps``, frames/s."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_TOP_KEYS = ("schema", "name", "display_name", "metadata", "phases", "notes")
+_TOP_KEYS = ("schema", "name", "display_name", "metadata", "phases", "notes", "input")
 _META_KEYS = ("category", "interaction", "target_fps", "cpu_intensity", "gpu_intensity")
 _PHASE_KEYS = ("name", "weight", "duration_s", "fps", "ui_mc", "gpu_mc", "worker_mc_per_s", "bg_mc_per_s")
 _DIST_KEYS = ("mean", "cv")
@@ -138,6 +138,11 @@ def parse_app(data: Any, source: str) -> AppProfile:
         raise MetaDVFSError(f"{source}: field 'notes' must be a string")
     metadata = _parse_metadata(data["metadata"], source)
     phases = _parse_phases(data["phases"], source)
+    input_spec = None
+    if data.get("input") is not None:
+        from metadvfs.workload.input_events import parse_input_spec
+
+        input_spec = parse_input_spec(data["input"], source, [p.name for p in phases])
     return AppProfile(
         name=name,
         display_name=display_name,
@@ -145,6 +150,7 @@ def parse_app(data: Any, source: str) -> AppProfile:
         phases=phases,
         notes=notes.strip(),
         path=source,
+        input=input_spec,
     )
 
 

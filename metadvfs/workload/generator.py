@@ -31,6 +31,7 @@ import pandas as pd
 
 from metadvfs.errors import MetaDVFSError
 from metadvfs.workload.apps import load_app
+from metadvfs.workload.input_events import generate_events, input_flags, track_to_json
 from metadvfs.workload.trace import TICK_S_MAX, TICK_S_MIN, arrays_to_frame, phases_extra
 from metadvfs.workload.types import TRACE_SCHEMA, AppProfile, PhaseSpec, TraceMeta
 
@@ -64,8 +65,9 @@ def generate_arrays(app: AppProfile | str, n_ticks: int, seed: int, tick_s: floa
     Returns:
         ``t_s`` (float64, s), ``frames`` (int64, frames requested in the tick), ``ui_mc`` (float64, reference
         Mc), ``gpu_mc`` (float64, reference GPU Mc), ``worker_mc`` and ``bg_mc`` (float64, reference Mc),
-        ``phase_id`` (int64 index into ``phase_names``) and ``phase_names`` (str array, the app's phase
-        names in file order).
+        ``phase_id`` (int64 index into ``phase_names``), ``phase_names`` (str array, the app's phase
+        names in file order) and ``input`` (int64 per-tick input flags, see
+        :func:`metadvfs.workload.input_events.input_flags`).
 
     Raises:
         MetaDVFSError: Bad ``n_ticks``, ``seed`` or ``tick_s``.
@@ -99,6 +101,7 @@ def generate_arrays(app: AppProfile | str, n_ticks: int, seed: int, tick_s: floa
     worker = _lognormal(rng.standard_normal(n), phases, "worker_mc_per_s", phase_id) * tick * _modulation(rng, n, tick)
     bg = _lognormal(rng.standard_normal(n), phases, "bg_mc_per_s", phase_id) * tick * _modulation(rng, n, tick)
 
+    ev_t, ev_k = generate_events(profile.input, phase_id, [p.name for p in phases], seed, tick)
     return {
         "t_s": np.arange(n, dtype=np.float64) * tick,
         "frames": frames,
@@ -108,6 +111,7 @@ def generate_arrays(app: AppProfile | str, n_ticks: int, seed: int, tick_s: floa
         "bg_mc": bg,
         "phase_id": phase_id.astype(np.int64),
         "phase_names": np.array([p.name for p in phases], dtype=str),
+        "input": input_flags(ev_t, ev_k, n, tick),
     }
 
 
@@ -137,6 +141,7 @@ def generate_trace(
         raise MetaDVFSError(f"seconds: {seconds:g} must be > 0")
     n = max(1, round(float(seconds) / tick))
     arrays = generate_arrays(profile, n, seed, tick)
+    events = generate_events(profile.input, arrays["phase_id"], [p.name for p in profile.phases], seed, tick)
     meta = TraceMeta(
         schema=TRACE_SCHEMA,
         app=profile.name,
@@ -146,6 +151,7 @@ def generate_trace(
         seed=int(seed),
         device=None,
         extra={"phases": phases_extra([str(x) for x in arrays["phase_names"]]), "generator": GENERATOR_ID},
+        input=track_to_json(*events),
     )
     return arrays_to_frame(arrays), meta
 

@@ -1,4 +1,4 @@
-"""Trace files (schema ``metadvfs.trace/1``): write, read + validate, convert to arrays, resample.
+"""Trace files (schema ``metadvfs.trace/2``, ``/1`` still read): write, read + validate, convert to arrays, resample.
 
 Formats, chosen by suffix:
 
@@ -26,7 +26,7 @@ import pandas as pd
 
 from metadvfs.errors import MetaDVFSError
 from metadvfs.io import write_with
-from metadvfs.workload.types import TRACE_COLUMNS, TRACE_SCHEMA, TraceMeta
+from metadvfs.workload.types import TRACE_COLUMNS, TRACE_SCHEMA, TRACE_SCHEMAS, TraceMeta
 
 TICK_S_MIN = 0.001
 """Smallest allowed ``tick_s``, s."""
@@ -115,7 +115,7 @@ def meta_from_dict(data: Any, source_name: str) -> TraceMeta:
 
 
 def validate_trace(df: pd.DataFrame, meta: TraceMeta, source_name: str) -> None:
-    """Check a trace table and its metadata against schema ``metadvfs.trace/1``.
+    """Check a trace table and its metadata against schema ``metadvfs.trace/1`` or ``/2``.
 
     Args:
         df: The table (columns :data:`~metadvfs.workload.types.TRACE_COLUMNS`; extra columns are allowed).
@@ -195,7 +195,7 @@ def write_trace(df: pd.DataFrame, meta: TraceMeta, path: str | Path) -> None:
 
     Args:
         df: Table with :data:`~metadvfs.workload.types.TRACE_COLUMNS` (extra columns are written after them).
-        meta: Its metadata (``schema`` must be ``metadvfs.trace/1``).
+        meta: Its metadata (``schema`` ``metadvfs.trace/1`` or ``/2``).
         path: Destination file.
 
     Raises:
@@ -429,9 +429,10 @@ def _check_writable(dest: Path) -> None:
 
 
 def _check_schema(schema: Any, source_name: str) -> None:
-    if schema != TRACE_SCHEMA:
+    if schema not in TRACE_SCHEMAS:
         found = "none" if schema is None else repr(schema)
-        raise MetaDVFSError(f"{source_name}: trace schema: found {found}, expected {TRACE_SCHEMA!r}")
+        expected = " or ".join(repr(s) for s in TRACE_SCHEMAS)
+        raise MetaDVFSError(f"{source_name}: trace schema: found {found}, expected {expected}")
 
 
 def _check_meta(meta: TraceMeta, source_name: str) -> None:
@@ -459,6 +460,12 @@ def _check_meta(meta: TraceMeta, source_name: str) -> None:
         isinstance(k, str) and isinstance(v, str) for k, v in meta.extra.items()
     ):
         raise MetaDVFSError(f"{where} 'extra': must be a mapping of strings to strings")
+    if meta.input is not None:
+        if meta.schema == TRACE_SCHEMAS[0]:
+            raise MetaDVFSError(f"{where} 'input': the input-event track needs schema {TRACE_SCHEMA!r}")
+        from metadvfs.workload.input_events import track_from_json
+
+        track_from_json(meta.input, source_name)
 
 
 def _extra_phases(meta: TraceMeta) -> list[str] | None:

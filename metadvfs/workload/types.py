@@ -17,9 +17,16 @@ Thread roles:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-TRACE_SCHEMA = "metadvfs.trace/1"
-"""Schema id written into every trace file; readers reject other ids."""
+if TYPE_CHECKING:
+    from metadvfs.workload.input_events import InputSpec
+
+TRACE_SCHEMA = "metadvfs.trace/2"
+"""Schema id written into every trace file (version 2 adds the input-event track ``TraceMeta.input``)."""
+
+TRACE_SCHEMAS: tuple[str, ...] = ("metadvfs.trace/1", TRACE_SCHEMA)
+"""Schema ids readers accept; a version-1 trace has no input track. Readers reject other ids."""
 
 TRACE_COLUMNS: tuple[str, ...] = ("t_s", "frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc", "phase")
 """Required trace columns, in order.
@@ -92,6 +99,7 @@ class AppProfile:
         phases: The phases the generator switches between.
         notes: Free text (where the demand numbers come from).
         path: File the profile was loaded from.
+        input: Touch gestures and launches (the ``input:`` section), or ``None`` for no input events.
     """
 
     name: str
@@ -100,6 +108,7 @@ class AppProfile:
     phases: tuple[PhaseSpec, ...]
     notes: str = ""
     path: str | None = None
+    input: InputSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,8 @@ class TraceMeta:
         seed: Generator seed (``None`` for recorded traces).
         device: Device the trace was recorded on (``None`` for generated traces).
         extra: Anything else (string values).
+        input: Input-event track (schema version 2 only): ``{"t_s": [s, ...], "event": [name, ...]}`` sorted
+            by time, names from :data:`metadvfs.workload.input_events.INPUT_EVENTS`; ``None`` for no events.
     """
 
     schema: str
@@ -125,3 +136,4 @@ class TraceMeta:
     seed: int | None = None
     device: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    input: dict[str, Any] | None = None
