@@ -23,7 +23,7 @@ app.add_typer(trace_app, name="trace", help="Generate and validate workload trac
 console = Console(stderr=True)
 out_console = Console(width=None if Console().is_terminal else 160)
 
-DEMO_GOVERNORS = "schedutil,ondemand,conservative,performance,powersave,oracle"
+DEMO_GOVERNORS = "stock,schedutil,ondemand,conservative,performance,powersave,oracle"
 
 
 @app.command()
@@ -121,21 +121,26 @@ def replay(
         raise MetaDVFSError(f"--out: {out} exists and is not a directory")
     results: list[dict[str, object]] = []
     ref = None
-    run_order = names if "schedutil" in names else ["schedutil", *names]
+    run_order = list(dict.fromkeys(["stock", "schedutil", *names]))
     gov_objs = dict(zip(names, govs, strict=True))
     timelines = {}
     with console.status("") as status:
         for g in run_order:
             gov = gov_objs.get(g) or make_governor(g)
+            gov_objs[g] = gov
 
             def prog(done: int, total: int, g: str = g) -> None:
                 status.update(f"[bold]{g}[/]: {done}/{total} ticks ({100 * done / total:.0f}%)")
 
             timelines[g] = run_replay([task], gov, seconds, seed, progress=prog)
-    ref = timelines["schedutil"].metrics(0)["ppr"]
+    ref = timelines["stock"].metrics(0)["ppr"]
+    su_ppr = timelines["schedutil"].metrics(0)["ppr"]
     for g in names:
         m = timelines[g].metrics(0, ppr_ref=ref)
+        m["ppr_norm_schedutil"] = m["ppr"] / su_ppr if su_ppr > 0 else float("nan")
         results.append({"governor": g, **m})
+    for note in getattr(gov_objs.get("stock"), "notes", []) or []:
+        console.print(f"[yellow]note:[/] {note}")
     for g in names:
         df = timelines[g].frame(0)
         safe = g.replace("/", "+").replace(":", "=")
@@ -167,7 +172,8 @@ def replay(
         ("QoE", "qoe"),
         ("jank %", "jank_pct"),
         ("PPR", "ppr"),
-        ("PPR/schedutil", "ppr_norm"),
+        ("PPR/stock", "ppr_norm"),
+        ("PPR/schedutil", "ppr_norm_schedutil"),
         ("max die °C", "max_temp_c"),
         ("throttled %", "throttled_pct"),
     ]

@@ -149,7 +149,12 @@ def evaluate_cmd(
     model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
     tasks: str = typer.Option("model", "--tasks", help="model (the model's tasks) | all | DEVICE:APP,..."),
     baselines: str = typer.Option(
-        "schedutil,oracle", "--baselines", help="Comma list: schedutil,oracle,ondemand,...,ztt,gear,standalone,joint"
+        "stock,schedutil,oracle",
+        "--baselines",
+        help="Comma list: stock,schedutil,oracle,ondemand,...,ztt,gear,standalone,joint",
+    ),
+    reference: str = typer.Option(
+        "stock", "--reference", help="Normalise PPR to: stock (the phone's Android stack) | schedutil (older figures)."
     ),
     seeds: int = typer.Option(3, "--seeds", help="Evaluation seeds per task."),
     seconds: float = typer.Option(60.0, "--seconds", help="Episode length, s."),
@@ -159,9 +164,18 @@ def evaluate_cmd(
     """Evaluate a model against stock governors, the oracle and learned baselines (tables and plots)."""
     from metadvfs.learn.baseline_models import resolve_learned_baselines
     from metadvfs.learn.checkpoint import load_checkpoint
-    from metadvfs.learn.evaluate import LEARNED_BASELINE_NAMES, STOCK_METHODS, ModelDriver, evaluate, write_reports
+    from metadvfs.learn.evaluate import (
+        LEARNED_BASELINE_NAMES,
+        REFERENCES,
+        STOCK_METHODS,
+        ModelDriver,
+        evaluate,
+        write_reports,
+    )
     from metadvfs.learn.tasks import parse_task_names
 
+    if reference not in REFERENCES:
+        raise MetaDVFSError(f"--reference: must be one of {', '.join(REFERENCES)}, got {reference!r}")
     m = load_checkpoint(model)
     names = list(m.doc["tasks"]) if tasks == "model" else parse_task_names(tasks)
     wanted = [b.strip() for b in baselines.split(",") if b.strip()]
@@ -182,7 +196,9 @@ def evaluate_cmd(
             drivers += resolve_learned_baselines(m, learned, names, rows, prog)
     stock = [b for b in wanted if b in STOCK_METHODS]
     with console.status("evaluating") as st:
-        res = evaluate(drivers, stock, names, seeds, seconds, progress=lambda n: st.update(f"evaluating {n}"))
+        res = evaluate(
+            drivers, stock, names, seeds, seconds, progress=lambda n: st.update(f"evaluating {n}"), reference=reference
+        )
     dest = out or m.path / "eval"
     paths = write_reports(res, dest, focus="metadvfs")
     if json_out:

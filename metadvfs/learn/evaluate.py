@@ -3,7 +3,9 @@
 Every method runs each (task, seed) episode on the same demand: learned policies through the batched
 environment (``BatchedDVFSVecEnv`` seeded per row), stock governors and the oracle through
 :func:`metadvfs.sim.replay.replay` with the same seeds (the two draw identical demand windows). Metrics come
-from :mod:`metadvfs.metrics`; ``ppr_norm`` divides by schedutil's PPR on the same task and seed.
+from :mod:`metadvfs.metrics`; ``ppr_norm`` divides by the reference governor's PPR on the same task and seed
+(``stock``, the Android stack the phone runs, by default; ``reference="schedutil"`` gives the older figures) and
+``ppr_norm_schedutil`` divides by schedutil's (the pure kernel rule), reported next to it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from metadvfs.learn.checkpoint import LoadedModel
 from metadvfs.learn.wrappers import flat_to_multi
 from metadvfs.metrics import Series, summarize
 
-STOCK_METHODS = ("schedutil", "oracle", "ondemand", "conservative", "performance", "powersave")
+STOCK_METHODS = ("stock", "schedutil", "oracle", "ondemand", "conservative", "performance", "powersave")
+REFERENCES = ("stock", "schedutil")
+"""Governors PPR can be normalised to (``stock`` by default)."""
 LEARNED_BASELINE_NAMES = ("standalone", "joint", "ztt", "gear")
-REPORT_KEYS = ("ppr_norm", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c")
+REPORT_KEYS = ("ppr_norm", "ppr_norm_schedutil", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c")
 SEED_BASE = 10_000
 """Evaluation seeds are ``SEED_BASE + i`` (training uses small seeds; evaluation windows differ)."""
 
@@ -145,17 +149,20 @@ class EvalResult:
         seeds: Evaluation seeds.
         seconds: Episode length, s.
         raw: ``{method: [metrics per (task, seed)]}`` (task-major order).
+        reference: Governor ``ppr_norm`` and the QoE check refer to (one of :data:`REFERENCES`).
     """
 
     tasks: list[str]
     seeds: list[int]
     seconds: float
     raw: dict[str, list[dict[str, float]]]
+    reference: str = "stock"
 
     def rows(self) -> list[dict[str, Any]]:
-        """Per (task, method): mean and std over seeds of :data:`REPORT_KEYS` (ppr_norm vs schedutil)."""
+        """Per (task, method): mean and std over seeds of :data:`REPORT_KEYS` (ppr_norm vs the reference)."""
         ns = len(self.seeds)
-        ref = self.raw["schedutil"]
+        ref = self.raw[self.reference]
+        su = self.raw["schedutil"]
         out = []
         for ti, task in enumerate(self.tasks):
             dev, app = task.split(":", 1)
@@ -164,8 +171,9 @@ class EvalResult:
                 for si in range(ns):
                     r = res[ti * ns + si]
                     base = ref[ti * ns + si]["ppr"]
+                    norm = {"ppr_norm": r["ppr"] / base, "ppr_norm_schedutil": r["ppr"] / su[ti * ns + si]["ppr"]}
                     for k in REPORT_KEYS:
-                        vals[k].append(r["ppr"] / base if k == "ppr_norm" else r[k])
+                        vals[k].append(norm[k] if k in norm else r[k])
                 row: dict[str, Any] = {"device": dev, "app": app, "method": method}
                 for k, v in vals.items():
                     row[k] = float(np.mean(v))
@@ -174,18 +182,19 @@ class EvalResult:
         return out
 
     def summary(self, focus: str | None = None) -> dict[str, Any]:
-        """Mean over tasks per method, ratio to the oracle, tasks won, QoE check against schedutil.
+        """Mean over tasks per method, ratio to the oracle, tasks won, QoE check against the reference.
 
         A method *wins* a task when its mean ``ppr_norm`` is the highest among all non-oracle methods whose
-        QoE is at least schedutil's - 0.01 on that task.
+        QoE is at least the reference governor's - 0.01 on that task.
         """
+        refm = self.reference
         rows = self.rows()
         methods = list(self.raw)
         by = {(r["device"] + ":" + r["app"], r["method"]): r for r in rows}
         s: dict[str, Any] = {"methods": {}}
         for m in methods:
             mean = {k: float(np.mean([by[(t, m)][k] for t in self.tasks])) for k in REPORT_KEYS}
-            qoe_ok = sum(by[(t, m)]["qoe"] >= by[(t, "schedutil")]["qoe"] - 0.01 for t in self.tasks)
+            qoe_ok = sum(by[(t, m)]["qoe"] >= by[(t, refm)]["qoe"] - 0.01 for t in self.tasks)
             entry: dict[str, Any] = {**{f"mean_{k}": v for k, v in mean.items()}, "tasks_qoe_ok": int(qoe_ok)}
             if "oracle" in self.raw:
                 entry["ratio_to_oracle"] = float(
@@ -196,7 +205,7 @@ class EvalResult:
         for t in self.tasks:
             ok = [
                 m for m in methods
-                if m != "oracle" and by[(t, m)]["qoe"] >= by[(t, "schedutil")]["qoe"] - 0.01
+                if m != "oracle" and by[(t, m)]["qoe"] >= by[(t, refm)]["qoe"] - 0.01
             ]
             if ok:
                 won[max(ok, key=lambda m: by[(t, m)]["ppr_norm"])] += 1
@@ -208,6 +217,7 @@ class EvalResult:
                     s[f"{focus}_ge_{other}"] = int(
                         sum(by[(t, focus)]["ppr_norm"] >= by[(t, other)]["ppr_norm"] - 1e-9 for t in self.tasks)
                     )
+        s["reference"] = refm
         s["n_tasks"] = len(self.tasks)
         s["seeds"] = self.seeds
         s["seconds"] = self.seconds
@@ -221,20 +231,24 @@ def evaluate(
     n_seeds: int = 3,
     seconds: float = 60.0,
     progress: Callable[[str], None] | None = None,
+    reference: str = "stock",
 ) -> EvalResult:
     """Run all methods on all (task, seed) episodes.
 
     Args:
         drivers: Learned methods.
-        stock: Stock governor names (schedutil is always included, it is the reference).
+        stock: Stock governor names (``stock`` and ``schedutil`` are always included).
         task_names: Tasks.
         n_seeds: Seeds per task (``SEED_BASE + i``).
         seconds: Episode length, s.
         progress: Called with the method name before it runs.
+        reference: Governor ``ppr_norm`` is normalised to (:data:`REFERENCES`).
 
     Returns:
         The results.
     """
+    if reference not in REFERENCES:
+        raise MetaDVFSError(f"--reference: must be one of {', '.join(REFERENCES)}, got {reference!r}")
     if n_seeds < 1:
         raise MetaDVFSError(f"--seeds: must be >= 1, got {n_seeds}")
     if seconds <= 0:
@@ -249,11 +263,11 @@ def evaluate(
             raw[d.name] = [r for t in task_names for r in run_driver(per_task[t], [t], seeds, seconds)]
         else:
             raw[d.name] = run_driver(d, task_names, seeds, seconds)
-    for name in dict.fromkeys(["schedutil", *stock]):
+    for name in dict.fromkeys(["stock", "schedutil", *stock]):
         if progress:
             progress(name)
         raw[name] = run_stock(name, task_names, seeds, seconds)
-    return EvalResult(list(task_names), seeds, seconds, raw)
+    return EvalResult(list(task_names), seeds, seconds, raw, reference)
 
 
 def write_reports(res: EvalResult, out: Path, focus: str | None = None) -> dict[str, Path]:
@@ -285,7 +299,8 @@ def to_markdown(res: EvalResult, focus: str | None = None) -> str:
     methods = list(res.raw)
     by = {(r["device"] + ":" + r["app"], r["method"]): r for r in rows}
     lines = [
-        f"Seeds {res.seeds}, {res.seconds:g} s episodes. Cells: PPR normalised to schedutil / QoE (mean ± std).",
+        f"Seeds {res.seeds}, {res.seconds:g} s episodes. Cells: PPR normalised to {res.reference} / QoE "
+        "(mean ± std).",
         "",
         "| task | " + " | ".join(methods) + " |",
         "|---|" + "---|" * len(methods),
@@ -296,13 +311,15 @@ def to_markdown(res: EvalResult, focus: str | None = None) -> str:
         ]
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     s = res.summary(focus)
-    lines += ["", "| method | mean PPR norm | mean QoE | mean jank % | ratio to oracle | QoE ok | tasks won |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", f"| method | mean PPR / {res.reference} | mean PPR / schedutil | mean QoE | mean jank % | "
+              "ratio to oracle | QoE ok | tasks won |",
+              "|---|---|---|---|---|---|---|---|"]
     for m in methods:
         e = s["methods"][m]
         rto = f"{e['ratio_to_oracle']:.3f}" if "ratio_to_oracle" in e else "-"
         lines.append(
-            f"| {m} | {e['mean_ppr_norm']:.3f} | {e['mean_qoe']:.3f} | {e['mean_jank_pct']:.2f} | {rto} | "
+            f"| {m} | {e['mean_ppr_norm']:.3f} | {e['mean_ppr_norm_schedutil']:.3f} | "
+            f"{e['mean_qoe']:.3f} | {e['mean_jank_pct']:.2f} | {rto} | "
             f"{e['tasks_qoe_ok']}/{len(res.tasks)} | {e['tasks_won']} |"
         )
     return "\n".join(lines) + "\n"

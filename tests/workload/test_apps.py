@@ -18,7 +18,7 @@ from metadvfs.workload.trace import trace_summary, trace_to_arrays
 from metadvfs.workload.types import CATEGORIES, INTERACTIONS, TRACE_COLUMNS, TRACE_SCHEMA
 
 CATALOG = ["3dmark", "bilibili", "kwai", "taobao", "tiktok", "weibo"]
-KEYS = {"t_s", "frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc", "phase_id", "phase_names"}
+KEYS = {"t_s", "frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc", "phase_id", "phase_names", "input"}
 
 
 def test_catalog_lists_the_six_apps() -> None:
@@ -274,8 +274,14 @@ def test_generate_trace_frame_and_meta() -> None:
     assert meta.source == "generated" and meta.tick_s == 0.01 and meta.target_fps == 60
     arrays = trace_to_arrays(df)
     direct = generate_arrays("bilibili", len(df), seed=5)
-    for k in KEYS:
+    for k in KEYS - {"input"}:
         np.testing.assert_array_equal(arrays[k], direct[k])
+    from metadvfs.workload.input_events import input_flags, track_from_json
+
+    # the input track in the metadata gives the same per-tick flags as the arrays
+    flags = input_flags(*track_from_json(meta.input, "gen"), len(df), meta.tick_s)
+    np.testing.assert_array_equal(flags, direct["input"])
+    assert (direct["input"] & 1).any()
     with pytest.raises(MetaDVFSError, match="seconds"):
         generate_trace("bilibili", 0, seed=1)
     with pytest.raises(MetaDVFSError, match="seconds"):

@@ -56,7 +56,7 @@ def test_csv_header_line(tmp_path: Path, trace) -> None:
     write_trace(df, meta, path)
     first, second = path.read_text().splitlines()[:2]
     assert first.startswith(CSV_MAGIC)
-    assert json.loads(first[len(CSV_MAGIC) :])["schema"] == "metadvfs.trace/1"
+    assert json.loads(first[len(CSV_MAGIC) :])["schema"] == "metadvfs.trace/2"
     assert second == ",".join(TRACE_COLUMNS)
 
 
@@ -153,12 +153,12 @@ CASES = {
         r"column 'phase': label 'dance' at row 1 is not in the trace's phase list",
     ),
     "wrong_schema": (
-        lambda h, ls: [h.replace("metadvfs.trace/1", "metadvfs.trace/0"), *ls],
-        r"trace schema: found 'metadvfs.trace/0', expected 'metadvfs.trace/1'",
+        lambda h, ls: [h.replace("metadvfs.trace/2", "metadvfs.trace/0"), *ls],
+        r"trace schema: found 'metadvfs.trace/0', expected 'metadvfs.trace/1' or 'metadvfs.trace/2'",
     ),
     "no_header": (
         lambda h, ls: list(ls),
-        r"found no '# metadvfs-trace' header line.*expected 'metadvfs.trace/1'",
+        r"found no '# metadvfs-trace' header line.*expected 'metadvfs.trace/2'",
     ),
     "bad_tick": (
         lambda h, ls: [h.replace('"tick_s": 0.01', '"tick_s": 5.0'), *ls],
@@ -203,7 +203,7 @@ def test_parquet_without_metadata(tmp_path: Path, trace) -> None:
     df, _ = trace
     path = tmp_path / "plain.parquet"
     df.to_parquet(path)
-    with pytest.raises(MetaDVFSError, match=r"found no 'metadvfs' key.*expected 'metadvfs.trace/1'"):
+    with pytest.raises(MetaDVFSError, match=r"found no 'metadvfs' key.*expected 'metadvfs.trace/2'"):
         read_trace(path)
 
 
