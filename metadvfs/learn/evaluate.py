@@ -171,7 +171,11 @@ class EvalResult:
                 for si in range(ns):
                     r = res[ti * ns + si]
                     base = ref[ti * ns + si]["ppr"]
-                    norm = {"ppr_norm": r["ppr"] / base, "ppr_norm_schedutil": r["ppr"] / su[ti * ns + si]["ppr"]}
+                    base_su = su[ti * ns + si]["ppr"]
+                    norm = {
+                        "ppr_norm": r["ppr"] / base if base > 0 else float("nan"),
+                        "ppr_norm_schedutil": r["ppr"] / base_su if base_su > 0 else float("nan"),
+                    }
                     for k in REPORT_KEYS:
                         vals[k].append(norm[k] if k in norm else r[k])
                 row: dict[str, Any] = {"device": dev, "app": app, "method": method}
@@ -203,10 +207,7 @@ class EvalResult:
             s["methods"][m] = entry
         won = {m: 0 for m in methods}
         for t in self.tasks:
-            ok = [
-                m for m in methods
-                if m != "oracle" and by[(t, m)]["qoe"] >= by[(t, refm)]["qoe"] - 0.01
-            ]
+            ok = [m for m in methods if m != "oracle" and by[(t, m)]["qoe"] >= by[(t, refm)]["qoe"] - 0.01]
             if ok:
                 won[max(ok, key=lambda m: by[(t, m)]["ppr_norm"])] += 1
         for m in methods:
@@ -299,8 +300,7 @@ def to_markdown(res: EvalResult, focus: str | None = None) -> str:
     methods = list(res.raw)
     by = {(r["device"] + ":" + r["app"], r["method"]): r for r in rows}
     lines = [
-        f"Seeds {res.seeds}, {res.seconds:g} s episodes. Cells: PPR normalised to {res.reference} / QoE "
-        "(mean ± std).",
+        f"Seeds {res.seeds}, {res.seconds:g} s episodes. Cells: PPR normalised to {res.reference} / QoE (mean ± std).",
         "",
         "| task | " + " | ".join(methods) + " |",
         "|---|" + "---|" * len(methods),
@@ -311,9 +311,12 @@ def to_markdown(res: EvalResult, focus: str | None = None) -> str:
         ]
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     s = res.summary(focus)
-    lines += ["", f"| method | mean PPR / {res.reference} | mean PPR / schedutil | mean QoE | mean jank % | "
-              "ratio to oracle | QoE ok | tasks won |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"| method | mean PPR / {res.reference} | mean PPR / schedutil | mean QoE | mean jank % | "
+        "ratio to oracle | QoE ok | tasks won |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for m in methods:
         e = s["methods"][m]
         rto = f"{e['ratio_to_oracle']:.3f}" if "ratio_to_oracle" in e else "-"
