@@ -156,8 +156,10 @@ def test_replay_all_governors(tmp_path: Path) -> None:
     runs = json.loads((out / "metrics.json").read_text())["runs"]
     assert [r["governor"] for r in runs] == names
     sched = next(r for r in runs if r["governor"] == "schedutil")
+    stock = next(r for r in runs if r["governor"] == "stock")
     if sched["ppr"] > 0:
-        assert sched["ppr_norm"] == pytest.approx(1.0)
+        assert sched["ppr_norm_schedutil"] == pytest.approx(1.0)
+        assert stock["ppr_norm"] == pytest.approx(1.0)
     assert "Traceback" not in res.stdout + res.stderr
 
 

@@ -32,9 +32,10 @@ def test_evaluate_json_and_reports(tiny_model: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     methods = {row["method"] for row in doc["tasks"]}
-    assert methods == {"metadvfs", "schedutil", "oracle"}
+    assert methods == {"metadvfs", "stock", "schedutil", "oracle"}  # PPR is normalised to stock
+    assert next(x for x in doc["tasks"] if x["method"] == "stock")["ppr_norm"] == pytest.approx(1.0)
     row = next(x for x in doc["tasks"] if x["method"] == "schedutil")
-    assert row["ppr_norm"] == pytest.approx(1.0) and row["device"] == "pixel3" and row["app"] == "tiktok"
+    assert row["ppr_norm_schedutil"] == pytest.approx(1.0) and row["device"] == "pixel3" and row["app"] == "tiktok"
     assert {"qoe", "jank_pct", "energy_j", "max_temp_c", "ppr_norm_std"} <= set(row)
     assert doc["summary"]["methods"]["oracle"]["ratio_to_oracle"] == pytest.approx(1.0)
     for f in ("results.csv", "results.md", "summary.json", "ppr_norm_per_task.png", "power_vs_qoe.png"):
