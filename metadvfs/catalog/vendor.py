@@ -180,6 +180,12 @@ def parse_vendor(ck: Any, obj: Any, present: set[str]) -> VendorSpec:
                 raise ck.fail(f"vendor.hints.{name}", f"unknown hint name; allowed: {', '.join(HINT_NAMES)}")
             hints[name] = _boost(ck, h, f"vendor.hints.{name}", present)
     spec["hints"] = hints
+    inter = hints.get("INTERACTION")
+    if inter is not None and inter.duration_ms == 0 and "interaction_handler" not in spec:
+        raise ck.fail(
+            "vendor.hints.INTERACTION.duration_ms",
+            "0 (the caller's duration) needs a vendor.interaction_handler section, or give a duration > 0 ms",
+        )
     if "adpf" in obj:
         f = "vendor.adpf"
         a = ck.mapping(obj["adpf"], f, ("uclamp_min_init", "uclamp_min_low", "uclamp_min_high", "source"))

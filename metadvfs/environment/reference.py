@@ -1,4 +1,8 @@
-"""schedutil reference PPR per task (the ``PPR_ref`` of the reward), computed once and cached."""
+"""Reference PPR per task (the reward's ``PPR_ref``: schedutil), computed once per governor and cached.
+
+The reward keeps the pure kernel ``schedutil`` as its reference; ``governor="stock"`` gives the PPR of the
+phone's own Android stack on the same windows (evaluation normalises to it, :mod:`metadvfs.learn.evaluate`).
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,21 @@ from metadvfs.tasks.task import Task
 
 REFERENCE_SECONDS = 30.0
 REFERENCE_SEED = 0
-_CACHE: dict[tuple[int, str, str | None, int, float], float] = {}
+REFERENCE_GOVERNOR = "schedutil"
+"""Governor of the reward's ``PPR_ref``."""
+_CACHE: dict[tuple[int, str, str | None, int, float, str], float] = {}
 
 
-def _key(t: Task, decision_ticks: int, tick_s: float) -> tuple[int, str, str | None, int, float]:
-    return (id(t.device), t.app.name, t.trace_name, decision_ticks, tick_s)
+def _key(t: Task, decision_ticks: int, tick_s: float, governor: str) -> tuple[int, str, str | None, int, float, str]:
+    return (id(t.device), t.app.name, t.trace_name, decision_ticks, tick_s, governor)
 
 
-def reference_ppr(tasks: Sequence[Task], decision_ticks: int, tick_s: float = 0.01) -> np.ndarray:
-    """Mean per-step delivered-FPS-per-watt of schedutil + stock GPU governor on each task.
+def reference_ppr(
+    tasks: Sequence[Task], decision_ticks: int, tick_s: float = 0.01, governor: str = REFERENCE_GOVERNOR
+) -> np.ndarray:
+    """Mean per-step delivered-FPS-per-watt of a reference governor (default schedutil) on each task.
 
-    Runs ``REFERENCE_SECONDS`` of schedutil on the task's window for seed ``REFERENCE_SEED`` and averages
+    Runs ``REFERENCE_SECONDS`` of ``governor`` on the task's window for seed ``REFERENCE_SEED`` and averages
     :func:`~metadvfs.environment.reward.step_ppr` over decision steps. All tasks not cached yet are replayed
     together in ONE batched replay (duplicates once), so calling this once with many tasks before building many
     single environments (as ``metadvfs bench`` does for its DummyVecEnv) replaces one replay per environment.
@@ -30,6 +38,7 @@ def reference_ppr(tasks: Sequence[Task], decision_ticks: int, tick_s: float = 0.
         tasks: The tasks.
         decision_ticks: Ticks per decision step.
         tick_s: Simulator tick, s.
+        governor: Reference governor name (``schedutil``, the reward's; or ``stock``).
 
     Returns:
         (N,) reference PPR, frames/J.
@@ -37,9 +46,9 @@ def reference_ppr(tasks: Sequence[Task], decision_ticks: int, tick_s: float = 0.
     from metadvfs.governors.registry import make_governor
     from metadvfs.sim.replay import replay
 
-    pending: dict[tuple[int, str, str | None, int, float], Task] = {}
+    pending: dict[tuple[int, str, str | None, int, float, str], Task] = {}
     for t in tasks:
-        k = _key(t, decision_ticks, tick_s)
+        k = _key(t, decision_ticks, tick_s, governor)
         if k not in _CACHE and k not in pending:
             pending[k] = t
     todo = list(pending.values())
@@ -49,7 +58,7 @@ def reference_ppr(tasks: Sequence[Task], decision_ticks: int, tick_s: float = 0.
             ts = t.trace_seconds(tick_s)
             if ts is not None:
                 secs = min(secs, ts)
-        tl = replay(todo, make_governor("schedutil"), secs, REFERENCE_SEED, tick_s)
+        tl = replay(todo, make_governor(governor), secs, REFERENCE_SEED, tick_s)
         steps = tl.energy_mj.shape[0] // decision_ticks
         cut = steps * decision_ticks
 
@@ -62,5 +71,5 @@ def reference_ppr(tasks: Sequence[Task], decision_ticks: int, tick_s: float = 0.
         fps_t = np.array([t.target_fps for t in todo])[None, :]
         ppr = step_ppr(qoe, fps_t, power).mean(axis=0)
         for t, v in zip(todo, ppr, strict=True):
-            _CACHE[_key(t, decision_ticks, tick_s)] = float(v)
-    return np.array([_CACHE[_key(t, decision_ticks, tick_s)] for t in tasks])
+            _CACHE[_key(t, decision_ticks, tick_s, governor)] = float(v)
+    return np.array([_CACHE[_key(t, decision_ticks, tick_s, governor)] for t in tasks])

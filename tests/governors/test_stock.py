@@ -69,6 +69,7 @@ def test_profile_without_vendor_section_loads_and_stock_falls_back_to_schedutil(
         (lambda v: v["top_app"].update(source="redbull init.rc"), "vendor.top_app.source"),
         (lambda v: v["cpufreq"].update(governor="interactive"), "vendor.cpufreq.governor"),
         (lambda v: v.update(hints=[1, 2]), "vendor.hints"),
+        (lambda v: v.pop("interaction_handler"), "vendor.hints.INTERACTION.duration_ms"),
     ],
 )
 def test_malformed_vendor_data_is_a_one_line_error(tmp_path: Path, edit, field: str) -> None:
@@ -274,3 +275,14 @@ def test_bad_input_track_is_a_one_line_error_and_exit_2(tmp_path: Path, track: d
     assert "\n" not in str(exc.value) and "bad_input.csv" in str(exc.value) and "'input'" in str(exc.value)
     res = CliRunner().invoke(app, ["trace", "validate", str(bad)])
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
+
+
+def test_reference_ppr_of_stock_is_cached_apart_from_schedutil() -> None:
+    from metadvfs.environment.reference import reference_ppr
+
+    tasks = [make_task("pixel4", "taobao"), make_task("pixel8", "kwai")]
+    su = reference_ppr(tasks, 10)
+    st = reference_ppr(tasks, 10, governor="stock")
+    assert np.all(su > 0) and np.all(st > 0)
+    assert not np.array_equal(su, st)
+    np.testing.assert_array_equal(reference_ppr(tasks, 10), su)
