@@ -12,7 +12,8 @@ Per tick (the simulator's 10 ms) and CPU cluster:
    capacity, Android 4.x kernels ``kernel/sched/tune.c``); uclamp lifts util to ``uclamp_min / 1024``.
 3. **PowerHAL hints** while active: ``INTERACTION`` (touch events of the workload; the Pixel PowerHAL
    InteractionHandler keeps it for ``clamp(offset, min, max)`` after the last touch and drops it once the
-   display is idle after ``idle_wait``; a display with no frame in a tick counts as idle) and ``LAUNCH`` (while
+   display is idle after ``idle_wait``; the display counts as idle when the app requested no frame for
+   ``idle_wait``, an assumption: the panel's own idle timer is not in the public configuration) and ``LAUNCH`` (while
    the workload launches the app, at most ``duration_ms``). A hint raises the top-app boost to its own
    schedtune/uclamp values and puts ``scaling_min_freq`` floors under the clusters it names (floors bypass the
    rate limit, as a policy-limit change does in the kernel).
@@ -114,6 +115,7 @@ class VendorStock(Governor):
         self.since_s = np.full((n, 3), np.inf)
         self.now_s = 0.0
         self.t_touch = np.full(n, -np.inf)
+        self.t_frame = np.full(n, -np.inf)
         self.inter_on = np.zeros(n, dtype=bool)
         self.t_launch = np.full(n, -np.inf)
         self.launch_prev = np.zeros(n, dtype=bool)
@@ -137,7 +139,9 @@ class VendorStock(Governor):
         self.t_touch = np.where(touch, now, self.t_touch)
         self.inter_on |= touch
         since = now - self.t_touch
-        idle = last.frames_req <= 0
+        self.t_frame = np.where(last.frames_req > 0, now, self.t_frame)
+        # the display counts as idle once no frame was requested for idle_wait (100 ms: several vsyncs)
+        idle = now - self.t_frame >= self.ih[:, 3] - 1e-9
         wait, final = self.ih[:, 3], self.ih_final_s
         # PowerHAL handler: released once the display is idle after idle_wait, or after idle_wait + duration
         release = (since >= wait) & (idle | (since >= wait + final))
