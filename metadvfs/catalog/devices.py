@@ -540,7 +540,8 @@ def device_to_dict(profile: DeviceProfile) -> dict[str, Any]:
         A dict with ``name``, ``display_name``, ``codenames``, metadata fields, ``domain_mask``
         (little, mid, big, gpu), ``clusters`` (domain, cores, core type, fmin/fmax in MHz, number of OPPs,
         peak per-core power in mW, ipc), ``gpu`` (name, fmin/fmax MHz, n OPPs, peak power mW, governor),
-        thermal trip points in degC, ``base_power_mw``, ``n_estimated``, ``path`` and ``hash``.
+        thermal trip points in degC, ``base_power_mw``, ``n_estimated``, ``vendor_governors`` (summary of the
+        ``vendor:`` section or ``None``), ``path`` and ``hash``.
     """
     m = profile.metadata
     g = profile.gpu
@@ -592,6 +593,14 @@ def device_to_dict(profile: DeviceProfile) -> dict[str, Any]:
         "base_power_mw": profile.base_power_mw,
         "n_sources": len(profile.sources),
         "n_estimated": len(profile.estimated),
+        "vendor_governors": None
+        if profile.vendor is None
+        else {
+            "cpufreq_governor": profile.vendor.cpufreq_governor,
+            "hints": sorted(profile.vendor.hints),
+            "adpf": profile.vendor.adpf is not None,
+            "gpu_governor": None if profile.vendor.gpu_governor is None else profile.vendor.gpu_governor.name,
+        },
         "path": profile.path,
         "hash": profile_hash(profile),
     }
