@@ -2,7 +2,7 @@
 
 It holds what the ``stock`` governor (:mod:`metadvfs.governors.vendor_stack`) needs and nothing it does not use:
 per-cluster cpufreq rate limits from the init scripts, the schedutil util margin, the top-app boost, the PowerHAL
-hints of ``powerhint.json`` that fire during the apps (``INTERACTION``, ``LAUNCH``), the PowerHAL interaction
+hints of ``powerhint.json`` that fire during the apps (``INTERACTION``, ``LAUNCH``, ``REFRESH``), the PowerHAL interaction
 handler's timing, ADPF render-thread uclamp (Tensor G3) and the GPU governor's call interval. Every block names
 its ``source`` as ``repository@commit:path``. The section is optional; see ``devices/README.md``.
 """
@@ -15,8 +15,9 @@ from typing import Any
 
 from metadvfs.catalog.types import CPU_DOMAINS
 
-HINT_NAMES: tuple[str, ...] = ("INTERACTION", "LAUNCH")
-"""PowerHAL hints the simulator models (the ones that fire during the catalog apps)."""
+HINT_NAMES: tuple[str, ...] = ("INTERACTION", "LAUNCH", "REFRESH")
+"""PowerHAL hints the simulator models (the ones that fire during the catalog apps). ``REFRESH`` is the
+``REFRESH_<rate>FPS`` mode of the display's refresh rate, on while the display is active."""
 
 SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+@[0-9a-f]{40}:\S.*$")
 """``repository@commit:path`` with a full 40-hex commit."""

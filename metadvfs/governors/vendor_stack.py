@@ -13,8 +13,8 @@ Per tick (the simulator's 10 ms) and CPU cluster:
 3. **PowerHAL hints** while active: ``INTERACTION`` (touch events of the workload; the Pixel PowerHAL
    InteractionHandler keeps it for ``clamp(offset, min, max)`` after the last touch and drops it once the
    display is idle after ``idle_wait``; the display counts as idle when the app requested no frame for
-   ``idle_wait``, an assumption: the panel's own idle timer is not in the public configuration) and ``LAUNCH`` (while
-   the workload launches the app, at most ``duration_ms``). A hint raises the top-app boost to its own
+   :data:`DISPLAY_IDLE_S`), ``LAUNCH`` (while the workload launches the app, at most ``duration_ms``) and
+   ``REFRESH`` (Pixel 6: the refresh-rate mode's top-app uclamp, held while the display is active). A hint raises the top-app boost to its own
    schedtune/uclamp values and puts ``scaling_min_freq`` floors under the clusters it names (floors bypass the
    rate limit, as a policy-limit change does in the kernel).
 4. **ADPF** (Tensor G3): the UI/RenderThread hint session's uclamp.min while the app renders; the session's PID
@@ -40,7 +40,10 @@ DEFAULT_RATE_LIMIT_US = 10_000.0
 DEFAULT_MARGIN = 1.25
 """Kernel schedutil headroom (``map_util_freq``: ``1.25 * fmax * util``)."""
 UCLAMP_SCALE = 1024.0
-HINTS = ("INTERACTION", "LAUNCH")
+HINTS = ("INTERACTION", "LAUNCH", "REFRESH")
+DISPLAY_IDLE_S = 0.1
+"""The display counts as idle once the app requested no frame for this long, s (an assumption: the panel
+driver's idle timer, which raises the PowerHAL ``DISPLAY_IDLE`` mode, is not in the public configuration)."""
 
 
 class VendorStock(Governor):
@@ -60,11 +63,12 @@ class VendorStock(Governor):
         self.margin = np.full(n, DEFAULT_MARGIN)
         self.ta_stune = np.zeros(n)
         self.ta_ucl = np.zeros(n)
-        self.h_stune = np.zeros((n, 2))
-        self.h_ucl = np.zeros((n, 2))
-        self.h_floor = np.full((n, 2, 3), -1, dtype=np.int64)
-        self.h_dur_s = np.full((n, 2), np.inf)
-        self.h_has = np.zeros((n, 2), dtype=bool)
+        k = len(HINTS)
+        self.h_stune = np.zeros((n, k))
+        self.h_ucl = np.zeros((n, k))
+        self.h_floor = np.full((n, k, 3), -1, dtype=np.int64)
+        self.h_dur_s = np.full((n, k), np.inf)
+        self.h_has = np.zeros((n, k), dtype=bool)
         self.ih = np.zeros((n, 4))  # min, max, offset, idle_wait (s)
         self.has_ih = np.zeros(n, dtype=bool)
         self.adpf = np.zeros(n)
@@ -119,7 +123,7 @@ class VendorStock(Governor):
         self.inter_on = np.zeros(n, dtype=bool)
         self.t_launch = np.full(n, -np.inf)
         self.launch_prev = np.zeros(n, dtype=bool)
-        self.active = np.zeros((n, 2), dtype=bool)
+        self.active = np.zeros((n, k), dtype=bool)
         # GPU: Mali table governor where the device has one, else the Adreno stand-in at its call interval
         self.mali = MaliQuickstep()
         self.mali.reset(ctx)
@@ -140,8 +144,7 @@ class VendorStock(Governor):
         self.inter_on |= touch
         since = now - self.t_touch
         self.t_frame = np.where(last.frames_req > 0, now, self.t_frame)
-        # the display counts as idle once no frame was requested for idle_wait (100 ms: several vsyncs)
-        idle = now - self.t_frame >= self.ih[:, 3] - 1e-9
+        idle = now - self.t_frame >= DISPLAY_IDLE_S - 1e-9
         wait, final = self.ih[:, 3], self.ih_final_s
         # PowerHAL handler: released once the display is idle after idle_wait, or after idle_wait + duration
         release = (since >= wait) & (idle | (since >= wait + final))
@@ -152,7 +155,9 @@ class VendorStock(Governor):
         self.t_launch = np.where(launch & ~self.launch_prev, now, self.t_launch)
         self.launch_prev = launch
         launch_on = launch & (now - self.t_launch < self.h_dur_s[:, 1]) & self.h_has[:, 1]
-        self.active = np.stack([inter, launch_on], axis=1)
+        # the refresh-rate mode's boost holds while the display is active (DISPLAY_IDLE disables the TA boost)
+        refresh_on = ~idle & self.h_has[:, 2]
+        self.active = np.stack([inter, launch_on, refresh_on], axis=1)
 
     # ------------------------------------------------------------------ decide
     def decide(self, last: StepOut | None, cur_idx: np.ndarray) -> np.ndarray:
@@ -204,5 +209,5 @@ class VendorStock(Governor):
 
     @property
     def hint_active(self) -> np.ndarray:
-        """(N, 2) which of ``INTERACTION``, ``LAUNCH`` is active for the next tick."""
+        """(N, 3) which of ``INTERACTION``, ``LAUNCH``, ``REFRESH`` is active for the next tick."""
         return self.active.copy()

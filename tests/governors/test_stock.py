@@ -286,3 +286,32 @@ def test_reference_ppr_of_stock_is_cached_apart_from_schedutil() -> None:
     assert np.all(su > 0) and np.all(st > 0)
     assert not np.array_equal(su, st)
     np.testing.assert_array_equal(reference_ppr(tasks, 10), su)
+
+
+def test_refresh_mode_keeps_the_top_app_uclamp_while_the_display_is_active() -> None:
+    """Pixel 6: REFRESH_90FPS holds ta_uclamp_min 205 while frames flow, so the worker (mid) cluster never
+    drops below the OPP that 1.25 * 205/1024 * fmax needs; the boost ends when the display goes idle."""
+    from metadvfs.governors.base import resolve_ceil
+    from metadvfs.sim.replay import governor_context
+
+    task = make_task("pixel6", "bilibili")
+    batch = TaskBatch([task], 20.0)
+    batch.seed([4])
+    batch.reset_rows(np.arange(1))
+    gov = make_governor("stock")
+    gov.reset(governor_context(batch))
+    core, dev = batch.core, batch.dev
+    target = np.zeros((1, 4))
+    target[0, 1] = 1.25 * dev.fmax_mhz[0, 1] * 205 / 1024
+    floor = resolve_ceil(dev.freq_mhz, dev.n_opp, target)[0, 1]
+    assert floor > 0
+    active = 0
+    last = None
+    for _ in range(batch.episode_ticks):
+        want = gov.decide(last, core.idx)
+        on = bool(gov.hint_active[0, 2])
+        if on and last is not None:
+            active += 1
+            assert want[0, 1] >= floor
+        last = core.step(want, 1)
+    assert active > 0.5 * batch.episode_ticks
