@@ -2,9 +2,9 @@
 
 It holds what the ``stock`` governor (:mod:`metadvfs.governors.vendor_stack`) needs and nothing it does not use:
 per-cluster cpufreq rate limits from the init scripts, the schedutil util margin, the top-app boost, the PowerHAL
-hints of ``powerhint.json`` that fire during the apps (``INTERACTION``, ``LAUNCH``, ``REFRESH``), the PowerHAL interaction
-handler's timing, ADPF render-thread uclamp (Tensor G3) and the GPU governor's call interval. Every block names
-its ``source`` as ``repository@commit:path``. The section is optional; see ``devices/README.md``.
+hints of ``powerhint.json`` that fire during the apps (``INTERACTION``, ``LAUNCH``, ``REFRESH``), the PowerHAL
+interaction handler's timing, ADPF render-thread uclamp (Tensor G3) and the GPU governor's call interval. Every
+block names its ``source`` as ``repository@commit:path``. The section is optional; see ``devices/README.md``.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ Per tick (the simulator's 10 ms) and CPU cluster:
    InteractionHandler keeps it for ``clamp(offset, min, max)`` after the last touch and drops it once the
    display is idle after ``idle_wait``; the display counts as idle when the app requested no frame for
    :data:`DISPLAY_IDLE_S`), ``LAUNCH`` (while the workload launches the app, at most ``duration_ms``) and
-   ``REFRESH`` (Pixel 6: the refresh-rate mode's top-app uclamp, held while the display is active). A hint raises the top-app boost to its own
-   schedtune/uclamp values and puts ``scaling_min_freq`` floors under the clusters it names (floors bypass the
-   rate limit, as a policy-limit change does in the kernel).
+   ``REFRESH`` (Pixel 6: the refresh-rate mode's top-app uclamp, held while the display is active). A hint
+   raises the top-app boost to its own schedtune/uclamp values and puts ``scaling_min_freq`` floors under the
+   clusters it names (floors bypass the rate limit, as a policy-limit change does in the kernel).
 4. **ADPF** (Tensor G3): the UI/RenderThread hint session's uclamp.min while the app renders; the session's PID
    loop is not modelled, its initial value ``UclampMin_Init`` is held.
 5. **GPU**: ``msm-adreno-tz`` (closed; :class:`~metadvfs.governors.stock.SimpleOndemand` stands in for its rule)
