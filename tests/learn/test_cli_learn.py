@@ -42,6 +42,20 @@ def test_evaluate_json_and_reports(tiny_model: Path, tmp_path: Path) -> None:
         assert (out / f).is_file()
 
 
+def test_evaluate_reference_schedutil_gives_the_older_figures(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ev_su"
+    r = _run("evaluate", "--model", str(tiny_model), "--tasks", "pixel5:bilibili", "--seeds", "1", "--seconds", "5",
+             "--baselines", "stock", "--reference", "schedutil", "--out", str(out), "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    rows = {row["method"]: row for row in doc["tasks"]}
+    assert set(rows) == {"metadvfs", "stock", "schedutil"}
+    assert rows["schedutil"]["ppr_norm"] == pytest.approx(1.0) and doc["summary"]["reference"] == "schedutil"
+    assert "PPR normalised to schedutil" in (out / "results.md").read_text(encoding="utf-8")
+    bad = _run("evaluate", "--model", str(tiny_model), "--reference", "ondemand")
+    assert bad.exit_code == 2 and "--reference" in bad.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "msg"),
     [
