@@ -73,13 +73,42 @@ class InteractionHandlerSpec:
 
 
 @dataclass(frozen=True)
+class AdpfPid:
+    """The ADPF session's PID on the work-duration error (``AdpfConfig`` ``PID_*``, error in 100 us units).
+
+    Attributes:
+        p_over: ``PID_Po``, gain when the frame ran over its target.
+        p_under: ``PID_Pu``, gain when it was under.
+        i: ``PID_I``, integral gain; must be 0 (the integral term and its clamps are not modelled).
+        d_over: ``PID_Do``, derivative gain for a rising error.
+        d_under: ``PID_Du``, derivative gain for a falling error.
+        target_time_factor: ``TargetTimeFactor`` (target = frame period times it).
+        stale_time_factor: ``StaleTimeFactor`` (the uclamp vote lasts this many targets after a report).
+        reporting_rate_limit_ms: ``ReportingRateLimitNs`` / 1e6, the preferred report rate, ms.
+    """
+
+    p_over: float
+    p_under: float
+    i: float
+    d_over: float
+    d_under: float
+    target_time_factor: float
+    stale_time_factor: float
+    reporting_rate_limit_ms: float
+
+
+@dataclass(frozen=True)
 class AdpfSpec:
-    """ADPF hint-session uclamp of the UI/RenderThread (``AdpfConfig`` of powerhint.json), 0..1024."""
+    """ADPF hint-session uclamp of the UI/RenderThread (``AdpfConfig`` of powerhint.json), 0..1024.
+
+    Without ``pid`` the initial uclamp is held while the app renders.
+    """
 
     uclamp_min_init: int
     uclamp_min_low: int
     uclamp_min_high: int
     source: str
+    pid: AdpfPid | None = None
 
 
 @dataclass(frozen=True)
@@ -189,7 +218,7 @@ def parse_vendor(ck: Any, obj: Any, present: set[str]) -> VendorSpec:
         )
     if "adpf" in obj:
         f = "vendor.adpf"
-        a = ck.mapping(obj["adpf"], f, ("uclamp_min_init", "uclamp_min_low", "uclamp_min_high", "source"))
+        a = ck.mapping(obj["adpf"], f, ("uclamp_min_init", "uclamp_min_low", "uclamp_min_high", "source"), ("pid",))
         low = ck.integer(a["uclamp_min_low"], f"{f}.uclamp_min_low", 0, UCLAMP_MAX)
         high = ck.integer(a["uclamp_min_high"], f"{f}.uclamp_min_high", low, UCLAMP_MAX)
         spec["adpf"] = AdpfSpec(
@@ -197,6 +226,7 @@ def parse_vendor(ck: Any, obj: Any, present: set[str]) -> VendorSpec:
             uclamp_min_low=low,
             uclamp_min_high=high,
             source=_source(ck, a["source"], f"{f}.source"),
+            pid=None if a.get("pid") is None else _pid(ck, a["pid"], f"{f}.pid"),
         )
     if "gpu_governor" in obj:
         f = "vendor.gpu_governor"
@@ -208,6 +238,32 @@ def parse_vendor(ck: Any, obj: Any, present: set[str]) -> VendorSpec:
             source=_source(ck, g["source"], f"{f}.source"),
         )
     return VendorSpec(**spec)
+
+
+_PID_KEYS = (
+    "p_over",
+    "p_under",
+    "i",
+    "d_over",
+    "d_under",
+    "target_time_factor",
+    "stale_time_factor",
+    "reporting_rate_limit_ms",
+)
+
+
+def _pid(ck: Any, obj: Any, f: str) -> AdpfPid:
+    p = ck.mapping(obj, f, _PID_KEYS)
+    gains = {k: ck.number(p[k], f"{f}.{k}", 0.0, 1e6) for k in ("p_over", "p_under", "d_over", "d_under")}
+    gains["i"] = ck.number(p["i"], f"{f}.i", 0.0, 0.0)  # the integral term (PID_I_High/Low clamps) is not modelled
+    return AdpfPid(
+        **gains,
+        target_time_factor=ck.number(p["target_time_factor"], f"{f}.target_time_factor", 0.0, 10.0, strict_lo=True),
+        stale_time_factor=ck.number(p["stale_time_factor"], f"{f}.stale_time_factor", 0.0, 1000.0, strict_lo=True),
+        reporting_rate_limit_ms=ck.number(
+            p["reporting_rate_limit_ms"], f"{f}.reporting_rate_limit_ms", 0.0, 10_000.0, strict_lo=True
+        ),
+    )
 
 
 def _source(ck: Any, value: Any, field_path: str) -> str:

@@ -17,8 +17,14 @@ Per tick (the simulator's 10 ms) and CPU cluster:
    ``REFRESH`` (Pixel 6: the refresh-rate mode's top-app uclamp, held while the display is active). A hint
    raises the top-app boost to its own schedtune/uclamp values and puts ``scaling_min_freq`` floors under the
    clusters it names (floors bypass the rate limit, as a policy-limit change does in the kernel).
-4. **ADPF** (Tensor G3): the UI/RenderThread hint session's uclamp.min while the app renders; the session's PID
-   loop is not modelled, its initial value ``UclampMin_Init`` is held.
+4. **ADPF** (Tensor G3): the UI/RenderThread hint session's uclamp.min on the ui thread's cluster. Every rendered
+   tick is a work-duration sample (the frame's ui work at the tick's clock against the frame period times
+   ``TargetTimeFactor``); the framework batches samples (``performance_hint.cpp``: an overrun is reported at
+   once, samples on target at most once per ``ReportingRateLimitNs`` after the first ``ReportingRateLimitNs``)
+   and each report runs the PowerHAL PID (``PowerHintSession.cpp``: P on the last error with the over/under gain,
+   D on its change over the target, both in 100 us units) on the session's uclamp, clamped to
+   ``[UclampMin_Low, UclampMin_High]``; the vote lasts ``max(StaleTimeFactor * target, 2 * rate)`` after a
+   report. Without ``pid`` the initial ``UclampMin_Init`` is held while the app renders.
 5. **GPU**: ``msm-adreno-tz`` (closed; :class:`~metadvfs.governors.stock.SimpleOndemand` stands in for its rule)
    at the device's call interval (KGSL: 10 ms), or the Pixel Mali quickstep table governor.
 
@@ -72,6 +78,9 @@ class VendorStock(Governor):
         self.ih = np.zeros((n, 4))  # min, max, offset, idle_wait (s)
         self.has_ih = np.zeros(n, dtype=bool)
         self.adpf = np.zeros(n)
+        self.has_pid = np.zeros(n, dtype=bool)
+        self.pid = np.zeros((n, 8))  # p_over, p_under, d_over, d_under, target factor, stale factor, rate s, low/high
+        self.pid_clip = np.zeros((n, 2))
         gpu_ms = np.full(n, np.nan)
         fallback = []
         for i, v in enumerate(vend):
@@ -106,6 +115,20 @@ class VendorStock(Governor):
                 self.has_ih[i] = True
             if v.adpf is not None:
                 self.adpf[i] = v.adpf.uclamp_min_init
+                pid = v.adpf.pid
+                if pid is not None:
+                    self.has_pid[i] = True
+                    self.pid[i] = (
+                        pid.p_over,
+                        pid.p_under,
+                        pid.d_over,
+                        pid.d_under,
+                        pid.target_time_factor,
+                        pid.stale_time_factor,
+                        pid.reporting_rate_limit_ms / 1e3,
+                        0.0,
+                    )
+                    self.pid_clip[i] = (v.adpf.uclamp_min_low, v.adpf.uclamp_min_high)
             if v.gpu_governor is not None and v.gpu_governor.call_interval_ms is not None:
                 gpu_ms[i] = v.gpu_governor.call_interval_ms
         if fallback:
@@ -124,6 +147,13 @@ class VendorStock(Governor):
         self.t_launch = np.full(n, -np.inf)
         self.launch_prev = np.zeros(n, dtype=bool)
         self.active = np.zeros((n, k), dtype=bool)
+        # ADPF session state: uclamp (pidControlVariable), vote expiry, last sample error, report timestamps
+        target0 = self.pid[:, 4] / ctx.core.target_fps
+        self.adpf_ucl = self.adpf.copy()
+        self.adpf_until = np.where(self.has_pid, self.pid[:, 5] * target0, np.inf)
+        self.adpf_prev_err = np.zeros(n)
+        self.first_met = np.full(n, np.nan)
+        self.last_met = np.full(n, np.nan)
         # GPU: Mali table governor where the device has one, else the Adreno stand-in at its call interval
         self.mali = MaliQuickstep()
         self.mali.reset(ctx)
@@ -159,6 +189,40 @@ class VendorStock(Governor):
         refresh_on = ~idle & self.h_has[:, 2]
         self.active = np.stack([inter, launch_on, refresh_on], axis=1)
 
+    def _adpf(self, last: StepOut, ui_dom: np.ndarray, rendered: np.ndarray) -> np.ndarray:
+        """Update the ADPF sessions with the tick just run; return (N,) the uclamp.min in force (0..1024)."""
+        dev = self.ctx.dev
+        core = self.ctx.core
+        now = self.now_s
+        rows = np.arange(dev.n)
+        ui_pf = core.pool.column("ui_pf")[core.base + core.pos - 1].astype(np.float64)
+        speed = last.freq_mhz[rows, ui_dom] * dev.ipc[rows, ui_dom]  # Mc/s of the ui thread's core
+        actual = ui_pf / np.maximum(speed, 1e-9)  # s
+        target = self.pid[:, 4] / core.target_fps  # s
+        rate = self.pid[:, 6]
+        sample = rendered & self.has_pid & (ui_pf > 0)
+        over = actual >= target
+        # framework batching (APerformanceHintSession::reportActualWorkDuration)
+        meet = sample & ~over
+        restart = meet & (np.isnan(self.first_met) | np.isnan(self.last_met) | (now - self.last_met > 2 * rate))
+        self.first_met = np.where(restart, now, self.first_met)
+        self.first_met = np.where(sample & over, np.nan, self.first_met)
+        cached = meet & (now - self.first_met > rate) & (now - self.last_met <= rate)
+        report = sample & ~cached
+        self.last_met = np.where(report & meet, now, self.last_met)
+        # PowerHAL PID (PowerHintSession::convertWorkDurationToBoostByPid), errors in 100 us units
+        err = np.trunc((actual - target) / 1e-4)
+        dt = np.maximum(np.trunc(target / 1e-4), 1.0)
+        d = err - self.adpf_prev_err
+        p_out = np.trunc(np.where(err > 0, self.pid[:, 0], self.pid[:, 1]) * err)
+        d_out = np.trunc(np.where(d > 0, self.pid[:, 2], self.pid[:, 3]) * d / dt)
+        nxt = np.clip(self.adpf_ucl + p_out + d_out, self.pid_clip[:, 0], self.pid_clip[:, 1])
+        self.adpf_ucl = np.where(report, nxt, self.adpf_ucl)
+        vote = np.maximum(self.pid[:, 5] * target, 2 * rate)
+        self.adpf_until = np.where(report, now + vote, self.adpf_until)
+        self.adpf_prev_err = np.where(sample, err, self.adpf_prev_err)
+        return np.where(self.has_pid, np.where(now < self.adpf_until, self.adpf_ucl, 0.0), self.adpf)
+
     # ------------------------------------------------------------------ decide
     def decide(self, last: StepOut | None, cur_idx: np.ndarray) -> np.ndarray:
         dev = self.ctx.dev
@@ -184,8 +248,9 @@ class VendorStock(Governor):
         boosted = u + stune[:, None] / 100.0 * (1.0 - u)
         boosted = np.maximum(boosted, ucl[:, None] / UCLAMP_SCALE)
         u = np.where(top_app, boosted, u)
+        adpf_ucl = self._adpf(last, ui_dom, rendered)
         adpf = (doms == ui_dom[:, None]) & rendered[:, None]
-        u = np.where(adpf, np.maximum(u, self.adpf[:, None] / UCLAMP_SCALE), u)
+        u = np.where(adpf, np.maximum(u, adpf_ucl[:, None] / UCLAMP_SCALE), u)
 
         target = np.zeros((n, 4))
         target[:, :3] = self.margin[:, None] * dev.fmax_mhz[:, :3] * u
@@ -206,6 +271,11 @@ class VendorStock(Governor):
             gpu = np.where(rows, g.decide(last, cur_idx)[:, 3], gpu)
         out[:, 3] = np.where(self.mali.has, mali[:, 3], gpu)
         return out
+
+    @property
+    def adpf_uclamp(self) -> np.ndarray:
+        """(N,) the ADPF sessions' current uclamp.min (pidControlVariable), 0..1024."""
+        return self.adpf_ucl.copy()
 
     @property
     def hint_active(self) -> np.ndarray:
