@@ -79,7 +79,7 @@ class VendorStock(Governor):
         self.has_ih = np.zeros(n, dtype=bool)
         self.adpf = np.zeros(n)
         self.has_pid = np.zeros(n, dtype=bool)
-        self.pid = np.zeros((n, 8))  # p_over, p_under, d_over, d_under, target factor, stale factor, rate s, low/high
+        self.pid = np.zeros((n, 7))  # p_over, p_under, d_over, d_under, target factor, stale factor, report rate (s)
         self.pid_clip = np.zeros((n, 2))
         gpu_ms = np.full(n, np.nan)
         fallback = []
@@ -126,7 +126,6 @@ class VendorStock(Governor):
                         pid.target_time_factor,
                         pid.stale_time_factor,
                         pid.reporting_rate_limit_ms / 1e3,
-                        0.0,
                     )
                     self.pid_clip[i] = (v.adpf.uclamp_min_low, v.adpf.uclamp_min_high)
             if v.gpu_governor is not None and v.gpu_governor.call_interval_ms is not None:
