@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from metadvfs.sim.core import SimCore, StepOut
 from metadvfs.sim.device_arrays import DeviceArrays
+
+if TYPE_CHECKING:
+    from metadvfs.catalog.vendor import VendorSpec
 
 
 @dataclass
@@ -35,7 +38,7 @@ class GovernorContext:
     tick_s: float
     core: SimCore
     mali: list[np.ndarray | None]
-    vendor: list[Any] = field(default_factory=list)
+    vendor: list[VendorSpec | None] = field(default_factory=list)
 
 
 class Governor(ABC):
