@@ -89,14 +89,24 @@ def replay(
     governor: str = typer.Option(
         "schedutil", "--governor", "-g", help=f"Governor, comma list, or 'all' ({DEMO_GOVERNORS})."
     ),
-    seconds: float = typer.Option(60.0, "--seconds", "-s", help="Simulated seconds (0 < s <= 3600)."),
+    seconds: float = typer.Option(
+        None, "--seconds", "-s", help="Simulated seconds (0 < s <= 3600; default 60, or the scenario's duration_s)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the demand window (>= 0)."),
     out: Path = typer.Option(None, "--out", help="Output directory (default runs/replay-DEVICE-APP-seedN)."),
     fmt: str = typer.Option("parquet", "--format", help="Timeline format: parquet or csv."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+    scenario: str = typer.Option(None, "--scenario", help="Scenario name or file (envs/scenarios): run its tasks."),
 ) -> None:
     """Replay governors on a simulated phone; print metrics, write timelines and plots."""
     import numpy as np
+
+    if scenario is not None:
+        from metadvfs.cli_scenario import replay_scenario_cmd
+
+        return replay_scenario_cmd(scenario, _governor_list(governor), seconds, seed, out, fmt, json_out)
+    if seconds is None:
+        seconds = 60.0
 
     from metadvfs.governors.registry import make_governor
     from metadvfs.io import write_text_atomic, write_with
@@ -168,6 +178,7 @@ def replay(
         ("jank %", "jank_pct"),
         ("PPR", "ppr"),
         ("PPR/schedutil", "ppr_norm"),
+        ("PPR SoC", "ppr_soc"),
         ("max die °C", "max_temp_c"),
         ("throttled %", "throttled_pct"),
     ]

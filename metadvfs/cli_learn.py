@@ -147,12 +147,16 @@ def train_cmd(
 
 def evaluate_cmd(
     model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
-    tasks: str = typer.Option("model", "--tasks", help="model (the model's tasks) | all | DEVICE:APP,..."),
+    tasks: str = typer.Option(
+        "model", "--tasks", help="model (the model's tasks) | all | DEVICE:APP[@<degC>C],... | scenario:NAME"
+    ),
     baselines: str = typer.Option(
         "schedutil,oracle", "--baselines", help="Comma list: schedutil,oracle,ondemand,...,ztt,gear,standalone,joint"
     ),
     seeds: int = typer.Option(3, "--seeds", help="Evaluation seeds per task."),
-    seconds: float = typer.Option(60.0, "--seconds", help="Episode length, s."),
+    seconds: float = typer.Option(
+        None, "--seconds", help="Episode length, s (default 60, or the longest duration_s of the named scenarios)."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Report directory (default <model>/eval)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (tasks + summary)."),
 ) -> None:
@@ -160,10 +164,12 @@ def evaluate_cmd(
     from metadvfs.learn.baseline_models import resolve_learned_baselines
     from metadvfs.learn.checkpoint import load_checkpoint
     from metadvfs.learn.evaluate import LEARNED_BASELINE_NAMES, STOCK_METHODS, ModelDriver, evaluate, write_reports
-    from metadvfs.learn.tasks import parse_task_names
+    from metadvfs.learn.tasks import parse_task_names, scenario_seconds
 
     m = load_checkpoint(model)
     names = list(m.doc["tasks"]) if tasks == "model" else parse_task_names(tasks)
+    if seconds is None:
+        seconds = (None if tasks == "model" else scenario_seconds(tasks)) or 60.0
     wanted = [b.strip() for b in baselines.split(",") if b.strip()]
     bad = [b for b in wanted if b not in STOCK_METHODS + LEARNED_BASELINE_NAMES]
     if bad:

@@ -22,7 +22,11 @@ from metadvfs.metrics import Series, summarize
 
 STOCK_METHODS = ("schedutil", "oracle", "ondemand", "conservative", "performance", "powersave")
 LEARNED_BASELINE_NAMES = ("standalone", "joint", "ztt", "gear")
-REPORT_KEYS = ("ppr_norm", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c")
+REPORT_KEYS = (
+    "ppr_norm", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c", "ppr_soc_norm", "avg_soc_power_w",
+)  # fmt: skip
+"""Per-task report columns. ``ppr_norm`` uses whole-phone power, ``ppr_soc_norm`` SoC power (CPU + GPU rails);
+both are divided by schedutil's value of the same quantity on the same task and seed."""
 SEED_BASE = 10_000
 """Evaluation seeds are ``SEED_BASE + i`` (training uses small seeds; evaluation windows differ)."""
 
@@ -100,7 +104,7 @@ def run_driver(
     driver.reset(venv.num_envs)
     dt = float(driver.env_kwargs.get("decision_interval_s", 0.1))
     n_steps = round(seconds / dt)
-    keys = ("energy_j", "fps", "fps_requested", "frames_janky", "temp_die_c", "temp_skin_c", "throttled")
+    keys = ("energy_j", "fps", "fps_requested", "frames_janky", "temp_die_c", "temp_skin_c", "throttled", "power_soc_w")
     rec = {k: np.zeros((n_steps, venv.num_envs)) for k in keys}
     for k in range(n_steps):
         act = driver.act(venv, obs)
@@ -119,6 +123,7 @@ def run_driver(
             temp_die_c=rec["temp_die_c"][:, i],
             temp_skin_c=rec["temp_skin_c"][:, i],
             throttled=rec["throttled"][:, i].astype(bool),
+            energy_soc_mj=rec["power_soc_w"][:, i] * dt * 1000.0,
         )
         out.append(summarize(s))
     return out
@@ -163,9 +168,14 @@ class EvalResult:
                 vals: dict[str, list[float]] = {k: [] for k in REPORT_KEYS}
                 for si in range(ns):
                     r = res[ti * ns + si]
-                    base = ref[ti * ns + si]["ppr"]
+                    rr = ref[ti * ns + si]
                     for k in REPORT_KEYS:
-                        vals[k].append(r["ppr"] / base if k == "ppr_norm" else r[k])
+                        if k == "ppr_norm":
+                            vals[k].append(r["ppr"] / rr["ppr"])
+                        elif k == "ppr_soc_norm":
+                            vals[k].append(r.get("ppr_soc", np.nan) / rr["ppr_soc"] if rr.get("ppr_soc") else np.nan)
+                        else:
+                            vals[k].append(r.get(k, float("nan")))
                 row: dict[str, Any] = {"device": dev, "app": app, "method": method}
                 for k, v in vals.items():
                     row[k] = float(np.mean(v))
@@ -296,13 +306,18 @@ def to_markdown(res: EvalResult, focus: str | None = None) -> str:
         ]
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     s = res.summary(focus)
-    lines += ["", "| method | mean PPR norm | mean QoE | mean jank % | ratio to oracle | QoE ok | tasks won |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| method | mean PPR norm | mean PPR norm (SoC power) | mean QoE | mean jank % | ratio to oracle "
+        "| QoE ok | tasks won |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for m in methods:
         e = s["methods"][m]
         rto = f"{e['ratio_to_oracle']:.3f}" if "ratio_to_oracle" in e else "-"
         lines.append(
-            f"| {m} | {e['mean_ppr_norm']:.3f} | {e['mean_qoe']:.3f} | {e['mean_jank_pct']:.2f} | {rto} | "
+            f"| {m} | {e['mean_ppr_norm']:.3f} | {e['mean_ppr_soc_norm']:.3f} | {e['mean_qoe']:.3f} | "
+            f"{e['mean_jank_pct']:.2f} | {rto} | "
             f"{e['tasks_qoe_ok']}/{len(res.tasks)} | {e['tasks_won']} |"
         )
     return "\n".join(lines) + "\n"
