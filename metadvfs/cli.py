@@ -84,7 +84,9 @@ def _governor_list(spec: str) -> list[str]:
 @handle_errors
 def replay(
     device: str = typer.Option("pixel6", "--device", "-d", help="Device name or profile file."),
-    app_name: str = typer.Option(None, "--app", "-a", help="App name or app-profile file (default tiktok)."),
+    app_name: str = typer.Option(
+        None, "--app", "-a", help="App name or app-profile file (default tiktok); APP@35C sets a 35 degC ambient."
+    ),
     trace: Path = typer.Option(None, "--trace", help="Trace file (CSV/Parquet) to replay instead of the app."),
     governor: str = typer.Option(
         "schedutil", "--governor", "-g", help=f"Governor, comma list, or 'all' ({DEMO_GOVERNORS})."
@@ -111,7 +113,7 @@ def replay(
     from metadvfs.governors.registry import make_governor
     from metadvfs.io import write_text_atomic, write_with
     from metadvfs.sim.replay import replay as run_replay
-    from metadvfs.tasks.task import make_task
+    from metadvfs.tasks.task import make_task, split_ambient
     from metadvfs.viz.timeline import plot_timeline
 
     if not 0 < seconds <= 3600:
@@ -124,9 +126,11 @@ def replay(
     govs = [make_governor(g) for g in names]  # validate every name before running anything
     if app_name is None and trace is None:
         app_name = "tiktok"  # the documented default
-    task = make_task(device, app_name, str(trace) if trace else None)
+    app_name, ambient = split_ambient(app_name, "--app") if app_name else (app_name, None)  # APP@<degC>C
+    task = make_task(device, app_name, str(trace) if trace else None, ambient_c=ambient)
     if out is None:
-        out = Path("runs") / f"replay-{task.device.name}-{task.app.name}-seed{seed}"
+        amb = "" if ambient is None else f"-at{ambient:g}C"
+        out = Path("runs") / f"replay-{task.device.name}-{task.app.name}{amb}-seed{seed}"
     if out.exists() and not out.is_dir():
         raise MetaDVFSError(f"--out: {out} exists and is not a directory")
     results: list[dict[str, object]] = []
@@ -160,7 +164,8 @@ def replay(
             f"{task.device.display_name} · {task.app.name} · {g} · seed {seed}",
             skin_throttle_c=float(task.device.thermal.skin_throttle_c),
         )
-    header = {"device": task.device.name, "app": task.app.name, "seed": seed, "seconds": seconds}
+    header = {"device": task.device.name, "app": task.app.name, "seed": seed, "seconds": seconds,
+              "ambient_c": float(task.device.thermal.ambient_c)}  # fmt: skip
     write_text_atomic(out / "metrics.json", json.dumps({**header, "runs": results}, indent=2, default=float))
     if json_out:
         if len(results) == 1:

@@ -225,3 +225,19 @@ def test_evaluate_reports_soc_ppr_and_accepts_ambient_tasks(tiny_model: Path, tm
     assert rows["schedutil"]["ppr_norm"] == pytest.approx(1.0)
     assert np.isfinite(rows["metadvfs"]["ppr_soc_norm"]) and rows["metadvfs"]["avg_soc_power_w"] > 0
     assert "mean PPR norm (SoC power)" in (tmp_path / "ev" / "results.md").read_text(encoding="utf-8")
+
+
+def test_cli_replay_app_with_ambient_suffix(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    args = ["replay", "-d", "pixel6", "-a", "3dmark@35C", "-s", "60", "-g", "performance", "--out", str(out), "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.stderr
+    hot = json.loads(res.stdout)
+    assert hot["ambient_c"] == 35.0 and hot["app"] == "3dmark"
+    res = runner.invoke(app, [*args[:4], "3dmark", *args[5:-3], "--out", str(tmp_path / "c"), "--json"])
+    cool = json.loads(res.stdout)
+    assert cool["ambient_c"] == 25.0
+    assert hot["max_skin_c"] > cool["max_skin_c"] + 5.0
+    bad = runner.invoke(app, ["replay", "-d", "pixel6", "-a", "3dmark@99C", "--out", str(tmp_path / "b")])
+    assert bad.exit_code == 2 and bad.stderr.strip().startswith("error: --app: ambient must be in [0, 50]")
+    assert not (tmp_path / "b").exists()
