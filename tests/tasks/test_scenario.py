@@ -241,3 +241,19 @@ def test_cli_replay_app_with_ambient_suffix(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["replay", "-d", "pixel6", "-a", "3dmark@99C", "--out", str(tmp_path / "b")])
     assert bad.exit_code == 2 and bad.stderr.strip().startswith("error: --app: ambient must be in [0, 50]")
     assert not (tmp_path / "b").exists()
+
+
+def test_evaluate_scenario_uses_its_duration(tiny_model: Path, tmp_path: Path) -> None:
+    p = _write(tmp_path, GOOD.replace('[pixel6, "pixel[38]"]', "[pixel3]").replace("duration_s: 30", "duration_s: 4")
+               .replace("[25, 35]", "35"))  # fmt: skip
+    res = runner.invoke(
+        app,
+        ["evaluate", "--model", str(tiny_model), "--tasks", f"scenario:{p}", "--seeds", "1", "--baselines",
+         "schedutil", "--out", str(tmp_path / "ev"), "--json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["summary"]["seconds"] == 4.0
+    assert {f"{r['device']}:{r['app']}" for r in doc["tasks"]} == {"pixel3:3dmark@35C"}
+    bad = runner.invoke(app, ["evaluate", "--model", str(tiny_model), "--tasks", "scenario:nope"])
+    assert bad.exit_code == 2 and "scenario" in bad.stderr and "Traceback" not in bad.stderr
