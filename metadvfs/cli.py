@@ -106,7 +106,8 @@ def replay(
     if scenario is not None:
         from metadvfs.cli_scenario import replay_scenario_cmd
 
-        return replay_scenario_cmd(scenario, _governor_list(governor), seconds, seed, out, fmt, json_out)
+        replay_scenario_cmd(scenario, _governor_list(governor), seconds, seed, out, fmt, json_out)
+        return
     if seconds is None:
         seconds = 60.0
 
@@ -164,8 +165,13 @@ def replay(
             f"{task.device.display_name} · {task.app.name} · {g} · seed {seed}",
             skin_throttle_c=float(task.device.thermal.skin_throttle_c),
         )
-    header = {"device": task.device.name, "app": task.app.name, "seed": seed, "seconds": seconds,
-              "ambient_c": float(task.device.thermal.ambient_c)}  # fmt: skip
+    header = {
+        "device": task.device.name,
+        "app": task.app.name,
+        "seed": seed,
+        "seconds": seconds,
+        "ambient_c": float(task.device.thermal.ambient_c),
+    }
     write_text_atomic(out / "metrics.json", json.dumps({**header, "runs": results}, indent=2, default=float))
     if json_out:
         if len(results) == 1:
@@ -234,9 +240,9 @@ def _register_command_modules() -> None:
     """Add the commands defined in the other ``cli_*`` modules (each exposes ``register(app)``)."""
     import importlib
 
-    for mod in ("metadvfs.cli_learn", "metadvfs.cli_export", "metadvfs.cli_twin", "metadvfs.cli_device",
-                "metadvfs.cli_calibrate"):
+    for mod in ("metadvfs.cli_learn", "metadvfs.cli_export", "metadvfs.cli_twin", "metadvfs.cli_device"):
         importlib.import_module(mod).register(app)
+    importlib.import_module("metadvfs.cli_calibrate").register(app)
 
 
 _register_command_modules()
