@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -11,8 +13,18 @@ from rich.table import Table
 from metadvfs.cli_common import print_json
 from metadvfs.errors import MetaDVFSError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 console = Console(stderr=True)
 out_console = Console(width=None if Console().is_terminal else 180)
+
+
+def _write_frame(df: pd.DataFrame, fmt: str, path: Path) -> None:
+    if fmt == "parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False)
 
 
 def _fmt_rules(rules: list[dict[str, object]]) -> str:
@@ -61,10 +73,7 @@ def replay_scenario_cmd(
             df = tl.frame(i)
             safe = f"{task.name}_{g}".replace("/", "+").replace(":", "=").replace("@", "_at_")
             target = out / f"timeline_{safe}.{fmt}"
-            if fmt == "parquet":
-                write_with(target, lambda p, df=df: df.to_parquet(p, index=False))
-            else:
-                write_with(target, lambda p, df=df: df.to_csv(p, index=False))
+            write_with(target, functools.partial(_write_frame, df, fmt))
     header = {
         "scenario": scn.name,
         "file": str(scn.path),
