@@ -84,24 +84,37 @@ def _governor_list(spec: str) -> list[str]:
 @handle_errors
 def replay(
     device: str = typer.Option("pixel6", "--device", "-d", help="Device name or profile file."),
-    app_name: str = typer.Option(None, "--app", "-a", help="App name or app-profile file (default tiktok)."),
+    app_name: str = typer.Option(
+        None, "--app", "-a", help="App name or app-profile file (default tiktok); APP@35C sets a 35 degC ambient."
+    ),
     trace: Path = typer.Option(None, "--trace", help="Trace file (CSV/Parquet) to replay instead of the app."),
     governor: str = typer.Option(
         "schedutil", "--governor", "-g", help=f"Governor, comma list, or 'all' ({DEMO_GOVERNORS})."
     ),
-    seconds: float = typer.Option(60.0, "--seconds", "-s", help="Simulated seconds (0 < s <= 3600)."),
+    seconds: float = typer.Option(
+        None, "--seconds", "-s", help="Simulated seconds (0 < s <= 3600; default 60, or the scenario's duration_s)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the demand window (>= 0)."),
     out: Path = typer.Option(None, "--out", help="Output directory (default runs/replay-DEVICE-APP-seedN)."),
     fmt: str = typer.Option("parquet", "--format", help="Timeline format: parquet or csv."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+    scenario: str = typer.Option(None, "--scenario", help="Scenario name or file (envs/scenarios): run its tasks."),
 ) -> None:
     """Replay governors on a simulated phone; print metrics, write timelines and plots."""
     import numpy as np
 
+    if scenario is not None:
+        from metadvfs.cli_scenario import replay_scenario_cmd
+
+        replay_scenario_cmd(scenario, _governor_list(governor), seconds, seed, out, fmt, json_out)
+        return
+    if seconds is None:
+        seconds = 60.0
+
     from metadvfs.governors.registry import make_governor
     from metadvfs.io import write_text_atomic, write_with
     from metadvfs.sim.replay import replay as run_replay
-    from metadvfs.tasks.task import make_task
+    from metadvfs.tasks.task import make_task, split_ambient
     from metadvfs.viz.timeline import plot_timeline
 
     if not 0 < seconds <= 3600:
@@ -114,9 +127,11 @@ def replay(
     govs = [make_governor(g) for g in names]  # validate every name before running anything
     if app_name is None and trace is None:
         app_name = "tiktok"  # the documented default
-    task = make_task(device, app_name, str(trace) if trace else None)
+    app_name, ambient = split_ambient(app_name, "--app") if app_name else (app_name, None)  # APP@<degC>C
+    task = make_task(device, app_name, str(trace) if trace else None, ambient_c=ambient)
     if out is None:
-        out = Path("runs") / f"replay-{task.device.name}-{task.app.name}-seed{seed}"
+        amb = "" if ambient is None else f"-at{ambient:g}C"
+        out = Path("runs") / f"replay-{task.device.name}-{task.app.name}{amb}-seed{seed}"
     if out.exists() and not out.is_dir():
         raise MetaDVFSError(f"--out: {out} exists and is not a directory")
     results: list[dict[str, object]] = []
@@ -155,7 +170,13 @@ def replay(
             f"{task.device.display_name} · {task.app.name} · {g} · seed {seed}",
             skin_throttle_c=float(task.device.thermal.skin_throttle_c),
         )
-    header = {"device": task.device.name, "app": task.app.name, "seed": seed, "seconds": seconds}
+    header = {
+        "device": task.device.name,
+        "app": task.app.name,
+        "seed": seed,
+        "seconds": seconds,
+        "ambient_c": float(task.device.thermal.ambient_c),
+    }
     write_text_atomic(out / "metrics.json", json.dumps({**header, "runs": results}, indent=2, default=float))
     if json_out:
         if len(results) == 1:
@@ -174,6 +195,7 @@ def replay(
         ("PPR", "ppr"),
         ("PPR/stock", "ppr_norm"),
         ("PPR/schedutil", "ppr_norm_schedutil"),
+        ("PPR SoC", "ppr_soc"),
         ("max die °C", "max_temp_c"),
         ("throttled %", "throttled_pct"),
     ]
@@ -226,6 +248,7 @@ def _register_command_modules() -> None:
 
     for mod in ("metadvfs.cli_learn", "metadvfs.cli_export", "metadvfs.cli_twin", "metadvfs.cli_device"):
         importlib.import_module(mod).register(app)
+    importlib.import_module("metadvfs.cli_calibrate").register(app)
 
 
 _register_command_modules()

@@ -147,7 +147,9 @@ def train_cmd(
 
 def evaluate_cmd(
     model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
-    tasks: str = typer.Option("model", "--tasks", help="model (the model's tasks) | all | DEVICE:APP,..."),
+    tasks: str = typer.Option(
+        "model", "--tasks", help="model (the model's tasks) | all | DEVICE:APP[@<degC>C],... | scenario:NAME"
+    ),
     baselines: str = typer.Option(
         "stock,schedutil,oracle",
         "--baselines",
@@ -157,7 +159,9 @@ def evaluate_cmd(
         "stock", "--reference", help="Normalise PPR to: stock (the phone's Android stack) | schedutil (older figures)."
     ),
     seeds: int = typer.Option(3, "--seeds", help="Evaluation seeds per task."),
-    seconds: float = typer.Option(60.0, "--seconds", help="Episode length, s."),
+    seconds: float = typer.Option(
+        None, "--seconds", help="Episode length, s (default 60, or the longest duration_s of the named scenarios)."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Report directory (default <model>/eval)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (tasks + summary)."),
 ) -> None:
@@ -172,12 +176,14 @@ def evaluate_cmd(
         evaluate,
         write_reports,
     )
-    from metadvfs.learn.tasks import parse_task_names
+    from metadvfs.learn.tasks import parse_task_names, scenario_seconds
 
     if reference not in REFERENCES:
         raise MetaDVFSError(f"--reference: must be one of {', '.join(REFERENCES)}, got {reference!r}")
     m = load_checkpoint(model)
     names = list(m.doc["tasks"]) if tasks == "model" else parse_task_names(tasks)
+    if seconds is None:
+        seconds = (None if tasks == "model" else scenario_seconds(tasks)) or 60.0
     wanted = [b.strip() for b in baselines.split(",") if b.strip()]
     bad = [b for b in wanted if b not in STOCK_METHODS + LEARNED_BASELINE_NAMES]
     if bad:

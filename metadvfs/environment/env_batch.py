@@ -318,6 +318,7 @@ class EnvBatch:
         truncated = self.t >= self.n_steps
         metrics = {
             "power_w": out.power_total_mw / 1000.0,
+            "power_soc_w": out.power_mw.sum(axis=1) / 1000.0,
             "energy_j": out.energy_mj / 1000.0,
             "fps": fps,
             "fps_requested": fps_req,

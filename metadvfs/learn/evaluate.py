@@ -26,7 +26,13 @@ STOCK_METHODS = ("stock", "schedutil", "oracle", "ondemand", "conservative", "pe
 REFERENCES = ("stock", "schedutil")
 """Governors PPR can be normalised to (``stock`` by default)."""
 LEARNED_BASELINE_NAMES = ("standalone", "joint", "ztt", "gear")
-REPORT_KEYS = ("ppr_norm", "ppr_norm_schedutil", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c")
+REPORT_KEYS = (
+    "ppr_norm", "ppr_norm_schedutil", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c", "ppr_soc_norm",
+    "avg_soc_power_w",
+)  # fmt: skip
+"""Per-task report columns. ``ppr_norm`` uses whole-phone power, ``ppr_soc_norm`` SoC power (CPU + GPU rails);
+both are divided by the reference governor's value of the same quantity on the same task and seed
+(``ppr_norm_schedutil``: whole-phone PPR divided by schedutil's)."""
 SEED_BASE = 10_000
 """Evaluation seeds are ``SEED_BASE + i`` (training uses small seeds; evaluation windows differ)."""
 
@@ -104,7 +110,7 @@ def run_driver(
     driver.reset(venv.num_envs)
     dt = float(driver.env_kwargs.get("decision_interval_s", 0.1))
     n_steps = round(seconds / dt)
-    keys = ("energy_j", "fps", "fps_requested", "frames_janky", "temp_die_c", "temp_skin_c", "throttled")
+    keys = ("energy_j", "fps", "fps_requested", "frames_janky", "temp_die_c", "temp_skin_c", "throttled", "power_soc_w")
     rec = {k: np.zeros((n_steps, venv.num_envs)) for k in keys}
     for k in range(n_steps):
         act = driver.act(venv, obs)
@@ -123,6 +129,7 @@ def run_driver(
             temp_die_c=rec["temp_die_c"][:, i],
             temp_skin_c=rec["temp_skin_c"][:, i],
             throttled=rec["throttled"][:, i].astype(bool),
+            energy_soc_mj=rec["power_soc_w"][:, i] * dt * 1000.0,
         )
         out.append(summarize(s))
     return out
@@ -170,14 +177,17 @@ class EvalResult:
                 vals: dict[str, list[float]] = {k: [] for k in REPORT_KEYS}
                 for si in range(ns):
                     r = res[ti * ns + si]
-                    base = ref[ti * ns + si]["ppr"]
+                    rr = ref[ti * ns + si]
+                    base = rr["ppr"]
                     base_su = su[ti * ns + si]["ppr"]
+                    base_soc = rr.get("ppr_soc", 0.0)
                     norm = {
                         "ppr_norm": r["ppr"] / base if base > 0 else float("nan"),
                         "ppr_norm_schedutil": r["ppr"] / base_su if base_su > 0 else float("nan"),
+                        "ppr_soc_norm": r.get("ppr_soc", float("nan")) / base_soc if base_soc else float("nan"),
                     }
                     for k in REPORT_KEYS:
-                        vals[k].append(norm[k] if k in norm else r[k])
+                        vals[k].append(norm[k] if k in norm else r.get(k, float("nan")))
                 row: dict[str, Any] = {"device": dev, "app": app, "method": method}
                 for k, v in vals.items():
                     row[k] = float(np.mean(v))
@@ -313,16 +323,16 @@ def to_markdown(res: EvalResult, focus: str | None = None) -> str:
     s = res.summary(focus)
     lines += [
         "",
-        f"| method | mean PPR / {res.reference} | mean PPR / schedutil | mean QoE | mean jank % | "
-        "ratio to oracle | QoE ok | tasks won |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| method | mean PPR / {res.reference} | mean PPR / schedutil | mean PPR / {res.reference} (SoC power) "
+        "| mean QoE | mean jank % | ratio to oracle | QoE ok | tasks won |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in methods:
         e = s["methods"][m]
         rto = f"{e['ratio_to_oracle']:.3f}" if "ratio_to_oracle" in e else "-"
         lines.append(
             f"| {m} | {e['mean_ppr_norm']:.3f} | {e['mean_ppr_norm_schedutil']:.3f} | "
-            f"{e['mean_qoe']:.3f} | {e['mean_jank_pct']:.2f} | {rto} | "
+            f"{e['mean_ppr_soc_norm']:.3f} | {e['mean_qoe']:.3f} | {e['mean_jank_pct']:.2f} | {rto} | "
             f"{e['tasks_qoe_ok']}/{len(res.tasks)} | {e['tasks_won']} |"
         )
     return "\n".join(lines) + "\n"

@@ -20,23 +20,42 @@ def all_task_names() -> list[str]:
     return [f"{d}:{a}" for d in list_devices() for a in list_apps()]
 
 
+SCENARIO_PREFIX = "scenario:"
+"""Task-list item naming a scenario (``scenario:thermal-35c`` or ``scenario:path/to/file.yaml``)."""
+
+
+def _task_items(spec: Sequence[str] | str) -> list[str]:
+    return [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+
+
 def parse_task_names(spec: Sequence[str] | str) -> list[str]:
-    """Expand ``all`` / comma lists into ``device:app`` names (validated against the catalogs).
+    """Expand ``all`` / scenarios / comma lists into ``device:app`` names (validated against the catalogs).
 
     Args:
-        spec: ``"all"``, ``"pixel6:tiktok,pixel3:3dmark"`` or a list of such items.
+        spec: ``"all"``, ``"pixel6:tiktok,pixel3:3dmark@35C"`` (``@<degC>C`` overrides the ambient temperature),
+            ``"scenario:thermal-35c"`` (the scenario's tasks, see :mod:`metadvfs.tasks.scenario`) or a list of such
+            items.
 
     Returns:
         Task names without duplicates, in the given order.
     """
-    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    from metadvfs.tasks.scenario import load_scenario
+    from metadvfs.tasks.task import split_ambient
+
     out: list[str] = []
-    for it in items:
+    for it in _task_items(spec):
         if it == "all":
             out.extend(all_task_names())
             continue
+        if it.startswith(SCENARIO_PREFIX):
+            out.extend(load_scenario(it[len(SCENARIO_PREFIX) :]).task_names())
+            continue
         if it.count(":") != 1:
-            raise MetaDVFSError(f"task {it!r}: expected DEVICE:APP (e.g. pixel6:tiktok) or 'all'")
+            raise MetaDVFSError(
+                f"task {it!r}: expected DEVICE:APP[@<degC>C] (e.g. pixel6:tiktok or pixel6:3dmark@35C), "
+                "scenario:NAME or 'all'"
+            )
+        split_ambient(it.split(":", 1)[1], f"task {it!r}")
         out.append(it)
     seen: set[str] = set()
     uniq = [t for t in out if not (t in seen or seen.add(t))]
@@ -45,15 +64,27 @@ def parse_task_names(spec: Sequence[str] | str) -> list[str]:
     return uniq
 
 
+def scenario_seconds(spec: Sequence[str] | str) -> float | None:
+    """Longest ``duration_s`` of the scenarios named in a task spec, s (``None`` if it names none)."""
+    from metadvfs.tasks.scenario import load_scenario
+
+    durs = [load_scenario(it[len(SCENARIO_PREFIX) :]).duration_s for it in _task_items(spec)
+            if it.startswith(SCENARIO_PREFIX)]  # fmt: skip
+    return max(durs) if durs else None
+
+
 def build_tasks(names: Sequence[str | Task], tick_s: float = 0.01) -> list[Task]:
-    """Load the tasks (``device:app`` with names or profile paths; Task objects pass through)."""
+    """Load the tasks (``device:app[@<degC>C]`` with names or profile paths; Task objects pass through)."""
+    from metadvfs.tasks.task import split_ambient
+
     out = []
     for n in names:
         if isinstance(n, Task):
             out.append(n)
             continue
         dev, app = n.split(":", 1) if ":" in n else (n, "")
-        out.append(make_task(dev, app, tick_s=tick_s))
+        app, amb = split_ambient(app, f"task {n!r}")
+        out.append(make_task(dev, app, tick_s=tick_s, ambient_c=amb))
     return out
 
 

@@ -10,8 +10,11 @@ Given per-step series of one run (any step length):
   requested in that window (so a 30-fps video or an idle screen is not counted as a QoE loss); windows
   without requested frames count as 1.
 - ``jank_pct``: missed deadlines / requested frames, %.
-- ``ppr``: ``fps_mean / avg_power_w`` (frames per joule).
+- ``ppr``: ``fps_mean / avg_power_w`` (frames per joule, whole-phone power).
 - ``ppr_norm``: ``ppr`` / schedutil's ``ppr`` on the same trace and seed (when a reference is given).
+- ``avg_soc_power_w`` and ``ppr_soc``: the same against SoC power only (CPU clusters + GPU rails, without the
+  rest-of-phone base power), when the series carries SoC energy. Published DVFS gains are often measured on
+  rails, so both are reported side by side; ``ppr`` is unchanged by this.
 - ``max_temp_c``: highest die temperature, degC; ``max_skin_c`` likewise for the skin.
 - ``throttled_pct``: share of time with a thermal throttle rule active, %.
 """
@@ -47,6 +50,7 @@ class Series:
         temp_die_c: Die temperature at the end of each step, degC.
         temp_skin_c: Skin temperature at the end of each step, degC.
         throttled: Throttle rule active during the step (bool).
+        energy_soc_mj: SoC energy per step (CPU clusters + GPU), mJ, or ``None`` when unknown.
     """
 
     step_s: float
@@ -57,6 +61,7 @@ class Series:
     temp_die_c: np.ndarray
     temp_skin_c: np.ndarray
     throttled: np.ndarray
+    energy_soc_mj: np.ndarray | None = None
 
 
 def window_qoe(
@@ -91,7 +96,8 @@ def summarize(s: Series, ppr_ref: float | None = None) -> dict[str, float]:
 
     Returns:
         ``{metric: value}`` with the keys of :data:`METRIC_KEYS` plus ``max_skin_c``, ``duration_s``,
-        ``frames_req`` and (with a reference) ``ppr_norm``.
+        ``frames_req``, (with SoC energy) ``avg_soc_power_w`` and ``ppr_soc``, and (with a reference)
+        ``ppr_norm``.
     """
     dur = len(s.energy_mj) * s.step_s
     energy = float(np.sum(s.energy_mj)) / 1000.0
@@ -111,6 +117,10 @@ def summarize(s: Series, ppr_ref: float | None = None) -> dict[str, float]:
         "duration_s": dur,
         "frames_req": req,
     }
+    if s.energy_soc_mj is not None:
+        soc = float(np.sum(s.energy_soc_mj)) / 1000.0 / dur if dur > 0 else 0.0
+        out["avg_soc_power_w"] = soc
+        out["ppr_soc"] = fps / soc if soc > 0 else 0.0
     if ppr_ref is not None:
         out["ppr_norm"] = out["ppr"] / ppr_ref if ppr_ref > 0 else float("nan")
     return out

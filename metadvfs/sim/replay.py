@@ -54,6 +54,7 @@ class Timeline:
             temp_die_c=self.temp_c[:, i, 0],
             temp_skin_c=self.temp_c[:, i, 1],
             throttled=self.throttled[:, i],
+            energy_soc_mj=self.power_mw[:, i].sum(axis=1) * self.step_s,
         )
 
     def metrics(self, i: int, ppr_ref: float | None = None) -> dict[str, float]:
