@@ -221,10 +221,11 @@ def test_evaluate_reports_soc_ppr_and_accepts_ambient_tasks(tiny_model: Path, tm
     doc = json.loads(res.stdout)
     rows = {r["method"]: r for r in doc["tasks"]}
     assert rows["schedutil"]["app"] == "tiktok@35C"
-    assert rows["schedutil"]["ppr_soc_norm"] == pytest.approx(1.0)
-    assert rows["schedutil"]["ppr_norm"] == pytest.approx(1.0)
+    assert rows["stock"]["ppr_soc_norm"] == pytest.approx(1.0)  # stock is the default reference
+    assert rows["stock"]["ppr_norm"] == pytest.approx(1.0)
+    assert rows["schedutil"]["ppr_norm_schedutil"] == pytest.approx(1.0)
     assert np.isfinite(rows["metadvfs"]["ppr_soc_norm"]) and rows["metadvfs"]["avg_soc_power_w"] > 0
-    assert "mean PPR norm (SoC power)" in (tmp_path / "ev" / "results.md").read_text(encoding="utf-8")
+    assert "mean PPR / stock (SoC power)" in (tmp_path / "ev" / "results.md").read_text(encoding="utf-8")
 
 
 def test_cli_replay_app_with_ambient_suffix(tmp_path: Path) -> None:
