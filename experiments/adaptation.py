@@ -118,10 +118,7 @@ def finetune(
     if init is not None:
         algo.policy.load_state_dict(init)
     e = cfg.env
-    ev = MetaVecEnv(BatchedDVFSVecEnv([task] * EVAL_ENVS, decision_interval_s=e.decision_interval_s,
-                                      episode_seconds=e.episode_seconds, window=e.window, action_mode=e.action_mode,
-                                      levels=e.levels, reward_weights=dict(e.reward_weights) or None),
-                    np.repeat(meta_row[None], EVAL_ENVS, axis=0))
+    ev = MetaVecEnv(BatchedDVFSVecEnv([task] * EVAL_ENVS, options=e), np.repeat(meta_row[None], EVAL_ENVS, axis=0))
     n_eval = round(e.episode_seconds / e.decision_interval_s)
 
     def evaluate() -> float:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from metadvfs.environment import codec
+from metadvfs.core import codec
 from metadvfs.errors import MetaDVFSError
 
 SCHEMA = "metadvfs.governor/1"

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from metadvfs.core.options import EnvOptions
 from metadvfs.errors import MetaDVFSError
 
 MODES = ("conditioned", "grouped", "standalone", "joint")
@@ -39,15 +40,19 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
-class EnvConfig:
-    """Environment options (see ``metadvfs/DVFS-v0``)."""
+class EnvConfig(EnvOptions):
+    """Environment options of a training run: :class:`~metadvfs.core.options.EnvOptions` with training defaults.
 
-    decision_interval_s: float = field(default=0.1, metadata=_rng(0.01, 10.0))
-    episode_seconds: float = field(default=20.0, metadata=_rng(1.0, 3600.0))
-    window: int = field(default=8, metadata=_rng(1, 64))
-    action_mode: str = field(default="relative", metadata=_rng(choices=("relative", "absolute")))
-    levels: int = field(default=8, metadata=_rng(2, 32))
-    reward_weights: dict[str, float] = field(default_factory=dict)
+    Validated by ``EnvOptions`` itself; defaults are 20 s episodes and an 8-row window, and a run also keeps
+    episodes within :data:`TRAIN_EPISODE_SECONDS`.
+    """
+
+    episode_seconds: float = 20.0
+    window: int = 8
+
+
+TRAIN_EPISODE_SECONDS = (1.0, 3600.0)
+"""Episode length a training run accepts, s."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +207,18 @@ def _build(cls: Any, data: Any, where: str) -> Any:
         if lo is not None and (v < lo or v > hi):
             raise MetaDVFSError(f"{w}: must be in [{lo}, {hi}], got {v}")
         kwargs[name] = v
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except MetaDVFSError as exc:  # types that validate themselves (EnvOptions, RewardWeights) name the field
+        raise MetaDVFSError(_prefixed(where, str(exc))) from None
+
+
+def _prefixed(where: str, msg: str) -> str:
+    """Qualify a field error raised by a nested type with its path in the config (``env.window: ...``)."""
+    parent, _, last = where.rpartition(".")
+    if last and (msg.startswith(f"{last}.") or msg.startswith(f"{last}:")):
+        return f"{parent}.{msg}" if parent else msg
+    return f"{where}.{msg}" if where else msg
 
 
 def config_from_dict(data: dict[str, Any], source: str = "config") -> TrainConfig:
@@ -230,6 +246,9 @@ def _check_semantics(cfg: TrainConfig, source: str) -> TrainConfig:
     n = cfg.network
     if (n.backbone == "ltc" or (n.backbone == "cfc" and n.wiring == "ncp")) and not n.out_dim < n.units - 2:
         raise MetaDVFSError(f"{source}: network.out_dim: must be < units - 2 = {n.units - 2} for {n.backbone}")
+    lo, hi = TRAIN_EPISODE_SECONDS
+    if not lo <= cfg.env.episode_seconds <= hi:
+        raise MetaDVFSError(f"{source}: env.episode_seconds: must be in [{lo}, {hi}], got {cfg.env.episode_seconds}")
     if cfg.algo == "dqn" and cfg.env.action_mode != "relative":
         raise MetaDVFSError(f"{source}: env.action_mode: dqn needs 'relative' (81 joint actions)")
     return cfg

@@ -72,16 +72,7 @@ def make_train_env(
     tasks = build_tasks(task_names)
     envs = [t for t in tasks for _ in range(k)]
     meta = np.repeat(meta_rows, k, axis=0)
-    e = cfg.env
-    venv: VecEnv = BatchedDVFSVecEnv(
-        envs,
-        decision_interval_s=e.decision_interval_s,
-        episode_seconds=e.episode_seconds,
-        window=e.window,
-        action_mode=e.action_mode,
-        levels=e.levels,
-        reward_weights=dict(e.reward_weights) or None,
-    )
+    venv: VecEnv = BatchedDVFSVecEnv(envs, options=cfg.env)
     venv = MetaVecEnv(venv, meta)
     if cfg.algo == "dqn":
         venv = FlatActionVecEnv(venv)
