@@ -36,6 +36,7 @@ import numpy as np
 
 from metadvfs.core import codec
 from metadvfs.errors import MetaDVFSError
+from metadvfs.io import parse_document
 
 SCHEMA = "metadvfs.governor/1"
 MANIFEST_NAME = "manifest.json"
@@ -382,10 +383,7 @@ def load_manifest(directory: str | Path) -> GovernorManifest:
         text = mpath.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise MetaDVFSError(f"{mpath}: cannot read: {exc}") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MetaDVFSError(f"{mpath}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    doc = parse_document(text, str(mpath), "json")
     return parse_manifest(doc, d)
 
 

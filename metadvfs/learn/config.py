@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from metadvfs.core.options import EnvOptions
 from metadvfs.errors import MetaDVFSError
+from metadvfs.io import read_document
 
 MODES = ("conditioned", "grouped", "standalone", "joint")
 ALGOS = ("ppo", "dqn")
@@ -269,11 +268,7 @@ def load_config(path: str | Path) -> TrainConfig:
             p = alt
         else:
             raise MetaDVFSError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise MetaDVFSError(f"{p}: invalid YAML{f' at line {line + 1}' if line is not None else ''}") from None
+    data = read_document(p, fmt="yaml")
     try:
         return config_from_dict(data if data is not None else {}, str(p))
     except MetaDVFSError as exc:

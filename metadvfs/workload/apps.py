@@ -8,15 +8,13 @@ generator in :mod:`metadvfs.workload.generator`. The file format is described fi
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from metadvfs.errors import MetaDVFSError, unknown_name
+from metadvfs.io import document_format, parse_document
 from metadvfs.paths import data_dir
 from metadvfs.workload.types import CATEGORIES, INTERACTIONS, AppMetadata, AppProfile, PhaseSpec
 
@@ -183,19 +181,7 @@ def _load_cached(path_str: str, mtime_ns: int) -> AppProfile:
         raise MetaDVFSError(f"{path}: not a text file (invalid UTF-8); expected YAML or JSON") from None
     if not text.strip():
         raise MetaDVFSError(f"{path}: empty app file; expected a mapping with schema {APP_SCHEMA!r}")
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise MetaDVFSError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    else:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or type(exc).__name__
-            raise MetaDVFSError(f"{path}: not valid YAML: {problem}{where}") from None
+    data = parse_document(text, str(path), document_format(path))
     return parse_app(data, str(path))
 
 

@@ -135,7 +135,7 @@ def test_malformed_app_profiles(tmp_path: Path, mutate, pattern: str) -> None:
     [
         ("", "empty app file"),
         ("   \n", "empty app file"),
-        ("a: [1, 2\n", "not valid YAML"),
+        ("a: [1, 2\n", "invalid YAML at line"),
         ("- 1\n- 2\n", "mapping"),
     ],
 )

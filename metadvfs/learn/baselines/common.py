@@ -30,7 +30,7 @@ import torch as th
 import metadvfs
 from metadvfs.environment import codec
 from metadvfs.errors import MetaDVFSError
-from metadvfs.io import atomic_path, write_text_atomic
+from metadvfs.io import atomic_path, parse_document, write_text_atomic
 
 if TYPE_CHECKING:
     from metadvfs.environment.env_batch import EnvBatch
@@ -244,7 +244,9 @@ def read_checkpoint(path: Path, known: Sequence[str]) -> tuple[dict[str, Any], d
     if not path.is_dir():
         raise MetaDVFSError(f"{path}: no such baseline checkpoint directory")
     try:
-        doc = json.loads(meta.read_text(encoding="utf-8"))
+        doc = parse_document(meta.read_text(encoding="utf-8"), f"{meta}: corrupt", "json")
+    except MetaDVFSError:
+        raise
     except FileNotFoundError:
         raise MetaDVFSError(f"{meta}: missing (not a baseline checkpoint?)") from None
     except (OSError, ValueError) as exc:
