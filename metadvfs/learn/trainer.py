@@ -24,6 +24,7 @@ import torch as th
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from metadvfs.errors import MetaDVFSError
@@ -85,9 +86,10 @@ def make_algo(cfg: TrainConfig, venv: VecEnv, use_meta: bool, seed: int, tb_dir:
     n = cfg.network
     pk = policy_kwargs(n.backbone, n.units, n.out_dim, n.meta_dim, use_meta, n.head, cfg.algo, n.wiring)
     tb = str(tb_dir) if tb_dir is not None else None
+    algo: BaseAlgorithm
     if cfg.algo == "ppo":
         p = cfg.ppo
-        return PPO(
+        algo = PPO(
             "MultiInputPolicy",
             venv,
             learning_rate=p.learning_rate,
@@ -106,8 +108,9 @@ def make_algo(cfg: TrainConfig, venv: VecEnv, use_meta: bool, seed: int, tb_dir:
             tensorboard_log=tb,
             verbose=0,
         )
+        return with_run_logger(algo, tb_dir)
     d = cfg.dqn
-    return DQN(
+    algo = DQN(
         "MultiInputPolicy",
         venv,
         learning_rate=d.learning_rate,
@@ -128,6 +131,26 @@ def make_algo(cfg: TrainConfig, venv: VecEnv, use_meta: bool, seed: int, tb_dir:
         tensorboard_log=tb,
         verbose=0,
     )
+    return with_run_logger(algo, tb_dir)
+
+
+def with_run_logger(algo: BaseAlgorithm, tb_dir: Path | None) -> BaseAlgorithm:
+    """Give an SB3 algorithm an explicit logger so a run writes nothing outside its output directory.
+
+    Without TensorBoard, SB3's ``learn()`` would configure a default logger in a new ``SB3-<timestamp>``
+    folder of the system temp directory; this sets a logger with no folder and no outputs instead. With
+    TensorBoard (``tb_dir`` inside the run's output directory) SB3 keeps its own per-run logger there.
+
+    Args:
+        algo: A freshly created or loaded algorithm.
+        tb_dir: TensorBoard directory, or ``None``.
+
+    Returns:
+        ``algo``.
+    """
+    if tb_dir is None:
+        algo.set_logger(Logger(folder=None, output_formats=[]))
+    return algo
 
 
 def chunk_size(cfg: TrainConfig, n_envs: int) -> int:
@@ -327,7 +350,9 @@ def train(
 def _restore(sd: Path, cfg: TrainConfig, venv: VecEnv, tb: Path | None) -> tuple[BaseAlgorithm, int]:
     cls = PPO if cfg.algo == "ppo" else DQN
     try:
-        algo = cls.load(sd / "algo.zip", env=venv, device="cpu", tensorboard_log=str(tb) if tb else None)
+        algo = with_run_logger(
+            cls.load(sd / "algo.zip", env=venv, device="cpu", tensorboard_log=str(tb) if tb else None), tb
+        )
         with open(sd / "extra.pkl", "rb") as f:
             extra = pickle.load(f)
     except (OSError, ValueError, pickle.UnpicklingError, EOFError) as exc:
