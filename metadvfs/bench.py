@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -87,7 +88,7 @@ def run_bench(
     say(f"DummyVecEnv x{dummy_envs}")
     pairs = _task_pairs(dummy_envs)
     dummy = DummyVecEnv(
-        [lambda d=d, a=a: gym.make(ENV_ID, device=d, app=a, episode_seconds=episode_seconds) for d, a in pairs]
+        [functools.partial(gym.make, ENV_ID, device=d, app=a, episode_seconds=episode_seconds) for d, a in pairs]
     )
     dummy.seed(0)
     dummy.reset()

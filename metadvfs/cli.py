@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -119,7 +121,7 @@ def replay(
         out = Path("runs") / f"replay-{task.device.name}-{task.app.name}-seed{seed}"
     if out.exists() and not out.is_dir():
         raise MetaDVFSError(f"--out: {out} exists and is not a directory")
-    results: list[dict[str, object]] = []
+    results: list[dict[str, Any]] = []
     ref = None
     run_order = names if "schedutil" in names else ["schedutil", *names]
     gov_objs = dict(zip(names, govs, strict=True))
@@ -140,10 +142,7 @@ def replay(
         df = timelines[g].frame(0)
         safe = g.replace("/", "+").replace(":", "=")
         target = out / f"timeline_{safe}.{fmt}"
-        if fmt == "parquet":
-            write_with(target, lambda p, df=df: df.to_parquet(p, index=False))
-        else:
-            write_with(target, lambda p, df=df: df.to_csv(p, index=False))
+        write_with(target, functools.partial(df.to_parquet if fmt == "parquet" else df.to_csv, index=False))
         plot_timeline(
             df,
             out / f"timeline_{safe}.png",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -46,7 +47,7 @@ class _LazyProgress:
         if self.started:
             self.p.stop()
 
-    def add_task(self, description: str, total: float | None = None, **fields: object) -> object:
+    def add_task(self, description: str, total: float | None = None, **fields: Any) -> object:
         """Add a bar (starting the display on first use)."""
         if not self.started:
             self.p.start()

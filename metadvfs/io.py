@@ -113,13 +113,17 @@ def _key_line(s: str, start: int, end: int, key: str) -> int:
     return s.count("\n", 0, start) + 1  # pragma: no cover (the decoder saw the duplicate inside this span)
 
 
+_py_make_scanner: Callable[[json.JSONDecoder], Any] = json.scanner.py_make_scanner  # type: ignore[attr-defined]
+"""The pure-Python JSON scanner (it calls the decoder's ``parse_object``; typeshed does not list it)."""
+
+
 class _UniqueKeyDecoder(json.JSONDecoder):
     """JSON decoder that rejects duplicate object keys (``json`` silently keeps the last one)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.parse_object = self._parse_object
-        self.scan_once = json.scanner.py_make_scanner(self)  # the C scanner does not call parse_object
+        self.scan_once = _py_make_scanner(self)  # the C scanner does not call parse_object
 
     @staticmethod
     def _parse_object(s_and_end: tuple[str, int], strict: bool, scan_once: Any, *_: Any, **__: Any) -> Any:

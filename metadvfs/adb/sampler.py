@@ -597,10 +597,10 @@ def step_reading(binding: Binding, prev: RawSample, cur: RawSample) -> StepReadi
             measured = np.zeros(4)
             seen = np.zeros(4, dtype=bool)
             for rail, mw in rail_mw.items():
-                d = binding.rail_domain.get(rail)
-                if d is not None:
-                    measured[d] += mw
-                    seen[d] = True
+                rail_dom = binding.rail_domain.get(rail)
+                if rail_dom is not None:
+                    measured[rail_dom] += mw
+                    seen[rail_dom] = True
             power = np.where(seen, measured, power)
             total = float(sum(rail_mw.values()))
     elif cur.battery_mw is not None:

@@ -93,5 +93,5 @@ class EnvOptions:
 
 def _check_int(name: str, value: Any, bounds: tuple[int, int]) -> None:
     lo, hi = bounds
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= int(value) <= hi:
         raise MetaDVFSError(f"{name}: must be in [{lo}, {hi}], got {value}")

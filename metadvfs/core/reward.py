@@ -16,6 +16,7 @@ Per decision step::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -51,11 +52,11 @@ class RewardWeights:
             raise MetaDVFSError("reward_weights: thermal_margin_c and ppr_clip must be > 0")
 
     @classmethod
-    def from_any(cls, value: RewardWeights | dict[str, float] | None) -> RewardWeights:
+    def from_any(cls, value: RewardWeights | Mapping[str, float] | None) -> RewardWeights:
         """Build from ``None`` (defaults), a dict (unknown keys rejected) or an instance."""
         if value is None:
             return cls()
-        if isinstance(value, cls):
+        if isinstance(value, RewardWeights):
             return value
         known = set(cls.__dataclass_fields__)
         bad = set(value) - known

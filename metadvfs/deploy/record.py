@@ -32,6 +32,7 @@ from metadvfs.adb.binding import Binding, bind, profile_for_codename
 from metadvfs.adb.discovery import discover
 from metadvfs.adb.link import AdbLink
 from metadvfs.adb.sampler import Sampler, StepReading
+from metadvfs.catalog.types import DeviceProfile
 from metadvfs.errors import MetaDVFSError
 from metadvfs.workload.trace import TICK_S_MAX, TICK_S_MIN, trace_suffix, write_trace
 from metadvfs.workload.types import TRACE_COLUMNS, TRACE_SCHEMA, TraceMeta
@@ -129,7 +130,7 @@ def write_recorded_trace(
     write_trace(rows_to_frame(rows, tick_s), meta, out)
 
 
-def resolve_profile(codename: str, device: str | None) -> object:
+def resolve_profile(codename: str, device: str | None) -> DeviceProfile:
     """The profile for a phone: ``device`` if given (name or path), else by codename."""
     if device:
         from metadvfs.catalog.devices import load_device

@@ -121,13 +121,14 @@ class LiveDVFSEnv(gym.Env):
         try:
             self.link.require_root()
             layout = discover(self.link)
+            profile: DeviceProfile
             if isinstance(device, DeviceProfile):
                 profile = device
             elif device is not None:
                 profile = load_device(device)
             else:
                 profile = resolve_profile(layout.codename, None)
-            self.profile: DeviceProfile = profile  # type: ignore[assignment]
+            self.profile: DeviceProfile = profile
             self.binding = bind(layout, self.profile)
             for d, dom in enumerate(DOMAINS):
                 want = (

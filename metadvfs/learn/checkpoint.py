@@ -177,13 +177,15 @@ def build_policy(doc: dict[str, Any], cfg: TrainConfig, use_meta: bool) -> Any:
         }
     )
     n = doc["action"]["n"]
-    act = spaces.Discrete(n[0]) if doc["algo"] == "dqn" else spaces.MultiDiscrete(n)
     net = cfg.network
     pk = policy_kwargs(
         net.backbone, net.units, net.out_dim, net.meta_dim, use_meta, net.head, doc["algo"], net.wiring
     )
-    cls = DQNMultiInputPolicy if doc["algo"] == "dqn" else MultiInputActorCriticPolicy
-    pol = cls(obs, act, lambda _: 0.0, **pk)
+    pol: DQNMultiInputPolicy | MultiInputActorCriticPolicy = (
+        DQNMultiInputPolicy(obs, spaces.Discrete(n[0]), lambda _: 0.0, **pk)
+        if doc["algo"] == "dqn"
+        else MultiInputActorCriticPolicy(obs, spaces.MultiDiscrete(n), lambda _: 0.0, **pk)
+    )
     pol.set_training_mode(False)
     return pol
 

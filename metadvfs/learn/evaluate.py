@@ -65,10 +65,10 @@ class ModelDriver:
         tasks = task_map(uniq)
         self.meta = np.stack([model.encode(tasks[n]) for n in task_names])
         route = {n: model.model_for(tasks[n]) for n in uniq}
-        self.rows: dict[str, np.ndarray] = {}
+        groups: dict[str, list[int]] = {}
         for i, n in enumerate(task_names):
-            self.rows.setdefault(route[n], []).append(i)  # type: ignore[arg-type]
-        self.rows = {k: np.asarray(v) for k, v in self.rows.items()}
+            groups.setdefault(route[n], []).append(i)
+        self.rows: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in groups.items()}
         self.nvec = np.asarray(model.doc["action"]["n"]) if model.doc["algo"] == "ppo" else np.array([3, 3, 3, 3])
 
     def reset(self, n_envs: int) -> None:
@@ -104,7 +104,9 @@ def run_driver(
     rec = {k: np.zeros((n_steps, venv.num_envs)) for k in keys}
     for k in range(n_steps):
         act = driver.act(venv, obs)
-        obs, _, _, _ = venv.step(act)
+        step_obs = venv.step(act)[0]
+        assert isinstance(step_obs, dict), "BatchedDVFSVecEnv observations are Dict arrays"
+        obs = step_obs
         m = venv.last_metrics
         for key in keys:
             rec[key][k] = m[key]

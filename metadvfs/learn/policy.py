@@ -20,6 +20,8 @@ The extractor is stateless across steps (the window carries the history), so it 
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import torch as th
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -29,6 +31,13 @@ from metadvfs.errors import MetaDVFSError
 
 BACKBONES = ("cfc", "ltc", "gru", "mlp")
 WIRINGS = ("full", "ncp")
+
+
+def _shape(space: gym.Space[Any]) -> tuple[int, ...]:
+    """The shape of a Box space (Dict-space entries are typed ``Space``, whose shape may be ``None``)."""
+    if space.shape is None:
+        raise MetaDVFSError(f"observation space {space} has no shape")
+    return space.shape
 
 
 class TemporalEncoder(nn.Module):
@@ -61,7 +70,7 @@ class TemporalEncoder(nn.Module):
         if backbone == "cfc" and wiring == "full":
             from ncps.torch import CfC
 
-            self.net = CfC(
+            self.net: nn.Module = CfC(
                 in_dim, units, proj_size=out_dim, return_sequences=False, batch_first=True, backbone_layers=0
             )
         elif backbone in ("cfc", "ltc"):
@@ -72,7 +81,7 @@ class TemporalEncoder(nn.Module):
                 raise MetaDVFSError(f"out_dim: must be in [1, units - 3] = [1, {units - 3}] for {backbone}")
             wiring = AutoNCP(units, out_dim)
             cls = CfC if backbone == "cfc" else LTC
-            self.net: nn.Module = cls(in_dim, wiring, return_sequences=False, batch_first=True)
+            self.net = cls(in_dim, wiring, return_sequences=False, batch_first=True)
         elif backbone == "gru":
             self.net = nn.GRU(in_dim, units, batch_first=True)
             self.head = nn.Sequential(nn.Linear(units, out_dim), nn.Tanh())
@@ -116,8 +125,8 @@ class MetaTemporalExtractor(BaseFeaturesExtractor):
         use_meta: bool = True,
         wiring: str = "full",
     ) -> None:
-        window, in_dim = observation_space["obs"].shape
-        m = observation_space["meta"].shape[0]
+        window, in_dim = _shape(observation_space["obs"])
+        m = _shape(observation_space["meta"])[0]
         features = out_dim + (meta_dim if use_meta else 0)
         super().__init__(observation_space, features_dim=features)
         self.use_meta = use_meta
@@ -147,7 +156,7 @@ def policy_kwargs(
     head: tuple[int, ...] = (64,),
     algo: str = "ppo",
     wiring: str = "full",
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """SB3 ``policy_kwargs`` for a MetaDVFS network.
 
     Args:

@@ -38,8 +38,7 @@ def parse_task_names(spec: Sequence[str] | str) -> list[str]:
         if it.count(":") != 1:
             raise MetaDVFSError(f"task {it!r}: expected DEVICE:APP (e.g. pixel6:tiktok) or 'all'")
         out.append(it)
-    seen: set[str] = set()
-    uniq = [t for t in out if not (t in seen or seen.add(t))]
+    uniq = list(dict.fromkeys(out))
     if not uniq:
         raise MetaDVFSError("tasks: empty task list")
     return uniq

@@ -10,6 +10,7 @@ weights as an uninterrupted one. The final model is a plain-data checkpoint (:mo
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import shutil
@@ -167,6 +168,19 @@ def model_budget(cfg: TrainConfig, plan: ModelPlan, n_tasks: int, n_envs: int) -
     return max(unit, int(np.ceil(share / unit)) * unit)
 
 
+def _report(
+    progress: Callable[[str, int, int, float], None] | None,
+    model_id: str,
+    base: int,
+    total: int,
+    steps: int,
+    reward: float,
+) -> None:
+    """Forward one model's progress (steps since its start) as whole-run progress."""
+    if progress:
+        progress(model_id, base + steps, total, reward)
+
+
 class _Progress(BaseCallback):
     """Feeds env steps and the mean reward into a progress callback."""
 
@@ -305,7 +319,7 @@ def train(
         if resume and run.current == plan.id:
             algo, done = _restore(sd, cfg, venv, tb)
         step = chunk_size(cfg, venv.num_envs)
-        cb = _Progress(lambda s, r, pid=plan.id, b=base: progress and progress(pid, b + s, total, r))
+        cb = _Progress(functools.partial(_report, progress, plan.id, base, total))
         while done < budgets[plan.id]:
             n = min(step, budgets[plan.id] - done)
             algo.learn(n, callback=cb, reset_num_timesteps=False, tb_log_name=plan.id, progress_bar=False)

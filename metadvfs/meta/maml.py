@@ -80,7 +80,10 @@ class _TaskLearner:
         """Collect one rollout under the current weights; returns tensors and the mean step reward."""
         a = self.algo
         a.policy.set_training_mode(False)
-        a.collect_rollouts(a.env, self.cb, a.rollout_buffer, n_rollout_steps=a.n_steps)
+        env = a.get_env()
+        if env is None:
+            raise RuntimeError("the PPO rollout collector has no environment")
+        a.collect_rollouts(env, self.cb, a.rollout_buffer, n_rollout_steps=a.n_steps)
         data = next(a.rollout_buffer.get(batch_size=None))
         mean_r = float(np.mean(a.rollout_buffer.rewards))
         return {

@@ -24,6 +24,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,7 +107,8 @@ class Driver:
         self.ctx = governor_context(self.batch)
         self.sched = Schedutil()
         self.sched.reset(self.ctx)
-        self.sched.rate_limit_us = np.full(4, 10_000.0)  # per-policy schedutil/rate_limit_us
+        self.rate_limit_us = np.full(4, 10_000.0)  # per-policy schedutil/rate_limit_us
+        self.sched.rate_limit_us = self.rate_limit_us
         self.gpu_stock: Governor = MaliQuickstep() if facts.family == "mali" else SimpleOndemand()
         self.gpu_stock.reset(self.ctx)
         self.extra: dict[str, Governor] = {}
@@ -186,8 +188,7 @@ class Driver:
         self.controls += self.gpu.controls()
         if self.facts.cdev_by_name:
             self.controls += [
-                Control(f"{d}/user_vote", self._vote_setter(d), lambda d=d: f"{self.votes[d]}\n")
-                for d in self.cdev_dirs
+                Control(f"{d}/user_vote", self._vote_setter(d), self._vote_getter(d)) for d in self.cdev_dirs
             ]
         self.controls = [c for c in self.controls if not ph.is_missing(c.path)]
         mode = 0o444 if self.no_write else None
@@ -244,22 +245,25 @@ class Driver:
             self.zone_paths.append((f"{d}/temp", z.source))
         self.cdevs: list[tuple[str, int]] = []
         k = 0
-        for d in (*CPU_DOMS, GPU):
-            if not self.core.dev.mask[0, d]:
+        for dom in (*CPU_DOMS, GPU):
+            if not self.core.dev.mask[0, dom]:
                 continue
-            name = "thermal-gpufreq-0" if d == GPU else f"thermal-cpufreq-{k}"
-            k += d != GPU
+            name = "thermal-gpufreq-0" if dom == GPU else f"thermal-cpufreq-{k}"
+            k += dom != GPU
             j = len(self.cdevs)
             path = f"/sys/devices/virtual/thermal/cooling_device{j}"
             ph.put(f"{path}/type", f"{name}\n")
-            ph.put(f"{path}/max_state", f"{int(self.core.dev.n_opp[0, d]) - 1}\n")
+            ph.put(f"{path}/max_state", f"{int(self.core.dev.n_opp[0, dom]) - 1}\n")
             ph.symlink(f"/sys/class/thermal/cooling_device{j}", f"../../devices/virtual/thermal/cooling_device{j}")
             if self.facts.cdev_by_name:  # §5: /dev/thermal/cdev-by-name/<type>
                 target = f"../../../sys/devices/virtual/thermal/cooling_device{j}"
                 ph.symlink(f"/dev/thermal/cdev-by-name/{name}", target)
-            self.cdevs.append((path, d))
+            self.cdevs.append((path, dom))
         self.cdev_dirs = [p for p, _ in self.cdevs]
         self.votes = {p: 0 for p in self.cdev_dirs}
+
+    def _vote_getter(self, d: str) -> Callable[[], str]:
+        return lambda: f"{self.votes[d]}\n"
 
     def _vote_setter(self, d: str):  # type: ignore[no-untyped-def]
         def apply(text: str) -> bool:
@@ -380,7 +384,7 @@ class Driver:
         idx = self.core.idx
         for p in self.policies:
             lo, hi = p.bounds()
-            self.sched.rate_limit_us[p.dom] = p.rate_limit_us
+            self.rate_limit_us[p.dom] = p.rate_limit_us
             want = p.userspace_idx() if p.governor == "userspace" else int(idx[0, p.dom])
             idx[0, p.dom] = min(max(want, lo), hi)
         lo, hi = self.gpu.bounds()
