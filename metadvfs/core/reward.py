@@ -1,4 +1,4 @@
-"""The MetaDVFS reward (method.md §2.5 option A).
+"""The MetaDVFS reward (docs/method.md §2.5 option A).
 
 Per decision step::
 

@@ -72,7 +72,7 @@ class PPOConfig:
 
 @dataclass(frozen=True)
 class DQNConfig:
-    """SB3 DQN hyper-parameters (``method.md`` §5.2 defaults)."""
+    """SB3 DQN hyper-parameters (``docs/method.md`` §5.2 defaults)."""
 
     learning_rate: float = field(default=3e-4, metadata=_rng(1e-7, 1.0))
     buffer_size: int = field(default=100_000, metadata=_rng(100, 10_000_000))
@@ -90,7 +90,7 @@ class DQNConfig:
 
 @dataclass(frozen=True)
 class MetaConfig:
-    """Meta-training hyper-parameters (``metadvfs meta-train``) (defaults from ``method.md`` §5.2 where it gives them).
+    """Meta-training hyper-parameters (``metadvfs meta-train``); defaults from ``docs/method.md`` §5.2.
 
     Attributes:
         algo: ``fomaml`` or ``reptile``.

@@ -3,7 +3,7 @@
 Both work on the same policy network as :mod:`metadvfs.learn.policy` and collect rollouts with SB3 PPO on
 the batched simulator (one small VecEnv per task).
 
-- **FOMAML** (``method.md`` §5.2, first-order): for each sampled task, ``inner_steps`` SGD steps of the PPO
+- **FOMAML** (``docs/method.md`` §5.2, first-order): for each sampled task, ``inner_steps`` SGD steps of the PPO
   loss on a *support* rollout taken under the meta-parameters θ give θ'; the gradient of the PPO loss on a
   fresh *query* rollout under θ', taken at θ' (first-order), is averaged over the task batch and applied
   to θ by Adam. The inner steps run through :func:`torch.func.functional_call`, so θ is never modified.

@@ -3,7 +3,7 @@
 Each state object parses writes the way the kernel's ``store`` functions do (``True`` = accepted, ``False`` =
 ``-EINVAL``: the twin puts the previous value back), renders every node the way the ``show`` functions do, and
 turns the limits into a ``[lo, hi]`` range of simulator OPP indices (ascending frequency). Section numbers refer
-to /work/shared/docs/android-interfaces.md.
+to docs/android-interfaces.md.
 """
 
 from __future__ import annotations

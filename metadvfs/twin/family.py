@@ -1,6 +1,6 @@
 """Per-device facts the twin needs that device profiles (``devices/*.yaml``) do not hold.
 
-Sources: /work/shared/docs/android-interfaces.md (cited by section below) and the device-data JSON files of
+Sources: docs/android-interfaces.md (cited by section below) and the device-data JSON files of
 /work/shared/device-data (``thermal.hal_thermal_info_config.<codename>``). Anything not found there is a twin
 choice and says so. A user profile (a YAML path) gets the facts of its GPU family (``adreno`` -> Pixel 5 style,
 ``mali`` -> Pixel 6 style).
