@@ -17,7 +17,6 @@ from metadvfs.catalog.types import CPU_DOMAINS, DeviceProfile
 from metadvfs.environment.codec import CodecSpec
 from metadvfs.errors import MetaDVFSError
 
-DOMAINS = ("little", "mid", "big", "gpu")
 _GPU_RAIL = re.compile(r"(?i)(?:^|_)(G3D|GPU)$")
 _CPU_RAIL = re.compile(r"(?i)_VDD_CPUCL(\d)$")
 

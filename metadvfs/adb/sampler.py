@@ -54,6 +54,7 @@ from metadvfs.adb.parsers import (
 )
 from metadvfs.adb.sections import Script, Section, parse_sections
 from metadvfs.adb.shellsafe import check_layer, check_package, q, write_cmd
+from metadvfs.core.domains import CPU_DOMAINS
 from metadvfs.environment import codec
 from metadvfs.errors import MetaDVFSError
 
@@ -541,7 +542,7 @@ def _model_power(binding: Binding, d: int, khz: float, busy: float) -> float:
         g = prof.gpu
         k = nearest_level(g.freqs_khz, khz)
         return g.power_mw[k] * busy + _at(g.idle_mw, k) * (1.0 - busy)
-    c = prof.cluster(("little", "mid", "big")[d])
+    c = prof.cluster(CPU_DOMAINS[d])
     if c is None:
         return 0.0
     k = nearest_level(c.freqs_khz, khz)

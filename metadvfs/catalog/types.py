@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-CPU_DOMAINS: tuple[str, ...] = ("little", "mid", "big")
-DOMAINS: tuple[str, ...] = ("little", "mid", "big", "gpu")
-Domain = Literal["little", "mid", "big", "gpu"]
+from metadvfs.core.domains import CPU_DOMAINS, DOMAINS, Domain  # noqa: F401  (defined there, re-exported here)
 
 
 @dataclass(frozen=True)

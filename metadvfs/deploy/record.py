@@ -33,6 +33,7 @@ from metadvfs.adb.discovery import discover
 from metadvfs.adb.link import AdbLink
 from metadvfs.adb.sampler import Sampler, StepReading
 from metadvfs.catalog.types import DeviceProfile
+from metadvfs.core.domains import CPU_DOMAINS
 from metadvfs.errors import MetaDVFSError
 from metadvfs.workload.trace import TICK_S_MAX, TICK_S_MIN, trace_suffix, write_trace
 from metadvfs.workload.types import TRACE_COLUMNS, TRACE_SCHEMA, TraceMeta
@@ -68,7 +69,7 @@ def trace_row(binding: Binding, sr: StepReading, tick_s: float) -> TraceRow:
     work = np.zeros(3)
     ui_dom = 1 if binding.policies[1] is not None else 2
     ui_mc = 0.0
-    for d, dom in enumerate(("little", "mid", "big")):
+    for d, dom in enumerate(CPU_DOMAINS):
         c = prof.cluster(dom)
         if c is None or binding.policies[d] is None:
             continue

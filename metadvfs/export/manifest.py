@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from metadvfs.core import codec
+from metadvfs.core.domains import DOMAINS
 from metadvfs.errors import MetaDVFSError
 from metadvfs.io import parse_document
 
@@ -42,7 +43,7 @@ SCHEMA = "metadvfs.governor/1"
 MANIFEST_NAME = "manifest.json"
 KINDS = ("onnx", "rule")
 BASE_RULES = ("schedutil", "performance", "powersave")
-DOMAIN_KEYS = ("little", "mid", "big", "gpu")
+DOMAIN_KEYS = DOMAINS
 GPU_FAMILIES = ("adreno", "mali")
 _TOP_KEYS = (
     "schema",

@@ -16,6 +16,7 @@ from typing import Any
 from metadvfs.core.options import EnvOptions
 from metadvfs.errors import MetaDVFSError
 from metadvfs.io import read_document
+from metadvfs.learn.backbones import BACKBONES, WIRINGS, shape_problem
 
 MODES = ("conditioned", "grouped", "standalone", "joint")
 ALGOS = ("ppo", "dqn")
@@ -30,12 +31,12 @@ def _rng(lo: float | None = None, hi: float | None = None, choices: tuple[Any, .
 class NetworkConfig:
     """Network shape (see :mod:`metadvfs.learn.policy`)."""
 
-    backbone: str = field(default="cfc", metadata=_rng(choices=("cfc", "ltc", "gru", "mlp")))
+    backbone: str = field(default="cfc", metadata=_rng(choices=tuple(BACKBONES)))
     units: int = field(default=32, metadata=_rng(4, 512))
     out_dim: int = field(default=16, metadata=_rng(1, 256))
     meta_dim: int = field(default=16, metadata=_rng(1, 256))
     head: tuple[int, ...] = (64,)
-    wiring: str = field(default="full", metadata=_rng(choices=("full", "ncp")))
+    wiring: str = field(default="full", metadata=_rng(choices=WIRINGS))
 
 
 @dataclass(frozen=True)
@@ -243,8 +244,9 @@ def _check_semantics(cfg: TrainConfig, source: str) -> TrainConfig:
     if not cfg.tasks:
         raise MetaDVFSError(f"{source}: tasks: empty")
     n = cfg.network
-    if (n.backbone == "ltc" or (n.backbone == "cfc" and n.wiring == "ncp")) and not n.out_dim < n.units - 2:
-        raise MetaDVFSError(f"{source}: network.out_dim: must be < units - 2 = {n.units - 2} for {n.backbone}")
+    problem = shape_problem(n.backbone, n.wiring, n.units, n.out_dim)
+    if problem:
+        raise MetaDVFSError(f"{source}: network.{problem}")
     lo, hi = TRAIN_EPISODE_SECONDS
     if not lo <= cfg.env.episode_seconds <= hi:
         raise MetaDVFSError(f"{source}: env.episode_seconds: must be in [{lo}, {hi}], got {cfg.env.episode_seconds}")

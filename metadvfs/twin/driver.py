@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metadvfs.catalog.types import DOMAINS, DeviceProfile
+from metadvfs.core.domains import CPU_DOMAINS, GPU_INDEX
 from metadvfs.errors import MetaDVFSError
 from metadvfs.governors.base import Governor
 from metadvfs.governors.stock import Conservative, MaliQuickstep, Ondemand, Schedutil, SimpleOndemand
@@ -54,8 +55,8 @@ GARBAGE = ("", "???\n", "1a2b\n", "\x00\x00\x00\n", "-ENODATA\n", "4294967295gar
 BATTERY_START_PCT = 80.0
 """Battery level when the twin starts, % (twin choice)."""
 
-CPU_DOMS = (0, 1, 2)
-GPU = 3
+CPU_DOMS = tuple(range(len(CPU_DOMAINS)))
+GPU = GPU_INDEX
 
 
 @dataclass

@@ -77,13 +77,13 @@ import numpy as np
 import torch as th
 from torch import nn
 
+from metadvfs.core.domains import DOMAINS
 from metadvfs.environment import codec
 from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.baselines import common
 from metadvfs.learn.baselines.ztt import thermal_terms
 
 NAME = "gear"
-DOMAINS = ("little", "mid", "big", "gpu")
 FEAT_DIM = codec.OBS_DIM + 4
 
 
