@@ -25,7 +25,15 @@ app.add_typer(trace_app, name="trace", help="Generate and validate workload trac
 console = Console(stderr=True)
 out_console = Console(width=None if Console().is_terminal else 160)
 
-DEMO_GOVERNORS = "schedutil,ondemand,conservative,performance,powersave,oracle"
+DEMO_EXCLUDED = ("fixed",)
+"""Registered governors ``--governor all`` leaves out (``fixed`` needs a level: give ``fixed:<x>`` explicitly)."""
+
+
+def demo_governors() -> list[str]:
+    """``--governor all``: schedutil (the reference) first, then every other registered simulator governor."""
+    from metadvfs.governors.registry import GOVERNOR_NAMES
+
+    return list(dict.fromkeys(["schedutil", *(g for g in GOVERNOR_NAMES if g not in DEMO_EXCLUDED)]))
 
 
 @app.command()
@@ -76,7 +84,7 @@ def apps(json_out: bool = typer.Option(False, "--json", help="Print a JSON list.
 
 
 def _governor_list(spec: str) -> list[str]:
-    names = [g.strip() for g in (DEMO_GOVERNORS if spec == "all" else spec).split(",") if g.strip()]
+    names = demo_governors() if spec == "all" else [g.strip() for g in spec.split(",") if g.strip()]
     if not names:
         raise MetaDVFSError("--governor: give at least one governor name (or 'all')")
     return names
@@ -89,7 +97,10 @@ def replay(
     app_name: str = typer.Option(None, "--app", "-a", help="App name or app-profile file (default tiktok)."),
     trace: Path = typer.Option(None, "--trace", help="Trace file (CSV/Parquet) to replay instead of the app."),
     governor: str = typer.Option(
-        "schedutil", "--governor", "-g", help=f"Governor, comma list, or 'all' ({DEMO_GOVERNORS})."
+        "schedutil",
+        "--governor",
+        "-g",
+        help="Governor, comma list, or 'all' (every registered governor but fixed; fixed:<0..1> pins a level).",
     ),
     seconds: float = typer.Option(60.0, "--seconds", "-s", help="Simulated seconds (0 < s <= 3600)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the demand window (>= 0)."),

@@ -150,7 +150,10 @@ def evaluate_cmd(
     model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
     tasks: str = typer.Option("model", "--tasks", help="model (the model's tasks) | all | DEVICE:APP,..."),
     baselines: str = typer.Option(
-        "schedutil,oracle", "--baselines", help="Comma list: schedutil,oracle,ondemand,...,ztt,gear,standalone,joint"
+        "schedutil,oracle",
+        "--baselines",
+        help="Comma list of registered governors (schedutil, oracle, ondemand, ...) and learned baselines "
+        "(standalone, joint, ztt, gear); an unknown name lists them all.",
     ),
     seeds: int = typer.Option(3, "--seeds", help="Evaluation seeds per task."),
     seconds: float = typer.Option(60.0, "--seconds", help="Episode length, s."),

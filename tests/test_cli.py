@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner, Result
 
-from metadvfs.cli import DEMO_GOVERNORS, app
+from metadvfs.cli import app, demo_governors
 from metadvfs.paths import data_dir
 
 DEVICES = {"pixel3", "pixel4", "pixel5", "pixel6", "pixel8"}
@@ -148,7 +148,7 @@ def test_replay_deterministic(tmp_path: Path, replay_parquet: tuple[Path, dict])
 def test_replay_all_governors(tmp_path: Path) -> None:
     out = tmp_path / "all"
     res = ok(["replay", "--device", "pixel6", "--app", "tiktok", "--governor", "all", "--seconds", "2", "--out", out])
-    names = DEMO_GOVERNORS.split(",")
+    names = demo_governors()
     assert len(names) >= 6
     for g in names:
         assert re.search(rf"\b{re.escape(g)}\b", res.stdout), g

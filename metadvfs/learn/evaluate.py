@@ -16,12 +16,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from metadvfs.errors import MetaDVFSError
+from metadvfs.governors.registry import GOVERNOR_NAMES
+from metadvfs.learn.baselines import LEARNED_BASELINES
 from metadvfs.learn.checkpoint import LoadedModel
 from metadvfs.learn.wrappers import flat_to_multi
 from metadvfs.metrics import Series, summarize
 
-STOCK_METHODS = ("schedutil", "oracle", "ondemand", "conservative", "performance", "powersave")
-LEARNED_BASELINE_NAMES = ("standalone", "joint", "ztt", "gear")
+STOCK_METHODS: tuple[str, ...] = GOVERNOR_NAMES
+"""Simulator governors evaluated as methods: the governor registry's names (``fixed`` is the mid-table level)."""
+MODE_BASELINES: tuple[str, ...] = ("standalone", "joint")
+"""Training modes evaluated as learned baselines (the model's config with only ``mode`` changed)."""
+LEARNED_BASELINE_NAMES: tuple[str, ...] = (*MODE_BASELINES, *LEARNED_BASELINES)
 REPORT_KEYS = ("ppr_norm", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c")
 SEED_BASE = 10_000
 """Evaluation seeds are ``SEED_BASE + i`` (training uses small seeds; evaluation windows differ)."""
@@ -196,10 +201,7 @@ class EvalResult:
             s["methods"][m] = entry
         won = {m: 0 for m in methods}
         for t in self.tasks:
-            ok = [
-                m for m in methods
-                if m != "oracle" and by[(t, m)]["qoe"] >= by[(t, "schedutil")]["qoe"] - 0.01
-            ]
+            ok = [m for m in methods if m != "oracle" and by[(t, m)]["qoe"] >= by[(t, "schedutil")]["qoe"] - 0.01]
             if ok:
                 won[max(ok, key=lambda m: by[(t, m)]["ppr_norm"])] += 1
         for m in methods:
@@ -298,8 +300,11 @@ def to_markdown(res: EvalResult, focus: str | None = None) -> str:
         ]
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     s = res.summary(focus)
-    lines += ["", "| method | mean PPR norm | mean QoE | mean jank % | ratio to oracle | QoE ok | tasks won |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| method | mean PPR norm | mean QoE | mean jank % | ratio to oracle | QoE ok | tasks won |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m in methods:
         e = s["methods"][m]
         rto = f"{e['ratio_to_oracle']:.3f}" if "ratio_to_oracle" in e else "-"

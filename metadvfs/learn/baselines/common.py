@@ -60,6 +60,44 @@ class BaselineDriver(Protocol):
         """(N, 4) ``MultiDiscrete`` choices for the current step."""
 
 
+@runtime_checkable
+class TrainedBaseline(BaselineDriver, Protocol):
+    """A freshly trained baseline driver: what :func:`~metadvfs.learn.baselines.train_baseline` saves."""
+
+    device: dict[str, Any]
+    port: dict[str, Any]
+
+    @property
+    def cfg(self) -> Any:
+        """The baseline's hyper-parameters (an object with ``to_dict()``)."""
+
+    def state_dicts(self) -> dict[str, dict[str, th.Tensor]]:
+        """Network weights to save, by network name."""
+
+
+class LearnedBaseline(Protocol):
+    """A learned single-task peer method.
+
+    A module under :mod:`metadvfs.learn.baselines` registered in :data:`~metadvfs.learn.baselines.BASELINE_MODULES`
+    provides these two functions (mypy checks every registered module against this protocol).
+    """
+
+    def train(
+        self,
+        task: str,
+        total_steps: int,
+        seed: int = ...,
+        decision_interval_s: float = ...,
+        episode_seconds: float = ...,
+        n_envs: int = ...,
+        progress: Callable[[int, int], None] | None = ...,
+    ) -> tuple[TrainedBaseline, dict[str, Any]]:
+        """Train on one ``device:app`` task for ``total_steps`` decisions; returns the driver and training info."""
+
+    def driver_from_checkpoint(self, doc: dict[str, Any], sds: dict[str, Any], path: Path) -> BaselineDriver:
+        """Rebuild the driver from a checkpoint's description ``doc`` and weights ``sds`` (read from ``path``)."""
+
+
 def parse_task(task: str) -> tuple[str, str]:
     """Split and validate ``device:app``.
 
