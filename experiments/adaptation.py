@@ -42,9 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 import numpy as np
 
+from metadvfs.catalog.devices import list_devices
+from metadvfs.workload.apps import list_apps
+
 METHODS = ("meta", "joint", "incremental", "scratch")
-ALL_DEVICES = ("pixel3", "pixel4", "pixel5", "pixel6", "pixel8")
-ALL_APPS = ("tiktok", "kwai", "bilibili", "weibo", "taobao", "3dmark")
+ALL_DEVICES = tuple(list_devices())  # the catalogs: a new device or app file joins the full setting
+ALL_APPS = tuple(list_apps())
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {
