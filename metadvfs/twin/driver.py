@@ -297,9 +297,9 @@ class Driver:
         ph.put("/proc/cpuinfo", cpuinfo + f"Hardware\t: {self.facts.platform}\n")
         ph.put("/proc/version", f"Linux version 5.10.0-metadvfs-twin ({self.facts.platform}) #1 SMP PREEMPT\n")
         pkgs = ["android", "com.android.settings", "com.android.systemui"]
-        from metadvfs.twin.family import APP_PACKAGES
+        from metadvfs.workload.apps import list_apps
 
-        pkgs += [p for p, _ in APP_PACKAGES.values()]
+        pkgs += [app_package(a)[0] for a in list_apps()]
         pkg, _ = self.fg
         if pkg not in pkgs:
             pkgs.append(pkg)

@@ -28,7 +28,9 @@ MAX_FPS = 240.0
 """Upper bound for ``target_fps`` and phase ``fps``, frames/s."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_TOP_KEYS = ("schema", "name", "display_name", "metadata", "phases", "notes")
+_TOP_KEYS = ("schema", "name", "display_name", "metadata", "android", "phases", "notes")
+_ANDROID_KEYS = ("packages", "activity")
+_JAVA_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _META_KEYS = ("category", "interaction", "target_fps", "cpu_intensity", "gpu_intensity")
 _PHASE_KEYS = ("name", "weight", "duration_s", "fps", "ui_mc", "gpu_mc", "worker_mc_per_s", "bg_mc_per_s")
 _DIST_KEYS = ("mean", "cv")
@@ -136,6 +138,7 @@ def parse_app(data: Any, source: str) -> AppProfile:
         raise MetaDVFSError(f"{source}: field 'notes' must be a string")
     metadata = _parse_metadata(data["metadata"], source)
     phases = _parse_phases(data["phases"], source)
+    packages, activity = _parse_android(data.get("android"), source)
     return AppProfile(
         name=name,
         display_name=display_name,
@@ -143,7 +146,43 @@ def parse_app(data: Any, source: str) -> AppProfile:
         phases=phases,
         notes=notes.strip(),
         path=source,
+        packages=packages,
+        activity=activity,
     )
+
+
+def _parse_android(data: Any, source: str) -> tuple[tuple[str, ...], str | None]:
+    """The optional ``android`` block: ``packages`` (non-empty list of package names) and ``activity``."""
+    if data is None:
+        return (), None
+    if not isinstance(data, dict):
+        raise MetaDVFSError(f"{source}: field 'android' must be a mapping with 'packages' and optional 'activity'")
+    _check_keys(data, _ANDROID_KEYS, source, "android.")
+    packages = data.get("packages")
+    if not isinstance(packages, list) or not packages:
+        raise MetaDVFSError(f"{source}: field 'android.packages' must be a non-empty list of package names")
+    for i, pkg in enumerate(packages):
+        if not isinstance(pkg, str) or not _JAVA_NAME_RE.match(pkg):
+            raise MetaDVFSError(f"{source}: field 'android.packages[{i}]': {pkg!r} is not a package name (a.b.c)")
+    if len(set(packages)) != len(packages):
+        raise MetaDVFSError(f"{source}: field 'android.packages': a package is listed twice")
+    activity = data.get("activity")
+    if activity is not None and (not isinstance(activity, str) or not _JAVA_NAME_RE.match(activity)):
+        raise MetaDVFSError(f"{source}: field 'android.activity': {activity!r} is not a class name (a.b.C)")
+    return tuple(packages), activity
+
+
+def package_index() -> dict[str, str]:
+    """Android package name -> catalog app name, from the catalog app files' ``android.packages``.
+
+    Returns:
+        One entry per listed package (a package listed by two apps belongs to the first, in catalog order).
+    """
+    out: dict[str, str] = {}
+    for name in list_apps():
+        for pkg in load_app(name).packages:
+            out.setdefault(pkg, name)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- internals

@@ -92,6 +92,8 @@ class AppProfile:
         phases: The phases the generator switches between.
         notes: Free text (where the demand numbers come from).
         path: File the profile was loaded from.
+        packages: Android package names of the app (file field ``android.packages``); the first is the main one.
+        activity: Launcher activity of the main package (``android.activity``), if known.
     """
 
     name: str
@@ -100,6 +102,8 @@ class AppProfile:
     phases: tuple[PhaseSpec, ...]
     notes: str = ""
     path: str | None = None
+    packages: tuple[str, ...] = ()
+    activity: str | None = None
 
 
 @dataclass(frozen=True)

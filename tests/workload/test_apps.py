@@ -291,3 +291,29 @@ def test_generate_arrays_is_fast() -> None:
 
 def test_schema_constant() -> None:
     assert APP_SCHEMA == "metadvfs.app/1"
+
+
+def test_android_packages_come_from_the_app_files(tmp_path: Path) -> None:
+    from metadvfs.adb.apps import catalog_app
+    from metadvfs.twin.family import app_package, package_app
+    from metadvfs.workload.apps import list_apps, package_index
+
+    index = package_index()
+    for name in list_apps():
+        prof = load_app(name)
+        assert prof.packages, f"{name}: no android.packages"
+        assert app_package(name)[0] == prof.packages[0]
+        for pkg in prof.packages:
+            assert index[pkg] == name and catalog_app(pkg) == name and package_app(pkg) == name
+    assert app_package("not-in-catalog")[0] == "com.metadvfs.not_in_catalog"
+    bad = yaml.safe_load((apps_dir() / "tiktok.yaml").read_text())
+    for android, field in [
+        ({"packages": []}, "android.packages"),
+        ({"packages": ["nodots"]}, "android.packages"),
+        ({"packages": ["a.b"], "activity": "x y"}, "android.activity"),
+        ({"packages": ["a.b"], "extra": 1}, "extra"),
+    ]:
+        p = tmp_path / "a.yaml"
+        p.write_text(yaml.safe_dump({**bad, "android": android}))
+        with pytest.raises(MetaDVFSError, match=field):
+            load_app(p)
