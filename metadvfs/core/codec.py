@@ -69,6 +69,15 @@ class CodecSpec:
     die_throttle_c: np.ndarray
     skin_throttle_c: np.ndarray
 
+    @classmethod
+    def of(cls, arrays: object) -> CodecSpec:
+        """The spec of compiled device arrays (:class:`~metadvfs.sim.device_arrays.DeviceArrays`).
+
+        Any object with the same attribute names works; the simulated env and the phone side both build their
+        spec here.
+        """
+        return cls(**{name: getattr(arrays, name) for name in cls.__dataclass_fields__})
+
     @property
     def p_total_max_mw(self) -> np.ndarray:
         """(N,) sum of the domains' maximum power, mW."""

@@ -183,15 +183,7 @@ class EnvBatch:
         self.levels = opts.levels
         self.window = window = opts.window
         d = self.tb.dev
-        self.spec = codec.CodecSpec(
-            mask=d.mask,
-            fmax_mhz=d.fmax_mhz,
-            n_opp=d.n_opp,
-            p_max_mw=d.p_max_mw,
-            ambient_c=d.ambient_c,
-            die_throttle_c=d.die_throttle_c,
-            skin_throttle_c=d.skin_throttle_c,
-        )
+        self.spec = codec.CodecSpec.of(d)
         self.meta = np.stack([metadata_vector(t.device, t.app) for t in tasks])
         if ppr_ref is None:
             self.ppr_ref = reference_ppr(tasks, self.ticks_per_step, tick_s)
