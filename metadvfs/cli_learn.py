@@ -152,8 +152,8 @@ def evaluate_cmd(
     baselines: str = typer.Option(
         "schedutil,oracle",
         "--baselines",
-        help="Comma list of registered governors (schedutil, oracle, ondemand, ...) and learned baselines "
-        "(standalone, joint, ztt, gear); an unknown name lists them all.",
+        help="Comma list of registered governors (schedutil, oracle, ...) and learned baselines (standalone, "
+        "joint and the registered peers); an unknown name lists them all.",
     ),
     seeds: int = typer.Option(3, "--seeds", help="Evaluation seeds per task."),
     seconds: float = typer.Option(60.0, "--seconds", help="Episode length, s."),
