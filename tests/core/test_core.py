@@ -103,3 +103,8 @@ def test_training_keeps_its_episode_bound() -> None:
     with pytest.raises(MetaDVFSError, match=r"env.episode_seconds: must be in \[1.0, 3600.0\]"):
         config_from_dict({"env": {"episode_seconds": 0.5, "decision_interval_s": 0.1}})
     assert EnvOptions(episode_seconds=0.5).episode_seconds == 0.5
+
+
+def test_import_metadvfs_after_gymnasium_registers_the_envs() -> None:
+    loaded = _loaded_after("import gymnasium as gym, metadvfs; assert 'metadvfs/DVFS-v0' in gym.registry")
+    assert "torch" not in loaded
