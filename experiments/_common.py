@@ -37,9 +37,9 @@ BASE_CONFIG = {"quick": "quickstart", "full": "metadvfs"}
 
 def base_sections(mode: str) -> dict[str, Any]:
     """``network``, ``env`` and ``ppo`` sections (and ``total_steps``, ``tasks``) of the base config of a mode."""
-    import yaml
+    from metadvfs.io import read_document
 
-    d = yaml.safe_load((ROOT / "configs" / f"{BASE_CONFIG[mode]}.yaml").read_text(encoding="utf-8"))
+    d = read_document(ROOT / "configs" / f"{BASE_CONFIG[mode]}.yaml")
     return {k: d[k] for k in ("network", "env", "ppo", "total_steps", "tasks")}
 
 

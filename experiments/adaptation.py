@@ -42,9 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 import numpy as np
 
+from metadvfs.catalog.devices import list_devices
+from metadvfs.workload.apps import list_apps
+
 METHODS = ("meta", "joint", "incremental", "scratch")
-ALL_DEVICES = ("pixel3", "pixel4", "pixel5", "pixel6", "pixel8")
-ALL_APPS = ("tiktok", "kwai", "bilibili", "weibo", "taobao", "3dmark")
+ALL_DEVICES = tuple(list_devices())  # the catalogs: a new device or app file joins the full setting
+ALL_APPS = tuple(list_apps())
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {
@@ -118,10 +121,7 @@ def finetune(
     if init is not None:
         algo.policy.load_state_dict(init)
     e = cfg.env
-    ev = MetaVecEnv(BatchedDVFSVecEnv([task] * EVAL_ENVS, decision_interval_s=e.decision_interval_s,
-                                      episode_seconds=e.episode_seconds, window=e.window, action_mode=e.action_mode,
-                                      levels=e.levels, reward_weights=dict(e.reward_weights) or None),
-                    np.repeat(meta_row[None], EVAL_ENVS, axis=0))
+    ev = MetaVecEnv(BatchedDVFSVecEnv([task] * EVAL_ENVS, options=e), np.repeat(meta_row[None], EVAL_ENVS, axis=0))
     n_eval = round(e.episode_seconds / e.decision_interval_s)
 
     def evaluate() -> float:

@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 import numpy as np
 
-BACKBONES = ("cfc", "ltc", "gru", "mlp")
+from metadvfs.learn.backbones import BACKBONES as _REGISTRY
+
+BACKBONES = tuple(_REGISTRY)
 SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {
         "tasks": ["pixel3:tiktok", "pixel3:3dmark", "pixel6:tiktok", "pixel6:3dmark"],

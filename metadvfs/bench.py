@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -9,12 +10,16 @@ from typing import Any
 
 import numpy as np
 
-ALL_DEVICES = ("pixel3", "pixel4", "pixel5", "pixel6", "pixel8")
-ALL_APPS = ("tiktok", "kwai", "bilibili", "weibo", "taobao", "3dmark")
+
+def catalog_pairs() -> list[tuple[str, str]]:
+    """Every catalog (device, app) pair, devices x apps in catalog order."""
+    from metadvfs.learn.tasks import all_task_names
+
+    return [(t.split(":", 1)[0], t.split(":", 1)[1]) for t in all_task_names()]
 
 
 def _task_pairs(n: int) -> list[tuple[str, str]]:
-    pairs = [(d, a) for d in ALL_DEVICES for a in ALL_APPS]
+    pairs = catalog_pairs()
     return [pairs[i % len(pairs)] for i in range(n)]
 
 
@@ -67,7 +72,7 @@ def run_bench(
     load_before = os.getloadavg()[0]
     say("schedutil reference PPR of the 30 tasks (one batched replay)")
     t0 = time.perf_counter()
-    reference_ppr([make_task(d, a) for d, a in _task_pairs(len(ALL_DEVICES) * len(ALL_APPS))], decision_ticks=10)
+    reference_ppr([make_task(d, a) for d, a in catalog_pairs()], decision_ticks=10)
     warmup_s = time.perf_counter() - t0
     say("single env")
     env = gym.make(ENV_ID, device="pixel6", app="tiktok", episode_seconds=episode_seconds)
@@ -87,7 +92,7 @@ def run_bench(
     say(f"DummyVecEnv x{dummy_envs}")
     pairs = _task_pairs(dummy_envs)
     dummy = DummyVecEnv(
-        [lambda d=d, a=a: gym.make(ENV_ID, device=d, app=a, episode_seconds=episode_seconds) for d, a in pairs]
+        [functools.partial(gym.make, ENV_ID, device=d, app=a, episode_seconds=episode_seconds) for d, a in pairs]
     )
     dummy.seed(0)
     dummy.reset()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -23,7 +25,15 @@ app.add_typer(trace_app, name="trace", help="Generate and validate workload trac
 console = Console(stderr=True)
 out_console = Console(width=None if Console().is_terminal else 160)
 
-DEMO_GOVERNORS = "stock,schedutil,ondemand,conservative,performance,powersave,oracle"
+DEMO_EXCLUDED = ("fixed",)
+"""Registered governors ``--governor all`` leaves out (``fixed`` needs a level: give ``fixed:<x>`` explicitly)."""
+
+
+def demo_governors() -> list[str]:
+    """``--governor all``: stock (the reference) and schedutil first, then every other registered simulator governor."""
+    from metadvfs.governors.registry import GOVERNOR_NAMES
+
+    return list(dict.fromkeys(["stock", "schedutil", *(g for g in GOVERNOR_NAMES if g not in DEMO_EXCLUDED)]))
 
 
 @app.command()
@@ -74,7 +84,7 @@ def apps(json_out: bool = typer.Option(False, "--json", help="Print a JSON list.
 
 
 def _governor_list(spec: str) -> list[str]:
-    names = [g.strip() for g in (DEMO_GOVERNORS if spec == "all" else spec).split(",") if g.strip()]
+    names = demo_governors() if spec == "all" else [g.strip() for g in spec.split(",") if g.strip()]
     if not names:
         raise MetaDVFSError("--governor: give at least one governor name (or 'all')")
     return names
@@ -89,7 +99,10 @@ def replay(
     ),
     trace: Path = typer.Option(None, "--trace", help="Trace file (CSV/Parquet) to replay instead of the app."),
     governor: str = typer.Option(
-        "schedutil", "--governor", "-g", help=f"Governor, comma list, or 'all' ({DEMO_GOVERNORS})."
+        "schedutil",
+        "--governor",
+        "-g",
+        help="Governor, comma list, or 'all' (every registered governor but fixed; fixed:<0..1> pins a level).",
     ),
     seconds: float = typer.Option(
         None, "--seconds", "-s", help="Simulated seconds (0 < s <= 3600; default 60, or the scenario's duration_s)."
@@ -134,7 +147,7 @@ def replay(
         out = Path("runs") / f"replay-{task.device.name}-{task.app.name}{amb}-seed{seed}"
     if out.exists() and not out.is_dir():
         raise MetaDVFSError(f"--out: {out} exists and is not a directory")
-    results: list[dict[str, object]] = []
+    results: list[dict[str, Any]] = []
     ref = None
     run_order = list(dict.fromkeys(["stock", "schedutil", *names]))
     gov_objs = dict(zip(names, govs, strict=True))
@@ -160,10 +173,7 @@ def replay(
         df = timelines[g].frame(0)
         safe = g.replace("/", "+").replace(":", "=")
         target = out / f"timeline_{safe}.{fmt}"
-        if fmt == "parquet":
-            write_with(target, lambda p, df=df: df.to_parquet(p, index=False))
-        else:
-            write_with(target, lambda p, df=df: df.to_csv(p, index=False))
+        write_with(target, functools.partial(df.to_parquet if fmt == "parquet" else df.to_csv, index=False))
         plot_timeline(
             df,
             out / f"timeline_{safe}.png",

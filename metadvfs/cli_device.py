@@ -10,9 +10,8 @@ from typing import Any
 import typer
 
 from metadvfs.cli_common import handle_errors, print_json
+from metadvfs.core.domains import DOMAINS
 from metadvfs.errors import MetaDVFSError
-
-DOMAINS = ("little", "mid", "big", "gpu")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -46,7 +47,7 @@ class _LazyProgress:
         if self.started:
             self.p.stop()
 
-    def add_task(self, description: str, total: float | None = None, **fields: object) -> object:
+    def add_task(self, description: str, total: float | None = None, **fields: Any) -> object:
         """Add a bar (starting the display on first use)."""
         if not self.started:
             self.p.start()
@@ -153,7 +154,8 @@ def evaluate_cmd(
     baselines: str = typer.Option(
         "stock,schedutil,oracle",
         "--baselines",
-        help="Comma list: stock,schedutil,oracle,ondemand,...,ztt,gear,standalone,joint",
+        help="Comma list of registered governors (stock, schedutil, oracle, ...) and learned baselines (standalone, "
+        "joint and the registered peers); an unknown name lists them all.",
     ),
     reference: str = typer.Option(
         "stock", "--reference", help="Normalise PPR to: stock (the phone's Android stack) | schedutil (older figures)."

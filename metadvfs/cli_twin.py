@@ -14,7 +14,7 @@ console = Console(stderr=True)
 
 
 def twin(
-    device: str = typer.Option("pixel6", "--device", "-d", help="Device name (pixel3..pixel8) or profile file."),
+    device: str = typer.Option("pixel6", "--device", "-d", help="Device name (`metadvfs devices`) or profile file."),
     app: str = typer.Option("tiktok", "--app", "-a", help="App in the foreground (catalog name or app-profile file)."),
     port: int = typer.Option(5555, "--port", "-p", help="TCP port on 127.0.0.1 (0 picks a free one)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the simulated demand (>= 0)."),

@@ -15,11 +15,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner, Result
 
-from metadvfs.cli import DEMO_GOVERNORS, app
+from metadvfs.catalog.devices import list_devices
+from metadvfs.cli import app, demo_governors
 from metadvfs.paths import data_dir
+from metadvfs.workload.apps import list_apps
 
-DEVICES = {"pixel3", "pixel4", "pixel5", "pixel6", "pixel8"}
-APPS = {"tiktok", "kwai", "bilibili", "weibo", "taobao", "3dmark"}
+DEVICES = set(list_devices())
+APPS = set(list_apps())
 METRIC_KEYS = ("energy_j", "avg_power_w", "fps_mean", "qoe", "jank_pct", "ppr", "max_temp_c", "throttled_pct")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TICK_S = 0.01
@@ -148,7 +150,7 @@ def test_replay_deterministic(tmp_path: Path, replay_parquet: tuple[Path, dict])
 def test_replay_all_governors(tmp_path: Path) -> None:
     out = tmp_path / "all"
     res = ok(["replay", "--device", "pixel6", "--app", "tiktok", "--governor", "all", "--seconds", "2", "--out", out])
-    names = DEMO_GOVERNORS.split(",")
+    names = demo_governors()
     assert len(names) >= 6
     for g in names:
         assert re.search(rf"\b{re.escape(g)}\b", res.stdout), g
@@ -263,7 +265,7 @@ def test_bench_smoke() -> None:
 
     # Warm the schedutil reference-PPR cache for all 30 catalog tasks in one batched replay; otherwise the
     # DummyVecEnv construction computes them one task at a time. The benchmark itself runs unchanged.
-    reference_ppr([make_task(d, a) for d in bench.ALL_DEVICES for a in bench.ALL_APPS], decision_ticks=10)
+    reference_ppr([make_task(d, a) for d, a in bench.catalog_pairs()], decision_ticks=10)
     res = ok(["bench", "--envs", "8", "--steps", "3", "--repeats", "1", "--json"])
     obj = one_json(res)
     rates = {k: v for k, v in obj.items() if "steps_per_s" in k}

@@ -1,20 +1,6 @@
-"""Map Android package names to catalog apps (``envs/apps``)."""
+"""Map Android package names to catalog apps (``envs/apps``: each app file lists its ``android.packages``)."""
 
 from __future__ import annotations
-
-KNOWN_PACKAGES: dict[str, str] = {
-    "com.zhiliaoapp.musically": "tiktok",
-    "com.ss.android.ugc.trill": "tiktok",
-    "com.ss.android.ugc.aweme": "tiktok",
-    "tv.danmaku.bili": "bilibili",
-    "com.bilibili.app.in": "bilibili",
-    "com.kwai.video": "kwai",
-    "com.smile.gifmaker": "kwai",
-    "com.taobao.taobao": "taobao",
-    "com.sina.weibo": "weibo",
-    "com.futuremark.dmandroid.application": "3dmark",
-}
-"""Play-store package names of the catalog apps."""
 
 
 def catalog_app(package: str | None, known_apps: list[str] | None = None) -> str | None:
@@ -25,13 +11,16 @@ def catalog_app(package: str | None, known_apps: list[str] | None = None) -> str
         known_apps: Catalog app names (default ``metadvfs.workload.apps.list_apps()``).
 
     Returns:
-        The catalog name from :data:`KNOWN_PACKAGES`, else a catalog name equal to one of the package's dotted
+        The catalog app whose file lists the package, else a catalog name equal to one of the package's dotted
         components (``org.example.tiktok`` -> ``tiktok``), else ``None``.
     """
     if not package:
         return None
-    if package in KNOWN_PACKAGES:
-        return KNOWN_PACKAGES[package]
+    from metadvfs.workload.apps import package_index
+
+    known = package_index()
+    if package in known:
+        return known[package]
     if known_apps is None:
         from metadvfs.workload.apps import list_apps
 

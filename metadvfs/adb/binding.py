@@ -17,7 +17,6 @@ from metadvfs.catalog.types import CPU_DOMAINS, DeviceProfile
 from metadvfs.environment.codec import CodecSpec
 from metadvfs.errors import MetaDVFSError
 
-DOMAINS = ("little", "mid", "big", "gpu")
 _GPU_RAIL = re.compile(r"(?i)(?:^|_)(G3D|GPU)$")
 _CPU_RAIL = re.compile(r"(?i)_VDD_CPUCL(\d)$")
 
@@ -30,16 +29,7 @@ def profile_codec_spec(profile: DeviceProfile) -> CodecSpec:
     """
     from metadvfs.sim.device_arrays import compile_devices
 
-    d = compile_devices([profile])
-    return CodecSpec(
-        mask=d.mask,
-        fmax_mhz=d.fmax_mhz,
-        n_opp=d.n_opp,
-        p_max_mw=d.p_max_mw,
-        ambient_c=d.ambient_c,
-        die_throttle_c=d.die_throttle_c,
-        skin_throttle_c=d.skin_throttle_c,
-    )
+    return CodecSpec.of(compile_devices([profile]))
 
 
 def profile_for_codename(codename: str) -> DeviceProfile:

@@ -32,6 +32,7 @@ from metadvfs.adb.link import AdbLink
 from metadvfs.adb.parsers import parse_int, parse_word
 from metadvfs.adb.sections import Script, Section, parse_sections
 from metadvfs.adb.shellsafe import check_name, check_path, check_value, write_cmd
+from metadvfs.core.domains import DOMAINS
 from metadvfs.errors import MetaDVFSError
 
 METHODS = ("auto", "clamp", "userspace")
@@ -360,7 +361,7 @@ class Controller:
         """Human-readable list of what a run changes."""
         lines = []
         for dn in self.plan:
-            name = ("little", "mid", "big", "gpu")[dn.domain]
+            name = DOMAINS[dn.domain]
             if dn.method == "userspace":
                 lines.append(f"{name}: {dn.governor_node} -> userspace; {dn.setspeed_node} per decision")
             else:

@@ -54,6 +54,7 @@ from metadvfs.adb.parsers import (
 )
 from metadvfs.adb.sections import Script, Section, parse_sections
 from metadvfs.adb.shellsafe import check_layer, check_package, q, write_cmd
+from metadvfs.core.domains import CPU_DOMAINS
 from metadvfs.environment import codec
 from metadvfs.errors import MetaDVFSError
 
@@ -541,7 +542,7 @@ def _model_power(binding: Binding, d: int, khz: float, busy: float) -> float:
         g = prof.gpu
         k = nearest_level(g.freqs_khz, khz)
         return g.power_mw[k] * busy + _at(g.idle_mw, k) * (1.0 - busy)
-    c = prof.cluster(("little", "mid", "big")[d])
+    c = prof.cluster(CPU_DOMAINS[d])
     if c is None:
         return 0.0
     k = nearest_level(c.freqs_khz, khz)
@@ -597,10 +598,10 @@ def step_reading(binding: Binding, prev: RawSample, cur: RawSample) -> StepReadi
             measured = np.zeros(4)
             seen = np.zeros(4, dtype=bool)
             for rail, mw in rail_mw.items():
-                d = binding.rail_domain.get(rail)
-                if d is not None:
-                    measured[d] += mw
-                    seen[d] = True
+                rail_dom = binding.rail_domain.get(rail)
+                if rail_dom is not None:
+                    measured[rail_dom] += mw
+                    seen[rail_dom] = True
             power = np.where(seen, measured, power)
             total = float(sum(rail_mw.values()))
     elif cur.battery_mw is not None:

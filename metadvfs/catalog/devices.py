@@ -20,8 +20,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from metadvfs.catalog.types import (
     CPU_DOMAINS,
     DOMAINS,
@@ -35,6 +33,7 @@ from metadvfs.catalog.types import (
 )
 from metadvfs.catalog.vendor import parse_vendor
 from metadvfs.errors import MetaDVFSError, unknown_name
+from metadvfs.io import document_format, parse_document
 from metadvfs.paths import data_dir
 
 SCHEMA_ID = "metadvfs.device/1"
@@ -88,26 +87,6 @@ _CPUS_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
 
 # --------------------------------------------------------------------------------------------------- parsing
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML loader that rejects duplicate mapping keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_unique_mapping,  # type: ignore[arg-type]
-)
-
-
 def _display(path: Path) -> str:
     """Short name of a profile file for messages: ``devices/x.yaml`` for shipped ones, else the path."""
     try:
@@ -127,19 +106,7 @@ def _parse(path: Path, where: str) -> dict[str, Any]:
         raise MetaDVFSError(f"{where}: cannot read file: {exc}") from None
     if not text.strip():
         raise MetaDVFSError(f"{where}: empty file; expected a device profile (schema {SCHEMA_ID})")
-    if path.suffix.lower() == ".json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise MetaDVFSError(f"{where}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-    else:
-        try:
-            doc = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            line = f" at line {mark.line + 1}" if mark is not None else ""
-            raise MetaDVFSError(f"{where}: invalid YAML{line}: {problem}") from None
+    doc = parse_document(text, where, document_format(path))
     if doc is None:
         raise MetaDVFSError(f"{where}: empty file; expected a device profile (schema {SCHEMA_ID})")
     if not isinstance(doc, dict):

@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from metadvfs.catalog.vendor import VendorSpec
 
-CPU_DOMAINS: tuple[str, ...] = ("little", "mid", "big")
-DOMAINS: tuple[str, ...] = ("little", "mid", "big", "gpu")
-Domain = Literal["little", "mid", "big", "gpu"]
+from metadvfs.core.domains import CPU_DOMAINS, DOMAINS, Domain  # noqa: F401  (defined there, re-exported here)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ from metadvfs.adb.binding import Binding, bind, profile_for_codename
 from metadvfs.adb.discovery import discover
 from metadvfs.adb.link import AdbLink
 from metadvfs.adb.sampler import Sampler, StepReading
+from metadvfs.catalog.types import DeviceProfile
+from metadvfs.core.domains import CPU_DOMAINS
 from metadvfs.errors import MetaDVFSError
 from metadvfs.workload.trace import TICK_S_MAX, TICK_S_MIN, trace_suffix, write_trace
 from metadvfs.workload.types import TRACE_COLUMNS, TRACE_SCHEMA, TraceMeta
@@ -67,7 +69,7 @@ def trace_row(binding: Binding, sr: StepReading, tick_s: float) -> TraceRow:
     work = np.zeros(3)
     ui_dom = 1 if binding.policies[1] is not None else 2
     ui_mc = 0.0
-    for d, dom in enumerate(("little", "mid", "big")):
+    for d, dom in enumerate(CPU_DOMAINS):
         c = prof.cluster(dom)
         if c is None or binding.policies[d] is None:
             continue
@@ -129,7 +131,7 @@ def write_recorded_trace(
     write_trace(rows_to_frame(rows, tick_s), meta, out)
 
 
-def resolve_profile(codename: str, device: str | None) -> object:
+def resolve_profile(codename: str, device: str | None) -> DeviceProfile:
     """The profile for a phone: ``device`` if given (name or path), else by codename."""
     if device:
         from metadvfs.catalog.devices import load_device

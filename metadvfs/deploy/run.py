@@ -32,6 +32,7 @@ import pandas as pd
 from metadvfs.adb.binding import Binding, bind, profile_for_codename
 from metadvfs.adb.discovery import Layout, discover
 from metadvfs.adb.link import AdbLink, AdbLinkError
+from metadvfs.core.domains import DOMAINS
 from metadvfs.deploy.record import TraceRow, trace_row, write_recorded_trace
 from metadvfs.deploy.session import ControlSession
 from metadvfs.environment import codec
@@ -40,7 +41,7 @@ from metadvfs.export.manifest import GovernorManifest
 from metadvfs.export.runtime import GovernorRuntime
 from metadvfs.io import write_text_atomic, write_with
 
-DOMAIN_SHORT = ("little", "mid", "big", "gpu")
+DOMAIN_SHORT = DOMAINS
 
 
 def check_match(m: GovernorManifest, layout: Layout, serial: str = "phone") -> None:

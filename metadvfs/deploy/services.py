@@ -69,14 +69,14 @@ def plan_for(profile: DeviceProfile, keep_thermal: bool = False) -> ServicePlan:
             source="androidx benchmark lockClocks.sh",
         )
     if fam == "tensor":
-        thermal = (
+        thermal_props: tuple[tuple[str, str], ...] = (
             ()
             if keep_thermal
             else (("persist.vendor.disable.thermal.control", "1"), ("persist.vendor.disable.thermal.tj.control", "1"))
         )
         return ServicePlan(
             family=fam,
-            props=(*thermal, ("vendor.powerhal.init", "0")),
+            props=(*thermal_props, ("vendor.powerhal.init", "0")),
             restarts=(("ctl.restart", "vendor.power-hal-aidl"),),
             source="AOSP performance test setup for 2022/2023 devices",
         )

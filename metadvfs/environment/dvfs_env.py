@@ -8,8 +8,9 @@ import gymnasium as gym
 import numpy as np
 
 from metadvfs.catalog.types import DeviceProfile
+from metadvfs.core.domains import DOMAINS, N_DOMAINS
+from metadvfs.core.options import EnvOptions
 from metadvfs.environment.env_batch import EnvBatch
-from metadvfs.environment.reward import RewardWeights
 from metadvfs.tasks.task import make_task
 from metadvfs.workload.types import AppProfile
 
@@ -46,7 +47,7 @@ class DVFSEnv(gym.Env):
 
     ## Rewards
     ``w_qoe * QoE + w_ppr * min(PPR / PPR_schedutil, clip) - w_thermal * H`` (see
-    :mod:`metadvfs.environment.reward`); defaults 1, 1, 2.
+    :mod:`metadvfs.core.reward`); defaults 1, 1, 2.
 
     ## Starting State
     Each OPP at the middle of its table, no backlog, temperatures at the idle steady state; the demand window
@@ -66,9 +67,10 @@ class DVFSEnv(gym.Env):
     | device | "pixel6" | device name or profile path |
     | app | None | app name or app-profile path; "tiktok" when neither app nor trace is given |
     | trace | None | trace file (CSV/Parquet) replacing the generated demand |
+    | options | None | :class:`~metadvfs.core.options.EnvOptions` (its fields may also be given as keywords) |
     | decision_interval_s | 0.1 | decision interval, s |
     | episode_seconds | 60 | episode length, s |
-    | reward_weights | None | dict of :class:`RewardWeights` fields |
+    | reward_weights | None | dict of :class:`~metadvfs.core.reward.RewardWeights` fields |
     | action_mode | "relative" | ``relative`` or ``absolute`` |
     | levels | 8 | choices per domain in absolute mode |
     | window | 1 | observation history length |
@@ -86,30 +88,19 @@ class DVFSEnv(gym.Env):
         device: str | DeviceProfile = "pixel6",
         app: str | AppProfile | None = None,
         trace: str | None = None,
-        decision_interval_s: float = 0.1,
-        episode_seconds: float = 60.0,
-        reward_weights: RewardWeights | dict[str, float] | None = None,
-        action_mode: str = "relative",
-        levels: int = 8,
-        window: int = 1,
+        *,
+        options: EnvOptions | None = None,
         tick_s: float = 0.01,
         ppr_ref: float | None = None,
+        **env_options: Any,
     ) -> None:
+        opts = EnvOptions.build(options, **env_options)
         if app is None and trace is None:
             app = "tiktok"
         task = make_task(device, app, trace, tick_s)
         self.task = task
-        self.batch = EnvBatch(
-            [task],
-            decision_interval_s=decision_interval_s,
-            episode_seconds=episode_seconds,
-            reward_weights=reward_weights,
-            action_mode=action_mode,
-            levels=levels,
-            window=window,
-            tick_s=tick_s,
-            ppr_ref=ppr_ref,
-        )
+        self.options = opts
+        self.batch = EnvBatch([task], opts, tick_s=tick_s, ppr_ref=ppr_ref)
         self.observation_space = self.batch.observation_space()
         self.action_space = self.batch.action_space()
         self._rows = np.zeros(1, dtype=np.int64)
@@ -129,10 +120,10 @@ class DVFSEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Apply one decision; see the class docstring for the returned values."""
-        reward, truncated, m = self.batch.step(np.asarray(action).reshape(1, 4))
+        reward, truncated, m = self.batch.step(np.asarray(action).reshape(1, N_DOMAINS))
         obs = self.batch.observation()
         info: dict[str, Any] = {k: float(v[0]) for k, v in m.items() if k != "freq_mhz"}
         info["throttled"] = bool(m["throttled"][0])
-        info["freq_mhz"] = dict(zip(("little", "mid", "big", "gpu"), m["freq_mhz"][0].tolist(), strict=True))
+        info["freq_mhz"] = dict(zip(DOMAINS, m["freq_mhz"][0].tolist(), strict=True))
         info["task"] = self.task.name
         return {k: v[0] for k, v in obs.items()}, float(reward[0]), False, bool(truncated[0]), info

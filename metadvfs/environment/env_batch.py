@@ -8,14 +8,16 @@ so both paths produce identical trajectories for identical seeds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numba
 import numpy as np
 from gymnasium import spaces
 
-from metadvfs.environment import codec
+from metadvfs.core import codec
+from metadvfs.core.domains import N_DOMAINS
+from metadvfs.core.options import EnvOptions
 from metadvfs.environment.reference import reference_ppr
-from metadvfs.environment.reward import RewardWeights
 from metadvfs.errors import MetaDVFSError
 from metadvfs.sim.batch import TaskBatch
 from metadvfs.sim.core import StepOut
@@ -68,9 +70,9 @@ def _decision_kernel(
 ) -> None:
     """Reward terms and the observation of one decision step, per environment.
 
-    The same arithmetic, in the same order, as :func:`~metadvfs.environment.reward.step_qoe`,
-    :func:`~metadvfs.environment.reward.step_ppr`, :func:`~metadvfs.environment.reward.compute_reward` and
-    :func:`~metadvfs.environment.codec.encode` (a test checks bitwise equality), fused so a 1024-env step does
+    The same arithmetic, in the same order, as :func:`~metadvfs.core.reward.step_qoe`,
+    :func:`~metadvfs.core.reward.step_ppr`, :func:`~metadvfs.core.reward.compute_reward` and
+    :func:`~metadvfs.core.codec.encode` (a test checks bitwise equality), fused so a 1024-env step does
     not pay numpy's per-call overhead. ``w`` = (w_qoe, w_ppr, w_thermal, thermal_margin_c, ppr_clip).
     """
     n = counts.shape[0]
@@ -144,14 +146,10 @@ class EnvBatch:
 
     Args:
         tasks: One task per environment.
-        decision_interval_s: Governor decision interval, s (a multiple of ``tick_s``, 0.01..10).
-        episode_seconds: Episode length, s.
-        reward_weights: See :class:`~metadvfs.environment.reward.RewardWeights`.
-        action_mode: ``relative`` or ``absolute`` (see :mod:`~metadvfs.environment.codec`).
-        levels: Choices per domain in ``absolute`` mode (2..32).
-        window: Observation history length K (1..64).
-        tick_s: Simulator tick, s.
+        options: Environment options (:class:`~metadvfs.core.options.EnvOptions`; default: its defaults).
+        tick_s: Simulator tick, s (the decision interval must be a multiple of it).
         ppr_ref: Override the schedutil reference PPR (one value or one per task), frames/J.
+        **overrides: :class:`~metadvfs.core.options.EnvOptions` fields replacing those of ``options``.
     """
 
     render_mode: str | None = None
@@ -160,23 +158,15 @@ class EnvBatch:
     def __init__(
         self,
         tasks: Sequence[Task],
-        decision_interval_s: float = 0.1,
-        episode_seconds: float = 60.0,
-        reward_weights: RewardWeights | dict[str, float] | None = None,
-        action_mode: str = "relative",
-        levels: int = 8,
-        window: int = 1,
+        options: EnvOptions | None = None,
+        *,
         tick_s: float = 0.01,
         ppr_ref: float | Sequence[float] | None = None,
+        **overrides: Any,
     ) -> None:
-        if action_mode not in codec.ACTION_MODES:
-            raise MetaDVFSError(f"action_mode: must be one of {codec.ACTION_MODES}, got {action_mode!r}")
-        if not 2 <= levels <= 32:
-            raise MetaDVFSError(f"levels: must be in [2, 32], got {levels}")
-        if not 1 <= window <= 64:
-            raise MetaDVFSError(f"window: must be in [1, 64], got {window}")
-        if not 0.01 <= decision_interval_s <= 10.0:
-            raise MetaDVFSError(f"decision_interval_s: must be in [0.01, 10] s, got {decision_interval_s}")
+        opts = EnvOptions.build(options, **overrides)
+        self.options = opts
+        decision_interval_s, episode_seconds = opts.decision_interval_s, opts.episode_seconds
         ticks = decision_interval_s / tick_s
         if abs(ticks - round(ticks)) > 1e-6:
             raise MetaDVFSError(
@@ -188,20 +178,12 @@ class EnvBatch:
         if self.n_steps < 1:
             raise MetaDVFSError("episode_seconds: shorter than one decision interval")
         self.step_s = self.ticks_per_step * tick_s
-        self.weights = RewardWeights.from_any(reward_weights)
-        self.action_mode = action_mode
-        self.levels = levels
-        self.window = window
+        self.weights = opts.reward_weights
+        self.action_mode = opts.action_mode
+        self.levels = opts.levels
+        self.window = window = opts.window
         d = self.tb.dev
-        self.spec = codec.CodecSpec(
-            mask=d.mask,
-            fmax_mhz=d.fmax_mhz,
-            n_opp=d.n_opp,
-            p_max_mw=d.p_max_mw,
-            ambient_c=d.ambient_c,
-            die_throttle_c=d.die_throttle_c,
-            skin_throttle_c=d.skin_throttle_c,
-        )
+        self.spec = codec.CodecSpec.of(d)
         self.meta = np.stack([metadata_vector(t.device, t.app) for t in tasks])
         if ppr_ref is None:
             self.ppr_ref = reference_ppr(tasks, self.ticks_per_step, tick_s)
@@ -248,10 +230,10 @@ class EnvBatch:
         idx = core.idx[rows]
         f = np.take_along_axis(d.freq_mhz[rows], idx[:, :, None], 2)[:, :, 0]
         r = codec.Reading(
-            util=np.zeros((n, 4)),
+            util=np.zeros((n, N_DOMAINS)),
             freq_mhz=f,
             level=idx,
-            power_mw=np.zeros((n, 4)),
+            power_mw=np.zeros((n, N_DOMAINS)),
             power_total_mw=d.base_mw[rows].copy(),
             fps=np.zeros(n),
             fps_target=self.tb.target_fps[rows],
@@ -290,8 +272,8 @@ class EnvBatch:
         n = self.n
         a = np.asarray(action)
         if self.action_mode == "relative":
-            a = a.reshape(n, 4).astype(np.int64, copy=False)
-            want = np.empty((n, 4), dtype=np.int64)
+            a = a.reshape(n, N_DOMAINS).astype(np.int64, copy=False)
+            want = np.empty((n, N_DOMAINS), dtype=np.int64)
             _decode_relative(a, core.idx, self._top, want)
         else:
             want = codec.decode(action, core.idx, self.spec, self.action_mode, self.levels)

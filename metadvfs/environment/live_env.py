@@ -2,8 +2,8 @@
 
 Same spaces, codec and reward as ``metadvfs/DVFS-v0`` for the device, so a policy trained in simulation can be
 fine-tuned on the phone: observations come from :class:`~metadvfs.adb.sampler.Sampler` readings encoded with
-:func:`metadvfs.environment.codec.encode` and the device profile's :class:`~metadvfs.environment.codec.CodecSpec`
-(built as the simulated env builds it); actions are decoded with :func:`~metadvfs.environment.codec.decode` and
+:func:`metadvfs.core.codec.encode` and the device profile's :class:`~metadvfs.core.codec.CodecSpec`
+(built as the simulated env builds it); actions are decoded with :func:`~metadvfs.core.codec.decode` and
 written by the same :class:`~metadvfs.deploy.session.ControlSession` as ``metadvfs deploy`` (snapshot, on-device
 watchdog, restore on :meth:`LiveDVFSEnv.close`).
 """
@@ -20,11 +20,11 @@ import numpy as np
 from gymnasium import spaces
 
 from metadvfs.catalog.types import DeviceProfile
-from metadvfs.environment import codec
-from metadvfs.environment.reward import RewardWeights, compute_reward, step_ppr
+from metadvfs.core import codec
+from metadvfs.core.domains import DOMAINS, N_DOMAINS
+from metadvfs.core.options import EnvOptions
+from metadvfs.core.reward import compute_reward, step_ppr
 from metadvfs.errors import MetaDVFSError
-
-DOMAINS = ("little", "mid", "big", "gpu")
 
 
 class LiveDVFSEnv(gym.Env):
@@ -45,7 +45,7 @@ class LiveDVFSEnv(gym.Env):
     apps outside the catalog).
 
     ## Rewards
-    :func:`metadvfs.environment.reward.compute_reward` with the measured QoE, ``PPR = QoE * target_fps / P`` and
+    :func:`metadvfs.core.reward.compute_reward` with the measured QoE, ``PPR = QoE * target_fps / P`` and
     the skin temperature against the profile's skin throttle point. ``PPR_ref`` is ``ppr_ref`` if given, else
     the mean PPR measured on the phone under its stock governor for ``ref_seconds`` before the first episode
     (the phone-side analogue of the simulated env's schedutil reference).
@@ -68,7 +68,8 @@ class LiveDVFSEnv(gym.Env):
     | app | None | catalog app for ``meta`` (default: the detected foreground app) |
     | decision_interval_s | 0.1 | decision interval, s |
     | episode_seconds | 60 | episode length, s |
-    | reward_weights | None | dict of :class:`RewardWeights` fields |
+    | options | None | :class:`~metadvfs.core.options.EnvOptions` (its fields may also be given as keywords) |
+    | reward_weights | None | dict of :class:`~metadvfs.core.reward.RewardWeights` fields |
     | action_mode / levels / window | "relative" / 8 / 1 | as DVFS-v0 |
     | ppr_ref | None | reference PPR, frames/J (default: measured under the stock governor) |
     | ref_seconds | 10 | length of that measurement, s |
@@ -87,17 +88,14 @@ class LiveDVFSEnv(gym.Env):
         serial: str,
         device: str | DeviceProfile | None = None,
         app: str | None = None,
-        decision_interval_s: float = 0.1,
-        episode_seconds: float = 60.0,
-        reward_weights: RewardWeights | dict[str, float] | None = None,
-        action_mode: str = "relative",
-        levels: int = 8,
-        window: int = 1,
+        *,
+        options: EnvOptions | None = None,
         ppr_ref: float | None = None,
         ref_seconds: float = 10.0,
         keep_thermal: bool = False,
         method: str = "auto",
         timeout_s: float = 5.0,
+        **env_options: Any,
     ) -> None:
         from metadvfs.adb.binding import bind, profile_codec_spec
         from metadvfs.adb.discovery import discover
@@ -105,24 +103,16 @@ class LiveDVFSEnv(gym.Env):
         from metadvfs.catalog.devices import load_device
         from metadvfs.deploy.record import resolve_profile
 
-        if action_mode not in codec.ACTION_MODES:
-            raise MetaDVFSError(f"action_mode: must be one of {codec.ACTION_MODES}, got {action_mode!r}")
-        if not 2 <= levels <= 32:
-            raise MetaDVFSError(f"levels: must be in [2, 32], got {levels}")
-        if not 1 <= window <= 64:
-            raise MetaDVFSError(f"window: must be in [1, 64], got {window}")
-        if not 0.01 <= decision_interval_s <= 10.0:
-            raise MetaDVFSError(f"decision_interval_s: must be in [0.01, 10] s, got {decision_interval_s}")
-        if episode_seconds < decision_interval_s:
-            raise MetaDVFSError("episode_seconds: shorter than one decision interval")
+        opts = EnvOptions.build(options, **env_options)
         if ppr_ref is not None and not ppr_ref > 0:
             raise MetaDVFSError("ppr_ref: must be > 0")
-        self.interval = float(decision_interval_s)
-        self.n_steps = max(1, round(episode_seconds / decision_interval_s))
-        self.weights = RewardWeights.from_any(reward_weights)
-        self.action_mode = action_mode
-        self.levels = levels
-        self.window = window
+        self.options = opts
+        self.interval = float(opts.decision_interval_s)
+        self.n_steps = max(1, round(opts.episode_seconds / opts.decision_interval_s))
+        self.weights = opts.reward_weights
+        self.action_mode = action_mode = opts.action_mode
+        self.levels = levels = opts.levels
+        self.window = window = opts.window
         self.ppr_ref = ppr_ref
         self.ref_seconds = ref_seconds
         self.keep_thermal = keep_thermal
@@ -131,13 +121,14 @@ class LiveDVFSEnv(gym.Env):
         try:
             self.link.require_root()
             layout = discover(self.link)
+            profile: DeviceProfile
             if isinstance(device, DeviceProfile):
                 profile = device
             elif device is not None:
                 profile = load_device(device)
             else:
                 profile = resolve_profile(layout.codename, None)
-            self.profile: DeviceProfile = profile  # type: ignore[assignment]
+            self.profile: DeviceProfile = profile
             self.binding = bind(layout, self.profile)
             for d, dom in enumerate(DOMAINS):
                 want = (
@@ -272,7 +263,7 @@ class LiveDVFSEnv(gym.Env):
         """Apply one decision and observe the next interval."""
         if self.session is None or self._handback:
             raise MetaDVFSError("call reset() first (the phone was handed back to the stock governor)")
-        a = np.asarray(action, dtype=np.int64).reshape(1, 4)
+        a = np.asarray(action, dtype=np.int64).reshape(1, N_DOMAINS)
         if not self.action_space.contains(a[0]):
             raise MetaDVFSError(f"action {a[0].tolist()} is outside {self.action_space}")
         t0 = time.perf_counter()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from metadvfs.environment.reward import step_ppr, step_qoe
+from metadvfs.core.reward import step_ppr, step_qoe
 from metadvfs.tasks.task import Task
 
 REFERENCE_SECONDS = 30.0
@@ -30,7 +30,7 @@ def reference_ppr(
     """Mean per-step delivered-FPS-per-watt of a reference governor (default schedutil) on each task.
 
     Runs ``REFERENCE_SECONDS`` of ``governor`` on the task's window for seed ``REFERENCE_SEED`` and averages
-    :func:`~metadvfs.environment.reward.step_ppr` over decision steps. All tasks not cached yet are replayed
+    :func:`~metadvfs.core.reward.step_ppr` over decision steps. All tasks not cached yet are replayed
     together in ONE batched replay (duplicates once), so calling this once with many tasks before building many
     single environments (as ``metadvfs bench`` does for its DummyVecEnv) replaces one replay per environment.
 

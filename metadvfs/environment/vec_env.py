@@ -65,9 +65,9 @@ class BatchedDVFSVecEnv(VecEnv):
                     infos[i][k] = v[i]
         if done.any():
             rows = np.flatnonzero(done)
-            for i in rows:
-                infos[i]["terminal_observation"] = {k: v[i].copy() for k, v in obs.items()}
-                infos[i]["TimeLimit.truncated"] = True
+            for r in rows.tolist():
+                infos[r]["terminal_observation"] = {k: v[r].copy() for k, v in obs.items()}
+                infos[r]["TimeLimit.truncated"] = True
             self.batch.reset_rows(rows)
             fresh = self.batch.observation()
             for k in obs:

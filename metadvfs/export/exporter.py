@@ -40,6 +40,10 @@ class FusedCfC(nn.Module):
     the trained policy's on 10,000 simulated observations.
     """
 
+    w_in: th.Tensor
+    w_h: th.Tensor
+    bias: th.Tensor
+
     def __init__(self, cfc: nn.Module):
         super().__init__()
         cell = cfc.rnn_cell
@@ -48,11 +52,11 @@ class FusedCfC(nn.Module):
         c_in = cell.input_size
         w = th.cat([cell.ff1.weight, cell.ff2.weight, cell.time_a.weight + cell.time_b.weight], dim=0).detach()
         b = th.cat([cell.ff1.bias, cell.ff2.bias, cell.time_a.bias + cell.time_b.bias], dim=0).detach()
-        self.hidden = cell.hidden_size
+        self.hidden: int = int(cell.hidden_size)
         self.register_buffer("w_in", w[:, :c_in].t().contiguous())
         self.register_buffer("w_h", w[:, c_in:].t().contiguous())
         self.register_buffer("bias", b)
-        self.fc = cfc.fc
+        self.fc: nn.Module = cfc.fc
 
     def forward(self, x: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """(B, K, C) window -> (projected output (B, P), last hidden state (B, H))."""
@@ -111,6 +115,9 @@ class _GreedyPolicy(nn.Module):
 
 class _Routed(nn.Module):
     """Several greedy policies, chosen by the nearest stored metadata vector."""
+
+    keys: th.Tensor
+    groups: th.Tensor
 
     def __init__(self, policies: list[_GreedyPolicy], keys: np.ndarray, groups: np.ndarray):
         super().__init__()

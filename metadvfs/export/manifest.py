@@ -34,14 +34,16 @@ from typing import Any
 
 import numpy as np
 
-from metadvfs.environment import codec
+from metadvfs.core import codec
+from metadvfs.core.domains import DOMAINS
 from metadvfs.errors import MetaDVFSError
+from metadvfs.io import parse_document
 
 SCHEMA = "metadvfs.governor/1"
 MANIFEST_NAME = "manifest.json"
 KINDS = ("onnx", "rule")
 BASE_RULES = ("schedutil", "performance", "powersave")
-DOMAIN_KEYS = ("little", "mid", "big", "gpu")
+DOMAIN_KEYS = DOMAINS
 GPU_FAMILIES = ("adreno", "mali")
 _TOP_KEYS = (
     "schema",
@@ -382,10 +384,7 @@ def load_manifest(directory: str | Path) -> GovernorManifest:
         text = mpath.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise MetaDVFSError(f"{mpath}: cannot read: {exc}") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MetaDVFSError(f"{mpath}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    doc = parse_document(text, str(mpath), "json")
     return parse_manifest(doc, d)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metadvfs.environment import codec
+from metadvfs.core import codec
 from metadvfs.errors import MetaDVFSError
 from metadvfs.export.manifest import DOMAIN_KEYS, GovernorManifest, load_manifest
 

@@ -270,6 +270,7 @@ class Oracle(Governor):
         stale = (
             self.plan is None
             or int(step.max()) >= self.plan.shape[2]
+            or self.plan_cap is None
             or not np.array_equal(core.cap, self.plan_cap)
             or bool((step < 0).any())
         )

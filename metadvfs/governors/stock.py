@@ -106,7 +106,7 @@ class Schedutil(Governor):
     at once and decays with weight 1/4 (``UTIL_EST_WEIGHT_SHIFT = 2``, fast-up).
 
     Args:
-        rate_limit_us: Minimum time between frequency changes, us (Pixel kernels expose
+        rate_limit_us: Minimum time between frequency changes, us, one value or one per domain (Pixel kernels expose
             ``schedutil/rate_limit_us``; the default here re-evaluates every 10 ms tick).
         margin: The 1.25 headroom factor (tipping point at 80 % utilisation).
         util_est: Use util_est as Android kernels do.
@@ -115,7 +115,9 @@ class Schedutil(Governor):
     name = "schedutil"
     domains = CPU
 
-    def __init__(self, rate_limit_us: float = 10_000.0, margin: float = 1.25, util_est: bool = True) -> None:
+    def __init__(
+        self, rate_limit_us: float | np.ndarray = 10_000.0, margin: float = 1.25, util_est: bool = True
+    ) -> None:
         self.rate_limit_us = rate_limit_us
         self.margin = margin
         self.use_util_est = util_est

@@ -56,12 +56,12 @@ def resolve_learned_baselines(
     Returns:
         Drivers (:class:`~metadvfs.learn.evaluate.ModelDriver` or :class:`PerTaskDrivers`).
     """
-    from metadvfs.learn.evaluate import ModelDriver
+    from metadvfs.learn.evaluate import MODE_BASELINES, ModelDriver
 
     root = baseline_root(model)
     out: list[Any] = []
     for name in names:
-        if name in ("standalone", "joint"):
+        if name in MODE_BASELINES:
             d = root / name
             if not (d / "model.json").is_file():
                 _train_mode(model, name, d, prog)

@@ -24,7 +24,7 @@ import yaml
 
 import metadvfs
 from metadvfs.errors import MetaDVFSError
-from metadvfs.io import atomic_path, write_text_atomic
+from metadvfs.io import atomic_path, parse_document, write_text_atomic
 from metadvfs.learn.config import TrainConfig, config_from_dict, config_to_dict
 from metadvfs.learn.metadata import Grouping, MetadataEncoder, cosine_distances, raw_metadata
 from metadvfs.learn.policy import policy_kwargs
@@ -152,7 +152,9 @@ class LoadedModel:
 
 def _read_json(p: Path) -> dict[str, Any]:
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        return parse_document(p.read_text(encoding="utf-8"), f"{p}: corrupt", "json")
+    except MetaDVFSError:
+        raise
     except FileNotFoundError:
         raise MetaDVFSError(f"{p}: missing (not a MetaDVFS checkpoint?)") from None
     except (OSError, ValueError) as exc:
@@ -175,13 +177,15 @@ def build_policy(doc: dict[str, Any], cfg: TrainConfig, use_meta: bool) -> Any:
         }
     )
     n = doc["action"]["n"]
-    act = spaces.Discrete(n[0]) if doc["algo"] == "dqn" else spaces.MultiDiscrete(n)
     net = cfg.network
     pk = policy_kwargs(
         net.backbone, net.units, net.out_dim, net.meta_dim, use_meta, net.head, doc["algo"], net.wiring
     )
-    cls = DQNMultiInputPolicy if doc["algo"] == "dqn" else MultiInputActorCriticPolicy
-    pol = cls(obs, act, lambda _: 0.0, **pk)
+    pol: DQNMultiInputPolicy | MultiInputActorCriticPolicy = (
+        DQNMultiInputPolicy(obs, spaces.Discrete(n[0]), lambda _: 0.0, **pk)
+        if doc["algo"] == "dqn"
+        else MultiInputActorCriticPolicy(obs, spaces.MultiDiscrete(n), lambda _: 0.0, **pk)
+    )
     pol.set_training_mode(False)
     return pol
 
@@ -204,7 +208,7 @@ def load_checkpoint(model: str | Path) -> LoadedModel:
             f"{metadvfs.__version__} (supported: {', '.join(SUPPORTED_SCHEMAS)})"
         )
     try:
-        cfg_data = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8"))
+        cfg_data = parse_document((d / "config.yaml").read_text(encoding="utf-8"), f"{d / 'config.yaml'}: corrupt")
     except FileNotFoundError:
         raise MetaDVFSError(f"{d / 'config.yaml'}: missing") from None
     except (OSError, yaml.YAMLError):

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from metadvfs.core.options import EnvOptions
 from metadvfs.errors import MetaDVFSError
+from metadvfs.io import read_document
+from metadvfs.learn.backbones import BACKBONES, WIRINGS, shape_problem
 
 MODES = ("conditioned", "grouped", "standalone", "joint")
 ALGOS = ("ppo", "dqn")
@@ -30,24 +31,28 @@ def _rng(lo: float | None = None, hi: float | None = None, choices: tuple[Any, .
 class NetworkConfig:
     """Network shape (see :mod:`metadvfs.learn.policy`)."""
 
-    backbone: str = field(default="cfc", metadata=_rng(choices=("cfc", "ltc", "gru", "mlp")))
+    backbone: str = field(default="cfc", metadata=_rng(choices=tuple(BACKBONES)))
     units: int = field(default=32, metadata=_rng(4, 512))
     out_dim: int = field(default=16, metadata=_rng(1, 256))
     meta_dim: int = field(default=16, metadata=_rng(1, 256))
     head: tuple[int, ...] = (64,)
-    wiring: str = field(default="full", metadata=_rng(choices=("full", "ncp")))
+    wiring: str = field(default="full", metadata=_rng(choices=WIRINGS))
 
 
 @dataclass(frozen=True)
-class EnvConfig:
-    """Environment options (see ``metadvfs/DVFS-v0``)."""
+class EnvConfig(EnvOptions):
+    """Environment options of a training run: :class:`~metadvfs.core.options.EnvOptions` with training defaults.
 
-    decision_interval_s: float = field(default=0.1, metadata=_rng(0.01, 10.0))
-    episode_seconds: float = field(default=20.0, metadata=_rng(1.0, 3600.0))
-    window: int = field(default=8, metadata=_rng(1, 64))
-    action_mode: str = field(default="relative", metadata=_rng(choices=("relative", "absolute")))
-    levels: int = field(default=8, metadata=_rng(2, 32))
-    reward_weights: dict[str, float] = field(default_factory=dict)
+    Validated by ``EnvOptions`` itself; defaults are 20 s episodes and an 8-row window, and a run also keeps
+    episodes within :data:`TRAIN_EPISODE_SECONDS`.
+    """
+
+    episode_seconds: float = 20.0
+    window: int = 8
+
+
+TRAIN_EPISODE_SECONDS = (1.0, 3600.0)
+"""Episode length a training run accepts, s."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ class PPOConfig:
 
 @dataclass(frozen=True)
 class DQNConfig:
-    """SB3 DQN hyper-parameters (``method.md`` §5.2 defaults)."""
+    """SB3 DQN hyper-parameters (``docs/method.md`` §5.2 defaults)."""
 
     learning_rate: float = field(default=3e-4, metadata=_rng(1e-7, 1.0))
     buffer_size: int = field(default=100_000, metadata=_rng(100, 10_000_000))
@@ -86,7 +91,7 @@ class DQNConfig:
 
 @dataclass(frozen=True)
 class MetaConfig:
-    """Meta-training hyper-parameters (``metadvfs meta-train``) (defaults from ``method.md`` §5.2 where it gives them).
+    """Meta-training hyper-parameters (``metadvfs meta-train``); defaults from ``docs/method.md`` §5.2.
 
     Attributes:
         algo: ``fomaml`` or ``reptile``.
@@ -202,7 +207,18 @@ def _build(cls: Any, data: Any, where: str) -> Any:
         if lo is not None and (v < lo or v > hi):
             raise MetaDVFSError(f"{w}: must be in [{lo}, {hi}], got {v}")
         kwargs[name] = v
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except MetaDVFSError as exc:  # types that validate themselves (EnvOptions, RewardWeights) name the field
+        raise MetaDVFSError(_prefixed(where, str(exc))) from None
+
+
+def _prefixed(where: str, msg: str) -> str:
+    """Qualify a field error raised by a nested type with its path in the config (``env.window: ...``)."""
+    parent, _, last = where.rpartition(".")
+    if last and (msg.startswith(f"{last}.") or msg.startswith(f"{last}:")):
+        return f"{parent}.{msg}" if parent else msg
+    return f"{where}.{msg}" if where else msg
 
 
 def config_from_dict(data: dict[str, Any], source: str = "config") -> TrainConfig:
@@ -228,8 +244,12 @@ def _check_semantics(cfg: TrainConfig, source: str) -> TrainConfig:
     if not cfg.tasks:
         raise MetaDVFSError(f"{source}: tasks: empty")
     n = cfg.network
-    if (n.backbone == "ltc" or (n.backbone == "cfc" and n.wiring == "ncp")) and not n.out_dim < n.units - 2:
-        raise MetaDVFSError(f"{source}: network.out_dim: must be < units - 2 = {n.units - 2} for {n.backbone}")
+    problem = shape_problem(n.backbone, n.wiring, n.units, n.out_dim)
+    if problem:
+        raise MetaDVFSError(f"{source}: network.{problem}")
+    lo, hi = TRAIN_EPISODE_SECONDS
+    if not lo <= cfg.env.episode_seconds <= hi:
+        raise MetaDVFSError(f"{source}: env.episode_seconds: must be in [{lo}, {hi}], got {cfg.env.episode_seconds}")
     if cfg.algo == "dqn" and cfg.env.action_mode != "relative":
         raise MetaDVFSError(f"{source}: env.action_mode: dqn needs 'relative' (81 joint actions)")
     return cfg
@@ -250,11 +270,7 @@ def load_config(path: str | Path) -> TrainConfig:
             p = alt
         else:
             raise MetaDVFSError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise MetaDVFSError(f"{p}: invalid YAML{f' at line {line + 1}' if line is not None else ''}") from None
+    data = read_document(p, fmt="yaml")
     try:
         return config_from_dict(data if data is not None else {}, str(p))
     except MetaDVFSError as exc:

@@ -18,14 +18,19 @@ from typing import Any, Protocol
 import numpy as np
 
 from metadvfs.errors import MetaDVFSError
+from metadvfs.governors.registry import GOVERNOR_NAMES
+from metadvfs.learn.baselines import LEARNED_BASELINES
 from metadvfs.learn.checkpoint import LoadedModel
 from metadvfs.learn.wrappers import flat_to_multi
 from metadvfs.metrics import Series, summarize
 
-STOCK_METHODS = ("stock", "schedutil", "oracle", "ondemand", "conservative", "performance", "powersave")
+STOCK_METHODS: tuple[str, ...] = GOVERNOR_NAMES
+"""Simulator governors evaluated as methods: the governor registry's names (``fixed`` is the mid-table level)."""
+MODE_BASELINES: tuple[str, ...] = ("standalone", "joint")
+"""Training modes evaluated as learned baselines (the model's config with only ``mode`` changed)."""
+LEARNED_BASELINE_NAMES: tuple[str, ...] = (*MODE_BASELINES, *LEARNED_BASELINES)
 REFERENCES = ("stock", "schedutil")
 """Governors PPR can be normalised to (``stock`` by default)."""
-LEARNED_BASELINE_NAMES = ("standalone", "joint", "ztt", "gear")
 REPORT_KEYS = (
     "ppr_norm", "ppr_norm_schedutil", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c", "ppr_soc_norm",
     "avg_soc_power_w",
@@ -75,10 +80,10 @@ class ModelDriver:
         tasks = task_map(uniq)
         self.meta = np.stack([model.encode(tasks[n]) for n in task_names])
         route = {n: model.model_for(tasks[n]) for n in uniq}
-        self.rows: dict[str, np.ndarray] = {}
+        groups: dict[str, list[int]] = {}
         for i, n in enumerate(task_names):
-            self.rows.setdefault(route[n], []).append(i)  # type: ignore[arg-type]
-        self.rows = {k: np.asarray(v) for k, v in self.rows.items()}
+            groups.setdefault(route[n], []).append(i)
+        self.rows: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in groups.items()}
         self.nvec = np.asarray(model.doc["action"]["n"]) if model.doc["algo"] == "ppo" else np.array([3, 3, 3, 3])
 
     def reset(self, n_envs: int) -> None:
@@ -114,7 +119,9 @@ def run_driver(
     rec = {k: np.zeros((n_steps, venv.num_envs)) for k in keys}
     for k in range(n_steps):
         act = driver.act(venv, obs)
-        obs, _, _, _ = venv.step(act)
+        step_obs = venv.step(act)[0]
+        assert isinstance(step_obs, dict), "BatchedDVFSVecEnv observations are Dict arrays"
+        obs = step_obs
         m = venv.last_metrics
         for key in keys:
             rec[key][k] = m[key]

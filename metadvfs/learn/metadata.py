@@ -5,7 +5,7 @@ the app profile. Categorical fields are one-hot over the schema's vocabulary (a 
 encoded and is an error); numeric fields are min-max scaled with the minimum and maximum seen over the
 training tasks (the fitted state is saved with every model, so a new phone is encoded on the training scale
 and may fall outside ``[0, 1]``). Device and app blocks get equal total weight in distances
-(``method.md`` §4).
+(``docs/method.md`` §4).
 
 Grouping: average-linkage agglomerative clustering of the encoded task vectors under cosine distance; the
 number of groups is the ``k`` in ``k_range`` with the highest silhouette score (ties: fewer groups).

@@ -20,15 +20,24 @@ The extractor is stateless across steps (the window carries the history), so it 
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import torch as th
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from metadvfs.errors import MetaDVFSError
+from metadvfs.learn.backbones import BACKBONES, WIRINGS, shape_problem
 
-BACKBONES = ("cfc", "ltc", "gru", "mlp")
-WIRINGS = ("full", "ncp")
+__all__ = ["BACKBONES", "WIRINGS", "MetaTemporalExtractor", "TemporalEncoder", "policy_kwargs"]
+
+
+def _shape(space: gym.Space[Any]) -> tuple[int, ...]:
+    """The shape of a Box space (Dict-space entries are typed ``Space``, whose shape may be ``None``)."""
+    if space.shape is None:
+        raise MetaDVFSError(f"observation space {space} has no shape")
+    return space.shape
 
 
 class TemporalEncoder(nn.Module):
@@ -37,8 +46,9 @@ class TemporalEncoder(nn.Module):
     Args:
         in_dim: Features per step C.
         window: Window length K.
-        backbone: ``cfc`` (ncps closed-form continuous-time), ``ltc`` (ncps liquid time-constant,
-            ODE-unfolded, AutoNCP wiring), ``gru`` or ``mlp`` (the flattened window).
+        backbone: A :data:`~metadvfs.learn.backbones.BACKBONES` name: ``cfc`` (ncps closed-form continuous-time),
+            ``ltc`` (ncps liquid time-constant, ODE-unfolded, AutoNCP wiring), ``gru`` or ``mlp`` (the flattened
+            window).
         units: Neurons of the recurrent cell (cfc/ltc/gru) or width of the MLP.
         out_dim: Output width H (AutoNCP: motor neurons, must be < units - 2; full CfC: linear projection).
         wiring: CfC wiring: ``full`` (fully connected cell without backbone, projected to ``out_dim``; its
@@ -58,39 +68,16 @@ class TemporalEncoder(nn.Module):
         if wiring not in WIRINGS:
             raise MetaDVFSError(f"wiring: must be one of {', '.join(WIRINGS)}, got {wiring!r}")
         self.wiring = wiring
-        if backbone == "cfc" and wiring == "full":
-            from ncps.torch import CfC
-
-            self.net = CfC(
-                in_dim, units, proj_size=out_dim, return_sequences=False, batch_first=True, backbone_layers=0
-            )
-        elif backbone in ("cfc", "ltc"):
-            from ncps.torch import LTC, CfC
-            from ncps.wirings import AutoNCP
-
-            if not 0 < out_dim < units - 2:
-                raise MetaDVFSError(f"out_dim: must be in [1, units - 3] = [1, {units - 3}] for {backbone}")
-            wiring = AutoNCP(units, out_dim)
-            cls = CfC if backbone == "cfc" else LTC
-            self.net: nn.Module = cls(in_dim, wiring, return_sequences=False, batch_first=True)
-        elif backbone == "gru":
-            self.net = nn.GRU(in_dim, units, batch_first=True)
-            self.head = nn.Sequential(nn.Linear(units, out_dim), nn.Tanh())
-        else:
-            self.net = nn.Sequential(
-                nn.Flatten(), nn.Linear(in_dim * window, units), nn.ReLU(), nn.Linear(units, out_dim), nn.Tanh()
-            )
+        problem = shape_problem(backbone, wiring, units, out_dim)
+        if problem:
+            raise MetaDVFSError(problem)
+        self.net: nn.Module
+        self.head: nn.Module
+        BACKBONES[backbone].build(self, in_dim, window, units, out_dim, wiring)
 
     def forward(self, x: th.Tensor) -> th.Tensor:
         """(B, K, C) window, oldest first -> (B, H)."""
-        x = self.norm(x)
-        if self.backbone in ("cfc", "ltc"):
-            out, _ = self.net(x)
-            return out
-        if self.backbone == "gru":
-            _, h = self.net(x)
-            return self.head(h[-1])
-        return self.net(x)
+        return BACKBONES[self.backbone].forward(self, self.norm(x))
 
 
 class MetaTemporalExtractor(BaseFeaturesExtractor):
@@ -116,8 +103,8 @@ class MetaTemporalExtractor(BaseFeaturesExtractor):
         use_meta: bool = True,
         wiring: str = "full",
     ) -> None:
-        window, in_dim = observation_space["obs"].shape
-        m = observation_space["meta"].shape[0]
+        window, in_dim = _shape(observation_space["obs"])
+        m = _shape(observation_space["meta"])[0]
         features = out_dim + (meta_dim if use_meta else 0)
         super().__init__(observation_space, features_dim=features)
         self.use_meta = use_meta
@@ -147,11 +134,11 @@ def policy_kwargs(
     head: tuple[int, ...] = (64,),
     algo: str = "ppo",
     wiring: str = "full",
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """SB3 ``policy_kwargs`` for a MetaDVFS network.
 
     Args:
-        backbone: ``cfc`` | ``ltc`` | ``gru`` | ``mlp``.
+        backbone: A :data:`~metadvfs.learn.backbones.BACKBONES` name.
         units: Recurrent units / MLP width.
         out_dim: Temporal feature width.
         meta_dim: Metadata embedding width.
@@ -164,7 +151,11 @@ def policy_kwargs(
         Keyword arguments for ``PPO(..., policy_kwargs=...)`` / ``DQN(...)``.
     """
     ext = {
-        "backbone": backbone, "units": units, "out_dim": out_dim, "meta_dim": meta_dim, "use_meta": use_meta,
+        "backbone": backbone,
+        "units": units,
+        "out_dim": out_dim,
+        "meta_dim": meta_dim,
+        "use_meta": use_meta,
         "wiring": wiring,
     }
     kw: dict[str, object] = {"features_extractor_class": MetaTemporalExtractor, "features_extractor_kwargs": ext}

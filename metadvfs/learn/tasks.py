@@ -57,8 +57,7 @@ def parse_task_names(spec: Sequence[str] | str) -> list[str]:
             )
         split_ambient(it.split(":", 1)[1], f"task {it!r}")
         out.append(it)
-    seen: set[str] = set()
-    uniq = [t for t in out if not (t in seen or seen.add(t))]
+    uniq = list(dict.fromkeys(out))
     if not uniq:
         raise MetaDVFSError("tasks: empty task list")
     return uniq

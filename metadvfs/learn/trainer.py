@@ -10,6 +10,7 @@ weights as an uninterrupted one. The final model is a plain-data checkpoint (:mo
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import shutil
@@ -24,6 +25,7 @@ import torch as th
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from metadvfs.errors import MetaDVFSError
@@ -72,16 +74,7 @@ def make_train_env(
     tasks = build_tasks(task_names)
     envs = [t for t in tasks for _ in range(k)]
     meta = np.repeat(meta_rows, k, axis=0)
-    e = cfg.env
-    venv: VecEnv = BatchedDVFSVecEnv(
-        envs,
-        decision_interval_s=e.decision_interval_s,
-        episode_seconds=e.episode_seconds,
-        window=e.window,
-        action_mode=e.action_mode,
-        levels=e.levels,
-        reward_weights=dict(e.reward_weights) or None,
-    )
+    venv: VecEnv = BatchedDVFSVecEnv(envs, options=cfg.env)
     venv = MetaVecEnv(venv, meta)
     if cfg.algo == "dqn":
         venv = FlatActionVecEnv(venv)
@@ -94,9 +87,10 @@ def make_algo(cfg: TrainConfig, venv: VecEnv, use_meta: bool, seed: int, tb_dir:
     n = cfg.network
     pk = policy_kwargs(n.backbone, n.units, n.out_dim, n.meta_dim, use_meta, n.head, cfg.algo, n.wiring)
     tb = str(tb_dir) if tb_dir is not None else None
+    algo: BaseAlgorithm
     if cfg.algo == "ppo":
         p = cfg.ppo
-        return PPO(
+        algo = PPO(
             "MultiInputPolicy",
             venv,
             learning_rate=p.learning_rate,
@@ -115,8 +109,9 @@ def make_algo(cfg: TrainConfig, venv: VecEnv, use_meta: bool, seed: int, tb_dir:
             tensorboard_log=tb,
             verbose=0,
         )
+        return with_run_logger(algo, tb_dir)
     d = cfg.dqn
-    return DQN(
+    algo = DQN(
         "MultiInputPolicy",
         venv,
         learning_rate=d.learning_rate,
@@ -137,6 +132,26 @@ def make_algo(cfg: TrainConfig, venv: VecEnv, use_meta: bool, seed: int, tb_dir:
         tensorboard_log=tb,
         verbose=0,
     )
+    return with_run_logger(algo, tb_dir)
+
+
+def with_run_logger(algo: BaseAlgorithm, tb_dir: Path | None) -> BaseAlgorithm:
+    """Give an SB3 algorithm an explicit logger so a run writes nothing outside its output directory.
+
+    Without TensorBoard, SB3's ``learn()`` would configure a default logger in a new ``SB3-<timestamp>``
+    folder of the system temp directory; this sets a logger with no folder and no outputs instead. With
+    TensorBoard (``tb_dir`` inside the run's output directory) SB3 keeps its own per-run logger there.
+
+    Args:
+        algo: A freshly created or loaded algorithm.
+        tb_dir: TensorBoard directory, or ``None``.
+
+    Returns:
+        ``algo``.
+    """
+    if tb_dir is None:
+        algo.set_logger(Logger(folder=None, output_formats=[]))
+    return algo
 
 
 def chunk_size(cfg: TrainConfig, n_envs: int) -> int:
@@ -151,6 +166,19 @@ def model_budget(cfg: TrainConfig, plan: ModelPlan, n_tasks: int, n_envs: int) -
     unit = cfg.ppo.n_steps * n_envs if cfg.algo == "ppo" else n_envs
     share = cfg.total_steps * len(plan.tasks) / n_tasks
     return max(unit, int(np.ceil(share / unit)) * unit)
+
+
+def _report(
+    progress: Callable[[str, int, int, float], None] | None,
+    model_id: str,
+    base: int,
+    total: int,
+    steps: int,
+    reward: float,
+) -> None:
+    """Forward one model's progress (steps since its start) as whole-run progress."""
+    if progress:
+        progress(model_id, base + steps, total, reward)
 
 
 class _Progress(BaseCallback):
@@ -291,7 +319,7 @@ def train(
         if resume and run.current == plan.id:
             algo, done = _restore(sd, cfg, venv, tb)
         step = chunk_size(cfg, venv.num_envs)
-        cb = _Progress(lambda s, r, pid=plan.id, b=base: progress and progress(pid, b + s, total, r))
+        cb = _Progress(functools.partial(_report, progress, plan.id, base, total))
         while done < budgets[plan.id]:
             n = min(step, budgets[plan.id] - done)
             algo.learn(n, callback=cb, reset_num_timesteps=False, tb_log_name=plan.id, progress_bar=False)
@@ -336,7 +364,9 @@ def train(
 def _restore(sd: Path, cfg: TrainConfig, venv: VecEnv, tb: Path | None) -> tuple[BaseAlgorithm, int]:
     cls = PPO if cfg.algo == "ppo" else DQN
     try:
-        algo = cls.load(sd / "algo.zip", env=venv, device="cpu", tensorboard_log=str(tb) if tb else None)
+        algo = with_run_logger(
+            cls.load(sd / "algo.zip", env=venv, device="cpu", tensorboard_log=str(tb) if tb else None), tb
+        )
         with open(sd / "extra.pkl", "rb") as f:
             extra = pickle.load(f)
     except (OSError, ValueError, pickle.UnpicklingError, EOFError) as exc:

@@ -63,7 +63,7 @@ def flat_to_multi(a: np.ndarray, nvec: np.ndarray) -> np.ndarray:
 class FlatActionVecEnv(VecEnvWrapper):
     """Expose a ``MultiDiscrete`` action space as one ``Discrete`` joint space (3^4 = 81 for relative moves).
 
-    This is the flattened encoding of ``method.md`` §2.3 that lets SB3's DQN drive every device.
+    This is the flattened encoding of ``docs/method.md`` §2.3 that lets SB3's DQN drive every device.
     """
 
     def __init__(self, venv: VecEnv) -> None:

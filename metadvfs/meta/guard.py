@@ -91,6 +91,12 @@ class Check:
         return out
 
 
+def _device_app(task: str) -> tuple[str, str]:
+    """``(device, app)`` of a ``device:app`` task name."""
+    device, app = task.split(":", 1)
+    return device, app
+
+
 def detect(
     cand_ppr: Sequence[float],
     base_ppr: Sequence[float],
@@ -372,7 +378,7 @@ def write_guarded_checkpoint(
     doc = copy.deepcopy(model.doc)
     entries = doc["models"]
     for t, (new_id, sd, use_meta) in new_weights.items():
-        old = (route or {}).get(t) or model.model_for(make_task(*t.split(":", 1)))
+        old = (route or {}).get(t) or model.model_for(make_task(*_device_app(t)))
         n_params = int(sum(v.numel() for v in sd.values()))
         if new_id == old:
             e = next(m for m in entries if m["id"] == old)

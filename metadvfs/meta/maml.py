@@ -3,7 +3,7 @@
 Both work on the same policy network as :mod:`metadvfs.learn.policy` and collect rollouts with SB3 PPO on
 the batched simulator (one small VecEnv per task).
 
-- **FOMAML** (``method.md`` §5.2, first-order): for each sampled task, ``inner_steps`` SGD steps of the PPO
+- **FOMAML** (``docs/method.md`` §5.2, first-order): for each sampled task, ``inner_steps`` SGD steps of the PPO
   loss on a *support* rollout taken under the meta-parameters θ give θ'; the gradient of the PPO loss on a
   fresh *query* rollout under θ', taken at θ' (first-order), is averaged over the task batch and applied
   to θ by Adam. The inner steps run through :func:`torch.func.functional_call`, so θ is never modified.
@@ -80,7 +80,10 @@ class _TaskLearner:
         """Collect one rollout under the current weights; returns tensors and the mean step reward."""
         a = self.algo
         a.policy.set_training_mode(False)
-        a.collect_rollouts(a.env, self.cb, a.rollout_buffer, n_rollout_steps=a.n_steps)
+        env = a.get_env()
+        if env is None:
+            raise RuntimeError("the PPO rollout collector has no environment")
+        a.collect_rollouts(env, self.cb, a.rollout_buffer, n_rollout_steps=a.n_steps)
         data = next(a.rollout_buffer.get(batch_size=None))
         mean_r = float(np.mean(a.rollout_buffer.rewards))
         return {

@@ -21,11 +21,14 @@ from __future__ import annotations
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from metadvfs.sim.device_arrays import DeviceArrays
+
+if TYPE_CHECKING:
+    from metadvfs.workload.types import AppProfile
 
 FIT_MARGIN = 0.8
 """EAS ``fits_capacity`` margin: a task fits a CPU when it needs at most 80 % of its capacity."""
@@ -225,12 +228,12 @@ class TraceBank:
         """Deterministic generator seed of bank ``k`` of ``app_name``."""
         return zlib.crc32(f"{app_name}:{k}".encode())
 
-    def get(self, app: object, k: int, tick_s: float, min_seconds: float) -> dict[str, np.ndarray]:
+    def get(self, app: AppProfile, k: int, tick_s: float, min_seconds: float) -> dict[str, np.ndarray]:
         """Return bank ``k`` of ``app`` (generated on first use) as raw arrays at ``tick_s``."""
         from metadvfs.workload.generator import generate_arrays
 
         seconds = max(self.bank_seconds, min_seconds)
-        name = app.name  # type: ignore[attr-defined]
+        name = app.name
         key = (name, k, tick_s, seconds)
         hit = self._cache.get(key)
         if hit is not None:

@@ -168,7 +168,7 @@ def fused_step(
         ahead = i + PREFETCH_AHEAD
         if ahead < n:
             for kt in range(n_ticks):
-                _prefetch_row(demand, pos[ahead] + kt)
+                _prefetch_row(demand, pos[ahead] + kt)  # type: ignore[call-arg]  # numba passes typingctx
         # OPPs
         for dd in range(4):
             k = req_idx[i, dd]

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from metadvfs.core.domains import DOMAINS
 from metadvfs.governors.base import Governor, GovernorContext
 from metadvfs.metrics import Series, summarize
 from metadvfs.sim.batch import TaskBatch
 from metadvfs.tasks.task import Task
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -61,11 +66,11 @@ class Timeline:
         """Standard metrics of environment ``i`` (see :mod:`metadvfs.metrics`)."""
         return summarize(self.series(i), ppr_ref)
 
-    def frame(self, i: int) -> "pd.DataFrame":  # noqa: F821, UP037
+    def frame(self, i: int) -> pd.DataFrame:
         """Per-step table of environment ``i`` (columns with units in their names)."""
         import pandas as pd
 
-        doms = ("little", "mid", "big", "gpu")
+        doms = DOMAINS
         cols: dict[str, np.ndarray] = {"t_s": np.arange(self.energy_mj.shape[0]) * self.step_s}
         for d, name in enumerate(doms):
             cols[f"freq_{name}_mhz"] = self.freq_mhz[:, i, d]

@@ -1,4 +1,4 @@
-"""A device-side ADB daemon on 127.0.0.1 for the twin (android-interfaces.md §12).
+"""A device-side ADB daemon on 127.0.0.1 for the twin (docs/android-interfaces.md §12).
 
 Protocol coverage:
 

@@ -3,7 +3,7 @@
 Each state object parses writes the way the kernel's ``store`` functions do (``True`` = accepted, ``False`` =
 ``-EINVAL``: the twin puts the previous value back), renders every node the way the ``show`` functions do, and
 turns the limits into a ``[lo, hi]`` range of simulator OPP indices (ascending frequency). Section numbers refer
-to /work/shared/docs/android-interfaces.md.
+to docs/android-interfaces.md.
 """
 
 from __future__ import annotations
@@ -229,6 +229,9 @@ class MaliGpu:
         v = parse_uint(text)
         return v if v is not None and v in self.freqs else None  # get_level_from_clock tests ==
 
+    def _getter(self, attr: str) -> Callable[[], str]:
+        return lambda: f"{getattr(self, attr)}\n"
+
     def _setter(self, attr: str) -> Callable[[str], bool]:
         def apply(text: str) -> bool:
             v = self._table(text)
@@ -264,7 +267,7 @@ class MaliGpu:
         """The GPU's writable nodes."""
         d = self.dir
         out = [
-            Control(f"{d}/{a}", self._setter(attr), lambda attr=attr: f"{getattr(self, attr)}\n")
+            Control(f"{d}/{a}", self._setter(attr), self._getter(attr))
             for a, attr in (
                 ("scaling_max_freq", "scaling_max"),
                 ("scaling_min_freq", "scaling_min"),

@@ -24,11 +24,13 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from metadvfs.catalog.types import DOMAINS, DeviceProfile
+from metadvfs.core.domains import CPU_DOMAINS, GPU_INDEX
 from metadvfs.errors import MetaDVFSError
 from metadvfs.governors.base import Governor
 from metadvfs.governors.stock import Conservative, MaliQuickstep, Ondemand, Schedutil, SimpleOndemand
@@ -53,8 +55,8 @@ GARBAGE = ("", "???\n", "1a2b\n", "\x00\x00\x00\n", "-ENODATA\n", "4294967295gar
 BATTERY_START_PCT = 80.0
 """Battery level when the twin starts, % (twin choice)."""
 
-CPU_DOMS = (0, 1, 2)
-GPU = 3
+CPU_DOMS = tuple(range(len(CPU_DOMAINS)))
+GPU = GPU_INDEX
 
 
 @dataclass
@@ -106,7 +108,8 @@ class Driver:
         self.ctx = governor_context(self.batch)
         self.sched = Schedutil()
         self.sched.reset(self.ctx)
-        self.sched.rate_limit_us = np.full(4, 10_000.0)  # per-policy schedutil/rate_limit_us
+        self.rate_limit_us = np.full(4, 10_000.0)  # per-policy schedutil/rate_limit_us
+        self.sched.rate_limit_us = self.rate_limit_us
         self.gpu_stock: Governor = MaliQuickstep() if facts.family == "mali" else SimpleOndemand()
         self.gpu_stock.reset(self.ctx)
         self.extra: dict[str, Governor] = {}
@@ -186,8 +189,7 @@ class Driver:
         self.controls += self.gpu.controls()
         if self.facts.cdev_by_name:
             self.controls += [
-                Control(f"{d}/user_vote", self._vote_setter(d), lambda d=d: f"{self.votes[d]}\n")
-                for d in self.cdev_dirs
+                Control(f"{d}/user_vote", self._vote_setter(d), self._vote_getter(d)) for d in self.cdev_dirs
             ]
         self.controls = [c for c in self.controls if not ph.is_missing(c.path)]
         mode = 0o444 if self.no_write else None
@@ -244,22 +246,25 @@ class Driver:
             self.zone_paths.append((f"{d}/temp", z.source))
         self.cdevs: list[tuple[str, int]] = []
         k = 0
-        for d in (*CPU_DOMS, GPU):
-            if not self.core.dev.mask[0, d]:
+        for dom in (*CPU_DOMS, GPU):
+            if not self.core.dev.mask[0, dom]:
                 continue
-            name = "thermal-gpufreq-0" if d == GPU else f"thermal-cpufreq-{k}"
-            k += d != GPU
+            name = "thermal-gpufreq-0" if dom == GPU else f"thermal-cpufreq-{k}"
+            k += dom != GPU
             j = len(self.cdevs)
             path = f"/sys/devices/virtual/thermal/cooling_device{j}"
             ph.put(f"{path}/type", f"{name}\n")
-            ph.put(f"{path}/max_state", f"{int(self.core.dev.n_opp[0, d]) - 1}\n")
+            ph.put(f"{path}/max_state", f"{int(self.core.dev.n_opp[0, dom]) - 1}\n")
             ph.symlink(f"/sys/class/thermal/cooling_device{j}", f"../../devices/virtual/thermal/cooling_device{j}")
             if self.facts.cdev_by_name:  # §5: /dev/thermal/cdev-by-name/<type>
                 target = f"../../../sys/devices/virtual/thermal/cooling_device{j}"
                 ph.symlink(f"/dev/thermal/cdev-by-name/{name}", target)
-            self.cdevs.append((path, d))
+            self.cdevs.append((path, dom))
         self.cdev_dirs = [p for p, _ in self.cdevs]
         self.votes = {p: 0 for p in self.cdev_dirs}
+
+    def _vote_getter(self, d: str) -> Callable[[], str]:
+        return lambda: f"{self.votes[d]}\n"
 
     def _vote_setter(self, d: str):  # type: ignore[no-untyped-def]
         def apply(text: str) -> bool:
@@ -292,9 +297,9 @@ class Driver:
         ph.put("/proc/cpuinfo", cpuinfo + f"Hardware\t: {self.facts.platform}\n")
         ph.put("/proc/version", f"Linux version 5.10.0-metadvfs-twin ({self.facts.platform}) #1 SMP PREEMPT\n")
         pkgs = ["android", "com.android.settings", "com.android.systemui"]
-        from metadvfs.twin.family import APP_PACKAGES
+        from metadvfs.workload.apps import list_apps
 
-        pkgs += [p for p, _ in APP_PACKAGES.values()]
+        pkgs += [app_package(a)[0] for a in list_apps()]
         pkg, _ = self.fg
         if pkg not in pkgs:
             pkgs.append(pkg)
@@ -380,7 +385,7 @@ class Driver:
         idx = self.core.idx
         for p in self.policies:
             lo, hi = p.bounds()
-            self.sched.rate_limit_us[p.dom] = p.rate_limit_us
+            self.rate_limit_us[p.dom] = p.rate_limit_us
             want = p.userspace_idx() if p.governor == "userspace" else int(idx[0, p.dom])
             idx[0, p.dom] = min(max(want, lo), hi)
         lo, hi = self.gpu.bounds()

@@ -1,6 +1,6 @@
 """Per-device facts the twin needs that device profiles (``devices/*.yaml``) do not hold.
 
-Sources: /work/shared/docs/android-interfaces.md (cited by section below) and the device-data JSON files of
+Sources: docs/android-interfaces.md (cited by section below) and the device-data JSON files of
 /work/shared/device-data (``thermal.hal_thermal_info_config.<codename>``). Anything not found there is a twin
 choice and says so. A user profile (a YAML path) gets the facts of its GPU family (``adreno`` -> Pixel 5 style,
 ``mali`` -> Pixel 6 style).
@@ -220,31 +220,28 @@ def facts_for(profile: DeviceProfile) -> Facts:
     return FACTS["pixel6" if profile.gpu.family == "mali" else "pixel5"]
 
 
-# Foreground package and activity per catalog app (twin choice: the apps' public package names; activity class
-# names are the best-known launcher activities, unverified: parsers should key on the package).
-APP_PACKAGES: dict[str, tuple[str, str]] = {
-    "tiktok": ("com.zhiliaoapp.musically", "com.ss.android.ugc.aweme.splash.SplashActivity"),
-    "bilibili": ("tv.danmaku.bili", "tv.danmaku.bili.MainActivityV2"),
-    "kwai": ("com.smile.gifmaker", "com.yxcorp.gifshow.HomeActivity"),
-    "taobao": ("com.taobao.taobao", "com.taobao.tao.TBMainActivity"),
-    "weibo": ("com.sina.weibo", "com.sina.weibo.MainTabActivity"),
-    "3dmark": ("com.futuremark.dmandroid.application", "com.futuremark.dmandroid.application.activity.MainActivity"),
-}
 SURFACEVIEW_CATEGORIES = ("short_video", "long_video", "gpu_benchmark")
 """App categories whose frames are presented through a SurfaceView layer (video players, GL games)."""
 
 
 def app_package(name: str) -> tuple[str, str]:
-    """``(package, activity class)`` of a catalog app; ``com.metadvfs.<name>`` for other apps."""
-    if name in APP_PACKAGES:
-        return APP_PACKAGES[name]
+    """``(package, activity class)`` of an app: its file's ``android`` block, else ``com.metadvfs.<name>``.
+
+    Activity class names in the catalog are the best-known launcher activities (unverified): parsers key on the
+    package.
+    """
+    from metadvfs.workload.apps import list_apps, load_app
+
+    if name in list_apps():
+        prof = load_app(name)
+        if prof.packages:
+            return prof.packages[0], prof.activity or f"{prof.packages[0]}.MainActivity"
     safe = "".join(c if c.isalnum() else "_" for c in name.lower()) or "app"
     return f"com.metadvfs.{safe}", f"com.metadvfs.{safe}.MainActivity"
 
 
 def package_app(package: str) -> str | None:
-    """Catalog app name of a package, or ``None``."""
-    for name, (pkg, _) in APP_PACKAGES.items():
-        if pkg == package:
-            return name
-    return None
+    """Catalog app name of a package (from the app files' ``android.packages``), or ``None``."""
+    from metadvfs.workload.apps import package_index
+
+    return package_index().get(package)

@@ -234,10 +234,10 @@ class Phone:
         self.mkdir("/data/local/tmp", 0o777)
         self.mkdir("/dev")
         for dev in ("null", "zero", "urandom", "random"):  # the host's character devices (harmless to write)
-            p = self.host(f"/dev/{dev}")
+            node = self.host(f"/dev/{dev}")
             with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-            os.symlink(f"/dev/{dev}", p)
+                node.unlink()
+            os.symlink(f"/dev/{dev}", node)
         if no_root:
             self.put_host(self.state / "no_root", "", 0o444)
 
@@ -283,9 +283,7 @@ class Phone:
         else:
             argv = ["/system/bin/sh"]
             exe = str(self.bin / "sh")
-        kw: dict[str, object] = {}
-        if self.run_as is not None:
-            kw = {"user": self.run_as[0], "group": self.run_as[1], "extra_groups": []}
+        user, group = self.run_as if self.run_as is not None else (None, None)
         proc = subprocess.Popen(
             argv,
             executable=exe,
@@ -295,7 +293,9 @@ class Phone:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            **kw,  # type: ignore[arg-type]
+            user=user,
+            group=group,
+            extra_groups=[] if self.run_as is not None else None,
         )
         self.sessions.add(proc.pid)
         self._started[proc.pid] = time.monotonic()

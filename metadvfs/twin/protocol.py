@@ -1,7 +1,7 @@
 r"""ADB wire protocol: packet framing and RSA authentication (device side).
 
 Sources: AOSP ``adb/protocol.txt`` and adb-shell 0.4.4 (``adb_message.py``, ``constants.py``,
-``auth/keygen.py``, ``auth/sign_pythonrsa.py``); summarised in android-interfaces.md §12.
+``auth/keygen.py``, ``auth/sign_pythonrsa.py``); summarised in docs/android-interfaces.md §12.
 
 A packet is a 24-byte header ``struct '<6I'`` = ``command, arg0, arg1, data_length, data_checksum, magic``
 followed by ``data_length`` bytes of payload. ``command`` is four ASCII letters read as a little-endian u32,

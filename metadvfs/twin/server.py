@@ -18,8 +18,14 @@ import uuid
 import weakref
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from metadvfs.errors import MetaDVFSError
+
+if TYPE_CHECKING:
+    from metadvfs.twin.adbd import AdbServer
+    from metadvfs.twin.driver import Driver
+    from metadvfs.twin.phone import Phone
 
 FAULTS: frozenset[str] = frozenset({"garbled_sysfs", "missing_nodes", "permission_denied", "no_userspace"})
 """Fault names accepted in ``faults``."""
@@ -91,9 +97,9 @@ class TwinServer:
         self.port: int = int(port)
         self.serial: str = f"127.0.0.1:{self.port}"
         self.root: Path = Path()
-        self._phone = None
-        self._driver = None
-        self._adbd = None
+        self._phone: Phone | None = None
+        self._driver: Driver | None = None
+        self._adbd: AdbServer | None = None
         self._lock = threading.Lock()
         self._started = False
 

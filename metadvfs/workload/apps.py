@@ -8,15 +8,13 @@ generator in :mod:`metadvfs.workload.generator`. The file format is described fi
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from metadvfs.errors import MetaDVFSError, unknown_name
+from metadvfs.io import document_format, parse_document
 from metadvfs.paths import data_dir
 from metadvfs.workload.types import CATEGORIES, INTERACTIONS, AppMetadata, AppProfile, PhaseSpec
 
@@ -30,7 +28,9 @@ MAX_FPS = 240.0
 """Upper bound for ``target_fps`` and phase ``fps``, frames/s."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_TOP_KEYS = ("schema", "name", "display_name", "metadata", "phases", "notes", "input")
+_TOP_KEYS = ("schema", "name", "display_name", "metadata", "android", "phases", "notes", "input")
+_ANDROID_KEYS = ("packages", "activity")
+_JAVA_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _META_KEYS = ("category", "interaction", "target_fps", "cpu_intensity", "gpu_intensity")
 _PHASE_KEYS = ("name", "weight", "duration_s", "fps", "ui_mc", "gpu_mc", "worker_mc_per_s", "bg_mc_per_s")
 _DIST_KEYS = ("mean", "cv")
@@ -143,6 +143,7 @@ def parse_app(data: Any, source: str) -> AppProfile:
         from metadvfs.workload.input_events import parse_input_spec
 
         input_spec = parse_input_spec(data["input"], source, [p.name for p in phases])
+    packages, activity = _parse_android(data.get("android"), source)
     return AppProfile(
         name=name,
         display_name=display_name,
@@ -151,7 +152,43 @@ def parse_app(data: Any, source: str) -> AppProfile:
         notes=notes.strip(),
         path=source,
         input=input_spec,
+        packages=packages,
+        activity=activity,
     )
+
+
+def _parse_android(data: Any, source: str) -> tuple[tuple[str, ...], str | None]:
+    """The optional ``android`` block: ``packages`` (non-empty list of package names) and ``activity``."""
+    if data is None:
+        return (), None
+    if not isinstance(data, dict):
+        raise MetaDVFSError(f"{source}: field 'android' must be a mapping with 'packages' and optional 'activity'")
+    _check_keys(data, _ANDROID_KEYS, source, "android.")
+    packages = data.get("packages")
+    if not isinstance(packages, list) or not packages:
+        raise MetaDVFSError(f"{source}: field 'android.packages' must be a non-empty list of package names")
+    for i, pkg in enumerate(packages):
+        if not isinstance(pkg, str) or not _JAVA_NAME_RE.match(pkg):
+            raise MetaDVFSError(f"{source}: field 'android.packages[{i}]': {pkg!r} is not a package name (a.b.c)")
+    if len(set(packages)) != len(packages):
+        raise MetaDVFSError(f"{source}: field 'android.packages': a package is listed twice")
+    activity = data.get("activity")
+    if activity is not None and (not isinstance(activity, str) or not _JAVA_NAME_RE.match(activity)):
+        raise MetaDVFSError(f"{source}: field 'android.activity': {activity!r} is not a class name (a.b.C)")
+    return tuple(packages), activity
+
+
+def package_index() -> dict[str, str]:
+    """Android package name -> catalog app name, from the catalog app files' ``android.packages``.
+
+    Returns:
+        One entry per listed package (a package listed by two apps belongs to the first, in catalog order).
+    """
+    out: dict[str, str] = {}
+    for name in list_apps():
+        for pkg in load_app(name).packages:
+            out.setdefault(pkg, name)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- internals
@@ -189,19 +226,7 @@ def _load_cached(path_str: str, mtime_ns: int) -> AppProfile:
         raise MetaDVFSError(f"{path}: not a text file (invalid UTF-8); expected YAML or JSON") from None
     if not text.strip():
         raise MetaDVFSError(f"{path}: empty app file; expected a mapping with schema {APP_SCHEMA!r}")
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise MetaDVFSError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    else:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or type(exc).__name__
-            raise MetaDVFSError(f"{path}: not valid YAML: {problem}{where}") from None
+    data = parse_document(text, str(path), document_format(path))
     return parse_app(data, str(path))
 
 

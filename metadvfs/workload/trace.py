@@ -345,7 +345,7 @@ def resample_arrays(arrays: dict[str, np.ndarray], from_tick_s: float, to_tick_s
         first = np.cumsum(frames) - frames
         j = np.arange(src.shape[0]) - first[src]
         sub = src * r + (j * r) // frames[src]
-        out = {"frames": np.bincount(sub, minlength=m).astype(np.int64)}
+        out: dict[str, np.ndarray] = {"frames": np.bincount(sub, minlength=m).astype(np.int64)}
         no_frames = frames == 0
         safe = np.where(no_frames, 1, frames)
         for col in ("ui_mc", "gpu_mc"):

@@ -100,6 +100,8 @@ class AppProfile:
         notes: Free text (where the demand numbers come from).
         path: File the profile was loaded from.
         input: Touch gestures and launches (the ``input:`` section), or ``None`` for no input events.
+        packages: Android package names of the app (file field ``android.packages``); the first is the main one.
+        activity: Launcher activity of the main package (``android.activity``), if known.
     """
 
     name: str
@@ -109,6 +111,8 @@ class AppProfile:
     notes: str = ""
     path: str | None = None
     input: InputSpec | None = None
+    packages: tuple[str, ...] = ()
+    activity: str | None = None
 
 
 @dataclass(frozen=True)

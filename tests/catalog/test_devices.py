@@ -21,7 +21,7 @@ from metadvfs.catalog.types import CPU_DOMAINS, DOMAINS
 from metadvfs.errors import MetaDVFSError
 from metadvfs.paths import data_dir
 
-SHIPPED = ["pixel3", "pixel4", "pixel5", "pixel6", "pixel8"]
+SHIPPED = list_devices()  # every profile in devices/ gets the per-profile checks
 
 
 def _raw(name: str) -> dict:

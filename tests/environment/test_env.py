@@ -8,12 +8,14 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
+from metadvfs.catalog.devices import list_devices
 from metadvfs.environment import ENV_ID
 from metadvfs.environment.vec_env import BatchedDVFSVecEnv
 from metadvfs.errors import MetaDVFSError
+from metadvfs.workload.apps import list_apps
 
-DEVICES = ("pixel3", "pixel4", "pixel5", "pixel6", "pixel8")
-APPS = ("tiktok", "kwai", "bilibili", "weibo", "taobao", "3dmark")
+DEVICES = tuple(list_devices())  # the catalogs: a new profile or app file is covered without a test edit
+APPS = tuple(list_apps())
 
 
 @pytest.mark.parametrize("device", DEVICES)

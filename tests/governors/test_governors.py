@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from metadvfs.catalog.devices import list_devices
 from metadvfs.errors import MetaDVFSError
 from metadvfs.governors.registry import GOVERNOR_NAMES, make_governor
 from metadvfs.sim.replay import replay
 from metadvfs.tasks.task import make_task
+from metadvfs.workload.apps import list_apps
 
-DEVICES = ("pixel3", "pixel4", "pixel5", "pixel6", "pixel8")
-APPS = ("tiktok", "kwai", "bilibili", "weibo", "taobao", "3dmark")
+DEVICES = tuple(list_devices())  # the catalogs: a new profile or app file is covered without a test edit
+APPS = tuple(list_apps())
 SECONDS = 20.0
 SEED = 7
 

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from metadvfs.cli import app
+from metadvfs.learn.tasks import all_task_names
 
 runner = CliRunner()
 
@@ -20,7 +21,7 @@ def test_tasks_json() -> None:
     r = _run("tasks", "--json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
-    assert len(doc["tasks"]) == 30
+    assert len(doc["tasks"]) == len(all_task_names())
     assert {"name", "device", "app", "group", "metadata"} <= set(doc["tasks"][0])
     assert len(doc["tasks"][0]["metadata"]) == len(doc["features"])
 

@@ -17,12 +17,13 @@ from metadvfs.workload.generator import generate_arrays, generate_trace
 from metadvfs.workload.trace import trace_summary, trace_to_arrays
 from metadvfs.workload.types import CATEGORIES, INTERACTIONS, TRACE_COLUMNS, TRACE_SCHEMA
 
-CATALOG = ["3dmark", "bilibili", "kwai", "taobao", "tiktok", "weibo"]
+PAPER_APPS = ["3dmark", "bilibili", "kwai", "taobao", "tiktok", "weibo"]  # the paper's six (docs/method.md §7.2)
+CATALOG = list_apps()  # every app file gets the per-app checks
 KEYS = {"t_s", "frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc", "phase_id", "phase_names", "input"}
 
 
 def test_catalog_lists_the_six_apps() -> None:
-    assert list_apps() == CATALOG
+    assert set(PAPER_APPS) <= set(CATALOG) and sorted(CATALOG) == CATALOG
 
 
 @pytest.mark.parametrize("name", CATALOG)
@@ -44,7 +45,7 @@ def test_catalog_app_loads_with_sane_metadata(name: str) -> None:
 
 
 def test_categories_match_the_paper_grouping() -> None:
-    cats = {n: load_app(n).metadata.category for n in CATALOG}
+    cats = {n: load_app(n).metadata.category for n in PAPER_APPS}
     assert cats == {
         "tiktok": "short_video",
         "kwai": "short_video",
@@ -135,7 +136,7 @@ def test_malformed_app_profiles(tmp_path: Path, mutate, pattern: str) -> None:
     [
         ("", "empty app file"),
         ("   \n", "empty app file"),
-        ("a: [1, 2\n", "not valid YAML"),
+        ("a: [1, 2\n", "invalid YAML at line"),
         ("- 1\n- 2\n", "mapping"),
     ],
 )
@@ -297,3 +298,29 @@ def test_generate_arrays_is_fast() -> None:
 
 def test_schema_constant() -> None:
     assert APP_SCHEMA == "metadvfs.app/1"
+
+
+def test_android_packages_come_from_the_app_files(tmp_path: Path) -> None:
+    from metadvfs.adb.apps import catalog_app
+    from metadvfs.twin.family import app_package, package_app
+    from metadvfs.workload.apps import list_apps, package_index
+
+    index = package_index()
+    for name in list_apps():
+        prof = load_app(name)
+        assert prof.packages, f"{name}: no android.packages"
+        assert app_package(name)[0] == prof.packages[0]
+        for pkg in prof.packages:
+            assert index[pkg] == name and catalog_app(pkg) == name and package_app(pkg) == name
+    assert app_package("not-in-catalog")[0] == "com.metadvfs.not_in_catalog"
+    bad = yaml.safe_load((apps_dir() / "tiktok.yaml").read_text())
+    for android, field in [
+        ({"packages": []}, "android.packages"),
+        ({"packages": ["nodots"]}, "android.packages"),
+        ({"packages": ["a.b"], "activity": "x y"}, "android.activity"),
+        ({"packages": ["a.b"], "extra": 1}, "extra"),
+    ]:
+        p = tmp_path / "a.yaml"
+        p.write_text(yaml.safe_dump({**bad, "android": android}))
+        with pytest.raises(MetaDVFSError, match=field):
+            load_app(p)

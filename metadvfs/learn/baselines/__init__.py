@@ -17,28 +17,55 @@ Usage::
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from metadvfs.errors import MetaDVFSError, unknown_name
-from metadvfs.learn.baselines.common import BaselineDriver, read_checkpoint, run_episodes, save_checkpoint
+from metadvfs.learn.baselines.common import (
+    BaselineDriver,
+    LearnedBaseline,
+    read_checkpoint,
+    run_episodes,
+    save_checkpoint,
+)
 
-LEARNED_BASELINES = ("ztt", "gear")
+BASELINE_MODULES: dict[str, str] = {
+    "ztt": "metadvfs.learn.baselines.ztt",
+    "gear": "metadvfs.learn.baselines.gear",
+}
+"""Learned single-task baselines: name -> module implementing :class:`~.common.LearnedBaseline`."""
+LEARNED_BASELINES: tuple[str, ...] = tuple(BASELINE_MODULES)
 
-__all__ = ["LEARNED_BASELINES", "BaselineDriver", "load_baseline", "run_episodes", "train_baseline"]
+__all__ = [
+    "BASELINE_MODULES",
+    "LEARNED_BASELINES",
+    "BaselineDriver",
+    "LearnedBaseline",
+    "baseline_impl",
+    "load_baseline",
+    "run_episodes",
+    "train_baseline",
+]
+
+if TYPE_CHECKING:  # mypy checks that every registered module satisfies the protocol
+    from metadvfs.learn.baselines import gear as _gear
+    from metadvfs.learn.baselines import ztt as _ztt
+
+    _IMPLEMENTATIONS: tuple[LearnedBaseline, ...] = (_ztt, _gear)
 
 
-def _module(name: str) -> Any:
-    if name == "ztt":
-        from metadvfs.learn.baselines import ztt
+def baseline_impl(name: str) -> LearnedBaseline:
+    """The module implementing learned baseline ``name``.
 
-        return ztt
-    if name == "gear":
-        from metadvfs.learn.baselines import gear
-
-        return gear
-    raise unknown_name("learned baseline", name, LEARNED_BASELINES)
+    Raises:
+        MetaDVFSError: Unknown name (the message lists :data:`LEARNED_BASELINES`).
+    """
+    if name not in BASELINE_MODULES:
+        raise unknown_name("learned baseline", name, LEARNED_BASELINES)
+    impl: LearnedBaseline = importlib.import_module(BASELINE_MODULES[name])
+    return impl
 
 
 def train_baseline(
@@ -71,7 +98,7 @@ def train_baseline(
     Raises:
         MetaDVFSError: Unknown baseline or task, or an invalid option.
     """
-    mod = _module(name)
+    mod = baseline_impl(name)
     if int(total_steps) < 1:
         raise MetaDVFSError(f"total_steps: must be >= 1, got {total_steps}")
     driver, info = mod.train(
@@ -104,4 +131,4 @@ def load_baseline(path: Path) -> BaselineDriver:
     """
     p = Path(path)
     doc, sds = read_checkpoint(p, LEARNED_BASELINES)
-    return _module(doc["name"]).driver_from_checkpoint(doc, sds, p)  # type: ignore[no-any-return]
+    return baseline_impl(doc["name"]).driver_from_checkpoint(doc, sds, p)

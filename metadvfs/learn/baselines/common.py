@@ -30,7 +30,7 @@ import torch as th
 import metadvfs
 from metadvfs.environment import codec
 from metadvfs.errors import MetaDVFSError
-from metadvfs.io import atomic_path, write_text_atomic
+from metadvfs.io import atomic_path, parse_document, write_text_atomic
 
 if TYPE_CHECKING:
     from metadvfs.environment.env_batch import EnvBatch
@@ -58,6 +58,44 @@ class BaselineDriver(Protocol):
 
     def act(self, venv: BatchedDVFSVecEnv, obs: dict[str, np.ndarray]) -> np.ndarray:
         """(N, 4) ``MultiDiscrete`` choices for the current step."""
+
+
+@runtime_checkable
+class TrainedBaseline(BaselineDriver, Protocol):
+    """A freshly trained baseline driver: what :func:`~metadvfs.learn.baselines.train_baseline` saves."""
+
+    device: dict[str, Any]
+    port: dict[str, Any]
+
+    @property
+    def cfg(self) -> Any:
+        """The baseline's hyper-parameters (an object with ``to_dict()``)."""
+
+    def state_dicts(self) -> dict[str, dict[str, th.Tensor]]:
+        """Network weights to save, by network name."""
+
+
+class LearnedBaseline(Protocol):
+    """A learned single-task peer method.
+
+    A module under :mod:`metadvfs.learn.baselines` registered in :data:`~metadvfs.learn.baselines.BASELINE_MODULES`
+    provides these two functions (mypy checks every registered module against this protocol).
+    """
+
+    def train(
+        self,
+        task: str,
+        total_steps: int,
+        seed: int = ...,
+        decision_interval_s: float = ...,
+        episode_seconds: float = ...,
+        n_envs: int = ...,
+        progress: Callable[[int, int], None] | None = ...,
+    ) -> tuple[TrainedBaseline, dict[str, Any]]:
+        """Train on one ``device:app`` task for ``total_steps`` decisions; returns the driver and training info."""
+
+    def driver_from_checkpoint(self, doc: dict[str, Any], sds: dict[str, Any], path: Path) -> BaselineDriver:
+        """Rebuild the driver from a checkpoint's description ``doc`` and weights ``sds`` (read from ``path``)."""
 
 
 def parse_task(task: str) -> tuple[str, str]:
@@ -244,7 +282,9 @@ def read_checkpoint(path: Path, known: Sequence[str]) -> tuple[dict[str, Any], d
     if not path.is_dir():
         raise MetaDVFSError(f"{path}: no such baseline checkpoint directory")
     try:
-        doc = json.loads(meta.read_text(encoding="utf-8"))
+        doc = parse_document(meta.read_text(encoding="utf-8"), f"{meta}: corrupt", "json")
+    except MetaDVFSError:
+        raise
     except FileNotFoundError:
         raise MetaDVFSError(f"{meta}: missing (not a baseline checkpoint?)") from None
     except (OSError, ValueError) as exc:

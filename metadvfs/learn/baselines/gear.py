@@ -1,7 +1,7 @@
 """GearDVFS (Lin, Wang, Li, Pu; MobiCom 2023)-like baseline ported to the simulated Pixels.
 
 The published code is ``geardvfs/GearDVFS`` (``src/Perf-Trainer/graph/{model,agents,context,learners,
-learners_pro}.py``), summarised in method.md §8.2. Below, every part and how it is ported.
+learners_pro}.py``), summarised in docs/method.md §8.2. Below, every part and how it is ported.
 
 **Observation x_t (30)**: the env's codec row (26 features: per domain present/util/freq/level/power,
 then fps, qoe, power_total, temp_die, temp_skin, throttled; all in [0, 2]) plus, per domain, the
@@ -77,13 +77,13 @@ import numpy as np
 import torch as th
 from torch import nn
 
+from metadvfs.core.domains import DOMAINS
 from metadvfs.environment import codec
 from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.baselines import common
 from metadvfs.learn.baselines.ztt import thermal_terms
 
 NAME = "gear"
-DOMAINS = ("little", "mid", "big", "gpu")
 FEAT_DIM = codec.OBS_DIM + 4
 
 

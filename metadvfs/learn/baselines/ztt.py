@@ -1,7 +1,7 @@
 """zTT (Kim, Bin, Ha, Lee, Chong; MobiSys 2021) ported to the simulated Pixels.
 
 The published code is ``ztt-21/zTT`` (``Pixel_3a/agent.py``, ``Pixel 3a/android_zTT.py``), summarised in
-method.md §8.1. Below, every part of the design and how it is ported.
+docs/method.md §8.1. Below, every part of the design and how it is ported.
 
 **State (7)** ``(cpu_clk_idx, gpu_clk_idx, cpu_power, gpu_power, cpu_temp, gpu_temp, fps)``, unnormalised as
 published:

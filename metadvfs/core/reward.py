@@ -1,0 +1,90 @@
+"""The MetaDVFS reward (docs/method.md §2.5 option A).
+
+Per decision step::
+
+    r = w_qoe * QoE_t + w_ppr * min(PPR_t / PPR_ref, ppr_clip) - w_thermal * H_t
+
+- ``QoE_t = min(1, presented / requested frames)`` in the step (1 when no frame was requested).
+- ``PPR_t = QoE_t * target_fps / P_t`` with ``P_t`` the mean total power in W: delivered frame rate per
+  watt. Using ``QoE_t * target`` rather than the raw FPS keeps the efficiency term meaningful in steps with
+  no frames (idle, reading): there it rewards low power.
+- ``PPR_ref``: the mean ``PPR_t`` of schedutil (with the stock GPU governor) on the same task, so the term
+  is about 1 at parity with the kernel.
+- ``H_t = clip((T_skin - (T_throttle - margin)) / margin, 0, 1)``: a thermal penalty that ramps over the
+  last ``margin`` degC below the device's first skin throttle point (zTT penalises crossing the limit by 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from metadvfs.errors import MetaDVFSError
+
+__all__ = ["RewardWeights", "compute_reward", "step_ppr", "step_qoe"]
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """Reward weights and shape parameters.
+
+    Attributes:
+        qoe: Weight of the QoE term (>= 0).
+        ppr: Weight of the normalised-PPR term (>= 0).
+        thermal: Weight of the thermal penalty (>= 0).
+        thermal_margin_c: Width of the thermal ramp below the skin throttle point, degC (> 0).
+        ppr_clip: Upper clip of ``PPR_t / PPR_ref`` (> 0).
+    """
+
+    qoe: float = 1.0
+    ppr: float = 1.0
+    thermal: float = 2.0
+    thermal_margin_c: float = 2.0
+    ppr_clip: float = 3.0
+
+    def __post_init__(self) -> None:
+        for k, v in asdict(self).items():
+            if not np.isfinite(v) or v < 0:
+                raise MetaDVFSError(f"reward_weights.{k}: must be a finite number >= 0, got {v}")
+        if self.thermal_margin_c <= 0 or self.ppr_clip <= 0:
+            raise MetaDVFSError("reward_weights: thermal_margin_c and ppr_clip must be > 0")
+
+    @classmethod
+    def from_any(cls, value: RewardWeights | Mapping[str, float] | None) -> RewardWeights:
+        """Build from ``None`` (defaults), a dict (unknown keys rejected) or an instance."""
+        if value is None:
+            return cls()
+        if isinstance(value, RewardWeights):
+            return value
+        known = set(cls.__dataclass_fields__)
+        bad = set(value) - known
+        if bad:
+            raise MetaDVFSError(f"reward_weights: unknown key(s) {sorted(bad)}; allowed: {sorted(known)}")
+        return cls(**{k: float(v) for k, v in value.items()})
+
+
+def step_qoe(frames_req: np.ndarray, frames_presented: np.ndarray) -> np.ndarray:
+    """``min(1, presented / requested)`` per environment (1 where nothing was requested)."""
+    return np.where(frames_req > 0, np.minimum(1.0, frames_presented / np.maximum(frames_req, 1e-12)), 1.0)
+
+
+def step_ppr(qoe: np.ndarray, target_fps: np.ndarray, power_total_mw: np.ndarray) -> np.ndarray:
+    """Delivered frame rate per watt of a step, frames/J."""
+    return qoe * target_fps / (power_total_mw / 1000.0)
+
+
+def compute_reward(
+    qoe: np.ndarray,
+    ppr: np.ndarray,
+    ppr_ref: np.ndarray,
+    temp_skin_c: np.ndarray,
+    skin_throttle_c: np.ndarray,
+    w: RewardWeights,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Combine the terms; returns the reward and its parts (``qoe``, ``ppr_norm``, ``thermal``)."""
+    ppr_norm = np.minimum(ppr / ppr_ref, w.ppr_clip)
+    heat = np.clip((temp_skin_c - (skin_throttle_c - w.thermal_margin_c)) / w.thermal_margin_c, 0.0, 1.0)
+    r = w.qoe * qoe + w.ppr * ppr_norm - w.thermal * heat
+    return r, {"qoe": qoe, "ppr_norm": ppr_norm, "thermal": heat}
