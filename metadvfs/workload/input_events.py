@@ -137,9 +137,10 @@ def parse_input_spec(data: Any, where: str, phase_names: list[str]) -> InputSpec
 def _number(value: Any, field: str, lo: float, hi: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise MetaDVFSError(f"{field}: must be a finite number, got {value!r}")
-    if not lo <= value <= hi:
-        raise MetaDVFSError(f"{field}: {value:g} is out of range; allowed [{lo:g}, {hi:g}]")
-    return float(value)
+    x = float(value)
+    if not lo <= x <= hi:
+        raise MetaDVFSError(f"{field}: {x:g} is out of range; allowed [{lo:g}, {hi:g}]")
+    return x
 
 
 def generate_events(
