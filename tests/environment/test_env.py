@@ -166,4 +166,5 @@ def test_evaluate_equals_step_and_does_not_commit():
     np.testing.assert_array_equal(state[0], core.q)
     np.testing.assert_array_equal(core.pos, before[3] + 10)
     # the demand windows seen by the kernel are the episode windows exposed for inspection
-    assert core.work.shape == (2, core.buffer_ticks, 4) and core.ui_dom.dtype == np.int8
+    assert core.other.shape == (2, core.buffer_ticks, 4) and core.ui_dom.dtype == np.int8
+    np.testing.assert_array_equal(state[4], core.pipe)

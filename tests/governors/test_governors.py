@@ -87,7 +87,10 @@ def test_oracle_bounds_ppr_at_full_qoe(results):
                 continue
             m = results[g][i]
             assert o["qoe"] >= m["qoe"] - 0.01, f"{name}: oracle QoE {o['qoe']:.3f} < {g} {m['qoe']:.3f}"
-            if m["qoe"] >= o["qoe"] - 0.01:
+            # the oracle keeps jank at the top OPPs' level; a governor that presents as many frames but late (jank,
+            # which QoE does not see) can save a little more energy, so the bound covers governors at the same QoE
+            # whose jank is within 1 point of the oracle's (docs/simulator.md section 9)
+            if m["qoe"] >= o["qoe"] - 0.01 and m["jank_pct"] <= o["jank_pct"] + 1.0:
                 assert o["ppr"] >= m["ppr"] * (1 - 1e-9), f"{name}: oracle PPR {o['ppr']:.4f} < {g} {m['ppr']:.4f}"
 
 
