@@ -90,6 +90,7 @@ class StepOut:
         frames_dropped: (N,) requests coalesced by Choreographer while the UI thread was busy (never rendered).
         frames_in_flight: (N,) frames in the pipeline at the end of the step (UI thread to BufferQueue; at most
             the buffer depth).
+        work_shed_mc: (N,) other work shed at the backlog bound (reference Mc; see ``kernel.OTHER_BACKLOG_S``).
     """
 
     idx: np.ndarray
@@ -109,6 +110,7 @@ class StepOut:
     late_dom: np.ndarray | None = None
     frames_dropped: np.ndarray | None = None
     frames_in_flight: np.ndarray | None = None
+    work_shed_mc: np.ndarray | None = None
 
 
 class SimCore:
@@ -285,7 +287,7 @@ class SimCore:
         p_dom = np.empty((n, 4))
         p_total = np.empty(n)
         counts = np.empty((n, 3))
-        extra = np.empty((n, 2))
+        extra = np.empty((n, 3))
         late = np.empty((n, 4))
         throttled = np.empty(n, dtype=np.bool_)
         cap_next = np.empty((n, 4), dtype=np.int64)
@@ -317,6 +319,7 @@ class SimCore:
             late_dom=late if detail else None,
             frames_dropped=extra[:, 0],
             frames_in_flight=extra[:, 1],
+            work_shed_mc=extra[:, 2],
         )
 
     def rollout(
@@ -360,7 +363,7 @@ class SimCore:
                 continue
             phi, gam = self._matrices(n_t)
             out = [np.empty((m, 4), dtype=np.int64), np.empty((m, 4)), np.empty((m, 4)), np.empty((m, 4))]
-            p_dom, p_total, counts, extra = np.empty((m, 4)), np.empty(m), np.empty((m, 3)), np.empty((m, 2))
+            p_dom, p_total, counts, extra = np.empty((m, 4)), np.empty(m), np.empty((m, 3)), np.empty((m, 3))
             late, throttled, cap_next = np.empty((m, 4)), np.empty(m, dtype=np.bool_), np.empty((m, 4), np.int64)
             fused_step(
                 np.ascontiguousarray(req), cap, *dev_args, self.pool.data, pos, n_t, self.tick_s, self._alpha,

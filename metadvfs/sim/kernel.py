@@ -82,6 +82,12 @@ PIPE_WIDTH = P_RING + MAX_FRAMES * RF
 # demand row columns (metadvfs.sim.demand.DemandPool.COLUMNS)
 C_OTHER, C_SHARE, C_FRAMES, C_UI_PF, C_GPU_PF, C_UI_DOM, C_RT_PF, C_RT_DOM, C_FPS = 0, 4, 8, 9, 10, 11, 12, 13, 14
 
+OTHER_BACKLOG_S = 2.0
+"""Most non-frame (worker, background) work a domain holds queued, in seconds of the domain's top-OPP throughput;
+work beyond it is shed (``extra_out[:, 2]``). *Model choice*: an app's worker work is produced in a closed loop
+(decoders fill bounded buffers, loaders and prefetchers block or are cancelled), so a saturated cluster slows its
+producers instead of queueing without bound."""
+
 SHARED_CORE_SHARE = 0.5
 """Share of a core a frame thread gets while other runnable threads of the same weight share it (CFS gives equal
 weights equal time; top-app UI/render threads and the app's workers are in the same cgroup)."""
@@ -127,7 +133,7 @@ def init_pipe(n: int, app_phase_s: np.ndarray | float = 0.0) -> np.ndarray:
     return p
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def fused_step(
     req_idx: np.ndarray,
     cap_idx: np.ndarray,
@@ -217,23 +223,29 @@ def fused_step(
         p_dom_out: (N, 4) out: mean power per domain, mW.
         p_total_out: (N,) out: mean total power, mW.
         counts_out: (N, 3) out: frames requested, presented, janky (presented after their expected vsync).
-        extra_out: (N, 2) out: requests dropped (coalesced by Choreographer while the UI thread was busy), frames
-            in flight at the end of the step.
+        extra_out: (N, 3) out: requests dropped (coalesced by Choreographer while the UI thread was busy), frames
+            in flight at the end of the step, other work shed at the backlog bound (Mc, :data:`OTHER_BACKLOG_S`).
         late_out: (N, 4) out: janky frames attributed to their slower part (CPU: the UI thread's domain; GPU).
         throttled_out: (N,) out: a rule was active during the step.
         cap_out: (N, 4) out: OPP caps for the next step.
     """
     n = req_idx.shape[0]
     n_rules = rule_trip.shape[1]
-    speed = np.empty(4)
-    cap = np.empty(4)
-    f_ratio = np.empty(4)
-    busy_sum = np.empty(4)
-    crit_sum = np.empty(4)
-    fexec = np.empty(4)
-    fmax_thr = np.empty(4)
+    scratch = np.empty((n, 11, 4))
     inf = np.inf
     for i in range(n):
+        sc = scratch[i]
+        speed = sc[0]
+        cap = sc[1]
+        f_ratio = sc[2]
+        busy_sum = sc[3]
+        crit_sum = sc[4]
+        fexec = sc[5]
+        fmax_thr = sc[6]
+        qmax = sc[7]
+        inv_cap = sc[8]
+        inv_ccap = sc[9]
+        qq = sc[10]
         ahead = i + PREFETCH_AHEAD
         if ahead < n:
             for kt in range(n_ticks):
@@ -251,6 +263,10 @@ def fused_step(
             speed[dd] = f * ipc[i, dd]
             cap[dd] = speed[dd] * cores[i, dd] * tick_s
             f_ratio[dd] = f / fmax[i, dd]
+            qmax[dd] = OTHER_BACKLOG_S * fmax[i, dd] * ipc[i, dd] * cores[i, dd]
+            inv_cap[dd] = 1.0 / cap[dd]
+            inv_ccap[dd] = cores[i, dd] / cap[dd]
+            qq[dd] = q[i, dd]
             busy_sum[dd] = 0.0
             crit_sum[dd] = 0.0
             late_out[i, dd] = 0.0
@@ -259,6 +275,7 @@ def fused_step(
         pres = 0.0
         jank = 0.0
         dropped = 0.0
+        shed = 0.0
         fps_i = fps[i]
         per = 1.0 / refresh[i]
         max_buf = depth[i] - 1
@@ -286,12 +303,6 @@ def fused_step(
             t = p0 + kt
             ud = int(demand[t, C_UI_DOM])
             rd = int(demand[t, C_RT_DOM])
-            # frame threads share their core with other runnable threads (mean load per core incl. backlog)
-            rho_u = (q[i, ud] + demand[t, C_OTHER + ud]) / (cap[ud] + 1e-30)
-            rho_r = (q[i, rd] + demand[t, C_OTHER + rd]) / (cap[rd] + 1e-30)
-            ui_sp = speed[ud] * (1.0 - SHARED_CORE_SHARE * (rho_u if rho_u < 1.0 else 1.0))
-            rt_sp = speed[rd] * (1.0 - SHARED_CORE_SHARE * (rho_r if rho_r < 1.0 else 1.0))
-            g_sp = speed[3]
             ui_ex = 0.0
             rt_ex = 0.0
             g_ex = 0.0
@@ -302,22 +313,53 @@ def fused_step(
                 if unarmed > MAX_UNARMED:
                     dropped += unarmed - MAX_UNARMED
                     unarmed = MAX_UNARMED
-            now = 0.0
-            for _it in range(64):
-                t_ui = now + ui_rem / ui_sp if n0 > 0 else inf
-                t_rt = now + rt_rem / rt_sp if n2 > 0 else inf
-                t_g = now + g_rem / g_sp if n3 > 0 else inf
+            idle = nfl == 0 and pend == 0.0 and unarmed == 0.0
+            if idle:  # nothing to start, run or present: only the vsync clocks advance
+                while next_vs <= tick_s:
+                    last_vs = next_idx
+                    next_idx += 1.0
+                    next_vs += per
+                while next_app <= tick_s:
+                    app_idx += 1.0
+                    next_app += per
+            ui_sp = rt_sp = g_sp = inv_ui = inv_rt = inv_g = 1.0
+            if not idle:
+                # frame threads share their core with other runnable threads (mean load per core incl. backlog)
+                rho_u = (qq[ud] + demand[t, C_OTHER + ud]) * inv_cap[ud]
+                rho_r = (qq[rd] + demand[t, C_OTHER + rd]) * inv_cap[rd]
+                ui_sp = speed[ud] * (1.0 - SHARED_CORE_SHARE * (rho_u if rho_u < 1.0 else 1.0))
+                rt_sp = speed[rd] * (1.0 - SHARED_CORE_SHARE * (rho_r if rho_r < 1.0 else 1.0))
+                g_sp = speed[3]
+                inv_ui = 1.0 / ui_sp
+                inv_rt = 1.0 / rt_sp
+                inv_g = 1.0 / g_sp
+            now = tick_s if idle else 0.0
+            for _it in range(0 if idle else 64):
+                t_ui = now + ui_rem * inv_ui if n0 > 0 else inf
+                t_rt = now + rt_rem * inv_rt if n2 > 0 else inf
+                t_g = now + g_rem * inv_g if n3 > 0 else inf
                 nxt = tick_s
-                if next_vs < nxt:
-                    nxt = next_vs
-                if next_app < nxt:
-                    nxt = next_app
                 if t_ui < nxt:
                     nxt = t_ui
                 if t_rt < nxt:
                     nxt = t_rt
                 if t_g < nxt:
                     nxt = t_g
+                # a latch matters only with a buffer queued, an app vsync only with a request waiting; the others
+                # before the next event just advance the clocks (n4 and the waiting requests cannot grow before it)
+                if n4 > 0 and next_vs < nxt:
+                    nxt = next_vs
+                if unarmed > 0.0 and next_app < nxt:
+                    nxt = next_app
+                if n4 == 0:
+                    while next_vs < nxt:
+                        last_vs = next_idx
+                        next_idx += 1.0
+                        next_vs += per
+                if unarmed == 0.0:
+                    while next_app < nxt:
+                        app_idx += 1.0
+                        next_app += per
                 span = nxt - now
                 if n0 > 0:
                     w = span * ui_sp
@@ -428,18 +470,20 @@ def fused_step(
                 rest = c - fexec[dd]
                 if rest < 0.0:
                     rest = 0.0
-                qp = q[i, dd]
+                qp = qq[dd]
                 w = demand[t, C_OTHER + dd]
                 qn = qp + w - rest
                 if qn < 0.0:
                     qn = 0.0
-                q[i, dd] = qn
                 oex = qp + w - qn
-                bb = (fexec[dd] + oex) / c
+                if qn > qmax[dd]:
+                    shed += qn - qmax[dd]
+                    qn = qmax[dd]
+                qq[dd] = qn
+                bb = (fexec[dd] + oex) * inv_cap[dd]
                 if bb > 1.0:
                     bb = 1.0
-                core_cap = c / cores[i, dd]
-                cr = (fmax_thr[dd] + oex * demand[t, C_SHARE + dd]) / core_cap
+                cr = (fmax_thr[dd] + oex * demand[t, C_SHARE + dd]) * inv_ccap[dd]
                 if cr > 1.0:
                     cr = 1.0
                 if dd == 3:
@@ -447,6 +491,8 @@ def fused_step(
                 busy_sum[dd] += bb
                 crit_sum[dd] += cr
                 util[i, dd] = alpha * util[i, dd] + (1.0 - alpha) * cr * f_ratio[dd]
+        for dd in range(4):
+            q[i, dd] = qq[dd]
         pipe[i, P_NEXT_VS] = next_vs
         pipe[i, P_NEXT_IDX] = next_idx
         pipe[i, P_PEND] = pend
@@ -470,6 +516,7 @@ def fused_step(
         counts_out[i, 2] = jank
         extra_out[i, 0] = dropped
         extra_out[i, 1] = nfl
+        extra_out[i, 2] = shed
         # power
         p_soc = 0.0
         for dd in range(4):
