@@ -1,22 +1,19 @@
-"""The batched simulator core: N phones advanced together with numpy.
+"""The batched simulator core: N phones advanced together (state, and the calls into the numba kernel).
 
 One call of :meth:`SimCore.step` advances every environment by ``n_ticks`` internal ticks (default tick
-10 ms) at fixed OPPs. Per tick and domain it computes, vectorised over environments, ticks and domains:
+10 ms) at fixed OPPs, through :func:`metadvfs.sim.kernel.fused_step` (docs/simulator.md sections 5-7):
 
-1. **Busy time.** Work (reference Mc) queues per domain; capacity per tick is
-   ``f [MHz] * ipc * cores * tick [s]``. The backlog follows the Lindley recursion
-   ``q_k = max(0, q_{k-1} + W_k - C)``, solved in closed form with a cumulative sum and a running minimum,
-   so overloaded intervals carry work forward instead of dropping it.
-2. **Utilisation as the kernel sees it.** Busy fraction of the busiest CPU (the one running the ui thread),
-   made frequency-invariant (``busy * f / fmax``) and averaged by a PELT-like EWMA with a 32 ms half-life.
-   GPU utilisation is the busy fraction (devfreq ``busy_time / total_time``).
-3. **Frames.** A frame requested in a tick needs ``ui_pf / (f * ipc)`` on its CPU plus the wait for the
-   domain's backlog, and ``gpu_pf / (f_gpu * throughput)`` plus the GPU backlog on the GPU. CPU and GPU
-   stages are pipelined, so the frame is on time when the longer stage fits one frame period
-   ``1 / target_fps``; a frame that needs ``s`` periods is janky and counts as ``1/s`` of a presented frame.
+1. **Frame pipeline.** Per app a BufferQueue of :data:`BUFFER_DEPTH` buffers; UI thread, RenderThread and GPU as
+   pipelined stages whose work progresses tick by tick at the OPP in effect; frames start on app vsyncs
+   (Choreographer coalesces requests while the UI thread is busy), are presented on the display's latch grid
+   and are janky when presented after their expected present vsync (:data:`APP_DURATION_S` after the start).
+2. **Other work.** Worker and background work queue per domain behind the frame work (Lindley recursion),
+   bounded by ``kernel.OTHER_BACKLOG_S``.
+3. **Utilisation as the kernel sees it.** Busy fraction of the busiest CPU, made frequency-invariant
+   (``busy * f / fmax``) and averaged by a PELT-like EWMA with a 32 ms half-life. GPU utilisation is the busy
+   fraction (devfreq ``busy_time / total_time``).
 4. **Power.** Per domain ``cores * (P_active(f) * busy + P_idle(f) * (1 - busy)) + P_static(f)``, every term
-   taken at the applied OPP (idle and static power grow with the OPP's voltage); plus the rest-of-phone base
-   power.
+   taken at the applied OPP; plus the rest-of-phone base power.
 5. **Temperature.** Two-node RC model (die, skin), exact zero-order-hold discretisation.
 6. **Throttling.** The device's throttle rules (skin or die trip/clear with hysteresis) cap OPP indices from
    the next step on.
