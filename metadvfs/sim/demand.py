@@ -262,7 +262,10 @@ class DemandPool:
         return start, length
 
 
-RAW_KEYS = ("frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc", "frame_fps")
+RAW_KEYS = ("frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc")
+"""Trace arrays every demand source has (a trace file gives exactly these)."""
+BANK_KEYS = (*RAW_KEYS, "frame_fps")
+"""Arrays a generated trace bank keeps: also the phase's frame rate per tick (the frames' vsync deadline)."""
 
 
 class TraceBank:
@@ -304,7 +307,7 @@ class TraceBank:
             return hit
         n_ticks = round(seconds / tick_s)
         arrays = generate_arrays(app, n_ticks, self.bank_seed(name, k), tick_s=tick_s)
-        packed = {key_: np.ascontiguousarray(arrays[key_], dtype=np.float32) for key_ in RAW_KEYS}
+        packed = {key_: np.ascontiguousarray(arrays[key_], dtype=np.float32) for key_ in BANK_KEYS}
         self._cache[key] = packed
         if len(self._cache) > self._max:
             self._cache.popitem(last=False)
