@@ -338,24 +338,29 @@ def fused_step(
                 t_ui = now + ui_rem * inv_ui if n0 > 0 else inf
                 t_rt = now + rt_rem * inv_rt if n2 > 0 else inf
                 t_g = now + g_rem * inv_g if n3 > 0 else inf
+                # Events are only the instants something observes; the others are applied when the time comes.
+                # The UI thread's completion is observed when the RenderThread could take the frame at once (else
+                # by the RenderThread's completion or the latch that frees a buffer); the GPU's completion when
+                # another frame waits for the GPU (else by the next latch); a latch only with a buffer queued or on
+                # the GPU; an app vsync only with a request waiting. Latches and app vsyncs before the next event
+                # that have nothing to do just advance the clocks.
                 nxt = tick_s
-                if t_ui < nxt:
+                if t_ui < nxt and n2 == 0 and n4 + n3 < max_buf:
                     nxt = t_ui
                 if t_rt < nxt:
                     nxt = t_rt
-                if t_g < nxt:
+                if n3 > 1 and t_g < nxt:
                     nxt = t_g
-                # a latch matters only with a buffer queued, an app vsync only with a request waiting; the others
-                # before the next event just advance the clocks (n4 and the waiting requests cannot grow before it)
-                if n4 > 0 and next_vs < nxt:
-                    nxt = next_vs
-                if unarmed > 0.0 and next_app < nxt:
-                    nxt = next_app
                 if n4 == 0:
-                    while next_vs < nxt:
+                    lim = t_g if t_g < nxt else nxt
+                    while next_vs < lim:
                         last_vs = next_idx
                         next_idx += 1.0
                         next_vs += per
+                if n4 + n3 > 0 and next_vs < nxt:
+                    nxt = next_vs
+                if unarmed > 0.0 and next_app < nxt:
+                    nxt = next_app
                 if unarmed == 0.0:
                     while next_app < nxt:
                         app_idx += 1.0
