@@ -62,9 +62,16 @@ class RewardWeights:
         return cls(**{k: float(v) for k, v in value.items()})
 
 
-def step_qoe(frames_req: np.ndarray, frames_presented: np.ndarray) -> np.ndarray:
-    """``min(1, presented / requested)`` per environment (1 where nothing was requested)."""
-    return np.where(frames_req > 0, np.minimum(1.0, frames_presented / np.maximum(frames_req, 1e-12)), 1.0)
+def step_qoe(
+    frames_req: np.ndarray, frames_presented: np.ndarray, frames_janky: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """``min(1, on-time / requested)`` per environment (1 where nothing was requested).
+
+    On-time frames are the presented frames minus the janky ones (presented after their expected vsync), so jank
+    lowers QoE as it lowers what a user sees (docs/simulator.md section 11).
+    """
+    on_time = frames_presented - frames_janky
+    return np.where(frames_req > 0, np.minimum(1.0, on_time / np.maximum(frames_req, 1e-12)), 1.0)
 
 
 def step_ppr(qoe: np.ndarray, target_fps: np.ndarray, power_total_mw: np.ndarray) -> np.ndarray:

@@ -62,7 +62,7 @@ class Oracle(Governor):
         look = max(0, min(self.look, remaining - block))
         top = core.cap.copy()
         rows_all = np.arange(n)
-        _, _, ref_j, ref_d, _, _ = core.rollout(rows_all, top, block, look)
+        _, _, ref_j, ref_d, _, _, ref_f = core.rollout(rows_all, top, block, look)
         # backlog left after the block is charged at the cheapest marginal energy of its domain (it must be done
         # some time), so the look-ahead at the top OPPs does not bias the energy towards clearing it at once
         marg = (
@@ -83,8 +83,10 @@ class Oracle(Governor):
             ks = np.concatenate([np.arange(c) for c in counts])
             req = chosen[rows].copy()
             req[:, d] = ks
-            _, _, j, dr, e_blk, q_blk = core.rollout(rows, req, block, look)
-            ok = (j <= ref_j[rows] + TOL) & (dr <= ref_d[rows] + TOL)
+            _, _, j, dr, e_blk, q_blk, fl = core.rollout(rows, req, block, look)
+            # no more dropped or janky frames, and not more frames left in the pipeline (a saturated pipeline that
+            # falls behind carries its lateness past the look-ahead)
+            ok = (j <= ref_j[rows] + TOL) & (dr <= ref_d[rows] + TOL) & (fl <= ref_f[rows] + TOL)
             score = np.where(ok, e_blk + (q_blk * marg[rows]).sum(axis=1), np.inf)
             start = 0
             for i in range(n):

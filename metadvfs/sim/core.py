@@ -321,7 +321,7 @@ class SimCore:
 
     def rollout(
         self, rows: np.ndarray, req_block: np.ndarray, n_block: int, n_look: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Try OPP choices from the current state without committing anything (for clairvoyant planning).
 
         Each candidate ``j`` copies the state of environment ``rows[j]``, runs ``n_block`` ticks at ``req_block[j]``
@@ -336,7 +336,8 @@ class SimCore:
         Returns:
             ``(energy_mj, presented, janky, dropped)``, each (M,), summed over block and look-ahead; ``janky`` also
             counts the frames still in flight at the end that are already past their jank deadline. Then the energy
-            of the block alone (M,), mJ, and the other-work backlog at the end of the block (M, 4), Mc.
+            of the block alone (M,), mJ, the other-work backlog at the end of the block (M, 4), Mc, and the frames
+            in flight at the end (M,).
         """
         d = self.dev
         rows = np.asarray(rows, dtype=np.int64)
@@ -353,6 +354,7 @@ class SimCore:
         )  # fmt: skip
         e_block = np.zeros(m)
         q_block = q.copy()
+        in_flight = pipe[:, P_N].copy()
         for phase, (req, n_t) in enumerate(
             ((np.asarray(req_block, dtype=np.int64), n_block), (self._top[rows], n_look))
         ):
@@ -374,6 +376,7 @@ class SimCore:
                 q_block = q.copy()
             counts_sum[:, :3] += counts
             counts_sum[:, 3] += extra[:, 0]
+            in_flight = extra[:, 1].copy()
             cap = cap_next
             pos = pos + n_t
         overdue = np.zeros(m)
@@ -384,7 +387,7 @@ class SimCore:
             live = slot < pipe[:, P_N]
             late = pipe[np.arange(m), base + F_DUE] + pipe[np.arange(m), base + F_K] + 0.5 < nxt
             overdue += live & late
-        return energy, counts_sum[:, 1], counts_sum[:, 2] + overdue, counts_sum[:, 3], e_block, q_block
+        return energy, counts_sum[:, 1], counts_sum[:, 2] + overdue, counts_sum[:, 3], e_block, q_block, in_flight
 
     def pipeline_counts(self) -> np.ndarray:
         """(N, 5) frames per pipeline stage now.
