@@ -4,7 +4,8 @@ Per decision step::
 
     r = w_qoe * QoE_t + w_ppr * min(PPR_t / PPR_ref, ppr_clip) - w_thermal * H_t
 
-- ``QoE_t = min(1, presented / requested frames)`` in the step (1 when no frame was requested).
+- ``QoE_t = min(1, on-time / requested frames)`` in the step, on-time = presented - janky (1 when no frame was
+  requested).
 - ``PPR_t = QoE_t * target_fps / P_t`` with ``P_t`` the mean total power in W: delivered frame rate per
   watt. Using ``QoE_t * target`` rather than the raw FPS keeps the efficiency term meaningful in steps with
   no frames (idle, reading): there it rewards low power.
@@ -65,9 +66,16 @@ class RewardWeights:
         return cls(**{k: float(v) for k, v in value.items()})
 
 
-def step_qoe(frames_req: np.ndarray, frames_presented: np.ndarray) -> np.ndarray:
-    """``min(1, presented / requested)`` per environment (1 where nothing was requested)."""
-    return np.where(frames_req > 0, np.minimum(1.0, frames_presented / np.maximum(frames_req, 1e-12)), 1.0)
+def step_qoe(
+    frames_req: np.ndarray, frames_presented: np.ndarray, frames_janky: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """``min(1, on-time / requested)`` per environment (1 where nothing was requested).
+
+    On-time frames are the presented frames minus the janky ones (presented after their expected vsync), so jank
+    lowers QoE as it lowers what a user sees (docs/simulator.md section 11).
+    """
+    on_time = frames_presented - frames_janky
+    return np.where(frames_req > 0, np.minimum(1.0, on_time / np.maximum(frames_req, 1e-12)), 1.0)
 
 
 def step_ppr(qoe: np.ndarray, target_fps: np.ndarray, power_total_mw: np.ndarray) -> np.ndarray:

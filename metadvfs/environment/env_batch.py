@@ -79,7 +79,7 @@ def _decision_kernel(
     n_rules = active.shape[1]
     for i in range(n):
         req = counts[i, 0]
-        pres = counts[i, 1]
+        pres = counts[i, 1] - counts[i, 2]  # frames presented on time
         if req > 0:
             den = req if req > 1e-12 else 1e-12
             qv = pres / den
@@ -100,7 +100,7 @@ def _decision_kernel(
             h = 1.0
         heat[i] = h
         reward[i] = w[0] * qv + w[1] * pn - w[2] * h
-        fp = pres / dt
+        fp = counts[i, 1] / dt
         fr = req / dt
         fps[i] = fp
         fps_req[i] = fr

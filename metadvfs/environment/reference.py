@@ -65,9 +65,9 @@ def reference_ppr(
         def agg(a: np.ndarray) -> np.ndarray:
             return a[:cut].reshape(steps, decision_ticks, -1).sum(axis=1)
 
-        req, pres = agg(tl.frames_req), agg(tl.frames_presented)
+        req, pres, jank = agg(tl.frames_req), agg(tl.frames_presented), agg(tl.frames_janky)
         power = agg(tl.power_total_mw) / decision_ticks
-        qoe = step_qoe(req, pres)
+        qoe = step_qoe(req, pres, jank)
         fps_t = np.array([t.target_fps for t in todo])[None, :]
         ppr = step_ppr(qoe, fps_t, power).mean(axis=0)
         for t, v in zip(todo, ppr, strict=True):

@@ -194,9 +194,14 @@ class VendorStock(Governor):
         core = self.ctx.core
         now = self.now_s
         rows = np.arange(dev.n)
-        ui_pf = core.pool.column("ui_pf")[core.base + core.pos - 1].astype(np.float64)
-        speed = last.freq_mhz[rows, ui_dom] * dev.ipc[rows, ui_dom]  # Mc/s of the ui thread's core
-        actual = ui_pf / np.maximum(speed, 1e-9)  # s
+        row = core.base + core.pos - 1
+        ui_pf = core.pool.column("ui_pf")[row].astype(np.float64)
+        rt_pf = core.pool.column("rt_pf")[row].astype(np.float64)
+        rt_dom = core.pool.column("rt_dom")[row].astype(np.int64)
+        speed = last.freq_mhz[rows, ui_dom] * dev.ipc[rows, ui_dom]  # Mc/s of the UI thread's core
+        speed_rt = last.freq_mhz[rows, rt_dom] * dev.ipc[rows, rt_dom]  # Mc/s of the RenderThread's core
+        # the session holds the UI thread and the RenderThread; the frame's CPU work runs through both in turn
+        actual = ui_pf / np.maximum(speed, 1e-9) + rt_pf / np.maximum(speed_rt, 1e-9)  # s
         target = self.pid[:, 4] / core.target_fps  # s
         rate = self.pid[:, 6]
         sample = rendered & self.has_pid & (ui_pf > 0)
@@ -237,7 +242,9 @@ class VendorStock(Governor):
         rendered = last.frames_req > 0
         n = dev.n
         doms = np.arange(3)[None, :]
-        top_app = ((doms == ui_dom[:, None]) & rendered[:, None]) | (doms == dev.worker_dom[:, None])
+        rt_dom = core.pool.column("rt_dom")[row].astype(np.int64)
+        frame_dom = ((doms == ui_dom[:, None]) | (doms == rt_dom[:, None])) & rendered[:, None]
+        top_app = frame_dom | (doms == dev.worker_dom[:, None])
         stune = np.maximum(self.ta_stune, np.where(act, self.h_stune, 0.0).max(axis=1))
         ucl = np.maximum(self.ta_ucl, np.where(act, self.h_ucl, 0.0).max(axis=1))
 
@@ -248,7 +255,7 @@ class VendorStock(Governor):
         boosted = np.maximum(boosted, ucl[:, None] / UCLAMP_SCALE)
         u = np.where(top_app, boosted, u)
         adpf_ucl = self._adpf(last, ui_dom, rendered)
-        adpf = (doms == ui_dom[:, None]) & rendered[:, None]
+        adpf = frame_dom
         u = np.where(adpf, np.maximum(u, adpf_ucl[:, None] / UCLAMP_SCALE), u)
 
         target = np.zeros((n, 4))

@@ -4,12 +4,12 @@ Given per-step series of one run (any step length):
 
 - ``energy_j``: total energy, J.
 - ``avg_power_w``: energy / duration, W.
-- ``fps_mean``: presented frames / duration, frames/s (a frame that needed ``s`` frame periods counts
-  ``1/s``).
-- ``qoe``: mean over 1-s windows of ``min(1, FPS / target)``, where the target is the frame rate the app
-  requested in that window (so a 30-fps video or an idle screen is not counted as a QoE loss); windows
-  without requested frames count as 1.
-- ``jank_pct``: missed deadlines / requested frames, %.
+- ``fps_mean``: presented frames / duration, frames/s.
+- ``qoe``: mean over 1-s windows of ``min(1, on-time frames / requested frames)``: frames presented at their
+  expected vsync over the frames the app requested in that window (so a 30-fps video or an idle screen is not
+  counted as a QoE loss, and a janky or dropped frame is); windows without requested frames count as 1.
+- ``jank_pct``: janky frames / presented frames, % (a frame is janky when it is presented after its expected
+  present vsync, HWUI JankTracker's rule, so the figure compares with ``dumpsys gfxinfo``'s "Janky frames").
 - ``ppr``: ``fps_mean / avg_power_w`` (frames per joule, whole-phone power).
 - ``ppr_norm``: ``ppr`` / schedutil's ``ppr`` on the same trace and seed (when a reference is given).
 - ``avg_soc_power_w`` and ``ppr_soc``: the same against SoC power only (CPU clusters + GPU rails, without the
@@ -104,12 +104,13 @@ def summarize(s: Series, ppr_ref: float | None = None) -> dict[str, float]:
     power = energy / dur if dur > 0 else 0.0
     fps = float(np.sum(s.frames_presented)) / dur if dur > 0 else 0.0
     req = float(np.sum(s.frames_req))
+    pres = float(np.sum(s.frames_presented))
     out = {
         "energy_j": energy,
         "avg_power_w": power,
         "fps_mean": fps,
-        "qoe": float(window_qoe(s.frames_req, s.frames_presented, s.step_s).mean()),
-        "jank_pct": 100.0 * float(np.sum(s.frames_janky)) / req if req > 0 else 0.0,
+        "qoe": float(window_qoe(s.frames_req, np.asarray(s.frames_presented) - s.frames_janky, s.step_s).mean()),
+        "jank_pct": 100.0 * float(np.sum(s.frames_janky)) / pres if pres > 0 else 0.0,
         "ppr": fps / power if power > 0 else 0.0,
         "max_temp_c": float(np.max(s.temp_die_c)),
         "throttled_pct": 100.0 * float(np.mean(s.throttled)),

@@ -39,12 +39,12 @@ def _bank_block(
     raw = bank.get(task.app, k, tick_s, min_ticks * tick_s)
     dev = compile_devices([task.device])
     comp = compile_demand(
-        {n: a[None, :] for n, a in raw.items()}, dev, np.zeros(1, dtype=np.int64), np.array([task.target_fps])
+        {n: a[None, :] for n, a in raw.items()}, dev, np.zeros(1, dtype=np.int64), np.array([task.target_fps]), tick_s
     )
     return pool.add(key, comp, keep=(task.device, bank))
 
 
-def _trace_block(pool: DemandPool, task: Task, dev: DeviceArrays, row: int) -> tuple[int, int]:
+def _trace_block(pool: DemandPool, task: Task, dev: DeviceArrays, row: int, tick_s: float) -> tuple[int, int]:
     """The task's whole trace file compiled for its device, stored once in ``pool``: (first tick, length)."""
     assert task.trace is not None
     key = ("trace", id(task.trace), id(task.device), float(task.target_fps))
@@ -52,7 +52,7 @@ def _trace_block(pool: DemandPool, task: Task, dev: DeviceArrays, row: int) -> t
     if hit is not None:
         return hit
     raw = {k: v[None, :] for k, v in task.trace.items()}
-    comp = compile_demand(raw, dev, np.array([row]), np.array([task.target_fps]))
+    comp = compile_demand(raw, dev, np.array([row]), np.array([task.target_fps]), tick_s)
     return pool.add(key, comp, keep=(task.trace, task.device))
 
 
@@ -121,7 +121,7 @@ class TaskBatch:
             if task.trace is not None:
                 total = len(task.trace["frames"])
                 off = int(rng.integers(0, total - length + 1))
-                start, _ = _trace_block(pool, task, self.dev, int(i))
+                start, _ = _trace_block(pool, task, self.dev, int(i), self.tick_s)
             else:
                 k = int(rng.integers(self.bank.n_banks))
                 start, block_len = _bank_block(pool, task, k, self.tick_s, length, self.bank)

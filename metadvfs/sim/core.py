@@ -1,22 +1,19 @@
-"""The batched simulator core: N phones advanced together with numpy.
+"""The batched simulator core: N phones advanced together (state, and the calls into the numba kernel).
 
 One call of :meth:`SimCore.step` advances every environment by ``n_ticks`` internal ticks (default tick
-10 ms) at fixed OPPs. Per tick and domain it computes, vectorised over environments, ticks and domains:
+10 ms) at fixed OPPs, through :func:`metadvfs.sim.kernel.fused_step` (docs/simulator.md sections 5-7):
 
-1. **Busy time.** Work (reference Mc) queues per domain; capacity per tick is
-   ``f [MHz] * ipc * cores * tick [s]``. The backlog follows the Lindley recursion
-   ``q_k = max(0, q_{k-1} + W_k - C)``, solved in closed form with a cumulative sum and a running minimum,
-   so overloaded intervals carry work forward instead of dropping it.
-2. **Utilisation as the kernel sees it.** Busy fraction of the busiest CPU (the one running the ui thread),
-   made frequency-invariant (``busy * f / fmax``) and averaged by a PELT-like EWMA with a 32 ms half-life.
-   GPU utilisation is the busy fraction (devfreq ``busy_time / total_time``).
-3. **Frames.** A frame requested in a tick needs ``ui_pf / (f * ipc)`` on its CPU plus the wait for the
-   domain's backlog, and ``gpu_pf / (f_gpu * throughput)`` plus the GPU backlog on the GPU. CPU and GPU
-   stages are pipelined, so the frame is on time when the longer stage fits one frame period
-   ``1 / target_fps``; a frame that needs ``s`` periods is janky and counts as ``1/s`` of a presented frame.
+1. **Frame pipeline.** Per app a BufferQueue of :data:`BUFFER_DEPTH` buffers; UI thread, RenderThread and GPU as
+   pipelined stages whose work progresses tick by tick at the OPP in effect; frames start on app vsyncs
+   (Choreographer coalesces requests while the UI thread is busy), are presented on the display's latch grid
+   and are janky when presented after their expected present vsync (:data:`APP_DURATION_S` after the start).
+2. **Other work.** Worker and background work queue per domain behind the frame work (Lindley recursion),
+   bounded by ``kernel.OTHER_BACKLOG_S``.
+3. **Utilisation as the kernel sees it.** Busy fraction of the busiest CPU, made frequency-invariant
+   (``busy * f / fmax``) and averaged by a PELT-like EWMA with a 32 ms half-life. GPU utilisation is the busy
+   fraction (devfreq ``busy_time / total_time``).
 4. **Power.** Per domain ``cores * (P_active(f) * busy + P_idle(f) * (1 - busy)) + P_static(f)``, every term
-   taken at the applied OPP (idle and static power grow with the OPP's voltage); plus the rest-of-phone base
-   power.
+   taken at the applied OPP; plus the rest-of-phone base power.
 5. **Temperature.** Two-node RC model (die, skin), exact zero-order-hold discretisation.
 6. **Throttling.** The device's throttle rules (skin or die trip/clear with hysteresis) cap OPP indices from
    the next step on.
@@ -30,10 +27,38 @@ import numpy as np
 
 from metadvfs.sim.demand import CompiledDemand, DemandPool
 from metadvfs.sim.device_arrays import DeviceArrays, thermal_step_matrices
-from metadvfs.sim.kernel import fused_step
+from metadvfs.sim.kernel import (
+    F_DUE,
+    F_K,
+    MAX_FRAMES,
+    P_HEAD,
+    P_LAST_VS,
+    P_N,
+    P_N0,
+    P_N1,
+    P_N2,
+    P_N3,
+    P_N4,
+    P_RING,
+    RF,
+    app_phase,
+    fused_step,
+    init_pipe,
+)
 
 PELT_HALF_LIFE_S = 0.032
 """PELT utilisation half-life, s (Linux ``LOAD_AVG_PERIOD`` = 32 ms)."""
+
+APP_DURATION_S = 0.0166
+"""Time SurfaceFlinger gives an app from its vsync to the latch that presents its frame, s: Pixel
+``debug.sf.late.app.duration=16600000`` with ``debug.sf.use_phase_offsets_as_durations=1``
+(LineageOS/android_device_google_gs101@001cf7c36e5d63a2d395ee58e8092501ca31ce5f:device.mk). A frame (UI thread,
+RenderThread and GPU) done later than this misses its expected present vsync."""
+
+BUFFER_DEPTH = 3
+"""Buffers per app BufferQueue: triple buffering, the platform default since Android 4.1 (AOSP
+``frameworks/native`` BufferQueue; HWUI renders into a 3-buffer swap chain). One buffer is on screen, so at most two
+frames are in the RenderThread, on the GPU or queued."""
 
 
 @dataclass
@@ -56,8 +81,13 @@ class StepOut:
         frames_janky: (N,) frames that missed their deadline.
         temp_c: (N, 2) (die, skin) temperature at the end of the step, degC.
         throttled: (N,) True where a throttle rule was active during the step.
-        backlog_mc: (N, 4) unfinished work at the end of the step, reference Mc.
-        late_dom: (N, 4) frames late because of that domain (only with ``detail=True``).
+        backlog_mc: (N, 4) unfinished other (non-frame) work at the end of the step, reference Mc.
+        late_dom: (N, 4) janky frames attributed to their slower part: the UI thread's domain for the CPU part,
+            the GPU for the GPU part (only with ``detail=True``).
+        frames_dropped: (N,) requests coalesced by Choreographer while the UI thread was busy (never rendered).
+        frames_in_flight: (N,) frames in the pipeline at the end of the step (UI thread to BufferQueue; at most
+            the buffer depth).
+        work_shed_mc: (N,) other work shed at the backlog bound (reference Mc; see ``kernel.OTHER_BACKLOG_S``).
     """
 
     idx: np.ndarray
@@ -75,6 +105,9 @@ class StepOut:
     throttled: np.ndarray
     backlog_mc: np.ndarray
     late_dom: np.ndarray | None = None
+    frames_dropped: np.ndarray | None = None
+    frames_in_flight: np.ndarray | None = None
+    work_shed_mc: np.ndarray | None = None
 
 
 class SimCore:
@@ -101,6 +134,10 @@ class SimCore:
         self.util = np.zeros((self.n, 4))
         self.temp = np.zeros((self.n, 2))
         self.active = np.zeros(dev.rule_trip.shape, dtype=bool)
+        self.app_duration_s = np.full(self.n, APP_DURATION_S)
+        self._phase, self._due_c = app_phase(dev.refresh_hz, self.app_duration_s)
+        self.pipe = init_pipe(self.n, self._phase)
+        self.depth = np.full(self.n, BUFFER_DEPTH, dtype=np.int64)
         self.cap = dev.n_opp - 1
         self._alpha = 0.5 ** (self.tick_s / PELT_HALF_LIFE_S)
         self._mats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -112,15 +149,17 @@ class SimCore:
         """Each environment's episode demand ``name`` (a :class:`CompiledDemand` field) as an (N, L, ...) copy."""
         ticks = self.base[:, None] + np.arange(self.buffer_ticks)[None, :]
         out = self.pool.column(name)[ticks]
-        return out.astype(np.int8) if name == "ui_dom" else out
+        return out.astype(np.int8) if name in ("ui_dom", "rt_dom") else out
 
     # (N, L, ...) copies of the episode demand, for inspection; the simulator reads the shared pool directly
-    work = property(lambda self: self.window("work"))
-    share_c = property(lambda self: self.window("share_c"))
+    other = property(lambda self: self.window("other"))
+    other_share = property(lambda self: self.window("other_share"))
     frames = property(lambda self: self.window("frames"))
     ui_pf = property(lambda self: self.window("ui_pf"))
     gpu_pf = property(lambda self: self.window("gpu_pf"))
     ui_dom = property(lambda self: self.window("ui_dom"))
+    rt_pf = property(lambda self: self.window("rt_pf"))
+    rt_dom = property(lambda self: self.window("rt_dom"))
 
     # ------------------------------------------------------------------ state
     def idle_temperature(self, rows: np.ndarray) -> np.ndarray:
@@ -158,6 +197,7 @@ class SimCore:
         self.q[i] = 0.0
         self.util[i] = 0.0
         self.active[i] = False
+        self.pipe[i] = init_pipe(1, self._phase[i])[0]
 
     def finish_loading(self, rows: np.ndarray) -> None:
         """Set idle temperatures of freshly loaded ``rows`` and refresh the thermal caps."""
@@ -192,13 +232,15 @@ class SimCore:
         Returns:
             The step's outputs (fresh arrays; the simulator's state arrays are updated in place).
         """
-        out = self._run(req_idx, n_ticks, detail, self.q, self.util, self.temp, self.active, commit=True)
+        out = self._run(
+            req_idx, n_ticks, detail, self.q, self.util, self.temp, self.active, commit=True, pipe=self.pipe
+        )
         self.pos += n_ticks
         return out
 
     def evaluate(
         self, req_idx: np.ndarray, n_ticks: int, detail: bool = False
-    ) -> tuple[StepOut, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    ) -> tuple[StepOut, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Compute a step without committing it (to try candidate OPPs).
 
         Args:
@@ -207,11 +249,12 @@ class SimCore:
             detail: Also return per-domain late-frame counts.
 
         Returns:
-            The outputs and the would-be state ``(backlog, util, temperature, active rules)``.
+            The outputs and the would-be state ``(backlog, util, temperature, active rules, pipeline)``.
         """
         q, util, temp, active = self.q.copy(), self.util.copy(), self.temp.copy(), self.active.copy()
-        out = self._run(req_idx, n_ticks, detail, q, util, temp, active, commit=False)
-        return out, (q, util, temp, active)
+        pipe = self.pipe.copy()
+        out = self._run(req_idx, n_ticks, detail, q, util, temp, active, commit=False, pipe=pipe)
+        return out, (q, util, temp, active, pipe)
 
     def _run(
         self,
@@ -223,6 +266,7 @@ class SimCore:
         temp: np.ndarray,
         active: np.ndarray,
         commit: bool,
+        pipe: np.ndarray,
     ) -> StepOut:
         d = self.dev
         n = self.n
@@ -240,14 +284,16 @@ class SimCore:
         p_dom = np.empty((n, 4))
         p_total = np.empty(n)
         counts = np.empty((n, 3))
+        extra = np.empty((n, 3))
         late = np.empty((n, 4))
         throttled = np.empty(n, dtype=np.bool_)
         cap_next = np.empty((n, 4), dtype=np.int64)
         fused_step(
             req, self.cap, d.freq_mhz, d.p_active_mw, d.idle_mw, d.static_mw, d.ipc, d.cores, d.mask, d.fmax_mhz,
             d.n_opp, d.base_mw, d.ambient_c, pool.data, self.base + self.pos, n_ticks, self.tick_s, self._alpha,
-            self.target_fps, phi, gam, d.rule_sensor, d.rule_trip, d.rule_clear, d.rule_cap, q, util, temp, active,
-            idx, f, busy, crit, p_dom, p_total, counts, late, throttled, cap_next,
+            self.target_fps, d.refresh_hz, self._due_c, self.depth, phi, gam, d.rule_sensor, d.rule_trip, d.rule_clear,
+            d.rule_cap, q, util, temp, active, pipe, idx, f, busy, crit, p_dom, p_total, counts, extra, late,
+            throttled, cap_next,
         )  # fmt: skip
         if commit:
             self.cap = cap_next
@@ -268,4 +314,89 @@ class SimCore:
             throttled=throttled,
             backlog_mc=q.copy(),
             late_dom=late if detail else None,
+            frames_dropped=extra[:, 0],
+            frames_in_flight=extra[:, 1],
+            work_shed_mc=extra[:, 2],
         )
+
+    def rollout(
+        self, rows: np.ndarray, req_block: np.ndarray, n_block: int, n_look: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Try OPP choices from the current state without committing anything (for clairvoyant planning).
+
+        Each candidate ``j`` copies the state of environment ``rows[j]``, runs ``n_block`` ticks at ``req_block[j]``
+        and then ``n_look`` ticks at the top allowed OPPs, through the same kernel as :meth:`step`.
+
+        Args:
+            rows: (M,) environment of each candidate.
+            req_block: (M, 4) requested OPP indices during the block.
+            n_block: Ticks of the block (>= 1).
+            n_look: Ticks of the look-ahead at the top OPPs (>= 0).
+
+        Returns:
+            ``(energy_mj, presented, janky, dropped)``, each (M,), summed over block and look-ahead; ``janky`` also
+            counts the frames still in flight at the end that are already past their jank deadline. Then the energy
+            of the block alone (M,), mJ, the other-work backlog at the end of the block (M, 4), Mc, and the frames
+            in flight at the end (M,).
+        """
+        d = self.dev
+        rows = np.asarray(rows, dtype=np.int64)
+        m = len(rows)
+        q, util, temp = self.q[rows].copy(), self.util[rows].copy(), self.temp[rows].copy()
+        active, pipe = self.active[rows].copy(), self.pipe[rows].copy()
+        cap = self.cap[rows].copy()
+        pos = self.base[rows] + self.pos[rows]
+        energy = np.zeros(m)
+        counts_sum = np.zeros((m, 4))
+        dev_args = (
+            d.freq_mhz[rows], d.p_active_mw[rows], d.idle_mw[rows], d.static_mw[rows], d.ipc[rows], d.cores[rows],
+            d.mask[rows], d.fmax_mhz[rows], d.n_opp[rows], d.base_mw[rows], d.ambient_c[rows],
+        )  # fmt: skip
+        e_block = np.zeros(m)
+        q_block = q.copy()
+        in_flight = pipe[:, P_N].copy()
+        for phase, (req, n_t) in enumerate(
+            ((np.asarray(req_block, dtype=np.int64), n_block), (self._top[rows], n_look))
+        ):
+            if n_t <= 0:
+                continue
+            phi, gam = self._matrices(n_t)
+            out = [np.empty((m, 4), dtype=np.int64), np.empty((m, 4)), np.empty((m, 4)), np.empty((m, 4))]
+            p_dom, p_total, counts, extra = np.empty((m, 4)), np.empty(m), np.empty((m, 3)), np.empty((m, 3))
+            late, throttled, cap_next = np.empty((m, 4)), np.empty(m, dtype=np.bool_), np.empty((m, 4), np.int64)
+            fused_step(  # type: ignore[call-arg]  # numba Dispatcher with star-args
+                np.ascontiguousarray(req), cap, *dev_args, self.pool.data, pos, n_t, self.tick_s, self._alpha,
+                self.target_fps[rows], d.refresh_hz[rows], self._due_c[rows], self.depth[rows], phi[rows], gam[rows],
+                d.rule_sensor[rows], d.rule_trip[rows], d.rule_clear[rows], d.rule_cap[rows], q, util, temp, active,
+                pipe, *out, p_dom, p_total, counts, extra, late, throttled, cap_next,
+            )  # fmt: skip
+            energy += p_total * (n_t * self.tick_s)
+            if phase == 0:
+                e_block = p_total * (n_t * self.tick_s)
+                q_block = q.copy()
+            counts_sum[:, :3] += counts
+            counts_sum[:, 3] += extra[:, 0]
+            in_flight = extra[:, 1].copy()
+            cap = cap_next
+            pos = pos + n_t
+        overdue = np.zeros(m)
+        nxt = pipe[:, P_LAST_VS] + 1.0
+        for slot in range(MAX_FRAMES):
+            ring = (pipe[:, P_HEAD].astype(np.int64) + slot) % MAX_FRAMES
+            base = P_RING + ring * RF
+            live = slot < pipe[:, P_N]
+            late = pipe[np.arange(m), base + F_DUE] + pipe[np.arange(m), base + F_K] + 0.5 < nxt
+            overdue += live & late
+        return energy, counts_sum[:, 1], counts_sum[:, 2] + overdue, counts_sum[:, 3], e_block, q_block, in_flight
+
+    def pipeline_counts(self) -> np.ndarray:
+        """(N, 5) frames per pipeline stage now.
+
+        Columns: UI thread running, UI done waiting for the RenderThread, RenderThread, GPU (queued or running),
+        queued in the BufferQueue for presentation.
+        """
+        return self.pipe[:, [P_N0, P_N1, P_N2, P_N3, P_N4]].copy()
+
+    def frames_in_flight(self) -> np.ndarray:
+        """(N,) frames in the pipeline now."""
+        return self.pipe[:, P_N].copy()

@@ -1,19 +1,23 @@
 """Turn device-independent workload traces into per-device, per-domain demand.
 
 A trace row (one simulator tick) holds the work of four thread roles (see
-:mod:`metadvfs.workload.types`). This module places the roles on the device's clusters, the way the
-Android scheduler would at a coarse level:
+:mod:`metadvfs.workload.types`). This module places the threads on the device's clusters once, before
+simulation, the way the Android scheduler (EAS) would at a coarse level (``docs/simulator.md`` section 4):
 
-- ``ui`` (one frame-critical thread, in the top-app group): on the smallest of the ``mid``/``big`` domains
-  whose top OPP finishes one frame's ui work within 80 % of the frame period (the EAS ``fits_capacity``
-  margin), otherwise on ``big``. Pixel kernels keep top-app UI/render threads off the little cores
-  (top-app uclamp / prefer-high-capacity placement); a phone without a mid cluster runs them on ``big``.
-- ``worker``: on ``mid`` (``big`` when the phone has no mid cluster), spread over its cores.
+- **UI thread and RenderThread** (the ``ui`` role, split by :data:`RT_SHARE`; both in the top-app group): each on
+  the smallest of the ``mid``/``big`` domains whose top OPP finishes its per-frame work within 80 % of the frame
+  period (the EAS ``fits_capacity`` margin), otherwise on ``big``. Pixel kernels keep top-app UI/render threads
+  off the little cores (top-app uclamp / prefer-high-capacity placement). The two threads run on different
+  cores; when their domain has a single core the RenderThread goes to the other of ``mid``/``big``.
+- **Worker threads** (``worker`` role, :data:`WORKER_THREADS` equal threads): each on a core of the smallest
+  cluster whose top OPP fits one thread (little first), one thread per core, spilling to the next larger cluster
+  when the fitting clusters have fewer cores than threads (EAS spreads runnable tasks over idle fitting CPUs).
 - ``bg``: on ``little``, spread over its cores.
 - ``gpu``: on the GPU.
 
-The result (:class:`CompiledDemand`) holds per tick: total work per domain, the share of that work on the
-busiest CPU of the domain (times its core count), frames, per-frame ui and GPU work, and the ui domain.
+The result (:class:`CompiledDemand`) holds per tick: the non-frame ("other") work per domain, the share of it on
+the domain's busiest core, frames requested, per-frame UI, RenderThread and GPU work, the two threads' domains
+and the frame rate the frames are requested at.
 """
 
 from __future__ import annotations
@@ -33,44 +37,90 @@ if TYPE_CHECKING:
 FIT_MARGIN = 0.8
 """EAS ``fits_capacity`` margin: a task fits a CPU when it needs at most 80 % of its capacity."""
 
+RT_SHARE = 0.4
+"""Share of a frame's ``ui`` work done by the RenderThread (sync, command issue, swap); the rest is the UI thread's
+input, animation, measure/layout and record. *Estimated* from the stage split ``dumpsys gfxinfo`` profile bars show
+for list scrolling (docs/simulator.md section 4)."""
+
+WORKER_THREADS = 4
+"""Concurrently runnable worker threads the ``worker`` role is split into (*estimated*: player, loader/network,
+decoder feed and a thread-pool task; docs/simulator.md section 4)."""
+
 
 @dataclass
 class CompiledDemand:
     """Per-device demand for a batch of windows (float32 arrays, leading axes (B, L)).
 
     Attributes:
-        work: (B, L, 4) work per domain and tick, reference Mc (GPU: reference GPU Mc).
-        share_c: (B, L, 4) share of the domain's work on its busiest CPU times the domain's core count.
+        other: (B, L, 4) non-frame (worker + background) work per domain and tick, reference Mc (GPU: 0).
+        other_share: (B, L, 4) share of the domain's other work on its busiest core (0 where there is none).
         frames: (B, L) frames requested.
-        ui_pf: (B, L) ui work per frame, Mc.
+        ui_pf: (B, L) UI-thread work per frame, Mc.
         gpu_pf: (B, L) GPU work per frame, GPU Mc.
-        ui_dom: (B, L) int8 domain index (1 mid, 2 big) of the ui thread per tick.
+        ui_dom: (B, L) domain index (1 mid, 2 big) of the UI thread per tick.
+        rt_pf: (B, L) RenderThread work per frame, Mc.
+        rt_dom: (B, L) domain index of the RenderThread per tick.
+        frame_fps: (B, L) frame rate the frames of the tick are requested at, frames/s (0 = the app's target).
         input: (B, L) input flags per tick (:mod:`metadvfs.workload.input_events`: 1 touch event, 2 launch);
             ``None`` means no input events.
     """
 
-    work: np.ndarray
-    share_c: np.ndarray
+    other: np.ndarray
+    other_share: np.ndarray
     frames: np.ndarray
     ui_pf: np.ndarray
     gpu_pf: np.ndarray
     ui_dom: np.ndarray
+    rt_pf: np.ndarray
+    rt_dom: np.ndarray
+    frame_fps: np.ndarray
     input: np.ndarray | None = None
 
-    FIELDS = ("work", "share_c", "frames", "ui_pf", "gpu_pf", "ui_dom", "input")
+    FIELDS = (
+        "other", "other_share", "frames", "ui_pf", "gpu_pf", "ui_dom", "rt_pf", "rt_dom", "frame_fps", "input",
+    )  # fmt: skip
+
+
+def _fit_domain(need: np.ndarray, speed_max: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Domain (1 mid / 2 big) of a top-app thread needing ``need`` Mc/s: mid if present and it fits, else big."""
+    fits = mask[:, 1:2] & (need <= speed_max[:, 1:2])
+    return np.where(fits, np.int8(1), np.int8(2)).astype(np.int8)
+
+
+def worker_layout(cores: np.ndarray, mask: np.ndarray, smallest: int, n_threads: int = WORKER_THREADS):
+    """Threads per domain and on the busiest core of each domain when workers start at cluster ``smallest``.
+
+    Args:
+        cores: (3,) cores per CPU domain.
+        mask: (3,) True where the domain exists.
+        smallest: Smallest cluster the threads fit on (0 little, 1 mid, 2 big).
+        n_threads: Worker threads.
+
+    Returns:
+        ``(n_d, m_d)``: (3,) threads per domain and (3,) threads on the domain's busiest core.
+    """
+    slots = [d for d in range(smallest, 3) if mask[d] for _ in range(int(cores[d]))]
+    if not slots:
+        slots = [2]
+    n_d = np.zeros(3)
+    for j in range(n_threads):
+        n_d[slots[j % len(slots)]] += 1
+    m_d = np.array([np.ceil(n_d[d] / cores[d]) if n_d[d] > 0 else 0.0 for d in range(3)])
+    return n_d, m_d
 
 
 def compile_demand(
-    raw: dict[str, np.ndarray], dev: DeviceArrays, rows: np.ndarray, target_fps: np.ndarray
+    raw: dict[str, np.ndarray], dev: DeviceArrays, rows: np.ndarray, target_fps: np.ndarray, tick_s: float = 0.01
 ) -> CompiledDemand:
     """Place the thread roles of ``B`` trace windows on the devices of batch rows ``rows``.
 
     Args:
-        raw: Trace arrays, each (B, L): ``frames``, ``ui_mc``, ``gpu_mc``, ``worker_mc``, ``bg_mc``; optional
-            ``input`` (input flags; zeros when absent).
+        raw: Trace arrays, each (B, L): ``frames``, ``ui_mc``, ``gpu_mc``, ``worker_mc``, ``bg_mc``, and optionally
+            ``frame_fps`` (the phase's frame rate, frames/s; generated traces carry it).
         dev: Device arrays of the whole batch.
         rows: (B,) which environment (row of ``dev``) each window belongs to.
         target_fps: (B,) app frame-rate target, frames/s (sets the frame period for placement).
+        tick_s: Tick length of the rows, s (turns worker work per tick into a rate for placement).
 
     Returns:
         The compiled demand.
@@ -82,39 +132,56 @@ def compile_demand(
     bg = raw["bg_mc"].astype(np.float64)
     b, length = frames.shape
     safe_frames = np.maximum(frames, 1.0)
-    ui_pf = np.where(frames > 0, ui / safe_frames, 0.0)
+    ui_all = np.where(frames > 0, ui / safe_frames, 0.0)
+    ui_pf = ui_all * (1.0 - RT_SHARE)
+    rt_pf = ui_all * RT_SHARE
     gpu_pf = np.where(frames > 0, gpu / safe_frames, 0.0)
+    frame_fps = raw["frame_fps"].astype(np.float64) if "frame_fps" in raw else np.zeros((b, length))
 
     speed_max = dev.fmax_mhz[rows, :3] * dev.ipc[rows, :3]  # (B, 3) Mc/s of one core at the top OPP
     mask = dev.mask[rows, :3] > 0
-    period = 1.0 / target_fps[:, None]  # (B, 1) s
-    need = ui_pf / (FIT_MARGIN * period)  # (B, L) Mc/s the ui thread needs
-    ui_dom = np.full((b, length), 2, dtype=np.int8)
-    for d in (1,):  # top-app: mid if it fits, else big
-        fits = mask[:, d : d + 1] & (need <= speed_max[:, d : d + 1])
-        ui_dom = np.where(fits, np.int8(d), ui_dom)
-
     cores = dev.cores[rows, :3]
-    wdom = dev.worker_dom[rows][:, None]
-    work = np.zeros((b, length, 4))
-    crit = np.zeros((b, length, 4))
-    for d in range(3):
-        ui_d = np.where(ui_dom == d, ui, 0.0)
-        other = (bg if d == 0 else 0.0) + np.where(wdom == d, worker, 0.0)
-        work[:, :, d] = ui_d + other
-        crit[:, :, d] = ui_d + other / cores[:, d : d + 1]
-    work[:, :, 3] = gpu
-    crit[:, :, 3] = gpu
-    share = np.divide(crit, work, out=np.zeros_like(work), where=work > 0)
+    period = 1.0 / target_fps[:, None]  # (B, 1) s
+    ui_dom = _fit_domain(ui_pf / (FIT_MARGIN * period), speed_max, mask)
+    rt_dom = _fit_domain(rt_pf / (FIT_MARGIN * period), speed_max, mask)
+    # two threads on one single-core domain: the RenderThread moves to the other of mid/big when it exists
+    single = np.take_along_axis(cores, rt_dom.astype(np.int64), axis=1) < 1.5
+    other_dom = np.where(rt_dom == 1, np.int8(2), np.int8(1))
+    other_ok = np.take_along_axis(mask, other_dom.astype(np.int64), axis=1)
+    rt_dom = np.where((rt_dom == ui_dom) & single & other_ok, other_dom, rt_dom).astype(np.int8)
 
-    all_cores = dev.cores[rows][:, None, :]
+    # worker threads: smallest cluster whose top OPP fits one thread, one thread per core from there up
+    need_w = worker / WORKER_THREADS / tick_s / FIT_MARGIN  # (B, L) Mc/s of one worker thread, with the margin
+    smallest = np.full((b, length), 2, dtype=np.int64)
+    for d in (1, 0):
+        smallest = np.where(mask[:, d : d + 1] & (need_w <= speed_max[:, d : d + 1]), d, smallest)
+    share_w = np.zeros((b, length, 3))  # share of the worker work per domain
+    busiest_w = np.zeros((b, length, 3))  # share of the worker work on the domain's busiest core
+    for j in range(b):
+        layouts = [worker_layout(cores[j], mask[j], s) for s in range(3)]
+        n_tab = np.stack([lay[0] for lay in layouts]) / WORKER_THREADS  # (3 smallest, 3 domains)
+        m_tab = np.stack([lay[1] for lay in layouts]) / WORKER_THREADS
+        share_w[j] = n_tab[smallest[j]]
+        busiest_w[j] = m_tab[smallest[j]]
+
+    other = np.zeros((b, length, 4))
+    busiest = np.zeros((b, length, 4))
+    for d in range(3):
+        bg_d = bg if d == 0 else 0.0
+        other[:, :, d] = worker * share_w[:, :, d] + bg_d
+        busiest[:, :, d] = worker * busiest_w[:, :, d] + bg_d / cores[:, d : d + 1]
+    share = np.divide(busiest, other, out=np.zeros_like(other), where=other > 0)
+
     return CompiledDemand(
-        work=work.astype(np.float32),
-        share_c=(share * all_cores).astype(np.float32),
+        other=other.astype(np.float32),
+        other_share=share.astype(np.float32),
         frames=frames.astype(np.float32),
         ui_pf=ui_pf.astype(np.float32),
         gpu_pf=gpu_pf.astype(np.float32),
         ui_dom=ui_dom,
+        rt_pf=rt_pf.astype(np.float32),
+        rt_dom=rt_dom,
+        frame_fps=frame_fps.astype(np.float32),
         input=np.asarray(raw["input"], dtype=np.float32) if "input" in raw else np.zeros((b, length), np.float32),
     )
 
@@ -128,23 +195,28 @@ class DemandPool:
     contiguous run of memory.
 
     Attributes:
-        data: (T, 13) float32 packed rows: work (4 domains, reference Mc), share of the work on the busiest CPU
-            times the core count (4), frames requested, ui work per frame (Mc), GPU work per frame (GPU Mc), and
-            the ui thread's domain (0..3, exact in float32), input flags (exact in float32; read by the ``stock``
-            governor, not by the kernel).
+        data: (T, WIDTH) float32 packed rows, columns :data:`COLUMNS`: other (non-frame) work (4 domains,
+            reference Mc), share of it on the busiest core (4), frames requested, UI-thread work per frame (Mc),
+            GPU work per frame (GPU Mc), the UI thread's domain (exact in float32), RenderThread work per frame
+            (Mc), the RenderThread's domain, the requested frame rate (frames/s, 0 = the app's target), and the
+            input flags (exact in float32; read by the ``stock`` governor, not by the kernel).
         size: Ticks in use (``T`` is the capacity).
     """
 
     COLUMNS: ClassVar[dict[str, slice | int]] = {
-        "work": slice(0, 4),
-        "share_c": slice(4, 8),
+        "other": slice(0, 4),
+        "other_share": slice(4, 8),
         "frames": 8,
         "ui_pf": 9,
         "gpu_pf": 10,
         "ui_dom": 11,
-        "input": 12,
+        "rt_pf": 12,
+        "rt_dom": 13,
+        "frame_fps": 14,
+        "input": 15,
     }
-    WIDTH = 13
+    """Column of each field in a row. New fields are appended (the kernel reads columns by these indices)."""
+    WIDTH = 16
 
     def __init__(self, capacity: int = 1024) -> None:
         self.size = 0
@@ -155,12 +227,15 @@ class DemandPool:
         """View of one :class:`CompiledDemand` field over the whole pool ((T, 4) or (T,); ``ui_dom`` as float32)."""
         return self.data[:, self.COLUMNS[name]]
 
-    work = property(lambda self: self.column("work"))
-    share_c = property(lambda self: self.column("share_c"))
+    other = property(lambda self: self.column("other"))
+    other_share = property(lambda self: self.column("other_share"))
     frames = property(lambda self: self.column("frames"))
     ui_pf = property(lambda self: self.column("ui_pf"))
     gpu_pf = property(lambda self: self.column("gpu_pf"))
     ui_dom = property(lambda self: self.column("ui_dom"))
+    rt_pf = property(lambda self: self.column("rt_pf"))
+    rt_dom = property(lambda self: self.column("rt_dom"))
+    frame_fps = property(lambda self: self.column("frame_fps"))
 
     @property
     def nbytes(self) -> int:
@@ -200,6 +275,9 @@ class DemandPool:
 
 
 RAW_KEYS = ("frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc")
+"""Trace arrays every demand source has (a trace file gives exactly these)."""
+BANK_KEYS = (*RAW_KEYS, "frame_fps", "input")
+"""Arrays a generated trace bank keeps: also the phase's frame rate per tick (the frames' vsync deadline)."""
 
 
 class TraceBank:
@@ -241,7 +319,7 @@ class TraceBank:
             return hit
         n_ticks = round(seconds / tick_s)
         arrays = generate_arrays(app, n_ticks, self.bank_seed(name, k), tick_s=tick_s)
-        packed = {key_: np.ascontiguousarray(arrays[key_], dtype=np.float32) for key_ in (*RAW_KEYS, "input")}
+        packed = {key_: np.ascontiguousarray(arrays[key_], dtype=np.float32) for key_ in BANK_KEYS}
         self._cache[key] = packed
         if len(self._cache) > self._max:
             self._cache.popitem(last=False)

@@ -35,6 +35,8 @@ class DeviceArrays:
         p_max_mw: (N, 4) domain power with every core busy at the top OPP, mW (for normalisation).
         base_mw: (N,) rest-of-phone power, mW.
         worker_dom: (N,) domain index that runs worker threads (mid, or big without mid).
+        refresh_hz: (N,) display refresh rate (``metadata.display_refresh_hz``), Hz: the vsync grid frames are
+            presented on.
         ambient_c, skin_throttle_c, die_throttle_c: (N,) temperatures, degC.
         thermal: (N, 4) ``(c_die, c_skin, r_die_skin, r_skin_amb)`` in J/degC and degC/W.
         rule_sensor: (N, R) 0 = die, 1 = skin; padded rules have ``rule_trip = inf``.
@@ -55,6 +57,7 @@ class DeviceArrays:
     p_max_mw: np.ndarray
     base_mw: np.ndarray
     worker_dom: np.ndarray
+    refresh_hz: np.ndarray
     ambient_c: np.ndarray
     skin_throttle_c: np.ndarray
     die_throttle_c: np.ndarray
@@ -218,6 +221,7 @@ def _build(devices: tuple[DeviceProfile, ...]) -> DeviceArrays:
         p_max_mw=p_max,
         base_mw=np.array([d.base_power_mw for d in devices], dtype=float),
         worker_dom=worker_dom,
+        refresh_hz=np.array([float(d.metadata.display_refresh_hz) for d in devices]),
         ambient_c=np.array([d.thermal.ambient_c for d in devices], dtype=float),
         skin_throttle_c=np.array([d.thermal.skin_throttle_c for d in devices], dtype=float),
         die_throttle_c=np.array([d.thermal.die_throttle_c for d in devices], dtype=float),

@@ -53,22 +53,87 @@ def _prefetch_row(typingctx, arr, row):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _queue_tick(
-    qp: float, w: float, cap: float, inv_cap: float, share: float, util: float, alpha: float, f_ratio: float
-) -> tuple[float, float, float, float]:
-    """One domain, one tick: new backlog, busy fraction, busiest-CPU busy fraction (capped at 1), new PELT util."""
-    qn = qp + w - cap
-    if qn < 0.0:
-        qn = 0.0
-    busy = (qp + w - qn) * inv_cap
-    cr = busy * share
-    if cr > 1.0:
-        cr = 1.0
-    return qn, busy, cr, alpha * util + (1.0 - alpha) * cr * f_ratio
+# ---------------------------------------------------------------- frame pipeline state (one float64 row per env)
+P_NEXT_VS = 0  # time from the current tick's start to the next SurfaceFlinger latch (display vsync grid), s
+P_NEXT_IDX = 1  # index of the next latch (latch 0 is at the episode start)
+P_PEND = 2  # requests armed by an app vsync, waiting for the UI thread (Choreographer coalesces them into one frame)
+P_UNARMED = 3  # requests not yet armed (each app vsync arms one)
+P_UI_REM = 4  # UI-thread work left of the frame in the UI stage, Mc
+P_RT_REM = 5  # RenderThread work left of the frame in the RT stage, Mc
+P_GPU_REM = 6  # GPU work left of the frame at the head of the GPU queue, GPU Mc
+P_HEAD = 7  # ring index of the oldest frame in flight
+P_N = 8  # frames in flight (ring entries)
+P_N4 = 9  # frames queued in the BufferQueue (GPU done, waiting for their present vsync)
+P_N3 = 10  # frames submitted to the GPU (the first one is running)
+P_N2 = 11  # frame in the RenderThread stage (0/1)
+P_N1 = 12  # frame done on the UI thread, blocked until the RenderThread syncs it (0/1)
+P_N0 = 13  # frame running on the UI thread (0/1)
+P_CLK = 14  # time of the current tick's start since the episode start, s
+P_LAST_VS = 15  # index of the last latch that has passed (-1 before the first)
+P_NEXT_APP = 16  # time from the current tick's start to the next app vsync (Choreographer wake-up), s
+P_APP_IDX = 17  # index of the last app vsync that has passed (-1 before the first)
+P_RING = 18  # first ring column
+MAX_FRAMES = 8  # ring capacity: frames in flight (buffer depth <= MAX_FRAMES - 1)
+F_RT, F_GPU, F_DUE, F_K, F_T_START, F_T_CPU, F_DOM = 0, 1, 2, 3, 4, 5, 6  # F_K: jank slack in latches
+RF = 7  # fields per ring entry
+PIPE_WIDTH = P_RING + MAX_FRAMES * RF
+"""Columns of the per-environment frame pipeline state (``SimCore.pipe``)."""
+
+# demand row columns (metadvfs.sim.demand.DemandPool.COLUMNS)
+C_OTHER, C_SHARE, C_FRAMES, C_UI_PF, C_GPU_PF, C_UI_DOM, C_RT_PF, C_RT_DOM, C_FPS = 0, 4, 8, 9, 10, 11, 12, 13, 14
+
+OTHER_BACKLOG_S = 2.0
+"""Most non-frame (worker, background) work a domain holds queued, in seconds of the domain's top-OPP throughput;
+work beyond it is shed (``extra_out[:, 2]``). *Model choice*: an app's worker work is produced in a closed loop
+(decoders fill bounded buffers, loaders and prefetchers block or are cancelled), so a saturated cluster slows its
+producers instead of queueing without bound."""
+
+SHARED_CORE_SHARE = 0.5
+"""Share of a core a frame thread gets while other runnable threads of the same weight share it (CFS gives equal
+weights equal time; top-app UI/render threads and the app's workers are in the same cgroup)."""
 
 
-@numba.njit(cache=True, nogil=True)
+MAX_UNARMED = 2.0
+"""Requests waiting for an app vsync beyond which further requests are coalesced (requests faster than the
+display refresh cannot all get a vsync of their own)."""
+
+
+def app_phase(refresh_hz: np.ndarray, app_duration_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """App vsync offset and deadline in latches, from the refresh rate and SurfaceFlinger's app duration.
+
+    SurfaceFlinger wakes the app ``app_duration`` before the latch that should take its frame
+    (``debug.sf.use_phase_offsets_as_durations``), so app vsyncs sit at ``m / refresh + phase`` with
+    ``phase = (-app_duration) mod period``, and a frame started at app vsync ``m`` is due at latch
+    ``m + c`` with ``c = round((phase + app_duration) / period)``.
+
+    Args:
+        refresh_hz: (N,) display refresh rate, Hz.
+        app_duration_s: (N,) app duration, s.
+
+    Returns:
+        ``(phase_s, c)``: (N,) offset of the app vsync grid after the latch grid, s; (N,) latches from an app
+        vsync to the frame's due latch.
+    """
+    per = 1.0 / np.asarray(refresh_hz, dtype=float)
+    dur = np.asarray(app_duration_s, dtype=float)
+    phase = np.mod(-dur, per)
+    phase = np.where(phase >= per - 1e-12, 0.0, phase)
+    return phase, np.rint((phase + dur) / per)
+
+
+def init_pipe(n: int, app_phase_s: np.ndarray | float = 0.0) -> np.ndarray:
+    """A fresh pipeline state for ``n`` environments.
+
+    The queues are empty; latch 0 is at the episode start and the first app vsync ``app_phase_s`` later.
+    """
+    p = np.zeros((n, PIPE_WIDTH))
+    p[:, P_LAST_VS] = -1.0
+    p[:, P_APP_IDX] = -1.0
+    p[:, P_NEXT_APP] = app_phase_s
+    return p
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def fused_step(
     req_idx: np.ndarray,
     cap_idx: np.ndarray,
@@ -89,6 +154,9 @@ def fused_step(
     tick_s: float,
     alpha: float,
     fps: np.ndarray,
+    refresh: np.ndarray,
+    due_c: np.ndarray,
+    depth: np.ndarray,
     phi: np.ndarray,
     gam: np.ndarray,
     rule_sensor: np.ndarray,
@@ -99,6 +167,7 @@ def fused_step(
     util: np.ndarray,
     temp: np.ndarray,
     active: np.ndarray,
+    pipe: np.ndarray,
     idx_out: np.ndarray,
     f_out: np.ndarray,
     busy_out: np.ndarray,
@@ -106,6 +175,7 @@ def fused_step(
     p_dom_out: np.ndarray,
     p_total_out: np.ndarray,
     counts_out: np.ndarray,
+    extra_out: np.ndarray,
     late_out: np.ndarray,
     throttled_out: np.ndarray,
     cap_out: np.ndarray,
@@ -126,45 +196,56 @@ def fused_step(
         n_opp: (N, 4) real OPP count (the top OPP is ``n_opp - 1``).
         base_mw: (N,) rest-of-phone power, mW.
         ambient_c: (N,) ambient temperature, degC.
-        demand: (T, 12) packed demand rows of the batch's pool (:class:`~metadvfs.sim.demand.DemandPool`):
-            work per domain (Mc), busiest-CPU share times core count per domain, frames requested, ui work per
-            frame (Mc), GPU work per frame (GPU Mc), ui domain.
+        demand: (T, W) packed demand rows of the batch's pool (:class:`~metadvfs.sim.demand.DemandPool`).
         pos: (N,) first pool tick to simulate per environment.
         n_ticks: Ticks to advance.
         tick_s: Tick length, s.
         alpha: PELT decay per tick.
-        fps: (N,) frame-rate target (deadline = 1 / fps).
+        fps: (N,) app frame-rate target, frames/s (used where a tick carries no requested frame rate).
+        refresh: (N,) display refresh rate, Hz (vsync period ``1 / refresh``).
+        due_c: (N,) latches from an app vsync to the due latch of a frame started there (:func:`app_phase`).
+        depth: (N,) BufferQueue buffers per app (one is on screen; at most ``depth - 1`` in RT, GPU or queued).
         phi: (N, 2, 2) thermal state transition over the step.
         gam: (N, 2, 3) thermal input matrix over the step (inputs P_soc W, P_base W, T_amb degC).
         rule_sensor: (N, R) 0 = die, 1 = skin.
         rule_trip: (N, R) trip temperature, degC (inf for padding).
         rule_clear: (N, R) clear temperature, degC.
         rule_cap: (N, R, 4) OPP cap while the rule is active.
-        q: (N, 4) backlog, Mc (updated).
+        q: (N, 4) backlog of other (non-frame) work, Mc (updated).
         util: (N, 4) utilisation: PELT for CPUs, busy fraction for the GPU (updated).
         temp: (N, 2) die and skin temperature, degC (updated).
         active: (N, R) throttle rule state (updated).
+        pipe: (N, PIPE_WIDTH) frame pipeline state (updated; columns ``P_*``).
         idx_out: (N, 4) out: applied OPP indices.
         f_out: (N, 4) out: applied frequencies, MHz.
         busy_out: (N, 4) out: mean domain busy fraction.
         crit_out: (N, 4) out: mean busiest-CPU busy fraction.
         p_dom_out: (N, 4) out: mean power per domain, mW.
         p_total_out: (N,) out: mean total power, mW.
-        counts_out: (N, 3) out: frames requested, presented (1/slots each), janky.
-        late_out: (N, 4) out: frames late because of each domain.
+        counts_out: (N, 3) out: frames requested, presented, janky (presented after their expected vsync).
+        extra_out: (N, 3) out: requests dropped (coalesced by Choreographer while the UI thread was busy), frames
+            in flight at the end of the step, other work shed at the backlog bound (Mc, :data:`OTHER_BACKLOG_S`).
+        late_out: (N, 4) out: janky frames attributed to their slower part (CPU: the UI thread's domain; GPU).
         throttled_out: (N,) out: a rule was active during the step.
         cap_out: (N, 4) out: OPP caps for the next step.
     """
     n = req_idx.shape[0]
     n_rules = rule_trip.shape[1]
-    speed = np.empty(4)
-    rate = np.empty(4)
-    cap = np.empty(4)
-    inv_cap = np.empty(4)
-    f_ratio = np.empty(4)
-    busy_sum = np.empty(4)
-    crit_sum = np.empty(4)
+    scratch = np.empty((n, 11, 4))
+    inf = np.inf
     for i in range(n):
+        sc = scratch[i]
+        speed = sc[0]
+        cap = sc[1]
+        f_ratio = sc[2]
+        busy_sum = sc[3]
+        crit_sum = sc[4]
+        fexec = sc[5]
+        fmax_thr = sc[6]
+        qmax = sc[7]
+        inv_cap = sc[8]
+        inv_ccap = sc[9]
+        qq = sc[10]
         ahead = i + PREFETCH_AHEAD
         if ahead < n:
             for kt in range(n_ticks):
@@ -180,75 +261,267 @@ def fused_step(
             f = freq[i, dd, k]
             f_out[i, dd] = f
             speed[dd] = f * ipc[i, dd]
-            rate[dd] = speed[dd] * cores[i, dd]
-            cap[dd] = rate[dd] * tick_s
-            inv_cap[dd] = 1.0 / cap[dd]
+            cap[dd] = speed[dd] * cores[i, dd] * tick_s
             f_ratio[dd] = f / fmax[i, dd]
+            qmax[dd] = OTHER_BACKLOG_S * fmax[i, dd] * ipc[i, dd] * cores[i, dd]
+            inv_cap[dd] = 1.0 / cap[dd]
+            inv_ccap[dd] = cores[i, dd] / cap[dd]
+            qq[dd] = q[i, dd]
             busy_sum[dd] = 0.0
             crit_sum[dd] = 0.0
             late_out[i, dd] = 0.0
-        # ticks: the per-environment state lives in scalars (no aliasing with the input arrays)
         p0 = pos[i]
         req = 0.0
         pres = 0.0
         jank = 0.0
+        dropped = 0.0
+        shed = 0.0
         fps_i = fps[i]
-        q0, q1, q2, q3 = q[i, 0], q[i, 1], q[i, 2], q[i, 3]
-        u0, u1, u2, u3 = util[i, 0], util[i, 1], util[i, 2], util[i, 3]
-        b0 = b1 = b2 = b3 = 0.0
-        c0 = c1 = c2 = c3 = 0.0
-        l1 = l2 = l3 = 0.0
-        cap0, cap1, cap2, cap3 = cap[0], cap[1], cap[2], cap[3]
-        ic0, ic1, ic2, ic3 = inv_cap[0], inv_cap[1], inv_cap[2], inv_cap[3]
-        fr0, fr1, fr2, fr3 = f_ratio[0], f_ratio[1], f_ratio[2], f_ratio[3]
+        per = 1.0 / refresh[i]
+        max_buf = depth[i] - 1
+        # pipeline scalars
+        next_vs = pipe[i, P_NEXT_VS]
+        next_idx = pipe[i, P_NEXT_IDX]
+        pend = pipe[i, P_PEND]
+        unarmed = pipe[i, P_UNARMED]
+        ui_rem = pipe[i, P_UI_REM]
+        rt_rem = pipe[i, P_RT_REM]
+        g_rem = pipe[i, P_GPU_REM]
+        head = int(pipe[i, P_HEAD])
+        nfl = int(pipe[i, P_N])
+        n4 = int(pipe[i, P_N4])
+        n3 = int(pipe[i, P_N3])
+        n2 = int(pipe[i, P_N2])
+        n1 = int(pipe[i, P_N1])
+        n0 = int(pipe[i, P_N0])
+        clk = pipe[i, P_CLK]
+        last_vs = pipe[i, P_LAST_VS]
+        next_app = pipe[i, P_NEXT_APP]
+        app_idx = pipe[i, P_APP_IDX]
+        c_i = due_c[i]
         for kt in range(n_ticks):
             t = p0 + kt
-            dom = int(demand[t, 11])
-            qp_ui = q1 if dom == 1 else (q2 if dom == 2 else (q0 if dom == 0 else q3))
-            qp_gpu = q3
-            q0, bb, cc, u0 = _queue_tick(q0, demand[t, 0], cap0, ic0, demand[t, 4], u0, alpha, fr0)
-            b0 += bb
-            c0 += cc
-            q1, bb, cc, u1 = _queue_tick(q1, demand[t, 1], cap1, ic1, demand[t, 5], u1, alpha, fr1)
-            b1 += bb
-            c1 += cc
-            q2, bb, cc, u2 = _queue_tick(q2, demand[t, 2], cap2, ic2, demand[t, 6], u2, alpha, fr2)
-            b2 += bb
-            c2 += cc
-            q3, bb, cc, u3 = _queue_tick(q3, demand[t, 3], cap3, ic3, demand[t, 7], u3, alpha, fr3)
-            b3 += bb
-            c3 += cc
-            nf = demand[t, 8]
+            ud = int(demand[t, C_UI_DOM])
+            rd = int(demand[t, C_RT_DOM])
+            ui_ex = 0.0
+            rt_ex = 0.0
+            g_ex = 0.0
+            nf = demand[t, C_FRAMES]
             if nf > 0.0:
-                t_cpu = demand[t, 9] / speed[dom] + qp_ui / rate[dom]
-                t_gpu = (demand[t, 10] + qp_gpu) / speed[3]
-                stage = t_cpu if t_cpu > t_gpu else t_gpu
-                slots = np.ceil(stage * fps_i - 1e-9)
-                if slots < 1.0:
-                    slots = 1.0
                 req += nf
-                pres += nf / slots
-                if slots > 1.0:
-                    jank += nf
-                if t_cpu * fps_i > 1.0 + 1e-9:
-                    if dom == 1:
-                        l1 += nf
-                    elif dom == 2:
-                        l2 += nf
-                    else:
-                        late_out[i, dom] += nf
-                if t_gpu * fps_i > 1.0 + 1e-9:
-                    l3 += nf
-        q[i, 0], q[i, 1], q[i, 2], q[i, 3] = q0, q1, q2, q3
-        util[i, 0], util[i, 1], util[i, 2], util[i, 3] = u0, u1, u2, u3
-        busy_sum[0], busy_sum[1], busy_sum[2], busy_sum[3] = b0, b1, b2, b3
-        crit_sum[0], crit_sum[1], crit_sum[2], crit_sum[3] = c0, c1, c2, c3
-        late_out[i, 1] += l1
-        late_out[i, 2] += l2
-        late_out[i, 3] += l3
+                unarmed += nf
+                if unarmed > MAX_UNARMED:
+                    dropped += unarmed - MAX_UNARMED
+                    unarmed = MAX_UNARMED
+            idle = nfl == 0 and pend == 0.0 and unarmed == 0.0
+            if idle:  # nothing to start, run or present: only the vsync clocks advance
+                while next_vs <= tick_s:
+                    last_vs = next_idx
+                    next_idx += 1.0
+                    next_vs += per
+                while next_app <= tick_s:
+                    app_idx += 1.0
+                    next_app += per
+            ui_sp = rt_sp = g_sp = inv_ui = inv_rt = inv_g = 1.0
+            if not idle:
+                # frame threads share their core with other runnable threads (mean load per core incl. backlog)
+                rho_u = (qq[ud] + demand[t, C_OTHER + ud]) * inv_cap[ud]
+                rho_r = (qq[rd] + demand[t, C_OTHER + rd]) * inv_cap[rd]
+                ui_sp = speed[ud] * (1.0 - SHARED_CORE_SHARE * (rho_u if rho_u < 1.0 else 1.0))
+                rt_sp = speed[rd] * (1.0 - SHARED_CORE_SHARE * (rho_r if rho_r < 1.0 else 1.0))
+                g_sp = speed[3]
+                inv_ui = 1.0 / ui_sp
+                inv_rt = 1.0 / rt_sp
+                inv_g = 1.0 / g_sp
+            now = tick_s if idle else 0.0
+            for _it in range(0 if idle else 64):
+                t_ui = now + ui_rem * inv_ui if n0 > 0 else inf
+                t_rt = now + rt_rem * inv_rt if n2 > 0 else inf
+                t_g = now + g_rem * inv_g if n3 > 0 else inf
+                # Events are only the instants something observes; the others are applied when the time comes.
+                # The UI thread's completion is observed when the RenderThread could take the frame at once (else
+                # by the RenderThread's completion or the latch that frees a buffer); the GPU's completion when
+                # another frame waits for the GPU (else by the next latch); a latch only with a buffer queued or on
+                # the GPU; an app vsync only with a request waiting. Latches and app vsyncs before the next event
+                # that have nothing to do just advance the clocks.
+                nxt = tick_s
+                if t_ui < nxt and n2 == 0 and n4 + n3 < max_buf:
+                    nxt = t_ui
+                if t_rt < nxt:
+                    nxt = t_rt
+                if n3 > 1 and t_g < nxt:
+                    nxt = t_g
+                if n4 == 0:
+                    lim = t_g if t_g < nxt else nxt
+                    while next_vs < lim:
+                        last_vs = next_idx
+                        next_idx += 1.0
+                        next_vs += per
+                if n4 + n3 > 0 and next_vs < nxt:
+                    nxt = next_vs
+                if unarmed > 0.0 and next_app < nxt:
+                    nxt = next_app
+                if unarmed == 0.0:
+                    while next_app < nxt:
+                        app_idx += 1.0
+                        next_app += per
+                span = nxt - now
+                if n0 > 0:
+                    w = span * ui_sp
+                    if t_ui <= nxt:
+                        w = ui_rem
+                    ui_rem -= w
+                    ui_ex += w
+                if n2 > 0:
+                    w = span * rt_sp
+                    if t_rt <= nxt:
+                        w = rt_rem
+                    rt_rem -= w
+                    rt_ex += w
+                if n3 > 0:
+                    w = span * g_sp
+                    if t_g <= nxt:
+                        w = g_rem
+                    g_rem -= w
+                    g_ex += w
+                now = nxt
+                if n0 > 0 and t_ui <= nxt:  # UI thread done: blocks until the RenderThread syncs the frame
+                    ui_rem = 0.0
+                    n0 = 0
+                    n1 = 1
+                if n2 > 0 and t_rt <= nxt:  # RenderThread done: the frame is submitted to the GPU
+                    rt_rem = 0.0
+                    n2 = 0
+                    slot = P_RING + ((head + n4 + n3) % MAX_FRAMES) * RF
+                    pipe[i, slot + F_T_CPU] = clk + now
+                    if n3 == 0:
+                        g_rem = pipe[i, slot + F_GPU]
+                    n3 += 1
+                if n3 > 0 and t_g <= nxt:  # GPU done: the buffer is queued for presentation
+                    g_rem = 0.0
+                    n3 -= 1
+                    n4 += 1
+                    if n3 > 0:
+                        g_rem = pipe[i, P_RING + ((head + n4) % MAX_FRAMES) * RF + F_GPU]
+                if next_vs <= nxt:  # SurfaceFlinger latch: present the oldest queued buffer once it is due
+                    last_vs = next_idx
+                    next_idx += 1.0
+                    next_vs += per
+                    if n4 > 0:
+                        slot = P_RING + head * RF
+                        due = pipe[i, slot + F_DUE]
+                        if last_vs >= due - 0.5:
+                            pres += 1.0
+                            if last_vs > due + pipe[i, slot + F_K] + 0.5:
+                                jank += 1.0
+                                t_cpu = pipe[i, slot + F_T_CPU] - pipe[i, slot + F_T_START]
+                                t_gpu = clk + now - pipe[i, slot + F_T_CPU]
+                                late_out[i, 3 if t_gpu > t_cpu else int(pipe[i, slot + F_DOM])] += 1.0
+                            head = (head + 1) % MAX_FRAMES
+                            n4 -= 1
+                            nfl -= 1
+                if next_app <= nxt:  # app vsync: arms one waiting request
+                    app_idx += 1.0
+                    next_app += per
+                    if unarmed >= 1.0:
+                        pend += 1.0
+                        unarmed -= 1.0
+                # RenderThread takes the UI thread's frame when a buffer can be dequeued (this frees the UI thread)
+                if n2 == 0 and n1 > 0 and n4 + n3 < max_buf:
+                    n1 = 0
+                    n2 = 1
+                    rt_rem = pipe[i, P_RING + ((head + n4 + n3) % MAX_FRAMES) * RF + F_RT]
+                # Choreographer: a free UI thread starts one frame for all armed requests
+                if n0 == 0 and n1 == 0 and pend > 0.0 and nfl < MAX_FRAMES:
+                    dropped += pend - 1.0
+                    pend = 0.0
+                    ff = demand[t, C_FPS]
+                    if ff <= 0.0:
+                        ff = fps_i
+                    kk = np.floor(refresh[i] / ff + 1e-6)
+                    if kk < 1.0:
+                        kk = 1.0
+                    slot = P_RING + ((head + nfl) % MAX_FRAMES) * RF
+                    pipe[i, slot + F_RT] = demand[t, C_RT_PF]
+                    pipe[i, slot + F_GPU] = demand[t, C_GPU_PF]
+                    pipe[i, slot + F_DUE] = app_idx + c_i + kk - 1.0
+                    # HWUI JankTracker: a frame started while the previous one is still rendering is triple-buffered
+                    # and gets one more frame interval before it counts as janky (buffer stuffing is not jank)
+                    pipe[i, slot + F_K] = kk if n2 + n3 > 0 else 0.0
+                    pipe[i, slot + F_T_START] = clk + now
+                    pipe[i, slot + F_DOM] = ud
+                    ui_rem = demand[t, C_UI_PF]
+                    n0 = 1
+                    nfl += 1
+                    continue
+                if now >= tick_s:
+                    break
+            next_vs -= tick_s
+            next_app -= tick_s
+            clk += tick_s
+            # domains: frame work first, other work queues behind it (Lindley recursion on the remaining capacity)
+            for dd in range(4):
+                fexec[dd] = 0.0
+                fmax_thr[dd] = 0.0
+            fexec[ud] += ui_ex
+            fexec[rd] += rt_ex
+            fexec[3] += g_ex
+            fmax_thr[ud] = ui_ex
+            if rt_ex > fmax_thr[rd]:
+                fmax_thr[rd] = rt_ex
+            fmax_thr[3] = g_ex
+            for dd in range(4):
+                c = cap[dd]
+                rest = c - fexec[dd]
+                if rest < 0.0:
+                    rest = 0.0
+                qp = qq[dd]
+                w = demand[t, C_OTHER + dd]
+                qn = qp + w - rest
+                if qn < 0.0:
+                    qn = 0.0
+                oex = qp + w - qn
+                if qn > qmax[dd]:
+                    shed += qn - qmax[dd]
+                    qn = qmax[dd]
+                qq[dd] = qn
+                bb = (fexec[dd] + oex) * inv_cap[dd]
+                if bb > 1.0:
+                    bb = 1.0
+                cr = (fmax_thr[dd] + oex * demand[t, C_SHARE + dd]) * inv_ccap[dd]
+                if cr > 1.0:
+                    cr = 1.0
+                if dd == 3:
+                    cr = bb
+                busy_sum[dd] += bb
+                crit_sum[dd] += cr
+                util[i, dd] = alpha * util[i, dd] + (1.0 - alpha) * cr * f_ratio[dd]
+        for dd in range(4):
+            q[i, dd] = qq[dd]
+        pipe[i, P_NEXT_VS] = next_vs
+        pipe[i, P_NEXT_IDX] = next_idx
+        pipe[i, P_PEND] = pend
+        pipe[i, P_UNARMED] = unarmed
+        pipe[i, P_UI_REM] = ui_rem
+        pipe[i, P_RT_REM] = rt_rem
+        pipe[i, P_GPU_REM] = g_rem
+        pipe[i, P_HEAD] = head
+        pipe[i, P_N] = nfl
+        pipe[i, P_N4] = n4
+        pipe[i, P_N3] = n3
+        pipe[i, P_N2] = n2
+        pipe[i, P_N1] = n1
+        pipe[i, P_N0] = n0
+        pipe[i, P_CLK] = clk
+        pipe[i, P_LAST_VS] = last_vs
+        pipe[i, P_NEXT_APP] = next_app
+        pipe[i, P_APP_IDX] = app_idx
         counts_out[i, 0] = req
         counts_out[i, 1] = pres
         counts_out[i, 2] = jank
+        extra_out[i, 0] = dropped
+        extra_out[i, 1] = nfl
+        extra_out[i, 2] = shed
         # power
         p_soc = 0.0
         for dd in range(4):

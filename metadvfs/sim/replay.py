@@ -33,6 +33,10 @@ class Timeline:
         frames_req, frames_presented, frames_janky: (S, N) frame counts.
         temp_c: (S, N, 2) die and skin temperature, degC.
         throttled: (S, N) throttle rule active.
+        frames_dropped: (S, N) requests coalesced by Choreographer while the UI thread was busy.
+        frames_in_flight: (S, N) frames in the pipeline at the end of each step.
+        backlog_mc: (S, N, 4) other (non-frame) work queued at the end of each step, reference Mc.
+        work_shed_mc: (S, N) other work shed at the backlog bound per step, reference Mc.
     """
 
     step_s: float
@@ -47,6 +51,10 @@ class Timeline:
     frames_janky: np.ndarray
     temp_c: np.ndarray
     throttled: np.ndarray
+    frames_dropped: np.ndarray | None = None
+    frames_in_flight: np.ndarray | None = None
+    backlog_mc: np.ndarray | None = None
+    work_shed_mc: np.ndarray | None = None
 
     def series(self, i: int) -> Series:
         """Metric series of environment ``i``."""
@@ -148,6 +156,10 @@ def run_ticks(
         frames_janky=np.zeros((s, n)),
         temp_c=np.zeros((s, n, 2)),
         throttled=np.zeros((s, n), dtype=bool),
+        frames_dropped=np.zeros((s, n)),
+        frames_in_flight=np.zeros((s, n)),
+        backlog_mc=np.zeros((s, n, 4)),
+        work_shed_mc=np.zeros((s, n)),
     )
     last = None
     for k in range(s):
@@ -166,6 +178,10 @@ def run_ticks(
         tl.frames_janky[k] = last.frames_janky
         tl.temp_c[k] = last.temp_c
         tl.throttled[k] = last.throttled
+        tl.frames_dropped[k] = last.frames_dropped  # type: ignore[index]
+        tl.frames_in_flight[k] = last.frames_in_flight  # type: ignore[index]
+        tl.backlog_mc[k] = last.backlog_mc  # type: ignore[index]
+        tl.work_shed_mc[k] = last.work_shed_mc  # type: ignore[index]
         if progress is not None and (k % 100 == 0 or k == s - 1):
             progress(k + 1, s)
     return tl

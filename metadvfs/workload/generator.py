@@ -9,7 +9,8 @@ The model (see ``docs/workloads.md``):
 * **Frames** are requested at the vsync instants ``k / fps`` of the current phase's ``fps``; a frame lands in
   the tick containing its instant, so at 10 ms ticks a 60 fps phase gives 0, 1 or occasionally 2 frames per
   tick.
-* **Per-frame work** (``ui_mc``, ``gpu_mc``) is lognormal with the phase's mean and cv, ui and GPU noise
+* **Per-frame work** (``ui_mc``, ``gpu_mc``) is lognormal with the phase's mean and cv. Its log-noise is a
+  unit-variance AR(1) process over consecutive frames (:data:`FRAME_AR1`, scenes persist), ui and GPU noise
   correlated per frame (:data:`UI_GPU_CORR`), times a slow "scene complexity" modulation shared by ui and
   GPU.
 * **Worker and background work** per tick is ``rate * tick_s`` times lognormal noise with the phase's cv
@@ -41,10 +42,16 @@ MOD_SIGMA = 0.2
 MOD_TAU_S = 3.0
 """Time constant of the slow AR(1) modulation, s."""
 
+FRAME_AR1 = 0.9
+"""Lag-1 correlation of the per-frame log-noise of consecutive frames (scenes persist: a heavy frame is followed by
+heavy frames). *Estimated*: frame-level DVFS work (e.g. Dietrich & Chakraborty's game frame-workload predictors,
+Gong et al.'s per-frame GPU-time prediction) relies on consecutive frame workloads being strongly correlated; 0.9
+per frame gives a correlation time of about 10 frames (~0.17 s at 60 fps). See docs/workloads.md."""
+
 UI_GPU_CORR = 0.6
 """Correlation of the per-frame log-noise of ui and GPU work (a heavy frame is heavy on both)."""
 
-GENERATOR_ID = "metadvfs.workload.generator/1"
+GENERATOR_ID = "metadvfs.workload.generator/2"
 """Written into ``TraceMeta.extra["generator"]``; bump when the model changes the output for a seed."""
 
 MAX_TICKS = 50_000_000
@@ -65,9 +72,9 @@ def generate_arrays(app: AppProfile | str, n_ticks: int, seed: int, tick_s: floa
     Returns:
         ``t_s`` (float64, s), ``frames`` (int64, frames requested in the tick), ``ui_mc`` (float64, reference
         Mc), ``gpu_mc`` (float64, reference GPU Mc), ``worker_mc`` and ``bg_mc`` (float64, reference Mc),
-        ``phase_id`` (int64 index into ``phase_names``), ``phase_names`` (str array, the app's phase
-        names in file order) and ``input`` (int64 per-tick input flags, see
-        :func:`metadvfs.workload.input_events.input_flags`).
+        ``frame_fps`` (float64, the phase's frame rate, frames/s), ``phase_id`` (int64 index into
+        ``phase_names``), ``phase_names`` (str array, the app's phase names in file order) and ``input`` (int64
+        per-tick input flags, see :func:`metadvfs.workload.input_events.input_flags`).
 
     Raises:
         MetaDVFSError: Bad ``n_ticks``, ``seed`` or ``tick_s``.
@@ -89,8 +96,9 @@ def generate_arrays(app: AppProfile | str, n_ticks: int, seed: int, tick_s: floa
     n_frames = int(frames.sum())
     frame_tick = np.repeat(np.arange(n), frames)
     frame_phase = phase_id[frame_tick]
-    z_ui = rng.standard_normal(n_frames)
-    z_gpu = UI_GPU_CORR * z_ui + math.sqrt(1.0 - UI_GPU_CORR**2) * rng.standard_normal(n_frames)
+    z_ui = _ar1(rng, n_frames, FRAME_AR1) if n_frames else np.zeros(0)
+    z_own = _ar1(rng, n_frames, FRAME_AR1) if n_frames else np.zeros(0)
+    z_gpu = UI_GPU_CORR * z_ui + math.sqrt(1.0 - UI_GPU_CORR**2) * z_own
     scene = _modulation(rng, n, tick)
     ui_f = _lognormal(z_ui, phases, "ui_mc", frame_phase) * scene[frame_tick]
     gpu_f = _lognormal(z_gpu, phases, "gpu_mc", frame_phase) * scene[frame_tick]
@@ -109,6 +117,7 @@ def generate_arrays(app: AppProfile | str, n_ticks: int, seed: int, tick_s: floa
         "gpu_mc": gpu,
         "worker_mc": worker,
         "bg_mc": bg,
+        "frame_fps": fps[phase_id].astype(np.float64),
         "phase_id": phase_id.astype(np.int64),
         "phase_names": np.array([p.name for p in phases], dtype=str),
         "input": input_flags(ev_t, ev_k, n, tick),

@@ -126,7 +126,7 @@ def test_fused_decision_step_matches_codec_and_reward():
         assert not done.any()
         out = eb.last
         np.testing.assert_array_equal(out.idx, np.clip(want, 0, cap))  # codec.decode, then the thermal caps
-        qoe = step_qoe(out.frames_req, out.frames_presented)
+        qoe = step_qoe(out.frames_req, out.frames_presented, out.frames_janky)
         ppr = step_ppr(qoe, eb.tb.target_fps, out.power_total_mw)
         ref_r, parts = compute_reward(qoe, ppr, eb.ppr_ref, out.temp_c[:, 1], eb.tb.dev.skin_throttle_c, eb.weights)
         dt = eb.step_s
@@ -168,4 +168,5 @@ def test_evaluate_equals_step_and_does_not_commit():
     np.testing.assert_array_equal(state[0], core.q)
     np.testing.assert_array_equal(core.pos, before[3] + 10)
     # the demand windows seen by the kernel are the episode windows exposed for inspection
-    assert core.work.shape == (2, core.buffer_ticks, 4) and core.ui_dom.dtype == np.int8
+    assert core.other.shape == (2, core.buffer_ticks, 4) and core.ui_dom.dtype == np.int8
+    np.testing.assert_array_equal(state[4], core.pipe)
