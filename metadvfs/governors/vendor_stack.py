@@ -231,6 +231,10 @@ class VendorStock(Governor):
     def decide(self, last: StepOut | None, cur_idx: np.ndarray) -> np.ndarray:
         dev = self.ctx.dev
         if last is None:
+            # the periodic GPU governors start their sampling window now, as they do in a Composite
+            self.mali.decide(last, cur_idx)
+            for g, _rows in self.gpu_rows:
+                g.decide(last, cur_idx)
             return cur_idx
         self.now_s += self.ctx.tick_s
         self.since_s += self.ctx.tick_s
