@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metadvfs.errors import MetaDVFSError
-from metadvfs.learn.metadata import Grouping, MetadataEncoder, group_tasks, raw_metadata
+from metadvfs.learn.metadata import SCHEMA_VERSION, Grouping, MetadataEncoder, group_tasks, task_metadata
 from metadvfs.tasks.task import Task, make_task
 
 
@@ -65,12 +65,12 @@ def task_map(names: Sequence[str], tick_s: float = 0.01) -> dict[str, Task]:
 
 def encode_tasks(tasks: Sequence[Task], encoder: MetadataEncoder) -> np.ndarray:
     """(T, M) encoded metadata of the tasks."""
-    return np.stack([encoder.transform(raw_metadata(t.device, t.app), t.name) for t in tasks])
+    return np.stack([encoder.transform(task_metadata(t), t.name) for t in tasks])
 
 
-def fit_encoder(tasks: Sequence[Task]) -> MetadataEncoder:
-    """Fit the metadata encoder on the training tasks."""
-    return MetadataEncoder().fit([raw_metadata(t.device, t.app) for t in tasks])
+def fit_encoder(tasks: Sequence[Task], schema: str = SCHEMA_VERSION) -> MetadataEncoder:
+    """Fit the metadata encoder (of metadata schema ``schema``) on the training tasks."""
+    return MetadataEncoder(schema=schema).fit([task_metadata(t) for t in tasks])
 
 
 @dataclass(frozen=True)
