@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch as th
 
-from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.checkpoint import load_checkpoint
 from metadvfs.learn.config import MetaConfig, config_from_dict
 from metadvfs.meta.adapt import adapt, moving_average, steps_to_threshold
@@ -50,20 +48,14 @@ def test_meta_train_moves_each_group_init(tmp_path: Path, algo: str) -> None:
     assert any(not th.equal(init[k], got[k]) for k in init if init[k].is_floating_point())
 
 
-def test_adapt_report_and_saved_model(tmp_path: Path) -> None:
+def test_adapt_from_meta_init(tmp_path: Path) -> None:
     cfg = config_from_dict(TINY)
     base = meta_train(cfg, MetaConfig(iterations=1, meta_batch=1, envs_per_task=2, n_steps=16), tmp_path / "m")
-    r = adapt(base, "pixel5", "tiktok", steps=256, out=tmp_path / "a", compare=["scratch"], n_envs=2)
+    r = adapt(base, "pixel5", "tiktok", budget_minutes=0.1, out=tmp_path / "a", methods=["meta", "scratch"],
+              n_envs=2, rollout=16, eval_seeds=1, eval_seconds=5.0, meta_model=base, reference=False)
     assert set(r["methods"]) == {"meta", "scratch"}
-    assert r["steps"] == 256 and r["task"] == "pixel5:tiktok"
+    assert r["task"] == "pixel5:tiktok" and r["reference"] is None
     assert r["nearest_task"] in TINY["tasks"]
-    for m in r["methods"].values():
-        assert m["steps_to_95"] is None or 0 < m["steps_to_95"] <= 256
-    doc = json.loads((tmp_path / "a" / "adaptation.json").read_text())
-    assert doc["steps_to_95"] == r["steps_to_95"]
-    assert (tmp_path / "a" / "adaptation.png").is_file()
+    assert r["methods"]["meta"]["init_uses_metadata"]
+    assert len(r["methods"]["meta"]["curve"]) == len(r["methods"]["scratch"]["curve"]) >= 2
     assert load_checkpoint(tmp_path / "a").doc["models"][0]["id"] == "adapted"
-    with pytest.raises(MetaDVFSError, match="--steps"):
-        adapt(base, "pixel5", "tiktok", steps=0)
-    with pytest.raises(MetaDVFSError, match="--compare"):
-        adapt(base, "pixel5", "tiktok", steps=10, compare=["magic"])
