@@ -162,9 +162,11 @@ def evaluate_cmd(
     from metadvfs.learn.checkpoint import load_checkpoint
     from metadvfs.learn.evaluate import LEARNED_BASELINE_NAMES, STOCK_METHODS, ModelDriver, evaluate, write_reports
     from metadvfs.learn.tasks import parse_task_names
+    from metadvfs.tasks.generator import is_generated_task
 
     m = load_checkpoint(model)
-    names = list(m.doc["tasks"]) if tasks == "model" else parse_task_names(tasks)
+    # generated training tasks are not evaluation tasks: "model" means the model's real tasks
+    names = [t for t in m.doc["tasks"] if not is_generated_task(t)] if tasks == "model" else parse_task_names(tasks)
     wanted = [b.strip() for b in baselines.split(",") if b.strip()]
     bad = [b for b in wanted if b not in STOCK_METHODS + LEARNED_BASELINE_NAMES]
     if bad:

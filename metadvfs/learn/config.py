@@ -112,6 +112,27 @@ class MetaConfig:
 
 
 @dataclass(frozen=True)
+class GeneratedConfig:
+    """Procedurally generated training tasks mixed with ``tasks`` (:mod:`metadvfs.tasks.generator`).
+
+    Attributes:
+        devices: Generated phones around the real SoC families of ``base_devices``.
+        apps: Generated apps around ``base_apps``.
+        tasks: Generated (device, app) pairs added to the training tasks (0 = none).
+        seed: Generator seed.
+        base_devices: Real phones to generate around (empty: every catalog phone).
+        base_apps: Real apps to generate around (empty: every catalog app).
+    """
+
+    devices: int = field(default=0, metadata=_rng(0, 10_000))
+    apps: int = field(default=0, metadata=_rng(0, 10_000))
+    tasks: int = field(default=0, metadata=_rng(0, 100_000))
+    seed: int = field(default=0, metadata=_rng(0, 2**31 - 1))
+    base_devices: tuple[str, ...] = ()
+    base_apps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole training run.
 
@@ -127,6 +148,7 @@ class TrainConfig:
         envs_per_task: Parallel simulated phones per task.
         seed: Base seed.
         checkpoint_every_steps: Environment steps between resumable checkpoints (0 = only at the end).
+        generated: Generated training tasks added to ``tasks`` (see :class:`GeneratedConfig`).
     """
 
     name: str = "run"
@@ -143,6 +165,7 @@ class TrainConfig:
     ppo: PPOConfig = PPOConfig()
     dqn: DQNConfig = DQNConfig()
     meta: MetaConfig = MetaConfig()
+    generated: GeneratedConfig = GeneratedConfig()
 
 
 def _check_type(where: str, value: Any, tp: Any) -> Any:

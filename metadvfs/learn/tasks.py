@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,33 @@ def parse_task_names(spec: Sequence[str] | str) -> list[str]:
     if not uniq:
         raise MetaDVFSError("tasks: empty task list")
     return uniq
+
+
+def training_task_names(cfg: Any) -> list[str]:
+    """The run's tasks: ``cfg.tasks`` expanded, then the ``generated:`` section's tasks (if any).
+
+    Args:
+        cfg: A :class:`~metadvfs.learn.config.TrainConfig`.
+
+    Returns:
+        Task names, real ones first.
+    """
+    from metadvfs.tasks.generator import generated_task_names
+
+    names = parse_task_names(list(cfg.tasks))
+    g = cfg.generated
+    if g.tasks <= 0:
+        return names
+    from metadvfs.catalog.devices import list_devices
+    from metadvfs.workload.apps import list_apps
+
+    try:
+        gen = generated_task_names(
+            g.devices, g.apps, g.tasks, g.seed, list(g.base_devices) or list_devices(), list(g.base_apps) or list_apps()
+        )
+    except MetaDVFSError as exc:
+        raise MetaDVFSError(f"generated: {exc}") from None
+    return names + [n for n in gen if n not in names]
 
 
 def build_tasks(names: Sequence[str | Task], tick_s: float = 0.01) -> list[Task]:
