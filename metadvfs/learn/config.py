@@ -122,6 +122,8 @@ class GeneratedConfig:
         seed: Generator seed.
         base_devices: Real phones to generate around (empty: every catalog phone).
         base_apps: Real apps to generate around (empty: every catalog app).
+        pool: Device parameter ranges from the base phone's SoC ``family`` or from ``all`` base phones.
+        margin: Relative widening of the device parameter ranges.
     """
 
     devices: int = field(default=0, metadata=_rng(0, 10_000))
@@ -130,6 +132,8 @@ class GeneratedConfig:
     seed: int = field(default=0, metadata=_rng(0, 2**31 - 1))
     base_devices: tuple[str, ...] = ()
     base_apps: tuple[str, ...] = ()
+    pool: str = field(default="all", metadata=_rng(choices=("family", "all")))
+    margin: float = field(default=0.25, metadata=_rng(0.0, 1.0))
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,9 @@ def training_task_names(cfg: Any) -> list[str]:
 
     try:
         gen = generated_task_names(
-            g.devices, g.apps, g.tasks, g.seed, list(g.base_devices) or list_devices(), list(g.base_apps) or list_apps()
-        )
+            g.devices, g.apps, g.tasks, g.seed, list(g.base_devices) or list_devices(),
+            list(g.base_apps) or list_apps(), g.pool, g.margin,
+        )  # fmt: skip
     except MetaDVFSError as exc:
         raise MetaDVFSError(f"generated: {exc}") from None
     return names + [n for n in gen if n not in names]

@@ -22,7 +22,11 @@ GPU work (:data:`WORK_RANGE`), one for worker/background rates, a weight factor 
 (:data:`WEIGHT_RANGE`: the phase mix) and a frame target from :data:`FPS_TARGETS` (phases that ran at the base
 target run at the new one). Categories and interaction stay the base app's.
 
-**Names** say how to regenerate: ``gen<seed>.<i>.<base>+<base>...`` for a phone and
+**Pools.** ``family`` ranges come from the drawn base phone's SoC family; ``all`` ranges come from every base
+phone (the structure still from the drawn base), which is what lets generated phones cover a newer SoC generation
+than its family's known phones (``experiments/results/generator_ranges``).
+
+**Names** say how to regenerate: ``gen<seed><f|a><margin %>.<i>.<base>+<base>...`` for a phone and
 ``genapp<seed>.<i>.<base>+...`` for an app, so a checkpoint trained on generated tasks lists them in
 ``model.json`` and every process rebuilds identical profiles (:func:`resolve_generated_device`).
 """
@@ -52,7 +56,8 @@ WEIGHT_RANGE = (0.5, 2.0)
 FPS_TARGETS = (30.0, 60.0, 90.0, 120.0)
 FPS_PROBS = (0.2, 0.5, 0.15, 0.15)
 
-_DEV_RE = re.compile(r"^gen(\d+)\.(\d+)\.([a-z0-9_+]+)$")
+_DEV_RE = re.compile(r"^gen(\d+)([fa])(\d+)\.(\d+)\.([a-z0-9_+]+)$")
+POOLS = {"f": "family", "a": "all"}
 _APP_RE = re.compile(r"^genapp(\d+)\.(\d+)\.([a-z0-9_+]+)$")
 
 
@@ -81,18 +86,21 @@ def _scalars(d: DeviceProfile) -> dict[str, float]:
     return out
 
 
-def family_ranges(bases: Sequence[DeviceProfile], family: str) -> dict[str, tuple[float, float]]:
-    """Sampling range of every generated device parameter for one SoC family.
+def family_ranges(
+    bases: Sequence[DeviceProfile], family: str | None, margin: float = MARGIN
+) -> dict[str, tuple[float, float]]:
+    """Sampling range of every generated device parameter.
 
     Args:
-        bases: Base phones (any families; only ``family``'s are used).
-        family: SoC family.
+        bases: Base phones.
+        family: SoC family whose phones set the ranges (``None``: every base phone, the ``all`` pool).
+        margin: Relative widening of each range on both sides (temperatures use :data:`SKIN_MARGIN_C` /
+            :data:`DIE_MARGIN_C` scaled by ``margin / MARGIN``).
 
     Returns:
-        ``{parameter: (lo, hi)}``: min and max over the family's base phones widened by :data:`MARGIN`
-        (temperatures: by :data:`SKIN_MARGIN_C` / :data:`DIE_MARGIN_C`). Units in the names.
+        ``{parameter: (lo, hi)}``: min and max over the phones widened by ``margin``. Units in the names.
     """
-    members = [b for b in bases if b.metadata.soc_family == family]
+    members = [b for b in bases if family is None or b.metadata.soc_family == family]
     if not members:
         raise MetaDVFSError(f"generated devices: no base phone of family {family!r}")
     vals: dict[str, list[float]] = {}
@@ -102,12 +110,13 @@ def family_ranges(bases: Sequence[DeviceProfile], family: str) -> dict[str, tupl
     out: dict[str, tuple[float, float]] = {}
     for k, v in vals.items():
         lo, hi = min(v), max(v)
+        t = margin / MARGIN
         if k == "skin_throttle_c":
-            out[k] = (lo - SKIN_MARGIN_C, hi + SKIN_MARGIN_C)
+            out[k] = (lo - SKIN_MARGIN_C * t, hi + SKIN_MARGIN_C * t)
         elif k == "die_throttle_c":
-            out[k] = (lo - DIE_MARGIN_C, hi + DIE_MARGIN_C)
+            out[k] = (lo - DIE_MARGIN_C * t, hi + DIE_MARGIN_C * t)
         else:
-            out[k] = (lo * (1 - MARGIN), hi * (1 + MARGIN))
+            out[k] = (lo * (1 - margin), hi * (1 + margin))
     return out
 
 
@@ -118,26 +127,32 @@ def _scale_khz(freqs: Sequence[int], f: float) -> tuple[int, ...]:
     return tuple(out)
 
 
-def generate_device(bases: Sequence[str], index: int, seed: int) -> DeviceProfile:
-    """One generated phone (deterministic in ``bases``, ``index`` and ``seed``).
+def generate_device(
+    bases: Sequence[str], index: int, seed: int, pool: str = "family", margin: float = MARGIN
+) -> DeviceProfile:
+    """One generated phone (deterministic in its arguments).
 
     Args:
-        bases: Catalog names (or profile paths) of the real phones to generate around.
+        bases: Catalog names of the real phones to generate around.
         index: Variant number.
         seed: Generator seed.
+        pool: ``family`` (ranges from the base phone's SoC family) or ``all`` (ranges from every base phone;
+            the structure still comes from the drawn base phone).
+        margin: Relative widening of the ranges (0..1).
 
     Returns:
-        A device profile named ``gen<seed>.<index>.<bases joined by +>`` (not validated against a file schema;
-        in memory only).
+        A device profile named by :func:`device_name` (in memory only).
     """
     from metadvfs.catalog.devices import load_device
 
     profs = [load_device(b) for b in bases]
     if not profs:
         raise MetaDVFSError("generated devices: empty base list")
-    rng = _rng("device", seed, index, *bases)
+    if pool not in POOLS.values() or not 0 <= margin <= 1:
+        raise MetaDVFSError(f"generated devices: pool must be family|all and margin in [0, 1], got {pool}, {margin}")
+    rng = _rng("device", seed, index, pool, margin, *bases)
     base = profs[int(rng.integers(len(profs)))]
-    rng_ = family_ranges(profs, base.metadata.soc_family)
+    rng_ = family_ranges(profs, base.metadata.soc_family if pool == "family" else None, margin)
 
     def draw(k: str) -> float:
         lo, hi = rng_[k]
@@ -198,10 +213,9 @@ def generate_device(bases: Sequence[str], index: int, seed: int) -> DeviceProfil
         shutdown_c=max(t.shutdown_c, skin + 5.0),
         rules=rules,
     )
-    name = f"gen{seed}.{index}.{'+'.join(bases)}"
     return dataclasses.replace(
         base,
-        name=name,
+        name=device_name(bases, index, seed, pool, margin),
         display_name=f"generated {base.metadata.soc_family} phone {index} (base {base.name}, seed {seed})",
         codenames=(),
         clusters=tuple(clusters),
@@ -211,6 +225,12 @@ def generate_device(bases: Sequence[str], index: int, seed: int) -> DeviceProfil
         estimated={"*": f"generated by metadvfs.tasks.generator around {base.name} (family ranges of {bases})"},
         path=None,
     )
+
+
+def device_name(bases: Sequence[str], index: int, seed: int, pool: str = "family", margin: float = MARGIN) -> str:
+    """``gen<seed><f|a><margin %>.<index>.<bases joined by +>``: enough to regenerate the phone."""
+    p = next(k for k, v in POOLS.items() if v == pool)
+    return f"gen{seed}{p}{round(100 * margin)}.{index}.{'+'.join(bases)}"
 
 
 def generate_app(bases: Sequence[str], index: int, seed: int) -> AppProfile:
@@ -275,7 +295,9 @@ def resolve_generated_device(name: str) -> DeviceProfile | None:
     m = _DEV_RE.match(name)
     if m is None:
         return None
-    return generate_device(m.group(3).split("+"), int(m.group(2)), int(m.group(1)))
+    return generate_device(
+        m.group(5).split("+"), int(m.group(4)), int(m.group(1)), POOLS[m.group(2)], int(m.group(3)) / 100.0
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -294,7 +316,14 @@ def is_generated_task(name: str) -> bool:
 
 
 def generated_task_names(
-    devices: int, apps: int, tasks: int, seed: int, base_devices: Sequence[str], base_apps: Sequence[str]
+    devices: int,
+    apps: int,
+    tasks: int,
+    seed: int,
+    base_devices: Sequence[str],
+    base_apps: Sequence[str],
+    pool: str = "family",
+    margin: float = MARGIN,
 ) -> list[str]:
     """Names of ``tasks`` generated training tasks.
 
@@ -308,6 +337,8 @@ def generated_task_names(
         seed: Generator seed.
         base_devices: Real phones to generate around (and to pair generated apps with).
         base_apps: Real apps to generate around (and to pair generated phones with).
+        pool: Device parameter ranges from the base phone's ``family`` or from ``all`` base phones.
+        margin: Relative widening of the device ranges.
 
     Returns:
         ``DEVICE:APP`` names.
@@ -317,7 +348,7 @@ def generated_task_names(
     if devices <= 0 and apps <= 0:
         raise MetaDVFSError("generated: tasks > 0 needs devices > 0 or apps > 0")
     bd, ba = "+".join(base_devices), "+".join(base_apps)
-    gdev = [f"gen{seed}.{i}.{bd}" for i in range(devices)]
+    gdev = [device_name(base_devices, i, seed, pool, margin) for i in range(devices)]
     gapp = [f"genapp{seed}.{i}.{ba}" for i in range(apps)]
     pairs = [(d, a) for d in gdev for a in [*base_apps, *gapp]] + [(d, a) for d in base_devices for a in gapp]
     if tasks > len(pairs):

@@ -55,6 +55,23 @@ def test_generated_devices_sample_within_ranges_and_are_deterministic() -> None:
     assert generate_device(DEVS, 0, 5) != generate_device(DEVS, 0, 6)
 
 
+def test_all_pool_samples_within_the_catalog_wide_range() -> None:
+    profs = [load_device(d) for d in DEVS]
+    rng = family_ranges(profs, None, 0.25)
+    seen_families = set()
+    for i in range(20):
+        g = generate_device(DEVS, i, 2, pool="all", margin=0.25)
+        seen_families.add(g.metadata.soc_family)
+        assert g.name == f"gen2a25.{i}." + "+".join(DEVS) and resolve_generated_device(g.name) == g
+        for k, v in _scalars(g).items():
+            lo, hi = rng[k]
+            tol = 1000.0 * len(g.gpu.freqs_khz) if k.endswith("_khz") else 1e-6 * max(1.0, abs(hi))
+            assert lo - tol <= v <= hi + tol, (g.name, k)
+    assert seen_families == {"snapdragon", "tensor"}
+    with pytest.raises(MetaDVFSError, match="pool"):
+        generate_device(DEVS, 0, 0, pool="galaxy")
+
+
 def test_generated_apps() -> None:
     base = list_apps()
     a = generate_app(base, 3, 1)
