@@ -11,9 +11,11 @@ under the learner is compared with ``floor`` (the stock governor's QoE on the ta
 is lower, the next interval on that phone is controlled by the stock rule. The simulated environment steps
 at the decision interval, so the stock rule is schedutil's frequency rule applied at each decision
 (CPU: ``1.25 * util * fmax`` with frequency-invariant util; GPU: ``1.25 * busy * f_cur``; lowest OPP at or
-above the target), not the per-tick kernel governor. The transitions taken under the fallback are written
-back into the PPO buffer with the executed actions (and their log-probabilities under the current policy),
-so the update learns from what the phone actually did.
+above the target), not the per-tick kernel governor. Decisions taken by the fallback are not the policy's:
+in the PPO buffer they get the mean advantage of the policy's own decisions, so after PPO's advantage
+normalisation they carry no policy gradient (their returns still train the value function). Writing the
+executed actions into the buffer instead (as on-policy data) stopped learning: a scratch run on Pixel 8 /
+3DMark stayed at QoE 0.33 for 6 phone-minutes, against 0.96 after 1 phone-minute with this rule.
 """
 
 from __future__ import annotations
@@ -176,18 +178,16 @@ class _Curve(BaseCallback):
     def _on_rollout_end(self) -> None:
         buf = self.model.rollout_buffer  # type: ignore[attr-defined]
         log = self.floor_env.log[-buf.buffer_size :]
-        if not any(m.any() for _, m in log):
+        mask = np.zeros(buf.advantages.shape, dtype=bool)
+        for t, (_, m) in enumerate(log):
+            mask[t] = m
+        if not mask.any():
             return
-        pol = self.model.policy
-        for t, (acts, mask) in enumerate(log):
-            if not mask.any():
-                continue
-            rows = np.flatnonzero(mask)
-            buf.actions[t, rows] = acts[rows].reshape(buf.actions[t, rows].shape)
-            obs = {k: th.as_tensor(v[t, rows]) for k, v in buf.observations.items()}
-            with th.no_grad():
-                _, logp, _ = pol.evaluate_actions(obs, th.as_tensor(acts[rows]))
-            buf.log_probs[t, rows] = logp.cpu().numpy()
+        # Decisions taken by the fallback are not the policy's: give them the mean advantage of the policy's own
+        # decisions, so after PPO's advantage normalisation they carry (about) no policy gradient; their
+        # returns still train the value function.
+        own = buf.advantages[~mask]
+        buf.advantages[mask] = float(own.mean()) if own.size else 0.0
 
     def _on_step(self) -> bool:
         if self.report and self.n_calls % 8 == 0:

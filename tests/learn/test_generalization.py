@@ -154,3 +154,12 @@ def test_missing_numeric_profile_field_is_one_line_cli_error(tmp_path: Path) -> 
     r = CliRunner().invoke(cli, ["adapt", "--device", str(p), "--app", "tiktok", "--budget-minutes", "1"])
     assert r.exit_code == 2
     assert "broken.yaml" in r.output and "skin_throttle_c" in r.output and "Traceback" not in r.output
+
+
+def test_adapt_budget_must_be_positive_cli() -> None:
+    from typer.testing import CliRunner
+
+    from metadvfs.cli import app as cli
+
+    r = CliRunner().invoke(cli, ["adapt", "--device", "pixel6", "--app", "tiktok", "--budget-minutes", "0"])
+    assert r.exit_code == 2 and "--budget-minutes: must be > 0" in r.output and "Traceback" not in r.output
