@@ -32,6 +32,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
+from metadvfs.learn.config import GeneratedConfig
 from metadvfs.learn.metadata import Grouping, cosine_distances
 from metadvfs.learn.tasks import ModelPlan, build_tasks, encode_tasks
 from metadvfs.learn.trainer import _spaces, make_algo, make_train_env, torch_threads
@@ -104,8 +105,9 @@ def _incremental_init(model: LoadedModel, near: str, cfg: Any, report: Any) -> t
     d = baseline_root(model) / f"standalone-{near.replace(':', '-')}"
     if not (d / "model.json").is_file():
         c = dataclasses.replace(
-            cfg, mode="standalone", tasks=(near,), total_steps=per_task_budget(model), name=f"standalone-{near}"
-        )
+            cfg, mode="standalone", tasks=(near,), total_steps=per_task_budget(model), name=f"standalone-{near}",
+            generated=GeneratedConfig(),
+        )  # fmt: skip
         tmp = d.with_name(d.name + ".partial")
         train(c, tmp, resume=(tmp / "train_state").is_dir(), tensorboard=False)
         tmp.rename(d)
@@ -139,7 +141,10 @@ def reference_model(model: LoadedModel, task: Task, spec: str, report: Any = Non
     h = hashlib.sha256(key.encode()).hexdigest()[:12]
     d = baseline_root(model) / f"reference-{task.device.name}-{task.app.name}-{h}"
     if not (d / "model.json").is_file():
-        c = dataclasses.replace(model.cfg, mode="standalone", tasks=(spec,), total_steps=budget, name=f"reference-{h}")
+        c = dataclasses.replace(
+            model.cfg, mode="standalone", tasks=(spec,), total_steps=budget, name=f"reference-{h}",
+            generated=GeneratedConfig(),
+        )  # fmt: skip
         tmp = d.with_name(d.name + ".partial")
         train(c, tmp, resume=(tmp / "train_state").is_dir(), tensorboard=False)
         tmp.rename(d)
