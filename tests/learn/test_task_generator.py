@@ -133,3 +133,25 @@ def test_training_on_generated_tasks_and_routing(tmp_path: Path) -> None:
     gen = [t for t in m.doc["tasks"] if is_generated_task(t)]
     x = np.stack([m.encode(make_task(*t.split(":"))) for t in gen])
     assert x.min() >= -1e-6 and x.max() <= 1 + 1e-6
+
+
+def test_reference_of_a_model_with_generated_tasks_trains_on_the_task_only(tmp_path: Path) -> None:
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.learn.trainer import train
+    from metadvfs.meta.adapt import reference_model
+
+    cfg = config_from_dict(
+        {
+            "tasks": ["pixel3:tiktok"],
+            "generated": {"devices": 1, "apps": 1, "tasks": 2, "base_devices": ["pixel3"], "base_apps": ["tiktok"]},
+            "network": {"backbone": "gru", "units": 8, "out_dim": 4, "meta_dim": 4, "head": [8]},
+            "env": {"episode_seconds": 5, "window": 4, "action_mode": "absolute", "levels": 4},
+            "ppo": {"n_steps": 16, "batch_size": 16, "n_epochs": 1},
+            "envs_per_task": 1,
+            "total_steps": 48,
+            "checkpoint_every_steps": 0,
+        }
+    )
+    m = load_checkpoint(train(cfg, tmp_path / "m", tensorboard=False))
+    ref = load_checkpoint(reference_model(m, make_task("pixel5", "weibo"), "pixel5:weibo"))
+    assert ref.doc["tasks"] == ["pixel5:weibo"] and len(ref.doc["models"]) == 1
