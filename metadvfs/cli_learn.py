@@ -278,8 +278,9 @@ def adapt_cmd(
         def fmt(v: dict[str, Any]) -> str:
             return "never" if v["minutes_to_95"] is None else f"{v['minutes_to_95']:.2f}"
 
+        ref_cell = fmt(m["vs_reference"]) if res["reference"] else "- (no reference)"
         t.add_row(name, f"{z['ppr_norm']:.3f}/{z['qoe']:.3f}", f"{f['ppr_norm']:.3f}/{f['qoe']:.3f}",
-                  fmt(m["vs_reference"]), fmt(m["vs_oracle"]), f"{m['fallback_share']:.1%}")
+                  ref_cell, fmt(m["vs_oracle"]), f"{m['fallback_share']:.1%}")
     out_console.print(t)
     ref = res["reference"]
     console.print(

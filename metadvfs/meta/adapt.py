@@ -321,21 +321,24 @@ def adapt(
     if out is not None:
         first = methods[0]
         um0 = info[first]["init_uses_metadata"]
-        _save(Path(out), model, task, meta_row, runs[first].state_dict, um0, report)
+        _save(Path(out), model, task, spec, runs[first].state_dict, um0, report)
     return report
 
 
 def _save(
-    out: Path, model: LoadedModel, task: Task, meta_row: np.ndarray, sd: dict[str, th.Tensor], use_meta: bool,
+    out: Path, model: LoadedModel, task: Task, spec: str, sd: dict[str, th.Tensor], use_meta: bool,
     report: dict[str, Any],
 ) -> None:
+    """Write the adapted model; its task is ``spec`` as given (profile paths stay loadable), not ``task.name``."""
     from metadvfs.io import write_text_atomic, write_with
 
-    cfg = dataclasses.replace(model.cfg, tasks=(task.name,), mode="conditioned" if use_meta else "standalone")
+    cfg = dataclasses.replace(
+        model.cfg, tasks=(spec,), mode="conditioned" if use_meta else "standalone", generated=GeneratedConfig()
+    )
     obs_space, act_space = _spaces(cfg, model.encoder.dim)
     save_checkpoint(
-        out, cfg=cfg, encoder=model.encoder, plans=[ModelPlan("adapted", (task.name,), use_meta)],
-        grouping=Grouping((0,), 1, {}, "adapted"), task_names=[task.name], state_dicts={"adapted": sd},
+        out, cfg=cfg, encoder=model.encoder, plans=[ModelPlan("adapted", (spec,), use_meta)],
+        grouping=Grouping((0,), 1, {}, "adapted"), task_names=[spec], state_dicts={"adapted": sd},
         obs_space=obs_space, action_space=act_space,
         train_info={"adapted_from": str(model.path), "budget_phone_minutes": report["budget_phone_minutes"]},
     )
