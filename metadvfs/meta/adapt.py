@@ -285,10 +285,12 @@ def adapt(
             if progress:
                 progress(n, s, decisions)
 
+        def q_of(pol: Any, r: np.ndarray = row) -> dict[str, float]:
+            return quality(pol, r)
+
         runs[name] = fast.run(
-            cfg, task, row, init, um, decisions, seed, n_envs, rollout,
-            lambda pol, r=row: quality(pol, r), eval_every, context_only=name == "context",
-            context_lr=context_lr, floor=floor, report=rep,
+            cfg, task, row, init, um, decisions, seed, n_envs, rollout, q_of, eval_every,
+            context_only=name == "context", context_lr=context_lr, floor=floor, report=rep,
         )  # fmt: skip
         info[name] = {"init_uses_metadata": um}
     ref_for = ref_q if ref_q is not None else oracle

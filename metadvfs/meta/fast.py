@@ -127,7 +127,7 @@ class QoEFloorVecEnv(VecEnvWrapper):
     def step_wait(self) -> Any:
         """Step, then update the per-phone QoE check."""
         obs, rew, done, infos = self.venv.step_wait()
-        self.last_obs = obs
+        self.last_obs = obs  # type: ignore[assignment]  # Dict observation space
         qoe = np.asarray(self.inner.last_metrics["qoe"], dtype=float)
         under = self.fallback_left > 0
         self.fallback_left[under] -= 1

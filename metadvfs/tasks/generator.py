@@ -108,8 +108,8 @@ def family_ranges(
         for k, v in _scalars(b).items():
             vals.setdefault(k, []).append(v)
     out: dict[str, tuple[float, float]] = {}
-    for k, v in vals.items():
-        lo, hi = min(v), max(v)
+    for k, seen in vals.items():
+        lo, hi = min(seen), max(seen)
         t = margin / MARGIN
         if k == "skin_throttle_c":
             out[k] = (lo - SKIN_MARGIN_C * t, hi + SKIN_MARGIN_C * t)
