@@ -198,7 +198,7 @@ def evaluate_cmd(
 def meta_train_cmd(
     config: str = typer.Option(..., "--config", help="YAML config (tasks, network, env, meta section)."),
     out: Path = typer.Option(..., "--out", help="Output checkpoint directory."),
-    algo: str | None = typer.Option(None, "--algo", help="Override meta.algo: fomaml | reptile."),
+    algo: str | None = typer.Option(None, "--algo", help="Override meta.algo: fomaml | reptile | cavia."),
     iterations: int | None = typer.Option(None, "--iterations", help="Override meta.iterations (> 0)."),
 ) -> None:
     """Meta-train one initialization per metadata group (FOMAML or Reptile)."""

@@ -19,7 +19,7 @@ from metadvfs.errors import MetaDVFSError
 
 MODES = ("conditioned", "grouped", "standalone", "joint")
 ALGOS = ("ppo", "dqn")
-META_ALGOS = ("fomaml", "reptile")
+META_ALGOS = ("fomaml", "reptile", "cavia")
 
 
 def _rng(lo: float | None = None, hi: float | None = None, choices: tuple[Any, ...] | None = None) -> dict[str, Any]:
@@ -89,7 +89,7 @@ class MetaConfig:
     """Meta-training hyper-parameters (``metadvfs meta-train``) (defaults from ``method.md`` §5.2 where it gives them).
 
     Attributes:
-        algo: ``fomaml`` or ``reptile``.
+        algo: ``fomaml``, ``reptile`` or ``cavia`` (inner steps fit only the context parameters).
         iterations: Meta-iterations per group.
         meta_batch: Tasks sampled per iteration (at most the group size).
         inner_steps: Inner adaptation steps per task (SGD steps for FOMAML, PPO updates for Reptile).

@@ -5,7 +5,8 @@ Methods (:func:`adapt`; same phone-minute budget, same seeds, same environments,
 - ``context``: CAVIA-style context adaptation of the metadata-routed model: only the conditioning input
   (the first metadata layer's bias) is fitted, the policy is frozen (:mod:`metadvfs.meta.fast`);
 - ``finetune``: full PPO fine-tuning of the metadata-routed model;
-- ``meta``: full fine-tuning from a FOMAML/Reptile meta-initialisation (``--meta-model``), routed by metadata;
+- ``meta``: from a meta-initialisation (``--meta-model``), routed by metadata: full fine-tuning for FOMAML/Reptile,
+  context-only adaptation for a CAVIA checkpoint;
 - ``joint``: full fine-tuning from the model's unconditioned joint baseline (joint-init);
 - ``incremental``: full fine-tuning from the standalone model of the nearest trained task by metadata
   (trained once with the model's per-task budget and cached under the model's ``baselines/``);
@@ -165,13 +166,21 @@ def _joint_init(model: LoadedModel) -> tuple[dict[str, th.Tensor], bool]:
     return {k: v.detach().clone() for k, v in j.policies[mid].state_dict().items()}, False
 
 
-def _meta_init(meta_model: str | Path | None, task: Task) -> tuple[dict[str, th.Tensor], bool, np.ndarray]:
+def _meta_init(
+    meta_model: str | Path | None, task: Task
+) -> tuple[dict[str, th.Tensor], bool, np.ndarray, bool]:
+    """Routed group weights of a meta checkpoint and how to adapt them.
+
+    Returns:
+        ``(weights, conditioned, metadata row, context_only)``; ``context_only`` for a CAVIA checkpoint.
+    """
     if meta_model is None:
         raise MetaDVFSError("method 'meta': give --meta-model DIR (a metadvfs meta-train checkpoint)")
     mm = load_checkpoint(meta_model)
     gid = mm.model_for(task)
     um = bool(next(m for m in mm.doc["models"] if m["id"] == gid)["use_meta"])
-    return {k: v.detach().clone() for k, v in mm.policies[gid].state_dict().items()}, um, mm.encode(task)
+    cavia = mm.doc.get("train", {}).get("meta", {}).get("algo") == "cavia"
+    return {k: v.detach().clone() for k, v in mm.policies[gid].state_dict().items()}, um, mm.encode(task), cavia
 
 
 def adapt(
@@ -270,10 +279,11 @@ def adapt(
     info: dict[str, dict[str, Any]] = {}
     for name in methods:
         row = meta_row
+        ctx_only = name == "context"
         if name in ("context", "finetune"):
             init, um = routed, routed_meta
         elif name == "meta":
-            init, um, row = _meta_init(meta_model, task)
+            init, um, row, ctx_only = _meta_init(meta_model, task)
         elif name == "joint":
             init, um = _joint_init(model)
         elif name == "incremental":
@@ -290,9 +300,9 @@ def adapt(
 
         runs[name] = fast.run(
             cfg, task, row, init, um, decisions, seed, n_envs, rollout, q_of, eval_every,
-            context_only=name == "context", context_lr=context_lr, floor=floor, report=rep,
+            context_only=ctx_only, context_lr=context_lr, floor=floor, report=rep,
         )  # fmt: skip
-        info[name] = {"init_uses_metadata": um}
+        info[name] = {"init_uses_metadata": um, "context_only": ctx_only}
     ref_for = ref_q if ref_q is not None else oracle
     report: dict[str, Any] = {
         "task": task.name,

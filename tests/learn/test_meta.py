@@ -30,7 +30,7 @@ def test_moving_average_and_threshold() -> None:
     assert steps_to_threshold(steps, np.array([1.0, 1.0, 1.0, 1.0, 0.0]), 0.9) is None
 
 
-@pytest.mark.parametrize("algo", ["fomaml", "reptile"])
+@pytest.mark.parametrize("algo", ["fomaml", "reptile", "cavia"])
 def test_meta_train_moves_each_group_init(tmp_path: Path, algo: str) -> None:
     cfg = config_from_dict(TINY)
     mc = MetaConfig(algo=algo, iterations=2, meta_batch=2, inner_steps=1, envs_per_task=2, n_steps=16,
@@ -46,6 +46,9 @@ def test_meta_train_moves_each_group_init(tmp_path: Path, algo: str) -> None:
     init = fresh_policy_state(cfg, "pixel3:tiktok", th.zeros(m.doc["meta_dim"]), cfg.seed)
     got = m.policies["g0"].state_dict()
     assert any(not th.equal(init[k], got[k]) for k in init if init[k].is_floating_point())
+    if algo == "cavia":  # the outer step leaves the context (adapted per task in the inner loop) alone
+        ctx = [k for k in init if k.endswith("meta_net.0.bias")]
+        assert ctx and all(th.equal(init[k], got[k]) for k in ctx)
 
 
 def test_adapt_from_meta_init(tmp_path: Path) -> None:
@@ -59,3 +62,21 @@ def test_adapt_from_meta_init(tmp_path: Path) -> None:
     assert r["methods"]["meta"]["init_uses_metadata"]
     assert len(r["methods"]["meta"]["curve"]) == len(r["methods"]["scratch"]["curve"]) >= 2
     assert load_checkpoint(tmp_path / "a").doc["models"][0]["id"] == "adapted"
+
+
+@pytest.mark.parametrize("algo", ["fomaml", "cavia"])
+def test_inner_steps_never_leak_into_theta(algo: str) -> None:
+    """One outer Adam step moves every parameter by at most outer_lr; the inner (fast) weights must not leak."""
+    from metadvfs.learn.tasks import build_tasks, encode_tasks, fit_encoder
+    from metadvfs.meta.maml import meta_train_group
+    from metadvfs.meta.train import fresh_policy_state
+
+    cfg = config_from_dict(TINY)
+    tasks = build_tasks(TINY["tasks"])
+    vec = encode_tasks(tasks, fit_encoder(tasks))
+    init = fresh_policy_state(cfg, TINY["tasks"][0], vec[0], 0)
+    mc = MetaConfig(algo=algo, iterations=1, meta_batch=1, inner_steps=2, envs_per_task=2, n_steps=16,
+                    inner_lr=0.5, outer_lr=0.01)
+    out, _ = meta_train_group(cfg, mc, (TINY["tasks"][0],), vec[:1], init, 5)
+    moved = max(float((out[k] - init[k]).abs().max()) for k in init if init[k].is_floating_point())
+    assert 0 < moved <= 0.01 + 1e-6
