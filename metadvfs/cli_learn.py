@@ -179,11 +179,13 @@ def evaluate_cmd(
         write_reports,
     )
     from metadvfs.learn.tasks import parse_task_names, scenario_seconds
+    from metadvfs.tasks.generator import is_generated_task
 
     if reference not in REFERENCES:
         raise MetaDVFSError(f"--reference: must be one of {', '.join(REFERENCES)}, got {reference!r}")
     m = load_checkpoint(model)
-    names = list(m.doc["tasks"]) if tasks == "model" else parse_task_names(tasks)
+    # generated training tasks are not evaluation tasks: "model" means the model's real tasks
+    names = [t for t in m.doc["tasks"] if not is_generated_task(t)] if tasks == "model" else parse_task_names(tasks)
     if seconds is None:
         seconds = (None if tasks == "model" else scenario_seconds(tasks)) or 60.0
     wanted = [b.strip() for b in baselines.split(",") if b.strip()]
@@ -219,7 +221,7 @@ def evaluate_cmd(
 def meta_train_cmd(
     config: str = typer.Option(..., "--config", help="YAML config (tasks, network, env, meta section)."),
     out: Path = typer.Option(..., "--out", help="Output checkpoint directory."),
-    algo: str | None = typer.Option(None, "--algo", help="Override meta.algo: fomaml | reptile."),
+    algo: str | None = typer.Option(None, "--algo", help="Override meta.algo: fomaml | reptile | cavia."),
     iterations: int | None = typer.Option(None, "--iterations", help="Override meta.iterations (> 0)."),
 ) -> None:
     """Meta-train one initialization per metadata group (FOMAML or Reptile)."""
@@ -254,13 +256,22 @@ def adapt_cmd(
     model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
     device: str = typer.Option(..., "--device", help="Device name or profile file."),
     app_name: str = typer.Option(..., "--app", help="App name or app-profile file."),
-    steps: int = typer.Option(100_000, "--steps", help="Fine-tuning environment steps per method (> 0)."),
-    out: Path | None = typer.Option(None, "--out", help="Directory for the adapted model, curve and plot."),
-    compare: str = typer.Option("", "--compare", help="Also run: scratch,incremental (same budget)."),
+    budget: float = typer.Option(10.0, "--budget-minutes", help="Adaptation budget, phone-minutes (> 0)."),
+    out: Path | None = typer.Option(None, "--out", help="Directory for the adapted model, report and plot."),
+    compare: str = typer.Option(
+        "context", "--compare", help="Methods: context,finetune,meta,joint,incremental,scratch (first is saved)."
+    ),
+    meta_model: Path | None = typer.Option(None, "--meta-model", help="Meta-init checkpoint for method meta."),
     seed: int = typer.Option(0, "--seed", help="Seed (same for every method)."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (steps_to_95 per method)."),
+    phones: int = typer.Option(8, "--phones", help="Simulated phones adapting in parallel."),
+    rollout: int = typer.Option(32, "--rollout", help="Decisions per phone per update."),
+    eval_seeds: int = typer.Option(4, "--eval-seeds", help="Held-out evaluation episodes (seeds 10000+i)."),
+    eval_seconds: float = typer.Option(20.0, "--eval-seconds", help="Held-out episode length, s."),
+    qoe_margin: float = typer.Option(0.05, "--qoe-margin", help="QoE floor below stock; negative: no floor."),
+    no_reference: bool = typer.Option(False, "--no-reference", help="Skip the task-specific reference."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
-    """Adapt a model to a new (device, app) in few steps; report steps (and simulated minutes) to 95 %."""
+    """Adapt a model to a new (device, app); quality on held-out episodes vs phone-minutes, minutes to 95 %."""
     from metadvfs.meta.adapt import adapt
 
     methods = [c.strip() for c in compare.split(",") if c.strip()]
@@ -272,19 +283,34 @@ def adapt_cmd(
                 bars[name] = prog.add_task(f"adapt ({name})", total=total, info="")
             prog.update(bars[name], completed=done)  # type: ignore[arg-type]
 
-        res = adapt(model, device, app_name, steps, out, methods, seed, progress=report)
+        res = adapt(
+            model, device, app_name, budget, out, methods, seed, phones, rollout, 1, eval_seeds, eval_seconds,
+            None if qoe_margin < 0 else qoe_margin, meta_model=meta_model, reference=not no_reference,
+            progress=report,
+        )  # fmt: skip
     if json_out:
-        print_json({k: v for k, v in res.items() if k != "curves"})
+        print_json(res)
         return
-    t = Table(title=f"adaptation to {res['task']} ({res['steps']:,} steps, routed to model {res['routed_model']})")
-    for c in ("method", "steps to 95 %", "sim. minutes", "start reward", "converged reward"):
+    head = f"{res['budget_phone_minutes']:g} phone-min, routed to {res['routed_model']}"
+    t = Table(title=f"adaptation to {res['task']} ({head})")
+    for c in ("method", "zero-shot PPR/QoE", "final PPR/QoE", "min to 95 % ref", "min to 95 % oracle", "fallback"):
         t.add_column(c)
     for name, m in res["methods"].items():
-        s95 = m["steps_to_95"]
-        t.add_row(name, "not reached" if s95 is None else f"{s95:,}",
-                  "-" if m["minutes_to_95"] is None else f"{m['minutes_to_95']:.1f}",
-                  f"{m['start_reward']:.4f}", f"{m['converged_reward']:.4f}")
+        z, f = m["zero_shot"], m["final"]
+
+        def fmt(v: dict[str, Any]) -> str:
+            return "never" if v["minutes_to_95"] is None else f"{v['minutes_to_95']:.2f}"
+
+        ref_cell = fmt(m["vs_reference"]) if res["reference"] else "- (no reference)"
+        t.add_row(name, f"{z['ppr_norm']:.3f}/{z['qoe']:.3f}", f"{f['ppr_norm']:.3f}/{f['qoe']:.3f}",
+                  ref_cell, fmt(m["vs_oracle"]), f"{m['fallback_share']:.1%}")
     out_console.print(t)
+    ref = res["reference"]
+    console.print(
+        f"stock ({res['eval']['normalised_to']}) QoE {res['stock']['qoe']:.3f}; "
+        f"oracle PPR {res['oracle']['ppr_norm']:.3f}"
+        + (f"; reference PPR {ref['ppr_norm']:.3f} QoE {ref['qoe']:.3f}" if ref else "")
+    )
     if out is not None:
         console.print(f"adapted model and curve: {out}/ (adaptation.json, adaptation.png)")
 

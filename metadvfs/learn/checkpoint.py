@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,16 @@ import metadvfs
 from metadvfs.errors import MetaDVFSError
 from metadvfs.io import atomic_path, parse_document, write_text_atomic
 from metadvfs.learn.config import TrainConfig, config_from_dict, config_to_dict
-from metadvfs.learn.metadata import Grouping, MetadataEncoder, cosine_distances, raw_metadata
+from metadvfs.learn.metadata import Grouping, MetadataEncoder, cosine_distances, task_metadata
 from metadvfs.learn.policy import policy_kwargs
 from metadvfs.learn.tasks import ModelPlan
 from metadvfs.tasks.task import Task
 
 MODEL_SCHEMA = "metadvfs.model/1"
 SUPPORTED_SCHEMAS = (MODEL_SCHEMA,)
+ROUTE_CLOSE = 0.5
+"""A new task is routed to a single-task fine-tune only within this fraction of the median nearest-neighbour
+metadata distance among the model's training tasks (see :meth:`LoadedModel.model_for`)."""
 
 
 def save_checkpoint(
@@ -112,6 +115,7 @@ class LoadedModel:
     cfg: TrainConfig
     encoder: MetadataEncoder
     policies: dict[str, Any]
+    _train_cache: tuple[list[str], np.ndarray, float] | None = field(default=None, repr=False, compare=False)
 
     @property
     def window(self) -> int:
@@ -119,28 +123,47 @@ class LoadedModel:
         return int(self.doc["obs"]["window"])
 
     def model_for(self, task: Task) -> str:
-        """Id of the model that drives ``task``: its training model, else the nearest group by metadata."""
+        """Id of the model that drives ``task``.
+
+        A training task goes to the model that learned it. A new task goes to a shared (multi-task) model: the
+        one holding the training task nearest to it by metadata (weighted cosine distance), unless its nearest
+        training task has its own single-task fine-tune and the new task is *close* to it (distance at most
+        :data:`ROUTE_CLOSE` times the median nearest-neighbour distance among the training tasks); then that
+        fine-tune drives it. (Routing by the mean distance to a model's tasks sent new tasks to single-task
+        fine-tunes, whose one task is always nearer on average than a whole group.)
+        """
         for m in self.doc["models"]:
             if task.name in m["tasks"]:
                 return str(m["id"])
         if len(self.doc["models"]) == 1:
             return str(self.doc["models"][0]["id"])
-        vec = self.encode(task)
-        from metadvfs.learn.tasks import build_tasks, encode_tasks
-
-        best, best_d = None, np.inf
+        owners, vecs, close = self._training_vectors()
         w = self.encoder.block_weights()
-        for m in self.doc["models"]:
-            known = encode_tasks(build_tasks(m["tasks"]), self.encoder)
-            d = cosine_distances(np.vstack([vec[None], known]), w)[0, 1:].mean()
-            if d < best_d:
-                best, best_d = str(m["id"]), d
-        assert best is not None
-        return best
+        d = cosine_distances(np.vstack([self.encode(task)[None], vecs]), w)[0, 1:]
+        shared = {str(m["id"]) for m in self.doc["models"] if len(m["tasks"]) > 1}
+        i = int(np.argmin(d))
+        if not shared or owners[i] in shared or d[i] <= close:
+            return owners[i]
+        rows = [j for j, o in enumerate(owners) if o in shared]
+        return owners[rows[int(np.argmin(d[rows]))]]
+
+    def _training_vectors(self) -> tuple[list[str], np.ndarray, float]:
+        """Owner model of every training task, their encoded metadata and the 'close' distance (cached)."""
+        if self._train_cache is None:
+            from metadvfs.learn.tasks import build_tasks, encode_tasks
+
+            owners = [str(m["id"]) for m in self.doc["models"] for _ in m["tasks"]]
+            names = [t for m in self.doc["models"] for t in m["tasks"]]
+            vecs = encode_tasks(build_tasks(names), self.encoder)
+            dd = cosine_distances(vecs, self.encoder.block_weights())
+            np.fill_diagonal(dd, np.inf)
+            nn = dd.min(axis=1) if len(names) > 1 else np.zeros(1)
+            self._train_cache = (owners, vecs, ROUTE_CLOSE * float(np.median(nn)))
+        return self._train_cache
 
     def encode(self, task: Task) -> np.ndarray:
         """Encoded metadata of a task (errors if the profile cannot be encoded)."""
-        return self.encoder.transform(raw_metadata(task.device, task.app), task.name)
+        return self.encoder.transform(task_metadata(task), task.name)
 
     def act(self, model_id: str, obs: dict[str, np.ndarray], deterministic: bool = True) -> np.ndarray:
         """Actions of one model for a batch of observations (Dict of (B, ...) arrays)."""

@@ -20,7 +20,7 @@ from metadvfs.learn.backbones import BACKBONES, WIRINGS, shape_problem
 
 MODES = ("conditioned", "grouped", "standalone", "joint")
 ALGOS = ("ppo", "dqn")
-META_ALGOS = ("fomaml", "reptile")
+META_ALGOS = ("fomaml", "reptile", "cavia")
 
 
 def _rng(lo: float | None = None, hi: float | None = None, choices: tuple[Any, ...] | None = None) -> dict[str, Any]:
@@ -94,7 +94,7 @@ class MetaConfig:
     """Meta-training hyper-parameters (``metadvfs meta-train``); defaults from ``docs/method.md`` §5.2.
 
     Attributes:
-        algo: ``fomaml`` or ``reptile``.
+        algo: ``fomaml``, ``reptile`` or ``cavia`` (inner steps fit only the context parameters).
         iterations: Meta-iterations per group.
         meta_batch: Tasks sampled per iteration (at most the group size).
         inner_steps: Inner adaptation steps per task (SGD steps for FOMAML, PPO updates for Reptile).
@@ -117,6 +117,31 @@ class MetaConfig:
 
 
 @dataclass(frozen=True)
+class GeneratedConfig:
+    """Procedurally generated training tasks mixed with ``tasks`` (:mod:`metadvfs.tasks.generator`).
+
+    Attributes:
+        devices: Generated phones around the real SoC families of ``base_devices``.
+        apps: Generated apps around ``base_apps``.
+        tasks: Generated (device, app) pairs added to the training tasks (0 = none).
+        seed: Generator seed.
+        base_devices: Real phones to generate around (empty: every catalog phone).
+        base_apps: Real apps to generate around (empty: every catalog app).
+        pool: Device parameter ranges from the base phone's SoC ``family`` or from ``all`` base phones.
+        margin: Relative widening of the device parameter ranges.
+    """
+
+    devices: int = field(default=0, metadata=_rng(0, 10_000))
+    apps: int = field(default=0, metadata=_rng(0, 10_000))
+    tasks: int = field(default=0, metadata=_rng(0, 100_000))
+    seed: int = field(default=0, metadata=_rng(0, 2**31 - 1))
+    base_devices: tuple[str, ...] = ()
+    base_apps: tuple[str, ...] = ()
+    pool: str = field(default="all", metadata=_rng(choices=("family", "all")))
+    margin: float = field(default=0.25, metadata=_rng(0.0, 1.0))
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole training run.
 
@@ -132,6 +157,7 @@ class TrainConfig:
         envs_per_task: Parallel simulated phones per task.
         seed: Base seed.
         checkpoint_every_steps: Environment steps between resumable checkpoints (0 = only at the end).
+        generated: Generated training tasks added to ``tasks`` (see :class:`GeneratedConfig`).
     """
 
     name: str = "run"
@@ -148,6 +174,7 @@ class TrainConfig:
     ppo: PPOConfig = PPOConfig()
     dqn: DQNConfig = DQNConfig()
     meta: MetaConfig = MetaConfig()
+    generated: GeneratedConfig = GeneratedConfig()
 
 
 def _check_type(where: str, value: Any, tp: Any) -> Any:

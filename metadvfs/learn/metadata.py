@@ -1,11 +1,23 @@
-"""Task metadata: schema, a fitted encoder, task similarity and metadata grouping.
+"""Task metadata: versioned schemas, a fitted encoder, task similarity and metadata grouping.
 
-Schema (:data:`CATEGORICAL` and :data:`NUMERIC`): device fields come from the device profile, app fields from
-the app profile. Categorical fields are one-hot over the schema's vocabulary (a value outside it cannot be
-encoded and is an error); numeric fields are min-max scaled with the minimum and maximum seen over the
-training tasks (the fitted state is saved with every model, so a new phone is encoded on the training scale
-and may fall outside ``[0, 1]``). Device and app blocks get equal total weight in distances
-(``docs/method.md`` §4).
+Two schemas exist; every model stores the one it was trained with in ``encoder.json`` and keeps it:
+
+- ``metadvfs.metadata/1`` (models trained before device/app measurement existed, e.g. the shipped
+  ``default``): categorical SoC/GPU family and app category/interaction, per-cluster cores, fmax, OPP count,
+  capacity, IPC, GPU fmax/OPPs/throughput/max power, release year, refresh rate, base power, and the app
+  profile's hand-set target FPS and CPU/GPU intensity.
+- ``metadvfs.metadata/2`` (the default for new models): numbers read from the device profile (per-domain
+  compute capacity and fmax, OPP count, power at fmax, energy-per-cycle slope, GPU throughput, thermal limits)
+  and app features *measured* from a short run of the app's demand (:func:`app_features`: frame-rate demand,
+  CPU/GPU work per frame, background work, burstiness), so a new phone or app gets a meaningful vector
+  without a hand label. Categorical fields keep an explicit ``unknown`` code.
+
+Categorical fields are one-hot over the schema's vocabulary; a value outside it (a phone with an ``exynos``
+SoC) is not an error: schema 2 sets the ``unknown`` slot, schema 1 (no such slot) leaves the block at zero,
+and the numeric features carry the task. Numeric fields are min-max scaled with the minimum and maximum
+seen over the training tasks (saved with every model, so a new phone is encoded on the training scale and
+may fall outside ``[0, 1]``). A missing or non-finite numeric field is a one-line error. Device and app
+blocks get equal total weight in distances (``docs/method.md`` §4).
 
 Grouping: average-linkage agglomerative clustering of the encoded task vectors under cosine distance; the
 number of groups is the ``k`` in ``k_range`` with the highest silhouette score (ties: fewer groups).
@@ -13,6 +25,7 @@ number of groups is the ``k`` in ``k_range`` with the highest silhouette score (
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,17 +36,38 @@ from metadvfs.catalog.types import CPU_DOMAINS, DeviceProfile
 from metadvfs.errors import MetaDVFSError
 from metadvfs.workload.types import CATEGORIES, INTERACTIONS, AppProfile
 
-SCHEMA_VERSION = "metadvfs.metadata/1"
+SCHEMA_V1 = "metadvfs.metadata/1"
+SCHEMA_V2 = "metadvfs.metadata/2"
+SCHEMA_VERSION = SCHEMA_V2
+"""Schema of newly fitted encoders."""
+UNKNOWN = "unknown"
+"""Categorical code of a value outside the schema's vocabulary (schema 2)."""
 
-CATEGORICAL: dict[str, tuple[str, ...]] = {
-    "soc_family": ("snapdragon", "tensor"),
-    "gpu_family": ("adreno", "mali"),
-    "app_category": CATEGORIES,
-    "interaction": INTERACTIONS,
-}
-"""Categorical fields and their vocabularies."""
+OBSERVE_SECONDS = 60.0
+"""Length of the app observation the app features are measured on, s (generated demand, seed :data:`OBSERVE_SEED`)."""
+OBSERVE_SEED = 7_777
+OBSERVE_WINDOW_S = 0.1
+"""Window for burstiness and idle fraction, s (one decision interval)."""
 
-DEVICE_NUMERIC: tuple[str, ...] = (
+
+@dataclass(frozen=True)
+class Schema:
+    """Fields of one metadata schema version.
+
+    Attributes:
+        version: Schema id stored in ``encoder.json``.
+        categorical: Categorical fields and their vocabularies (schema 2 ends each with ``unknown``).
+        numeric: Numeric fields, in vector order.
+        device_fields: Fields that describe the device (the rest describe the app).
+    """
+
+    version: str
+    categorical: dict[str, tuple[str, ...]]
+    numeric: tuple[str, ...]
+    device_fields: frozenset[str]
+
+
+_V1_DEVICE_NUMERIC: tuple[str, ...] = (
     "n_clusters",
     *(f"{d}_{f}" for d in CPU_DOMAINS for f in ("cores", "fmax_ghz", "n_opp", "capacity", "ipc")),
     "gpu_fmax_ghz",
@@ -44,27 +78,93 @@ DEVICE_NUMERIC: tuple[str, ...] = (
     "display_refresh_hz",
     "base_power_w",
 )
-APP_NUMERIC: tuple[str, ...] = ("target_fps", "cpu_intensity", "gpu_intensity")
-NUMERIC: tuple[str, ...] = DEVICE_NUMERIC + APP_NUMERIC
-DEVICE_FIELDS = frozenset({"soc_family", "gpu_family", *DEVICE_NUMERIC})
+_V1_APP_NUMERIC: tuple[str, ...] = ("target_fps", "cpu_intensity", "gpu_intensity")
+_V1_CATEGORICAL: dict[str, tuple[str, ...]] = {
+    "soc_family": ("snapdragon", "tensor"),
+    "gpu_family": ("adreno", "mali"),
+    "app_category": CATEGORIES,
+    "interaction": INTERACTIONS,
+}
+
+_V2_DEVICE_NUMERIC: tuple[str, ...] = (
+    "n_clusters",
+    *(f"{d}_{f}" for d in CPU_DOMAINS for f in ("cores", "fmax_ghz", "n_opp", "capacity_gcps", "pmax_w", "epc_slope")),
+    "gpu_fmax_ghz",
+    "gpu_n_opp",
+    "gpu_capacity_gcps",
+    "gpu_pmax_w",
+    "gpu_epc_slope",
+    "skin_throttle_c",
+    "die_throttle_c",
+    "sustained_power_w",
+    "display_refresh_hz",
+    "base_power_w",
+)
+_V2_APP_NUMERIC: tuple[str, ...] = (
+    "target_fps",
+    "fps_demand",
+    "ui_mc_per_frame",
+    "gpu_mc_per_frame",
+    "worker_mc_per_s",
+    "bg_mc_per_s",
+    "burstiness",
+    "idle_fraction",
+)
+_V2_CATEGORICAL: dict[str, tuple[str, ...]] = {k: (*v, UNKNOWN) for k, v in _V1_CATEGORICAL.items()}
+
+SCHEMAS: dict[str, Schema] = {
+    SCHEMA_V1: Schema(
+        SCHEMA_V1,
+        _V1_CATEGORICAL,
+        _V1_DEVICE_NUMERIC + _V1_APP_NUMERIC,
+        frozenset({"soc_family", "gpu_family", *_V1_DEVICE_NUMERIC}),
+    ),
+    SCHEMA_V2: Schema(
+        SCHEMA_V2,
+        _V2_CATEGORICAL,
+        _V2_DEVICE_NUMERIC + _V2_APP_NUMERIC,
+        frozenset({"soc_family", "gpu_family", *_V2_DEVICE_NUMERIC}),
+    ),
+}
+
+# Back-compatible names (schema of newly fitted encoders).
+CATEGORICAL = SCHEMAS[SCHEMA_VERSION].categorical
+NUMERIC = SCHEMAS[SCHEMA_VERSION].numeric
+DEVICE_FIELDS = SCHEMAS[SCHEMA_VERSION].device_fields
 
 
-def raw_metadata(device: DeviceProfile, app: AppProfile) -> dict[str, Any]:
-    """Unencoded metadata of a (device, app) task.
+def epc_slope(freqs_khz: Sequence[int], power_mw: Sequence[float]) -> float:
+    """Slope of energy per cycle against frequency over an OPP table.
+
+    Energy per cycle at an OPP is ``power / frequency`` (mW / MHz = nJ per cycle); its least-squares slope
+    against frequency (GHz) says how much dearer a cycle gets per GHz of clock (the voltage cost).
 
     Args:
-        device: Device profile.
-        app: App profile.
+        freqs_khz: OPP frequencies, kHz.
+        power_mw: Busy power at each OPP, mW.
 
     Returns:
-        ``{field: value}`` with strings for categorical and floats (units in the names) for numeric fields.
+        nJ per cycle per GHz (0 for a single OPP).
+    """
+    f = np.asarray(freqs_khz, dtype=float) / 1e6
+    if len(f) < 2:
+        return 0.0
+    e = np.asarray(power_mw, dtype=float) / (f * 1e3)
+    return float(np.polyfit(f, e, 1)[0])
+
+
+def device_features(device: DeviceProfile) -> dict[str, Any]:
+    """Raw device metadata of both schemas (categorical strings, numbers with units in the names).
+
+    ``capacity_gcps`` is cores x fmax x IPC (reference Gcycles/s the cluster retires at fmax; for the GPU fmax x
+    throughput); ``pmax_w`` is one busy core's power at fmax (W; the whole GPU's for ``gpu_pmax_w``);
+    ``epc_slope`` is :func:`epc_slope`; ``sustained_power_w`` is the steady power that holds the skin at its first
+    throttle point, ``(skin_throttle_c - ambient_c) / r_skin_amb_c_per_w``.
     """
     md = device.metadata
     r: dict[str, Any] = {
         "soc_family": md.soc_family,
         "gpu_family": md.gpu_family,
-        "app_category": app.metadata.category,
-        "interaction": app.metadata.interaction,
         "n_clusters": float(len(device.clusters)),
     }
     for dom in CPU_DOMAINS:
@@ -74,17 +174,124 @@ def raw_metadata(device: DeviceProfile, app: AppProfile) -> dict[str, Any]:
         r[f"{dom}_n_opp"] = float(len(c.freqs_khz)) if c else 0.0
         r[f"{dom}_capacity"] = float(c.capacity) if c else 0.0
         r[f"{dom}_ipc"] = float(c.ipc) if c else 0.0
-    r["gpu_fmax_ghz"] = device.gpu.fmax_khz / 1e6
-    r["gpu_n_opp"] = float(len(device.gpu.freqs_khz))
-    r["gpu_throughput"] = float(device.gpu.throughput)
-    r["gpu_pmax_w"] = float(max(device.gpu.power_mw)) / 1000.0
+        r[f"{dom}_capacity_gcps"] = c.cores * c.fmax_khz / 1e6 * c.ipc if c else 0.0
+        r[f"{dom}_pmax_w"] = float(c.power_mw[-1]) / 1000.0 if c else 0.0
+        r[f"{dom}_epc_slope"] = epc_slope(c.freqs_khz, c.power_mw) if c else 0.0
+    g = device.gpu
+    r["gpu_fmax_ghz"] = g.fmax_khz / 1e6
+    r["gpu_n_opp"] = float(len(g.freqs_khz))
+    r["gpu_throughput"] = float(g.throughput)
+    r["gpu_capacity_gcps"] = g.fmax_khz / 1e6 * g.throughput
+    r["gpu_pmax_w"] = float(max(g.power_mw)) / 1000.0
+    r["gpu_epc_slope"] = epc_slope(g.freqs_khz, g.power_mw)
+    th_ = device.thermal
+    r["skin_throttle_c"] = float(th_.skin_throttle_c)
+    r["die_throttle_c"] = float(th_.die_throttle_c)
+    r["sustained_power_w"] = (th_.skin_throttle_c - th_.ambient_c) / th_.r_skin_amb_c_per_w
     r["year"] = float(md.year)
     r["display_refresh_hz"] = float(md.display_refresh_hz)
     r["base_power_w"] = device.base_power_mw / 1000.0
-    r["target_fps"] = float(app.metadata.target_fps)
-    r["cpu_intensity"] = float(app.metadata.cpu_intensity)
-    r["gpu_intensity"] = float(app.metadata.gpu_intensity)
     return r
+
+
+def demand_features(arrays: dict[str, np.ndarray], tick_s: float) -> dict[str, float]:
+    """App features measured from a demand trace (generated or recorded; device-independent units).
+
+    Args:
+        arrays: ``frames``, ``ui_mc``, ``gpu_mc``, ``worker_mc``, ``bg_mc`` per tick.
+        tick_s: Tick length, s.
+
+    Returns:
+        ``fps_demand`` (frames requested per s), ``ui_mc_per_frame`` / ``gpu_mc_per_frame`` (reference Mc per
+        requested frame), ``worker_mc_per_s`` / ``bg_mc_per_s`` (reference Mc per s), ``burstiness`` (coefficient
+        of variation of the CPU work per :data:`OBSERVE_WINDOW_S` window) and ``idle_fraction`` (share of
+        windows without a requested frame).
+    """
+    frames = np.asarray(arrays["frames"], dtype=float)
+    n = len(frames)
+    if n == 0:
+        raise MetaDVFSError("app observation: empty demand trace")
+    secs = n * tick_s
+    nf = frames.sum()
+    ui = np.asarray(arrays["ui_mc"], dtype=float)
+    gpu = np.asarray(arrays["gpu_mc"], dtype=float)
+    wk = np.asarray(arrays["worker_mc"], dtype=float)
+    bg = np.asarray(arrays["bg_mc"], dtype=float)
+    w = max(1, round(OBSERVE_WINDOW_S / tick_s))
+    m = (n // w) * w or n
+    cpu_w = (ui + wk + bg)[:m].reshape(-1, min(w, m)).sum(axis=1)
+    fr_w = frames[:m].reshape(-1, min(w, m)).sum(axis=1)
+    mean = float(cpu_w.mean())
+    return {
+        "fps_demand": float(nf / secs),
+        "ui_mc_per_frame": float(ui.sum() / nf) if nf > 0 else 0.0,
+        "gpu_mc_per_frame": float(gpu.sum() / nf) if nf > 0 else 0.0,
+        "worker_mc_per_s": float(wk.sum() / secs),
+        "bg_mc_per_s": float(bg.sum() / secs),
+        "burstiness": float(cpu_w.std() / mean) if mean > 0 else 0.0,
+        "idle_fraction": float(np.mean(fr_w == 0)),
+    }
+
+
+@functools.lru_cache(maxsize=512)
+def _observed(app: AppProfile) -> tuple[tuple[str, float], ...]:
+    from metadvfs.workload.generator import generate_arrays
+
+    tick = 0.01
+    arrays = generate_arrays(app, round(OBSERVE_SECONDS / tick), OBSERVE_SEED, tick_s=tick)
+    return tuple(demand_features(arrays, tick).items())
+
+
+def app_features(app: AppProfile, trace: dict[str, np.ndarray] | None = None, tick_s: float = 0.01) -> dict[str, Any]:
+    """Raw app metadata of both schemas.
+
+    The measured part comes from ``trace`` when the task replays a recorded trace, else from a
+    :data:`OBSERVE_SECONDS` run of the app's demand generator with seed :data:`OBSERVE_SEED` (cached).
+
+    Args:
+        app: App profile.
+        trace: Raw per-tick demand arrays of the task, if it replays a file.
+        tick_s: Tick of ``trace``, s.
+
+    Returns:
+        Categorical ``app_category``/``interaction``, profile ``target_fps``/``cpu_intensity``/``gpu_intensity``
+        and the :func:`demand_features`.
+    """
+    am = app.metadata
+    r: dict[str, Any] = {
+        "app_category": am.category,
+        "interaction": am.interaction,
+        "target_fps": float(am.target_fps),
+        "cpu_intensity": float(am.cpu_intensity),
+        "gpu_intensity": float(am.gpu_intensity),
+    }
+    if trace is not None:
+        r.update(demand_features(trace, tick_s))
+    elif app.phases:
+        r.update(dict(_observed(app)))
+    return r
+
+
+def raw_metadata(
+    device: DeviceProfile, app: AppProfile, trace: dict[str, np.ndarray] | None = None, tick_s: float = 0.01
+) -> dict[str, Any]:
+    """Unencoded metadata of a (device, app) task, with the fields of every schema.
+
+    Args:
+        device: Device profile.
+        app: App profile.
+        trace: Raw demand arrays when the task replays a trace (its app features are measured on it).
+        tick_s: Tick of ``trace``, s.
+
+    Returns:
+        ``{field: value}`` with strings for categorical and floats (units in the names) for numeric fields.
+    """
+    return {**device_features(device), **app_features(app, trace, tick_s)}
+
+
+def task_metadata(task: Any) -> dict[str, Any]:
+    """:func:`raw_metadata` of a :class:`~metadvfs.tasks.task.Task` (using its trace when it has one)."""
+    return raw_metadata(task.device, task.app, task.trace)
 
 
 @dataclass
@@ -94,16 +301,23 @@ class MetadataEncoder:
     Attributes:
         lo: Per numeric field, the minimum over the fitted tasks.
         hi: Per numeric field, the maximum over the fitted tasks.
+        schema: Schema version (:data:`SCHEMAS`); old checkpoints keep theirs.
     """
 
     lo: dict[str, float] = field(default_factory=dict)
     hi: dict[str, float] = field(default_factory=dict)
+    schema: str = SCHEMA_VERSION
+
+    @property
+    def spec(self) -> Schema:
+        """The :class:`Schema` of this encoder."""
+        return SCHEMAS[self.schema]
 
     @property
     def feature_names(self) -> list[str]:
         """Names of the encoded features, in vector order."""
-        names = [f"{k}={v}" for k, vocab in CATEGORICAL.items() for v in vocab]
-        return names + list(NUMERIC)
+        names = [f"{k}={v}" for k, vocab in self.spec.categorical.items() for v in vocab]
+        return names + list(self.spec.numeric)
 
     @property
     def dim(self) -> int:
@@ -114,8 +328,8 @@ class MetadataEncoder:
         """Learn the numeric ranges from raw metadata of the training tasks."""
         if not raws:
             raise MetaDVFSError("metadata encoder: no tasks to fit")
-        for k in NUMERIC:
-            vals = [float(r[k]) for r in raws]
+        for k in self.spec.numeric:
+            vals = [_number(r, k, "training task") for r in raws]
             self.lo[k], self.hi[k] = min(vals), max(vals)
         return self
 
@@ -130,23 +344,19 @@ class MetadataEncoder:
             float32 vector of length :attr:`dim`.
 
         Raises:
-            MetaDVFSError: A field is missing or a category is outside the schema's vocabulary.
+            MetaDVFSError: A field is missing or a numeric value is not finite (categorical values outside the
+                vocabulary are encoded as unknown, not an error).
         """
         if not self.lo:
             raise MetaDVFSError("metadata encoder: not fitted")
         out: list[float] = []
-        for k, vocab in CATEGORICAL.items():
+        for k, vocab in self.spec.categorical.items():
             if k not in raw:
                 raise MetaDVFSError(f"{where}: metadata field {k!r} missing")
-            if raw[k] not in vocab:
-                raise MetaDVFSError(f"{where}: {k} {raw[k]!r} cannot be encoded; known: {', '.join(vocab)}")
-            out.extend(float(raw[k] == v) for v in vocab)
-        for k in NUMERIC:
-            if k not in raw:
-                raise MetaDVFSError(f"{where}: metadata field {k!r} missing")
-            v = float(raw[k])
-            if not np.isfinite(v):
-                raise MetaDVFSError(f"{where}: metadata field {k!r} is not finite")
+            v = raw[k] if raw[k] in vocab else UNKNOWN
+            out.extend(float(v == c) for c in vocab)
+        for k in self.spec.numeric:
+            v = _number(raw, k, where)
             span = self.hi[k] - self.lo[k]
             out.append((v - self.lo[k]) / span if span > 0 else 0.0)
         return np.asarray(out, dtype=np.float32)
@@ -154,32 +364,44 @@ class MetadataEncoder:
     def block_weights(self) -> np.ndarray:
         """Per-feature weights giving the device and the app block equal total weight."""
         names = self.feature_names
-        is_dev = np.array([n.split("=")[0] in DEVICE_FIELDS for n in names])
+        is_dev = np.array([n.split("=")[0] in self.spec.device_fields for n in names])
         w = np.where(is_dev, 1.0 / is_dev.sum(), 1.0 / (~is_dev).sum())
         return w / w.max()
 
     def state_dict(self) -> dict[str, Any]:
         """Plain-data fitted state (JSON-serialisable)."""
         return {
-            "schema": SCHEMA_VERSION,
-            "categorical": {k: list(v) for k, v in CATEGORICAL.items()},
-            "numeric": list(NUMERIC),
+            "schema": self.schema,
+            "categorical": {k: list(v) for k, v in self.spec.categorical.items()},
+            "numeric": list(self.spec.numeric),
             "lo": self.lo,
             "hi": self.hi,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> MetadataEncoder:
-        """Rebuild an encoder saved with :meth:`state_dict`."""
-        if state.get("schema") != SCHEMA_VERSION:
-            raise MetaDVFSError(
-                f"metadata encoder schema {state.get('schema')!r} is not supported (expected {SCHEMA_VERSION})"
-            )
-        if state.get("numeric") != list(NUMERIC) or state.get("categorical") != {
-            k: list(v) for k, v in CATEGORICAL.items()
+        """Rebuild an encoder saved with :meth:`state_dict` (any supported schema version)."""
+        ver = state.get("schema")
+        if ver not in SCHEMAS:
+            raise MetaDVFSError(f"metadata encoder schema {ver!r} is not supported (supported: {', '.join(SCHEMAS)})")
+        spec = SCHEMAS[ver]
+        if state.get("numeric") != list(spec.numeric) or state.get("categorical") != {
+            k: list(v) for k, v in spec.categorical.items()
         }:
-            raise MetaDVFSError("metadata encoder: saved fields differ from this version's schema")
-        return cls(lo=dict(state["lo"]), hi=dict(state["hi"]))
+            raise MetaDVFSError(f"metadata encoder: saved fields differ from schema {ver}")
+        return cls(lo=dict(state["lo"]), hi=dict(state["hi"]), schema=ver)
+
+
+def _number(raw: dict[str, Any], k: str, where: str) -> float:
+    if k not in raw:
+        raise MetaDVFSError(f"{where}: metadata field {k!r} missing")
+    try:
+        v = float(raw[k])
+    except (TypeError, ValueError):
+        raise MetaDVFSError(f"{where}: metadata field {k!r} is not a number: {raw[k]!r}") from None
+    if not np.isfinite(v):
+        raise MetaDVFSError(f"{where}: metadata field {k!r} is not finite")
+    return v
 
 
 def cosine_distances(x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from metadvfs.errors import MetaDVFSError
-from metadvfs.learn.metadata import Grouping, MetadataEncoder, group_tasks, raw_metadata
+from metadvfs.learn.metadata import SCHEMA_VERSION, Grouping, MetadataEncoder, group_tasks, task_metadata
 from metadvfs.tasks.task import Task, make_task
 
 
@@ -72,6 +73,34 @@ def scenario_seconds(spec: Sequence[str] | str) -> float | None:
     return max(durs) if durs else None
 
 
+def training_task_names(cfg: Any) -> list[str]:
+    """The run's tasks: ``cfg.tasks`` expanded, then the ``generated:`` section's tasks (if any).
+
+    Args:
+        cfg: A :class:`~metadvfs.learn.config.TrainConfig`.
+
+    Returns:
+        Task names, real ones first.
+    """
+    from metadvfs.tasks.generator import generated_task_names
+
+    names = parse_task_names(list(cfg.tasks))
+    g = cfg.generated
+    if g.tasks <= 0:
+        return names
+    from metadvfs.catalog.devices import list_devices
+    from metadvfs.workload.apps import list_apps
+
+    try:
+        gen = generated_task_names(
+            g.devices, g.apps, g.tasks, g.seed, list(g.base_devices) or list_devices(),
+            list(g.base_apps) or list_apps(), g.pool, g.margin,
+        )  # fmt: skip
+    except MetaDVFSError as exc:
+        raise MetaDVFSError(f"generated: {exc}") from None
+    return names + [n for n in gen if n not in names]
+
+
 def build_tasks(names: Sequence[str | Task], tick_s: float = 0.01) -> list[Task]:
     """Load the tasks (``device:app[@<degC>C]`` with names or profile paths; Task objects pass through)."""
     from metadvfs.tasks.task import split_ambient
@@ -95,12 +124,12 @@ def task_map(names: Sequence[str], tick_s: float = 0.01) -> dict[str, Task]:
 
 def encode_tasks(tasks: Sequence[Task], encoder: MetadataEncoder) -> np.ndarray:
     """(T, M) encoded metadata of the tasks."""
-    return np.stack([encoder.transform(raw_metadata(t.device, t.app), t.name) for t in tasks])
+    return np.stack([encoder.transform(task_metadata(t), t.name) for t in tasks])
 
 
-def fit_encoder(tasks: Sequence[Task]) -> MetadataEncoder:
-    """Fit the metadata encoder on the training tasks."""
-    return MetadataEncoder().fit([raw_metadata(t.device, t.app) for t in tasks])
+def fit_encoder(tasks: Sequence[Task], schema: str = SCHEMA_VERSION) -> MetadataEncoder:
+    """Fit the metadata encoder (of metadata schema ``schema``) on the training tasks."""
+    return MetadataEncoder(schema=schema).fit([task_metadata(t) for t in tasks])
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from metadvfs.io import atomic_path, write_text_atomic
 from metadvfs.learn.checkpoint import save_checkpoint
 from metadvfs.learn.config import TrainConfig, config_to_dict
 from metadvfs.learn.policy import policy_kwargs
-from metadvfs.learn.tasks import ModelPlan, build_tasks, encode_tasks, fit_encoder, parse_task_names, plan_models
+from metadvfs.learn.tasks import ModelPlan, build_tasks, encode_tasks, fit_encoder, plan_models, training_task_names
 from metadvfs.learn.wrappers import FlatActionVecEnv, MetaVecEnv
 
 STATE_DIR = "train_state"
@@ -291,7 +291,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     th.set_num_threads(torch_threads())
 
-    names = parse_task_names(list(cfg.tasks))
+    names = training_task_names(cfg)
     tasks = build_tasks(names)
     encoder = fit_encoder(tasks)
     vectors = encode_tasks(tasks, encoder)

@@ -1,25 +1,22 @@
-"""Fast adaptation to a new (device, app): fine-tune from the metadata-routed initialization.
+"""Fast adaptation to a new (device, app), measured in phone-minutes on held-out episodes.
 
-Methods (same step budget, same seeds, same environments):
+Methods (:func:`adapt`; same phone-minute budget, same seeds, same environments, same QoE floor):
 
-- ``meta``: start from the model the metadata routes the new task to (its group's meta-initialization for a
-  meta checkpoint, the conditioned policy for a conditioned one);
-- ``scratch``: a freshly initialised network;
-- ``incremental``: start from the standalone model of the nearest trained task by metadata (trained once with
-  the model's per-task budget and cached under the model's ``baselines/``).
+- ``context``: CAVIA-style context adaptation of the metadata-routed model: only the conditioning input
+  (the first metadata layer's bias) is fitted, the policy is frozen (:mod:`metadvfs.meta.fast`);
+- ``finetune``: full PPO fine-tuning of the metadata-routed model;
+- ``meta``: from a meta-initialisation (``--meta-model``), routed by metadata: full fine-tuning for FOMAML/Reptile,
+  context-only adaptation for a CAVIA checkpoint;
+- ``joint``: full fine-tuning from the model's unconditioned joint baseline (joint-init);
+- ``incremental``: full fine-tuning from the standalone model of the nearest trained task by metadata
+  (trained once with the model's per-task budget and cached under the model's ``baselines/``);
+- ``scratch``: a freshly initialised network.
 
-**Convergence measure.** Rewards are recorded after every PPO rollout. The moving average spans 60 s of
-simulated time per phone. The *converged* reward of a method is the mean of its last 20 % of moving-average
-points. Because a random policy already earns most of the reward scale (QoE ≈ 1 under any reasonable clock),
-"95 % of converged reward" is measured on the improvement: the threshold is
-``r_start + 0.95 · (r_conv − r_start)``, with ``r_start`` the first moving-average point of the ``scratch``
-run when it is compared (one common reference for all methods), else of the method itself.
-``steps_to_95`` is the first environment step after which the moving average stays at or above the threshold
-to the end; the threshold is lowered to ``r_conv − 2·sd`` when that is lower (``sd``: spread of the
-moving average over the converged tail), so a curve that starts within noise of its plateau counts as
-converged instead of "never reached"; ``steps_to_95_common`` uses the best converged reward among the
-compared methods instead of the method's own. Simulated minutes = steps × decision interval / 60 (the time
-one phone would need to make that many decisions).
+Quality, cost and ``minutes_to_95`` are defined in :mod:`metadvfs.meta.measure`. The reference is a
+task-specific standalone model trained with the model's per-task budget (:func:`reference_model`, cached).
+
+:func:`_finetune`, :func:`moving_average` and :func:`steps_to_threshold` remain for the negative-transfer
+guard (fine-tuning flagged tasks) and older experiment records.
 """
 
 from __future__ import annotations
@@ -36,13 +33,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
+from metadvfs.learn.config import GeneratedConfig
 from metadvfs.learn.metadata import Grouping, cosine_distances
 from metadvfs.learn.tasks import ModelPlan, build_tasks, encode_tasks
 from metadvfs.learn.trainer import _spaces, make_algo, make_train_env, torch_threads
 from metadvfs.tasks.task import Task, make_task
-
-METHODS = ("meta", "scratch", "incremental")
-MA_SECONDS = 60.0
 
 
 class _Curve(BaseCallback):
@@ -111,8 +106,9 @@ def _incremental_init(model: LoadedModel, near: str, cfg: Any, report: Any) -> t
     d = baseline_root(model) / f"standalone-{near.replace(':', '-')}"
     if not (d / "model.json").is_file():
         c = dataclasses.replace(
-            cfg, mode="standalone", tasks=(near,), total_steps=per_task_budget(model), name=f"standalone-{near}"
-        )
+            cfg, mode="standalone", tasks=(near,), total_steps=per_task_budget(model), name=f"standalone-{near}",
+            generated=GeneratedConfig(),
+        )  # fmt: skip
         tmp = d.with_name(d.name + ".partial")
         train(c, tmp, resume=(tmp / "train_state").is_dir(), tensorboard=False)
         tmp.rename(d)
@@ -121,118 +117,242 @@ def _incremental_init(model: LoadedModel, near: str, cfg: Any, report: Any) -> t
     return {k: v.detach().clone() for k, v in base.policies[mid].state_dict().items()}, False
 
 
+METHODS_ALL = ("context", "finetune", "meta", "joint", "incremental", "scratch")
+"""Adaptation methods of :func:`adapt` (see the module docstring)."""
+
+
+def _task_spec(device: str, app: str) -> str:
+    return f"{device}:{app}"
+
+
+def reference_model(model: LoadedModel, task: Task, spec: str, report: Any = None) -> Path:
+    """Task-specific reference: a standalone model trained on the new task with the model's per-task budget.
+
+    Trained once and cached under the model's baselines directory, keyed by the task's profiles and the budget.
+    """
+    import hashlib
+
+    from metadvfs.catalog.devices import profile_hash
+    from metadvfs.learn.baseline_models import baseline_root, per_task_budget
+    from metadvfs.learn.trainer import train
+    from metadvfs.workload.apps import app_to_dict
+
+    budget = per_task_budget(model)
+    key = json.dumps([profile_hash(task.device), app_to_dict(task.app), budget], sort_keys=True, default=str)
+    h = hashlib.sha256(key.encode()).hexdigest()[:12]
+    d = baseline_root(model) / f"reference-{task.device.name}-{task.app.name}-{h}"
+    if not (d / "model.json").is_file():
+        c = dataclasses.replace(
+            model.cfg, mode="standalone", tasks=(spec,), total_steps=budget, name=f"reference-{h}",
+            generated=GeneratedConfig(),
+        )  # fmt: skip
+        tmp = d.with_name(d.name + ".partial")
+        train(c, tmp, resume=(tmp / "train_state").is_dir(), tensorboard=False)
+        tmp.rename(d)
+    return d
+
+
+def _joint_init(model: LoadedModel) -> tuple[dict[str, th.Tensor], bool]:
+    from metadvfs.learn.baseline_models import baseline_root
+
+    d = baseline_root(model) / "joint"
+    if not (d / "model.json").is_file():
+        raise MetaDVFSError(
+            f"joint-init: no joint model at {d} (train it with: metadvfs evaluate --model {model.path} "
+            "--baselines joint)"
+        )
+    j = load_checkpoint(d)
+    mid = j.doc["models"][0]["id"]
+    return {k: v.detach().clone() for k, v in j.policies[mid].state_dict().items()}, False
+
+
+def _meta_init(
+    meta_model: str | Path | None, task: Task
+) -> tuple[dict[str, th.Tensor], bool, np.ndarray, bool]:
+    """Routed group weights of a meta checkpoint and how to adapt them.
+
+    Returns:
+        ``(weights, conditioned, metadata row, context_only)``; ``context_only`` for a CAVIA checkpoint.
+    """
+    if meta_model is None:
+        raise MetaDVFSError("method 'meta': give --meta-model DIR (a metadvfs meta-train checkpoint)")
+    mm = load_checkpoint(meta_model)
+    gid = mm.model_for(task)
+    um = bool(next(m for m in mm.doc["models"] if m["id"] == gid)["use_meta"])
+    cavia = mm.doc.get("train", {}).get("meta", {}).get("algo") == "cavia"
+    return {k: v.detach().clone() for k, v in mm.policies[gid].state_dict().items()}, um, mm.encode(task), cavia
+
+
 def adapt(
     model_ref: str | Path,
     device: str,
     app: str,
-    steps: int = 100_000,
+    budget_minutes: float = 10.0,
     out: str | Path | None = None,
-    compare: Sequence[str] = (),
+    methods: Sequence[str] = ("context",),
     seed: int = 0,
-    n_envs: int = 16,
+    n_envs: int = 8,
+    rollout: int = 32,
+    eval_every: int = 1,
+    eval_seeds: int = 4,
+    eval_seconds: float = 20.0,
+    qoe_margin: float | None = 0.05,
+    context_lr: float = 0.01,
+    meta_model: str | Path | None = None,
+    reference: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune a model on a new task; optionally compare with scratch / incremental on the same budget.
+    """Adapt a model to a new (device, app) with each method on the same budget and seeds; measure it.
 
     Args:
         model_ref: Checkpoint directory or shipped model name.
         device: Device name or profile file.
         app: App name or app-profile file.
-        steps: Environment steps of fine-tuning per method (> 0).
-        out: Directory for the adapted model, curves (JSON) and plot.
-        compare: Extra methods among ``scratch``, ``incremental``.
-        seed: Seed (same for every method).
-        n_envs: Simulated phones stepped together.
-        progress: ``(method, steps_done, steps)`` callback.
+        budget_minutes: Adaptation budget in phone-minutes (> 0; decisions x decision interval, summed over
+            the simulated phones).
+        out: Directory for the adapted model (first method), ``adaptation.json`` and the plot.
+        methods: Among :data:`METHODS_ALL`; the first one's weights are saved.
+        seed: Seed of every method's environments and PPO (must leave the evaluation seeds untouched).
+        n_envs: Simulated phones.
+        rollout: Decisions per phone per PPO update.
+        eval_every: PPO updates between curve points.
+        eval_seeds: Held-out evaluation episodes.
+        eval_seconds: Length of an evaluation episode, s.
+        qoe_margin: QoE floor margin below the stock governor (``None``: no floor).
+        context_lr: Step size of context adaptation.
+        meta_model: Meta-initialisation checkpoint for method ``meta``.
+        reference: Train (or reuse) the task-specific reference and report minutes to 95 % of it.
+        progress: ``(method, decisions_done, decisions)`` callback.
 
     Returns:
-        JSON-able report: per method ``steps_to_95``, simulated minutes, converged and final reward.
+        JSON-able report (see :mod:`metadvfs.meta.measure`).
     """
-    if steps <= 0:
-        raise MetaDVFSError(f"--steps: must be > 0, got {steps}")
-    bad = [c for c in compare if c not in METHODS[1:]]
+    from metadvfs.learn.evaluate import SEED_BASE
+    from metadvfs.meta import fast
+    from metadvfs.meta.measure import HeldOut, PolicyDriver, env_kwargs, summarize_curve
+
+    if not budget_minutes > 0:
+        raise MetaDVFSError(f"--budget-minutes: must be > 0, got {budget_minutes}")
+    if not methods:
+        raise MetaDVFSError("--compare: no method given")
+    bad = [c for c in methods if c not in METHODS_ALL]
     if bad:
-        raise MetaDVFSError(f"--compare: unknown method {bad[0]!r}; choose from scratch, incremental")
+        raise MetaDVFSError(f"--compare: unknown method {bad[0]!r}; choose from {', '.join(METHODS_ALL)}")
+    if n_envs < 1 or rollout < 8:
+        raise MetaDVFSError(f"--phones must be >= 1 and --rollout >= 8, got {n_envs}, {rollout}")
+    if not 0 <= seed <= SEED_BASE - n_envs - 1:
+        raise MetaDVFSError(f"--seed: must be in [0, {SEED_BASE - n_envs - 1}] (evaluation uses {SEED_BASE}+)")
+    if qoe_margin is not None and not 0 <= qoe_margin <= 1:
+        raise MetaDVFSError(f"--qoe-margin: must be in [0, 1], got {qoe_margin}")
     th.set_num_threads(torch_threads())
     model = load_checkpoint(model_ref)
     if model.doc["algo"] != "ppo":
         raise MetaDVFSError(f"{model.path}: adaptation supports PPO checkpoints (this one is {model.doc['algo']})")
     task = make_task(device, app)
+    spec = _task_spec(device, app)
     meta_row = model.encode(task)
     cfg = model.cfg
-    n_per = max(1, int(n_envs))
-    unit = cfg.ppo.n_steps * n_per
-    steps = int(np.ceil(steps / unit) * unit)
+    dt = float(cfg.env.decision_interval_s)
+    unit = n_envs * rollout
+    decisions = max(unit, int(np.ceil(budget_minutes * 60.0 / dt / unit)) * unit)
+    held = HeldOut(spec, eval_seeds, eval_seconds)
+    stock_name = held.reference_governor
+    stock = held.governor(stock_name)
+    oracle = held.governor("oracle")
+    floor = None if qoe_margin is None else stock["qoe"] - qoe_margin
+    kw = env_kwargs(cfg)
+
+    def quality(policy: Any, row: np.ndarray = meta_row) -> dict[str, float]:
+        return held.quality(PolicyDriver("adapting", policy, row, kw))
+
+    ref_q: dict[str, float] | None = None
+    ref_path = None
+    if reference:
+        ref_path = reference_model(model, task, spec)
+        rm = load_checkpoint(ref_path)
+        ref_q = quality(rm.policies[rm.doc["models"][0]["id"]])
     gid = model.model_for(task)
-    gm = next(m for m in model.doc["models"] if m["id"] == gid)
-    use_meta = bool(gm["use_meta"])
-    init = {k: v.detach().clone() for k, v in model.policies[gid].state_dict().items()}
-    methods: list[tuple[str, dict[str, th.Tensor] | None, bool]] = [("meta", init, use_meta)]
+    routed_meta = bool(next(m for m in model.doc["models"] if m["id"] == gid)["use_meta"])
+    routed = {k: v.detach().clone() for k, v in model.policies[gid].state_dict().items()}
     near = nearest_task(model, task)
-    for c in compare:
-        if c == "scratch":
-            methods.append(("scratch", None, use_meta))
+    runs: dict[str, fast.RunResult] = {}
+    info: dict[str, dict[str, Any]] = {}
+    for name in methods:
+        row = meta_row
+        ctx_only = name == "context"
+        if name in ("context", "finetune"):
+            init, um = routed, routed_meta
+        elif name == "meta":
+            init, um, row, ctx_only = _meta_init(meta_model, task)
+        elif name == "joint":
+            init, um = _joint_init(model)
+        elif name == "incremental":
+            init, um = _incremental_init(model, near, cfg, None)
         else:
-            inc, inc_meta = _incremental_init(model, near, cfg, progress)
-            methods.append(("incremental", inc, inc_meta))
-    curves: dict[str, list[tuple[int, float]]] = {}
-    weights: dict[str, dict[str, th.Tensor]] = {}
-    for name, start, um in methods:
+            init, um = None, routed_meta
+
         def rep(s: int, n: str = name) -> None:
             if progress:
-                progress(n, s, steps)
+                progress(n, s, decisions)
 
-        weights[name], curves[name] = _finetune(cfg, task, meta_row, start, um, steps, seed, n_per, rep)
-    report = _summarize(curves, cfg.env.decision_interval_s, cfg.ppo.n_steps)
-    report.update({"task": task.name, "model": str(model.path), "routed_model": gid, "nearest_task": near,
-                   "steps": steps, "n_envs": n_per, "seed": seed})
+        def q_of(pol: Any, r: np.ndarray = row) -> dict[str, float]:
+            return quality(pol, r)
+
+        runs[name] = fast.run(
+            cfg, task, row, init, um, decisions, seed, n_envs, rollout, q_of, eval_every,
+            context_only=ctx_only, context_lr=context_lr, floor=floor, report=rep,
+        )  # fmt: skip
+        info[name] = {"init_uses_metadata": um, "context_only": ctx_only}
+    ref_for = ref_q if ref_q is not None else oracle
+    report: dict[str, Any] = {
+        "task": task.name,
+        "model": str(model.path),
+        "routed_model": gid,
+        "nearest_task": near,
+        "budget_phone_minutes": budget_minutes,
+        "decision_interval_s": dt,
+        "phones": n_envs,
+        "rollout": rollout,
+        "seed": seed,
+        "eval": {"seeds": list(held.base.seeds), "seconds": eval_seconds, "normalised_to": stock_name},
+        "stock": stock,
+        "oracle": oracle,
+        "reference": None if ref_q is None else {**ref_q, "path": str(ref_path)},
+        "qoe_floor": floor,
+        "methods": {},
+    }
+    for name, r in runs.items():
+        s = summarize_curve(r.curve, ref_for, oracle, stock)
+        if ref_q is None:
+            s["vs_reference"] = {"minutes_to_95": None, "reached": False, "note": "no reference (--no-reference)"}
+            s["minutes_to_95"] = None
+        s["fallback_share"] = r.fallback_share
+        s["decisions"] = r.decisions
+        report["methods"][name] = {**info[name], **s}
+    report["minutes_to_95"] = {k: v["minutes_to_95"] for k, v in report["methods"].items()}
     if out is not None:
-        _save(Path(out), model, task, meta_row, weights["meta"], use_meta, curves, report)
+        first = methods[0]
+        um0 = info[first]["init_uses_metadata"]
+        _save(Path(out), model, task, spec, runs[first].state_dict, um0, report)
     return report
 
 
-def _summarize(curves: dict[str, list[tuple[int, float]]], dt: float, n_steps: int) -> dict[str, Any]:
-    width = max(1, round(MA_SECONDS / (n_steps * dt)))
-    ma = {k: moving_average(np.array([r for _, r in v]), width) for k, v in curves.items()}
-    st = {k: np.array([s for s, _ in v]) for k, v in curves.items()}
-    conv = {k: float(np.mean(v[int(len(v) * 0.8):])) for k, v in ma.items()}
-    start_ref = float(ma["scratch"][0]) if "scratch" in ma else None
-    best = max(conv.values())
-    out: dict[str, Any] = {"methods": {}}
-    for k in curves:
-        r0 = start_ref if start_ref is not None else float(ma[k][0])
-        tail = ma[k][int(len(ma[k]) * 0.8):]
-        noise = 2.0 * float(np.std(tail)) if len(tail) > 1 else 0.0  # within noise of converged counts as there
-        s95 = steps_to_threshold(st[k], ma[k], min(r0 + 0.95 * (conv[k] - r0), conv[k] - noise))
-        s95c = steps_to_threshold(st[k], ma[k], min(r0 + 0.95 * (best - r0), best - noise))
-        out["methods"][k] = {
-            "steps_to_95": s95,
-            "minutes_to_95": None if s95 is None else round(s95 * dt / 60.0, 3),
-            "steps_to_95_common": s95c,
-            "minutes_to_95_common": None if s95c is None else round(s95c * dt / 60.0, 3),
-            "converged_reward": round(conv[k], 5),
-            "start_reward": round(float(ma[k][0]), 5),
-            "final_reward": round(float(ma[k][-1]), 5),
-        }
-    out["steps_to_95"] = {k: v["steps_to_95"] for k, v in out["methods"].items()}
-    out["curves"] = {k: [[int(s), round(r, 5)] for s, r in v] for k, v in curves.items()}
-    out["ma_width_rollouts"] = width
-    return out
-
-
 def _save(
-    out: Path, model: LoadedModel, task: Task, meta_row: np.ndarray, sd: dict[str, th.Tensor], use_meta: bool,
-    curves: dict[str, list[tuple[int, float]]], report: dict[str, Any],
+    out: Path, model: LoadedModel, task: Task, spec: str, sd: dict[str, th.Tensor], use_meta: bool,
+    report: dict[str, Any],
 ) -> None:
+    """Write the adapted model; its task is ``spec`` as given (profile paths stay loadable), not ``task.name``."""
     from metadvfs.io import write_text_atomic, write_with
 
-    cfg = dataclasses.replace(model.cfg, tasks=(task.name,), mode="conditioned" if use_meta else "standalone")
+    cfg = dataclasses.replace(
+        model.cfg, tasks=(spec,), mode="conditioned" if use_meta else "standalone", generated=GeneratedConfig()
+    )
     obs_space, act_space = _spaces(cfg, model.encoder.dim)
     save_checkpoint(
-        out, cfg=cfg, encoder=model.encoder, plans=[ModelPlan("adapted", (task.name,), use_meta)],
-        grouping=Grouping((0,), 1, {}, "adapted"), task_names=[task.name], state_dicts={"adapted": sd},
+        out, cfg=cfg, encoder=model.encoder, plans=[ModelPlan("adapted", (spec,), use_meta)],
+        grouping=Grouping((0,), 1, {}, "adapted"), task_names=[spec], state_dicts={"adapted": sd},
         obs_space=obs_space, action_space=act_space,
-        train_info={"adapted_from": str(model.path), "steps": report["steps"]},
+        train_info={"adapted_from": str(model.path), "budget_phone_minutes": report["budget_phone_minutes"]},
     )
     write_text_atomic(out / "adaptation.json", json.dumps(report, indent=1))
     from metadvfs.viz.adaptation import plot_adaptation

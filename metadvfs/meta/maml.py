@@ -9,6 +9,9 @@ the batched simulator (one small VecEnv per task).
   to θ by Adam. The inner steps run through :func:`torch.func.functional_call`, so θ is never modified.
 - **Reptile**: for each sampled task, ``inner_steps`` ordinary PPO updates from θ give θ'; θ moves by
   ``outer_lr · mean(θ' − θ)``.
+- **CAVIA** (first-order): as FOMAML, but the inner steps update only the context parameters (the first
+  metadata layer's bias, :data:`metadvfs.meta.fast.CONTEXT_PARAM`) and the outer step updates everything else, so
+  the policy learns to be steerable by a few context steps (what ``metadvfs adapt``'s ``context`` method does).
 
 The result is one initialization per metadata group (the paper's "set of DVFS models"), saved as a
 regular checkpoint (``mode: meta-<algo>``); :func:`metadvfs.meta.adapt.adapt` routes a new (device, app) to
@@ -30,6 +33,7 @@ from torch.func import functional_call
 from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.config import META_ALGOS, MetaConfig, TrainConfig
 from metadvfs.learn.trainer import make_algo, make_train_env
+from metadvfs.meta.fast import CONTEXT_PARAM
 
 
 class _EvalActions(nn.Module):
@@ -131,8 +135,12 @@ def meta_train_group(
 
     # unique parameter names (SB3 ties features_extractor / pi_ / vf_features_extractor)
     trainable = [k for k, _ in learner(0).algo.policy.named_parameters()]
+    context = [k for k in trainable if k.endswith(CONTEXT_PARAM)]
+    if mcfg.algo == "cavia" and not context:
+        raise MetaDVFSError("meta algo cavia: the policy has no context parameters (needs a conditioned network)")
     theta = {k: init[k].detach().clone().float().requires_grad_(True) for k in trainable}
-    opt = th.optim.Adam([theta[k] for k in trainable], lr=mcfg.outer_lr) if mcfg.algo == "fomaml" else None
+    outer = [k for k in trainable if not (mcfg.algo == "cavia" and k in context)]
+    opt = th.optim.Adam([theta[k] for k in outer], lr=mcfg.outer_lr) if mcfg.algo != "reptile" else None
     p = cfg.ppo
     curve: list[float] = []
     for it in range(mcfg.iterations):
@@ -152,11 +160,14 @@ def meta_train_group(
                     acc[k] += new[k].detach() - theta[k].detach()
                 continue
             module = _EvalActions(lr_.algo.policy)
-            fast = {f"policy.{k}": v for k, v in theta.items()}
+            # clones: functional_call can leave the tensors it was given installed in modules with tied weights
+            # (SB3's shared features extractor), and set_params would then write the adapted weights into θ
+            fast = {f"policy.{k}": v.detach().clone().requires_grad_(True) for k, v in theta.items()}
             support, _ = lr_.rollout()
+            inner_keys = context if mcfg.algo == "cavia" else trainable
             for _ in range(mcfg.inner_steps):
                 loss = ppo_loss(module, fast, support, p.clip_range, p.vf_coef, p.ent_coef)
-                keys = [f"policy.{k}" for k in trainable]
+                keys = [f"policy.{k}" for k in inner_keys]
                 grads = th.autograd.grad(loss, [fast[k] for k in keys], allow_unused=True)
                 fast = dict(fast)
                 for k, g in zip(keys, grads, strict=True):
@@ -169,7 +180,7 @@ def meta_train_group(
             keys = [f"policy.{k}" for k in trainable]
             grads = th.autograd.grad(loss_q, [fast[k] for k in keys], allow_unused=True)
             for k, g in zip(trainable, grads, strict=True):
-                if g is not None:
+                if g is not None and not (mcfg.algo == "cavia" and k in context):
                     acc[k] += th.nan_to_num(g.detach())
         n = len(batch)
         if mcfg.algo == "reptile":
@@ -179,9 +190,9 @@ def meta_train_group(
         else:
             assert opt is not None
             opt.zero_grad()
-            for k in trainable:
+            for k in outer:
                 theta[k].grad = acc[k] / n
-            th.nn.utils.clip_grad_norm_([theta[k] for k in trainable], p.max_grad_norm)
+            th.nn.utils.clip_grad_norm_([theta[k] for k in outer], p.max_grad_norm)
             opt.step()
         curve.append(float(np.mean(rewards)))
         if progress:

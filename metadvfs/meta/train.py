@@ -12,7 +12,7 @@ import torch as th
 from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.checkpoint import save_checkpoint
 from metadvfs.learn.config import TrainConfig
-from metadvfs.learn.tasks import build_tasks, encode_tasks, fit_encoder, parse_task_names, plan_models
+from metadvfs.learn.tasks import build_tasks, encode_tasks, fit_encoder, plan_models, training_task_names
 from metadvfs.learn.trainer import _spaces, make_algo, make_train_env, torch_threads
 from metadvfs.meta.maml import MetaConfig, meta_train_group
 
@@ -52,7 +52,7 @@ def meta_train(
     th.set_num_threads(torch_threads())
     if cfg.algo != "ppo":
         raise MetaDVFSError("meta-training works on the PPO loss; set algo: ppo")
-    names = parse_task_names(list(cfg.tasks))
+    names = training_task_names(cfg)
     tasks = build_tasks(names)
     enc = fit_encoder(tasks)
     vec = encode_tasks(tasks, enc)

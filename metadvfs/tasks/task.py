@@ -132,8 +132,8 @@ def make_task(
     """Build a task from names, paths or profiles.
 
     Args:
-        device: Device name, profile path or profile.
-        app: App name, app-profile path or profile (optional when ``trace`` is given).
+        device: Device name, profile path, generated-phone name (:mod:`metadvfs.tasks.generator`) or profile.
+        app: App name, app-profile path, generated-app name or profile (optional when ``trace`` is given).
         trace: Path of a trace file (CSV or Parquet) replacing the generated demand.
         tick_s: Simulator tick, s (the trace is resampled to it).
         ambient_c: Ambient temperature override, degC, in :data:`AMBIENT_RANGE_C` (``None``: the profile's).
@@ -142,16 +142,18 @@ def make_task(
         The task.
     """
     from metadvfs.catalog.devices import load_device
+    from metadvfs.tasks.generator import resolve_generated_app, resolve_generated_device
     from metadvfs.workload.apps import list_apps, load_app
 
-    dev = device if isinstance(device, DeviceProfile) else load_device(device)
+    gen_dev = None if isinstance(device, DeviceProfile) else resolve_generated_device(str(device))
+    dev = device if isinstance(device, DeviceProfile) else (gen_dev or load_device(device))
     if ambient_c is not None:
         ambient_c = check_ambient(ambient_c, f"device {dev.name}")
         dev = with_ambient(dev, ambient_c)
     if trace is None:
         if app is None:
             raise MetaDVFSError("give an app (--app) or a trace file (--trace)")
-        prof = app if isinstance(app, AppProfile) else load_app(app)
+        prof = app if isinstance(app, AppProfile) else (resolve_generated_app(str(app)) or load_app(app))
         return Task(dev, prof, ambient_c=ambient_c)
     from metadvfs.workload.trace import read_trace, resample_arrays, trace_to_arrays
 

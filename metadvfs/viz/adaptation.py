@@ -1,18 +1,19 @@
-"""Adaptation-curve plot: moving-average reward vs environment steps per method."""
+"""Adaptation plot: held-out quality (PPR normalised to stock, QoE) against phone-minutes, per method."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 def plot_adaptation(report: dict[str, Any], path: Path, title: str = "adaptation") -> None:
-    """Plot the reward curves of an adaptation report, marking each method's ``steps_to_95``.
+    """Plot the held-out curves of an adaptation report (:func:`metadvfs.meta.adapt.adapt`).
+
+    Top: ``ppr_norm`` against phone-minutes, with the reference's 95 % line and the oracle; bottom: QoE with the
+    stock governor's. A dotted vertical line marks each method's ``minutes_to_95``.
 
     Args:
-        report: Output of :func:`metadvfs.meta.adapt.adapt` (``curves``, ``methods``, ``ma_width_rollouts``).
+        report: The adaptation report (``methods[*].curve``, ``reference``, ``oracle``, ``stock``).
         path: PNG file to write.
         title: Plot title.
     """
@@ -21,20 +22,25 @@ def plot_adaptation(report: dict[str, Any], path: Path, title: str = "adaptation
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from metadvfs.meta.adapt import moving_average
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    width = int(report.get("ma_width_rollouts", 1))
-    for name, pts in report["curves"].items():
-        a = np.asarray(pts, dtype=float)
-        line = ax.plot(a[:, 0], moving_average(a[:, 1], width), label=name)[0]
-        s95 = report["methods"][name]["steps_to_95"]
-        if s95 is not None:
-            ax.axvline(s95, color=line.get_color(), ls=":", lw=1)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("reward (moving average, 60 s)")
-    ax.set_title(f"{title} (dotted: 95 % of converged)")
-    ax.legend()
+    fig, (ax, aq) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True, height_ratios=(2, 1))
+    for name, m in report["methods"].items():
+        c = m["curve"]
+        x = [p[0] for p in c]
+        line = ax.plot(x, [p[1] for p in c], marker=".", label=name)[0]
+        aq.plot(x, [p[2] for p in c], marker=".", color=line.get_color())
+        if m.get("minutes_to_95") is not None:
+            ax.axvline(m["minutes_to_95"], color=line.get_color(), ls=":", lw=1)
+    ref = report.get("reference")
+    if ref:
+        ax.axhline(0.95 * ref["ppr_norm"], color="k", ls="--", lw=1, label="95 % of reference")
+    ax.axhline(report["oracle"]["ppr_norm"], color="grey", ls="-.", lw=1, label="oracle")
+    ax.axhline(1.0, color="grey", ls=":", lw=1)
+    aq.axhline(report["stock"]["qoe"], color="grey", ls=":", lw=1, label="stock")
+    ax.set_ylabel("PPR / stock (held-out)")
+    aq.set_ylabel("QoE")
+    aq.set_xlabel("adaptation cost (phone-minutes)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=120)
     plt.close(fig)

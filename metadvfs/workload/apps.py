@@ -261,17 +261,8 @@ def _parse_metadata(data: Any, source: str) -> AppMetadata:
     for key in _META_KEYS:
         if key not in data:
             raise MetaDVFSError(f"{source}: missing required field 'metadata.{key}'")
-    category = data["category"]
-    if category not in CATEGORIES:
-        raise MetaDVFSError(
-            f"{source}: field 'metadata.category': {category!r} is not allowed; choose one of: {', '.join(CATEGORIES)}"
-        )
-    interaction = data["interaction"]
-    if interaction not in INTERACTIONS:
-        raise MetaDVFSError(
-            f"{source}: field 'metadata.interaction': {interaction!r} is not allowed; "
-            f"choose one of: {', '.join(INTERACTIONS)}"
-        )
+    category = _label(data["category"], source, "metadata.category", CATEGORIES)
+    interaction = _label(data["interaction"], source, "metadata.interaction", INTERACTIONS)
     return AppMetadata(
         category=category,
         target_fps=_in_range(data["target_fps"], source, "metadata.target_fps", 0.0, MAX_FPS, lo_open=True),
@@ -279,6 +270,15 @@ def _parse_metadata(data: Any, source: str) -> AppMetadata:
         gpu_intensity=_in_range(data["gpu_intensity"], source, "metadata.gpu_intensity", 0.0, 1.0),
         interaction=interaction,
     )
+
+
+def _label(value: Any, source: str, field: str, known: tuple[str, ...]) -> str:
+    """A categorical label: a known one, or any other lowercase identifier (encoded as ``unknown`` metadata)."""
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_]*", value):
+        raise MetaDVFSError(
+            f"{source}: field {field!r}: {value!r} is not a lowercase identifier (known: {', '.join(known)})"
+        )
+    return value
 
 
 def _parse_dist(value: Any, source: str, field: str) -> tuple[float, float]:

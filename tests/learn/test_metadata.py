@@ -24,8 +24,8 @@ def test_unknown_category_and_missing_field() -> None:
     t = build_tasks(["pixel6:tiktok"])[0]
     enc = fit_encoder([t])
     raw = raw_metadata(t.device, t.app)
-    with pytest.raises(MetaDVFSError, match="soc_family 'exynos' cannot be encoded"):
-        enc.transform({**raw, "soc_family": "exynos"}, "x.yaml")
+    x = enc.transform({**raw, "soc_family": "exynos"}, "x.yaml")  # unknown family: the "unknown" code
+    assert x[enc.feature_names.index("soc_family=unknown")] == 1.0
     raw.pop("target_fps")
     with pytest.raises(MetaDVFSError, match="'target_fps' missing"):
         enc.transform(raw, "x.yaml")

@@ -1,0 +1,287 @@
+"""Adaptation runs: PPO from a given start, optionally context-only (CAVIA-style), under a QoE floor.
+
+**Context adaptation** fits only the conditioning input of a metadata-conditioned policy: the bias of the
+first metadata layer (``meta_net.0.bias``: the pre-activation of the FiLM context vector ``e``, 16 numbers);
+the temporal encoder, the FiLM layer, the heads and the metadata weights stay frozen. This is CAVIA's
+context parameters placed where the network already takes the task description, so the adapted model is a
+normal checkpoint (the fitted bias replaces the old one) and exports unchanged.
+
+**QoE floor** (:class:`QoEFloorVecEnv`): every ``interval_steps`` decisions the mean QoE of each phone
+under the learner is compared with ``floor`` (the stock governor's QoE on the task minus a margin); when it
+is lower, the next interval on that phone is controlled by the stock rule. The simulated environment steps
+at the decision interval, so the stock rule is schedutil's frequency rule applied at each decision
+(CPU: ``1.25 * util * fmax`` with frequency-invariant util; GPU: ``1.25 * busy * f_cur``; lowest OPP at or
+above the target), not the per-tick kernel governor. Decisions taken by the fallback are not the policy's:
+in the PPO buffer they get the mean advantage of the policy's own decisions, so after PPO's advantage
+normalisation they carry no policy gradient (their returns still train the value function). Writing the
+executed actions into the buffer instead (as on-policy data) stopped learning: a scratch run on Pixel 8 /
+3DMark stayed at QoE 0.33 for 6 phone-minutes, against 0.96 after 1 phone-minute with this rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+
+from metadvfs.errors import MetaDVFSError
+
+CONTEXT_PARAM = "meta_net.0.bias"
+SCHEDUTIL_MARGIN = 1.25
+
+
+def _innermost(venv: Any) -> Any:
+    v = venv
+    while hasattr(v, "venv"):
+        v = v.venv
+    return v
+
+
+def stock_rule_actions(obs_last: np.ndarray, dev: Any, levels: int, mode: str) -> np.ndarray:
+    """Actions that apply schedutil's frequency rule at the decision interval.
+
+    Args:
+        obs_last: (N, OBS_DIM) newest observation row per phone.
+        dev: The batch's device arrays (``freq_mhz`` (N, 4, K), ``n_opp``, ``fmax_mhz``).
+        levels: Absolute-mode levels.
+        mode: ``absolute`` or ``relative``.
+
+    Returns:
+        (N, 4) actions in the environment's action space.
+    """
+    from metadvfs.environment.codec import DOMAIN_FEATURES
+
+    nf = len(DOMAIN_FEATURES)
+    util = np.stack([obs_last[:, d * nf + 1] for d in range(4)], axis=1).astype(float)
+    ffrac = np.stack([obs_last[:, d * nf + 2] for d in range(4)], axis=1).astype(float)
+    fmax = np.asarray(dev.fmax_mhz, dtype=float)
+    target = SCHEDUTIL_MARGIN * util * fmax
+    target[:, 3] = SCHEDUTIL_MARGIN * util[:, 3] * ffrac[:, 3] * fmax[:, 3]
+    freq = np.asarray(dev.freq_mhz, dtype=float)
+    n_opp = np.asarray(dev.n_opp, dtype=np.int64)
+    n = obs_last.shape[0]
+    top = np.maximum(n_opp - 1, 0)
+    if mode == "absolute":
+        a_grid = np.arange(levels)
+        opp = np.rint(a_grid[None, None, :] / max(levels - 1, 1) * top[:, :, None]).astype(np.int64)
+        f_at = np.take_along_axis(freq, opp, axis=2)
+        ok = f_at >= target[:, :, None] - 1e-9
+        return np.where(ok.any(axis=2), ok.argmax(axis=2), levels - 1).astype(np.int64)
+    cur = np.rint(ffrac * fmax)
+    lower = np.take_along_axis(freq, np.maximum(np.abs(freq - cur[:, :, None]).argmin(axis=2) - 1, 0)[:, :, None], 2)
+    act = np.ones((n, 4), dtype=np.int64)
+    act[target > cur + 1e-6] = 2
+    act[(target <= cur + 1e-6) & (lower[:, :, 0] >= target) & (lower[:, :, 0] < cur)] = 0
+    return act
+
+
+class QoEFloorVecEnv(VecEnvWrapper):
+    """Hands a phone to the stock rule for one interval when its QoE under the learner fell below a floor.
+
+    Args:
+        venv: The training VecEnv (its innermost env is a ``BatchedDVFSVecEnv``).
+        floor: QoE below which control returns to the stock rule (``None``: never).
+        interval_steps: Decisions per checked interval.
+        levels: Absolute-mode levels of the environment.
+        mode: Action mode of the environment.
+    """
+
+    def __init__(self, venv: VecEnv, floor: float | None, interval_steps: int, levels: int, mode: str):
+        super().__init__(venv)
+        self.floor = floor
+        self.interval = max(1, int(interval_steps))
+        self.levels = levels
+        self.mode = mode
+        self.inner = _innermost(venv)
+        n = venv.num_envs
+        self.fallback_left = np.zeros(n, dtype=np.int64)
+        self.acc = np.zeros(n)
+        self.cnt = np.zeros(n, dtype=np.int64)
+        self.last_obs: dict[str, np.ndarray] | None = None
+        self.log: list[tuple[np.ndarray, np.ndarray]] = []
+        self.decisions = 0
+        self.fallback_decisions = 0
+
+    def reset(self) -> Any:
+        """Reset the wrapped env."""
+        self.last_obs = self.venv.reset()  # type: ignore[assignment]
+        return self.last_obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Replace the actions of phones under the fallback, log what is executed."""
+        a = np.asarray(actions).reshape(self.num_envs, -1).copy()
+        mask = self.fallback_left > 0
+        if mask.any() and self.last_obs is not None:
+            fb = stock_rule_actions(self.last_obs["obs"][:, -1, :], self.inner.batch.tb.dev, self.levels, self.mode)
+            a[mask] = fb[mask]
+        self.log.append((a.copy(), mask.copy()))
+        self.decisions += self.num_envs
+        self.fallback_decisions += int(mask.sum())
+        self.venv.step_async(a)
+
+    def step_wait(self) -> Any:
+        """Step, then update the per-phone QoE check."""
+        obs, rew, done, infos = self.venv.step_wait()
+        self.last_obs = obs  # type: ignore[assignment]  # Dict observation space
+        qoe = np.asarray(self.inner.last_metrics["qoe"], dtype=float)
+        under = self.fallback_left > 0
+        self.fallback_left[under] -= 1
+        learner = ~under
+        self.acc[learner] += qoe[learner]
+        self.cnt[learner] += 1
+        full = learner & (self.cnt >= self.interval)
+        if self.floor is not None:
+            bad = full & (self.acc / np.maximum(self.cnt, 1) < self.floor)
+            self.fallback_left[bad] = self.interval
+        self.acc[full] = 0.0
+        self.cnt[full] = 0
+        return obs, rew, done, infos
+
+
+class _Curve(BaseCallback):
+    """Evaluates the policy every ``every`` rollouts and fixes fallback transitions in the PPO buffer."""
+
+    def __init__(
+        self,
+        evaluate: Callable[[], dict[str, float]],
+        every: int,
+        dt: float,
+        floor_env: QoEFloorVecEnv,
+        report: Callable[[int], None] | None,
+    ):
+        super().__init__()
+        self.evaluate = evaluate
+        self.every = max(1, every)
+        self.dt = dt
+        self.floor_env = floor_env
+        self.report = report
+        self.k = 0
+        self.points: list[list[float]] = []
+
+    def point(self) -> None:
+        from metadvfs.meta.measure import phone_minutes
+
+        q = self.evaluate()
+        self.points.append([phone_minutes(int(self.model.num_timesteps), self.dt), q["ppr_norm"], q["qoe"]])
+
+    def _on_rollout_start(self) -> None:
+        if self.k % self.every == 0:
+            self.point()
+        self.k += 1
+        self.floor_env.log.clear()
+
+    def _on_rollout_end(self) -> None:
+        buf = self.model.rollout_buffer  # type: ignore[attr-defined]
+        log = self.floor_env.log[-buf.buffer_size :]
+        mask = np.zeros(buf.advantages.shape, dtype=bool)
+        for t, (_, m) in enumerate(log):
+            mask[t] = m
+        if not mask.any():
+            return
+        # Decisions taken by the fallback are not the policy's: give them the mean advantage of the policy's own
+        # decisions, so after PPO's advantage normalisation they carry (about) no policy gradient; their
+        # returns still train the value function.
+        own = buf.advantages[~mask]
+        buf.advantages[mask] = float(own.mean()) if own.size else 0.0
+
+    def _on_step(self) -> bool:
+        if self.report and self.n_calls % 8 == 0:
+            self.report(int(self.model.num_timesteps))
+        return True
+
+
+@dataclasses.dataclass
+class RunResult:
+    """One adaptation run: its curve, final weights and how often the QoE floor took over."""
+
+    curve: list[list[float]]
+    state_dict: dict[str, th.Tensor]
+    fallback_share: float
+    decisions: int
+
+
+def context_parameters(policy: Any) -> list[str]:
+    """Names of the context parameters of a conditioned policy (the first metadata layer's bias)."""
+    return [n for n, _ in policy.named_parameters() if n.endswith(CONTEXT_PARAM)]
+
+
+def run(
+    cfg: Any,
+    task: Any,
+    meta_row: np.ndarray,
+    init: dict[str, th.Tensor] | None,
+    use_meta: bool,
+    decisions: int,
+    seed: int,
+    n_envs: int,
+    rollout: int,
+    evaluate: Callable[[Any], dict[str, float]],
+    eval_every: int = 1,
+    context_only: bool = False,
+    context_lr: float = 0.01,
+    floor: float | None = None,
+    floor_interval_s: float = 1.0,
+    report: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Adapt one start point with PPO for ``decisions`` decisions and record its held-out quality curve.
+
+    Args:
+        cfg: The model's training config (network, env, PPO hyper-parameters).
+        task: The new task.
+        meta_row: Its encoded metadata.
+        init: Policy weights to start from (``None``: fresh network).
+        use_meta: Whether the network is metadata-conditioned.
+        decisions: Budget, decisions summed over the simulated phones (rounded up to whole rollouts).
+        seed: Seed of environments and PPO (the same for every method).
+        n_envs: Simulated phones.
+        rollout: Decisions per phone per PPO update.
+        evaluate: ``policy -> {"ppr_norm", "qoe"}`` on the held-out episodes.
+        eval_every: Rollouts between curve points.
+        context_only: Fit only the context parameters (needs ``use_meta``).
+        context_lr: Adam step size for the context parameters.
+        floor: QoE floor during adaptation (``None``: off).
+        floor_interval_s: Length of a checked interval, s.
+        report: Progress callback (decisions done).
+
+    Returns:
+        The curve ``[[phone_minutes, ppr_norm, qoe], ...]`` (first point at minute 0, last at the budget), the
+        final weights and the share of decisions taken by the fallback.
+    """
+    from metadvfs.learn.trainer import make_algo, make_train_env
+
+    ppo = dataclasses.replace(cfg.ppo, n_steps=rollout, batch_size=min(cfg.ppo.batch_size, rollout * n_envs))
+    if context_only:
+        if not use_meta:
+            raise MetaDVFSError("context adaptation needs a metadata-conditioned model")
+        ppo = dataclasses.replace(ppo, learning_rate=context_lr)
+    c = dataclasses.replace(cfg, ppo=ppo)
+    venv = make_train_env((task,), c, meta_row[None], seed, n_per_task=n_envs)
+    dt = float(cfg.env.decision_interval_s)
+    fenv = QoEFloorVecEnv(venv, floor, round(floor_interval_s / dt), cfg.env.levels, cfg.env.action_mode)
+    algo = make_algo(c, fenv, use_meta, seed, None)
+    if init is not None:
+        algo.policy.load_state_dict(init)
+    if context_only:
+        names = set(context_parameters(algo.policy))
+        params = []
+        for n, p in algo.policy.named_parameters():
+            p.requires_grad_(n in names)
+            if n in names:
+                params.append(p)
+        algo.policy.optimizer = th.optim.Adam(params, lr=context_lr, eps=1e-5)
+    unit = rollout * n_envs
+    steps = max(unit, int(np.ceil(decisions / unit)) * unit)
+    cb = _Curve(lambda: evaluate(algo.policy), eval_every, dt, fenv, report)
+    algo.learn(steps, callback=cb, progress_bar=False)
+    cb.point()
+    for p in algo.policy.parameters():
+        p.requires_grad_(True)
+    sd = {k: v.detach().clone() for k, v in algo.policy.state_dict().items()}
+    venv.close()
+    share = fenv.fallback_decisions / max(1, fenv.decisions)
+    return RunResult(cb.points, sd, round(share, 4), int(algo.num_timesteps))

@@ -1,0 +1,357 @@
+"""Procedurally generated training tasks: device variants around the real SoC families and app variants.
+
+**Devices.** A generated phone copies the structure of a *base* phone (cluster layout, core counts, OPP
+count and the shapes of its frequency and power tables, throttle rules) drawn from the base list, and
+samples its numbers within the range its SoC family spans over the base phones, widened by
+:data:`MARGIN` (10 %) on each side (additive margins for temperatures):
+
+- per CPU domain: fmax (the OPP table is scaled to it), one core's busy power at fmax (the power, idle and
+  static tables are scaled to it, which keeps the energy-per-cycle curve's shape), IPC;
+- GPU: fmax (table and Mali DVFS rows scaled), power at fmax, throughput;
+- thermal: die and skin heat capacities, die-to-skin and skin-to-ambient resistances, the skin throttle point
+  (all skin rules move with it, ±:data:`SKIN_MARGIN_C`), the die throttle point (±:data:`DIE_MARGIN_C`);
+- base power.
+
+Throttle caps move with their domain's table, so a cap keeps its place in the table. Every sampled value
+lies within its documented range (:func:`family_ranges`, ``docs/learner.md``), and the ranges contain the base
+phones by construction (tested). Catalog thermal constants are themselves estimates (``devices/*.yaml``
+``estimated:``), so their ranges are the estimate ±10 %.
+
+**Apps.** A generated app copies a base app's phases and draws: one per-frame work factor for ui and one for
+GPU work (:data:`WORK_RANGE`), one for worker/background rates, a weight factor per phase
+(:data:`WEIGHT_RANGE`: the phase mix) and a frame target from :data:`FPS_TARGETS` (phases that ran at the base
+target run at the new one). Categories and interaction stay the base app's.
+
+**Pools.** ``family`` ranges come from the drawn base phone's SoC family; ``all`` ranges come from every base
+phone (the structure still from the drawn base), which is what lets generated phones cover a newer SoC generation
+than its family's known phones (``experiments/results/generator_ranges``).
+
+**Names** say how to regenerate: ``gen<seed><f|a><margin %>.<i>.<base>+<base>...`` for a phone and
+``genapp<seed>.<i>.<base>+...`` for an app, so a checkpoint trained on generated tasks lists them in
+``model.json`` and every process rebuilds identical profiles (:func:`resolve_generated_device`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from metadvfs.catalog.types import DeviceProfile
+from metadvfs.errors import MetaDVFSError
+from metadvfs.workload.types import AppProfile
+
+MARGIN = 0.10
+"""Relative widening of each family range (both sides)."""
+SKIN_MARGIN_C = 2.0
+DIE_MARGIN_C = 5.0
+WORK_RANGE = (0.6, 1.6)
+"""Factor range of per-frame ui / GPU work and of worker / background rates of a generated app."""
+WEIGHT_RANGE = (0.5, 2.0)
+"""Factor range of each phase's weight (the phase mix)."""
+FPS_TARGETS = (30.0, 60.0, 90.0, 120.0)
+FPS_PROBS = (0.2, 0.5, 0.15, 0.15)
+
+_DEV_RE = re.compile(r"^gen(\d+)([fa])(\d+)\.(\d+)\.([a-z0-9_+]+)$")
+POOLS = {"f": "family", "a": "all"}
+_APP_RE = re.compile(r"^genapp(\d+)\.(\d+)\.([a-z0-9_+]+)$")
+
+
+def _rng(*parts: object) -> np.random.Generator:
+    return np.random.default_rng([zlib.crc32(str(p).encode()) for p in parts])
+
+
+def _scalars(d: DeviceProfile) -> dict[str, float]:
+    t = d.thermal
+    out: dict[str, float] = {
+        "gpu_fmax_khz": float(d.gpu.fmax_khz),
+        "gpu_pmax_mw": float(max(d.gpu.power_mw)),
+        "gpu_throughput": float(d.gpu.throughput),
+        "c_die_j_per_c": t.c_die_j_per_c,
+        "c_skin_j_per_c": t.c_skin_j_per_c,
+        "r_die_skin_c_per_w": t.r_die_skin_c_per_w,
+        "r_skin_amb_c_per_w": t.r_skin_amb_c_per_w,
+        "skin_throttle_c": t.skin_throttle_c,
+        "die_throttle_c": t.die_throttle_c,
+        "base_power_mw": d.base_power_mw,
+    }
+    for c in d.clusters:
+        out[f"{c.domain}_fmax_khz"] = float(c.fmax_khz)
+        out[f"{c.domain}_pmax_mw"] = float(c.power_mw[-1])
+        out[f"{c.domain}_ipc"] = float(c.ipc)
+    return out
+
+
+def family_ranges(
+    bases: Sequence[DeviceProfile], family: str | None, margin: float = MARGIN
+) -> dict[str, tuple[float, float]]:
+    """Sampling range of every generated device parameter.
+
+    Args:
+        bases: Base phones.
+        family: SoC family whose phones set the ranges (``None``: every base phone, the ``all`` pool).
+        margin: Relative widening of each range on both sides (temperatures use :data:`SKIN_MARGIN_C` /
+            :data:`DIE_MARGIN_C` scaled by ``margin / MARGIN``).
+
+    Returns:
+        ``{parameter: (lo, hi)}``: min and max over the phones widened by ``margin``. Units in the names.
+    """
+    members = [b for b in bases if family is None or b.metadata.soc_family == family]
+    if not members:
+        raise MetaDVFSError(f"generated devices: no base phone of family {family!r}")
+    vals: dict[str, list[float]] = {}
+    for b in members:
+        for k, v in _scalars(b).items():
+            vals.setdefault(k, []).append(v)
+    out: dict[str, tuple[float, float]] = {}
+    for k, seen in vals.items():
+        lo, hi = min(seen), max(seen)
+        t = margin / MARGIN
+        if k == "skin_throttle_c":
+            out[k] = (lo - SKIN_MARGIN_C * t, hi + SKIN_MARGIN_C * t)
+        elif k == "die_throttle_c":
+            out[k] = (lo - DIE_MARGIN_C * t, hi + DIE_MARGIN_C * t)
+        else:
+            out[k] = (lo * (1 - margin), hi * (1 + margin))
+    return out
+
+
+def _scale_khz(freqs: Sequence[int], f: float) -> tuple[int, ...]:
+    out = [max(1000, round(x * f / 1000.0) * 1000) for x in freqs]
+    for i in range(1, len(out)):
+        out[i] = max(out[i], out[i - 1] + 1000)
+    return tuple(out)
+
+
+def generate_device(
+    bases: Sequence[str], index: int, seed: int, pool: str = "family", margin: float = MARGIN
+) -> DeviceProfile:
+    """One generated phone (deterministic in its arguments).
+
+    Args:
+        bases: Catalog names of the real phones to generate around.
+        index: Variant number.
+        seed: Generator seed.
+        pool: ``family`` (ranges from the base phone's SoC family) or ``all`` (ranges from every base phone;
+            the structure still comes from the drawn base phone).
+        margin: Relative widening of the ranges (0..1).
+
+    Returns:
+        A device profile named by :func:`device_name` (in memory only).
+    """
+    from metadvfs.catalog.devices import load_device
+
+    profs = [load_device(b) for b in bases]
+    if not profs:
+        raise MetaDVFSError("generated devices: empty base list")
+    if pool not in POOLS.values() or not 0 <= margin <= 1:
+        raise MetaDVFSError(f"generated devices: pool must be family|all and margin in [0, 1], got {pool}, {margin}")
+    rng = _rng("device", seed, index, pool, margin, *bases)
+    base = profs[int(rng.integers(len(profs)))]
+    rng_ = family_ranges(profs, base.metadata.soc_family if pool == "family" else None, margin)
+
+    def draw(k: str) -> float:
+        lo, hi = rng_[k]
+        return float(rng.uniform(lo, hi))
+
+    clusters = []
+    fscale: dict[str, float] = {}
+    for c in base.clusters:
+        f = draw(f"{c.domain}_fmax_khz") / c.fmax_khz
+        p = draw(f"{c.domain}_pmax_mw") / c.power_mw[-1]
+        fscale[c.domain] = f
+        clusters.append(
+            dataclasses.replace(
+                c,
+                ipc=round(draw(f"{c.domain}_ipc"), 4),
+                freqs_khz=_scale_khz(c.freqs_khz, f),
+                power_mw=tuple(x * p for x in c.power_mw),
+                idle_mw=tuple(x * p for x in c.idle_mw),
+                static_mw=tuple(x * p for x in c.static_mw),
+            )
+        )
+    g = base.gpu
+    gf = draw("gpu_fmax_khz") / g.fmax_khz
+    gp = draw("gpu_pmax_mw") / max(g.power_mw)
+    fscale["gpu"] = gf
+    gpu = dataclasses.replace(
+        g,
+        freqs_khz=_scale_khz(g.freqs_khz, gf),
+        power_mw=tuple(x * gp for x in g.power_mw),
+        idle_mw=tuple(x * gp for x in g.idle_mw),
+        throughput=round(draw("gpu_throughput"), 4),
+        mali_dvfs=tuple(
+            dataclasses.replace(m, freq_khz=f2)
+            for m, f2 in zip(g.mali_dvfs, _scale_khz([m.freq_khz for m in g.mali_dvfs], gf), strict=True)
+        ),
+    )
+    t = base.thermal
+    skin = draw("skin_throttle_c")
+    die = draw("die_throttle_c")
+    ds, dd = skin - t.skin_throttle_c, die - t.die_throttle_c
+    rules = tuple(
+        dataclasses.replace(
+            r,
+            trip_c=r.trip_c + (ds if r.sensor == "skin" else dd),
+            clear_c=r.clear_c + (ds if r.sensor == "skin" else dd),
+            caps_khz={k: int(v * fscale.get(k, 1.0)) for k, v in r.caps_khz.items()},
+        )
+        for r in t.rules
+    )
+    thermal = dataclasses.replace(
+        t,
+        c_die_j_per_c=draw("c_die_j_per_c"),
+        c_skin_j_per_c=draw("c_skin_j_per_c"),
+        r_die_skin_c_per_w=draw("r_die_skin_c_per_w"),
+        r_skin_amb_c_per_w=draw("r_skin_amb_c_per_w"),
+        skin_throttle_c=skin,
+        die_throttle_c=die,
+        shutdown_c=max(t.shutdown_c, skin + 5.0),
+        rules=rules,
+    )
+    return dataclasses.replace(
+        base,
+        name=device_name(bases, index, seed, pool, margin),
+        display_name=f"generated {base.metadata.soc_family} phone {index} (base {base.name}, seed {seed})",
+        codenames=(),
+        clusters=tuple(clusters),
+        gpu=gpu,
+        thermal=thermal,
+        base_power_mw=draw("base_power_mw"),
+        estimated={"*": f"generated by metadvfs.tasks.generator around {base.name} (family ranges of {bases})"},
+        path=None,
+    )
+
+
+def device_name(bases: Sequence[str], index: int, seed: int, pool: str = "family", margin: float = MARGIN) -> str:
+    """``gen<seed><f|a><margin %>.<index>.<bases joined by +>``: enough to regenerate the phone."""
+    p = next(k for k, v in POOLS.items() if v == pool)
+    return f"gen{seed}{p}{round(100 * margin)}.{index}.{'+'.join(bases)}"
+
+
+def generate_app(bases: Sequence[str], index: int, seed: int) -> AppProfile:
+    """One generated app (deterministic in ``bases``, ``index`` and ``seed``).
+
+    Args:
+        bases: Catalog app names to generate around.
+        index: Variant number.
+        seed: Generator seed.
+
+    Returns:
+        An app profile named ``genapp<seed>.<index>.<bases joined by +>``.
+    """
+    from metadvfs.workload.apps import MAX_FPS, load_app
+
+    apps = [load_app(b) for b in bases]
+    if not apps:
+        raise MetaDVFSError("generated apps: empty base list")
+    rng = _rng("app", seed, index, *bases)
+    base = apps[int(rng.integers(len(apps)))]
+    ui_f, gpu_f, bg_f = (float(rng.uniform(*WORK_RANGE)) for _ in range(3))
+    target = float(rng.choice(FPS_TARGETS, p=FPS_PROBS))
+    old = base.metadata.target_fps
+    phases = []
+    for ph in base.phases:
+        w = float(rng.uniform(*WEIGHT_RANGE))
+        fps = min(MAX_FPS, target if abs(ph.fps - old) < 1e-9 else ph.fps)
+        phases.append(
+            dataclasses.replace(
+                ph,
+                weight=ph.weight * w,
+                fps=fps,
+                ui_mc=(ph.ui_mc[0] * ui_f, ph.ui_mc[1]),
+                gpu_mc=(ph.gpu_mc[0] * gpu_f, ph.gpu_mc[1]),
+                worker_mc_per_s=(ph.worker_mc_per_s[0] * bg_f, ph.worker_mc_per_s[1]),
+                bg_mc_per_s=(ph.bg_mc_per_s[0] * bg_f, ph.bg_mc_per_s[1]),
+            )
+        )
+    m = base.metadata
+    meta = dataclasses.replace(
+        m,
+        target_fps=target,
+        cpu_intensity=float(np.clip(m.cpu_intensity * ui_f, 0.0, 1.0)),
+        gpu_intensity=float(np.clip(m.gpu_intensity * gpu_f, 0.0, 1.0)),
+    )
+    name = f"genapp{seed}.{index}.{'+'.join(bases)}"
+    return dataclasses.replace(
+        base,
+        name=name,
+        display_name=f"generated app {index} (base {base.name}, seed {seed})",
+        metadata=meta,
+        phases=tuple(phases),
+        notes=f"generated by metadvfs.tasks.generator from {base.name}: ui x{ui_f:.2f}, gpu x{gpu_f:.2f}, "
+        f"worker/bg x{bg_f:.2f}, target {target:g} fps",
+        path=None,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def resolve_generated_device(name: str) -> DeviceProfile | None:
+    """The generated phone a name describes, or ``None`` if it is not a generated name."""
+    m = _DEV_RE.match(name)
+    if m is None:
+        return None
+    return generate_device(
+        m.group(5).split("+"), int(m.group(4)), int(m.group(1)), POOLS[m.group(2)], int(m.group(3)) / 100.0
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def resolve_generated_app(name: str) -> AppProfile | None:
+    """The generated app a name describes, or ``None`` if it is not a generated name."""
+    m = _APP_RE.match(name)
+    if m is None:
+        return None
+    return generate_app(m.group(3).split("+"), int(m.group(2)), int(m.group(1)))
+
+
+def is_generated_task(name: str) -> bool:
+    """Whether a ``DEVICE:APP`` name involves a generated phone or app (those are never evaluation tasks)."""
+    dev, _, app = name.partition(":")
+    return bool(_DEV_RE.match(dev) or _APP_RE.match(app))
+
+
+def generated_task_names(
+    devices: int,
+    apps: int,
+    tasks: int,
+    seed: int,
+    base_devices: Sequence[str],
+    base_apps: Sequence[str],
+    pool: str = "family",
+    margin: float = MARGIN,
+) -> list[str]:
+    """Names of ``tasks`` generated training tasks.
+
+    Each task pairs a generated phone with a real or generated app, or a real phone with a generated app
+    (never two real ones: those are the catalog tasks). Deterministic in the arguments.
+
+    Args:
+        devices: Generated phones (0: only real phones, with generated apps).
+        apps: Generated apps (0: only real apps, with generated phones).
+        tasks: Number of task names to return (distinct).
+        seed: Generator seed.
+        base_devices: Real phones to generate around (and to pair generated apps with).
+        base_apps: Real apps to generate around (and to pair generated phones with).
+        pool: Device parameter ranges from the base phone's ``family`` or from ``all`` base phones.
+        margin: Relative widening of the device ranges.
+
+    Returns:
+        ``DEVICE:APP`` names.
+    """
+    if tasks <= 0:
+        return []
+    if devices <= 0 and apps <= 0:
+        raise MetaDVFSError("generated: tasks > 0 needs devices > 0 or apps > 0")
+    bd, ba = "+".join(base_devices), "+".join(base_apps)
+    gdev = [device_name(base_devices, i, seed, pool, margin) for i in range(devices)]
+    gapp = [f"genapp{seed}.{i}.{ba}" for i in range(apps)]
+    pairs = [(d, a) for d in gdev for a in [*base_apps, *gapp]] + [(d, a) for d in base_devices for a in gapp]
+    if tasks > len(pairs):
+        raise MetaDVFSError(f"generated.tasks: at most {len(pairs)} distinct tasks for these counts, got {tasks}")
+    order = _rng("tasks", seed, bd, ba).permutation(len(pairs))[:tasks]
+    return [f"{pairs[i][0]}:{pairs[i][1]}" for i in sorted(order)]
