@@ -25,7 +25,6 @@ number of groups is the ``k`` in ``k_range`` with the highest silhouette score (
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,13 +232,23 @@ def demand_features(arrays: dict[str, np.ndarray], tick_s: float) -> dict[str, f
     }
 
 
-@functools.lru_cache(maxsize=512)
+_OBSERVED: dict[str, tuple[tuple[str, float], ...]] = {}
+"""Measured app features keyed by the profile's full ``repr`` (an AppProfile holds dicts, so it is not hashable)."""
+
+
 def _observed(app: AppProfile) -> tuple[tuple[str, float], ...]:
     from metadvfs.workload.generator import generate_arrays
 
-    tick = 0.01
-    arrays = generate_arrays(app, round(OBSERVE_SECONDS / tick), OBSERVE_SEED, tick_s=tick)
-    return tuple(demand_features(arrays, tick).items())
+    key = repr(app)
+    hit = _OBSERVED.get(key)
+    if hit is None:
+        tick = 0.01
+        arrays = generate_arrays(app, round(OBSERVE_SECONDS / tick), OBSERVE_SEED, tick_s=tick)
+        hit = tuple(demand_features(arrays, tick).items())
+        if len(_OBSERVED) >= 512:
+            _OBSERVED.pop(next(iter(_OBSERVED)))
+        _OBSERVED[key] = hit
+    return hit
 
 
 def app_features(app: AppProfile, trace: dict[str, np.ndarray] | None = None, tick_s: float = 0.01) -> dict[str, Any]:
