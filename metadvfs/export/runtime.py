@@ -15,6 +15,7 @@ the smallest choice that reaches the target. This module never imports torch.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -59,7 +60,15 @@ class GovernorRuntime:
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         try:
-            sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+            data = path.read_bytes()
+        except OSError as exc:
+            raise MetaDVFSError(f"{path}: cannot read ({exc.strerror})") from None
+        want = self.manifest.files.get(path.name)
+        got = "sha256:" + hashlib.sha256(data).hexdigest()
+        if want != got:  # the bytes loaded are the bytes the manifest vouches for (no swap after load_manifest)
+            raise MetaDVFSError(f"{path}: SHA-256 differs from manifest.json files.{path.name}; re-export the governor")
+        try:
+            sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for corrupt models
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise MetaDVFSError(f"{path}: cannot load the ONNX model: {first}") from None
