@@ -91,6 +91,7 @@ class PathMapper:
     def rewrite(self, text: str) -> str:
         """Rewrite every phone-absolute path in ``text`` (a command line or script) to its host path."""
         protected = text.replace(self.root, PLACEHOLDER)
+
         def sub(m: re.Match[str]) -> str:
             if m.group(0) == "/proc" and _LIVE_PROC.match(m.string, m.end()):
                 return m.group(0)
