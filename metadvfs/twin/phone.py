@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import signal
 import stat
 import subprocess
@@ -232,6 +233,8 @@ class Phone:
         for d in ("/vendor/bin", "/sdcard", "/storage/emulated/0", "/data/misc/adb", "/mnt", "/cache"):
             self.mkdir(d)
         self.mkdir("/data/local/tmp", 0o777)
+        self.mkdir("/data/local", 0o751)
+        self.mkdir("/data/adb/service.d", 0o700)  # Magisk's boot scripts (run as root after every boot)
         self.mkdir("/dev")
         for dev in ("null", "zero", "urandom", "random"):  # the host's character devices (harmless to write)
             p = self.host(f"/dev/{dev}")
@@ -303,6 +306,25 @@ class Phone:
             cutoff = time.monotonic() - 1.0
             self._started = {k: v for k, v in self._started.items() if v > cutoff}
         return proc
+
+    def run_boot_scripts(self, timeout_s: float = 30.0) -> list[str]:
+        """Run ``/data/adb/service.d/*.sh`` as root, one after the other (what Magisk does after a boot).
+
+        Returns:
+            The names of the scripts run.
+        """
+        d = self.host("/data/adb/service.d")
+        ran = []
+        for p in sorted(d.glob("*.sh")) if d.is_dir() else []:
+            if not p.is_file() or p.is_symlink() or not re.fullmatch(r"[A-Za-z0-9_.-]+\.sh", p.name):
+                continue
+            proc = self.spawn_shell(f"su -c 'sh /data/adb/service.d/{p.name}'")
+            try:
+                proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.hangup(proc)
+            ran.append(p.name)
+        return ran
 
     def hangup(self, proc: subprocess.Popen[bytes]) -> None:
         """Send SIGHUP to a shell's process group (what a closed adb stream does); nohup'd children survive."""

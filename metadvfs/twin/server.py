@@ -253,11 +253,20 @@ class TwinServer:
             raise MetaDVFSError("twin is not running: call start() (or use it as a context manager)")
         return self
 
+    def reboot(self) -> None:
+        """Reboot the phone now (as ``adb reboot`` does; returns when the boot scripts have run)."""
+        self._require()._reboot()
+
     def _reboot(self) -> None:
-        """``adb reboot``: drop connections, kill the phone's processes, restore boot-time settings."""
+        """``adb reboot``: drop connections, kill processes, restore boot-time settings, run boot scripts.
+
+        Boot scripts: Magisk's ``/data/adb/service.d/*.sh``, run as root.
+        """
         if self._adbd is not None:
             self._adbd.cut_connections()
         if self._phone is not None:
             self._phone.kill_all()
         if self._driver is not None:
             self._driver.reboot()
+        if self._phone is not None:
+            self._phone.run_boot_scripts()
