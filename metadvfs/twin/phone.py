@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from metadvfs.errors import MetaDVFSError
-from metadvfs.twin import tools
+from metadvfs.twin import confine, tools
 from metadvfs.twin.paths import PathMapper, ReverseMapper, phone_reverse_pairs
 
 MARKER = "METADVFS_TWIN"
@@ -81,6 +81,10 @@ class Phone:
         if unprivileged and os.geteuid() == 0:
             pw = pwd.getpwnam(UNPRIVILEGED)
             self.run_as = (pw.pw_uid, pw.pw_gid)
+        self.sandbox = confine.Sandbox(
+            writable=[str(d) for d in (self.root, self.props, self.state, self.requests, self.exec_dir)],
+            readable=[str(self.bin), str(self.hostbin), *confine.SYSTEM_DIRS],
+        )
         self.sessions: set[int] = set()
         self._started: dict[int, float] = {}
         self.missing: tuple[str, ...] = ()
@@ -298,6 +302,7 @@ class Phone:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=self.sandbox.preexec(),  # two prctl calls and one syscall: no Python-level locks
             **kw,  # type: ignore[arg-type]
         )
         self.sessions.add(proc.pid)
