@@ -26,6 +26,7 @@ import select
 import socket
 import stat
 import struct
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -371,6 +372,8 @@ class _StreamClosed(Exception):
 
 
 def _service_handler(service: str) -> Callable[[_Stream, str], None] | None:
+    if service.startswith("shell,") and ":" in service and "v2" in service.split(":", 1)[0].split(","):
+        return _shell_v2_service
     if service.startswith(("shell:", "exec:")) or service == "shell":
         return _shell_service
     if service == "sync:":
@@ -429,6 +432,85 @@ def _shell_service(stream: _Stream, service: str) -> None:
     finally:
         with contextlib.suppress(OSError):
             proc.stdout.close()
+        stream.inbox.put(None)
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=10.0)
+        stream.conn.server.on_command_done()
+
+
+# ============================================================================ shell v2
+V2_STDIN, V2_STDOUT, V2_STDERR, V2_EXIT, V2_CLOSE_STDIN = 0, 1, 2, 3, 4
+_V2_HDR = struct.Struct("<BI")
+
+
+def _shell_v2_service(stream: _Stream, service: str) -> None:
+    """``shell,v2,<args>:<cmd>`` (AOSP ``shell_protocol.h``): packets ``<u8 id><u32 length><data>``.
+
+    stdout (1) and stderr (2) apart, the exit status (3) before the stream closes, stdin (0) and close-stdin (4)
+    from the host; a window-size change (5) is ignored (no pty).
+    """
+    cmd = service.split(":", 1)[1]
+    phone = stream.phone
+    proc = phone.spawn_shell(cmd, separate_stderr=True)
+    assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
+    stdin = proc.stdin
+
+    def feed() -> None:
+        buf = b""
+        open_ = True
+        while True:
+            data = stream.inbox.get()
+            if data is None:
+                break
+            buf += data
+            while len(buf) >= _V2_HDR.size:
+                kind, n = _V2_HDR.unpack_from(buf)
+                if len(buf) < _V2_HDR.size + n:
+                    break
+                payload, buf = buf[_V2_HDR.size : _V2_HDR.size + n], buf[_V2_HDR.size + n :]
+                try:
+                    if kind == V2_STDIN and open_:
+                        stdin.write(payload)
+                        stdin.flush()
+                    elif kind == V2_CLOSE_STDIN and open_:
+                        open_ = False
+                        stdin.close()
+                except OSError:
+                    open_ = False
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+    threading.Thread(target=feed, daemon=True).start()
+    fds = {
+        proc.stdout.fileno(): (V2_STDOUT, phone.reverse_mapper()),
+        proc.stderr.fileno(): (V2_STDERR, phone.reverse_mapper()),
+    }
+    try:
+        while fds:
+            if stream.peer_closed.is_set() or stream.conn.dead.is_set():
+                phone.hangup(proc)
+                return
+            ready, _, _ = select.select(list(fds), [], [], 0.1)
+            for fd in ready:
+                kind, rev = fds[fd]
+                chunk = os.read(fd, 65536)
+                out = rev.feed(chunk) if chunk else rev.flush()
+                if out:
+                    stream.write(_V2_HDR.pack(kind, len(out)) + out)
+                if not chunk:
+                    del fds[fd]
+        try:
+            code = proc.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:
+            code = 255
+        code = 128 - code if code < 0 else code  # killed by a signal: 128 + signal number, as adbd reports
+        stream.write(_V2_HDR.pack(V2_EXIT, 1) + bytes([code & 0xFF]))
+    except _StreamClosed:
+        phone.hangup(proc)
+    finally:
+        for f in (proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError):
+                f.close()
         stream.inbox.put(None)
         with contextlib.suppress(Exception):
             proc.wait(timeout=10.0)

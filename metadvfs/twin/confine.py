@@ -10,8 +10,9 @@ Every phone shell gets, between ``fork`` and ``exec``, a Landlock domain that it
   ``/dev/null``, ``/dev/zero``, ``/dev/random``, ``/dev/urandom``;
 - nothing else: ``..`` or a symlink out of the tree, the host's home directories, its adb keys, ``/tmp``: denied
   (EACCES), whatever the process's uid;
-- where the kernel supports it (Landlock ABI >= 4/6): no TCP bind/connect and no signals to processes outside
-  the domain (so a phone process cannot kill the host's processes).
+- where the kernel supports it (Landlock ABI >= 4/6): no TCP bind/connect, no abstract unix sockets outside the
+  domain. Signals are not scoped (each phone shell is its own Landlock domain and phone processes must signal
+  each other), so a phone process can signal host processes of the same uid: run the twin as an ordinary user.
 
 When the twin runs as root, phone processes additionally lose every capability (``SECBIT_NOROOT`` locked, empty
 bounding set), so uid 0 on the phone is not root on the host. Where Landlock is missing, the twin still runs;
@@ -39,7 +40,7 @@ EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _V1_ALL = (1 << 13) - 1
 REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
-_SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1 << 0, 1 << 1
+_SCOPE_ABSTRACT_UNIX = 1 << 0
 READ_EXEC = EXECUTE | READ_FILE | READ_DIR
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/localtime")
@@ -85,7 +86,9 @@ class Sandbox:
         if self.abi >= 4:
             attr += struct.pack("<Q", _NET_BIND_TCP | _NET_CONNECT_TCP)
         if self.abi >= 6:
-            attr += struct.pack("<Q", _SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL)
+            # abstract unix sockets only: signal scoping would also isolate sibling phone shells (each restrict_self
+            # makes a new domain), so the watchdog could no longer stop the applier
+            attr += struct.pack("<Q", _SCOPE_ABSTRACT_UNIX)
         buf = ctypes.create_string_buffer(attr, len(attr))
         fd = _libc.syscall(_SYS_CREATE, buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
         if fd < 0:

@@ -275,14 +275,15 @@ class Phone:
         return ReverseMapper(self.reverse_pairs)
 
     # ------------------------------------------------------------------ processes
-    def spawn_shell(self, command: str | None) -> subprocess.Popen[bytes]:
+    def spawn_shell(self, command: str | None, separate_stderr: bool = False) -> subprocess.Popen[bytes]:
         """Start ``sh -c <command>`` (phone paths rewritten) or an interactive-less ``sh`` reading stdin.
 
         Args:
             command: The ``shell:`` service argument; ``None`` or empty for a shell reading commands on stdin.
+            separate_stderr: Give stderr its own pipe (``shell_v2``); else merged into stdout (v1 ``shell:``).
 
         Returns:
-            The process (stdout and stderr merged, as the v1 ``shell:`` service delivers them).
+            The process.
         """
         if command:
             argv = ["/system/bin/sh", "-c", self.mapper.rewrite(command)]
@@ -300,7 +301,7 @@ class Phone:
             env=self.env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=self.sandbox.preexec(),  # two prctl calls and one syscall: no Python-level locks
             **kw,  # type: ignore[arg-type]

@@ -162,7 +162,7 @@ class TwinServer:
                 code = self.profile.codenames[0]
                 banner = (
                     f"device::ro.product.name={code};ro.product.model={self.profile.display_name};"
-                    f"ro.product.device={code};features=cmd\0"
+                    f"ro.product.device={code};features=shell_v2,cmd"
                 ).encode()
                 try:
                     adbd = AdbServer(

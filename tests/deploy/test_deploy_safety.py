@@ -128,10 +128,16 @@ def test_kill9_then_immediate_deploy_20_times(tmp_path: Path) -> None:
         for i in range(20):
             code, out = kill9_then_redeploy(twin, tmp_path, i)
             clean = _wait(lambda: not twin.running_processes(), 10)
-            if code == 0 and twin.settings_snapshot() == before and clean and not _claim_dir(twin).exists():
+            after = twin.settings_snapshot()
+            diff = {k: (before.get(k), after.get(k)) for k in set(before) | set(after) if before.get(k) != after.get(k)}
+            if code == 0 and not diff and clean and not _claim_dir(twin).exists():
                 ok += 1
             else:
-                print(f"repetition {i}: exit {code}, {out[-300:]}")
+                left = twin.running_processes()
+                print(
+                    f"repetition {i}: exit {code}, differs {diff}, left {left}, "
+                    f"claim {_claim_dir(twin).exists()}, {out[-200:]}"
+                )
     print(f"kill -9 then immediately deploy again: {ok}/20 ended at the true stock settings")
     assert ok == 20
 
