@@ -181,7 +181,12 @@ class GovernorRuntime:
 
 
 def parameter_count(path: str | Path) -> int:
-    """Number of parameters (initializer elements) of an ONNX model (uses the ``onnx`` package)."""
+    """Number of parameters of an ONNX model: its initializer elements (uses the ``onnx`` package).
+
+    ``metadvfs export`` and ``bench-governor`` both report this number, so they agree for the same directory. It
+    includes constants the exporter stored as initializers (e.g. folded buffers), so it can exceed the torch
+    module's trainable parameter count.
+    """
     import onnx
 
     model = onnx.load(str(path))

@@ -92,3 +92,16 @@ def test_export_cli_and_bad_input(tiny_model: Path, tmp_path: Path) -> None:
 def test_export_every_device(tiny_model: Path, tmp_path: Path, device: str) -> None:
     res = export_governor(tiny_model, device, tmp_path / device)
     assert res["device"] == device
+
+
+def test_export_and_bench_governor_count_the_same_parameters(tiny_model: Path, tmp_path: Path) -> None:
+    """Old code: export counted torch parameters, bench-governor ONNX initializers (different numbers)."""
+    from metadvfs.export.bench import bench_decision_latency
+    from metadvfs.export.manifest import file_sha256
+
+    out = tmp_path / "gov"
+    res = export_governor(tiny_model, "pixel6", out)
+    bench = bench_decision_latency(out, repeats=20)
+    assert res["parameters"] == bench["parameters"] > 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["files"] == {"policy.onnx": file_sha256(out / "policy.onnx")}  # every named file is hashed
