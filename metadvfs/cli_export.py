@@ -27,11 +27,14 @@ def export_cmd(
         print_json(res)
         return
     console.print(
-        f"governor for [bold]{res['device']}[/]: {res['onnx']} ({res['parameters']:,} parameters = ONNX initializer values, "
+        f"governor for [bold]{res['device']}[/]: {res['onnx']} "
+        f"({res['parameters']:,} parameters = ONNX initializer values, "
         f"models {', '.join(res['models'])}) + {res['manifest']}"
     )
-    console.print(f"rehearse: metadvfs twin --device {res['device']} --app tiktok --port 5555 &  then  "
-                  f"metadvfs deploy --governor {out} --serial 127.0.0.1:5555 --dry-run")
+    console.print(
+        f"rehearse: metadvfs twin --device {res['device']} --app tiktok --port 5555 &  then  "
+        f"metadvfs deploy --governor {out} --serial 127.0.0.1:5555 --dry-run"
+    )
 
 
 def bench_governor_cmd(
