@@ -10,12 +10,12 @@ started once with ``nohup`` and talking to the host through files in :data:`AGEN
   each step the host reads these files with shell builtins inside its single read round trip. Frame
   timestamps are absolute, so a dump that is a few tens of ms old loses no frames: they are counted at the
   next step;
-- the **applier** (root) reads write requests from the root-only FIFO ``cmd.fifo`` in the root-owned 0700
+- the **applier** (root) reads write requests from the root-only FIFO ``cmd.fifo`` in the root-owned 0711
   directory :data:`ROOT_AGENT_DIR`: a line ``<seq> <id> <value> ...`` where each id is an index into the
   whitelist of nodes baked into the script and each value must be one of that node's table values; it writes
-  them in order and records ``<seq> <errors>`` in ``ack``. The host sends a request as root (one ``echo``
-  through ``su``; the shell user can neither open the FIFO nor touch the pid file), and reads ``ack`` in the
-  next read. It is started and stopped by :mod:`metadvfs.deploy.applier`.
+  them in order and records ``<seq> <errors>`` in ``ack`` (0644: the host reads it as the shell user). The
+  host sends a request as root (one ``echo`` through ``su``; the shell user can neither open the FIFO nor
+  touch the pid file), and reads ``ack`` in the next read. It is started and stopped by :mod:`metadvfs.deploy.applier`.
 
 Both exit on their own when the host's heartbeat (``heartbeat``, written in every read) has not changed for
 a few seconds (poller) or when told to (applier: ``quit``; it is also killed by the watchdog before it
@@ -129,7 +129,7 @@ while IFS= read -r line <&3; do
       *) err=$((err+1)) ;;
     esac
   done
-  echo "$seq $err" > {q(ACK_PATH)}.tmp && mv -f {q(ACK_PATH)}.tmp {q(ACK_PATH)}
+  echo "$seq $err" > {q(ACK_PATH)}.tmp && chmod 644 {q(ACK_PATH)}.tmp && mv -f {q(ACK_PATH)}.tmp {q(ACK_PATH)}
 done
 rm -f {q(APPLIER_PID)}
 """

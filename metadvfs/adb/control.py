@@ -246,8 +246,12 @@ class Controller:
         """Send decisions to the on-phone root applier (:mod:`metadvfs.adb.agents`) instead of ``su``."""
         self.transport = "agent"
 
-    def apply(self, levels: np.ndarray) -> int:
+    def apply(self, levels: np.ndarray, prefix: str = "") -> int:
         """Write the levels (one round trip; nothing when nothing changes).
+
+        Args:
+            levels: (4,) OPP indices.
+            prefix: A validated root command sent first in the same round trip (the session's root heartbeat).
 
         Returns:
             Number of node writes.
@@ -257,9 +261,8 @@ class Controller:
             if self.transport == "agent":
                 ids = {n: i for i, n in enumerate(self.write_nodes)}
                 self.seq += 1
-                out = self.link.root_shell(
-                    agents.applier_request(self.seq, [(ids[n], v) for n, v in writes]), timeout_s=2.0
-                ).strip()
+                req = agents.applier_request(self.seq, [(ids[n], v) for n, v in writes])
+                out = self.link.root_shell(f"{prefix}; {req}" if prefix else req, timeout_s=2.0).strip()
                 if out:
                     raise MetaDVFSError(f"sending a request to the applier failed: {out[:100]!r}")
                 self._sent_t[self.seq] = time.monotonic()

@@ -1,9 +1,10 @@
 """The root-owned on-phone state of ``metadvfs deploy``: paths, atomic root writes, pid checks.
 
 Everything the root helpers (watchdog, applier) trust lives in :data:`ROOT_DIR` = ``/data/local/metadvfs``,
-created by root with mode 0700 (``/data/local`` itself is ``root:root 0751`` on Android, so the ``shell`` user
-can neither read, rename nor replace it). Files in it are written by root through one ``su`` round trip each,
-with ``umask 077`` (mode 0600), to a temporary name and then renamed, so a reader never sees half a file:
+created by root with mode 0711 (``/data/local`` itself is ``root:root 0751`` on Android, so the ``shell`` user
+can neither list, rename nor replace it; it can only open a file whose name it knows and whose mode lets it,
+which is only the applier's ``ack``, 0644, read by the unprivileged control-step read). Files in it are written
+by root with ``umask 077`` (mode 0600), to a temporary name and then renamed, so a reader never sees half a file:
 
 - ``claim/`` the phone's ownership lock: created with ``mkdir`` (atomic: exactly one deploy succeeds),
   ``claim/owner`` holds the owner's random token; released by the owner or by its watchdog;
@@ -52,10 +53,10 @@ def check_token(token: str) -> str:
 
 
 def prepare_command() -> str:
-    """Shell (as root) that creates :data:`ROOT_DIR` as a root-owned 0700 directory (a symlink is replaced)."""
+    """Shell (as root) that creates :data:`ROOT_DIR` as a root-owned 0711 directory (a symlink is replaced)."""
     d = q(ROOT_DIR)
     return (
-        f"umask 077; [ -L {d} ] && rm -f {d}; mkdir -p {d} && chown 0:0 {d} 2>/dev/null; chmod 700 {d}; "
+        f"umask 077; [ -L {d} ] && rm -f {d}; mkdir -p {d} && chown 0:0 {d} 2>/dev/null; chmod 711 {d}; "
         f"[ -d {d} ] && [ ! -L {d} ]"
     )
 

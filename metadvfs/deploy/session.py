@@ -45,6 +45,9 @@ from metadvfs.deploy import watchdog as wd
 from metadvfs.deploy.services import Services, plan_for
 from metadvfs.errors import MetaDVFSError
 
+ROOT_BEAT_S = 0.5
+"""Longest gap between two root heartbeats during a run, s (the watchdog restores after 3 s of silence)."""
+
 
 class NotAtStock(MetaDVFSError):
     """The phone's settings differ from its saved stock snapshot; nothing was changed (exit status 2)."""
@@ -114,7 +117,8 @@ class ControlSession:
         self.sampler = Sampler(
             link, binding, fg_period_s, mode="agent", heartbeat=True, extra_cats={"ack": agents.ACK_PATH}
         )
-        self.sampler.heartbeat_paths = (agents.HEARTBEAT_PATH, od.HEARTBEAT_PATH)
+        self._root_hb = 0
+        self._root_beat_t = -1e9
         self.use_watchdog = watchdog
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.clock = clock
@@ -145,7 +149,6 @@ class ControlSession:
             NotAtStock: The phone differs from its saved stock snapshot (each difference named).
         """
         self.link.require_root()
-        self.sampler.root_reads = True  # the root heartbeat and the applier's ack are root-only
         if dry_run:
             self._look()
         else:
@@ -223,9 +226,10 @@ class ControlSession:
                 self.notes.append(f"could not release the claim: {exc}")
 
     def _beat(self) -> str:
-        """A heartbeat command for the next setup round trip (advances the counter)."""
-        self.sampler.hb += 1
-        return self.sampler._beat_cmd()
+        """A root heartbeat command for the next root round trip (advances the counter)."""
+        self._root_hb += 1
+        self._root_beat_t = time.monotonic()
+        return claim.beat_command(f"r{self._root_hb}")
 
     def start(self) -> None:
         """Take the phone over (see the module docstring for the order)."""
@@ -296,18 +300,28 @@ class ControlSession:
 
     # ------------------------------------------------------------------ steps
     def read(self) -> RawSample:
-        """One sample (with the heartbeat and the applier's acknowledgement in the same round trip)."""
+        """One sample as the shell user (with the poller's heartbeat and the applier's acknowledgement).
+
+        The watchdog's root heartbeat goes with every write request and, when no write carried it for
+        :data:`ROOT_BEAT_S`, in a root round trip of its own.
+        """
         raw = self.sampler.sample()
         self.controller.check_ack(raw.extra.get("ack"))
+        self._root_beat_if_due()
         return raw
+
+    def _root_beat_if_due(self) -> None:
+        if time.monotonic() - self._root_beat_t >= ROOT_BEAT_S:
+            self.link.root_shell(self._beat())
 
     def beat(self) -> None:
         """A heartbeat on its own (used while waiting longer than a second between decisions)."""
         self.sampler.beat()
+        self._root_beat_if_due()
 
     def apply(self, levels: np.ndarray) -> int:
-        """Write OPP levels (see :meth:`~metadvfs.adb.control.Controller.apply`)."""
-        return self.controller.apply(levels)
+        """Write OPP levels (see :meth:`~metadvfs.adb.control.Controller.apply`), with the root heartbeat."""
+        return self.controller.apply(levels, prefix=self._beat() if self.applier_started else "")
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> RestoreReport:

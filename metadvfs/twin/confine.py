@@ -1,6 +1,7 @@
 """Confinement of the twin's phone processes with Linux Landlock (kernel >= 5.13, unprivileged).
 
-Every phone shell gets, between ``fork`` and ``exec``, a Landlock domain that it and all its children keep:
+The twin's spawner process (:mod:`metadvfs.twin.spawner`) enters one Landlock domain at start; every phone shell
+it forks, and all their children, stay in it:
 
 - read/write/create/remove only inside the phone tree and the twin's writable state directories
   (``props``, ``state``, ``requests``, ``exec``);
@@ -27,7 +28,7 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 _SYS_CREATE, _SYS_ADD, _SYS_RESTRICT = 444, 445, 446
 _CREATE_VERSION = 1
@@ -48,6 +49,26 @@ DEV_FILES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+
+
+def apply_cap_drop() -> None:
+    """In a child of a root twin, before ``exec``: uid 0 keeps no capability, now or after ``exec``."""
+    _libc.prctl(_PR_SET_SECUREBITS, _SECURE_NOROOT_ALL, 0, 0, 0)  # exec no longer grants root caps
+    for cap in range(64):
+        _libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)  # and no file capability can bring one back
+    _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def restrict_self(ruleset_fd: int) -> None:
+    """Put the calling process (and its future children) into the ruleset's Landlock domain.
+
+    Raises:
+        OSError: The kernel refused (the caller must then not run phone commands).
+    """
+    _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if _libc.syscall(_SYS_RESTRICT, ctypes.c_int(ruleset_fd), ctypes.c_uint32(0)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"landlock_restrict_self: {os.strerror(err)}")
 
 
 def abi_version() -> int:
@@ -123,24 +144,6 @@ class Sandbox:
     def active(self) -> bool:
         """Landlock is available and the ruleset is ready."""
         return self.fd >= 0
-
-    def preexec(self) -> Callable[[], None] | None:
-        """The ``preexec_fn`` that confines a child (``None`` when there is nothing to apply)."""
-        if not self.active and not self.drop_caps:
-            return None
-        fd, drop, active = self.fd, self.drop_caps, self.active
-        syscall, prctl = _libc.syscall, _libc.prctl
-
-        def apply() -> None:
-            if drop:  # uid 0 keeps no capability, now or after exec
-                prctl(_PR_SET_SECUREBITS, _SECURE_NOROOT_ALL, 0, 0, 0)  # exec no longer grants root caps
-                for cap in range(64):
-                    prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)  # and no file capability can bring one back
-            prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-            if active and syscall(_SYS_RESTRICT, ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
-                os._exit(126)  # never run a phone command unconfined once confinement was promised
-
-        return apply
 
     def describe(self) -> str:
         """One line for the user."""

@@ -32,6 +32,7 @@ from pathlib import Path
 from metadvfs.errors import MetaDVFSError
 from metadvfs.twin import confine, tools
 from metadvfs.twin.paths import PathMapper, ReverseMapper, phone_reverse_pairs
+from metadvfs.twin.spawner import SpawnedProcess, Spawner
 
 MARKER = "METADVFS_TWIN"
 """Environment variable carried by every phone process (value: the twin's id)."""
@@ -85,6 +86,7 @@ class Phone:
             writable=[str(d) for d in (self.root, self.props, self.state, self.requests, self.exec_dir)],
             readable=[str(self.bin), str(self.hostbin), *confine.SYSTEM_DIRS],
         )
+        self.spawner = Spawner(self.sandbox.fd, self.sandbox.drop_caps)
         self.sessions: set[int] = set()
         self._started: dict[int, float] = {}
         self.missing: tuple[str, ...] = ()
@@ -275,7 +277,7 @@ class Phone:
         return ReverseMapper(self.reverse_pairs)
 
     # ------------------------------------------------------------------ processes
-    def spawn_shell(self, command: str | None, separate_stderr: bool = False) -> subprocess.Popen[bytes]:
+    def spawn_shell(self, command: str | None, separate_stderr: bool = False) -> SpawnedProcess:
         """Start ``sh -c <command>`` (phone paths rewritten) or an interactive-less ``sh`` reading stdin.
 
         Args:
@@ -291,21 +293,8 @@ class Phone:
         else:
             argv = ["/system/bin/sh"]
             exe = str(self.bin / "sh")
-        kw: dict[str, object] = {}
-        if self.run_as is not None:
-            kw = {"user": self.run_as[0], "group": self.run_as[1], "extra_groups": []}
-        proc = subprocess.Popen(
-            argv,
-            executable=exe,
-            cwd=str(self.root),
-            env=self.env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=self.sandbox.preexec(),  # two prctl calls and one syscall: no Python-level locks
-            **kw,  # type: ignore[arg-type]
-        )
+        # forked by the spawner (already confined, small): in a new session, with pipes
+        proc = self.spawner.spawn(argv, exe, str(self.root), self.env(), separate_stderr, self.run_as)
         self.sessions.add(proc.pid)
         self._started[proc.pid] = time.monotonic()
         if len(self._started) > 256:
@@ -332,7 +321,7 @@ class Phone:
             ran.append(p.name)
         return ran
 
-    def hangup(self, proc: subprocess.Popen[bytes]) -> None:
+    def hangup(self, proc: SpawnedProcess) -> None:
         """Send SIGHUP to a shell's process group (what a closed adb stream does); nohup'd children survive."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGHUP)

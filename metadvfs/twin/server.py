@@ -207,6 +207,7 @@ class TwinServer:
             self._driver.stop()
         if self._phone is not None:
             self._phone.kill_all()
+            self._phone.spawner.close()
             self._phone.sandbox.close()
             if not self.keep_files:
                 with contextlib.suppress(OSError):

@@ -189,10 +189,12 @@ def test_helpers_are_root_only(tmp_path: Path) -> None:
         try:
             assert _wait(lambda: _pinned(twin), 90)
             d = twin.root / "data/local/metadvfs"
-            assert stat.S_IMODE(d.stat().st_mode) == 0o700
+            assert _wait(lambda: (d / "ack").exists(), 10)  # the applier acknowledges after its node writes
+            assert stat.S_IMODE(d.stat().st_mode) == 0o711  # traverse only: no listing, no renaming
             fifo = d / "cmd.fifo"
             assert stat.S_ISFIFO(fifo.stat().st_mode) and stat.S_IMODE(fifo.stat().st_mode) == 0o600
-            for name in ("applier.pid", "watchdog.pid", "stock.json", "heartbeat", "ack"):
+            assert stat.S_IMODE((d / "ack").stat().st_mode) == 0o644  # the only file the shell user may read
+            for name in ("applier.pid", "watchdog.pid", "stock.json", "heartbeat"):
                 assert stat.S_IMODE((d / name).stat().st_mode) & 0o077 == 0, name
             for name in ("applier.sh", "watchdog.sh", "restore.sh"):
                 assert stat.S_IMODE((d / name).stat().st_mode) == 0o700, name
