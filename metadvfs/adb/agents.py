@@ -112,6 +112,8 @@ def applier_script(nodes: list[str], tables: list[tuple[int, ...]]) -> str:
 # metadvfs applier (generated): writes frequency requests from {FIFO_PATH} to whitelisted nodes and values only.
 umask 077
 echo $$ > {q(APPLIER_PID)}.tmp && mv -f {q(APPLIER_PID)}.tmp {q(APPLIER_PID)}
+# the acknowledgement is readable by the host's unprivileged read (created once; echo keeps its mode, no process)
+rm -f {q(ACK_PATH)}; : > {q(ACK_PATH)}; chmod 644 {q(ACK_PATH)}
 # read and write end held open: no EOF between requests, and no request is lost while this loop works
 exec 3<> {q(FIFO_PATH)}
 while IFS= read -r line <&3; do
@@ -129,7 +131,7 @@ while IFS= read -r line <&3; do
       *) err=$((err+1)) ;;
     esac
   done
-  echo "$seq $err" > {q(ACK_PATH)}.tmp && chmod 644 {q(ACK_PATH)}.tmp && mv -f {q(ACK_PATH)}.tmp {q(ACK_PATH)}
+  echo "$seq $err" > {q(ACK_PATH)}
 done
 rm -f {q(APPLIER_PID)}
 """

@@ -23,6 +23,7 @@ watchdog.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -246,12 +247,13 @@ class Controller:
         """Send decisions to the on-phone root applier (:mod:`metadvfs.adb.agents`) instead of ``su``."""
         self.transport = "agent"
 
-    def apply(self, levels: np.ndarray, prefix: str = "") -> int:
+    def apply(self, levels: np.ndarray, prefix: Callable[[], str] | None = None) -> int:
         """Write the levels (one round trip; nothing when nothing changes).
 
         Args:
             levels: (4,) OPP indices.
-            prefix: A validated root command sent first in the same round trip (the session's root heartbeat).
+            prefix: Called only when a request is sent: a validated root command sent first in the same round
+                trip (the session's root heartbeat).
 
         Returns:
             Number of node writes.
@@ -262,7 +264,7 @@ class Controller:
                 ids = {n: i for i, n in enumerate(self.write_nodes)}
                 self.seq += 1
                 req = agents.applier_request(self.seq, [(ids[n], v) for n, v in writes])
-                out = self.link.root_shell(f"{prefix}; {req}" if prefix else req, timeout_s=2.0).strip()
+                out = self.link.root_shell(f"{prefix()}; {req}" if prefix else req, timeout_s=2.0).strip()
                 if out:
                     raise MetaDVFSError(f"sending a request to the applier failed: {out[:100]!r}")
                 self._sent_t[self.seq] = time.monotonic()

@@ -321,7 +321,7 @@ class ControlSession:
 
     def apply(self, levels: np.ndarray) -> int:
         """Write OPP levels (see :meth:`~metadvfs.adb.control.Controller.apply`), with the root heartbeat."""
-        return self.controller.apply(levels, prefix=self._beat() if self.applier_started else "")
+        return self.controller.apply(levels, prefix=self._beat if self.applier_started else None)
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> RestoreReport:

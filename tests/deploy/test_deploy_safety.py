@@ -325,3 +325,22 @@ def test_out_of_range_action_refused_before_takeover(tmp_path: Path, monkeypatch
         assert twin.settings_snapshot() == before
         assert not _claim_dir(twin).exists()
     assert not started
+
+
+def test_a_governor_that_stops_writing_keeps_its_watchdog_quiet(tmp_path: Path) -> None:
+    """The root heartbeat must keep beating when no decision writes (a steady governor for > 3 s)."""
+    from metadvfs.deploy.run import deploy
+
+    gov = _gov(tmp_path, "powersave")
+    bad: list[str] = []
+    with TwinServer(device="pixel6", app="tiktok") as twin:
+        d = twin.root / "data/local/metadvfs"
+
+        def on_step(step: dict) -> None:  # type: ignore[type-arg]
+            if step["step"] > 5 and ((d / "watchdog.status").exists() or not (d / "applier.pid").exists()):
+                bad.append(f"step {step['step']} at {step['t_s']:.1f} s")
+
+        s = deploy(gov, twin.serial, seconds=5.0, out_dir=tmp_path / "run", on_step=on_step, handle_signals=False)
+    assert s["writes"] <= 8  # it pinned once, then stayed quiet
+    assert not bad, bad[:3]
+    assert s["restore"]["verified"] and s["restore"]["by"] == "host"
