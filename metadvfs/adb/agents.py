@@ -10,12 +10,13 @@ started once with ``nohup`` and talking to the host through files in :data:`AGEN
   each step the host reads these files with shell builtins inside its single read round trip. Frame
   timestamps are absolute, so a dump that is a few tens of ms old loses no frames: they are counted at the
   next step;
-- the **applier** (root) reads write requests from the root-only FIFO ``cmd.fifo`` in the root-owned 0711
+- the **applier** (root) reads write requests from the root-only FIFO ``cmd.fifo`` in the root-owned 0700
   directory :data:`ROOT_AGENT_DIR`: a line ``<seq> <id> <value> ...`` where each id is an index into the
   whitelist of nodes baked into the script and each value must be one of that node's table values; it writes
-  them in order and records ``<seq> <errors>`` in ``ack`` (0644: the host reads it as the shell user). The
-  host sends a request as root (one ``echo`` through ``su``; the shell user can neither open the FIFO nor
-  touch the pid file), and reads ``ack`` in the next read. It is started and stopped by :mod:`metadvfs.deploy.applier`.
+  them in order and records ``<seq> <errors>`` in :data:`ACK_PATH` (0644, in a root-owned 0711 directory of its
+  own: the host reads it as the shell user). The host sends a request as root (one ``echo`` through ``su``;
+  the shell user can neither open the FIFO nor touch the pid file), and reads the acknowledgement in the next
+  read. It is started and stopped by :mod:`metadvfs.deploy.applier`.
 
 Both exit on their own when the host's heartbeat (``heartbeat``, written in every read) has not changed for
 a few seconds (poller) or when told to (applier: ``quit``; it is also killed by the watchdog before it
@@ -35,6 +36,8 @@ from metadvfs.errors import MetaDVFSError
 AGENT_DIR = "/data/local/tmp/metadvfs"
 ROOT_AGENT_DIR = "/data/local/metadvfs"
 """Root-owned (0700) directory of the root helpers (see :mod:`metadvfs.deploy.ondevice`)."""
+ACK_DIR = "/data/local/metadvfs-ack"
+"""Root-owned 0711 directory holding only the applier's ``ack`` (0644), which the unprivileged step read reads."""
 HEARTBEAT_PATH = f"{AGENT_DIR}/heartbeat"
 SF_PATH = f"{AGENT_DIR}/sf.txt"
 FG_PATH = f"{AGENT_DIR}/fg.txt"
@@ -45,7 +48,7 @@ POLLER_STOP = f"{AGENT_DIR}/poller.stop"
 APPLIER_SCRIPT = f"{ROOT_AGENT_DIR}/applier.sh"
 APPLIER_PID = f"{ROOT_AGENT_DIR}/applier.pid"
 FIFO_PATH = f"{ROOT_AGENT_DIR}/cmd.fifo"
-ACK_PATH = f"{ROOT_AGENT_DIR}/ack"
+ACK_PATH = f"{ACK_DIR}/ack"
 FG_MARK_WINDOW = "@@metadvfs-window"
 FG_MARK_LIST = "@@metadvfs-layers"
 FG_COMMAND = "dumpsys activity activities | grep -E 'mResumedActivity|topResumedActivity'"

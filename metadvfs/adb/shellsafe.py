@@ -19,6 +19,7 @@ ALLOWED_ROOTS: tuple[str, ...] = (
     "/data/local/tmp/",
     "/dev/thermal/",
     "/data/local/metadvfs/",
+    "/data/local/metadvfs-ack/",
     "/data/adb/service.d/",
 )
 """Path prefixes the tool reads or writes on the phone."""

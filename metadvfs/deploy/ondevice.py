@@ -1,10 +1,11 @@
 """The root-owned on-phone state of ``metadvfs deploy``: paths, atomic root writes, pid checks.
 
 Everything the root helpers (watchdog, applier) trust lives in :data:`ROOT_DIR` = ``/data/local/metadvfs``,
-created by root with mode 0711 (``/data/local`` itself is ``root:root 0751`` on Android, so the ``shell`` user
-can neither list, rename nor replace it; it can only open a file whose name it knows and whose mode lets it,
-which is only the applier's ``ack``, 0644, read by the unprivileged control-step read). Files in it are written
-by root with ``umask 077`` (mode 0600), to a temporary name and then renamed, so a reader never sees half a file:
+created by root with mode 0700 (``/data/local`` itself is ``root:root 0751`` on Android, so the ``shell`` user
+can neither read, rename nor replace it). The applier's acknowledgement, which the unprivileged control-step read
+picks up, is the only file outside it: ``/data/local/metadvfs-ack/ack`` (0644 in a root-owned 0711 directory).
+Files are written by root with ``umask 077`` (mode 0600), to a temporary name and then renamed, so a reader never
+sees half a file:
 
 - ``claim/`` the phone's ownership lock: created with ``mkdir`` (atomic: exactly one deploy succeeds),
   ``claim/owner`` holds the owner's random token; released by the owner or by its watchdog;
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from metadvfs.adb.agents import ROOT_AGENT_DIR
+from metadvfs.adb.agents import ACK_DIR, ROOT_AGENT_DIR
 from metadvfs.adb.link import AdbLink
 from metadvfs.adb.shellsafe import check_path, q
 from metadvfs.errors import MetaDVFSError
@@ -53,12 +54,16 @@ def check_token(token: str) -> str:
 
 
 def prepare_command() -> str:
-    """Shell (as root) that creates :data:`ROOT_DIR` as a root-owned 0711 directory (a symlink is replaced)."""
-    d = q(ROOT_DIR)
-    return (
-        f"umask 077; [ -L {d} ] && rm -f {d}; mkdir -p {d} && chown 0:0 {d} 2>/dev/null; chmod 711 {d}; "
-        f"[ -d {d} ] && [ ! -L {d} ]"
-    )
+    """Shell (as root) that creates :data:`ROOT_DIR` (0700) and the ack directory (0711), root-owned.
+
+    A symlink in their place is removed first.
+    """
+    parts = []
+    for path, mode in ((ROOT_DIR, "700"), (ACK_DIR, "711")):
+        d = q(path)
+        parts.append(f"[ -L {d} ] && rm -f {d}; mkdir -p {d} && chown 0:0 {d} 2>/dev/null; chmod {mode} {d}")
+    checks = " && ".join(f"[ -d {q(p)} ] && [ ! -L {q(p)} ]" for p in (ROOT_DIR, ACK_DIR))
+    return "umask 077; " + "; ".join(parts) + "; " + checks
 
 
 def write_command(path: str, text: str, mode: int = 0o600) -> str:

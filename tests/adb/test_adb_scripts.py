@@ -42,6 +42,7 @@ def _wait(cond, timeout: float) -> bool:  # type: ignore[no-untyped-def]
 def phone(tmp_path: Path) -> Path:
     (tmp_path / "data/local/tmp/metadvfs").mkdir(parents=True)
     (tmp_path / "data/local/metadvfs").mkdir(parents=True, mode=0o700)
+    (tmp_path / "data/local/metadvfs-ack").mkdir(parents=True, mode=0o711)
     for n in NODES:
         p = Path(_localize(n, tmp_path))
         p.parent.mkdir(parents=True, exist_ok=True)

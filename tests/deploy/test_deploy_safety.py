@@ -189,11 +189,13 @@ def test_helpers_are_root_only(tmp_path: Path) -> None:
         try:
             assert _wait(lambda: _pinned(twin), 90)
             d = twin.root / "data/local/metadvfs"
-            assert _wait(lambda: (d / "ack").exists(), 10)  # the applier acknowledges after its node writes
-            assert stat.S_IMODE(d.stat().st_mode) == 0o711  # traverse only: no listing, no renaming
+            ack = twin.root / "data/local/metadvfs-ack/ack"
+            assert _wait(ack.exists, 10)  # the applier acknowledges after its node writes
+            assert stat.S_IMODE(d.stat().st_mode) == 0o700
+            assert stat.S_IMODE(ack.parent.stat().st_mode) == 0o711
             fifo = d / "cmd.fifo"
             assert stat.S_ISFIFO(fifo.stat().st_mode) and stat.S_IMODE(fifo.stat().st_mode) == 0o600
-            assert stat.S_IMODE((d / "ack").stat().st_mode) == 0o644  # the only file the shell user may read
+            assert stat.S_IMODE(ack.stat().st_mode) == 0o644  # the only file the shell user may read
             for name in ("applier.pid", "watchdog.pid", "stock.json", "heartbeat"):
                 assert stat.S_IMODE((d / name).stat().st_mode) & 0o077 == 0, name
             for name in ("applier.sh", "watchdog.sh", "restore.sh"):
