@@ -39,14 +39,8 @@ def bench_decision_latency(governor: str | Path, repeats: int = 5000, threads: i
         times[i] = time.perf_counter() - t0
     us = times * 1e6
     params = parameter_count(Path(governor) / rt.manifest.model_file) if rt.manifest.model_file else 0
-    return {
-        "us_median": float(np.median(us)),
-        "us_p95": float(np.percentile(us, 95)),
-        "us_min": float(us.min()),
-        "repeats": repeats,
-        "parameters": params,
-        "window": k,
-    }
+    return {"us_median": float(np.median(us)), "us_p95": float(np.percentile(us, 95)), "us_min": float(us.min()),
+            "repeats": repeats, "parameters": params, "window": k}
 
 
 def bench_control_loop_twin(governor: str | Path, app: str = "tiktok", seconds: float = 10.0) -> dict[str, Any]:
@@ -59,13 +53,5 @@ def bench_control_loop_twin(governor: str | Path, app: str = "tiktok", seconds: 
     device = json.loads((Path(governor) / "manifest.json").read_text(encoding="utf-8"))["device"]["name"]
     with tempfile.TemporaryDirectory() as tmp, TwinServer(device=device, app=app) as twin:
         s = deploy(Path(governor), twin.serial, seconds=seconds, out_dir=Path(tmp) / "run", handle_signals=False)
-    return {
-        "device": device,
-        "app": app,
-        "steps": s["steps"],
-        "loop_ms": s["loop_ms"],
-        "read_ms": s["read_ms"],
-        "decide_ms": s["decide_ms"],
-        "write_ms": s["write_ms"],
-        "restore": s["restore"],
-    }
+    return {"device": device, "app": app, "steps": s["steps"], "loop_ms": s["loop_ms"], "read_ms": s["read_ms"],
+            "decide_ms": s["decide_ms"], "write_ms": s["write_ms"], "restore": s["restore"]}
