@@ -126,7 +126,7 @@ class _LiveView:
 
 
 def deploy_cmd(
-    governor: Path = typer.Option(..., "--governor", help="Governor directory (from metadvfs export)."),
+    governor: Path = typer.Option(None, "--governor", help="Governor directory (from metadvfs export)."),
     serial: str = typer.Option(..., "--serial", help="HOST:PORT (Wi-Fi adb, twin) or a USB serial."),
     seconds: float = typer.Option(None, "--seconds", help="Run length, s (default: until Ctrl-C)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the phone, print what would change."),
@@ -135,9 +135,32 @@ def deploy_cmd(
     keep_thermal: bool = typer.Option(False, "--keep-thermal", help="Leave thermal daemons and properties running."),
     method: str = typer.Option("auto", "--method", help="CPU writes: auto, clamp (min=max) or userspace."),
     timeout: float = typer.Option(5.0, "--timeout", help="ADB timeout of every call, s."),
+    restore: bool = typer.Option(
+        False, "--restore", help="Only put the phone back to its saved stock settings (after a crash or reboot)."
+    ),
 ) -> None:
-    """Run a governor on a rooted phone; restores the stock settings on exit (watchdog-protected)."""
+    """Run a governor on a rooted phone; restores the stock settings on exit (watchdog-protected).
+
+    Exit status: 0 run ended and the phone was verified back at stock; 2 refused or failed with nothing left
+    changed; 3 another deploy owns the phone; 4 the phone may still be changed (see docs/deploy.md).
+    """
     from metadvfs.deploy.run import deploy
+    from metadvfs.deploy.session import NotRestored
+
+    if restore:
+        from metadvfs.deploy.rescue import restore_phone
+
+        res = restore_phone(serial, timeout_s=timeout)
+        if json_out:
+            print_json(res)
+        else:
+            for note in res["notes"]:
+                print(f"note: {note}")
+            done = f"restored the {res['snapshot']} from {res['source']} (verified)"
+            print(done if res["restored"] else "nothing to do")
+        return
+    if governor is None:
+        raise MetaDVFSError("--governor: required (or --restore)")
 
     view = _LiveView(enabled=not json_out and not dry_run and sys.stderr.isatty())
     try:
@@ -183,4 +206,6 @@ def deploy_cmd(
     r = summary.get("restore")
     if r is not None and not (r["by"] == "host" and r["verified"]):
         detail = r["error"] or "; ".join(r["mismatches"][:3])
-        raise MetaDVFSError(f"phone not verified restored (by {r['by']}): {detail}")
+        raise NotRestored(
+            f"phone not verified restored (by {r['by']}): {detail}; run metadvfs deploy --restore --serial {serial}"
+        )

@@ -27,11 +27,14 @@ def export_cmd(
         print_json(res)
         return
     console.print(
-        f"governor for [bold]{res['device']}[/]: {res['onnx']} ({res['parameters']:,} parameters, "
+        f"governor for [bold]{res['device']}[/]: {res['onnx']} "
+        f"({res['parameters']:,} parameters = ONNX initializer values, "
         f"models {', '.join(res['models'])}) + {res['manifest']}"
     )
-    console.print(f"rehearse: metadvfs twin --device {res['device']} --app tiktok --port 5555 &  then  "
-                  f"metadvfs deploy --governor {out} --serial 127.0.0.1:5555 --dry-run")
+    console.print(
+        f"rehearse: metadvfs twin --device {res['device']} --app tiktok --port 5555 &  then  "
+        f"metadvfs deploy --governor {out} --serial 127.0.0.1:5555 --dry-run"
+    )
 
 
 def bench_governor_cmd(
@@ -56,8 +59,11 @@ def bench_governor_cmd(
         print_json(res)
         return
     d = res["decision"]
-    console.print(f"decision (onnxruntime, batch 1, 1 thread): median {d['us_median']:.1f} us, "  # type: ignore[index]
-                  f"p95 {d['us_p95']:.1f} us over {d['repeats']} calls")  # type: ignore[index]
+    console.print(
+        f"decision (onnxruntime, batch 1, 1 thread): median {d['us_median']:.1f} us, "  # type: ignore[index]
+        f"p95 {d['us_p95']:.1f} us over {d['repeats']} calls; "  # type: ignore[index]
+        f"{d['parameters']:,} parameters = ONNX initializer values"  # type: ignore[index]
+    )
     if "control_loop" in res:
         c = res["control_loop"]
         console.print(f"control loop on the twin: {c}")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -23,17 +27,29 @@ def twin(
     ),
     realtime: float = typer.Option(1.0, "--realtime", help="Simulated seconds per wall-clock second (> 0)."),
     duration: float = typer.Option(0.0, "--duration", help="Serve this many seconds, then exit (0: until Ctrl-C)."),
-    no_auth: bool = typer.Option(False, "--no-auth", help="Do not require RSA authentication."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Do not require RSA authentication (anyone connects)."),
+    key: list[Path] = typer.Option(
+        [], "--key", help="Trust this adb public key (repeatable; adbkey.pub or a private key with .pub next to it)."
+    ),
+    insecure: bool = typer.Option(False, "--insecure", help="Accept any host key (default: only your own and --key)."),
 ) -> None:
-    """Serve a digital twin of a rooted Pixel over ADB until Ctrl-C."""
+    """Serve a digital twin of a rooted Pixel over ADB until Ctrl-C, SIGTERM or SIGHUP (all clean up)."""
     from metadvfs.twin.server import TwinServer
 
     if duration < 0:
         raise MetaDVFSError(f"--duration: must be >= 0, got {duration:g}")
     server = TwinServer(
-        device=device, app=app, port=port, seed=seed, faults=frozenset(fault), realtime=realtime, auth=not no_auth
+        device=device,
+        app=app,
+        port=port,
+        seed=seed,
+        faults=frozenset(fault),
+        realtime=realtime,
+        auth=not no_auth,
+        auto_accept=insecure,
+        keys=list(key),
     )
-    with server:
+    with _stop_signals(), server:
         prof = server.profile
         faults = ", ".join(sorted(server.faults)) or "none"
         console.print(
@@ -46,13 +62,34 @@ def twin(
             f"connect with:  adb connect {server.serial}  |  metadvfs record --serial {server.serial}  |  "
             f"AdbDeviceTcp('127.0.0.1', {server.port})"
         )
+        trust = "any key (--insecure)" if insecure else "your adb keys" + (" and --key" if key else "")
+        if no_auth:
+            trust = "anyone (--no-auth)"
+        console.print(f"accepts: {trust}; {server.confinement}")
         console.print("Ctrl-C to stop" if duration == 0 else f"serving for {duration:g} s")
         end = time.monotonic() + duration if duration > 0 else None
         try:
             while end is None or time.monotonic() < end:
                 time.sleep(0.2 if end is None else max(0.0, min(0.2, end - time.monotonic())))
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _Stop):
             console.print("stopping")
+
+
+class _Stop(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: leave the ``with`` block, so the twin kills its phone processes and removes its files."""
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    def stop(signum: int, frame: object) -> None:
+        raise _Stop(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def register(app: typer.Typer) -> None:

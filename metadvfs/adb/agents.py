@@ -10,10 +10,13 @@ started once with ``nohup`` and talking to the host through files in :data:`AGEN
   each step the host reads these files with shell builtins inside its single read round trip. Frame
   timestamps are absolute, so a dump that is a few tens of ms old loses no frames: they are counted at the
   next step;
-- the **applier** (root) reads write requests from the FIFO ``cmd.fifo``: a line ``<seq> <id> <value> ...``
-  where each id is an index into the whitelist of nodes baked into the script and each value must be all
-  digits; it writes them in order and records ``<seq> <errors>`` in ``ack``. The host sends a request as
-  the shell user with one plain ``echo`` (no ``su``), and reads ``ack`` in the next read.
+- the **applier** (root) reads write requests from the root-only FIFO ``cmd.fifo`` in the root-owned 0700
+  directory :data:`ROOT_AGENT_DIR`: a line ``<seq> <id> <value> ...`` where each id is an index into the
+  whitelist of nodes baked into the script and each value must be one of that node's table values; it writes
+  them in order and records ``<seq> <errors>`` in :data:`ACK_PATH` (0644, in a root-owned 0711 directory of its
+  own: the host reads it as the shell user). The host sends a request as root (one ``echo`` through ``su``;
+  the shell user can neither open the FIFO nor touch the pid file), and reads the acknowledgement in the next
+  read. It is started and stopped by :mod:`metadvfs.deploy.applier`.
 
 Both exit on their own when the host's heartbeat (``heartbeat``, written in every read) has not changed for
 a few seconds (poller) or when told to (applier: ``quit``; it is also killed by the watchdog before it
@@ -31,6 +34,10 @@ from metadvfs.adb.shellsafe import check_path, q
 from metadvfs.errors import MetaDVFSError
 
 AGENT_DIR = "/data/local/tmp/metadvfs"
+ROOT_AGENT_DIR = "/data/local/metadvfs"
+"""Root-owned (0700) directory of the root helpers (see :mod:`metadvfs.deploy.ondevice`)."""
+ACK_DIR = "/data/local/metadvfs-ack"
+"""Root-owned 0711 directory holding only the applier's ``ack`` (0644), which the unprivileged step read reads."""
 HEARTBEAT_PATH = f"{AGENT_DIR}/heartbeat"
 SF_PATH = f"{AGENT_DIR}/sf.txt"
 FG_PATH = f"{AGENT_DIR}/fg.txt"
@@ -38,10 +45,10 @@ LAYER_PATH = f"{AGENT_DIR}/sf.layer"
 POLLER_SCRIPT = f"{AGENT_DIR}/poller.sh"
 POLLER_PID = f"{AGENT_DIR}/poller.pid"
 POLLER_STOP = f"{AGENT_DIR}/poller.stop"
-APPLIER_SCRIPT = f"{AGENT_DIR}/applier.sh"
-APPLIER_PID = f"{AGENT_DIR}/applier.pid"
-FIFO_PATH = f"{AGENT_DIR}/cmd.fifo"
-ACK_PATH = f"{AGENT_DIR}/ack"
+APPLIER_SCRIPT = f"{ROOT_AGENT_DIR}/applier.sh"
+APPLIER_PID = f"{ROOT_AGENT_DIR}/applier.pid"
+FIFO_PATH = f"{ROOT_AGENT_DIR}/cmd.fifo"
+ACK_PATH = f"{ACK_DIR}/ack"
 FG_MARK_WINDOW = "@@metadvfs-window"
 FG_MARK_LIST = "@@metadvfs-layers"
 FG_COMMAND = "dumpsys activity activities | grep -E 'mResumedActivity|topResumedActivity'"
@@ -84,14 +91,32 @@ rm -f {q(POLLER_PID)} {q(POLLER_STOP)}
 """
 
 
-def applier_script(nodes: list[str]) -> str:
-    """The root applier script with a whitelist of writable nodes (ids are list indices)."""
+def applier_script(nodes: list[str], tables: list[tuple[int, ...]]) -> str:
+    """The root applier script: a whitelist of writable nodes (ids are list indices) and each node's values.
+
+    Args:
+        nodes: Writable nodes.
+        tables: Allowed values of each node (same order), e.g. its OPP table in node units.
+    """
+    if len(nodes) != len(tables):
+        raise MetaDVFSError("internal: one value table per applier node")
     for p in (*nodes, FIFO_PATH, ACK_PATH, APPLIER_PID):
         check_path(p)
-    cases = "\n".join(f'      {i}) echo "$v" > {q(p)} || err=$((err+1)) ;;' for i, p in enumerate(nodes))
+    cases = []
+    for i, (p, tab) in enumerate(zip(nodes, tables, strict=True)):
+        if not tab or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in tab):
+            raise MetaDVFSError(f"internal: bad value table for {p}")
+        allowed = "|".join(str(int(v)) for v in sorted(set(tab)))
+        cases.append(
+            f'      {i}) case $v in {allowed}) echo "$v" > {q(p)} || err=$((err+1)) ;; *) err=$((err+1)) ;; esac ;;'
+        )
+    body = "\n".join(cases)
     return f"""#!/system/bin/sh
-# metadvfs applier (generated): writes frequency requests from {FIFO_PATH} to whitelisted nodes only.
-echo $$ > {q(APPLIER_PID)}
+# metadvfs applier (generated): writes frequency requests from {FIFO_PATH} to whitelisted nodes and values only.
+umask 077
+echo $$ > {q(APPLIER_PID)}.tmp && mv -f {q(APPLIER_PID)}.tmp {q(APPLIER_PID)}
+# the acknowledgement is readable by the host's unprivileged read (created once; echo keeps its mode, no process)
+rm -f {q(ACK_PATH)}; : > {q(ACK_PATH)}; chmod 644 {q(ACK_PATH)}
 # read and write end held open: no EOF between requests, and no request is lost while this loop works
 exec 3<> {q(FIFO_PATH)}
 while IFS= read -r line <&3; do
@@ -105,7 +130,7 @@ while IFS= read -r line <&3; do
     id=$1; v=$2; shift 2
     case $v in ''|*[!0-9]*) err=$((err+1)); continue ;; esac
     case $id in
-{cases}
+{body}
       *) err=$((err+1)) ;;
     esac
   done
@@ -115,11 +140,12 @@ rm -f {q(APPLIER_PID)}
 """
 
 
-def _wait_for(link: AdbLink, path: str, present: bool, timeout_s: float) -> bool:
+def wait_for(link: AdbLink, path: str, present: bool, timeout_s: float, as_root: bool = False) -> bool:
+    """Poll until ``path`` exists and is non-empty (``present``) or is gone; returns whether that happened."""
     deadline = time.monotonic() + timeout_s
     while True:
         s = Script().cat("p", path)
-        r = parse_sections(link.shell(s.text()), s)
+        r = parse_sections((link.root_shell if as_root else link.shell)(s.text()), s)
         exists = not r["p"].failed and r["p"].text.strip() != ""
         if exists == present:
             return True
@@ -147,7 +173,7 @@ def start_poller(link: AdbLink, period_s: float = 0.1, as_root: bool = False) ->
         f"nohup sh {q(POLLER_SCRIPT)} > /dev/null 2>&1 &"
     )
     (link.root_shell if as_root else link.shell)(cmd)
-    if not _wait_for(link, POLLER_PID, True, 3.0):
+    if not wait_for(link, POLLER_PID, True, 3.0):
         raise MetaDVFSError(f"the frame poller did not start (no {POLLER_PID} after 3 s)")
 
 
@@ -158,47 +184,16 @@ def stop_poller(link: AdbLink, timeout_s: float = 2.0) -> None:
     if r["p"].failed:
         return
     link.shell(f"echo 1 > {q(POLLER_STOP)}")
-    _wait_for(link, POLLER_PID, False, timeout_s)
-
-
-def start_applier(link: AdbLink, nodes: list[str]) -> None:
-    """Push and start the root applier with a node whitelist.
-
-    Raises:
-        MetaDVFSError: It did not start within 3 s.
-    """
-    prepare_dir(link)
-    link.push_text(applier_script(nodes), APPLIER_SCRIPT, 0o755)
-    link.shell(f"rm -f {q(FIFO_PATH)} {q(ACK_PATH)}; mkfifo -m 0622 {q(FIFO_PATH)} || mkfifo {q(FIFO_PATH)}")
-    link.root_shell(f"nohup sh {q(APPLIER_SCRIPT)} > /dev/null 2>&1 &")
-    if not _wait_for(link, APPLIER_PID, True, 3.0):
-        raise MetaDVFSError(f"the root applier did not start (no {APPLIER_PID} after 3 s)")
+    wait_for(link, POLLER_PID, False, timeout_s)
 
 
 def applier_request(seq: int, pairs: list[tuple[int, int]]) -> str:
-    """The shell command (run as the shell user) that sends one request to the applier."""
+    """The shell command (run as root) that sends one request to the applier."""
     body = " ".join(f"{int(i)} {int(v)}" for i, v in pairs)
     line = f"{int(seq)} {body}".strip()
     if not re.fullmatch(r"[0-9 ]+", line):
         raise MetaDVFSError(f"internal: bad applier request {line!r}")
     return f"[ -f {q(APPLIER_PID)} ] && [ -p {q(FIFO_PATH)} ] && echo {q(line)} > {q(FIFO_PATH)}"
-
-
-def stop_applier(link: AdbLink, timeout_s: float = 2.0) -> bool:
-    """Tell the applier to exit (``quit``); kill it as root if it does not. Returns whether it is gone."""
-    s = Script().cat("p", APPLIER_PID)
-    r = parse_sections(link.shell(s.text()), s)
-    if r["p"].failed:
-        link.shell(f"rm -f {q(FIFO_PATH)}")
-        return True
-    # O_RDWR open never blocks, even if the applier has just exited (the message may then be lost: kill below)
-    link.shell(f"[ -p {q(FIFO_PATH)} ] && echo quit 1<> {q(FIFO_PATH)}")
-    gone = _wait_for(link, APPLIER_PID, False, timeout_s)
-    if not gone:
-        link.root_shell(f"kill $(cat {q(APPLIER_PID)}) 2>/dev/null; rm -f {q(APPLIER_PID)}")
-        gone = True
-    link.shell(f"rm -f {q(FIFO_PATH)}")
-    return gone
 
 
 def parse_fg_file(text: str) -> tuple[str, str, str]:

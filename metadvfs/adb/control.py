@@ -12,7 +12,8 @@ The GPU is always clamped the same way through its min/max nodes (Mali ``scaling
 exact table values only; KGSL ``devfreq/{min,max}_freq`` in Hz). Every value written is checked against the
 discovered table and every path and value is quoted. All writes of one decision go in one round trip: through
 ``su`` (setup, restore), or, during a run, as one request to the on-phone root applier
-(:mod:`metadvfs.adb.agents`), which writes only whitelisted nodes and only digits.
+(:mod:`metadvfs.adb.agents`), which writes only whitelisted nodes and only their table values, and whose
+FIFO only root can open.
 
 A restore writes, per node, ``min = lowest table value``, then ``max = stock max``, then ``min = stock min``
 (valid from any state), and the stock governor back; it is also rendered as a shell script for the on-device
@@ -22,6 +23,7 @@ watchdog.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -201,6 +203,14 @@ class Controller:
                 out += [dn.min_node, dn.max_node]
         return out
 
+    @property
+    def write_tables(self) -> list[tuple[int, ...]]:
+        """The allowed values of each :attr:`write_nodes` entry (its domain's table, node units)."""
+        out: list[tuple[int, ...]] = []
+        for dn in self.plan:
+            out += [dn.table] if dn.method == "userspace" else [dn.table, dn.table]
+        return out
+
     def level_writes(self, levels: np.ndarray) -> list[tuple[str, int]]:
         """``(node, value)`` writes that put each present domain at OPP ``levels[d]`` (only what changes).
 
@@ -238,8 +248,13 @@ class Controller:
         """Send decisions to the on-phone root applier (:mod:`metadvfs.adb.agents`) instead of ``su``."""
         self.transport = "agent"
 
-    def apply(self, levels: np.ndarray) -> int:
+    def apply(self, levels: np.ndarray, prefix: Callable[[], str] | None = None) -> int:
         """Write the levels (one round trip; nothing when nothing changes).
+
+        Args:
+            levels: (4,) OPP indices.
+            prefix: Called only when a request is sent: a validated root command sent first in the same round
+                trip (the session's root heartbeat).
 
         Returns:
             Number of node writes.
@@ -249,9 +264,8 @@ class Controller:
             if self.transport == "agent":
                 ids = {n: i for i, n in enumerate(self.write_nodes)}
                 self.seq += 1
-                out = self.link.shell(
-                    agents.applier_request(self.seq, [(ids[n], v) for n, v in writes]), timeout_s=2.0
-                ).strip()
+                req = agents.applier_request(self.seq, [(ids[n], v) for n, v in writes])
+                out = self.link.root_shell(f"{prefix()}; {req}" if prefix else req, timeout_s=2.0).strip()
                 if out:
                     raise MetaDVFSError(f"sending a request to the applier failed: {out[:100]!r}")
                 self._sent_t[self.seq] = time.monotonic()

@@ -200,6 +200,7 @@ class Sampler:
         self.mode = mode
         self.heartbeat = heartbeat or mode == "agent"
         self.extra_cats = dict(extra_cats or {})
+        self.heartbeat_paths: tuple[str, ...] = (agents.HEARTBEAT_PATH,)
         self.root_reads: bool | None = None
         self.layer: str | None = None
         self.foreground: str | None = None
@@ -283,7 +284,11 @@ class Sampler:
         """A heartbeat on its own round trip (while waiting more than a second between reads)."""
         if self.heartbeat:
             self.hb += 1
-            self.link.shell(write_cmd(agents.HEARTBEAT_PATH, self.hb))
+            cmd = self._beat_cmd()
+            self.link.read_shell(cmd) if self.root_reads else self.link.shell(cmd)
+
+    def _beat_cmd(self) -> str:
+        return "; ".join(write_cmd(p, self.hb) for p in self.heartbeat_paths)
 
     # ---------------------------------------------------------------- read
     def sample(self) -> RawSample:
@@ -303,7 +308,7 @@ class Sampler:
         text = s.text()
         if self.heartbeat:
             self.hb += 1
-            text = text.replace("{ __HEARTBEAT__ ; }", "{ " + write_cmd(agents.HEARTBEAT_PATH, self.hb) + " ; }", 1)
+            text = text.replace("{ __HEARTBEAT__ ; }", "{ " + self._beat_cmd() + " ; }", 1)
         if self._layer_write is not None:
             text = text.replace(
                 "{ __LAYER__ ; }", "{ echo " + q(self._layer_write) + " > " + q(agents.LAYER_PATH) + " ; }", 1

@@ -13,7 +13,15 @@ from collections.abc import Iterable
 
 from metadvfs.errors import MetaDVFSError
 
-ALLOWED_ROOTS: tuple[str, ...] = ("/sys/", "/proc/", "/data/local/tmp/", "/dev/thermal/")
+ALLOWED_ROOTS: tuple[str, ...] = (
+    "/sys/",
+    "/proc/",
+    "/data/local/tmp/",
+    "/dev/thermal/",
+    "/data/local/metadvfs/",
+    "/data/local/metadvfs-ack/",
+    "/data/adb/service.d/",
+)
 """Path prefixes the tool reads or writes on the phone."""
 
 _PATH_RE = re.compile(r"^/(?:[A-Za-z0-9_.,:@+=-]+/)*[A-Za-z0-9_.,:@+=-]+/?$")

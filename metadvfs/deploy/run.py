@@ -1,8 +1,11 @@
 """``metadvfs deploy``: run an exported governor on a phone, and give the phone back afterwards.
 
-Flow: load and validate the governor directory; connect; discover the phone; check that it is the phone the
-governor was built for (codename, cpufreq policies, OPP tables, GPU family and table); take root; snapshot
-every setting the run touches; then, unless ``dry_run``, take the phone over
+Flow: load and validate the governor directory (hash of every file it names); check that its throttle points
+are not above the device profile's and that its decisions are in range on probe inputs; connect; discover the
+phone; check that it is the phone the governor was built for (codename, cpufreq policies, OPP tables, GPU family
+and table); take root; claim the phone and finish an earlier run's restore (:mod:`metadvfs.deploy.session`);
+snapshot every setting the run touches and save the snapshot on the phone and the host; hash the governor's
+files again; then, unless ``dry_run``, take the phone over
 (:class:`~metadvfs.deploy.session.ControlSession`) and run the control loop at the manifest's decision
 interval. Every step is one read round trip (with the watchdog heartbeat), the codec encode, the governor's
 decision, the codec decode and one write round trip (only when a level changes); its duration is measured.
@@ -34,10 +37,10 @@ from metadvfs.adb.discovery import Layout, discover
 from metadvfs.adb.link import AdbLink, AdbLinkError
 from metadvfs.core.domains import DOMAINS
 from metadvfs.deploy.record import TraceRow, trace_row, write_recorded_trace
-from metadvfs.deploy.session import ControlSession
+from metadvfs.deploy.session import ControlSession, NotRestored
 from metadvfs.environment import codec
 from metadvfs.errors import MetaDVFSError
-from metadvfs.export.manifest import GovernorManifest
+from metadvfs.export.manifest import GovernorManifest, check_files
 from metadvfs.export.runtime import GovernorRuntime
 from metadvfs.io import write_text_atomic, write_with
 
@@ -92,6 +95,59 @@ def profile_for_manifest(m: GovernorManifest, codename: str) -> tuple[Any, list[
             "model is used only for unmetered domains and trace units"
         )
     return prof, notes
+
+
+def check_throttle(m: GovernorManifest, profile: Any) -> None:
+    """Refuse hand-back points above the device profile's.
+
+    Deploy may switch the phone's own thermal control off, so the manifest's points are then the only protection.
+
+    Raises:
+        MetaDVFSError: Names the field, its value and the profile's bound.
+    """
+    th = profile.thermal
+    for fld, got, bound in (
+        ("throttle.skin_c", m.throttle_skin_c, float(th.skin_throttle_c)),
+        ("throttle.die_c", m.throttle_die_c, float(th.die_throttle_c)),
+    ):
+        if got > bound + 1e-9:
+            raise MetaDVFSError(
+                f"{m.path}/manifest.json: {fld} is {got:g} degC, above the {profile.name} profile's {bound:g} degC "
+                f"(allowed: <= {bound:g})"
+            )
+
+
+def probe_actions(runtime: GovernorRuntime, n_random: int = 6, seed: int = 0) -> None:
+    """Decide on probe inputs before anything is written.
+
+    Every decision must be in the action space and decode to valid OPP levels (every decision of the run is
+    checked again before its write).
+
+    Raises:
+        MetaDVFSError: The governor produced an out-of-range action or level (nothing was written).
+    """
+    m = runtime.manifest
+    spec = m.codec.spec()
+    rng = np.random.default_rng(seed)
+    shape = (m.codec.window, codec.OBS_DIM)
+    windows = [np.zeros(shape, np.float32), np.full(shape, 0.5, np.float32), np.ones(shape, np.float32)]
+    windows += [rng.random(shape, dtype=np.float32) for _ in range(n_random)]
+    n_opp = np.asarray(m.codec.n_opp)
+    cur = np.maximum(n_opp - 1, 0) // 2
+    metas = [m.meta_for(None), *[v for k, v in sorted(m.meta.items()) if k != "default"][:3]]
+    for w in windows:
+        for meta in metas:
+            try:
+                action = runtime.act(w, meta)
+            except MetaDVFSError as exc:
+                raise MetaDVFSError(f"{m.path}: refused before any write: {exc}") from None
+            levels = codec.decode(action[None], cur[None], spec, m.codec.action_mode, m.codec.levels)[0]
+            for d in range(4):
+                if n_opp[d] > 0 and not 0 <= int(levels[d]) < n_opp[d]:
+                    raise MetaDVFSError(
+                        f"{m.path}: refused before any write: action {action.tolist()} decodes to level "
+                        f"{int(levels[d])} of {DOMAIN_SHORT[d]} (allowed 0..{n_opp[d] - 1})"
+                    )
 
 
 @contextlib.contextmanager
@@ -178,6 +234,8 @@ def deploy(
         layout = discover(link)
         check_match(m, layout, link.serial)
         profile, notes = profile_for_manifest(m, layout.codename)
+        check_throttle(m, profile)
+        probe_actions(runtime)
         binding = bind(layout, profile)
         notes += list(layout.notes)
         session = ControlSession(
@@ -188,7 +246,7 @@ def deploy(
             watchdog=watchdog,
             heartbeat_timeout_s=heartbeat_timeout_s,
         )
-        changes = session.prepare()
+        changes = session.prepare(dry_run=dry_run)
         plan = {
             "governor": str(m.path),
             "governor_kind": m.kind,
@@ -203,7 +261,9 @@ def deploy(
             "notes": notes,
         }
         if dry_run:
-            return {"dry_run": True, **plan, "snapshot": dict(session.controller.snapshot_.nodes)}  # type: ignore[union-attr]
+            snap = dict(session.controller.snapshot_.nodes)  # type: ignore[union-attr]
+            return {"dry_run": True, **plan, "notes": notes + session.notes, "snapshot": snap}
+        check_files(m)  # the files still are the ones load_manifest hashed (nothing swapped meanwhile)
         if on_ready is not None:
             on_ready(plan)
         flag: dict[str, str] = {}
@@ -211,7 +271,10 @@ def deploy(
             result = _loop(session, runtime, binding, seconds, flag, on_step)
         return _finish(session, plan, result, out_dir, binding)
     except BaseException as exc:
-        if session is None or not session.changed:
+        if session is None:
+            raise
+        if not session.changed:
+            session.restore()  # releases the claim
             raise
         report = session.restore()
         how = (
@@ -221,10 +284,11 @@ def deploy(
             + (f"; mismatches: {'; '.join(report.mismatches[:3])}" if report.mismatches else "")
         )
         if isinstance(exc, MetaDVFSError):
-            raise MetaDVFSError(f"{exc} ({how})") from None
+            cls = MetaDVFSError if report.by == "host" and report.verified else NotRestored
+            raise cls(f"{exc} ({how})") from None
         raise
     finally:
-        if session is not None and session.changed:
+        if session is not None and (session.changed or session.claimed):
             session.restore()
         if own:
             link.close()

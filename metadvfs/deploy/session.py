@@ -1,24 +1,32 @@
-"""Own a phone while a governor runs: snapshot, take over, heartbeat, restore on every exit path.
+"""Own a phone while a governor runs: claim, persistent snapshot, take over, heartbeat, restore on every exit path.
 
-Order of :meth:`ControlSession.start` (nothing is written before the last read succeeds):
+Order of :meth:`ControlSession.prepare` and :meth:`ControlSession.start` (nothing is written to a setting before
+the persistent snapshot exists):
 
-1. snapshot every node the controller may write and every service/property of the family's plan (reads);
-2. check that no watchdog of an earlier run is still active (waits for it, or detects a concurrent deploy);
-3. start the frame poller (shell user), then push the watchdog script, write the first heartbeat, start the
-   watchdog with ``nohup`` as root and wait for its pid file;
-4. stop the overriding services and set the properties (one ``su`` round trip);
-5. switch userspace-capable policies to the ``userspace`` governor;
-6. start the root applier, which from then on performs the per-decision writes (:mod:`metadvfs.adb.agents`).
+1. claim the phone (:mod:`metadvfs.deploy.claim`: an atomic ``mkdir`` as root; waits for an earlier run's
+   watchdog to restore and release it, takes over a stale claim, refuses while another deploy runs);
+2. finish an earlier run's restore: if the phone holds a persistent stock snapshot (:mod:`metadvfs.deploy.stock`)
+   restore from it and read everything back; if only the host copy exists, compare the phone with it; refuse
+   (naming each difference, nothing changed) when the phone is not at that stock;
+3. snapshot every node the controller may write and every service/property of the family's plan (reads);
+4. write the snapshot to the phone (``stock.json`` + ``restore.sh``, root-only; plus a Magisk boot script when
+   ``/data/adb/service.d`` exists) and to the host;
+5. start the frame poller (shell user), then write and start the root watchdog;
+6. stop the overriding services and set the properties (one ``su`` round trip);
+7. switch userspace-capable policies to the ``userspace`` governor;
+8. start the root applier, which from then on performs the per-decision writes (:mod:`metadvfs.deploy.applier`).
 
-:meth:`ControlSession.restore` is idempotent: it reconnects if the link was lost, stops the applier, writes
-the stock values back (one ``su`` round trip), verifies nodes, services and properties, and stops the
-watchdog and the poller. If the phone cannot be reached, the watchdog restores it once the heartbeat has been
-silent for ``heartbeat_timeout_s``.
+Every setup round trip also advances the root heartbeat, so a deploy that starts meanwhile sees a live owner.
+:meth:`ControlSession.restore` is idempotent: it reconnects if the link was lost, stops the applier, runs the
+snapshot's restore commands, verifies nodes, services and properties, stops the watchdog and the poller, and,
+only when everything matched, removes the snapshot (phone and host) and releases the claim. If the phone cannot
+be reached, the watchdog restores it once the heartbeat has been silent for ``heartbeat_timeout_s``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,9 +38,25 @@ from metadvfs.adb.link import AdbLink, AdbLinkError
 from metadvfs.adb.sampler import RawSample, Sampler
 from metadvfs.adb.sections import Script, parse_sections
 from metadvfs.adb.shellsafe import q
+from metadvfs.deploy import applier, claim
+from metadvfs.deploy import ondevice as od
+from metadvfs.deploy import stock as stk
 from metadvfs.deploy import watchdog as wd
 from metadvfs.deploy.services import Services, plan_for
 from metadvfs.errors import MetaDVFSError
+
+ROOT_BEAT_S = 0.5
+"""Longest gap between two root heartbeats during a run, s (the watchdog restores after 3 s of silence)."""
+
+
+class NotAtStock(MetaDVFSError):
+    """The phone's settings differ from its saved stock snapshot; nothing was changed (exit status 2)."""
+
+
+class NotRestored(MetaDVFSError):
+    """The phone was changed and the host could not verify it is back at stock (exit status 4)."""
+
+    exit_code = 4
 
 
 @dataclass
@@ -58,7 +82,7 @@ class RestoreReport:
 
 
 class ControlSession:
-    """Controls one phone; use as a context manager or call :meth:`start` / :meth:`restore`.
+    """Controls one phone; use as a context manager or call :meth:`prepare` / :meth:`start` / :meth:`restore`.
 
     Args:
         link: Connected link.
@@ -68,6 +92,8 @@ class ControlSession:
         watchdog: Start the on-device watchdog.
         heartbeat_timeout_s: Heartbeat silence after which the watchdog restores, s.
         fg_period_s: Foreground-app re-check period of the sampler, s.
+        clock: Monotonic clock used for the waits, s (tests pass a manual clock).
+        sleep: Sleep function used for the waits, s.
     """
 
     def __init__(
@@ -79,7 +105,11 @@ class ControlSession:
         watchdog: bool = True,
         heartbeat_timeout_s: float = wd.DEFAULT_TIMEOUT_S,
         fg_period_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if not 1.0 <= heartbeat_timeout_s <= 60.0:
+            raise MetaDVFSError(f"heartbeat_timeout_s: must be in [1, 60] s, got {heartbeat_timeout_s:g}")
         self.link = link
         self.b = binding
         self.controller = Controller(link, binding, method)
@@ -87,37 +117,126 @@ class ControlSession:
         self.sampler = Sampler(
             link, binding, fg_period_s, mode="agent", heartbeat=True, extra_cats={"ack": agents.ACK_PATH}
         )
+        self._root_hb = 0
+        self._root_beat_t = -1e9
         self.use_watchdog = watchdog
         self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.clock = clock
+        self.sleep = sleep
+        self.token = claim.new_token()
+        self.claimed = False
         self.prepared = False
         self.changed = False
         self.watchdog_started = False
         self.applier_started = False
+        self.stock: stk.StockState | None = None
+        self.saved: stk.StockState | None = None
         self.report: RestoreReport | None = None
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ setup
-    def prepare(self) -> list[str]:
-        """Root check and snapshots (reads only).
+    def prepare(self, dry_run: bool = False) -> list[str]:
+        """Root check, claim, earlier restore, snapshots (no setting is changed).
+
+        Args:
+            dry_run: Only look (no claim, no restore of an earlier run): report what was found in the notes.
 
         Returns:
             Human-readable list of what :meth:`start` and the run will change.
+
+        Raises:
+            PhoneBusy: Another deploy owns the phone.
+            NotAtStock: The phone differs from its saved stock snapshot (each difference named).
         """
         self.link.require_root()
-        self.controller.snapshot()
-        self.services.snapshot()
+        if dry_run:
+            self._look()
+        else:
+            self.notes += claim.acquire(
+                self.link, self.token, self.heartbeat_timeout_s, clock=self.clock, sleep=self.sleep
+            )
+            self.claimed = True
+            try:
+                self._finish_earlier()
+            except BaseException:
+                self._release()
+                raise
+        try:
+            self.controller.snapshot()
+            self.services.snapshot()
+            self.stock = stk.from_session(self.controller, self.services, self.b.layout.codename, self.link.serial)
+        except BaseException:
+            self._release()
+            raise
+        if self.saved is not None:
+            self.stock.running = list(dict.fromkeys([*self.saved.running, *self.stock.running]))
         self.prepared = True
         lines = self.controller.describe() + self.services.describe()
+        lines.append(f"stock snapshot {od.STOCK_PATH} (root-only) and {stk.host_copy_path(self.link.serial)}")
         if self.use_watchdog:
             lines.append(f"watchdog {wd.SCRIPT_PATH} (restores after {self.heartbeat_timeout_s:g} s without heartbeat)")
         return lines
+
+    def _look(self) -> None:
+        st = claim.read_state(self.link)
+        if st.held:
+            self.notes.append(f"the phone is claimed by another run ({od.CLAIM_DIR}); a deploy would wait or refuse")
+        if st.stock:
+            self.notes.append(f"an earlier run's stock snapshot is on the phone ({od.STOCK_PATH}); deploy restores it")
+
+    def _finish_earlier(self) -> None:
+        """Restore from the phone's persistent snapshot, or check the phone against the host copy."""
+        st = claim.read_state(self.link)
+        serial = self.link.serial
+        if st.stock:
+            saved = stk.parse(st.stock, f"{serial}:{od.STOCK_PATH}")
+            if saved.codename != self.b.layout.codename:
+                raise NotAtStock(
+                    f"{serial}:{od.STOCK_PATH} belongs to a {saved.codename!r}, this phone is "
+                    f"{self.b.layout.codename!r}; remove it as root only if the phone is at its stock settings"
+                )
+            self._run(stk.restore_commands(saved), "")
+            mism = stk.verify(self.link, saved)
+            if mism:
+                raise NotAtStock(
+                    f"{serial}: after restoring the {saved.describe()} the phone still differs from it: "
+                    f"{'; '.join(mism[:4])}{' ...' if len(mism) > 4 else ''} (nothing was changed by this run)"
+                )
+            self.notes.append(f"finished an earlier run's restore from the {saved.describe()} (verified)")
+            self.saved = saved
+            return
+        host = stk.load_host_copy(serial)
+        if host is None:
+            return
+        mism = stk.verify(self.link, host) if host.codename == self.b.layout.codename else ["codename differs"]
+        if mism:
+            raise NotAtStock(
+                f"{serial}: the phone differs from the saved {host.describe()} ({stk.host_copy_path(serial)}): "
+                f"{'; '.join(mism[:4])}{' ...' if len(mism) > 4 else ''}; run metadvfs deploy --restore --serial "
+                f"{serial} to put it back, or delete that file if the phone's stock changed (nothing was changed)"
+            )
+        self.saved = host
+
+    def _release(self) -> None:
+        if self.claimed:
+            self.claimed = False
+            try:
+                claim.release(self.link, self.token)
+            except MetaDVFSError as exc:
+                self.notes.append(f"could not release the claim: {exc}")
+
+    def _beat(self) -> str:
+        """A root heartbeat command for the next root round trip (advances the counter)."""
+        self._root_hb += 1
+        self._root_beat_t = time.monotonic()
+        return claim.beat_command(f"r{self._root_hb}")
 
     def start(self) -> None:
         """Take the phone over (see the module docstring for the order)."""
         if not self.prepared:
             self.prepare()
-        if self.use_watchdog:
-            self._check_previous_watchdog()
+        assert self.stock is not None
+        self._save_stock()
         self.changed = True  # from here on, restore() puts everything back
         self.sampler.start()
         if self.use_watchdog:
@@ -125,13 +244,33 @@ class ControlSession:
         cmds = self.services.stop_commands()
         if cmds:
             self._run(cmds, "stopping platform services")
-        self.controller.take_over()
-        agents.start_applier(self.link, self.controller.write_nodes)
+        cmds2 = [(n, c, False) for n, c in self.controller.takeover_commands()]
+        if cmds2:
+            self._run(cmds2, "switching to the userspace governor")
+        applier.start_applier(self.link, self.controller.write_nodes, self.controller.write_tables, self._beat())
         self.applier_started = True
         self.controller.use_applier()
 
+    def _save_stock(self) -> None:
+        assert self.stock is not None
+        stk.save_host_copy(self.stock)
+        boot = q(od.BOOT_DIR)
+        cmd = " && ".join(
+            [
+                self._beat(),
+                od.write_command(od.STOCK_PATH, self.stock.to_json()),
+                od.write_command(od.RESTORE_PATH, stk.restore_script(self.stock), 0o700),
+            ]
+        )
+        boot_write = od.write_command(od.BOOT_SCRIPT, wd.boot_script(), 0o700)
+        cmd += f"; if [ -d {boot} ] && [ ! -L {boot} ]; then {boot_write}; fi"
+        out = self.link.root_shell(f"{{ {cmd} ; }} 2>&1 && echo @@ok")
+        if "@@ok" not in out:
+            raise MetaDVFSError(f"writing the stock snapshot {od.STOCK_PATH} failed: {out.strip()[:100]!r}")
+
     def _run(self, cmds: list[tuple[str, str, bool]], what: str) -> list[str]:
         s = Script()
+        s.run("hb", self._beat())
         for i, (_label, cmd, _opt) in enumerate(cmds):
             s.run(f"c{i}", cmd)
         r = parse_sections(self.link.root_shell(s.text()), s)
@@ -143,63 +282,46 @@ class ControlSession:
             raise MetaDVFSError(f"{what} failed: {errors[0]}")
         return errors
 
-    def _check_previous_watchdog(self) -> None:
-        s = Script().cat("pid", wd.PID_PATH).cat("hb", agents.HEARTBEAT_PATH)
-        r = parse_sections(self.link.read_shell(s.text()), s)
-        if r["pid"].failed:
-            return
-        first = r["hb"].text.strip()
-        deadline = time.monotonic() + self.heartbeat_timeout_s + 3.0
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            s = Script().cat("pid", wd.PID_PATH).cat("hb", agents.HEARTBEAT_PATH)
-            r = parse_sections(self.link.read_shell(s.text()), s)
-            if r["pid"].failed:
-                return
-            if r["hb"].text.strip() != first:
-                raise MetaDVFSError(
-                    f"another metadvfs deploy is controlling {self.link.serial} (its heartbeat {agents.HEARTBEAT_PATH} "
-                    "is advancing); stop it first"
-                )
-        # a live watchdog exits within heartbeat_timeout_s of the last heartbeat: this pid file is stale
-        self.link.root_shell(f"rm -f {q(wd.PID_PATH)}")
-        self.notes.append(f"removed a stale {wd.PID_PATH}")
-
     def _start_watchdog(self) -> None:
-        restore = [c for _n, c in self.controller.restore_commands()] + [
-            c for _l, c, _o in self.services.restore_commands()
-        ]
-        script = wd.watchdog_script(restore, self.heartbeat_timeout_s)
-        agents.prepare_dir(self.link)
-        self.link.push_text(script, wd.SCRIPT_PATH, 0o755)
-        self.sampler.beat()  # the heartbeat file belongs to the shell user
-        out = self.link.root_shell(f"rm -f {q(wd.STOP_PATH)} {q(wd.STATUS_PATH)}; {wd.start_command()}")
+        script = wd.watchdog_script(self.token, self.heartbeat_timeout_s)
+        od.root_write(self.link, wd.SCRIPT_PATH, script, 0o700)
+        out = self.link.root_shell(f"{self._beat()}; {wd.start_command()}")
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
-            s = Script().cat("pid", wd.PID_PATH)
-            r = parse_sections(self.link.read_shell(s.text()), s)
+            s = Script().run("pid", f'{od.pid_check(wd.PID_PATH, "watchdog.sh")}; echo "$p"')
+            r = parse_sections(self.link.root_shell(s.text()), s)
             if not r["pid"].failed and r["pid"].text.strip().isdigit():
                 self.watchdog_started = True
                 return
             time.sleep(0.05)
         raise MetaDVFSError(
-            f"the on-device watchdog did not start (no {wd.PID_PATH} after 3 s; shell said {out.strip()[:80]!r})"
+            f"the on-device watchdog did not start (no live {wd.PID_PATH} after 3 s; shell said {out.strip()[:80]!r})"
         )
 
     # ------------------------------------------------------------------ steps
     def read(self) -> RawSample:
-        """One sample (with the heartbeat and the applier's acknowledgement in the same round trip)."""
+        """One sample as the shell user (with the poller's heartbeat and the applier's acknowledgement).
+
+        The watchdog's root heartbeat goes with every write request and, when no write carried it for
+        :data:`ROOT_BEAT_S`, in a root round trip of its own.
+        """
         raw = self.sampler.sample()
         self.controller.check_ack(raw.extra.get("ack"))
+        self._root_beat_if_due()
         return raw
+
+    def _root_beat_if_due(self) -> None:
+        if time.monotonic() - self._root_beat_t >= ROOT_BEAT_S:
+            self.link.root_shell(self._beat())
 
     def beat(self) -> None:
         """A heartbeat on its own (used while waiting longer than a second between decisions)."""
         self.sampler.beat()
+        self._root_beat_if_due()
 
     def apply(self, levels: np.ndarray) -> int:
-        """Write OPP levels (see :meth:`~metadvfs.adb.control.Controller.apply`)."""
-        return self.controller.apply(levels)
+        """Write OPP levels (see :meth:`~metadvfs.adb.control.Controller.apply`), with the root heartbeat."""
+        return self.controller.apply(levels, prefix=self._beat if self.applier_started else None)
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> RestoreReport:
@@ -207,41 +329,48 @@ class ControlSession:
         if self.report is not None:
             return self.report
         if not self.changed and not self.watchdog_started:
+            self._release()
             self.report = RestoreReport(by="nothing", verified=True)
             return self.report
+        assert self.stock is not None
         try:
             if not self.link.connected and not self.link.reconnect(attempts=5, delay_s=0.3):
                 raise AdbLinkError(f"cannot reconnect to {self.link.serial}")
-            if self.applier_started:
-                agents.stop_applier(self.link)
-                self.applier_started = False
+            applier.stop_applier(self.link)
+            self.applier_started = False
             self.controller.transport = "su"
-            cmds = [(n, c, False) for n, c in self.controller.restore_commands()]
-            cmds += self.services.restore_commands()
-            errors = self._run(cmds, "") if cmds else []
-            mismatches = list(errors)
-            if self.controller.snapshot_ is not None:
-                mismatches += self.controller.verify(self.controller.snapshot_)
-            mismatches += self.services.verify()
+            errors = self._run(stk.restore_commands(self.stock), "")
+            mismatches = list(errors) + stk.verify(self.link, self.stock)
             if self.watchdog_started:
                 self._stop_watchdog()
             self.sampler.stop()
+            if not mismatches:
+                self._forget_stock()
+                self._release()
+            else:
+                self.notes.append(
+                    f"the stock snapshot stays on the phone ({od.STOCK_PATH}); the next deploy or "
+                    "metadvfs deploy --restore finishes the restore"
+                )
             self.report = RestoreReport(by="host", verified=not mismatches, mismatches=mismatches)
         except MetaDVFSError as exc:
             by = "watchdog" if self.watchdog_started else "failed"
             self.report = RestoreReport(by=by, verified=False, error=str(exc))
         return self.report
 
+    def _forget_stock(self) -> None:
+        """Remove the snapshot (phone and host) after a verified restore."""
+        self.link.root_shell(
+            f"rm -f {q(od.STOCK_PATH)} {q(od.RESTORE_PATH)} {q(od.BOOT_SCRIPT)} {q(wd.SCRIPT_PATH)} "
+            f"{q(agents.APPLIER_SCRIPT)} {q(agents.ACK_PATH)} {q(wd.STATUS_PATH)}"
+        )
+        stk.drop_host_copy(self.link.serial)
+
     def _stop_watchdog(self) -> None:
         self.link.root_shell(f"echo 1 > {q(wd.STOP_PATH)}")
-        deadline = time.monotonic() + 2.5
-        while time.monotonic() < deadline:
-            s = Script().cat("pid", wd.PID_PATH)
-            r = parse_sections(self.link.read_shell(s.text()), s)
-            if r["pid"].failed:
-                return
-            time.sleep(0.1)
-        self.notes.append("the watchdog did not confirm its exit within 2.5 s")
+        if not agents.wait_for(self.link, wd.PID_PATH, False, 2.5, as_root=True):
+            self.notes.append("the watchdog did not confirm its exit within 2.5 s")
+        self.watchdog_started = False
 
     def __enter__(self) -> ControlSession:
         self.start()

@@ -208,9 +208,20 @@ def export_governor(model_ref: str | Path, device_ref: str, out: str | Path) -> 
         device, "onnx", None, k, e.action_mode, e.levels, e.decision_interval_s, meta=meta, model_file=MODEL_FILE
     )
     write_manifest(out, doc)
-    n_params = int(sum(p.numel() for p in module.parameters()))
-    return {"dir": str(out), "onnx": str(out / MODEL_FILE), "manifest": str(out / "manifest.json"),
-            "device": device.name, "parameters": n_params, "models": used, "source_model": str(model.path)}
+    from metadvfs.export.runtime import parameter_count
+
+    # the ONNX file's initializers: the number bench-governor reports for the same directory (torch's
+    # module.parameters() counts differently once the exporter folds or deduplicates constants)
+    n_params = parameter_count(out / MODEL_FILE)
+    return {
+        "dir": str(out),
+        "onnx": str(out / MODEL_FILE),
+        "manifest": str(out / "manifest.json"),
+        "device": device.name,
+        "parameters": n_params,
+        "models": used,
+        "source_model": str(model.path),
+    }
 
 
 def torch_actions(model: LoadedModel, device: Any, obs: np.ndarray, meta: np.ndarray) -> np.ndarray:

@@ -16,7 +16,11 @@ decision interval and the thermal hand-back point. Fields::
                "ambient_c": float, "die_throttle_c": float, "skin_throttle_c": float},
      "meta": {"<app>": [M floats], ..., "default": [M floats]},
      "decision_interval_s": float, "throttle": {"skin_c": float, "die_c": float},
-     "model_file": "policy.onnx" | null}
+     "model_file": "policy.onnx" | null, "files": {"<file name>": "sha256:<64 hex>"}}
+
+``files`` holds the SHA-256 of every file the manifest names (the model file); :func:`load_manifest` and
+:func:`check_files` (run again by ``deploy`` just before it takes the phone over) refuse a directory whose
+files do not match, e.g. another device's ``policy.onnx`` copied in.
 
 Every problem is a one-line :class:`~metadvfs.errors.MetaDVFSError` naming ``<dir>/manifest.json`` and the field.
 This module imports neither torch nor the simulator (only :func:`write_rule_governor` loads a device profile).
@@ -24,6 +28,8 @@ This module imports neither torch nor the simulator (only :func:`write_rule_gove
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
 import json
 import math
@@ -57,6 +63,7 @@ _TOP_KEYS = (
     "decision_interval_s",
     "throttle",
     "model_file",
+    "files",
 )
 _CODEC_KEYS = (
     "window",
@@ -143,6 +150,7 @@ class GovernorManifest:
         throttle_skin_c: Skin temperature that hands the phone back to the stock governor, degC.
         throttle_die_c: Die temperature that hands the phone back, degC.
         model_file: Model path (kind ``onnx``).
+        files: ``{file name: "sha256:<hex>"}`` of every file the manifest names.
     """
 
     path: Path
@@ -159,6 +167,7 @@ class GovernorManifest:
     throttle_skin_c: float
     throttle_die_c: float
     model_file: Path | None
+    files: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def meta_dim(self) -> int:
@@ -344,6 +353,9 @@ def parse_manifest(doc: Any, directory: Path) -> GovernorManifest:
             raise MetaDVFSError(f"{directory}: model file {mf!r} named in {MANIFEST_NAME} is missing")
     elif mf is not None:
         raise ck.fail("model_file", f"must be null for kind 'rule', got {mf!r}")
+    files = _parse_files(ck, doc["files"], mf if kind == "onnx" else None)
+    for fname, digest in files.items():
+        _check_hash(directory, fname, digest)
     return GovernorManifest(
         path=directory,
         package_version=version,
@@ -359,7 +371,57 @@ def parse_manifest(doc: Any, directory: Path) -> GovernorManifest:
         throttle_skin_c=th_skin,
         throttle_die_c=th_die,
         model_file=model,
+        files=files,
     )
+
+
+def file_sha256(path: str | Path) -> str:
+    """``sha256:<hex>`` of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+def _parse_files(ck: _Check, v: Any, model_file: str | None) -> dict[str, str]:
+    if not isinstance(v, dict):
+        raise ck.fail("files", f"must be an object of file name -> 'sha256:<hex>', got {type(v).__name__}")
+    out: dict[str, str] = {}
+    for name, digest in v.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", name):
+            raise ck.fail("files", f"unsafe file name {name!r}")
+        if not isinstance(digest, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            raise ck.fail(f"files.{name}", f"must be 'sha256:<64 hex digits>', got {digest!r}")
+        out[name] = digest
+    if model_file is not None and model_file not in out:
+        raise ck.fail("files", f"has no hash of the model file {model_file!r} (re-export the governor)")
+    return out
+
+
+def _check_hash(directory: Path, name: str, digest: str) -> None:
+    path = directory / name
+    try:
+        got = file_sha256(path)
+    except FileNotFoundError:
+        raise MetaDVFSError(f"{path}: listed in {MANIFEST_NAME} files but missing") from None
+    except OSError as exc:
+        raise MetaDVFSError(f"{path}: cannot read ({exc.strerror})") from None
+    if got != digest:
+        raise MetaDVFSError(
+            f"{path}: SHA-256 {got[7:19]}... differs from {MANIFEST_NAME} files.{name} ({digest[7:19]}...): the "
+            "file was changed or copied from another governor; re-export it"
+        )
+
+
+def check_files(m: GovernorManifest) -> None:
+    """Hash every file the manifest names again (deploy runs this just before it takes the phone over).
+
+    Raises:
+        MetaDVFSError: A file is missing or its hash differs.
+    """
+    for name, digest in m.files.items():
+        _check_hash(m.path, name, digest)
 
 
 def load_manifest(directory: str | Path) -> GovernorManifest:
@@ -467,6 +529,7 @@ def manifest_for_profile(
         "decision_interval_s": float(decision_interval_s),
         "throttle": {"skin_c": float(profile.thermal.skin_throttle_c), "die_c": float(profile.thermal.die_throttle_c)},
         "model_file": model_file,
+        "files": {},
     }
 
 
@@ -484,6 +547,8 @@ def default_meta(profile: Any) -> dict[str, list[float]]:
 def write_manifest(directory: str | Path, doc: dict) -> Path:
     """Validate ``doc`` and write ``<directory>/manifest.json`` atomically.
 
+    ``files`` is filled with the hash of the model file, which must already be in ``directory``.
+
     Returns:
         The manifest path.
     """
@@ -491,6 +556,9 @@ def write_manifest(directory: str | Path, doc: dict) -> Path:
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
+    doc = dict(doc)
+    mf = doc.get("model_file")
+    doc["files"] = {mf: file_sha256(d / mf)} if isinstance(mf, str) and (d / mf).is_file() else {}
     parse_manifest(json.loads(json.dumps(doc)), d)
     path = d / MANIFEST_NAME
     write_text_atomic(path, json.dumps(doc, indent=2) + "\n")

@@ -15,6 +15,7 @@ the smallest choice that reaches the target. This module never imports torch.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -59,7 +60,15 @@ class GovernorRuntime:
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         try:
-            sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+            data = path.read_bytes()
+        except OSError as exc:
+            raise MetaDVFSError(f"{path}: cannot read ({exc.strerror})") from None
+        want = self.manifest.files.get(path.name)
+        got = "sha256:" + hashlib.sha256(data).hexdigest()
+        if want != got:  # the bytes loaded are the bytes the manifest vouches for (no swap after load_manifest)
+            raise MetaDVFSError(f"{path}: SHA-256 differs from manifest.json files.{path.name}; re-export the governor")
+        try:
+            sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for corrupt models
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise MetaDVFSError(f"{path}: cannot load the ONNX model: {first}") from None
@@ -70,8 +79,8 @@ class GovernorRuntime:
                 raise MetaDVFSError(f"{path}: model input {name!r} missing (inputs: {', '.join(inputs)})")
         if "action" not in outputs:
             raise MetaDVFSError(f"{path}: model output 'action' missing (outputs: {', '.join(outputs)})")
-        want = {"obs": (1, self.window, codec.OBS_DIM), "meta": (1, self.manifest.meta_dim)}
-        for name, shape in want.items():
+        shapes = {"obs": (1, self.window, codec.OBS_DIM), "meta": (1, self.manifest.meta_dim)}
+        for name, shape in shapes.items():
             got = inputs[name].shape
             if len(got) != len(shape) or any(isinstance(g, int) and g != w for g, w in zip(got, shape, strict=True)):
                 raise MetaDVFSError(f"{path}: input {name!r} has shape {got}, the manifest implies {list(shape)}")
@@ -172,7 +181,12 @@ class GovernorRuntime:
 
 
 def parameter_count(path: str | Path) -> int:
-    """Number of parameters (initializer elements) of an ONNX model (uses the ``onnx`` package)."""
+    """Number of parameters of an ONNX model: its initializer elements (uses the ``onnx`` package).
+
+    ``metadvfs export`` and ``bench-governor`` both report this number, so they agree for the same directory. It
+    includes constants the exporter stored as initializers (e.g. folded buffers), so it can exceed the torch
+    module's trainable parameter count.
+    """
     import onnx
 
     model = onnx.load(str(path))

@@ -2,9 +2,11 @@
 
 Protocol coverage:
 
-- ``CNXN`` handshake (version 0x01000000, max payload 256 KiB) and RSA ``AUTH``: token, signature check against
-  the known keys, ``RSAPUBLICKEY`` accepted as a user tapping "allow" would (and remembered in the phone's
-  ``/data/misc/adb/adb_keys``), or ignored when ``auto_accept`` is off (the host then times out).
+- ``CNXN`` handshake (version 0x01000000, max payload 256 KiB, never exceeded by what the twin sends) and RSA
+  ``AUTH``: token, signature check against the known keys (the phone's ``/data/misc/adb/adb_keys`` plus the
+  trusted public-key files: by default the user's own adb keys), ``RSAPUBLICKEY`` of an unknown key ignored
+  (the host times out, as when nobody taps "allow"), or, only with ``auto_accept`` (``--insecure``), accepted
+  and remembered in ``adb_keys``.
 - Streams: ``OPEN``/``OKAY``/``WRTE``/``CLSE`` with one outstanding ``WRTE`` per stream (the twin waits for
   the host's ``OKAY`` before sending more); several streams and several connections at once (one reader thread
   per connection, one worker thread per stream).
@@ -24,6 +26,7 @@ import select
 import socket
 import stat
 import struct
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -44,8 +47,9 @@ class AdbServer:
         banner: The ``device::...`` identity string sent in ``CNXN``.
         port: TCP port (0 picks a free one).
         auth: Require RSA authentication.
-        auto_accept: Accept unknown public keys (a user tapping "allow").
+        auto_accept: Accept unknown public keys (a user tapping "allow"; ``metadvfs twin --insecure``).
         on_reboot: Called for the ``reboot:`` service.
+        trusted: Public-key files (``adbkey.pub`` format) whose keys are accepted; read at every authentication.
     """
 
     def __init__(
@@ -55,8 +59,9 @@ class AdbServer:
         banner: bytes,
         port: int = 0,
         auth: bool = True,
-        auto_accept: bool = True,
+        auto_accept: bool = False,
         on_reboot: Callable[[], None] | None = None,
+        trusted: tuple[Path, ...] = (),
     ) -> None:
         self.phone = phone
         self.on_command_done = on_command_done
@@ -65,6 +70,7 @@ class AdbServer:
         self.auth = auth
         self.auto_accept = auto_accept
         self.keys_file = phone.host("/data/misc/adb/adb_keys")
+        self.trusted = tuple(trusted)
         self.auth_log: list[str] = []
         self._lock = threading.Lock()
         self._conns: set[_Connection] = set()
@@ -132,11 +138,14 @@ class AdbServer:
 
     # ------------------------------------------------------------------ keys
     def known_keys(self) -> list[bytes]:
-        """Public keys (``adb_keys`` lines) the phone trusts."""
-        try:
-            return [ln for ln in self.keys_file.read_bytes().splitlines() if ln.strip()]
-        except FileNotFoundError:
-            return []
+        """Public keys (``adb_keys`` lines) the phone trusts: its ``adb_keys`` and the trusted key files."""
+        out: list[bytes] = []
+        for f in (self.keys_file, *self.trusted):
+            try:
+                out += [ln for ln in Path(f).read_bytes().splitlines() if ln.strip()]
+            except OSError:
+                continue
+        return out
 
     def remember_key(self, blob: bytes) -> None:
         """Trust a public key from now on."""
@@ -209,7 +218,9 @@ class _Connection(threading.Thread):
             pkt = P.read_packet(self.sock)
             if pkt.cmd == P.CNXN:
                 break
-        self.max_send = max(256, min(pkt.arg1 or P.MAX_PAYLOAD, P.MAX_CLIENT_PAYLOAD))
+        # both sides use the smaller of the two announced maxima (adb's update_version): never send more than the
+        # MAX_PAYLOAD the twin announces, even to a host that announced 1 MiB (the adb client rejects it)
+        self.max_send = max(256, min(pkt.arg1 or P.MAX_PAYLOAD, P.MAX_PAYLOAD))
         if not srv.auth:
             self._accept()
             return True
@@ -361,6 +372,8 @@ class _StreamClosed(Exception):
 
 
 def _service_handler(service: str) -> Callable[[_Stream, str], None] | None:
+    if service.startswith("shell,") and ":" in service and "v2" in service.split(":", 1)[0].split(","):
+        return _shell_v2_service
     if service.startswith(("shell:", "exec:")) or service == "shell":
         return _shell_service
     if service == "sync:":
@@ -379,25 +392,22 @@ def _shell_service(stream: _Stream, service: str) -> None:
     proc = phone.spawn_shell(cmd)
     assert proc.stdout is not None and proc.stdin is not None
     stdin = proc.stdin
-    if cmd:
-        feeder = None
-    else:
 
-        def feed() -> None:
-            while True:
-                data = stream.inbox.get()
-                if data is None:
-                    break
-                try:
-                    stdin.write(data)
-                    stdin.flush()
-                except OSError:
-                    break
-            with contextlib.suppress(OSError):
-                stdin.close()
+    def feed() -> None:  # the host's WRTE payloads are the command's stdin (``echo x | adb shell cat``)
+        while True:
+            data = stream.inbox.get()
+            if data is None:
+                break
+            try:
+                stdin.write(data)
+                stdin.flush()
+            except OSError:
+                break
+        with contextlib.suppress(OSError):
+            stdin.close()
 
-        feeder = threading.Thread(target=feed, daemon=True)
-        feeder.start()
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
     rev = phone.reverse_mapper()
     fd = proc.stdout.fileno()
     try:
@@ -422,11 +432,86 @@ def _shell_service(stream: _Stream, service: str) -> None:
     finally:
         with contextlib.suppress(OSError):
             proc.stdout.close()
-        if feeder is None:
+        stream.inbox.put(None)
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=10.0)
+        stream.conn.server.on_command_done()
+
+
+# ============================================================================ shell v2
+V2_STDIN, V2_STDOUT, V2_STDERR, V2_EXIT, V2_CLOSE_STDIN = 0, 1, 2, 3, 4
+_V2_HDR = struct.Struct("<BI")
+
+
+def _shell_v2_service(stream: _Stream, service: str) -> None:
+    """``shell,v2,<args>:<cmd>`` (AOSP ``shell_protocol.h``): packets ``<u8 id><u32 length><data>``.
+
+    stdout (1) and stderr (2) apart, the exit status (3) before the stream closes, stdin (0) and close-stdin (4)
+    from the host; a window-size change (5) is ignored (no pty).
+    """
+    cmd = service.split(":", 1)[1]
+    phone = stream.phone
+    proc = phone.spawn_shell(cmd, separate_stderr=True)
+    assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
+    stdin = proc.stdin
+
+    def feed() -> None:
+        buf = b""
+        open_ = True
+        while True:
+            data = stream.inbox.get()
+            if data is None:
+                break
+            buf += data
+            while len(buf) >= _V2_HDR.size:
+                kind, n = _V2_HDR.unpack_from(buf)
+                if len(buf) < _V2_HDR.size + n:
+                    break
+                payload, buf = buf[_V2_HDR.size : _V2_HDR.size + n], buf[_V2_HDR.size + n :]
+                try:
+                    if kind == V2_STDIN and open_:
+                        stdin.write(payload)
+                        stdin.flush()
+                    elif kind == V2_CLOSE_STDIN and open_:
+                        open_ = False
+                        stdin.close()
+                except OSError:
+                    open_ = False
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+    threading.Thread(target=feed, daemon=True).start()
+    fds = {
+        proc.stdout.fileno(): (V2_STDOUT, phone.reverse_mapper()),
+        proc.stderr.fileno(): (V2_STDERR, phone.reverse_mapper()),
+    }
+    try:
+        while fds:
+            if stream.peer_closed.is_set() or stream.conn.dead.is_set():
+                phone.hangup(proc)
+                return
+            ready, _, _ = select.select(list(fds), [], [], 0.1)
+            for fd in ready:
+                kind, rev = fds[fd]
+                chunk = os.read(fd, 65536)
+                out = rev.feed(chunk) if chunk else rev.flush()
+                if out:
+                    stream.write(_V2_HDR.pack(kind, len(out)) + out)
+                if not chunk:
+                    del fds[fd]
+        try:
+            code = proc.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:
+            code = 255
+        code = 128 - code if code < 0 else code  # killed by a signal: 128 + signal number, as adbd reports
+        stream.write(_V2_HDR.pack(V2_EXIT, 1) + bytes([code & 0xFF]))
+    except _StreamClosed:
+        phone.hangup(proc)
+    finally:
+        for f in (proc.stdout, proc.stderr):
             with contextlib.suppress(OSError):
-                stdin.close()
-        else:
-            stream.inbox.put(None)
+                f.close()
+        stream.inbox.put(None)
         with contextlib.suppress(Exception):
             proc.wait(timeout=10.0)
         stream.conn.server.on_command_done()
@@ -467,10 +552,12 @@ def _sync_fail(stream: _Stream, msg: str) -> None:
 
 
 def _host(phone: Phone, path: str) -> Path | None:
+    """Host path of a sync path, ``None`` unless it resolves (symlinks and ``..`` followed) inside the phone."""
     try:
-        return phone.host(path)
+        host = phone.host(path)
     except Exception:
         return None
+    return host if phone.mapper.inside(host) else None
 
 
 def _sync_stat(stream: _Stream, phone: Phone, path: str) -> None:

@@ -63,6 +63,9 @@ _DIRS_ALT = "|".join(sorted(PHONE_DIRS, key=len, reverse=True))
 _PY_PATTERN = re.compile(rf"(?:^|(?<=[{_BEFORE}]))/(?:{_DIRS_ALT})(?=/|$|[^\w.\-])", re.MULTILINE)
 _CD_ROOT = re.compile(rf"(?:^|(?<=[{_BEFORE}]))(cd[ \t]+)/(?=$|[\s;&|)])", re.MULTILINE)
 """``cd /``: the phone's root directory (a bare ``/`` elsewhere may be arithmetic and is left alone)."""
+_LIVE_PROC = re.compile(r"/(?:[0-9$\"']|self/)")
+"""After ``/proc``: a process entry (``/proc/123``, ``/proc/$pid``, ``/proc/"$p"``, ``/proc/self/``). The phone's
+processes are host processes, so these stay on the host's procfs (a helper checks its pid there)."""
 PLACEHOLDER = "@@METADVFS_TWIN_ROOT@@"
 """Stands for ``root`` while a text is rewritten (``@`` is not a path-word start, so it is never rewritten)."""
 
@@ -88,7 +91,13 @@ class PathMapper:
     def rewrite(self, text: str) -> str:
         """Rewrite every phone-absolute path in ``text`` (a command line or script) to its host path."""
         protected = text.replace(self.root, PLACEHOLDER)
-        out = _PY_PATTERN.sub(lambda m: PLACEHOLDER + m.group(0), protected)
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(0) == "/proc" and _LIVE_PROC.match(m.string, m.end()):
+                return m.group(0)
+            return PLACEHOLDER + m.group(0)
+
+        out = _PY_PATTERN.sub(sub, protected)
         out = _CD_ROOT.sub(lambda m: m.group(1) + PLACEHOLDER, out)
         return out.replace(PLACEHOLDER, self.root)
 
@@ -142,7 +151,8 @@ class PathMapper:
         root_re = re.sub(r"([.\[\]\\*^$+?(){}|])", r"\\\1", self.root)
         sub = f"s#(^|{before})/({dirs})(/|$|[^[:alnum:]_.-])#\\1{PLACEHOLDER}/\\2\\3#g"
         cd = f"s#(^|{before})(cd[[:space:]]+)/($|[[:space:];&|)])#\\1\\2{PLACEHOLDER}\\3#g"
-        return [f"s#{root_re}#{PLACEHOLDER}#g", sub, sub, cd, f"s#{PLACEHOLDER}#{self.root}#g"]
+        live = f"s#{PLACEHOLDER}/proc/([0-9$\"']|self/)#/proc/\\1#g"
+        return [f"s#{root_re}#{PLACEHOLDER}#g", sub, sub, live, cd, f"s#{PLACEHOLDER}#{self.root}#g"]
 
     def grep_pattern(self) -> str:
         """``grep -E`` pattern that matches a line :meth:`sed_expression` would change."""

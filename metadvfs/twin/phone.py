@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import signal
 import stat
 import subprocess
@@ -29,8 +30,9 @@ import time
 from pathlib import Path
 
 from metadvfs.errors import MetaDVFSError
-from metadvfs.twin import tools
+from metadvfs.twin import confine, tools
 from metadvfs.twin.paths import PathMapper, ReverseMapper, phone_reverse_pairs
+from metadvfs.twin.spawner import SpawnedProcess, Spawner
 
 MARKER = "METADVFS_TWIN"
 """Environment variable carried by every phone process (value: the twin's id)."""
@@ -80,6 +82,11 @@ class Phone:
         if unprivileged and os.geteuid() == 0:
             pw = pwd.getpwnam(UNPRIVILEGED)
             self.run_as = (pw.pw_uid, pw.pw_gid)
+        self.sandbox = confine.Sandbox(
+            writable=[str(d) for d in (self.root, self.props, self.state, self.requests, self.exec_dir)],
+            readable=[str(self.bin), str(self.hostbin), *confine.SYSTEM_DIRS],
+        )
+        self.spawner = Spawner(self.sandbox.fd, self.sandbox.drop_caps)
         self.sessions: set[int] = set()
         self._started: dict[int, float] = {}
         self.missing: tuple[str, ...] = ()
@@ -232,6 +239,8 @@ class Phone:
         for d in ("/vendor/bin", "/sdcard", "/storage/emulated/0", "/data/misc/adb", "/mnt", "/cache"):
             self.mkdir(d)
         self.mkdir("/data/local/tmp", 0o777)
+        self.mkdir("/data/local", 0o751)
+        self.mkdir("/data/adb/service.d", 0o700)  # Magisk's boot scripts (run as root after every boot)
         self.mkdir("/dev")
         for dev in ("null", "zero", "urandom", "random"):  # the host's character devices (harmless to write)
             node = self.host(f"/dev/{dev}")
@@ -268,14 +277,15 @@ class Phone:
         return ReverseMapper(self.reverse_pairs)
 
     # ------------------------------------------------------------------ processes
-    def spawn_shell(self, command: str | None) -> subprocess.Popen[bytes]:
+    def spawn_shell(self, command: str | None, separate_stderr: bool = False) -> SpawnedProcess:
         """Start ``sh -c <command>`` (phone paths rewritten) or an interactive-less ``sh`` reading stdin.
 
         Args:
             command: The ``shell:`` service argument; ``None`` or empty for a shell reading commands on stdin.
+            separate_stderr: Give stderr its own pipe (``shell_v2``); else merged into stdout (v1 ``shell:``).
 
         Returns:
-            The process (stdout and stderr merged, as the v1 ``shell:`` service delivers them).
+            The process.
         """
         if command:
             argv = ["/system/bin/sh", "-c", self.mapper.rewrite(command)]
@@ -283,20 +293,8 @@ class Phone:
         else:
             argv = ["/system/bin/sh"]
             exe = str(self.bin / "sh")
-        user, group = self.run_as if self.run_as is not None else (None, None)
-        proc = subprocess.Popen(
-            argv,
-            executable=exe,
-            cwd=str(self.root),
-            env=self.env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            user=user,
-            group=group,
-            extra_groups=[] if self.run_as is not None else None,
-        )
+        # forked by the spawner (already confined, small): in a new session, with pipes
+        proc = self.spawner.spawn(argv, exe, str(self.root), self.env(), separate_stderr, self.run_as)
         self.sessions.add(proc.pid)
         self._started[proc.pid] = time.monotonic()
         if len(self._started) > 256:
@@ -304,7 +302,26 @@ class Phone:
             self._started = {k: v for k, v in self._started.items() if v > cutoff}
         return proc
 
-    def hangup(self, proc: subprocess.Popen[bytes]) -> None:
+    def run_boot_scripts(self, timeout_s: float = 30.0) -> list[str]:
+        """Run ``/data/adb/service.d/*.sh`` as root, one after the other (what Magisk does after a boot).
+
+        Returns:
+            The names of the scripts run.
+        """
+        d = self.host("/data/adb/service.d")
+        ran = []
+        for p in sorted(d.glob("*.sh")) if d.is_dir() else []:
+            if not p.is_file() or p.is_symlink() or not re.fullmatch(r"[A-Za-z0-9_.-]+\.sh", p.name):
+                continue
+            proc = self.spawn_shell(f"su -c 'sh /data/adb/service.d/{p.name}'")
+            try:
+                proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.hangup(proc)
+            ran.append(p.name)
+        return ran
+
+    def hangup(self, proc: SpawnedProcess) -> None:
         """Send SIGHUP to a shell's process group (what a closed adb stream does); nohup'd children survive."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGHUP)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import threading
 import uuid
 import weakref
@@ -41,6 +42,37 @@ def _stop_all() -> None:
             server.stop()
 
 
+def public_key_file(path: str | Path) -> Path:
+    """The public-key file of ``--key PATH`` (``PATH`` itself if it holds a public key, else ``PATH.pub``).
+
+    Raises:
+        MetaDVFSError: Neither holds an Android RSA public key.
+    """
+    from metadvfs.twin.protocol import decode_public_key
+
+    p = Path(path).expanduser()
+    for cand in (p, p.with_name(p.name + ".pub")):
+        try:
+            decode_public_key(cand.read_bytes().splitlines()[0])
+            return cand
+        except (OSError, ValueError, IndexError):
+            continue
+    raise MetaDVFSError(f"--key {path}: no adb public key there (expected an adbkey.pub line, or a key with a .pub)")
+
+
+def default_trusted_keys() -> list[Path]:
+    """The user's own adb public keys.
+
+    metadvfs's (``$METADVFS_ADB_KEY`` or its config dir) and the adb client's (``$ANDROID_USER_HOME/adbkey.pub`` or
+    ``~/.android/adbkey.pub``); files that do not exist yet are still listed (read at every authentication).
+    """
+    from metadvfs.adb.keys import default_key_path
+
+    mine = default_key_path()
+    android = Path(os.environ.get("ANDROID_USER_HOME") or Path.home() / ".android")
+    return [mine.with_name(mine.name + ".pub"), android / "adbkey.pub"]
+
+
 class TwinServer:
     """Serve the real ADB protocol on 127.0.0.1 for a simulated, rooted phone.
 
@@ -52,7 +84,9 @@ class TwinServer:
         faults: Subset of :data:`FAULTS`.
         realtime: Simulated seconds per wall-clock second (> 0).
         auth: Require RSA authentication (as a retail phone does).
-        auto_accept: Trust unknown host keys (the user taps "allow"); when off the host's RSAPUBLICKEY is ignored.
+        auto_accept: Trust any host key (the user taps "allow" for everyone; ``--insecure``); when off (default)
+            only known keys connect: ``keys`` and the user's own adb keys (:func:`default_trusted_keys`).
+        keys: Public-key files to trust (``adbkey.pub``; a private key path means its ``.pub`` next to it).
         keep_files: Keep the phone's directory after :meth:`stop` (for debugging).
 
     Raises:
@@ -69,8 +103,9 @@ class TwinServer:
         realtime: float = 1.0,
         *,
         auth: bool = True,
-        auto_accept: bool = True,
+        auto_accept: bool = False,
         keep_files: bool = False,
+        keys: tuple[str | Path, ...] | list[str | Path] = (),
     ) -> None:
         from metadvfs.catalog.devices import load_device
         from metadvfs.workload.apps import load_app
@@ -93,6 +128,7 @@ class TwinServer:
         self.realtime = float(realtime)
         self.auth = auth
         self.auto_accept = auto_accept
+        self.trusted = tuple(dict.fromkeys([*(public_key_file(k) for k in keys), *default_trusted_keys()]))
         self.keep_files = keep_files
         self.port: int = int(port)
         self.serial: str = f"127.0.0.1:{self.port}"
@@ -132,11 +168,18 @@ class TwinServer:
                 code = self.profile.codenames[0]
                 banner = (
                     f"device::ro.product.name={code};ro.product.model={self.profile.display_name};"
-                    f"ro.product.device={code};features=cmd\0"
+                    f"ro.product.device={code};features=shell_v2,cmd"
                 ).encode()
                 try:
                     adbd = AdbServer(
-                        phone, driver.sync, banner, self.port, self.auth, self.auto_accept, on_reboot=self._reboot
+                        phone,
+                        driver.sync,
+                        banner,
+                        self.port,
+                        self.auth,
+                        self.auto_accept,
+                        on_reboot=self._reboot,
+                        trusted=self.trusted,
                     )
                 except OSError as exc:
                     raise MetaDVFSError(f"port {self.port}: cannot listen on 127.0.0.1 ({exc.strerror})") from None
@@ -170,6 +213,8 @@ class TwinServer:
             self._driver.stop()
         if self._phone is not None:
             self._phone.kill_all()
+            self._phone.spawner.close()
+            self._phone.sandbox.close()
             if not self.keep_files:
                 with contextlib.suppress(OSError):
                     remove_tree(self._phone.base)
@@ -218,6 +263,12 @@ class TwinServer:
 
     # ------------------------------------------------------------------ extensions
     @property
+    def confinement(self) -> str:
+        """How the phone's processes are confined (one line)."""
+        phone = self._phone
+        return phone.sandbox.describe() if phone is not None else "not running"
+
+    @property
     def auth_log(self) -> list[str]:
         """Authentication events so far (``publickey-accepted``, ``signature-accepted``, ...)."""
         return list(self._adbd.auth_log) if self._adbd is not None else []
@@ -259,11 +310,20 @@ class TwinServer:
             raise MetaDVFSError("twin is not running: call start() (or use it as a context manager)")
         return self
 
+    def reboot(self) -> None:
+        """Reboot the phone now (as ``adb reboot`` does; returns when the boot scripts have run)."""
+        self._require()._reboot()
+
     def _reboot(self) -> None:
-        """``adb reboot``: drop connections, kill the phone's processes, restore boot-time settings."""
+        """``adb reboot``: drop connections, kill processes, restore boot-time settings, run boot scripts.
+
+        Boot scripts: Magisk's ``/data/adb/service.d/*.sh``, run as root.
+        """
         if self._adbd is not None:
             self._adbd.cut_connections()
         if self._phone is not None:
             self._phone.kill_all()
         if self._driver is not None:
             self._driver.reboot()
+        if self._phone is not None:
+            self._phone.run_boot_scripts()

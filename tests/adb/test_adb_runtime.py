@@ -172,20 +172,37 @@ def test_missing_and_corrupt(tmp_path: Path) -> None:
         GovernorRuntime(gdir)
 
 
+def _rehash(gdir: Path) -> None:
+    """Re-sign the manifest after replacing its model (what a consistent but bad export would look like)."""
+    import json
+
+    from metadvfs.export.manifest import file_sha256
+
+    doc = json.loads((gdir / "manifest.json").read_text())
+    doc["files"] = {"policy.onnx": file_sha256(gdir / "policy.onnx")}
+    (gdir / "manifest.json").write_text(json.dumps(doc))
+
+
 def test_onnx_missing_corrupt_or_wrong_interface(tmp_path: Path) -> None:
     gdir = write_onnx_governor("pixel6", tmp_path / "g", window=2)
     (gdir / "policy.onnx").unlink()
     with pytest.raises(MetaDVFSError, match=r"model file 'policy\.onnx'.*missing"):
         GovernorRuntime(gdir)
     (gdir / "policy.onnx").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(MetaDVFSError, match=r"SHA-256 .* differs from manifest\.json files\.policy\.onnx"):
+        GovernorRuntime(gdir)  # a replaced file is refused by its hash first
+    _rehash(gdir)
     with pytest.raises(MetaDVFSError, match="cannot load the ONNX model"):
         GovernorRuntime(gdir)
     # a model whose window disagrees with the manifest
-    tiny_onnx_policy(gdir / "policy.onnx", window=5, meta_dim=load_manifest(gdir).meta_dim, nvec=3)
+    meta_dim = int(load_manifest(gdir).meta_dim)
+    tiny_onnx_policy(gdir / "policy.onnx", window=5, meta_dim=meta_dim, nvec=3)
+    _rehash(gdir)
     with pytest.raises(MetaDVFSError, match="input 'obs' has shape"):
         GovernorRuntime(gdir)
     # a model that emits actions outside the relative space (nvec 5 > 3)
-    tiny_onnx_policy(gdir / "policy.onnx", window=2, meta_dim=load_manifest(gdir).meta_dim, nvec=50, seed=1)
+    tiny_onnx_policy(gdir / "policy.onnx", window=2, meta_dim=meta_dim, nvec=50, seed=1)
+    _rehash(gdir)
     rt = GovernorRuntime(gdir)
     bad = 0
     for s in range(20):

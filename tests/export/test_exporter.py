@@ -23,8 +23,12 @@ def _sim_observations(model_dir: Path, device: str, n_min: int) -> tuple[np.ndar
     apps = ["tiktok", "3dmark", "weibo", "bilibili"]
     names = [f"{device}:{a}" for a in apps for _ in range(5)]
     drv = ModelDriver(m, names)
-    venv = BatchedDVFSVecEnv([tuple(n.split(":")) for n in names], window=m.window, episode_seconds=60,
-                             **{k: v for k, v in drv.env_kwargs.items() if k != "window"})
+    venv = BatchedDVFSVecEnv(
+        [tuple(n.split(":")) for n in names],
+        window=m.window,
+        episode_seconds=60,
+        **{k: v for k, v in drv.env_kwargs.items() if k != "window"},
+    )
     venv.seed(7)
     obs = venv.reset()
     xs, ms = [], []
@@ -76,15 +80,17 @@ def test_runtime_runs_without_torch(tiny_model: Path, tmp_path: Path) -> None:
 
 def test_export_cli_and_bad_input(tiny_model: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    r = runner.invoke(app, ["export", "--model", str(tiny_model), "--device", "pixel8", "--out", str(tmp_path / "g"),
-                            "--json"])
+    r = runner.invoke(
+        app, ["export", "--model", str(tiny_model), "--device", "pixel8", "--out", str(tmp_path / "g"), "--json"]
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["device"] == "pixel8"
     r = runner.invoke(app, ["export", "--model", str(tiny_model), "--device", "pixel99", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "unknown device" in r.stderr
     assert not (tmp_path / "x" / "policy.onnx").exists()
-    r = runner.invoke(app, ["export", "--model", str(tmp_path / "nomodel"), "--device", "pixel6", "--out",
-                            str(tmp_path / "y")])
+    r = runner.invoke(
+        app, ["export", "--model", str(tmp_path / "nomodel"), "--device", "pixel6", "--out", str(tmp_path / "y")]
+    )
     assert r.exit_code == 2 and "\n" not in r.stderr.strip()
 
 
@@ -92,3 +98,16 @@ def test_export_cli_and_bad_input(tiny_model: Path, tmp_path: Path) -> None:
 def test_export_every_device(tiny_model: Path, tmp_path: Path, device: str) -> None:
     res = export_governor(tiny_model, device, tmp_path / device)
     assert res["device"] == device
+
+
+def test_export_and_bench_governor_count_the_same_parameters(tiny_model: Path, tmp_path: Path) -> None:
+    """Old code: export counted torch parameters, bench-governor ONNX initializers (different numbers)."""
+    from metadvfs.export.bench import bench_decision_latency
+    from metadvfs.export.manifest import file_sha256
+
+    out = tmp_path / "gov"
+    res = export_governor(tiny_model, "pixel6", out)
+    bench = bench_decision_latency(out, repeats=20)
+    assert res["parameters"] == bench["parameters"] > 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["files"] == {"policy.onnx": file_sha256(out / "policy.onnx")}  # every named file is hashed

@@ -14,6 +14,7 @@ from adb_shell.exceptions import AdbTimeoutError, TcpTimeoutException
 from twinutil import connect, make_signer, wait_for
 
 from metadvfs.catalog.devices import load_device
+from metadvfs.errors import MetaDVFSError
 from metadvfs.twin import TwinServer
 
 CPU = "/sys/devices/system/cpu/cpufreq"
@@ -26,24 +27,37 @@ def _ints(text: str) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------------ auth
-def test_auth_unknown_key_accepted_then_known_key_signs(twin6: TwinServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    signer = make_signer(tmp_path / "k")
+def test_insecure_accepts_unknown_key_then_known_key_signs(tmp_path, signer) -> None:  # type: ignore[no-untyped-def]
+    other = make_signer(tmp_path / "k")
+    with TwinServer("pixel5", "weibo", auto_accept=True) as tw:
+        dev = connect(tw, other)
+        assert dev.shell("echo ok").strip() == "ok"
+        dev.close()
+        assert tw.auth_log == ["signature-rejected", "publickey-accepted"]
+        pub = other.GetPublicKey().split()[0]
+        assert pub in tw.read_node("/data/misc/adb/adb_keys")
+        dev = connect(tw, other)
+        assert dev.shell("echo again").strip() == "again"
+        dev.close()
+        assert tw.auth_log[-1] == "signature-accepted"
+
+
+def test_own_key_and_key_option_are_trusted(twin6: TwinServer, signer, tmp_path) -> None:  # type: ignore[no-untyped-def]
     n = len(twin6.auth_log)
-    dev = connect(twin6, signer)
-    assert dev.shell("echo ok").strip() == "ok"
-    dev.close()
-    assert twin6.auth_log[n:] == ["signature-rejected", "publickey-accepted"]
-    pub = signer.GetPublicKey().split()[0]
-    assert pub in twin6.read_node("/data/misc/adb/adb_keys")
-    dev = connect(twin6, signer)
-    assert dev.shell("echo again").strip() == "again"
-    dev.close()
-    assert twin6.auth_log[-1] == "signature-accepted"
+    connect(twin6, signer).close()  # the user's own key ($METADVFS_ADB_KEY): trusted without a prompt
+    assert twin6.auth_log[n:] == ["signature-accepted"]
+    friend = make_signer(tmp_path / "friend")
+    with TwinServer("pixel5", "weibo", keys=[tmp_path / "friend" / "adbkey"]) as tw:
+        connect(tw, friend).close()
+        assert tw.auth_log == ["signature-accepted"]
+    with pytest.raises(MetaDVFSError, match="no adb public key"):
+        TwinServer("pixel5", "weibo", keys=[tmp_path / "nothing"])
 
 
-def test_auth_denied_when_user_does_not_allow(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_key_refused_by_default(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Old code accepted any key by default (another local user got a shell on the twin)."""
     signer = make_signer(tmp_path / "k")
-    with TwinServer("pixel5", "weibo", auto_accept=False) as tw:
+    with TwinServer("pixel5", "weibo") as tw:
         dev = AdbDeviceTcp("127.0.0.1", tw.port, default_transport_timeout_s=0.5)
         with pytest.raises((TcpTimeoutException, AdbTimeoutError)):
             dev.connect(rsa_keys=[signer], auth_timeout_s=0.5, read_timeout_s=0.5)
