@@ -89,12 +89,13 @@ def _field_keys() -> dict[str, Any]:
     return keys
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(data: dict[str, Any], fields: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys; a nested mapping is a config section unless its key is already a field."""
     out: dict[str, Any] = {}
     for k, v in data.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict) and v and not set(v) & set(DISTRIBUTIONS):
-            out.update(_flatten(v, key + "."))
+        if key not in fields and isinstance(v, dict) and v and not set(v) & set(DISTRIBUTIONS):
+            out.update(_flatten(v, fields, key + "."))
         else:
             out[key] = v
     return out
@@ -127,7 +128,7 @@ def load_space(path: str | Path, base: dict[str, Any]) -> list[Dim]:
         raise MetaDVFSError(f"{p}: expected a non-empty mapping of config keys to distributions")
     fields = _field_keys()
     dims: list[Dim] = []
-    for key, spec in _flatten(raw).items():
+    for key, spec in _flatten(raw, fields).items():
         if key not in fields:
             raise MetaDVFSError(f"{p}: unknown key {key!r} (a config field such as ppo.learning_rate, network.units)")
         if key in FIXED or key.startswith("meta.") or key == "seed":

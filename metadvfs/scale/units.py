@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ def train_unit(config: dict[str, Any], dest: str) -> dict[str, Any]:
     ``dest/model.json`` (written last) marks a finished run; ``dest/train_state/`` holds the last
     checkpoint of an interrupted one (every ``checkpoint_every_steps``), from which training continues
     exactly (same final weights as an uninterrupted run). A partial directory without a checkpoint starts
-    afresh.
+    afresh. While it trains, ``<dest parent>/.<name>.worker.json`` names the worker's host and pid.
 
     Args:
         config: The config as plain data (:func:`metadvfs.learn.config.config_to_dict`).
@@ -40,7 +41,10 @@ def train_unit(config: dict[str, Any], dest: str) -> dict[str, Any]:
     if d.exists() and not resume:
         shutil.rmtree(d)
     t = time.perf_counter()
+    worker = d.parent / f".{d.name}.worker.json"
+    write_json(worker, {"pid": os.getpid(), "host": socket.gethostname(), "resume": resume, "started": time.time()})
     train(cfg, d, resume=resume, tensorboard=False)
+    worker.unlink(missing_ok=True)
     return {
         "path": str(d),
         "status": "resumed" if resume else "trained",
