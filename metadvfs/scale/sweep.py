@@ -162,13 +162,14 @@ def run_sweep(
     t0 = time.perf_counter()
     grid = tuner.fit()
     wall = time.perf_counter() - t0
-    trials = []
-    for r in grid:
+    trials: list[dict[str, Any]] = []
+    for i in range(len(grid)):
+        r = grid[i]
         hist = r.metrics_dataframe
         scores = [] if hist is None or "score" not in hist else [float(x) for x in hist["score"]]
         trials.append(
             {
-                "params": {k: r.config[k] for k in (d.key for d in dims)},
+                "params": {k: (r.config or {})[k] for k in (d.key for d in dims)},
                 "rungs": len(scores),
                 "scores": scores,
                 "error": None if r.error is None else str(r.error).splitlines()[0],
