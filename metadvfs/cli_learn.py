@@ -178,6 +178,10 @@ def evaluate_cmd(
     from metadvfs.learn.evaluate import LEARNED_BASELINE_NAMES, STOCK_METHODS, ModelDriver, evaluate, write_reports
     from metadvfs.learn.tasks import parse_task_names
 
+    if ray is not None or storage is not None:
+        from metadvfs.scale.cli import precheck
+
+        precheck(ray, storage)
     m = load_checkpoint(model)
     names = list(m.doc["tasks"]) if tasks == "model" else parse_task_names(tasks)
     wanted = [b.strip() for b in baselines.split(",") if b.strip()]

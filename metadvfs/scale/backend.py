@@ -77,7 +77,12 @@ def parse_ray(value: str) -> RaySpec:
     return RaySpec("address", address=v)
 
 
-def _probe(address: str) -> None:
+def probe(address: str) -> None:
+    """Open and close a TCP connection to a ``HOST:PORT`` / ``ray://HOST:PORT`` address.
+
+    Raises:
+        MetaDVFSError: Nothing answers within :data:`PROBE_TIMEOUT_S` seconds.
+    """
     host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S):
@@ -113,7 +118,7 @@ def connect(value: str) -> Any:
         return ray
     if spec.kind == "address":
         assert spec.address is not None
-        _probe(spec.address)
+        probe(spec.address)
     kwargs: dict[str, Any] = {
         "runtime_env": {"env_vars": worker_env()},
         "include_dashboard": False,

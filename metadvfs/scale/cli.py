@@ -18,6 +18,19 @@ def _progress(key: str, done: int, total: int) -> None:
     _say(f"[{done}/{total}] {key} done")
 
 
+def precheck(ray: str | None, storage: str | None) -> None:
+    """Fail fast, before any work: a malformed ``--ray``, Ray missing, an unreachable address, bad storage."""
+    from metadvfs.scale.backend import parse_ray, probe, require_ray
+    from metadvfs.scale.storage import check_storage
+
+    if ray is not None:
+        spec = parse_ray(ray)
+        require_ray()
+        if spec.address is not None:
+            probe(spec.address)
+    check_storage(storage)
+
+
 def parse_seeds(value: str | None) -> list[int] | None:
     """``--seeds 0,1,2`` or ``--seeds 0-4`` (inclusive) -> a list; None when not given."""
     if value is None:

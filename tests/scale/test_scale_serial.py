@@ -296,3 +296,18 @@ def test_score_zeroes_tasks_below_the_qoe_floor() -> None:
     assert s["ppr_norm"] == pytest.approx((1.3 + 2.0) / 2)
     assert s["qoe_ok_frac"] == 0.5
     assert s["score"] == pytest.approx(1.3 / 2)
+
+
+def test_evaluate_bad_storage_fails_before_any_work(tmp_path: Path, tiny_model: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    res = runner.invoke(
+        app, ["evaluate", "--model", str(tiny_model), "--seeds", "1", "--storage", str(tmp_path / "f" / "s")]
+    )
+    _one_line_error(res, "--storage")
+    assert not (tiny_model / "eval").exists()
+
+
+def test_evaluate_with_ray_but_without_ray_installed(no_ray: None, tmp_path: Path, tiny_model: Path) -> None:
+    res = runner.invoke(app, ["evaluate", "--model", str(tiny_model), "--ray", "auto", "--storage", str(tmp_path)])
+    _one_line_error(res, "install metadvfs[ray]")
+    assert list(tmp_path.iterdir()) == []
