@@ -132,6 +132,10 @@ def run_sweep(
     best_path = out or root / f"{cfg.name}-best.yaml"
     if best_path.exists() and best_path.is_dir():
         raise MetaDVFSError(f"--out {best_path}: is a directory")
+    try:
+        check_storage(best_path.parent)
+    except MetaDVFSError:
+        raise MetaDVFSError(f"--out {best_path}: its directory is not writable") from None
     connect(ray or "local")
 
     from ray import tune

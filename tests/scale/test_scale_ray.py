@@ -162,3 +162,42 @@ def test_sweep_writes_a_loadable_best_config(tmp_path: Path, write_cfg, ray_runn
     assert len(sweep["trials"]) == 3 and all(t["error"] is None for t in sweep["trials"])
     assert max(t["rungs"] for t in sweep["trials"]) == 2
     assert all(s >= 0.0 for t in sweep["trials"] for s in t["scores"])
+
+
+def test_sweep_same_seed_same_samples(tmp_path: Path, write_cfg, ray_runner: RayRunner) -> None:
+    cfg = write_cfg(tmp_path / "tiny.yaml", total_steps=256, checkpoint_every_steps=0)
+    space = tmp_path / "space.yaml"
+    space.write_text("ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}\nppo.gamma: {uniform: [0.8, 0.95]}\n")
+
+    def params(i: int) -> list[dict]:
+        res = cli.invoke(
+            app,
+            [
+                "sweep",
+                "--config",
+                str(cfg),
+                "--space",
+                str(space),
+                "--samples",
+                "2",
+                "--rungs",
+                "1",
+                "--storage",
+                str(tmp_path / f"s{i}"),
+                "--eval-seeds",
+                "1",
+                "--eval-seconds",
+                "2",
+                "--seed",
+                "7",
+                "--json",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        doc = json.loads(res.stdout.strip().splitlines()[-1])
+        return sorted(
+            (t["params"] for t in json.loads(Path(doc["sweep_json"]).read_text())["trials"]),
+            key=lambda p: p["ppo.learning_rate"],
+        )
+
+    assert params(0) == params(1)
