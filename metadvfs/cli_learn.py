@@ -197,7 +197,7 @@ def evaluate_cmd(
     rows = [t for t in names for _ in range(seeds)]
     drivers = [ModelDriver(m, rows, "metadvfs")]
     learned = [b for b in wanted if b in LEARNED_BASELINE_NAMES]
-    if learned:
+    if learned and ray is None and storage is None:  # scaled: trained as units in evaluate_scaled
         with _progress() as prog:
             drivers += resolve_learned_baselines(m, learned, names, rows, prog)
     stock = [b for b in wanted if b in STOCK_METHODS]

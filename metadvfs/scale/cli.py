@@ -93,6 +93,15 @@ def evaluate_scaled(
     if dest is None:
         dest = root / "evaluate" / Path(model.path).name
     runner = make_runner(ray)
+    if learned:
+        from metadvfs.learn.baseline_models import resolve_learned_baselines
+        from metadvfs.scale.jobs import baseline_units
+
+        todo = baseline_units(model, learned, names)
+        if todo:
+            _say(f"{len(todo)} learned-baseline training(s) on the {runner.name} runner")
+            runner.run(todo, _progress)
+        resolve_learned_baselines(model, learned, names, [t for t in names for _ in range(seeds)])  # checks them
     plan = shard_plan(model, learned, stock)
     _say(f"{len(plan) * len(names)} evaluation shard(s) on the {runner.name} runner -> {dest}/shards/")
     res = evaluate_sharded(runner, plan, names, seeds, seconds, Path(dest) / "shards", _progress)

@@ -49,6 +49,42 @@ def train_many(
     return runner.run(train_units(cfgs, dests), progress)  # type: ignore[no-any-return]
 
 
+def baseline_units(model: Any, learned: Sequence[str], tasks: Sequence[str]) -> list[Unit]:
+    """Units training the learned baselines of ``model`` that are missing (none if all exist).
+
+    ``standalone`` and ``joint`` are one unit each (one training run over the model's tasks, as
+    :func:`metadvfs.learn.baseline_models.resolve_learned_baselines` trains them); ``ztt`` and ``gear`` are one
+    unit per task. They land where ``resolve_learned_baselines`` looks (``baseline_root(model)/<name>``).
+    """
+    from metadvfs.learn.baseline_models import baseline_root
+
+    root = baseline_root(model).absolute()
+    mpath = str(Path(model.path).absolute())
+    units = []
+    for b in learned:
+        if b in ("standalone", "joint"):
+            if not (root / b / "model.json").is_file():
+                units.append(
+                    Unit(
+                        f"baseline {b}",
+                        "metadvfs.scale.units:baseline_unit",
+                        {"model": mpath, "name": b, "task": None, "dest": str(root / b)},
+                    )
+                )
+            continue
+        for t in tasks:
+            d = root / b / t.replace(":", "-")
+            if not (d / "baseline.json").is_file():
+                units.append(
+                    Unit(
+                        f"baseline {b} {t}",
+                        "metadvfs.scale.units:baseline_unit",
+                        {"model": mpath, "name": b, "task": t, "dest": str(d)},
+                    )
+                )
+    return units
+
+
 def shard_plan(model: Any, learned: Sequence[str], stock: Sequence[str]) -> list[tuple[str, str, str]]:
     """``(method, kind, ref)`` for the model, its learned baselines and the stock governors (report order).
 

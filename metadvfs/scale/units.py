@@ -111,3 +111,50 @@ def guard_unit(model: str, dest: str, tasks: list[str] | None, seeds: int, secon
     if d.exists():
         shutil.rmtree(d)
     return guard(model, d, tasks, seeds, seconds, seed)
+
+
+def baseline_unit(model: str, name: str, task: str | None, dest: str) -> dict[str, Any]:
+    """Train one learned baseline of a model, exactly as ``metadvfs evaluate`` would train it.
+
+    ``standalone`` / ``joint`` (``task`` None): the model's config with only ``mode`` and ``name`` changed
+    (:func:`metadvfs.learn.baseline_models._train_mode`), trained by :func:`train_unit` (so it resumes). ``ztt``
+    / ``gear`` for one ``task``: :func:`metadvfs.learn.baselines.train_baseline` with the model's per-task budget,
+    seed and environment options, into ``dest.partial`` and renamed to ``dest`` when complete.
+
+    Returns:
+        ``{"path", "status": trained|resumed|reused, ...}``.
+    """
+    import dataclasses
+
+    from metadvfs.learn.baseline_models import per_task_budget
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.learn.config import config_to_dict
+
+    m = load_checkpoint(model)
+    if task is None:
+        cfg = dataclasses.replace(m.cfg, mode=name, name=f"{m.cfg.name}-{name}")
+        return train_unit(config_to_dict(cfg), dest)
+    from metadvfs.learn.baselines import train_baseline
+
+    d = Path(dest)
+    if (d / "baseline.json").is_file():
+        return {"path": str(d), "status": "reused", "wall_s": 0.0, "pid": os.getpid()}
+    tmp = d.with_name(d.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    t = time.perf_counter()
+    e = m.cfg.env
+    train_baseline(
+        name,
+        task,
+        per_task_budget(m),
+        tmp,
+        seed=m.cfg.seed,
+        decision_interval_s=e.decision_interval_s,
+        episode_seconds=e.episode_seconds,
+        n_envs=m.cfg.envs_per_task,
+    )
+    if d.exists():
+        shutil.rmtree(d)
+    tmp.rename(d)
+    return {"path": str(d), "status": "trained", "wall_s": time.perf_counter() - t, "pid": os.getpid()}

@@ -311,3 +311,25 @@ def test_evaluate_with_ray_but_without_ray_installed(no_ray: None, tmp_path: Pat
     res = runner.invoke(app, ["evaluate", "--model", str(tiny_model), "--ray", "auto", "--storage", str(tmp_path)])
     _one_line_error(res, "install metadvfs[ray]")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scaled_evaluate_with_learned_baselines_matches_plain(tmp_path: Path, tiny_model: Path) -> None:
+    """Baselines trained as units (then sharded evaluation) give the numbers of the plain ``evaluate``."""
+    import shutil
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        shutil.copytree(tiny_model, d, ignore=shutil.ignore_patterns("baselines", "eval"))
+    common = ["--baselines", "schedutil,standalone,ztt", "--seeds", "1", "--seconds", "3", "--json"]
+    plain = runner.invoke(app, ["evaluate", "--model", str(a), *common])
+    assert plain.exit_code == 0, plain.output
+    scaled = runner.invoke(app, ["evaluate", "--model", str(b), *common, "--storage", str(tmp_path / "s")])
+    assert scaled.exit_code == 0, scaled.output
+    assert "learned-baseline training(s) on the serial runner" in scaled.stderr
+    pa, pb = json.loads(plain.stdout), json.loads(scaled.stdout)
+    assert pa["summary"]["methods"].keys() == pb["summary"]["methods"].keys() >= {"metadvfs", "standalone", "ztt"}
+    for m, e in pa["summary"]["methods"].items():
+        for k, v in e.items():
+            assert pb["summary"]["methods"][m][k] == pytest.approx(v, rel=1e-9, abs=1e-12), (m, k)
+    assert (b / "baselines" / "standalone" / "model.json").is_file()
+    assert not list((b / "baselines").rglob("*.partial"))
