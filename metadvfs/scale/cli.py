@@ -18,16 +18,22 @@ def _progress(key: str, done: int, total: int) -> None:
     _say(f"[{done}/{total}] {key} done")
 
 
-def precheck(ray: str | None, storage: str | None) -> None:
-    """Fail fast, before any work: a malformed ``--ray``, Ray missing, an unreachable address, bad storage."""
+def precheck_ray(ray: str | None) -> None:
+    """Fail fast, before anything is written: a malformed ``--ray``, Ray missing, an unreachable address."""
     from metadvfs.scale.backend import parse_ray, probe, require_ray
-    from metadvfs.scale.storage import check_storage
 
     if ray is not None:
         spec = parse_ray(ray)
         require_ray()
         if spec.address is not None:
             probe(spec.address)
+
+
+def precheck(ray: str | None, storage: str | None) -> None:
+    """:func:`precheck_ray`, then the storage root (:func:`metadvfs.scale.storage.check_storage`)."""
+    from metadvfs.scale.storage import check_storage
+
+    precheck_ray(ray)
     check_storage(storage)
 
 
@@ -67,6 +73,7 @@ def train_scaled(
     names = [c.name for c in cfgs]
     if len(set(names)) != len(names):
         raise MetaDVFSError(f"--config: two runs share the name {next(n for n in names if names.count(n) > 1)!r}")
+    precheck_ray(ray)
     root = check_storage(out) if out is not None else check_storage(storage) / "train"
     runner = make_runner(ray)
     _say(f"{len(cfgs)} training run(s) on the {runner.name} runner -> {root}/")
@@ -122,6 +129,7 @@ def guard_scaled(
     from metadvfs.scale.runner import Unit, make_runner
     from metadvfs.scale.storage import check_storage
 
+    precheck_ray(ray)
     root = check_storage(storage)
     d = dest.absolute() if dest is not None else root / "guard" / f"{src.name}-guarded"
     runner = make_runner(ray)
