@@ -333,3 +333,20 @@ def test_scaled_evaluate_with_learned_baselines_matches_plain(tmp_path: Path, ti
             assert pb["summary"]["methods"][m][k] == pytest.approx(v, rel=1e-9, abs=1e-12), (m, k)
     assert (b / "baselines" / "standalone" / "model.json").is_file()
     assert not list((b / "baselines").rglob("*.partial"))
+
+
+def test_guard_with_storage_runs_as_a_unit_and_is_reused(tmp_path: Path, tiny_model: Path) -> None:
+    import shutil
+
+    m = tmp_path / "m"
+    shutil.copytree(tiny_model, m, ignore=shutil.ignore_patterns("baselines", "eval"))
+    args = ["guard", "--model", str(m), "--seeds", "2", "--seconds", "3", "--storage", str(tmp_path / "s"), "--json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    dest = tmp_path / "s" / "guard" / "m-guarded"
+    assert (dest / "model.json").is_file() and (dest / "guard.json").is_file()
+    stamp = (dest / "guard.json").stat().st_mtime_ns
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == json.loads(first.stdout)
+    assert (dest / "guard.json").stat().st_mtime_ns == stamp  # reused, not recomputed
