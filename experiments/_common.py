@@ -135,6 +135,39 @@ def train_cached(cfg: Any, dest: Path) -> tuple[Path, float | None]:
     return dest, wall
 
 
+def add_scale_args(ap: Any) -> None:
+    """``--ray auto|local[:N]|ADDRESS``: train the experiment's independent models as Ray units.
+
+    The work directory (``--work``) is the storage root: on a multi-node cluster it must be on a file system
+    every node mounts at the same path. See docs/scale-out.md.
+    """
+    ap.add_argument("--ray", default=None, metavar="auto|local[:N]|ADDRESS",
+                    help="train the independent models as Ray tasks (default: serially in this process)")
+
+
+def train_all(jobs: Sequence[tuple[Any, Path]], ray: str | None = None) -> list[tuple[Path, float | None]]:
+    """Train several ``(config, dest)`` jobs, serially or on Ray; same numbers either way.
+
+    Every job is a :func:`metadvfs.scale.units.train_unit`: a finished checkpoint is reused (wall ``None``),
+    an interrupted one resumes from its last ``train_state/``.
+
+    Returns:
+        ``(dest, wall s or None if reused)`` per job, in job order.
+    """
+    from metadvfs.errors import MetaDVFSError
+    from metadvfs.scale.jobs import train_many
+    from metadvfs.scale.runner import make_runner
+
+    try:
+        runner = make_runner(ray)
+    except MetaDVFSError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    log(f"training {len(jobs)} model(s) on the {runner.name} runner: " + ", ".join(c.name for c, _ in jobs))
+    res = train_many(runner, [c for c, _ in jobs], [d for _, d in jobs],
+                     lambda k, i, n: log(f"  [{i}/{n}] {k} done"))
+    return [(Path(r["path"]), None if r["status"] == "reused" else float(r["wall_s"])) for r in res]
+
+
 class GroupsDriver:
     """Evaluate several checkpoints as one method: each drives the rows of its own tasks.
 

@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="4 tasks, small budgets")
     ap.add_argument("--out", type=Path, default=None, help="reports (default experiments/results/NAME/quick|full)")
     ap.add_argument("--work", type=Path, default=None, help="models (default runs/experiments/...)")
+    C.add_scale_args(ap)
     a = ap.parse_args()
     C.limit_threads()
     mode = "quick" if a.quick else "full"
@@ -106,10 +107,12 @@ def main() -> None:
     names = parse_task_names(s["tasks"])
     t0 = time.perf_counter()
     models, walls, info = {}, {}, {}
-    for b in BACKBONES:
-        cfg = C.make_config(s["base"], f"bb-{b}", names, "conditioned", s["per_task_steps"], s["envs_per_task"],
-                            network={"backbone": b})
-        d, walls[b] = C.train_cached(cfg, work / b)
+    cfgs = [C.make_config(s["base"], f"bb-{b}", names, "conditioned", s["per_task_steps"], s["envs_per_task"],
+                          network={"backbone": b}) for b in BACKBONES]
+    trained = C.train_all([(c, work / b) for c, b in zip(cfgs, BACKBONES, strict=True)], a.ray)
+    t_train = time.perf_counter() - t0
+    C.log(f"training wall time {t_train:.0f} s ({'serial' if a.ray is None else 'ray ' + a.ray})")
+    for b, (d, walls[b]) in zip(BACKBONES, trained, strict=True):
         if walls[b] is None:
             import json
 

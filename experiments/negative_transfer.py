@@ -89,6 +89,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="6 tasks, small budgets")
     ap.add_argument("--out", type=Path, default=None, help="reports (default experiments/results/NAME/quick|full)")
     ap.add_argument("--work", type=Path, default=None, help="models (default runs/experiments/...)")
+    C.add_scale_args(ap)
     a = ap.parse_args()
     C.limit_threads()
     mode = "quick" if a.quick else "full"
@@ -107,15 +108,18 @@ def main() -> None:
         return C.make_config(s["base"], name, tasks, mode_, pt, ept)
 
     dirs: dict[str, Path] = {}
-    for m, md in (("standalone", "standalone"), ("joint", "joint"), ("metadata_groups", "grouped"),
-                  ("conditioned", "conditioned")):
-        dirs[m], walls[m] = C.train_cached(cfg(f"nt-{m}", md, names), work / m)
+    runs = (("standalone", "standalone"), ("joint", "joint"), ("metadata_groups", "grouped"),
+            ("conditioned", "conditioned"))
+    trained = C.train_all([(cfg(f"nt-{m}", md, names), work / m) for m, md in runs], a.ray)
+    for (m, _), (d, w) in zip(runs, trained, strict=True):
+        dirs[m], walls[m] = d, w
     grouped = load_checkpoint(dirs["metadata_groups"])
     labels = tuple(grouped.doc["grouping"]["labels"])
     rgroups = random_partition(names, labels, RANDOM_SEED)
     rdirs, rwall = [], 0.0
-    for i, g in enumerate(rgroups):
-        d, w = C.train_cached(cfg(f"nt-random-g{i}", "conditioned", g), work / "random_groups" / f"r{i}")
+    rjobs = [(cfg(f"nt-random-g{i}", "conditioned", g), work / "random_groups" / f"r{i}")
+             for i, g in enumerate(rgroups)]
+    for d, w in C.train_all(rjobs, a.ray):
         rdirs.append(d)
         rwall = rwall + w if (w is not None and rwall is not None) else None
     walls["random_groups"] = rwall

@@ -109,11 +109,16 @@ def _int_opt(name: str, value: str, lo: int, hi: int) -> int:
 
 
 def train_cmd(
-    config: str = typer.Option(..., "--config", help="YAML config (path, or a shipped name like quickstart)."),
+    configs: list[str] = typer.Option(
+        ..., "--config", help="YAML config (path, or a shipped name like quickstart); repeat for several runs."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Output directory (default runs/<config name>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out exactly."),
     seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
+    seeds: str | None = typer.Option(None, "--seeds", help="Several training seeds (0,1,2 or 0-2): one run each."),
+    ray: str | None = typer.Option(None, "--ray", help="Run on Ray: auto | local[:N] | HOST:PORT."),
+    storage: str | None = typer.Option(None, "--storage", help="Shared storage root for runs (default runs/scale)."),
 ) -> None:
     """Train MetaDVFS governors on a set of tasks (progress bar, TensorBoard logs, checkpoints, resume)."""
     import dataclasses
@@ -121,7 +126,16 @@ def train_cmd(
     from metadvfs.learn.config import load_config
     from metadvfs.learn.trainer import train
 
-    cfg = load_config(config)
+    if len(configs) > 1 or seeds is not None or ray is not None or storage is not None:
+        from metadvfs.scale.cli import parse_seeds, train_scaled
+
+        if seed is not None or resume or force:
+            raise MetaDVFSError("--seed/--resume/--force: not with --seeds/--ray/--storage or several --config "
+                                "(runs there are resumed or reused automatically)")
+        for r in train_scaled(configs, parse_seeds(seeds), out, storage, ray):
+            console.print(f"checkpoint: {r['path']}/ ({r['status']}, {r['wall_s']:.0f} s)")
+        return
+    cfg = load_config(configs[0])
     if seed is not None:
         if not 0 <= seed < 2**31:
             raise MetaDVFSError(f"--seed: must be in [0, 2^31 - 1], got {seed}")
@@ -166,6 +180,8 @@ def evaluate_cmd(
     ),
     out: Path | None = typer.Option(None, "--out", help="Report directory (default <model>/eval)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (tasks + summary)."),
+    ray: str | None = typer.Option(None, "--ray", help="Run shards on Ray: auto | local[:N] | HOST:PORT."),
+    storage: str | None = typer.Option(None, "--storage", help="Shared storage root for shards (default runs/scale)."),
 ) -> None:
     """Evaluate a model against stock governors, the oracle and learned baselines (tables and plots)."""
     from metadvfs.learn.baseline_models import resolve_learned_baselines
@@ -183,6 +199,10 @@ def evaluate_cmd(
 
     if reference not in REFERENCES:
         raise MetaDVFSError(f"--reference: must be one of {', '.join(REFERENCES)}, got {reference!r}")
+    if ray is not None or storage is not None:
+        from metadvfs.scale.cli import precheck
+
+        precheck(ray, storage)
     m = load_checkpoint(model)
     # generated training tasks are not evaluation tasks: "model" means the model's real tasks
     names = [t for t in m.doc["tasks"] if not is_generated_task(t)] if tasks == "model" else parse_task_names(tasks)
@@ -201,15 +221,21 @@ def evaluate_cmd(
     rows = [t for t in names for _ in range(seeds)]
     drivers = [ModelDriver(m, rows, "metadvfs")]
     learned = [b for b in wanted if b in LEARNED_BASELINE_NAMES]
-    if learned:
+    if learned and ray is None and storage is None:  # scaled: trained as units in evaluate_scaled
         with _progress() as prog:
             drivers += resolve_learned_baselines(m, learned, names, rows, prog)
     stock = [b for b in wanted if b in STOCK_METHODS]
-    with console.status("evaluating") as st:
-        res = evaluate(
-            drivers, stock, names, seeds, seconds, progress=lambda n: st.update(f"evaluating {n}"), reference=reference
-        )
-    dest = out or m.path / "eval"
+    if ray is not None or storage is not None:
+        from metadvfs.scale.cli import evaluate_scaled
+
+        res, dest = evaluate_scaled(m, learned, stock, names, seeds, seconds, out, storage, ray, reference=reference)
+    else:
+        with console.status("evaluating") as st:
+            res = evaluate(
+                drivers, stock, names, seeds, seconds, progress=lambda n: st.update(f"evaluating {n}"),
+                reference=reference,
+            )  # fmt: skip
+        dest = out or m.path / "eval"
     paths = write_reports(res, dest, focus="metadvfs")
     if json_out:
         print_json({"tasks": res.rows(), "summary": res.summary("metadvfs")})
@@ -323,6 +349,8 @@ def guard_cmd(
     out: Path | None = typer.Option(None, "--out", help="Guarded checkpoint directory (default <model>-guarded)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fine-tuning runs."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+    ray: str | None = typer.Option(None, "--ray", help="Run the guard as a Ray unit: auto | local[:N] | HOST:PORT."),
+    storage: str | None = typer.Option(None, "--storage", help="Shared storage root (default runs/scale)."),
 ) -> None:
     """Negative-transfer guard: flag tasks where the shared model loses to standalone, fine-tune them, re-check."""
     import os
@@ -333,6 +361,15 @@ def guard_cmd(
 
     src = resolve_model_dir(model)
     names = None if tasks == "model" else parse_task_names(tasks)
+    if ray is not None or storage is not None:
+        from metadvfs.scale.cli import guard_scaled
+
+        rep = guard_scaled(src, out, names, seeds, seconds, seed, storage, ray)
+        if json_out:
+            print_json(rep)
+        else:
+            out_console.print(to_markdown(rep))
+        return
     dest = out or src.parent / f"{src.name}-guarded"
     if out is None and not os.access(src.parent, os.W_OK):
         dest = Path("runs") / f"{src.name}-guarded"

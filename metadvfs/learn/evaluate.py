@@ -30,7 +30,9 @@ MODE_BASELINES: tuple[str, ...] = ("standalone", "joint")
 """Training modes evaluated as learned baselines (the model's config with only ``mode`` changed)."""
 LEARNED_BASELINE_NAMES: tuple[str, ...] = (*MODE_BASELINES, *LEARNED_BASELINES)
 REFERENCES = ("stock", "schedutil")
-"""Governors PPR can be normalised to (``stock`` by default)."""
+"""Governors PPR can be normalised to."""
+REFERENCE = "stock"
+"""The default reference: the phone's own Android governor stack (``schedutil`` is always reported next to it)."""
 REPORT_KEYS = (
     "ppr_norm", "ppr_norm_schedutil", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c", "ppr_soc_norm",
     "avg_soc_power_w",

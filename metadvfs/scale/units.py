@@ -1,0 +1,160 @@
+"""Unit functions: each runs the same in this process or in a Ray worker and resumes after a kill.
+
+Arguments are plain data so a unit can be shipped to any node; paths are absolute paths in the storage root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from metadvfs.scale.storage import read_json, write_json
+
+
+def train_unit(config: dict[str, Any], dest: str) -> dict[str, Any]:
+    """Train one config into ``dest``; reuse a finished run, resume an interrupted one.
+
+    ``dest/model.json`` (written last) marks a finished run; ``dest/train_state/`` holds the last
+    checkpoint of an interrupted one (every ``checkpoint_every_steps``), from which training continues
+    exactly (same final weights as an uninterrupted run). A partial directory without a checkpoint starts
+    afresh. While it trains, ``<dest parent>/.<name>.worker.json`` names the worker's host and pid.
+
+    Args:
+        config: The config as plain data (:func:`metadvfs.learn.config.config_to_dict`).
+        dest: Checkpoint directory (absolute).
+
+    Returns:
+        ``{"path", "status": trained|resumed|reused, "wall_s", "pid"}``.
+    """
+    from metadvfs.learn.config import config_from_dict
+    from metadvfs.learn.trainer import STATE_DIR, train
+
+    cfg = config_from_dict(config, str(config.get("name", "config")))
+    d = Path(dest)
+    if (d / "model.json").is_file():
+        return {"path": str(d), "status": "reused", "wall_s": 0.0, "pid": os.getpid()}
+    resume = (d / STATE_DIR / "run.json").is_file()
+    if d.exists() and not resume:
+        shutil.rmtree(d)
+    t = time.perf_counter()
+    worker = d.parent / f".{d.name}.worker.json"
+    write_json(worker, {"pid": os.getpid(), "host": socket.gethostname(), "resume": resume, "started": time.time()})
+    train(cfg, d, resume=resume, tensorboard=False)
+    worker.unlink(missing_ok=True)
+    return {
+        "path": str(d),
+        "status": "resumed" if resume else "trained",
+        "wall_s": time.perf_counter() - t,
+        "pid": os.getpid(),
+    }
+
+
+def eval_shard(
+    kind: str, ref: str, method: str, task: str, seeds: list[int], seconds: float, dest: str
+) -> list[dict[str, float]]:
+    """Evaluate one method on one task for the given seeds; the result is stored in ``dest`` and reused.
+
+    Args:
+        kind: ``model`` (a checkpoint directory), ``peer`` (a single-task learned baseline directory) or
+            ``stock`` (a governor name, or ``oracle``).
+        ref: Checkpoint directory, baseline directory or governor name.
+        method: Method name in the reports.
+        task: ``device:app``.
+        seeds: Evaluation seeds.
+        seconds: Episode length, s.
+        dest: Shard JSON file (absolute).
+
+    Returns:
+        Per-seed metrics (the order of ``seeds``), as :func:`metadvfs.learn.evaluate.run_driver` returns them.
+    """
+    from metadvfs.learn.evaluate import ModelDriver, run_driver, run_stock
+
+    spec = {"kind": kind, "ref": ref, "method": method, "task": task, "seeds": list(seeds), "seconds": seconds}
+    out = Path(dest)
+    old = read_json(out)
+    if isinstance(old, dict) and old.get("spec") == spec:
+        return list(old["metrics"])
+    if kind == "stock":
+        metrics = run_stock(ref, [task], seeds, seconds)
+    elif kind == "model":
+        from metadvfs.learn.checkpoint import load_checkpoint
+
+        m = load_checkpoint(ref)
+        metrics = run_driver(ModelDriver(m, [task] * len(seeds), method), [task], seeds, seconds)
+    elif kind == "peer":
+        from metadvfs.learn.baselines import load_baseline
+
+        metrics = run_driver(load_baseline(Path(ref)), [task], seeds, seconds)
+    else:
+        raise ValueError(f"unknown shard kind {kind!r}")
+    metrics = [{k: float(v) for k, v in r.items()} for r in metrics]
+    write_json(out, {"spec": spec, "metrics": metrics})
+    return metrics
+
+
+def guard_unit(model: str, dest: str, tasks: list[str] | None, seeds: int, seconds: float, seed: int) -> dict[str, Any]:
+    """Run the negative-transfer guard (:func:`metadvfs.meta.guard.guard`) as one unit.
+
+    A finished guard (``dest/guard.json``) is reused. The standalone baseline it trains resumes from its
+    ``.partial/train_state`` checkpoint after a kill; a guarded checkpoint left half-written is removed.
+    """
+    from metadvfs.meta.guard import guard
+
+    d = Path(dest)
+    done = read_json(d / "guard.json")
+    if done is not None and (d / "model.json").is_file():
+        return dict(done)
+    if d.exists():
+        shutil.rmtree(d)
+    return guard(model, d, tasks, seeds, seconds, seed)
+
+
+def baseline_unit(model: str, name: str, task: str | None, dest: str) -> dict[str, Any]:
+    """Train one learned baseline of a model, exactly as ``metadvfs evaluate`` would train it.
+
+    ``standalone`` / ``joint`` (``task`` None): the model's config with only ``mode`` and ``name`` changed
+    (:func:`metadvfs.learn.baseline_models._train_mode`), trained by :func:`train_unit` (so it resumes). ``ztt``
+    / ``gear`` for one ``task``: :func:`metadvfs.learn.baselines.train_baseline` with the model's per-task budget,
+    seed and environment options, into ``dest.partial`` and renamed to ``dest`` when complete.
+
+    Returns:
+        ``{"path", "status": trained|resumed|reused, ...}``.
+    """
+    import dataclasses
+
+    from metadvfs.learn.baseline_models import per_task_budget
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.learn.config import config_to_dict
+
+    m = load_checkpoint(model)
+    if task is None:
+        cfg = dataclasses.replace(m.cfg, mode=name, name=f"{m.cfg.name}-{name}")
+        return train_unit(config_to_dict(cfg), dest)
+    from metadvfs.learn.baselines import train_baseline
+
+    d = Path(dest)
+    if (d / "baseline.json").is_file():
+        return {"path": str(d), "status": "reused", "wall_s": 0.0, "pid": os.getpid()}
+    tmp = d.with_name(d.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    t = time.perf_counter()
+    e = m.cfg.env
+    train_baseline(
+        name,
+        task,
+        per_task_budget(m),
+        tmp,
+        seed=m.cfg.seed,
+        decision_interval_s=e.decision_interval_s,
+        episode_seconds=e.episode_seconds,
+        n_envs=m.cfg.envs_per_task,
+    )
+    if d.exists():
+        shutil.rmtree(d)
+    tmp.rename(d)
+    return {"path": str(d), "status": "trained", "wall_s": time.perf_counter() - t, "pid": os.getpid()}
