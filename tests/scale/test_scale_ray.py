@@ -116,7 +116,7 @@ def test_cli_evaluate_with_ray(tmp_path: Path, tiny_model: Path, ray_runner: Ray
     )
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
-    assert {r["method"] for r in doc["tasks"]} == {"metadvfs", "schedutil"}
+    assert {r["method"] for r in doc["tasks"]} == {"metadvfs", "stock", "schedutil"}  # stock: the reference, always run
     assert (tmp_path / "s" / "evaluate" / tiny_model.name / "results.csv").is_file()
 
 
