@@ -125,6 +125,7 @@ def test_device_topology(device: str, signer: PythonRSASigner) -> None:
 
 
 def test_realtime_scales_simulated_time() -> None:
+    """Real-time mode on purpose (the users' clock): simulated time follows the wall clock scaled by ``realtime``."""
     import time
 
     with TwinServer("pixel3", "bilibili", realtime=4.0) as tw:
