@@ -3,7 +3,7 @@
 Contract (shared with the ADB client and deploy code): ``TwinServer(device, app, port, seed, faults, realtime)``,
 ``start``/``stop`` (also a context manager), ``port``, ``serial``, ``root``, ``read_node``,
 ``settings_snapshot``, ``cut_connections``, ``running_processes``. Extensions (keyword-only, defaults keep the
-contract's behaviour): ``auth``, ``auto_accept``, ``keep_files``; methods ``set_foreground``, ``step``,
+contract's behaviour): ``auth``, ``auto_accept``, ``keep_files``, ``clock``; methods ``set_foreground``, ``step``,
 ``sync``; attributes ``auth_log``, ``sim_time_s``, ``lag_s``.
 
 See docs/twin.md for the emulated phone, the path mapping and the faults.
@@ -25,6 +25,7 @@ from metadvfs.errors import MetaDVFSError
 
 if TYPE_CHECKING:
     from metadvfs.twin.adbd import AdbServer
+    from metadvfs.twin.clock import Clock
     from metadvfs.twin.driver import Driver
     from metadvfs.twin.phone import Phone
 
@@ -88,6 +89,9 @@ class TwinServer:
             only known keys connect: ``keys`` and the user's own adb keys (:func:`default_trusted_keys`).
         keys: Public-key files to trust (``adbkey.pub``; a private key path means its ``.pub`` next to it).
         keep_files: Keep the phone's directory after :meth:`stop` (for debugging).
+        clock: What drives simulated time: default a :class:`~metadvfs.twin.clock.RealTimeClock` at ``realtime``
+            (users, ``metadvfs twin``); a :class:`~metadvfs.twin.clock.ManualClock` for tests that step the phone
+            exactly (``clock.advance(seconds)``; ``realtime`` is then unused).
 
     Raises:
         MetaDVFSError: Unknown device, app or fault; bad port, seed or realtime.
@@ -106,6 +110,7 @@ class TwinServer:
         auto_accept: bool = False,
         keep_files: bool = False,
         keys: tuple[str | Path, ...] | list[str | Path] = (),
+        clock: Clock | None = None,
     ) -> None:
         from metadvfs.catalog.devices import load_device
         from metadvfs.workload.apps import load_app
@@ -130,6 +135,7 @@ class TwinServer:
         self.auto_accept = auto_accept
         self.trusted = tuple(dict.fromkeys([*(public_key_file(k) for k in keys), *default_trusted_keys()]))
         self.keep_files = keep_files
+        self.clock = clock
         self.port: int = int(port)
         self.serial: str = f"127.0.0.1:{self.port}"
         self.root: Path = Path()
@@ -162,7 +168,7 @@ class TwinServer:
             try:
                 phone.install_tools(no_root="permission_denied" in self.faults)
                 facts = facts_for(self.profile)
-                driver = Driver(phone, self.profile, self.app, self.seed, facts, self.faults, self.realtime)
+                driver = Driver(phone, self.profile, self.app, self.seed, facts, self.faults, self.realtime, self.clock)
                 driver.build()
                 self._driver = driver
                 code = self.profile.codenames[0]
@@ -280,7 +286,7 @@ class TwinServer:
 
     @property
     def lag_s(self) -> float:
-        """Wall time the driver dropped because the host could not keep up, s."""
+        """Wall time the clock dropped because the host could not keep up, s (always 0 with a manual clock)."""
         return self._driver.lag_s if self._driver is not None else 0.0
 
     @property

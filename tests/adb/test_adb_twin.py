@@ -1,5 +1,9 @@
 """Integration tests against the loopback twin (metadvfs.twin.server.TwinServer): record -> replay, deploy ->
-restore, kill -9 -> watchdog, cut connection, faults, wrong phone, LiveDVFS-v0."""
+restore, kill -9 -> watchdog, cut connection, faults, wrong phone, LiveDVFS-v0.
+
+Only the discovery test steps a manual clock. The others keep the twin's real-time clock on purpose: they run
+``metadvfs record``/``deploy`` in subprocesses and on-phone scripts (applier, watchdog heartbeat) that pace
+themselves on the wall clock, so the phone must move with it as a real one does."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from metadvfs.export.manifest import write_rule_governor
 
 twin_server = pytest.importorskip("metadvfs.twin.server", reason="the twin (metadvfs/twin/server.py) is not there yet")
 TwinServer = twin_server.TwinServer
+ManualClock = pytest.importorskip("metadvfs.twin.clock").ManualClock
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = "/sys/devices/system/cpu/cpufreq/policy{}/scaling_{}_freq"
@@ -69,7 +74,8 @@ def test_discovery_and_one_step_read(tmp_path: Path) -> None:
     from metadvfs.adb.link import AdbLink
     from metadvfs.adb.sampler import Sampler
 
-    with TwinServer(device="pixel6", app="tiktok") as twin, AdbLink(twin.serial) as link:
+    clock = ManualClock()  # in-process reads only: step the phone exactly between the two samples
+    with TwinServer(device="pixel6", app="tiktok", clock=clock) as twin, AdbLink(twin.serial) as link:
         assert link.detect_root() in ("adbd", "su", "su0")
         lay = discover(link)
         assert lay.codename == "oriole"
@@ -79,8 +85,9 @@ def test_discovery_and_one_step_read(tmp_path: Path) -> None:
         b = bind(lay, profile_for_codename(lay.codename))
         assert set(b.rail_domain.values()) == {0, 1, 2, 3}
         s = Sampler(link, b, fg_period_s=0.0)
+        clock.advance(1.0)  # statistics and frames exist, as on a phone that has been up a while
         prev = s.sample()
-        time.sleep(0.2)
+        clock.advance(0.2)
         cur = s.sample()
         sr = s.reading(prev, cur)
         assert s.foreground == "com.zhiliaoapp.musically" and s.app == "tiktok"

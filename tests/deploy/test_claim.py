@@ -9,6 +9,7 @@ import pytest
 
 from metadvfs.adb.link import AdbLink
 from metadvfs.deploy import claim
+from metadvfs.twin import ManualClock as PhoneClock
 from metadvfs.twin import TwinServer
 
 
@@ -36,7 +37,8 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwinServer]:
     key = tmp_path_factory.mktemp("key") / "adbkey"
     ensure_key(key)
     os.environ["METADVFS_ADB_KEY"] = str(key)
-    with TwinServer(device="pixel6", app="tiktok") as tw:
+    # the claim reads no simulated node: the phone's clock stands still (no driver thread competing for the CPU)
+    with TwinServer(device="pixel6", app="tiktok", clock=PhoneClock()) as tw:
         yield tw
 
 

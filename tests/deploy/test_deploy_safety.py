@@ -3,7 +3,9 @@ before it): a crash's settings becoming "stock", two deploys at once, a steerabl
 properties after a reboot, settings that differ from the saved stock, and governor-directory checks.
 
 Timing: nothing here races the wall clock; every wait is event-based with generous limits (a loaded 2-core CI
-machine), and the claim logic's own waits are covered with a manual clock in test_claim.py.
+machine), and the claim logic's own waits are covered with a manual clock in test_claim.py. The twins here keep
+their real-time clock on purpose: `metadvfs deploy` subprocesses, the on-phone applier and the watchdog heartbeat
+pace themselves on the wall clock, so the simulated phone must move with it as a real phone does.
 """
 
 from __future__ import annotations

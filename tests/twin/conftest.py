@@ -1,4 +1,8 @@
-"""Fixtures for the twin tests: an RSA key made with adb-shell's keygen, a shared Pixel 6 twin, a client."""
+"""Fixtures for the twin tests: an RSA key made with adb-shell's keygen, a shared Pixel 6 twin, a client.
+
+The shared twin runs on a :class:`~metadvfs.twin.ManualClock`: its simulated time moves only when a test calls
+``clock6.advance(seconds)``, so time-dependent checks step the phone exactly instead of sleeping on the wall clock.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from twinutil import connect, make_signer
 
-from metadvfs.twin import TwinServer
+from metadvfs.twin import ManualClock, TwinServer
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +32,15 @@ def signer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PythonRSASigner
 
 
 @pytest.fixture(scope="module")
-def twin6(signer: PythonRSASigner) -> Iterator[TwinServer]:
-    with TwinServer(device="pixel6", app="tiktok", seed=0) as tw:
+def clock6() -> ManualClock:
+    """The manual clock of :func:`twin6`."""
+    return ManualClock()
+
+
+@pytest.fixture(scope="module")
+def twin6(signer: PythonRSASigner, clock6: ManualClock) -> Iterator[TwinServer]:
+    with TwinServer(device="pixel6", app="tiktok", seed=0, clock=clock6) as tw:
+        clock6.advance(1.0)  # the phone has been up 1 s: statistics and frames exist before the first test
         yield tw
         assert not tw.errors, tw.errors  # the simulator driver never failed while the module ran
 

@@ -15,7 +15,7 @@ from twinutil import connect, make_signer, wait_for
 
 from metadvfs.catalog.devices import load_device
 from metadvfs.errors import MetaDVFSError
-from metadvfs.twin import TwinServer
+from metadvfs.twin import ManualClock, TwinServer
 
 CPU = "/sys/devices/system/cpu/cpufreq"
 MALI = "/sys/devices/platform/1c500000.mali"
@@ -88,7 +88,7 @@ def test_cpufreq_nodes(dev6: AdbDeviceTcp) -> None:
     assert dev6.shell("cat /sys/devices/system/cpu/cpu7/cpufreq/related_cpus").strip() == "6 7"
 
 
-def test_time_in_state_and_proc_stat_follow_simulated_time(dev6: AdbDeviceTcp) -> None:
+def test_time_in_state_and_proc_stat_follow_simulated_time(dev6: AdbDeviceTcp, clock6: ManualClock) -> None:
     cmd = f"cat /proc/uptime; cat /proc/stat; cat {CPU}/policy0/stats/time_in_state"
 
     def snap() -> tuple[float, dict[str, list[int]], int]:
@@ -99,21 +99,22 @@ def test_time_in_state_and_proc_stat_follow_simulated_time(dev6: AdbDeviceTcp) -
         return up, stat, tis
 
     up0, s0, t0 = snap()
-    time.sleep(0.6)
+    clock6.advance(0.6)  # 60 ticks exactly: uptime (every 100 ms) and time_in_state (every 50 ms) are both due
     up1, s1, t1 = snap()
     assert set(s0) == {"cpu", *(f"cpu{i}" for i in range(8))}
     jiffies = sum(s1["cpu0"]) - sum(s0["cpu0"])
-    assert jiffies > 20 and abs(jiffies - (up1 - up0) * 100) <= 60  # uptime is refreshed every 100 ms
+    assert up1 - up0 == pytest.approx(0.6, abs=1e-9)
+    assert abs(jiffies - 60) <= 1  # one jiffy per 10 ms tick (the twin truncates ticks * 0.01 * 100 to an int)
     for name in (f"cpu{i}" for i in range(8)):
         d = [b - a for a, b in zip(s0[name], s1[name], strict=True)]
         assert all(x >= 0 for x in d)
         assert sum(d) == jiffies  # user + system + idle advance one jiffy per 10 ms tick on every CPU
     busy = sum(s1["cpu0"][:3]) - sum(s0["cpu0"][:3])
     assert 0 <= busy <= jiffies
-    assert abs((t1 - t0) - jiffies) <= 60  # time_in_state is in 10 ms units (refreshed every 50 ms)
+    assert t1 - t0 == 60  # time_in_state is in 10 ms units: one per tick
 
 
-def test_gpu_thermal_power_nodes(dev6: AdbDeviceTcp) -> None:
+def test_gpu_thermal_power_nodes(dev6: AdbDeviceTcp, clock6: ManualClock) -> None:
     out = dev6.shell(
         f"cat {MALI}/cur_freq {MALI}/utilization {MALI}/max_freq {MALI}/min_freq; cat {MALI}/available_frequencies; "
         "readlink /sys/class/misc/mali0/device"
@@ -134,8 +135,9 @@ def test_gpu_thermal_power_nodes(dev6: AdbDeviceTcp) -> None:
         return t, rails
 
     t0, e0 = energy()
-    time.sleep(0.5)
+    clock6.advance(0.5)
     t1, e1 = energy()
+    assert t1 - t0 == 500  # ODPM timestamps, ms of simulated time
     assert len(e0) == 16 and {"S4M_VDD_CPUCL0", "S3M_VDD_CPUCL1", "S2M_VDD_CPUCL2", "S2S_VDD_G3D"} <= set(e0)
     power_w = sum(e1[r] - e0[r] for r in e0) / (t1 - t0) / 1000.0  # uWs / ms -> mW -> W
     assert 0.5 < power_w < 15.0
@@ -166,19 +168,21 @@ def test_dumpsys_getprop_foreground(dev6: AdbDeviceTcp) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ writes
-def test_writes_change_the_simulated_phone(twin6: TwinServer, dev6: AdbDeviceTcp) -> None:
+def test_writes_change_the_simulated_phone(twin6: TwinServer, dev6: AdbDeviceTcp, clock6: ManualClock) -> None:
     before = twin6.settings_snapshot()
     p4 = f"{CPU}/policy4"
     mid = list(P6.clusters[1].freqs_khz)
     # pin mid at 1024000 with min = max: scaling_cur_freq follows at once
     dev6.shell(f"su -c 'echo 1024000 > {p4}/scaling_max_freq; echo 1024000 > {p4}/scaling_min_freq'")
     assert dev6.shell(f"cat {p4}/scaling_cur_freq").strip() == "1024000"
-    time.sleep(0.2)
+    clock6.advance(0.2)  # schedutil keeps deciding: the pin holds
     assert dev6.shell(f"cat {p4}/scaling_cur_freq").strip() == "1024000"
     # a max between OPPs is kept as written; the phone runs at most the OPP below it
     dev6.shell(f"su -c 'echo 400000 > {p4}/scaling_min_freq; echo 800000 > {p4}/scaling_max_freq'")
     assert dev6.shell(f"cat {p4}/scaling_max_freq").strip() == "800000"
-    assert all(int(dev6.shell(f"cat {p4}/scaling_cur_freq")) <= 799000 for _ in range(3))
+    for _ in range(3):  # and keeps to it while the governor runs
+        assert int(dev6.shell(f"cat {p4}/scaling_cur_freq")) <= 799000
+        clock6.advance(0.05)
     # garbage is rejected (EINVAL): the old value stays
     dev6.shell(f"su -c 'echo abc > {p4}/scaling_max_freq'")
     assert dev6.shell(f"cat {p4}/scaling_max_freq").strip() == "800000"
@@ -192,7 +196,9 @@ def test_writes_change_the_simulated_phone(twin6: TwinServer, dev6: AdbDeviceTcp
     dev6.shell(f"su -c 'echo 500000 > {MALI}/scaling_max_freq'")
     assert dev6.shell(f"cat {MALI}/scaling_max_freq").strip() == "848000"
     dev6.shell(f"su -c 'echo 302000 > {MALI}/scaling_max_freq'")
-    assert wait_for(lambda: int(dev6.shell(f"cat {MALI}/cur_freq")) <= 302000, 1.0)
+    assert int(dev6.shell(f"cat {MALI}/cur_freq")) <= 302000  # devfreq applies a limit at once
+    clock6.advance(0.1)
+    assert int(dev6.shell(f"cat {MALI}/cur_freq")) <= 302000
     dev6.shell(f"su -c 'echo 848000 > {MALI}/scaling_max_freq'")
     assert twin6.settings_snapshot() == before
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from metadvfs.catalog.devices import list_devices, load_device
 from metadvfs.cli import app as cli_app
 from metadvfs.errors import MetaDVFSError
-from metadvfs.twin import TwinServer
+from metadvfs.twin import ManualClock, TwinServer
 from metadvfs.twin.family import facts_for
 
 CPU = "/sys/devices/system/cpu/cpufreq"
@@ -22,11 +22,13 @@ def _ints(text: str) -> list[int]:
 
 # ------------------------------------------------------------------------------------------------ faults
 def test_garbled_sysfs(signer: PythonRSASigner) -> None:
-    with TwinServer("pixel6", "tiktok", faults=frozenset({"garbled_sysfs"})) as tw:
+    clock = ManualClock()
+    with TwinServer("pixel6", "tiktok", faults=frozenset({"garbled_sysfs"}), clock=clock) as tw:
         dev = connect(tw, signer)
-        reads = dev.shell(
-            f"for i in $(seq 20); do cat {CPU}/policy6/scaling_cur_freq; echo '|'; sleep 0.02; done"
-        ).split("|")[:-1]
+        reads = []
+        for _ in range(20):  # one refresh between reads (the node is rewritten every tick)
+            clock.advance(0.01)
+            reads.append(dev.shell(f"cat {CPU}/policy6/scaling_cur_freq"))
         dev.close()
     values = [r.strip() for r in reads]
     good = [v for v in values if v.isdigit() and int(v) in load_device("pixel6").clusters[2].freqs_khz]
@@ -125,6 +127,7 @@ def test_device_topology(device: str, signer: PythonRSASigner) -> None:
 
 
 def test_realtime_scales_simulated_time() -> None:
+    """Real-time mode on purpose (the users' clock): simulated time follows the wall clock scaled by ``realtime``."""
     import time
 
     with TwinServer("pixel3", "bilibili", realtime=4.0) as tw:
