@@ -150,6 +150,39 @@ def init_pipe(n: int, app_phase_s: np.ndarray | float = 0.0) -> np.ndarray:
     return p
 
 
+def opp_tables(
+    freq: np.ndarray, p_active: np.ndarray, p_idle: np.ndarray, p_static: np.ndarray
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The distinct per-environment OPP tables, for :func:`fused_step`'s ``opp_row`` argument.
+
+    A batch holds few phones but many environments; reading every environment's own copy of the tables misses the
+    cache at every step, so environments with identical tables share one row.
+
+    Args:
+        freq: (N, 4, K) OPP frequencies, MHz.
+        p_active: (N, 4, K) busy power per core, mW.
+        p_idle: (N, 4, K) idle power per core, mW.
+        p_static: (N, 4, K) cluster power while awake, mW.
+
+    Returns:
+        ``(opp_row, (freq, p_active, p_idle, p_static))``: (N,) row of each environment in the (D, 4, K) tables.
+    """
+    tables = (freq, p_active, p_idle, p_static)
+    n = freq.shape[0]
+    rows = np.empty(n, dtype=np.int64)
+    first: list[int] = []
+    seen: dict[bytes, int] = {}
+    for i in range(n):
+        key = b"".join(np.ascontiguousarray(a[i]).tobytes() for a in tables)
+        j = seen.setdefault(key, len(first))
+        if j == len(first):
+            first.append(i)
+        rows[i] = j
+    sel = np.asarray(first, dtype=np.int64)
+    t = tuple(np.ascontiguousarray(a[sel]) for a in tables)
+    return rows, (t[0], t[1], t[2], t[3])
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def fused_step(
     req_idx: np.ndarray,
@@ -158,6 +191,7 @@ def fused_step(
     p_active: np.ndarray,
     p_idle: np.ndarray,
     p_static: np.ndarray,
+    opp_row: np.ndarray,
     ipc: np.ndarray,
     cores: np.ndarray,
     mask: np.ndarray,
@@ -202,10 +236,12 @@ def fused_step(
     Args:
         req_idx: (N, 4) requested OPP indices (clamped here to ``[0, cap_idx]``).
         cap_idx: (N, 4) highest allowed OPP index (tables and active thermal caps).
-        freq: (N, 4, K) OPP frequencies, MHz.
-        p_active: (N, 4, K) power of one busy core (the busy GPU) per OPP, mW.
-        p_idle: (N, 4, K) power of one idle core (the idle GPU) per OPP, mW.
-        p_static: (N, 4, K) cluster power while awake per OPP, mW.
+        freq: (D, 4, K) OPP frequencies, MHz.
+        p_active: (D, 4, K) power of one busy core (the busy GPU) per OPP, mW.
+        p_idle: (D, 4, K) power of one idle core (the idle GPU) per OPP, mW.
+        p_static: (D, 4, K) cluster power while awake per OPP, mW.
+        opp_row: (N,) row of ``freq``, ``p_active``, ``p_idle`` and ``p_static`` holding each environment's tables
+            (environments of the same phone share one row, so the tables stay in cache: :func:`opp_tables`).
         ipc: (N, 4) reference work per cycle.
         cores: (N, 4) cores per domain.
         mask: (N, 4) 1 where the domain exists.
@@ -256,6 +292,7 @@ def fused_step(
         if ahead < n:
             for kt in range(n_ticks):
                 _prefetch_row(demand, pos[ahead] + kt)  # type: ignore[call-arg]  # numba passes typingctx
+        tr = opp_row[i]
         # OPPs
         for dd in range(4):
             k = req_idx[i, dd]
@@ -264,7 +301,7 @@ def fused_step(
             if k < 0:
                 k = 0
             idx_out[i, dd] = k
-            f = freq[i, dd, k]
+            f = freq[tr, dd, k]
             f_out[i, dd] = f
             sc[S_SPEED, dd] = f * ipc[i, dd]
             sc[S_CAP, dd] = sc[S_SPEED, dd] * cores[i, dd] * tick_s
@@ -536,7 +573,7 @@ def fused_step(
             busy_out[i, dd] = b
             crit_out[i, dd] = sc[S_CRIT_SUM, dd] / n_ticks
             k = idx_out[i, dd]
-            p = (cores[i, dd] * (p_active[i, dd, k] * b + p_idle[i, dd, k] * (1.0 - b)) + p_static[i, dd, k]) * mask[
+            p = (cores[i, dd] * (p_active[tr, dd, k] * b + p_idle[tr, dd, k] * (1.0 - b)) + p_static[tr, dd, k]) * mask[
                 i, dd
             ]
             p_dom_out[i, dd] = p
