@@ -388,13 +388,13 @@ def fused_step(
                 # another frame waits for the GPU (else by the next latch); a latch only with a buffer queued or on
                 # the GPU; an app vsync only with a request waiting. Latches and app vsyncs before the next event
                 # that have nothing to do just advance the clocks.
-                nxt = tick_s
-                if t_ui < nxt and n2 == 0 and n4 + n3 < max_buf:
-                    nxt = t_ui
-                if t_rt < nxt:
-                    nxt = t_rt
-                if n3 > 1 and t_g < nxt:
-                    nxt = t_g
+                # the earliest of the observed completions and the tick end, as a tree of exact minima (shorter
+                # dependency chain than a chain of compares)
+                c_ui = t_ui if n2 == 0 and n4 + n3 < max_buf else inf
+                c_g = t_g if n3 > 1 else inf
+                m1 = c_ui if c_ui < tick_s else tick_s
+                m2 = c_g if c_g < t_rt else t_rt
+                nxt = m2 if m2 < m1 else m1
                 if n4 == 0:
                     lim = t_g if t_g < nxt else nxt
                     while next_vs < lim:
