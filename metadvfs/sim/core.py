@@ -44,6 +44,7 @@ from metadvfs.sim.kernel import (
     app_phase,
     fused_step,
     init_pipe,
+    opp_tables,
 )
 
 PELT_HALF_LIFE_S = 0.032
@@ -143,6 +144,8 @@ class SimCore:
         self._mats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._top = dev.n_opp - 1
         self._ss: np.ndarray | None = None
+        # OPP tables shared by the environments of the same phone (read here once: the tables are not mutated)
+        self._opp_row, self._opp = opp_tables(dev.freq_mhz, dev.p_active_mw, dev.idle_mw, dev.static_mw)
 
     # ------------------------------------------------------------------ demand
     def window(self, name: str) -> np.ndarray:
@@ -289,7 +292,7 @@ class SimCore:
         throttled = np.empty(n, dtype=np.bool_)
         cap_next = np.empty((n, 4), dtype=np.int64)
         fused_step(
-            req, self.cap, d.freq_mhz, d.p_active_mw, d.idle_mw, d.static_mw, d.ipc, d.cores, d.mask, d.fmax_mhz,
+            req, self.cap, *self._opp, self._opp_row, d.ipc, d.cores, d.mask, d.fmax_mhz,
             d.n_opp, d.base_mw, d.ambient_c, pool.data, self.base + self.pos, n_ticks, self.tick_s, self._alpha,
             self.target_fps, d.refresh_hz, self._due_c, self.depth, phi, gam, d.rule_sensor, d.rule_trip, d.rule_clear,
             d.rule_cap, q, util, temp, active, pipe, idx, f, busy, crit, p_dom, p_total, counts, extra, late,
@@ -349,7 +352,7 @@ class SimCore:
         energy = np.zeros(m)
         counts_sum = np.zeros((m, 4))
         dev_args = (
-            d.freq_mhz[rows], d.p_active_mw[rows], d.idle_mw[rows], d.static_mw[rows], d.ipc[rows], d.cores[rows],
+            *self._opp, self._opp_row[rows], d.ipc[rows], d.cores[rows],
             d.mask[rows], d.fmax_mhz[rows], d.n_opp[rows], d.base_mw[rows], d.ambient_c[rows],
         )  # fmt: skip
         e_block = np.zeros(m)

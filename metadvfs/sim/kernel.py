@@ -73,7 +73,8 @@ P_LAST_VS = 15  # index of the last latch that has passed (-1 before the first)
 P_NEXT_APP = 16  # time from the current tick's start to the next app vsync (Choreographer wake-up), s
 P_APP_IDX = 17  # index of the last app vsync that has passed (-1 before the first)
 P_RING = 18  # first ring column
-MAX_FRAMES = 8  # ring capacity: frames in flight (buffer depth <= MAX_FRAMES - 1)
+MAX_FRAMES = 8  # ring capacity: frames in flight (buffer depth <= MAX_FRAMES - 1); a power of two
+RING_MASK = MAX_FRAMES - 1  # ring index modulo MAX_FRAMES of a non-negative int
 F_RT, F_GPU, F_DUE, F_K, F_T_START, F_T_CPU, F_DOM = 0, 1, 2, 3, 4, 5, 6  # F_K: jank slack in latches
 RF = 7  # fields per ring entry
 PIPE_WIDTH = P_RING + MAX_FRAMES * RF
@@ -81,6 +82,22 @@ PIPE_WIDTH = P_RING + MAX_FRAMES * RF
 
 # demand row columns (metadvfs.sim.demand.DemandPool.COLUMNS)
 C_OTHER, C_SHARE, C_FRAMES, C_UI_PF, C_GPU_PF, C_UI_DOM, C_RT_PF, C_RT_DOM, C_FPS = 0, 4, 8, 9, 10, 11, 12, 13, 14
+
+# rows of the per-domain scratch of fused_step: speed (Mc/s), capacity per tick (Mc), f/fmax, busy and
+# busiest-CPU sums, frame work executed this tick (Mc), largest frame thread (Mc), backlog bound (Mc),
+# 1/capacity, cores/capacity, backlog (Mc)
+S_SPEED = 0
+S_CAP = 1
+S_F_RATIO = 2
+S_BUSY_SUM = 3
+S_CRIT_SUM = 4
+S_FEXEC = 5
+S_FMAX_THR = 6
+S_QMAX = 7
+S_INV_CAP = 8
+S_INV_CCAP = 9
+S_QQ = 10
+N_SCRATCH = 11
 
 OTHER_BACKLOG_S = 2.0
 """Most non-frame (worker, background) work a domain holds queued, in seconds of the domain's top-OPP throughput;
@@ -133,6 +150,39 @@ def init_pipe(n: int, app_phase_s: np.ndarray | float = 0.0) -> np.ndarray:
     return p
 
 
+def opp_tables(
+    freq: np.ndarray, p_active: np.ndarray, p_idle: np.ndarray, p_static: np.ndarray
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The distinct per-environment OPP tables, for :func:`fused_step`'s ``opp_row`` argument.
+
+    A batch holds few phones but many environments; reading every environment's own copy of the tables misses the
+    cache at every step, so environments with identical tables share one row.
+
+    Args:
+        freq: (N, 4, K) OPP frequencies, MHz.
+        p_active: (N, 4, K) busy power per core, mW.
+        p_idle: (N, 4, K) idle power per core, mW.
+        p_static: (N, 4, K) cluster power while awake, mW.
+
+    Returns:
+        ``(opp_row, (freq, p_active, p_idle, p_static))``: (N,) row of each environment in the (D, 4, K) tables.
+    """
+    tables = (freq, p_active, p_idle, p_static)
+    n = freq.shape[0]
+    rows = np.empty(n, dtype=np.int64)
+    first: list[int] = []
+    seen: dict[bytes, int] = {}
+    for i in range(n):
+        key = b"".join(np.ascontiguousarray(a[i]).tobytes() for a in tables)
+        j = seen.setdefault(key, len(first))
+        if j == len(first):
+            first.append(i)
+        rows[i] = j
+    sel = np.asarray(first, dtype=np.int64)
+    t = tuple(np.ascontiguousarray(a[sel]) for a in tables)
+    return rows, (t[0], t[1], t[2], t[3])
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def fused_step(
     req_idx: np.ndarray,
@@ -141,6 +191,7 @@ def fused_step(
     p_active: np.ndarray,
     p_idle: np.ndarray,
     p_static: np.ndarray,
+    opp_row: np.ndarray,
     ipc: np.ndarray,
     cores: np.ndarray,
     mask: np.ndarray,
@@ -185,10 +236,12 @@ def fused_step(
     Args:
         req_idx: (N, 4) requested OPP indices (clamped here to ``[0, cap_idx]``).
         cap_idx: (N, 4) highest allowed OPP index (tables and active thermal caps).
-        freq: (N, 4, K) OPP frequencies, MHz.
-        p_active: (N, 4, K) power of one busy core (the busy GPU) per OPP, mW.
-        p_idle: (N, 4, K) power of one idle core (the idle GPU) per OPP, mW.
-        p_static: (N, 4, K) cluster power while awake per OPP, mW.
+        freq: (D, 4, K) OPP frequencies, MHz.
+        p_active: (D, 4, K) power of one busy core (the busy GPU) per OPP, mW.
+        p_idle: (D, 4, K) power of one idle core (the idle GPU) per OPP, mW.
+        p_static: (D, 4, K) cluster power while awake per OPP, mW.
+        opp_row: (N,) row of ``freq``, ``p_active``, ``p_idle`` and ``p_static`` holding each environment's tables
+            (environments of the same phone share one row, so the tables stay in cache: :func:`opp_tables`).
         ipc: (N, 4) reference work per cycle.
         cores: (N, 4) cores per domain.
         mask: (N, 4) 1 where the domain exists.
@@ -231,25 +284,15 @@ def fused_step(
     """
     n = req_idx.shape[0]
     n_rules = rule_trip.shape[1]
-    scratch = np.empty((n, 11, 4))
+    # per-domain scratch of the current environment, reused (indexed in place: views would cost NRT refcounting)
+    sc = np.empty((N_SCRATCH, 4))
     inf = np.inf
     for i in range(n):
-        sc = scratch[i]
-        speed = sc[0]
-        cap = sc[1]
-        f_ratio = sc[2]
-        busy_sum = sc[3]
-        crit_sum = sc[4]
-        fexec = sc[5]
-        fmax_thr = sc[6]
-        qmax = sc[7]
-        inv_cap = sc[8]
-        inv_ccap = sc[9]
-        qq = sc[10]
         ahead = i + PREFETCH_AHEAD
         if ahead < n:
             for kt in range(n_ticks):
                 _prefetch_row(demand, pos[ahead] + kt)  # type: ignore[call-arg]  # numba passes typingctx
+        tr = opp_row[i]
         # OPPs
         for dd in range(4):
             k = req_idx[i, dd]
@@ -258,17 +301,17 @@ def fused_step(
             if k < 0:
                 k = 0
             idx_out[i, dd] = k
-            f = freq[i, dd, k]
+            f = freq[tr, dd, k]
             f_out[i, dd] = f
-            speed[dd] = f * ipc[i, dd]
-            cap[dd] = speed[dd] * cores[i, dd] * tick_s
-            f_ratio[dd] = f / fmax[i, dd]
-            qmax[dd] = OTHER_BACKLOG_S * fmax[i, dd] * ipc[i, dd] * cores[i, dd]
-            inv_cap[dd] = 1.0 / cap[dd]
-            inv_ccap[dd] = cores[i, dd] / cap[dd]
-            qq[dd] = q[i, dd]
-            busy_sum[dd] = 0.0
-            crit_sum[dd] = 0.0
+            sc[S_SPEED, dd] = f * ipc[i, dd]
+            sc[S_CAP, dd] = sc[S_SPEED, dd] * cores[i, dd] * tick_s
+            sc[S_F_RATIO, dd] = f / fmax[i, dd]
+            sc[S_QMAX, dd] = OTHER_BACKLOG_S * fmax[i, dd] * ipc[i, dd] * cores[i, dd]
+            sc[S_INV_CAP, dd] = 1.0 / sc[S_CAP, dd]
+            sc[S_INV_CCAP, dd] = cores[i, dd] / sc[S_CAP, dd]
+            sc[S_QQ, dd] = q[i, dd]
+            sc[S_BUSY_SUM, dd] = 0.0
+            sc[S_CRIT_SUM, dd] = 0.0
             late_out[i, dd] = 0.0
         p0 = pos[i]
         req = 0.0
@@ -277,7 +320,10 @@ def fused_step(
         dropped = 0.0
         shed = 0.0
         fps_i = fps[i]
-        per = 1.0 / refresh[i]
+        refresh_i = refresh[i]
+        per = 1.0 / refresh_i
+        g_sp = sc[S_SPEED, 3]  # the GPU runs frames only: its speed is fixed over the step
+        inv_g = 1.0 / g_sp
         max_buf = depth[i] - 1
         # pipeline scalars
         next_vs = pipe[i, P_NEXT_VS]
@@ -322,17 +368,15 @@ def fused_step(
                 while next_app <= tick_s:
                     app_idx += 1.0
                     next_app += per
-            ui_sp = rt_sp = g_sp = inv_ui = inv_rt = inv_g = 1.0
+            ui_sp = rt_sp = inv_ui = inv_rt = 1.0
             if not idle:
                 # frame threads share their core with other runnable threads (mean load per core incl. backlog)
-                rho_u = (qq[ud] + demand[t, C_OTHER + ud]) * inv_cap[ud]
-                rho_r = (qq[rd] + demand[t, C_OTHER + rd]) * inv_cap[rd]
-                ui_sp = speed[ud] * (1.0 - SHARED_CORE_SHARE * (rho_u if rho_u < 1.0 else 1.0))
-                rt_sp = speed[rd] * (1.0 - SHARED_CORE_SHARE * (rho_r if rho_r < 1.0 else 1.0))
-                g_sp = speed[3]
+                rho_u = (sc[S_QQ, ud] + demand[t, C_OTHER + ud]) * sc[S_INV_CAP, ud]
+                rho_r = (sc[S_QQ, rd] + demand[t, C_OTHER + rd]) * sc[S_INV_CAP, rd]
+                ui_sp = sc[S_SPEED, ud] * (1.0 - SHARED_CORE_SHARE * (rho_u if rho_u < 1.0 else 1.0))
+                rt_sp = sc[S_SPEED, rd] * (1.0 - SHARED_CORE_SHARE * (rho_r if rho_r < 1.0 else 1.0))
                 inv_ui = 1.0 / ui_sp
                 inv_rt = 1.0 / rt_sp
-                inv_g = 1.0 / g_sp
             now = tick_s if idle else 0.0
             for _it in range(0 if idle else 64):
                 t_ui = now + ui_rem * inv_ui if n0 > 0 else inf
@@ -344,13 +388,13 @@ def fused_step(
                 # another frame waits for the GPU (else by the next latch); a latch only with a buffer queued or on
                 # the GPU; an app vsync only with a request waiting. Latches and app vsyncs before the next event
                 # that have nothing to do just advance the clocks.
-                nxt = tick_s
-                if t_ui < nxt and n2 == 0 and n4 + n3 < max_buf:
-                    nxt = t_ui
-                if t_rt < nxt:
-                    nxt = t_rt
-                if n3 > 1 and t_g < nxt:
-                    nxt = t_g
+                # the earliest of the observed completions and the tick end, as a tree of exact minima (shorter
+                # dependency chain than a chain of compares)
+                c_ui = t_ui if n2 == 0 and n4 + n3 < max_buf else inf
+                c_g = t_g if n3 > 1 else inf
+                m1 = c_ui if c_ui < tick_s else tick_s
+                m2 = c_g if c_g < t_rt else t_rt
+                nxt = m2 if m2 < m1 else m1
                 if n4 == 0:
                     lim = t_g if t_g < nxt else nxt
                     while next_vs < lim:
@@ -392,7 +436,7 @@ def fused_step(
                 if n2 > 0 and t_rt <= nxt:  # RenderThread done: the frame is submitted to the GPU
                     rt_rem = 0.0
                     n2 = 0
-                    slot = P_RING + ((head + n4 + n3) % MAX_FRAMES) * RF
+                    slot = P_RING + ((head + n4 + n3) & RING_MASK) * RF
                     pipe[i, slot + F_T_CPU] = clk + now
                     if n3 == 0:
                         g_rem = pipe[i, slot + F_GPU]
@@ -402,7 +446,7 @@ def fused_step(
                     n3 -= 1
                     n4 += 1
                     if n3 > 0:
-                        g_rem = pipe[i, P_RING + ((head + n4) % MAX_FRAMES) * RF + F_GPU]
+                        g_rem = pipe[i, P_RING + ((head + n4) & RING_MASK) * RF + F_GPU]
                 if next_vs <= nxt:  # SurfaceFlinger latch: present the oldest queued buffer once it is due
                     last_vs = next_idx
                     next_idx += 1.0
@@ -417,7 +461,7 @@ def fused_step(
                                 t_cpu = pipe[i, slot + F_T_CPU] - pipe[i, slot + F_T_START]
                                 t_gpu = clk + now - pipe[i, slot + F_T_CPU]
                                 late_out[i, 3 if t_gpu > t_cpu else int(pipe[i, slot + F_DOM])] += 1.0
-                            head = (head + 1) % MAX_FRAMES
+                            head = (head + 1) & RING_MASK
                             n4 -= 1
                             nfl -= 1
                 if next_app <= nxt:  # app vsync: arms one waiting request
@@ -430,7 +474,7 @@ def fused_step(
                 if n2 == 0 and n1 > 0 and n4 + n3 < max_buf:
                     n1 = 0
                     n2 = 1
-                    rt_rem = pipe[i, P_RING + ((head + n4 + n3) % MAX_FRAMES) * RF + F_RT]
+                    rt_rem = pipe[i, P_RING + ((head + n4 + n3) & RING_MASK) * RF + F_RT]
                 # Choreographer: a free UI thread starts one frame for all armed requests
                 if n0 == 0 and n1 == 0 and pend > 0.0 and nfl < MAX_FRAMES:
                     dropped += pend - 1.0
@@ -438,10 +482,10 @@ def fused_step(
                     ff = demand[t, C_FPS]
                     if ff <= 0.0:
                         ff = fps_i
-                    kk = np.floor(refresh[i] / ff + 1e-6)
+                    kk = np.floor(refresh_i / ff + 1e-6)
                     if kk < 1.0:
                         kk = 1.0
-                    slot = P_RING + ((head + nfl) % MAX_FRAMES) * RF
+                    slot = P_RING + ((head + nfl) & RING_MASK) * RF
                     pipe[i, slot + F_RT] = demand[t, C_RT_PF]
                     pipe[i, slot + F_GPU] = demand[t, C_GPU_PF]
                     pipe[i, slot + F_DUE] = app_idx + c_i + kk - 1.0
@@ -461,43 +505,43 @@ def fused_step(
             clk += tick_s
             # domains: frame work first, other work queues behind it (Lindley recursion on the remaining capacity)
             for dd in range(4):
-                fexec[dd] = 0.0
-                fmax_thr[dd] = 0.0
-            fexec[ud] += ui_ex
-            fexec[rd] += rt_ex
-            fexec[3] += g_ex
-            fmax_thr[ud] = ui_ex
-            if rt_ex > fmax_thr[rd]:
-                fmax_thr[rd] = rt_ex
-            fmax_thr[3] = g_ex
+                sc[S_FEXEC, dd] = 0.0
+                sc[S_FMAX_THR, dd] = 0.0
+            sc[S_FEXEC, ud] += ui_ex
+            sc[S_FEXEC, rd] += rt_ex
+            sc[S_FEXEC, 3] += g_ex
+            sc[S_FMAX_THR, ud] = ui_ex
+            if rt_ex > sc[S_FMAX_THR, rd]:
+                sc[S_FMAX_THR, rd] = rt_ex
+            sc[S_FMAX_THR, 3] = g_ex
             for dd in range(4):
-                c = cap[dd]
-                rest = c - fexec[dd]
+                c = sc[S_CAP, dd]
+                rest = c - sc[S_FEXEC, dd]
                 if rest < 0.0:
                     rest = 0.0
-                qp = qq[dd]
+                qp = sc[S_QQ, dd]
                 w = demand[t, C_OTHER + dd]
                 qn = qp + w - rest
                 if qn < 0.0:
                     qn = 0.0
                 oex = qp + w - qn
-                if qn > qmax[dd]:
-                    shed += qn - qmax[dd]
-                    qn = qmax[dd]
-                qq[dd] = qn
-                bb = (fexec[dd] + oex) * inv_cap[dd]
+                if qn > sc[S_QMAX, dd]:
+                    shed += qn - sc[S_QMAX, dd]
+                    qn = sc[S_QMAX, dd]
+                sc[S_QQ, dd] = qn
+                bb = (sc[S_FEXEC, dd] + oex) * sc[S_INV_CAP, dd]
                 if bb > 1.0:
                     bb = 1.0
-                cr = (fmax_thr[dd] + oex * demand[t, C_SHARE + dd]) * inv_ccap[dd]
+                cr = (sc[S_FMAX_THR, dd] + oex * demand[t, C_SHARE + dd]) * sc[S_INV_CCAP, dd]
                 if cr > 1.0:
                     cr = 1.0
                 if dd == 3:
                     cr = bb
-                busy_sum[dd] += bb
-                crit_sum[dd] += cr
-                util[i, dd] = alpha * util[i, dd] + (1.0 - alpha) * cr * f_ratio[dd]
+                sc[S_BUSY_SUM, dd] += bb
+                sc[S_CRIT_SUM, dd] += cr
+                util[i, dd] = alpha * util[i, dd] + (1.0 - alpha) * cr * sc[S_F_RATIO, dd]
         for dd in range(4):
-            q[i, dd] = qq[dd]
+            q[i, dd] = sc[S_QQ, dd]
         pipe[i, P_NEXT_VS] = next_vs
         pipe[i, P_NEXT_IDX] = next_idx
         pipe[i, P_PEND] = pend
@@ -525,11 +569,11 @@ def fused_step(
         # power
         p_soc = 0.0
         for dd in range(4):
-            b = busy_sum[dd] / n_ticks
+            b = sc[S_BUSY_SUM, dd] / n_ticks
             busy_out[i, dd] = b
-            crit_out[i, dd] = crit_sum[dd] / n_ticks
+            crit_out[i, dd] = sc[S_CRIT_SUM, dd] / n_ticks
             k = idx_out[i, dd]
-            p = (cores[i, dd] * (p_active[i, dd, k] * b + p_idle[i, dd, k] * (1.0 - b)) + p_static[i, dd, k]) * mask[
+            p = (cores[i, dd] * (p_active[tr, dd, k] * b + p_idle[tr, dd, k] * (1.0 - b)) + p_static[tr, dd, k]) * mask[
                 i, dd
             ]
             p_dom_out[i, dd] = p
