@@ -2,18 +2,18 @@
 
 The expected digests were recorded at commit c4259ff (``perf`` branch start, before the kernel was optimised); the
 two ``stock`` cases were re-recorded after the ``stock`` governor's GPU sampling-window fix (a governor change; the
-kernel cases were unchanged). Record by running this module as a script
-(``PYTHONPATH=$PWD python tests/sim/test_kernel_regression.py``, which prints the ``EXPECTED`` dictionary).
-Every :class:`~metadvfs.sim.core.StepOut` array of every step is hashed (SHA-256 of the raw bytes), per field, so any change of what :func:`~metadvfs.sim.kernel.fused_step` computes -- even the last bit
-of one float of one tick -- fails the test and names the field. The digests are of float64 bytes produced by numba
-on x86-64 with numba's default (strict IEEE, no fast-math) code generation and numpy's ``expm``; a platform with a
-different libm or BLAS may need them re-recorded from the reference commit.
+kernel cases were unchanged). Record by running this module as a script (``PYTHONPATH=$PWD python
+tests/sim/test_kernel_regression.py``, which prints the ``EXPECTED`` dictionary). Every
+:class:`~metadvfs.sim.core.StepOut` array of every step is hashed (SHA-256 of the raw bytes), per field, so any
+change of what :func:`~metadvfs.sim.kernel.fused_step` computes -- even the last bit of one float of one tick --
+fails the test and names the field. The digests are of float64 bytes produced by numba on x86-64 with numba's
+default (strict IEEE, no fast-math) code generation and numpy's ``expm``; a platform with a different libm or BLAS
+may need them re-recorded from the reference commit.
 
 Covered paths: the 30 catalog tasks batched under several governors stepping one tick at a time (as
 :func:`~metadvfs.sim.replay.run_ticks` does), the same batch under random OPPs with 10-tick steps (the RL and
 ``metadvfs bench`` path), non-committing :meth:`SimCore.evaluate` and :meth:`SimCore.rollout` calls, and a
-single-environment rollout through the Gymnasium environment.
-"""
+single-environment rollout through the Gymnasium environment."""
 
 from __future__ import annotations
 
