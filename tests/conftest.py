@@ -39,3 +39,21 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("tiny")
     cfg = load_config(write_cfg(d / "tiny.yaml"))
     return train(cfg, d / "run", tensorboard=False)
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep deploy's host-side state (stock snapshot copies) out of the user's directory, in every test."""
+    d = tmp_path_factory.mktemp("deploy-state")
+    monkeypatch.setenv("METADVFS_STATE_DIR", str(d))
+    return d
+
+
+@pytest.fixture(scope="session")
+def key_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An adb key made for this test session (``METADVFS_ADB_KEY``), for tests that talk to a twin as a user."""
+    from metadvfs.adb.keys import ensure_key
+
+    key = tmp_path_factory.mktemp("adbkey") / "adbkey"
+    ensure_key(key)
+    return {"METADVFS_ADB_KEY": str(key)}

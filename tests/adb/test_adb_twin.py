@@ -37,15 +37,6 @@ def _gov(tmp_path: Path, rule: str, device: str = "pixel6") -> Path:
     return write_rule_governor(device, rule, tmp_path / "gov", decision_interval_s=0.05, action_mode="absolute")
 
 
-@pytest.fixture(scope="module")
-def key_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    key = tmp_path_factory.mktemp("adbkey") / "adbkey"
-    from metadvfs.adb.keys import ensure_key
-
-    ensure_key(key)
-    return {"METADVFS_ADB_KEY": str(key)}
-
-
 @pytest.fixture(autouse=True)
 def _key(key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     for k, v in key_env.items():

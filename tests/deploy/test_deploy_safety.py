@@ -34,15 +34,6 @@ BIG_MAX = "/sys/devices/system/cpu/cpufreq/policy6/scaling_max_freq"
 THERMAL_PROPS = ("prop:persist.vendor.disable.thermal.control", "prop:persist.vendor.disable.thermal.tj.control")
 
 
-@pytest.fixture(scope="module")
-def key_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from metadvfs.adb.keys import ensure_key
-
-    key = tmp_path_factory.mktemp("adbkey") / "adbkey"
-    ensure_key(key)
-    return {"METADVFS_ADB_KEY": str(key)}
-
-
 @pytest.fixture(autouse=True)
 def _key(key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     for k, v in key_env.items():
