@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from metadvfs.errors import MetaDVFSError
+from metadvfs.io import parse_document
 from metadvfs.paths import data_dir
 
 SCHEMA = "metadvfs.calibration/1"
@@ -110,11 +110,10 @@ def load_calibration(path: str | Path | None = None) -> CalibrationData:
     """
     p = Path(path).expanduser() if path is not None else default_data_path()
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise MetaDVFSError(f"{p}: cannot read calibration file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise MetaDVFSError(f"{p}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    doc = parse_document(text, str(p))  # the project's one reader: duplicate keys rejected, line named
     if not isinstance(doc, dict):
         raise MetaDVFSError(f"{p}: must be a YAML mapping (schema {SCHEMA})")
     allowed = {"schema", "tolerance", "workloads", "figures", "missing", "notes"}

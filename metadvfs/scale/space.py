@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from metadvfs.errors import MetaDVFSError
+from metadvfs.io import read_document
 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 FIXED = ("name", "tasks", "mode", "groups")
@@ -120,10 +119,7 @@ def load_space(path: str | Path, base: dict[str, Any]) -> list[Dim]:
     p = Path(path)
     if not p.is_file():
         raise MetaDVFSError(f"{p}: space file not found")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        raise MetaDVFSError(f"{p}: invalid YAML") from None
+    raw = read_document(p, fmt="yaml")  # the project's one reader: duplicate keys rejected, line named
     if not isinstance(raw, dict) or not raw:
         raise MetaDVFSError(f"{p}: expected a non-empty mapping of config keys to distributions")
     fields = _field_keys()

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from metadvfs.errors import MetaDVFSError, unknown_name
+from metadvfs.io import parse_document
 from metadvfs.paths import data_dir
 from metadvfs.tasks.task import AMBIENT_RANGE_C, ambient_suffix, check_ambient
 
@@ -139,11 +138,10 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     path = _resolve(name_or_path)
     where = str(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MetaDVFSError(f"{where}: cannot read scenario file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise MetaDVFSError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    doc = parse_document(text, where)  # the project's one reader: duplicate keys rejected, line named
     if not isinstance(doc, dict):
         raise MetaDVFSError(f"{where}: must be a YAML mapping (schema {SCHEMA})")
     bad = sorted(set(doc) - _KEYS)

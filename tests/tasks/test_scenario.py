@@ -127,8 +127,10 @@ def test_bad_scenario_fields_are_one_line_errors(tmp_path: Path, old: str, new: 
 def test_unknown_scenario_and_bad_yaml(tmp_path: Path) -> None:
     with pytest.raises(MetaDVFSError, match="thermal-35c"):
         load_scenario("no-such-scenario")  # the error lists the known names
-    with pytest.raises(MetaDVFSError, match="not valid YAML"):
+    with pytest.raises(MetaDVFSError, match="invalid YAML"):
         load_scenario(_write(tmp_path, "schema: [unclosed\n"))
+    with pytest.raises(MetaDVFSError, match="duplicate key 'schema' at line 2"):
+        load_scenario(_write(tmp_path, "schema: a\nschema: b\n"))
 
 
 def test_ambient_raises_temperatures_and_throttles_earlier() -> None:
