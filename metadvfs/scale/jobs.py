@@ -16,9 +16,9 @@ from metadvfs.scale.runner import Progress, RayRunner, SerialRunner, Unit
 
 def reference_method() -> str:
     """The stock governor the evaluation normalises PPR to (read from :mod:`metadvfs.learn.evaluate`)."""
-    from metadvfs.learn import evaluate as ev
+    from metadvfs.learn.evaluate import REFERENCE
 
-    return str(getattr(ev, "REFERENCE", "schedutil"))
+    return REFERENCE
 
 
 def train_units(cfgs: Sequence[Any], dests: Sequence[Path]) -> list[Unit]:
