@@ -16,7 +16,9 @@ then cap clocks, which the controller reports as throttling).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from metadvfs.adb.link import AdbLink
 from metadvfs.adb.parsers import parse_getprop
@@ -170,22 +172,8 @@ class Services:
         if st is None or (not st.running and not st.props):
             return []
         s = Script()
-        for i, svc in enumerate(st.running):
-            s.run(f"s{i}", f"getprop {q('init.svc.' + svc)}")
-        names = list(st.props)
-        for i, name in enumerate(names):
-            s.run(f"p{i}", f"getprop {q(name)}")
-        r = parse_sections(self.link.read_shell(s.text()), s)
-        bad = []
-        for i, svc in enumerate(st.running):
-            got = r[f"s{i}"].text.strip()
-            if got != "running":
-                bad.append(f"service {svc}: {got!r} != stock 'running'")
-        for i, name in enumerate(names):
-            got = r[f"p{i}"].text.strip()
-            if got != st.props[name]:
-                bad.append(f"property {name}: {got!r} != stock {st.props[name]!r}")
-        return bad
+        add_state_reads(s, st.running, st.props)
+        return state_differences(parse_sections(self.link.read_shell(s.text()), s), st.running, st.props)
 
     def describe(self) -> list[str]:
         """Human-readable list of what a run changes."""
@@ -194,3 +182,31 @@ class Services:
         lines += [f"setprop {n} {v} (stock {st.props.get(n, '?')!r})" for n, v in self.plan.props]
         lines += [f"{c} {t}" for c, t in st.restart_ok if self.plan.props]
         return lines
+
+
+def add_state_reads(s: Script, running: Sequence[str], props: Mapping[str, str]) -> None:
+    """Add the reads of the services' ``init.svc`` states (sections ``s<i>``) and the properties (``p<i>``)."""
+    for i, svc in enumerate(running):
+        s.run(f"s{i}", f"getprop {q('init.svc.' + svc)}")
+    for i, name in enumerate(props):
+        s.run(f"p{i}", f"getprop {q(name)}")
+
+
+def state_differences(r: Mapping[str, Any], running: Sequence[str], props: Mapping[str, str]) -> list[str]:
+    """``"<what>: <read> != stock <value>"`` for every service not running and every property not at its value.
+
+    Args:
+        r: Parsed sections of a script built with :func:`add_state_reads`.
+        running: Services that must be running.
+        props: Properties and their stock values.
+    """
+    bad = []
+    for i, svc in enumerate(running):
+        got = r[f"s{i}"].text.strip()
+        if got != "running":
+            bad.append(f"service {svc}: {got!r} != stock 'running'")
+    for i, (name, want) in enumerate(props.items()):
+        got = r[f"p{i}"].text.strip()
+        if got != want:
+            bad.append(f"property {name}: {got!r} != stock {want!r}")
+    return bad

@@ -25,7 +25,7 @@ from metadvfs.adb.control import Controller
 from metadvfs.adb.link import AdbLink
 from metadvfs.adb.sections import Script, parse_sections
 from metadvfs.adb.shellsafe import check_name, check_path, check_prop, check_prop_value, q, write_cmd
-from metadvfs.deploy.services import Services
+from metadvfs.deploy.services import Services, add_state_reads, state_differences
 from metadvfs.errors import MetaDVFSError
 
 SCHEMA = "metadvfs.stock/1"
@@ -226,26 +226,14 @@ def verify(link: AdbLink, stock: StockState) -> list[str]:
     paths = list(stock.nodes)
     for i, p in enumerate(paths):
         s.cat(f"n{i}", p)
-    for i, svc in enumerate(stock.running):
-        s.run(f"s{i}", f"getprop {q('init.svc.' + svc)}")
-    names = list(stock.props)
-    for i, n in enumerate(names):
-        s.run(f"p{i}", f"getprop {q(n)}")
+    add_state_reads(s, stock.running, stock.props)
     r = parse_sections(link.root_shell(s.text()), s)
     bad = []
     for i, p in enumerate(paths):
         got = r[f"n{i}"].text.strip()
         if r[f"n{i}"].failed or got != stock.nodes[p]:
             bad.append(f"{p}: {got[:40]!r} != stock {stock.nodes[p]!r}")
-    for i, svc in enumerate(stock.running):
-        got = r[f"s{i}"].text.strip()
-        if got != "running":
-            bad.append(f"service {svc}: {got!r} != stock 'running'")
-    for i, n in enumerate(names):
-        got = r[f"p{i}"].text.strip()
-        if got != stock.props[n]:
-            bad.append(f"property {n}: {got!r} != stock {stock.props[n]!r}")
-    return bad
+    return bad + state_differences(r, stock.running, stock.props)
 
 
 # ---------------------------------------------------------------------------------------------- host copy
