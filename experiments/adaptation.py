@@ -84,6 +84,22 @@ SEED_BASE = 100
 TARGET_MINUTES = 3.5
 
 
+def quick_pixel8_fold(per_task_steps: int = 30_000) -> tuple[dict[str, Any], list[str], Path]:
+    """The ``--quick`` setting, the training tasks and the run directory of its held-out Pixel 8 fold.
+
+    The follow-up quick experiments (``cavia_quick.py``, ``generated_zero_shot.py``) reuse that fold's shared
+    model, so ``python experiments/adaptation.py --quick`` must have run first.
+    """
+    s = dict(SETTINGS["quick"])
+    s["base"] = C.base_sections("quick")
+    s["per_task_steps"] = per_task_steps
+    train_tasks, _ = fold_tasks(s, "device", "pixel8")
+    fold = C.ROOT / "runs" / "experiments" / "adaptation2-quick" / "device-pixel8"
+    if not (fold / "shared" / "model.json").is_file():
+        raise SystemExit("error: run python experiments/adaptation.py --quick first (its pixel8 fold model)")
+    return s, train_tasks, fold
+
+
 def fold_tasks(s: dict[str, Any], kind: str, value: str) -> tuple[list[str], list[str]]:
     """(training tasks, held-out tasks) of a fold."""
     universe = [f"{d}:{a}" for d in s["devices"] for a in s["apps"]]

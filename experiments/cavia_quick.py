@@ -29,13 +29,8 @@ def main() -> None:
 
     C.limit_threads()
     t0 = time.perf_counter()
-    s = dict(A.SETTINGS["quick"])
-    s["base"] = C.base_sections("quick")
-    s["per_task_steps"] = 30_000
-    train_tasks, _ = A.fold_tasks(s, "device", "pixel8")
-    shared = C.ROOT / "runs" / "experiments" / "adaptation2-quick" / "device-pixel8" / "shared"
-    if not (shared / "model.json").is_file():
-        raise SystemExit("error: run python experiments/adaptation.py --quick first (its pixel8 fold model)")
+    s, train_tasks, fold = A.quick_pixel8_fold()
+    shared = fold / "shared"
     work = C.ROOT / "runs" / "experiments" / "cavia-quick"
     work.mkdir(parents=True, exist_ok=True)
     mcfg = {**s["meta"], "algo": "cavia", "inner_lr": 0.5}

@@ -31,13 +31,7 @@ def main() -> None:
 
     C.limit_threads()
     t0 = time.perf_counter()
-    s = dict(A.SETTINGS["quick"])
-    s["base"] = C.base_sections("quick")
-    s["per_task_steps"] = 30_000
-    train_tasks, _ = A.fold_tasks(s, "device", "pixel8")
-    work = C.ROOT / "runs" / "experiments" / "adaptation2-quick" / "device-pixel8"
-    if not (work / "shared" / "model.json").is_file():
-        raise SystemExit("error: run python experiments/adaptation.py --quick first (its pixel8 fold model)")
+    s, train_tasks, work = A.quick_pixel8_fold()
     s2 = {**s, "per_task_steps": 60_000}
     real_only, _ = C.train_cached(A._config(s2, "lodo-pixel8-realonly", train_tasks, "conditioned", None),
                                   work / "shared-realonly")
