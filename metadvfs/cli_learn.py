@@ -84,8 +84,15 @@ def tasks_cmd(
         for n, lab, v in zip(names, g.labels, vec, strict=True)
     ]
     if json_out:
-        print_json({"tasks": rows, "features": enc.feature_names, "k": g.k, "criterion": g.criterion,
-                    "silhouette": g.silhouette})
+        print_json(
+            {
+                "tasks": rows,
+                "features": enc.feature_names,
+                "k": g.k,
+                "criterion": g.criterion,
+                "silhouette": g.silhouette,
+            }
+        )
         return
     t = Table(title=f"{len(names)} tasks in {g.k} metadata groups ({g.criterion})")
     for c in ("task", "group", "metadata vector (rounded)"):
@@ -130,8 +137,10 @@ def train_cmd(
         from metadvfs.scale.cli import parse_seeds, train_scaled
 
         if seed is not None or resume or force:
-            raise MetaDVFSError("--seed/--resume/--force: not with --seeds/--ray/--storage or several --config "
-                                "(runs there are resumed or reused automatically)")
+            raise MetaDVFSError(
+                "--seed/--resume/--force: not with --seeds/--ray/--storage or several --config "
+                "(runs there are resumed or reused automatically)"
+            )
         for r in train_scaled(configs, parse_seeds(seeds), out, storage, ray):
             console.print(f"checkpoint: {r['path']}/ ({r['status']}, {r['wall_s']:.0f} s)")
         return
@@ -161,7 +170,12 @@ def train_cmd(
 
 
 def evaluate_cmd(
-    model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
+    model: str = typer.Option(
+        "default",
+        "--model",
+        help="Checkpoint directory or shipped model name; a comma list of runs of one config with different "
+        "training seeds reports mean ± std over the training seeds.",
+    ),
     tasks: str = typer.Option(
         "model", "--tasks", help="model (the model's tasks) | all | DEVICE:APP[@<degC>C],... | scenario:NAME"
     ),
@@ -203,7 +217,14 @@ def evaluate_cmd(
         from metadvfs.scale.cli import precheck
 
         precheck(ray, storage)
-    m = load_checkpoint(model)
+    models = [load_checkpoint(p.strip()) for p in model.split(",") if p.strip()]
+    if not models:
+        raise MetaDVFSError("--model: give a checkpoint directory or a shipped model name")
+    m = models[0]
+    if len(models) > 1:
+        _check_training_seeds(models)
+        if ray is not None or storage is not None:
+            raise MetaDVFSError("--model: several training seeds are evaluated locally; drop --ray/--storage")
     # generated training tasks are not evaluation tasks: "model" means the model's real tasks
     names = [t for t in m.doc["tasks"] if not is_generated_task(t)] if tasks == "model" else parse_task_names(tasks)
     if seconds is None:
@@ -219,11 +240,20 @@ def evaluate_cmd(
     if not 1.0 <= seconds <= 3600.0:
         raise MetaDVFSError(f"--seconds: must be in [1, 3600], got {seconds}")
     rows = [t for t in names for _ in range(seeds)]
-    drivers = [ModelDriver(m, rows, "metadvfs")]
     learned = [b for b in wanted if b in LEARNED_BASELINE_NAMES]
-    if learned and ray is None and storage is None:  # scaled: trained as units in evaluate_scaled
-        with _progress() as prog:
-            drivers += resolve_learned_baselines(m, learned, names, rows, prog)
+    groups: dict[str, list[str]] = {}
+    drivers: list = []
+    for mi in models:
+        tag = f"@seed{mi.cfg.seed}" if len(models) > 1 else ""
+        group = [ModelDriver(mi, rows, "metadvfs")]
+        if learned and ray is None and storage is None:  # scaled: trained as units in evaluate_scaled
+            with _progress() as prog:
+                group += resolve_learned_baselines(mi, learned, names, rows, prog)
+        for d in group:
+            if tag:
+                groups.setdefault(d.name, []).append(d.name + tag)
+                d.name += tag
+        drivers += group
     stock = [b for b in wanted if b in STOCK_METHODS]
     if ray is not None or storage is not None:
         from metadvfs.scale.cli import evaluate_scaled
@@ -233,7 +263,7 @@ def evaluate_cmd(
         with console.status("evaluating") as st:
             res = evaluate(
                 drivers, stock, names, seeds, seconds, progress=lambda n: st.update(f"evaluating {n}"),
-                reference=reference,
+                reference=reference, groups=groups,
             )  # fmt: skip
         dest = out or m.path / "eval"
     paths = write_reports(res, dest, focus="metadvfs")
@@ -242,6 +272,24 @@ def evaluate_cmd(
         return
     out_console.print(paths["md"].read_text(encoding="utf-8"))
     console.print(f"reports: {dest}/ (results.csv, results.md, summary.json, ppr_norm_per_task.png, power_vs_qoe.png)")
+
+
+def _check_training_seeds(models: list) -> None:
+    """Several ``--model`` runs must be one config trained with distinct seeds (one-line error otherwise)."""
+    import dataclasses
+
+    first = dataclasses.replace(models[0].cfg, seed=0, name="")
+    seen: dict[int, str] = {}
+    for mi in models:
+        if mi.cfg.seed in seen:
+            raise MetaDVFSError(
+                f"--model: {seen[mi.cfg.seed]} and {mi.path} were trained with the same seed {mi.cfg.seed}"
+            )
+        seen[mi.cfg.seed] = str(mi.path)
+        if dataclasses.replace(mi.cfg, seed=0, name="") != first:
+            raise MetaDVFSError(
+                f"--model: {mi.path} has a different config from {models[0].path} (only the training seed may differ)"
+            )
 
 
 def meta_train_cmd(
@@ -328,8 +376,14 @@ def adapt_cmd(
             return "never" if v["minutes_to_95"] is None else f"{v['minutes_to_95']:.2f}"
 
         ref_cell = fmt(m["vs_reference"]) if res["reference"] else "- (no reference)"
-        t.add_row(name, f"{z['ppr_norm']:.3f}/{z['qoe']:.3f}", f"{f['ppr_norm']:.3f}/{f['qoe']:.3f}",
-                  ref_cell, fmt(m["vs_oracle"]), f"{m['fallback_share']:.1%}")
+        t.add_row(
+            name,
+            f"{z['ppr_norm']:.3f}/{z['qoe']:.3f}",
+            f"{f['ppr_norm']:.3f}/{f['qoe']:.3f}",
+            ref_cell,
+            fmt(m["vs_oracle"]),
+            f"{m['fallback_share']:.1%}",
+        )
     out_console.print(t)
     ref = res["reference"]
     console.print(

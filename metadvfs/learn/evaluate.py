@@ -11,7 +11,7 @@ from :mod:`metadvfs.metrics`; ``ppr_norm`` divides by the reference governor's P
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -166,6 +166,9 @@ class EvalResult:
         seconds: Episode length, s.
         raw: ``{method: [metrics per (task, seed)]}`` (task-major order).
         reference: Governor ``ppr_norm`` and the QoE check refer to (one of :data:`REFERENCES`).
+        groups: ``{method: [member methods in raw]}``: a learned method trained with several training seeds.
+            Its row is the mean over members of each member's mean over evaluation seeds, and its ``*_std`` is the
+            standard deviation over members (training seeds); the members are not reported on their own.
     """
 
     tasks: list[str]
@@ -173,34 +176,58 @@ class EvalResult:
     seconds: float
     raw: dict[str, list[dict[str, float]]]
     reference: str = "stock"
+    groups: dict[str, list[str]] = field(default_factory=dict)
 
-    def rows(self) -> list[dict[str, Any]]:
-        """Per (task, method): mean and std over seeds of :data:`REPORT_KEYS` (ppr_norm vs the reference)."""
+    @property
+    def methods(self) -> list[str]:
+        """Reported methods in order: groups replace their members at the first member's position."""
+        member_of = {m: g for g, ms in self.groups.items() for m in ms}
+        return list(dict.fromkeys(member_of.get(m, m) for m in self.raw))
+
+    def _task_stats(self, method: str, ti: int) -> dict[str, tuple[float, float]]:
+        """``{key: (mean, std)}`` over evaluation seeds of one raw method on task ``ti``."""
         ns = len(self.seeds)
         ref = self.raw[self.reference]
         su = self.raw["schedutil"]
+        res = self.raw[method]
+        vals: dict[str, list[float]] = {k: [] for k in REPORT_KEYS}
+        for si in range(ns):
+            r = res[ti * ns + si]
+            rr = ref[ti * ns + si]
+            base = rr["ppr"]
+            base_su = su[ti * ns + si]["ppr"]
+            base_soc = rr.get("ppr_soc", 0.0)
+            norm = {
+                "ppr_norm": r["ppr"] / base if base > 0 else float("nan"),
+                "ppr_norm_schedutil": r["ppr"] / base_su if base_su > 0 else float("nan"),
+                "ppr_soc_norm": r.get("ppr_soc", float("nan")) / base_soc if base_soc else float("nan"),
+            }
+            for k in REPORT_KEYS:
+                vals[k].append(norm[k] if k in norm else r.get(k, float("nan")))
+        return {k: (float(np.mean(v)), float(np.std(v))) for k, v in vals.items()}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per (task, method): mean and std of :data:`REPORT_KEYS` (ppr_norm vs the reference).
+
+        The std is over evaluation seeds, or over training seeds for a method in :attr:`groups`.
+        """
         out = []
         for ti, task in enumerate(self.tasks):
             dev, app = task.split(":", 1)
-            for method, res in self.raw.items():
-                vals: dict[str, list[float]] = {k: [] for k in REPORT_KEYS}
-                for si in range(ns):
-                    r = res[ti * ns + si]
-                    rr = ref[ti * ns + si]
-                    base = rr["ppr"]
-                    base_su = su[ti * ns + si]["ppr"]
-                    base_soc = rr.get("ppr_soc", 0.0)
-                    norm = {
-                        "ppr_norm": r["ppr"] / base if base > 0 else float("nan"),
-                        "ppr_norm_schedutil": r["ppr"] / base_su if base_su > 0 else float("nan"),
-                        "ppr_soc_norm": r.get("ppr_soc", float("nan")) / base_soc if base_soc else float("nan"),
-                    }
-                    for k in REPORT_KEYS:
-                        vals[k].append(norm[k] if k in norm else r.get(k, float("nan")))
+            for method in self.methods:
                 row: dict[str, Any] = {"device": dev, "app": app, "method": method}
-                for k, v in vals.items():
-                    row[k] = float(np.mean(v))
-                    row[f"{k}_std"] = float(np.std(v))
+                members = self.groups.get(method)
+                if members:
+                    per = [self._task_stats(m, ti) for m in members]
+                    for k in REPORT_KEYS:
+                        means = [p[k][0] for p in per]
+                        row[k] = float(np.mean(means))
+                        row[f"{k}_std"] = float(np.std(means))
+                    row["training_seeds"] = len(members)
+                else:
+                    for k, (mu, sd) in self._task_stats(method, ti).items():
+                        row[k] = mu
+                        row[f"{k}_std"] = sd
                 out.append(row)
         return out
 
@@ -212,13 +239,15 @@ class EvalResult:
         """
         refm = self.reference
         rows = self.rows()
-        methods = list(self.raw)
+        methods = self.methods
         by = {(r["device"] + ":" + r["app"], r["method"]): r for r in rows}
         s: dict[str, Any] = {"methods": {}}
         for m in methods:
             mean = {k: float(np.mean([by[(t, m)][k] for t in self.tasks])) for k in REPORT_KEYS}
             qoe_ok = sum(by[(t, m)]["qoe"] >= by[(t, refm)]["qoe"] - 0.01 for t in self.tasks)
             entry: dict[str, Any] = {**{f"mean_{k}": v for k, v in mean.items()}, "tasks_qoe_ok": int(qoe_ok)}
+            if m in self.groups:
+                entry["training_seeds"] = len(self.groups[m])
             if "oracle" in self.raw:
                 entry["ratio_to_oracle"] = float(
                     np.mean([by[(t, m)]["ppr_norm"] / by[(t, "oracle")]["ppr_norm"] for t in self.tasks])
@@ -231,9 +260,9 @@ class EvalResult:
                 won[max(ok, key=lambda m: by[(t, m)]["ppr_norm"])] += 1
         for m in methods:
             s["methods"][m]["tasks_won"] = won[m]
-        if focus and focus in self.raw:
+        if focus and focus in methods:
             for other in ("standalone",):
-                if other in self.raw:
+                if other in methods:
                     s[f"{focus}_ge_{other}"] = int(
                         sum(by[(t, focus)]["ppr_norm"] >= by[(t, other)]["ppr_norm"] - 1e-9 for t in self.tasks)
                     )
@@ -252,6 +281,7 @@ def evaluate(
     seconds: float = 60.0,
     progress: Callable[[str], None] | None = None,
     reference: str = "stock",
+    groups: dict[str, list[str]] | None = None,
 ) -> EvalResult:
     """Run all methods on all (task, seed) episodes.
 
@@ -263,6 +293,8 @@ def evaluate(
         seconds: Episode length, s.
         progress: Called with the method name before it runs.
         reference: Governor ``ppr_norm`` is normalised to (:data:`REFERENCES`).
+        groups: Learned methods trained with several training seeds: ``{method: [driver names]}``
+            (see :class:`EvalResult`).
 
     Returns:
         The results.
@@ -287,7 +319,7 @@ def evaluate(
         if progress:
             progress(name)
         raw[name] = run_stock(name, task_names, seeds, seconds)
-    return EvalResult(list(task_names), seeds, seconds, raw, reference)
+    return EvalResult(list(task_names), seeds, seconds, raw, reference, dict(groups or {}))
 
 
 def write_reports(res: EvalResult, out: Path, focus: str | None = None) -> dict[str, Path]:
@@ -316,10 +348,15 @@ def write_reports(res: EvalResult, out: Path, focus: str | None = None) -> dict[
 def to_markdown(res: EvalResult, focus: str | None = None) -> str:
     """Markdown tables: per task (PPR norm and QoE, mean +- std) and the summary."""
     rows = res.rows()
-    methods = list(res.raw)
+    methods = res.methods
     by = {(r["device"] + ":" + r["app"], r["method"]): r for r in rows}
+    seeds_note = "".join(
+        f" {g}: mean ± std over {len(ms)} training seeds (each the mean of the evaluation seeds)."
+        for g, ms in res.groups.items()
+    )
     lines = [
-        f"Seeds {res.seeds}, {res.seconds:g} s episodes. Cells: PPR normalised to {res.reference} / QoE (mean ± std).",
+        f"Seeds {res.seeds}, {res.seconds:g} s episodes. Cells: PPR normalised to {res.reference} / QoE (mean ± std)."
+        + seeds_note,
         "",
         "| task | " + " | ".join(methods) + " |",
         "|---|" + "---|" * len(methods),

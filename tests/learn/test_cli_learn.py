@@ -28,8 +28,22 @@ def test_tasks_json() -> None:
 
 def test_evaluate_json_and_reports(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "ev"
-    r = _run("evaluate", "--model", str(tiny_model), "--tasks", "pixel3:tiktok", "--seeds", "2", "--seconds", "3",
-             "--baselines", "schedutil,oracle", "--out", str(out), "--json")
+    r = _run(
+        "evaluate",
+        "--model",
+        str(tiny_model),
+        "--tasks",
+        "pixel3:tiktok",
+        "--seeds",
+        "2",
+        "--seconds",
+        "3",
+        "--baselines",
+        "schedutil,oracle",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     methods = {row["method"] for row in doc["tasks"]}
@@ -45,8 +59,24 @@ def test_evaluate_json_and_reports(tiny_model: Path, tmp_path: Path) -> None:
 
 def test_evaluate_reference_schedutil_gives_the_older_figures(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "ev_su"
-    r = _run("evaluate", "--model", str(tiny_model), "--tasks", "pixel5:bilibili", "--seeds", "1", "--seconds", "5",
-             "--baselines", "stock", "--reference", "schedutil", "--out", str(out), "--json")
+    r = _run(
+        "evaluate",
+        "--model",
+        str(tiny_model),
+        "--tasks",
+        "pixel5:bilibili",
+        "--seeds",
+        "1",
+        "--seconds",
+        "5",
+        "--baselines",
+        "stock",
+        "--reference",
+        "schedutil",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     rows = {row["method"]: row for row in doc["tasks"]}
@@ -107,3 +137,59 @@ def test_train_cli_writes_checkpoint(tmp_path: Path, write_cfg) -> None:
     r = _run("train", "--config", str(cfg), "--out", str(tmp_path / "run"))
     assert r.exit_code == 2 and "not empty" in r.stderr
     shutil.rmtree(tmp_path / "run")
+
+
+def _reseeded(src: Path, dest: Path, seed: int, **extra: object) -> Path:
+    """A copy of a checkpoint whose config says it was trained with ``seed`` (plus other config changes)."""
+    import yaml
+
+    shutil.copytree(src, dest)
+    cfg = yaml.safe_load((dest / "config.yaml").read_text())
+    cfg.update(seed=seed, **extra)
+    (dest / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return dest
+
+
+def test_evaluate_several_training_seeds_reports_mean_and_std_over_them(tiny_model: Path, tmp_path: Path) -> None:
+    b = _reseeded(tiny_model, tmp_path / "s7", 7)
+    r = _run("evaluate", "--model", f"{tiny_model},{b}", "--tasks", "pixel3:tiktok", "--seeds", "1", "--seconds", "3",
+             "--baselines", "schedutil", "--out", str(tmp_path / "ev"), "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert {row["method"] for row in doc["tasks"]} == {"metadvfs", "stock", "schedutil"}
+    row = next(x for x in doc["tasks"] if x["method"] == "metadvfs")
+    assert row["training_seeds"] == 2
+    assert doc["summary"]["methods"]["metadvfs"]["training_seeds"] == 2
+    assert "over 2 training seeds" in (tmp_path / "ev" / "results.md").read_text()
+
+
+def test_evaluate_several_models_must_be_one_config_with_distinct_seeds(tiny_model: Path, tmp_path: Path) -> None:
+    import yaml
+
+    seed = yaml.safe_load((tiny_model / "config.yaml").read_text())["seed"]
+    same = _reseeded(tiny_model, tmp_path / "same", seed)
+    r = _run("evaluate", "--model", f"{tiny_model},{same}", "--tasks", "pixel3:tiktok", "--seconds", "2")
+    assert r.exit_code == 2 and "same seed" in r.output and "Traceback" not in r.output
+    other = _reseeded(tiny_model, tmp_path / "other", seed + 1, total_steps=12345)
+    r = _run("evaluate", "--model", f"{tiny_model},{other}", "--tasks", "pixel3:tiktok", "--seconds", "2")
+    assert r.exit_code == 2 and "different config" in r.output
+
+
+def test_eval_result_groups_aggregate_over_training_seeds() -> None:
+    from metadvfs.learn.evaluate import EvalResult
+
+    def ep(ppr: float, qoe: float) -> dict[str, float]:
+        return {"ppr": ppr, "qoe": qoe}
+
+    raw = {
+        "m@seed0": [ep(2.0, 0.9), ep(4.0, 0.7)],  # mean over eval seeds: ppr 3.0, qoe 0.8
+        "m@seed1": [ep(5.0, 1.0), ep(5.0, 1.0)],  # 5.0, 1.0
+        "stock": [ep(1.0, 0.5), ep(1.0, 0.5)],
+        "schedutil": [ep(1.0, 0.5), ep(1.0, 0.5)],
+    }
+    res = EvalResult(["d:a"], [1, 2], 5.0, raw, groups={"m": ["m@seed0", "m@seed1"]})
+    assert res.methods == ["m", "stock", "schedutil"]
+    row = next(r for r in res.rows() if r["method"] == "m")
+    assert row["ppr_norm"] == pytest.approx(4.0) and row["ppr_norm_std"] == pytest.approx(1.0)
+    assert row["qoe"] == pytest.approx(0.9) and row["qoe_std"] == pytest.approx(0.1)
+    assert res.summary()["methods"]["m"]["training_seeds"] == 2
