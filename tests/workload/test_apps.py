@@ -231,17 +231,17 @@ def test_3dmark_gpu_far_above_tiktok() -> None:
     g3 = trace_summary(generate_arrays("3dmark", 60_000, seed=0), 0.01)["gpu_mc_per_s"]
     gt = trace_summary(generate_arrays("tiktok", 60_000, seed=0), 0.01)["gpu_mc_per_s"]
     assert g3 > 4 * gt
-    assert 1900 < g3 < 3200  # 36-57 GPU-Mc per frame at ~56 fps requested (sized to Wild Life on a Pixel 6)
+    assert 450 < g3 < 800  # ~8-14 GPU-Mc per frame at ~60 fps
 
 
 @pytest.mark.parametrize("name", CATALOG)
 def test_intensity_metadata_consistent_with_phases(name: str) -> None:
     app = load_app(name)
     # documented in docs/workloads.md: intensity = mean demand / (one Pixel 6 A76 core at 2253 MHz) for CPU,
-    # min(1, mean GPU demand / (an Adreno 630 at 710 MHz)) for GPU
+    # mean GPU demand / (an Adreno 630 at 710 MHz) for GPU
     s = trace_summary(generate_arrays(app, 120_000, seed=11), 0.01)
     assert s["cpu_mc_per_s"] / 2253 == pytest.approx(app.metadata.cpu_intensity, abs=0.08)
-    assert min(1.0, s["gpu_mc_per_s"] / 710) == pytest.approx(app.metadata.gpu_intensity, abs=0.08)
+    assert s["gpu_mc_per_s"] / 710 == pytest.approx(app.metadata.gpu_intensity, abs=0.08)
 
 
 def test_other_tick_sizes() -> None:
