@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from metadvfs.cli import app
 from metadvfs.errors import MetaDVFSError
 
 runner = CliRunner()
+GPU_ORDER = ["pixel5", "pixel3", "pixel4", "pixel6", "pixel8"]  # published: Wild Life, WL Extreme, GFXBench ES3.1
 
 
 def _doc() -> dict:
@@ -157,6 +159,35 @@ def test_shipped_calibration_cpu_within_tolerance_and_gpu_order() -> None:
     assert len(cpu) >= 3 and all(r["within"] for r in cpu), [(r["id"], r["sim_over_published"]) for r in cpu]
     assert gpu_order_matches(rows, "simulated_work") is True
     assert gpu_order_matches(rows, "model") is True
+    assert gpu_order_matches(rows) is True
+    gpu = [r for r in rows if r["quantity"] == "gpu" and r["role"] == "compared"]
+    assert len(gpu) >= 4 and all(r["within"] for r in gpu), [(r["id"], r["sim_over_published"]) for r in gpu]
+    for r in gpu:  # the GPU-bound frame rate follows the delivered work rate (the model ratio) within 5 %
+        assert r["simulated_work"] == pytest.approx(r["model"], rel=0.05), r["id"]
+    fps = [sim[d]["gpu_fps"] for d in GPU_ORDER]  # the GPU-bound benchmark at `performance`: >= 5 fps, strict order
+    assert min(fps) >= 5.0 and fps == sorted(fps) and len(set(fps)) == len(fps), dict(zip(GPU_ORDER, fps, strict=True))
+    game = [r for r in rows if r["id"] == "pixel8pro-manhattan-power"]
+    assert len(game) == 1 and game[0]["within"] is True  # whole-phone 3D power, the one figure within tolerance today
+
+
+def test_3dmark_at_performance_renders_at_least_5_fps_in_benchmark_order() -> None:
+    """Issue 9: 3dmark at ``performance`` renders >= 5 fps on every phone, never faster on a weaker GPU.
+
+    The order is by delivered GPU work rate (busy x clock x throughput) and by presented frame rate with ties
+    allowed: the phones whose GPU holds the 60 fps target tie there (the GPU-bound offscreen workload checks
+    the strict order, test above).
+    """
+    from metadvfs.governors.registry import make_governor
+    from metadvfs.sim.replay import replay
+    from metadvfs.tasks.task import make_task
+
+    tasks = [make_task(d, "3dmark") for d in GPU_ORDER]
+    tl = replay(tasks, make_governor("performance"), 20.0, 0)
+    fps = [tl.metrics(i)["fps_mean"] for i in range(len(tasks))]
+    assert min(fps) >= 5.0, dict(zip(GPU_ORDER, fps, strict=True))
+    assert all(a <= b + 0.5 for a, b in itertools.pairwise(fps)), dict(zip(GPU_ORDER, fps, strict=True))
+    cap = [t.device.gpu.throughput * t.device.gpu.fmax_khz / 1000.0 for t in tasks]
+    assert cap == sorted(cap)
 
 
 def test_update_docs_rewrites_only_the_block(tmp_path: Path) -> None:

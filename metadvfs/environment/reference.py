@@ -70,6 +70,11 @@ def reference_ppr(
         qoe = step_qoe(req, pres, jank)
         fps_t = np.array([t.target_fps for t in todo])[None, :]
         ppr = step_ppr(qoe, fps_t, power).mean(axis=0)
+        # a reference that presents no frame on time (a GPU too slow for the app's target: every frame late) would
+        # make PPR / PPR_ref undefined; floor it at the resolution of the measurement, the PPR of one on-time frame
+        # among all the frames the reference run requested
+        one_frame = step_ppr(1.0 / np.maximum(req.sum(axis=0), 1.0), fps_t[0], power.mean(axis=0))
+        ppr = np.maximum(ppr, one_frame)
         for t, v in zip(todo, ppr, strict=True):
             _CACHE[_key(t, decision_ticks, tick_s, governor)] = float(v)
     return np.array([_CACHE[_key(t, decision_ticks, tick_s, governor)] for t in tasks])

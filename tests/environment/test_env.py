@@ -170,3 +170,26 @@ def test_evaluate_equals_step_and_does_not_commit():
     # the demand windows seen by the kernel are the episode windows exposed for inspection
     assert core.other.shape == (2, core.buffer_ticks, 4) and core.ui_dom.dtype == np.int8
     np.testing.assert_array_equal(state[4], core.pipe)
+
+
+def test_reference_ppr_is_floored_when_no_frame_is_on_time() -> None:
+    """pixel5:3dmark: the Adreno 620 (275 GPU-Mc/s) cannot render 8.5-13.5 GPU-Mc frames at 60 fps, so schedutil
+    presents every frame late (QoE 0); PPR_ref is the PPR of one on-time frame, and an episode runs (no division
+    by zero)."""
+    from metadvfs.environment.reference import reference_ppr
+    from metadvfs.governors.registry import make_governor
+    from metadvfs.sim.replay import replay
+    from metadvfs.tasks.task import make_task
+
+    task = make_task("pixel5", "3dmark")
+    tl = replay([task], make_governor("schedutil"), 30.0, 0)
+    req = float(tl.frames_req.sum())
+    assert tl.metrics(0)["qoe"] == 0.0 and req > 0
+    (ref,) = reference_ppr([task], 10)
+    power_w = float(tl.power_total_mw.mean()) / 1000.0
+    assert ref == pytest.approx(task.target_fps / req / power_w, rel=0.05)
+    env = gym.make(ENV_ID, device="pixel5", app="3dmark", episode_seconds=3.0)
+    env.reset(seed=0)
+    for _ in range(20):
+        _, r, *_ = env.step(env.action_space.sample())
+        assert np.isfinite(r)

@@ -44,7 +44,9 @@ def results() -> dict[str, list[dict[str, float]]]:
 #   the little cluster carries most of the non-frame work. Where its fmin is inefficient (Pixel 4 silver; the measured
 #   little-cluster curves of Pixel 6 and Pixel 8 on video playback), schedutil's occasional higher little OPP retires
 #   that work for less energy than powersave pinned at fmin (measured, seed 7: pixel4 tiktok/kwai/bilibili/weibo,
-#   pixel6:bilibili, pixel8:bilibili; -0.5 to -41 mW on little, 0.01-3.5 % of total power).
+#   pixel6:bilibili, pixel8:bilibili; -0.5 to -41 mW on little, 0.01-3.5 % of total power). pixel8:tiktok joined
+#   with the benchmark-fitted GPU throughput (docs/devices.md): its GPU now runs video at ~13 % busy at fmin under both
+#   governors (schedutil's GPU extra fell from 7.6 to 1.0 mW), so the little cluster's -7.4 mW decides (-0.6 %).
 # The test checks that each exception is exactly that: schedutil within 5 % of powersave, schedutil not below
 # powersave on the other domains, and performance above both.
 # task -> domain index of the inefficient cluster
@@ -56,6 +58,7 @@ POWERSAVE_NOT_MINIMAL = {
     "pixel5:bilibili": 1,
     "pixel6:bilibili": 0,
     "pixel8:bilibili": 0,
+    "pixel8:tiktok": 0,
 }
 
 
@@ -84,8 +87,12 @@ def test_powersave_loses_qoe_on_3dmark(results):
         if name.endswith(":3dmark"):
             ps = results["powersave"][i]["qoe"]
             perf = results["performance"][i]["qoe"]
-            assert ps < perf - 0.02, f"{name}: powersave QoE {ps:.3f} vs performance {perf:.3f}"
             assert results["powersave"][i]["jank_pct"] > 50.0
+            if perf < 0.05:  # pixel5: even fmax cannot render the scenes at 60 fps (every frame late); fewer frames
+                ps_fps, perf_fps = results["powersave"][i]["fps_mean"], results["performance"][i]["fps_mean"]
+                assert ps_fps < 0.9 * perf_fps, f"{name}: powersave {ps_fps:.1f} fps vs performance {perf_fps:.1f}"
+                continue
+            assert ps < perf - 0.02, f"{name}: powersave QoE {ps:.3f} vs performance {perf:.3f}"
 
 
 def test_oracle_bounds_ppr_at_full_qoe(results):
