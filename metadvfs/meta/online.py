@@ -202,13 +202,14 @@ class PhoneGuard(gym.Wrapper):  # type: ignore[type-arg]
                 f"thermal hand-back (skin {info['temp_skin_c']:.1f} C / die {info['temp_die_c']:.1f} C reached the "
                 "profile's throttle point)",
             )
-        row = {"step": len(self.steps) + 1, "stock_control": fallback, "reward": float(reward)}
+        r = float(reward)
+        row = {"step": len(self.steps) + 1, "stock_control": fallback, "reward": r}
         for k in ("qoe", "ppr_norm", "power_w", "fps", "temp_skin_c", "temp_die_c", "step_ms", "app"):
             row[k] = info[k]
         for d, f in info["freq_mhz"].items():
             row[f"{d}_mhz"] = f
         self.steps.append(row)
-        return obs, reward, term, trunc, info
+        return obs, r, term, trunc, info
 
 
 class _Online(BaseCallback):
