@@ -15,7 +15,7 @@ console = Console(stderr=True)
 class _PhoneMinutes:
     """A progress bar in phone-minutes (decisions x decision interval), drawn from the first decision on."""
 
-    def __init__(self, dt_s: float | None) -> None:
+    def __init__(self, enabled: bool) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.p = Progress(
@@ -26,17 +26,17 @@ class _PhoneMinutes:
             TimeRemainingColumn(),
             console=console,
         )
-        self.dt_s = dt_s
+        self.enabled = enabled
         self.bar: Any = None
 
-    def update(self, done: int, total: int) -> None:
-        """Decisions done out of the budget's decisions."""
-        if self.dt_s is None:
+    def update(self, done: float, total: float) -> None:
+        """Phone-minutes done out of the budget's."""
+        if not self.enabled:
             return
         if self.bar is None:
             self.p.start()
-            self.bar = self.p.add_task("adapting on the phone", total=total * self.dt_s / 60.0)
-        self.p.update(self.bar, completed=done * self.dt_s / 60.0)
+            self.bar = self.p.add_task("adapting on the phone", total=total)
+        self.p.update(self.bar, completed=done)
 
     def stop(self) -> None:
         """Remove the bar."""
@@ -61,12 +61,9 @@ def adapt_on_phone(
     """Run :func:`metadvfs.meta.online.adapt_online` with a phone-minute progress bar and print the result."""
     import sys
 
-    from metadvfs.learn.checkpoint import load_checkpoint
-    from metadvfs.meta.online import adapt_online, check_arguments
+    from metadvfs.meta.online import adapt_online
 
-    check_arguments(minutes, method, qoe_margin, rollout, stock_seconds)
-    dt = float(load_checkpoint(model).cfg.env.decision_interval_s) if sys.stderr.isatty() and not json_out else None
-    bar = _PhoneMinutes(dt)
+    bar = _PhoneMinutes(sys.stderr.isatty() and not json_out)
     try:
         rep = adapt_online(
             model, serial, app, minutes, out, method, device, seed, rollout, qoe_margin,

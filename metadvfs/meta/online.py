@@ -298,7 +298,7 @@ def adapt_online(
     stock_seconds: float = 10.0,
     keep_thermal: bool = False,
     timeout_s: float = 5.0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[float, float], None] | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     handle_signals: bool = True,
 ) -> dict[str, Any]:
@@ -321,7 +321,7 @@ def adapt_online(
         stock_seconds: Length of the stock-governor measurement before the takeover, s.
         keep_thermal: Leave thermal daemons and properties alone.
         timeout_s: ADB timeout of every call, s.
-        progress: ``(decisions done, decisions)`` callback.
+        progress: ``(phone-minutes done, phone-minutes of the budget's decisions)`` callback.
         on_step: Called after every decision with its log row.
         handle_signals: Turn SIGINT/SIGTERM into a clean stop (main thread only).
 
@@ -345,8 +345,10 @@ def adapt_online(
     from metadvfs.learn.checkpoint import load_checkpoint
     from metadvfs.learn.trainer import torch_threads
     from metadvfs.meta import fast
+    from metadvfs.meta.measure import phone_minutes
 
     check_arguments(minutes, method, qoe_margin, rollout, stock_seconds)
+    phone_app = resolve_app(app)
     th.set_num_threads(torch_threads())
     model = load_checkpoint(model_ref)
     if model.doc["algo"] != "ppo":
@@ -355,7 +357,6 @@ def adapt_online(
         raise MetaDVFSError(
             f"{model.path}: observation rows of {model.doc['obs']['obs_dim']} values, codec has {codec.OBS_DIM}"
         )
-    phone_app = resolve_app(app)
     cfg = model.cfg
     dt = float(cfg.env.decision_interval_s)
     decisions = max(1, math.ceil(minutes * 60.0 / dt / rollout)) * rollout
@@ -382,7 +383,8 @@ def adapt_online(
         venv = DummyVecEnv([lambda: guard])
         c = fast.adapter_config(cfg, rollout, 1, context_only, context_lr)
         algo = fast.make_adapter(c, venv, init, use_meta, seed, context_only, context_lr)
-        cb = _Online(guard, dt, (lambda n: progress(n, decisions)) if progress else None, on_step)
+        total_min = phone_minutes(decisions, dt)
+        cb = _Online(guard, dt, (lambda n: progress(phone_minutes(n, dt), total_min)) if progress else None, on_step)
         started = time.monotonic()
         with stop_signals(stop) if handle_signals else contextlib.nullcontext():
             algo.learn(decisions, callback=cb, progress_bar=False)
@@ -397,8 +399,6 @@ def adapt_online(
     restore = env.restore_report
     sd = fast.adapted_weights(algo)
     n = len(guard.steps)
-    from metadvfs.meta.measure import phone_minutes
-
     device_spec = str(Path(device).resolve()) if device and Path(device).is_file() else env.profile.name
     spec = f"{device_spec}:{phone_app.spec}"
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -433,7 +433,7 @@ def adapt_online(
         "restore": restore.to_dict(),
         "out": str(out_dir),
     }
-    _write_outputs(out_dir, model, spec, sd, use_meta, device_spec, report, guard.steps)
+    _write_outputs(out_dir, model, spec, sd, use_meta, device_spec, env.fixed_meta, report, guard.steps)
     if not (restore.by in ("host", "nothing") and restore.verified):
         from metadvfs.deploy.session import NotRestored
 
@@ -442,19 +442,26 @@ def adapt_online(
 
 
 def _write_outputs(
-    out: Path, model: Any, spec: str, sd: dict[str, Any], use_meta: bool, device_spec: str, report: dict[str, Any],
-    steps: list[dict[str, Any]],
+    out: Path, model: Any, spec: str, sd: dict[str, Any], use_meta: bool, device_spec: str, meta_row: Any,
+    report: dict[str, Any], steps: list[dict[str, Any]],
 ) -> None:  # fmt: skip
-    """Adapted checkpoint in ``out``, its governor in ``out/governor``, the report and the decision log."""
+    """Adapted checkpoint in ``out``, its governor in ``out/governor``, the report and the decision log.
+
+    The governor's metadata vector for the app (the name deploy's sampler gives the package: its catalog app,
+    else ``default``) is the row the model was adapted with.
+    """
     import pandas as pd
 
+    from metadvfs.adb.apps import catalog_app
     from metadvfs.export.exporter import export_governor
     from metadvfs.io import write_text_atomic, write_with
     from metadvfs.meta.adapt import save_adapted
 
     info = {k: report[k] for k in ("serial", "package", "method", "decisions", "phone_minutes", "reason")}
     save_adapted(out, model, spec, sd, use_meta, {"online": info})
-    gov = export_governor(out, device_spec, out / "governor")
+    key = catalog_app(report["package"]) or "default"
+    gov = export_governor(out, device_spec, out / "governor", meta_overrides={key: meta_row})
+    report["governor_meta_key"] = key
     report["governor"] = gov["dir"]
     if steps:
         df = pd.DataFrame(steps)

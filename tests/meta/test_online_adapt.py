@@ -230,10 +230,13 @@ def test_refusals_on_the_phone_change_nothing(twin: TwinServer, tiny_model: Path
 
 def test_adapt_on_the_twin_end_to_end(twin: TwinServer, tiny_model: Path, tmp_path: Path) -> None:
     """0.2 phone-minutes of context adaptation: snapshot, takeover, decisions, restore, a deployable governor."""
+    from metadvfs.catalog.devices import load_device
     from metadvfs.deploy.run import deploy
     from metadvfs.export.exporter import export_governor
     from metadvfs.export.manifest import load_manifest
     from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.tasks.task import Task
+    from metadvfs.workload.apps import load_app
 
     before = twin.settings_snapshot()
     seen: dict[str, bool] = {"userspace": False, "snapshot": False}
@@ -273,7 +276,9 @@ def test_adapt_on_the_twin_end_to_end(twin: TwinServer, tiny_model: Path, tmp_pa
     assert changed and all(k.endswith("meta_net.0.bias") for k in changed), changed
     # the governor is what export writes and deploy runs
     m = load_manifest(out / "governor")
-    assert m.device_name == "pixel6" and m.kind == "onnx"
+    assert m.device_name == "pixel6" and m.kind == "onnx" and rep["governor_meta_key"] == "tiktok"
+    row = a.encode(Task(load_device("pixel6"), load_app("tiktok")))
+    np.testing.assert_allclose(m.meta_for("tiktok"), row, rtol=1e-6)  # the row it was adapted with
     assert export_governor(out, "pixel6", tmp_path / "exported")["models"] == ["adapted"]
     s = deploy(out / "governor", twin.serial, seconds=0.5, out_dir=tmp_path / "dep", handle_signals=False)
     assert s["steps"] >= 1 and s["restore"]["verified"]
