@@ -56,6 +56,8 @@ MAX_MINUTES = 24 * 60.0
 """Longest online adaptation, phone-minutes."""
 STOCK_SECONDS_RANGE = (1.0, 600.0)
 """Allowed length of the stock-governor measurement, s."""
+REPORT_SCHEMA = "metadvfs.adapt-online/1"
+"""Schema of ``adaptation.json`` of an online run."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,40 @@ def _encoder_for(model: Any, app: PhoneApp) -> Callable[[Any], np.ndarray]:
     return encode
 
 
+def _load_model(model_ref: str | Path) -> Any:
+    """Load a checkpoint that online adaptation can start from (PPO, the codec's observation rows)."""
+    import torch as th
+
+    from metadvfs.environment import codec
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.learn.trainer import torch_threads
+
+    th.set_num_threads(torch_threads())
+    model = load_checkpoint(model_ref)
+    if model.doc["algo"] != "ppo":
+        raise MetaDVFSError(f"{model.path}: adaptation supports PPO checkpoints (this one is {model.doc['algo']})")
+    if int(model.doc["obs"]["obs_dim"]) != codec.OBS_DIM:
+        raise MetaDVFSError(
+            f"{model.path}: observation rows of {model.doc['obs']['obs_dim']} values, codec has {codec.OBS_DIM}"
+        )
+    return model
+
+
+def _start_point(model: Any, profile: Any, app: PhoneApp, method: str) -> tuple[str, bool, dict[str, Any]]:
+    """The metadata-routed model for (profile, app): ``(id, conditioned, weights)``.
+
+    Raises:
+        MetaDVFSError: Context adaptation of an unconditioned model.
+    """
+    from metadvfs.tasks.task import Task
+
+    gid = model.model_for(Task(profile, app.profile))
+    use_meta = bool(next(m for m in model.doc["models"] if m["id"] == gid)["use_meta"])
+    if method == "context" and not use_meta:
+        raise MetaDVFSError(f"--method context: the routed model {gid} of {model.path} is not metadata-conditioned")
+    return gid, use_meta, {k: v.detach().clone() for k, v in model.policies[gid].state_dict().items()}
+
+
 def check_arguments(minutes: float, method: str, qoe_margin: float | None, rollout: int, stock_seconds: float) -> None:
     """One-line errors for bad arguments (before anything is loaded or connected)."""
     if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and 0 < minutes <= MAX_MINUTES):
@@ -335,28 +371,17 @@ def adapt_online(
     """
     import contextlib
 
-    import torch as th
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from metadvfs.core.options import EnvOptions
     from metadvfs.deploy.run import stop_signals
-    from metadvfs.environment import codec
     from metadvfs.environment.live_env import LiveDVFSEnv
-    from metadvfs.learn.checkpoint import load_checkpoint
-    from metadvfs.learn.trainer import torch_threads
     from metadvfs.meta import fast
     from metadvfs.meta.measure import phone_minutes
 
     check_arguments(minutes, method, qoe_margin, rollout, stock_seconds)
     phone_app = resolve_app(app)
-    th.set_num_threads(torch_threads())
-    model = load_checkpoint(model_ref)
-    if model.doc["algo"] != "ppo":
-        raise MetaDVFSError(f"{model.path}: adaptation supports PPO checkpoints (this one is {model.doc['algo']})")
-    if int(model.doc["obs"]["obs_dim"]) != codec.OBS_DIM:
-        raise MetaDVFSError(
-            f"{model.path}: observation rows of {model.doc['obs']['obs_dim']} values, codec has {codec.OBS_DIM}"
-        )
+    model = _load_model(model_ref)
     cfg = model.cfg
     dt = float(cfg.env.decision_interval_s)
     decisions = max(1, math.ceil(minutes * 60.0 / dt / rollout)) * rollout
@@ -369,15 +394,8 @@ def adapt_online(
     try:
         if phone_app.package not in installed_packages(env.link):
             raise MetaDVFSError(f"--app {app}: package {phone_app.package} is not installed on {env.link.serial}")
-        from metadvfs.tasks.task import Task
-
-        task = Task(env.profile, phone_app.profile)
-        gid = model.model_for(task)
-        use_meta = bool(next(m for m in model.doc["models"] if m["id"] == gid)["use_meta"])
+        gid, use_meta, init = _start_point(model, env.profile, phone_app, method)
         context_only = method == "context"
-        if context_only and not use_meta:
-            raise MetaDVFSError(f"--method context: the routed model {gid} of {model.path} is not metadata-conditioned")
-        init = {k: v.detach().clone() for k, v in model.policies[gid].state_dict().items()}
         bring_to_front(env.link, phone_app.package)
         guard = PhoneGuard(env, qoe_margin, round(floor_interval_s / dt), stop)
         venv = DummyVecEnv([lambda: guard])
@@ -406,7 +424,7 @@ def adapt_online(
         Path(out) if out is not None else Path("runs") / f"adapt-{env.profile.name}-{phone_app.profile.name}-{stamp}"
     )
     report: dict[str, Any] = {
-        "schema": "metadvfs.adapt-online/1",
+        "schema": REPORT_SCHEMA,
         "serial": serial,
         "device": env.profile.name,
         "app": phone_app.profile.name,
