@@ -325,3 +325,24 @@ def test_sigint_then_kill9_restore_the_phone(tiny_model: Path, tmp_path: Path, k
             proc.wait(10)
         assert _wait(lambda: tw.settings_snapshot() == before, 10.0), "watchdog did not restore within 10 s"
         assert not (tmp_path / "b/governor").exists()
+
+
+def test_thermal_hand_back_ends_the_run_and_restores(twin: TwinServer, tiny_model: Path, tmp_path: Path) -> None:
+    """A user profile of the same phone whose skin throttle point is below the phone's skin temperature."""
+    from metadvfs.export.manifest import load_manifest
+
+    doc = yaml.safe_load((REPO / "devices/pixel6.yaml").read_text())
+    doc["name"], doc["thermal"]["skin_throttle_c"], doc["thermal"]["ambient_c"] = "pixel6cool", 20.0, 15.0
+    (tmp_path / "pixel6cool.yaml").write_text(yaml.safe_dump(doc))
+    before = twin.settings_snapshot()
+    res = runner.invoke(
+        app, ["adapt", "--serial", twin.serial, "--app", "tiktok", "--minutes", "0.2", "--model", str(tiny_model),
+              "--device", str(tmp_path / "pixel6cool.yaml"), "--out", str(tmp_path / "hot"), "--stock-seconds", "1",
+              "--json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout.strip().splitlines()[-1])
+    assert rep["reason"].startswith("thermal hand-back") and rep["decisions"] == 1, rep["reason"]
+    assert rep["device"] == "pixel6cool" and rep["restore"]["verified"]
+    _at_stock(twin, before)
+    assert load_manifest(tmp_path / "hot/governor").device_name == "pixel6cool"
