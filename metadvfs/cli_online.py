@@ -38,10 +38,15 @@ class _PhoneMinutes:
             self.bar = self.p.add_task("adapting on the phone", total=total)
         self.p.update(self.bar, completed=done)
 
+    def say(self, message: str) -> None:
+        """A stage line on stderr (above the bar while it is shown)."""
+        (self.p.console if self.bar is not None else console).print(f"[dim]{message}[/]")
+
     def stop(self) -> None:
         """Remove the bar."""
         if self.bar is not None:
             self.p.stop()
+            self.bar = None
 
 
 def adapt_on_phone(
@@ -67,7 +72,7 @@ def adapt_on_phone(
     try:
         rep = adapt_online(
             model, serial, app, minutes, out, method, device, seed, rollout, qoe_margin,
-            stock_seconds=stock_seconds, progress=bar.update,
+            stock_seconds=stock_seconds, progress=bar.update, status=None if json_out else bar.say,
         )  # fmt: skip
     finally:
         bar.stop()

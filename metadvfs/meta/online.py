@@ -337,6 +337,7 @@ def adapt_online(
     progress: Callable[[float, float], None] | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     handle_signals: bool = True,
+    status: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Adapt a model on a phone for ``minutes`` phone-minutes and write an exportable governor.
 
@@ -360,6 +361,8 @@ def adapt_online(
         progress: ``(phone-minutes done, phone-minutes of the budget's decisions)`` callback.
         on_step: Called after every decision with its log row.
         handle_signals: Turn SIGINT/SIGTERM into a clean stop (main thread only).
+        status: Called with a line when a stage starts after every check passed (stock measurement and takeover,
+            restore, writing), so a refusal stays one line.
 
     Returns:
         The report (also written to ``adaptation.json``).
@@ -382,6 +385,7 @@ def adapt_online(
     check_arguments(minutes, method, qoe_margin, rollout, stock_seconds)
     phone_app = resolve_app(app)
     model = _load_model(model_ref)
+    say = status or (lambda _msg: None)
     cfg = model.cfg
     dt = float(cfg.env.decision_interval_s)
     decisions = max(1, math.ceil(minutes * 60.0 / dt / rollout)) * rollout
@@ -403,6 +407,7 @@ def adapt_online(
         algo = fast.make_adapter(c, venv, init, use_meta, seed, context_only, context_lr)
         total_min = phone_minutes(decisions, dt)
         cb = _Online(guard, dt, (lambda n: progress(phone_minutes(n, dt), total_min)) if progress else None, on_step)
+        say(f"claiming the phone, measuring its stock governor for {stock_seconds:g} s, then adapting ({method})")
         started = time.monotonic()
         with stop_signals(stop) if handle_signals else contextlib.nullcontext():
             algo.learn(decisions, callback=cb, progress_bar=False)
@@ -413,6 +418,7 @@ def adapt_online(
         if changed and isinstance(exc, MetaDVFSError):
             raise env.restore_report.error_after(exc) from None
         raise
+    say("restoring the phone")
     env.close()
     restore = env.restore_report
     sd = fast.adapted_weights(algo)
@@ -451,6 +457,7 @@ def adapt_online(
         "restore": restore.to_dict(),
         "out": str(out_dir),
     }
+    say(f"writing the adapted model and its governor to {out_dir}")
     _write_outputs(out_dir, model, spec, sd, use_meta, device_spec, env.fixed_meta, report, guard.steps)
     if not (restore.by in ("host", "nothing") and restore.verified):
         from metadvfs.deploy.session import NotRestored
