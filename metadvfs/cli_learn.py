@@ -328,9 +328,15 @@ def meta_train_cmd(
 
 def adapt_cmd(
     model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
-    device: str = typer.Option(..., "--device", help="Device name or profile file."),
-    app_name: str = typer.Option(..., "--app", help="App name or app-profile file."),
-    budget: float = typer.Option(10.0, "--budget-minutes", help="Adaptation budget, phone-minutes (> 0)."),
+    device: str | None = typer.Option(
+        None, "--device", help="Device name or profile file (simulated; with --serial: optional, by codename)."
+    ),
+    app_name: str = typer.Option(..., "--app", help="App name or app-profile file (with --serial: also a package)."),
+    budget: float | None = typer.Option(None, "--budget-minutes", help="Simulated budget, phone-minutes (10)."),
+    serial: str | None = typer.Option(None, "--serial", help="Adapt on this rooted phone (HOST:PORT or USB serial)."),
+    minutes: float | None = typer.Option(None, "--minutes", help="With --serial: budget, phone-minutes (> 0)."),
+    method: str = typer.Option("context", "--method", help="With --serial: context | finetune."),
+    stock_seconds: float = typer.Option(10.0, "--stock-seconds", help="With --serial: stock measurement, s."),
     out: Path | None = typer.Option(None, "--out", help="Directory for the adapted model, report and plot."),
     compare: str = typer.Option(
         "context", "--compare", help="Methods: context,finetune,meta,joint,incremental,scratch (first is saved)."
@@ -345,9 +351,30 @@ def adapt_cmd(
     no_reference: bool = typer.Option(False, "--no-reference", help="Skip the task-specific reference."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
-    """Adapt a model to a new (device, app); quality on held-out episodes vs phone-minutes, minutes to 95 %."""
+    """Adapt a model to a new (device, app), in simulation or on a rooted phone (--serial).
+
+    Simulated: quality on held-out episodes vs phone-minutes, minutes to 95 %. On a phone: deploy's safety
+    (snapshot, watchdog, restore), a QoE floor, and an exportable governor in OUT/governor.
+    """
     from metadvfs.meta.adapt import adapt
 
+    if serial is not None:
+        from metadvfs.cli_online import adapt_on_phone
+
+        if budget is not None or compare != "context" or meta_model is not None:
+            raise MetaDVFSError("--budget-minutes, --compare and --meta-model are for simulated adaptation; on a "
+                                "phone use --minutes and --method")  # fmt: skip
+        if minutes is None:
+            raise MetaDVFSError("--serial: give the budget with --minutes M (phone-minutes)")
+        margin = None if qoe_margin < 0 else qoe_margin
+        adapt_on_phone(model, serial, app_name, minutes, out, method, device, seed, rollout, margin, stock_seconds,
+                       json_out)  # fmt: skip
+        return
+    if device is None:
+        raise MetaDVFSError("--device: required for simulated adaptation (or adapt on a phone with --serial)")
+    if minutes is not None:
+        raise MetaDVFSError("--minutes is the budget on a phone (--serial); simulated: --budget-minutes")
+    budget = 10.0 if budget is None else budget
     methods = [c.strip() for c in compare.split(",") if c.strip()]
     with _progress() as prog:
         bars: dict[str, object] = {}

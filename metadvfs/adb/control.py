@@ -353,9 +353,19 @@ class Controller:
             f"{node}: {out[f'w{i}'].text.strip()[:80]}" for i, (node, _c) in enumerate(cmds) if out[f"w{i}"].failed
         ]
         mismatches = self.verify(snap)
+        self.forget_levels(snap)
+        return errors + [m for m in mismatches if m.split(":")[0] not in {e.split(":")[0] for e in errors}]
+
+    def forget_levels(self, snap: Snapshot | None = None) -> None:
+        """Take the snapshot's limits as the current ones (after they were written back).
+
+        The next :meth:`apply` then writes every domain again.
+        """
+        snap = snap or self.snapshot_
+        if snap is None:
+            return
         self._cur = {dn.domain: (int(snap.nodes[dn.min_node]), int(snap.nodes[dn.max_node])) for dn in self.plan}
         self._setspeed = {}
-        return errors + [m for m in mismatches if m.split(":")[0] not in {e.split(":")[0] for e in errors}]
 
     def verify(self, snap: Snapshot) -> list[str]:
         """Compare the nodes with the snapshot (one round trip)."""

@@ -37,7 +37,7 @@ from metadvfs.adb.discovery import Layout, discover
 from metadvfs.adb.link import AdbLink, AdbLinkError
 from metadvfs.core.domains import DOMAINS
 from metadvfs.deploy.record import TraceRow, trace_row, write_recorded_trace
-from metadvfs.deploy.session import ControlSession, NotRestored
+from metadvfs.deploy.session import ControlSession
 from metadvfs.environment import codec
 from metadvfs.errors import MetaDVFSError
 from metadvfs.export.manifest import GovernorManifest, check_files
@@ -151,7 +151,7 @@ def probe_actions(runtime: GovernorRuntime, n_random: int = 6, seed: int = 0) ->
 
 
 @contextlib.contextmanager
-def _signals(flag: dict[str, str]) -> Iterator[None]:
+def stop_signals(flag: dict[str, str]) -> Iterator[None]:
     """Turn SIGINT/SIGTERM into a stop request (a second SIGINT raises KeyboardInterrupt)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -267,7 +267,7 @@ def deploy(
         if on_ready is not None:
             on_ready(plan)
         flag: dict[str, str] = {}
-        with _signals(flag) if handle_signals else contextlib.nullcontext():
+        with stop_signals(flag) if handle_signals else contextlib.nullcontext():
             result = _loop(session, runtime, binding, seconds, flag, on_step)
         return _finish(session, plan, result, out_dir, binding)
     except BaseException as exc:
@@ -277,15 +277,8 @@ def deploy(
             session.restore()  # releases the claim
             raise
         report = session.restore()
-        how = (
-            "phone restored and verified"
-            if report.by == "host" and report.verified
-            else f"restore: {report.by}{' (' + report.error + ')' if report.error else ''}"
-            + (f"; mismatches: {'; '.join(report.mismatches[:3])}" if report.mismatches else "")
-        )
         if isinstance(exc, MetaDVFSError):
-            cls = MetaDVFSError if report.by == "host" and report.verified else NotRestored
-            raise cls(f"{exc} ({how})") from None
+            raise report.error_after(exc) from None
         raise
     finally:
         if session is not None and (session.changed or session.claimed):

@@ -76,6 +76,19 @@ class RestoreReport:
     mismatches: list[str] = field(default_factory=list)
     error: str = ""
 
+    def describe(self) -> str:
+        """One clause saying how the phone was given back (for error messages)."""
+        if self.by == "host" and self.verified:
+            return "phone restored and verified"
+        return f"restore: {self.by}{' (' + self.error + ')' if self.error else ''}" + (
+            f"; mismatches: {'; '.join(self.mismatches[:3])}" if self.mismatches else ""
+        )
+
+    def error_after(self, exc: MetaDVFSError) -> MetaDVFSError:
+        """The error to raise for ``exc`` after this restore: :class:`NotRestored` (exit 4) unless verified."""
+        cls = MetaDVFSError if self.by == "host" and self.verified else NotRestored
+        return cls(f"{exc} ({self.describe()})")
+
     def to_dict(self) -> dict[str, object]:
         """JSON-able form."""
         return {"by": self.by, "verified": self.verified, "mismatches": self.mismatches, "error": self.error}
@@ -244,9 +257,7 @@ class ControlSession:
         cmds = self.services.stop_commands()
         if cmds:
             self._run(cmds, "stopping platform services")
-        cmds2 = [(n, c, False) for n, c in self.controller.takeover_commands()]
-        if cmds2:
-            self._run(cmds2, "switching to the userspace governor")
+        self.take_back()
         applier.start_applier(self.link, self.controller.write_nodes, self.controller.write_tables, self._beat())
         self.applier_started = True
         self.controller.use_applier()
@@ -322,6 +333,27 @@ class ControlSession:
     def apply(self, levels: np.ndarray) -> int:
         """Write OPP levels (see :meth:`~metadvfs.adb.control.Controller.apply`), with the root heartbeat."""
         return self.controller.apply(levels, prefix=self._beat if self.applier_started else None)
+
+    def hand_back(self) -> None:
+        """Give frequency control back to the stock governors for a while; the session stays in place.
+
+        Writes the snapshot's governors and limits back (the :meth:`restore` commands of the controller, one
+        ``su`` round trip with the root heartbeat); the claim, the watchdog, the applier, the persistent snapshot
+        and the stopped services stay. :meth:`take_back` ends it.
+        """
+        cmds = [(n, c, False) for n, c in self.controller.restore_commands()]
+        if cmds:
+            self._run(cmds, "handing frequency control back to the stock governor")
+        self.controller.forget_levels()
+
+    def take_back(self) -> None:
+        """Switch userspace-capable policies to the userspace governor (in :meth:`start` and after :meth:`hand_back`).
+
+        The next :meth:`apply` then writes every domain.
+        """
+        cmds = [(n, c, False) for n, c in self.controller.takeover_commands()]
+        if cmds:
+            self._run(cmds, "switching to the userspace governor")
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> RestoreReport:

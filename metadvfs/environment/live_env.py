@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -42,13 +43,20 @@ class LiveDVFSEnv(gym.Env):
     ## Observation Space
     As ``metadvfs/DVFS-v0``: ``Dict(obs=Box(0, 2, (window, 26)), meta=Box(0, 2, (M,)))``. ``meta`` is the
     device + app metadata vector of the given ``app``, or of the detected foreground app (a default vector for
-    apps outside the catalog).
+    apps outside the catalog), unless ``meta`` fixes it (a model's own encoding of the task; then its box is the
+    learner's metadata bounds).
 
     ## Rewards
     :func:`metadvfs.core.reward.compute_reward` with the measured QoE, ``PPR = QoE * target_fps / P`` and
     the skin temperature against the profile's skin throttle point. ``PPR_ref`` is ``ppr_ref`` if given, else
     the mean PPR measured on the phone under its stock governor for ``ref_seconds`` before the first episode
-    (the phone-side analogue of the simulated env's schedutil reference).
+    (the phone-side analogue of the simulated env's schedutil reference). The phone is claimed before that
+    measurement; its mean QoE is kept as ``stock_qoe`` (``None`` when ``ppr_ref`` was given).
+
+    ## Stock control
+    :meth:`hand_back` gives frequency control back to the stock governors for a while (the session, watchdog and
+    snapshot stay); until :meth:`take_back`, :meth:`step` checks the action but does not apply it, and
+    ``info["stock_control"]`` is True.
 
     ## Episode End
     Truncated after ``episode_seconds``, or early when the skin or die temperature reaches the profile's
@@ -64,8 +72,9 @@ class LiveDVFSEnv(gym.Env):
     | argument | default | meaning |
     |---|---|---|
     | serial | (required) | ``HOST:PORT`` or USB serial |
-    | device | None | device profile (default: by the phone's codename) |
+    | device | None | device profile or profile name/path (must list the phone's codename; default: by codename) |
     | app | None | catalog app for ``meta`` (default: the detected foreground app) |
+    | meta | None | fixed metadata row, or a function of the resolved device profile returning it |
     | decision_interval_s | 0.1 | decision interval, s |
     | episode_seconds | 60 | episode length, s |
     | options | None | :class:`~metadvfs.core.options.EnvOptions` (its fields may also be given as keywords) |
@@ -89,6 +98,7 @@ class LiveDVFSEnv(gym.Env):
         device: str | DeviceProfile | None = None,
         app: str | None = None,
         *,
+        meta: np.ndarray | Callable[[DeviceProfile], np.ndarray] | None = None,
         options: EnvOptions | None = None,
         ppr_ref: float | None = None,
         ref_seconds: float = 10.0,
@@ -100,7 +110,6 @@ class LiveDVFSEnv(gym.Env):
         from metadvfs.adb.binding import bind, profile_codec_spec
         from metadvfs.adb.discovery import discover
         from metadvfs.adb.link import AdbLink
-        from metadvfs.catalog.devices import load_device
         from metadvfs.deploy.record import resolve_profile
 
         opts = EnvOptions.build(options, **env_options)
@@ -121,13 +130,7 @@ class LiveDVFSEnv(gym.Env):
         try:
             self.link.require_root()
             layout = discover(self.link)
-            profile: DeviceProfile
-            if isinstance(device, DeviceProfile):
-                profile = device
-            elif device is not None:
-                profile = load_device(device)
-            else:
-                profile = resolve_profile(layout.codename, None)
+            profile = device if isinstance(device, DeviceProfile) else resolve_profile(layout.codename, device)
             self.profile: DeviceProfile = profile
             self.binding = bind(layout, self.profile)
             for d, dom in enumerate(DOMAINS):
@@ -141,18 +144,22 @@ class LiveDVFSEnv(gym.Env):
                         f"{serial}: {dom} OPP table {list(self.binding.tables_khz[d])} kHz differs from profile "
                         f"{self.profile.name} ({list(want)}); the codec would mis-map levels"
                     )
+            row = meta(self.profile) if callable(meta) else meta
+            self.fixed_meta = None if row is None else np.asarray(row, dtype=np.float32).reshape(-1)
         except BaseException:
             self.link.close()
             raise
         self.codec_spec = profile_codec_spec(self.profile)
         self.fixed_app = app
         self._meta_cache: dict[str | None, np.ndarray] = {}
-        meta_dim = self._meta(app).shape[0]
+        if self.fixed_meta is None:
+            meta_box = spaces.Box(0.0, 2.0, (self._meta(app).shape[0],), np.float32)
+        else:
+            from metadvfs.learn.wrappers import META_HIGH, META_LOW
+
+            meta_box = spaces.Box(META_LOW, META_HIGH, self.fixed_meta.shape, np.float32)
         self.observation_space = spaces.Dict(
-            {
-                "obs": spaces.Box(codec.OBS_LOW, codec.OBS_HIGH, (window, codec.OBS_DIM), np.float32),
-                "meta": spaces.Box(0.0, 2.0, (meta_dim,), np.float32),
-            }
+            {"obs": spaces.Box(codec.OBS_LOW, codec.OBS_HIGH, (window, codec.OBS_DIM), np.float32), "meta": meta_box}
         )
         self.action_space = spaces.MultiDiscrete(codec.action_nvec(action_mode, levels))
         self.session: Any = None
@@ -162,6 +169,8 @@ class LiveDVFSEnv(gym.Env):
         self._t = 0
         self._next_t = 0.0
         self._handback = False
+        self._stock_control = False
+        self.stock_qoe: float | None = None
         self._beat_stop = threading.Event()
         self._beat_thread: threading.Thread | None = None
         self._closed = False
@@ -185,12 +194,12 @@ class LiveDVFSEnv(gym.Env):
         )
 
     def _measure_ref(self) -> float:
-        """Mean PPR under the stock governor over ``ref_seconds`` (reads only)."""
+        """Mean PPR under the stock governor over ``ref_seconds`` (reads only); keeps the mean QoE in ``stock_qoe``."""
         from metadvfs.adb.sampler import Sampler
 
         s = Sampler(self.link, self.binding)
         prev = s.sample()
-        vals = []
+        vals, qoes = [], []
         end = time.monotonic() + self.ref_seconds
         while time.monotonic() < end:
             time.sleep(self.interval)
@@ -198,7 +207,9 @@ class LiveDVFSEnv(gym.Env):
             sr = s.reading(prev, cur)
             prev = cur
             vals.append(float(step_ppr(sr.reading.qoe, np.array([s.target_fps]), sr.reading.power_total_mw)[0]))
+            qoes.append(float(sr.reading.qoe[0]))
         ref = float(np.mean(vals)) if vals else 0.0
+        self.stock_qoe = float(np.mean(qoes)) if qoes else None
         if not ref > 0:
             raise MetaDVFSError("could not measure a reference PPR under the stock governor; pass ppr_ref")
         return ref
@@ -222,6 +233,8 @@ class LiveDVFSEnv(gym.Env):
         return sr, codec.encode(sr.reading, self.codec_spec)[0]
 
     def _obs(self, sr: Any) -> dict[str, np.ndarray]:
+        if self.fixed_meta is not None:
+            return {"obs": self.hist.copy(), "meta": self.fixed_meta.copy()}
         app = self.fixed_app if self.fixed_app is not None else (sr.app if sr is not None else None)
         return {"obs": self.hist.copy(), "meta": self._meta(app).astype(np.float32).copy()}
 
@@ -241,11 +254,17 @@ class LiveDVFSEnv(gym.Env):
         super().reset(seed=seed)
         if self._closed:
             raise MetaDVFSError("LiveDVFS env is closed")
-        if self.ppr_ref is None:
-            self.ppr_ref = self._measure_ref()
         if self.session is None or self.session.report is not None:
             self.session = self._new_session()
-            self.session.start()
+            try:
+                self.session.prepare()  # claim first: the stock measurement must not see another run's governor
+                if self.ppr_ref is None:
+                    self.ppr_ref = self._measure_ref()
+                self.session.start()
+            except BaseException:
+                self.session.restore()
+                raise
+        self._stock_control = False
         if self._beat_thread is None:
             self._beat_thread = threading.Thread(target=self._beat_loop, name="metadvfs-heartbeat", daemon=True)
             self._beat_thread.start()
@@ -267,8 +286,9 @@ class LiveDVFSEnv(gym.Env):
         if not self.action_space.contains(a[0]):
             raise MetaDVFSError(f"action {a[0].tolist()} is outside {self.action_space}")
         t0 = time.perf_counter()
-        want = codec.decode(a, self._last.level[None], self.codec_spec, self.action_mode, self.levels)[0]
-        self.session.apply(want)
+        if not self._stock_control:
+            want = codec.decode(a, self._last.level[None], self.codec_spec, self.action_mode, self.levels)[0]
+            self.session.apply(want)
         t1 = time.perf_counter()
         self._wait()
         t2 = time.perf_counter()
@@ -310,8 +330,23 @@ class LiveDVFSEnv(gym.Env):
             "app": sr.app or sr.foreground,
             "task": f"{self.profile.name}:live",
             "handback": hot,
+            "stock_control": self._stock_control,
         }
         return self._obs(sr), float(reward[0]), False, bool(truncated), info
+
+    def hand_back(self) -> None:
+        """Give frequency control back to the stock governors until :meth:`take_back` (see Stock control)."""
+        if self.session is None or self._handback:
+            raise MetaDVFSError("call reset() first (the phone was handed back to the stock governor)")
+        if not self._stock_control:
+            self.session.hand_back()
+            self._stock_control = True
+
+    def take_back(self) -> None:
+        """End :meth:`hand_back`: the agent's actions are applied again from the next step."""
+        if self._stock_control and self.session is not None and not self._handback:
+            self.session.take_back()
+        self._stock_control = False
 
     def close(self) -> None:
         """Restore the phone's stock settings, stop the watchdog and close the link (idempotent)."""

@@ -166,13 +166,17 @@ def build_export_module(model: LoadedModel, device: Any) -> tuple[nn.Module, dic
     return module, meta, used
 
 
-def export_governor(model_ref: str | Path, device_ref: str, out: str | Path) -> dict[str, Any]:
+def export_governor(
+    model_ref: str | Path, device_ref: str, out: str | Path, meta_overrides: dict[str, np.ndarray] | None = None
+) -> dict[str, Any]:
     """Export ``model_ref`` for one device into ``out`` (``policy.onnx`` + ``manifest.json``).
 
     Args:
         model_ref: Checkpoint directory or shipped model name.
         device_ref: Device name or profile path.
         out: Output directory (created; existing governor files are replaced atomically).
+        meta_overrides: ``{app or "default": vector}`` replacing manifest metadata vectors (an adapted model's
+            own task row, for an app the catalog vectors do not describe).
 
     Returns:
         Summary: paths, parameter count, routed models.
@@ -186,6 +190,8 @@ def export_governor(model_ref: str | Path, device_ref: str, out: str | Path) -> 
     if model.cfg.env.action_mode not in ("relative", "absolute"):
         raise MetaDVFSError(f"{model.path}: action mode {model.cfg.env.action_mode!r} cannot be exported")
     module, meta, used = build_export_module(model, device)
+    for key, vec in (meta_overrides or {}).items():
+        meta[key] = [float(x) for x in np.asarray(vec, dtype=np.float32).reshape(-1)]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     k = model.window

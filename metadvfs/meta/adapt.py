@@ -337,13 +337,19 @@ def adapt(
     return report
 
 
-def _save(
-    out: Path, model: LoadedModel, task: Task, spec: str, sd: dict[str, th.Tensor], use_meta: bool,
-    report: dict[str, Any],
+def save_adapted(
+    out: Path, model: LoadedModel, spec: str, sd: dict[str, th.Tensor], use_meta: bool, train_info: dict[str, Any]
 ) -> None:
-    """Write the adapted model; its task is ``spec`` as given (profile paths stay loadable), not ``task.name``."""
-    from metadvfs.io import write_text_atomic, write_with
+    """Write an adapted model as a one-model checkpoint (``metadvfs export``/``evaluate`` load it).
 
+    Args:
+        out: Checkpoint directory.
+        model: The model adaptation started from (config and metadata encoder are kept).
+        spec: The task as ``DEVICE:APP`` with names or profile paths (so the checkpoint stays loadable).
+        sd: Adapted policy weights.
+        use_meta: Whether the network is metadata-conditioned.
+        train_info: Facts about the adaptation stored in ``model.json``.
+    """
     cfg = dataclasses.replace(
         model.cfg, tasks=(spec,), mode="conditioned" if use_meta else "standalone", generated=GeneratedConfig()
     )
@@ -351,9 +357,18 @@ def _save(
     save_checkpoint(
         out, cfg=cfg, encoder=model.encoder, plans=[ModelPlan("adapted", (spec,), use_meta)],
         grouping=Grouping((0,), 1, {}, "adapted"), task_names=[spec], state_dicts={"adapted": sd},
-        obs_space=obs_space, action_space=act_space,
-        train_info={"adapted_from": str(model.path), "budget_phone_minutes": report["budget_phone_minutes"]},
-    )
+        obs_space=obs_space, action_space=act_space, train_info={"adapted_from": str(model.path), **train_info},
+    )  # fmt: skip
+
+
+def _save(
+    out: Path, model: LoadedModel, task: Task, spec: str, sd: dict[str, th.Tensor], use_meta: bool,
+    report: dict[str, Any],
+) -> None:
+    """Write the adapted model; its task is ``spec`` as given (profile paths stay loadable), not ``task.name``."""
+    from metadvfs.io import write_text_atomic, write_with
+
+    save_adapted(out, model, spec, sd, use_meta, {"budget_phone_minutes": report["budget_phone_minutes"]})
     write_text_atomic(out / "adaptation.json", json.dumps(report, indent=1))
     from metadvfs.viz.adaptation import plot_adaptation
 

@@ -177,22 +177,91 @@ class _Curve(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         buf = self.model.rollout_buffer  # type: ignore[attr-defined]
-        log = self.floor_env.log[-buf.buffer_size :]
-        mask = np.zeros(buf.advantages.shape, dtype=bool)
-        for t, (_, m) in enumerate(log):
-            mask[t] = m
-        if not mask.any():
-            return
-        # Decisions taken by the fallback are not the policy's: give them the mean advantage of the policy's own
-        # decisions, so after PPO's advantage normalisation they carry (about) no policy gradient; their
-        # returns still train the value function.
-        own = buf.advantages[~mask]
-        buf.advantages[mask] = float(own.mean()) if own.size else 0.0
+        neutralise_fallback(buf, [m for _, m in self.floor_env.log[-buf.buffer_size :]])
 
     def _on_step(self) -> bool:
         if self.report and self.n_calls % 8 == 0:
             self.report(int(self.model.num_timesteps))
         return True
+
+
+def neutralise_fallback(buf: Any, masks: list[np.ndarray]) -> None:
+    """Take the policy gradient out of the decisions the fallback took, in a filled PPO rollout buffer.
+
+    Decisions taken by the fallback are not the policy's: they get the mean advantage of the policy's own
+    decisions, so after PPO's advantage normalisation they carry (about) no policy gradient; their returns still
+    train the value function.
+
+    Args:
+        buf: SB3 rollout buffer (``advantages`` of shape (steps, phones)).
+        masks: Per buffer step, the (phones,) mask of decisions taken by the fallback (oldest first).
+    """
+    mask = np.zeros(buf.advantages.shape, dtype=bool)
+    for t, m in enumerate(masks[: mask.shape[0]]):
+        mask[t] = m
+    if not mask.any():
+        return
+    own = buf.advantages[~mask]
+    buf.advantages[mask] = float(own.mean()) if own.size else 0.0
+
+
+def adapter_config(cfg: Any, rollout: int, n_envs: int, context_only: bool, context_lr: float) -> Any:
+    """The training config of an adaptation run: PPO updates every ``rollout`` decisions per phone.
+
+    Args:
+        cfg: The model's training config.
+        rollout: Decisions per phone per PPO update.
+        n_envs: Phones adapting in parallel.
+        context_only: Context adaptation (the step size becomes ``context_lr``).
+        context_lr: Adam step size for the context parameters.
+    """
+    ppo = dataclasses.replace(cfg.ppo, n_steps=rollout, batch_size=min(cfg.ppo.batch_size, rollout * n_envs))
+    if context_only:
+        ppo = dataclasses.replace(ppo, learning_rate=context_lr)
+    return dataclasses.replace(cfg, ppo=ppo)
+
+
+def make_adapter(
+    cfg: Any, venv: VecEnv, init: dict[str, th.Tensor] | None, use_meta: bool, seed: int, context_only: bool,
+    context_lr: float,
+) -> Any:  # fmt: skip
+    """PPO on ``venv`` starting from ``init``; with ``context_only`` only the context parameters are trained.
+
+    Args:
+        cfg: Config from :func:`adapter_config`.
+        venv: The environments (simulated phones, or one real phone).
+        init: Policy weights to start from (``None``: fresh network).
+        use_meta: Whether the network is metadata-conditioned.
+        seed: PPO seed.
+        context_only: Fit only the context parameters (needs ``use_meta``).
+        context_lr: Adam step size for the context parameters.
+
+    Raises:
+        MetaDVFSError: Context adaptation of an unconditioned network.
+    """
+    from metadvfs.learn.trainer import make_algo
+
+    if context_only and not use_meta:
+        raise MetaDVFSError("context adaptation needs a metadata-conditioned model")
+    algo = make_algo(cfg, venv, use_meta, seed, None)
+    if init is not None:
+        algo.policy.load_state_dict(init)
+    if context_only:
+        names = set(context_parameters(algo.policy))
+        params = []
+        for n, p in algo.policy.named_parameters():
+            p.requires_grad_(n in names)
+            if n in names:
+                params.append(p)
+        algo.policy.optimizer = th.optim.Adam(params, lr=context_lr, eps=1e-5)
+    return algo
+
+
+def adapted_weights(algo: Any) -> dict[str, th.Tensor]:
+    """A copy of the policy's weights after adaptation (every parameter trainable again)."""
+    for p in algo.policy.parameters():
+        p.requires_grad_(True)
+    return {k: v.detach().clone() for k, v in algo.policy.state_dict().items()}
 
 
 @dataclasses.dataclass
@@ -252,36 +321,21 @@ def run(
         The curve ``[[phone_minutes, ppr_norm, qoe], ...]`` (first point at minute 0, last at the budget), the
         final weights and the share of decisions taken by the fallback.
     """
-    from metadvfs.learn.trainer import make_algo, make_train_env
+    from metadvfs.learn.trainer import make_train_env
 
-    ppo = dataclasses.replace(cfg.ppo, n_steps=rollout, batch_size=min(cfg.ppo.batch_size, rollout * n_envs))
-    if context_only:
-        if not use_meta:
-            raise MetaDVFSError("context adaptation needs a metadata-conditioned model")
-        ppo = dataclasses.replace(ppo, learning_rate=context_lr)
-    c = dataclasses.replace(cfg, ppo=ppo)
+    if context_only and not use_meta:
+        raise MetaDVFSError("context adaptation needs a metadata-conditioned model")
+    c = adapter_config(cfg, rollout, n_envs, context_only, context_lr)
     venv = make_train_env((task,), c, meta_row[None], seed, n_per_task=n_envs)
     dt = float(cfg.env.decision_interval_s)
     fenv = QoEFloorVecEnv(venv, floor, round(floor_interval_s / dt), cfg.env.levels, cfg.env.action_mode)
-    algo = make_algo(c, fenv, use_meta, seed, None)
-    if init is not None:
-        algo.policy.load_state_dict(init)
-    if context_only:
-        names = set(context_parameters(algo.policy))
-        params = []
-        for n, p in algo.policy.named_parameters():
-            p.requires_grad_(n in names)
-            if n in names:
-                params.append(p)
-        algo.policy.optimizer = th.optim.Adam(params, lr=context_lr, eps=1e-5)
+    algo = make_adapter(c, fenv, init, use_meta, seed, context_only, context_lr)
     unit = rollout * n_envs
     steps = max(unit, int(np.ceil(decisions / unit)) * unit)
     cb = _Curve(lambda: evaluate(algo.policy), eval_every, dt, fenv, report)
     algo.learn(steps, callback=cb, progress_bar=False)
     cb.point()
-    for p in algo.policy.parameters():
-        p.requires_grad_(True)
-    sd = {k: v.detach().clone() for k, v in algo.policy.state_dict().items()}
+    sd = adapted_weights(algo)
     venv.close()
     share = fenv.fallback_decisions / max(1, fenv.decisions)
     return RunResult(cb.points, sd, round(share, 4), int(algo.num_timesteps))
