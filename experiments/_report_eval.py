@@ -200,6 +200,12 @@ def losses(run: R.EvalRun, rows: list[dict[str, Any]]) -> list[str]:
             f"{base}'s − {QOE_MARGIN} on {n_qoe}.")  # fmt: skip
     if not table:
         return [head]
+    lost = {c[0] for c in table}
+    for i, kind in enumerate(("device", "app")):
+        part = {t: t.split(":", 1)[i] for t in tasks}
+        groups = list(dict.fromkeys(part.values()))
+        counts = ", ".join(f"{g} {sum(part[t] == g for t in lost)}/{sum(part[t] == g for t in tasks)}" for g in groups)
+        head += f" Per {kind}: {counts}."
     header = ["task", f"{FOCUS} PPR / QoE", f"{base} PPR / QoE", "PPR change", "QoE difference", "loses on"]
     header += [{"energy_j": f"energy vs {base}", "jank_pct": f"jank % ({FOCUS} vs {base})"}[k] for k in extra]
     return [head, "", *R.md_table(header, table)]
@@ -232,7 +238,7 @@ def main_sections(runs: list[R.EvalRun]) -> list[str]:
                 "**Missing** (needs the T1 run's per-task results).", ""]  # fmt: skip
     out: list[str] = []
     for run in main:
-        prov = R.provenance(run.summary, _run_label(run), R.produced_by(run.markdown))
+        prov = run.provenance(_run_label(run))
         out += [f"## T1: main table ({run.name})", "", *headline(run), "", *summary_table(run), "", prov, ""]
         out += [f"## T2: per-device and per-app breakdowns, and the tasks MetaDVFS loses ({run.name})", ""]
         if run.per_task is None:
@@ -252,9 +258,10 @@ def peers_sections(runs: list[R.EvalRun]) -> list[str]:
     out = ["## Peers: zTT and GearDVFS", ""]
     if not peers:
         return [*out, f"**Missing.** No `{R.EVAL_DIR}/peers*` evaluation (`peers-<name>/summary.json` or "
-                f"`peers-<name>-summary.json`). Produce it with `{PEERS_COMMAND}`.", ""]  # fmt: skip
+                f"`peers-<name>-summary.json`) and no `{R.RESULTS_DIR}/peers/{{full,quick}}/eval/summary.json`. "
+                f"Produce it with `{PEERS_COMMAND}`.", ""]  # fmt: skip
     for run in peers:
-        prov = R.provenance(run.summary, _run_label(run), R.produced_by(run.markdown))
+        prov = run.provenance(_run_label(run))
         out += [f"### {run.name}", "", *headline(run), "", *summary_table(run), ""]
         if run.per_task is not None:
             rows = R.per_task_rows(run.per_task)

@@ -10,6 +10,9 @@ Naming conventions the report reads (paths relative to the repository root):
   ``results.csv``, ``results.md``), as ``metadvfs evaluate --out docs/results/<name>`` writes it, or the flat
   form ``<name>-summary.json`` with ``<name>-results.csv`` and ``<name>.md`` next to it. A name starting with
   ``peers`` is a peers comparison (zTT, GearDVFS); every other name is a main evaluation (T1, T2).
+- ``experiments/peers.py`` (the peers on all tasks): the harness report it writes to
+  ``experiments/results/peers/{full,quick}/eval/`` is a peers comparison too, with the ``results.json`` next to
+  ``eval/`` as its run record (command, wall time).
 - experiment scripts: ``experiments/results/<experiment>/{full,quick}/results.json`` (``generator_ranges`` has
   no quick/full variant: ``experiments/results/generator_ranges/results.json``).
 """
@@ -160,18 +163,22 @@ def text(src: Source, *path: str | int, doc: Any = None) -> str:
     return v
 
 
-def provenance(src: Source, run: str, fallback_command: str | None = None) -> str:
+def provenance(src: Source, run: str, fallback_command: str | None = None, record: Source | None = None) -> str:
     """The line under a table: source file, run kind, command, wall time, start and commit (what the file has).
 
     Args:
         src: The results file.
         run: ``quick``, ``full`` or another label of the run's size.
         fallback_command: Where the file has no ``command``: the command another file records for it.
+        record: Another file that records the command, wall time, start and commit of the run (cited too).
     """
-    doc = src.doc if isinstance(src.doc, dict) else {}
+    meta = record if record is not None else src
+    doc = meta.doc if isinstance(meta.doc, dict) else {}
     cmd = doc.get("command") if isinstance(doc.get("command"), str) else fallback_command
     parts = [f"Source: {src.cite()}, {run} run", f"produced by `{cmd}`" if cmd else "command not recorded"]
-    wall = opt_num(src, "wall_s") if isinstance(src.doc, dict) else None
+    if record is not None:
+        parts[0] += f" (run record: {record.cite()})"
+    wall = opt_num(meta, "wall_s") if isinstance(meta.doc, dict) else None
     parts.append(f"wall time {fmt_duration(wall)}" if wall is not None else "wall time not recorded in the file")
     for key, label in (("started_utc", "started"), ("git_commit", "commit")):
         if isinstance(doc.get(key), str):
@@ -232,43 +239,65 @@ class EvalRun:
     """One stored ``metadvfs evaluate`` run.
 
     Attributes:
-        name: Its name under ``docs/results`` (``peers...`` for a peers comparison).
+        name: Its name (``peers...`` for a peers comparison).
         summary: ``summary.json``.
         per_task: ``results.csv``, else ``results.md`` (parsed per-task table), else ``None``.
         markdown: ``results.md`` when present (its ``Produced by`` line stands in for an unrecorded command).
+        record: The file that records the producing command and wall time when ``summary.json`` does not (an
+            experiment script's ``results.json`` around the evaluation), else ``None``.
     """
 
     name: str
     summary: Source
     per_task: Source | None
     markdown: Source | None
+    record: Source | None = None
+
+    def provenance(self, run: str) -> str:
+        """The line under the run's table (:func:`provenance`)."""
+        return provenance(self.summary, run, produced_by(self.markdown), self.record)
+
+
+def _eval_locations(root: Path) -> dict[str, tuple[str, str, str, str | None]]:
+    """``{name: (summary, csv, md, record or None)}`` of every stored evaluation (relative paths)."""
+    found: dict[str, tuple[str, str, str, str | None]] = {}
+
+    def add(n: str, loc: tuple[str, str, str, str | None]) -> None:
+        if n in found:
+            raise MetaDVFSError(f"{loc[0]}: evaluation {n!r} is stored twice (also {found[n][0]})")
+        found[n] = loc
+
+    base = root / EVAL_DIR
+    for p in sorted(base.glob("*-summary.json")):
+        n = p.name[: -len("-summary.json")]
+        add(n, (f"{EVAL_DIR}/{p.name}", f"{EVAL_DIR}/{n}-results.csv", f"{EVAL_DIR}/{n}.md", None))
+    for p in sorted(base.glob("*/summary.json")):
+        d = f"{EVAL_DIR}/{p.parent.name}"
+        add(p.parent.name, (f"{d}/summary.json", f"{d}/results.csv", f"{d}/results.md", None))
+    for run in ("full", "quick"):  # experiments/peers.py keeps the harness's report in <run>/eval/
+        d = f"{RESULTS_DIR}/peers/{run}"
+        if (root / d / "eval" / "summary.json").is_file():
+            rec = f"{d}/results.json" if (root / d / "results.json").is_file() else None
+            add(f"peers-{run}", (f"{d}/eval/summary.json", f"{d}/eval/results.csv", f"{d}/eval/results.md", rec))
+    return found
 
 
 def find_eval_runs(root: Path) -> list[EvalRun]:
-    """Every ``metadvfs evaluate`` run stored in ``docs/results`` (both naming forms), sorted by name."""
-    base = root / EVAL_DIR
-    if not base.is_dir():
-        return []
-    found: dict[str, tuple[str, str, str]] = {}
-    for p in sorted(base.glob("*-summary.json")):
-        n = p.name[: -len("-summary.json")]
-        found[n] = (f"{EVAL_DIR}/{p.name}", f"{EVAL_DIR}/{n}-results.csv", f"{EVAL_DIR}/{n}.md")
-    for p in sorted(base.glob("*/summary.json")):
-        n = p.parent.name
-        if n in found:
-            raise MetaDVFSError(f"{EVAL_DIR}: {n} is stored twice ({found[n][0]} and {EVAL_DIR}/{n}/summary.json)")
-        d = f"{EVAL_DIR}/{n}"
-        found[n] = (f"{d}/summary.json", f"{d}/results.csv", f"{d}/results.md")
+    """Every stored ``metadvfs evaluate`` run, sorted by name.
+
+    ``docs/results/<name>/`` and ``docs/results/<name>-summary.json`` (see the module docstring), and the
+    harness report of ``experiments/peers.py`` (``experiments/results/peers/{full,quick}/eval/``, named
+    ``peers-full`` / ``peers-quick``, its command and wall time taken from the ``results.json`` next to it).
+    """
     runs = []
-    for n in sorted(found):
-        js, cs, ms = found[n]
+    for n, (js, cs, ms, rec) in sorted(_eval_locations(root).items()):
         md = load_text(root, ms) if (root / ms).is_file() else None
         per_task: Source | None = None
         if (root / cs).is_file():
             per_task = load_csv(root, cs)
         elif md is not None and PER_TASK_HEADER.search(md.doc):
             per_task = md
-        runs.append(EvalRun(n, load_json(root, js), per_task, md))
+        runs.append(EvalRun(n, load_json(root, js), per_task, md, load_json(root, rec) if rec else None))
     return runs
 
 

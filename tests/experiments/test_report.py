@@ -131,6 +131,7 @@ def test_numbers_come_from_the_files(root: Path) -> None:
     loss = next(ln for ln in text.splitlines() if ln.startswith("| pixel6:3dmark | 0.962 / 0.723"))
     assert "| 1.000 / 0.740 | -3.8 % | -0.017 | PPR and QoE | +9.1 % | 30.50 vs 27.75 |" in loss
     assert "MetaDVFS loses to stock on 1/2 tasks" in text
+    assert "Per device: pixel3 0/1, pixel6 1/1. Per app: tiktok 0/1, 3dmark 1/1." in text
     # T3: meta 2.34 vs incremental 7.89 phone-minutes -> 70.3 % faster
     assert "2.34 ± 0.43 phone-minutes (4/4 runs" in text and "meta-init is 70.3 % faster than incremental" in text
     assert "Censoring: 0 meta-init and 3 incremental runs" in text
@@ -197,6 +198,21 @@ def test_flat_names_older_summary_and_markdown_per_task(tmp_path: Path) -> None:
     assert "Per-task values as printed in `docs/results/old.md`" in text
     assert "| pixel3:tiktok | 0.990 / 0.951 | 1.000 / 0.940 | -1.0 % | +0.011 | PPR |" in text
     assert "### peers-x" in text and "## T1: main table (old)" in text and "T1: main table (peers-x)" not in text
+
+
+def test_peers_experiment_report_is_a_peers_table(tmp_path: Path) -> None:
+    d = tmp_path / "experiments/results/peers/full"
+    s = _summary(with_std=False)
+    del s["command"], s["wall_s"]
+    _write(d / "eval/summary.json", s)
+    _csv(d / "eval/results.csv")
+    _write(d / "results.json", {"command": "python experiments/peers.py", "wall_s": 7200.0})
+    text = report.build(tmp_path)
+    assert "### peers-full" in text and "No `docs/results/peers*` evaluation" not in text
+    assert ("Source: `experiments/results/peers/full/eval/summary.json` (sha256 " in text
+            and "(run record: `experiments/results/peers/full/results.json`" in text)  # fmt: skip
+    assert "produced by `python experiments/peers.py`; wall time 2.00 h" in text
+    assert "| 3dmark | 0.962 / 0.723 | 0.933 / 0.750 | 1.000 / 0.740 |" in text  # per-app breakdown from the CSV
 
 
 def test_check_detects_a_stale_report(root: Path) -> None:
