@@ -77,6 +77,8 @@ def summary_table(run: R.EvalRun) -> list[str]:
             "seeds` > 1 is the mean over models trained with different seeds)." if over else
             "Mean over tasks; this summary has no spread between runs (written before `metadvfs evaluate` recorded "
             "`std_*`), so the cells carry no ± std.")  # fmt: skip
+    if any(r[1] != "-" for r in rows):
+        note += " `training seeds` `-`: one trained model, or a governor."
     return [*R.md_table(header, rows), "", note]
 
 

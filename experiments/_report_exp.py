@@ -33,7 +33,8 @@ def pick(root: Path, name: str) -> tuple[str, R.Source | None, list[str]]:
     v = R.experiment_variants(root, name)
     cmd = f"python {SCRIPTS[name]}"
     if "full" in v:
-        return "full", v["full"], []
+        also = f"The quick run (`{v['quick'].rel}`) is superseded by the full run and not shown."
+        return "full", v["full"], [also] if "quick" in v else []
     if "quick" in v:
         note = (
             []
@@ -94,11 +95,11 @@ def adaptation(src: R.Source) -> list[str]:
         ])  # fmt: skip
     header = ["method", "zero-shot PPR / QoE", "zero-shot / oracle", "final PPR / QoE",
               "phone-min to 95 % (all runs)", *(f"phone-min to 95 % ({k})" for k in scopes),
-              "vs scratch", "QoE-floor share"]  # fmt: skip
+              "time saved vs scratch", "QoE-floor share"]  # fmt: skip
     head = [_adapt_headline(src, a, n, budget), "",
             f"{n:.0f} adaptation runs; budget {budget:g} phone-minutes per method and run; a run that never reaches "
             "95 % of the task-specific reference's PPR counts at the budget (*reached* says how many did). "
-            "PPR normalised to the stock reference of the evaluation code.", ""]  # fmt: skip
+            "PPR normalised as in the experiment's results.md.", ""]  # fmt: skip
     return [*head, *R.md_table(header, rows)]
 
 
