@@ -33,8 +33,10 @@ def pick(root: Path, name: str) -> tuple[str, R.Source | None, list[str]]:
     v = R.experiment_variants(root, name)
     cmd = f"python {SCRIPTS[name]}"
     if "full" in v:
-        also = f"The quick run (`{v['quick'].rel}`) is superseded by the full run and not shown."
-        return "full", v["full"], [also] if "quick" in v else []
+        notes = []
+        if "quick" in v:
+            notes.append(f"The quick run (`{v['quick'].rel}`) is superseded by the full run and not shown.")
+        return "full", v["full"], notes
     if "quick" in v:
         note = (
             []

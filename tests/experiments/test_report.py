@@ -175,6 +175,13 @@ def test_missing_tables_name_the_command(tmp_path: Path) -> None:
     assert "`python experiments/cavia_quick.py`" in text and "`python experiments/generator_ranges.py`" in text
 
 
+def test_a_full_run_supersedes_the_quick_one(root: Path) -> None:
+    _write(root / "experiments/results/negative_transfer/quick/results.json", {"broken": True})  # not read
+    text = report.build(root)
+    assert "## T4: negative transfer (full)" in text
+    assert "The quick run (`experiments/results/negative_transfer/quick/results.json`) is superseded" in text
+
+
 def test_sentences_follow_the_data(root: Path) -> None:
     s = _summary()
     s["methods"]["metadvfs"].update(mean_ppr_norm=0.95, mean_qoe=0.80, mean_energy_j=40.0)
