@@ -72,9 +72,9 @@ def summary_table(run: R.EvalRun) -> list[str]:
         cells += [f"{ok:.0f}/{n:.0f}" if ok is not None else "-", R.fmt(won, 0)]
         rows.append(cells)
     header = ["method", "training seeds", *(h.format(ref=ref) for _, h, _ in COLUMNS), "QoE ok", "tasks won"]
-    over = sorted({str(v.get("std_over")) for v in methods.values() if isinstance(v, dict) and v.get("std_over")})
-    note = (f"Mean over tasks ± its standard deviation between runs ({' / '.join(over)}; a row with `training "
-            "seeds` > 1 is the mean over models trained with different seeds)." if over else
+    has_std = any(isinstance(v, dict) and "std_ppr_norm" in v for v in methods.values())
+    note = ("Mean over tasks ± its standard deviation between runs: over training seeds for a row with `training "
+            "seeds` (the mean over models trained with different seeds), else over evaluation seeds." if has_std else
             "Mean over tasks; this summary has no spread between runs (written before `metadvfs evaluate` recorded "
             "`std_*`), so the cells carry no ± std.")  # fmt: skip
     if any(r[1] != "-" for r in rows):

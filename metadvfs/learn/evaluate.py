@@ -249,8 +249,8 @@ class EvalResult:
         """Mean over tasks per method, ratio to the oracle, tasks won, QoE check against the reference.
 
         ``std_<key>`` is the spread of ``mean_<key>`` between runs: the standard deviation over training seeds
-        for a method in :attr:`groups`, else over evaluation seeds (of the mean over tasks per seed);
-        ``std_over`` says which.
+        for a method in :attr:`groups` (its entry has ``training_seeds``), else over evaluation seeds (of the
+        mean over tasks per seed).
 
         A method *wins* a task when its mean ``ppr_norm`` is the highest among all non-oracle methods whose
         QoE is at least the reference governor's - 0.01 on that task.
@@ -265,7 +265,6 @@ class EvalResult:
             qoe_ok = sum(by[(t, m)]["qoe"] >= by[(t, refm)]["qoe"] - 0.01 for t in self.tasks)
             entry: dict[str, Any] = {**{f"mean_{k}": v for k, v in mean.items()}, "tasks_qoe_ok": int(qoe_ok)}
             entry.update({f"std_{k}": v for k, v in self._run_std(m).items()})
-            entry["std_over"] = "training seeds" if m in self.groups else "evaluation seeds"
             if m in self.groups:
                 entry["training_seeds"] = len(self.groups[m])
             if "oracle" in self.raw:
