@@ -110,7 +110,7 @@ def _trade(e: float, q: float) -> str:
         return "it saves energy at the cost of QoE"
     if e >= 1 and q <= 1:
         return "it spends at least as much energy without a QoE gain"
-    return "it gains QoE with less energy"
+    return "it uses less energy for at least the same QoE"
 
 
 def headline(run: R.EvalRun) -> list[str]:
