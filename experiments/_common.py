@@ -44,6 +44,7 @@ def base_sections(mode: str) -> dict[str, Any]:
 
 
 _T0 = time.perf_counter()
+_STARTED = time.time()  # recorded as ``started_utc`` in results.json
 
 
 def limit_threads() -> None:
@@ -226,8 +227,13 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 def write_report(dest: Path, md_lines: Sequence[str], data: dict[str, Any], wall_s: float) -> None:
-    """Write ``results.md`` (the command that produced it on top) and ``results.json`` into ``dest``."""
+    """Write ``results.md`` (the command that produced it on top) and ``results.json`` into ``dest``.
+
+    ``results.json`` starts with the provenance ``experiments/report.py`` prints next to the table: ``command``,
+    ``started_utc``, ``wall_s`` (the timed part of the run, s) and ``git_commit``.
+    """
     from metadvfs.io import write_text_atomic
+    from metadvfs.provenance import RunRecord, utc_stamp
 
     dest.mkdir(parents=True, exist_ok=True)
     head = [
@@ -236,8 +242,8 @@ def write_report(dest: Path, md_lines: Sequence[str], data: dict[str, Any], wall
         "",
     ]
     write_text_atomic(dest / "results.md", "\n".join([*head, *md_lines]) + "\n")
-    write_text_atomic(dest / "results.json", json.dumps({"command": command_line(), "wall_s": round(wall_s, 1), **data},
-                                                        indent=1, default=_json_default))
+    prov = RunRecord(command_line(), started_utc=utc_stamp(_STARTED)).fields(wall_s)
+    write_text_atomic(dest / "results.json", json.dumps({**prov, **data}, indent=1, default=_json_default))
 
 
 def _json_default(o: Any) -> Any:

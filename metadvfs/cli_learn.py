@@ -209,8 +209,10 @@ def evaluate_cmd(
         write_reports,
     )
     from metadvfs.learn.tasks import parse_task_names, scenario_seconds
+    from metadvfs.provenance import RunRecord
     from metadvfs.tasks.generator import is_generated_task
 
+    run = RunRecord(_evaluate_command(model, tasks, baselines, reference, seeds, seconds, out, ray, storage))
     if reference not in REFERENCES:
         raise MetaDVFSError(f"--reference: must be one of {', '.join(REFERENCES)}, got {reference!r}")
     if ray is not None or storage is not None:
@@ -266,12 +268,34 @@ def evaluate_cmd(
                 reference=reference, groups=groups,
             )  # fmt: skip
         dest = out or m.path / "eval"
-    paths = write_reports(res, dest, focus="metadvfs")
+    paths = write_reports(res, dest, focus="metadvfs", provenance=run.fields())
     if json_out:
         print_json({"tasks": res.rows(), "summary": res.summary("metadvfs")})
         return
     out_console.print(paths["md"].read_text(encoding="utf-8"))
     console.print(f"reports: {dest}/ (results.csv, results.md, summary.json, ppr_norm_per_task.png, power_vs_qoe.png)")
+
+
+def _evaluate_command(
+    model: str,
+    tasks: str,
+    baselines: str,
+    reference: str,
+    seeds: int,
+    seconds: float | None,
+    out: Path | None,
+    ray: str | None,
+    storage: str | None,
+) -> str:
+    """The ``metadvfs evaluate`` command line of these options (recorded in ``summary.json``)."""
+    import shlex
+
+    opts: list[tuple[str, object]] = [("--model", model), ("--tasks", tasks), ("--baselines", baselines),
+                                      ("--reference", reference), ("--seeds", seeds), ("--seconds", seconds),
+                                      ("--out", out), ("--ray", ray), ("--storage", storage)]  # fmt: skip
+    return "metadvfs evaluate " + shlex.join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in opts if v is not None
+    )
 
 
 def _check_training_seeds(models: list) -> None:

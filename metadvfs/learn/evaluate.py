@@ -186,6 +186,10 @@ class EvalResult:
 
     def _task_stats(self, method: str, ti: int) -> dict[str, tuple[float, float]]:
         """``{key: (mean, std)}`` over evaluation seeds of one raw method on task ``ti``."""
+        return {k: (float(np.mean(v)), float(np.std(v))) for k, v in self._task_values(method, ti).items()}
+
+    def _task_values(self, method: str, ti: int) -> dict[str, list[float]]:
+        """``{key: [value per evaluation seed]}`` of one raw method on task ``ti`` (``ppr_norm`` normalised)."""
         ns = len(self.seeds)
         ref = self.raw[self.reference]
         su = self.raw["schedutil"]
@@ -204,7 +208,17 @@ class EvalResult:
             }
             for k in REPORT_KEYS:
                 vals[k].append(norm[k] if k in norm else r.get(k, float("nan")))
-        return {k: (float(np.mean(v)), float(np.std(v))) for k, v in vals.items()}
+        return vals
+
+    def _run_std(self, method: str) -> dict[str, float]:
+        """Std of the mean over tasks between runs: over training seeds (a group) or over evaluation seeds."""
+        members = self.groups.get(method)
+        tasks = range(len(self.tasks))
+        if members:  # one number per training seed: its mean over tasks of the mean over evaluation seeds
+            per = [[self._task_stats(m, ti) for ti in tasks] for m in members]
+            return {k: float(np.std([np.mean([p[ti][k][0] for ti in tasks]) for p in per])) for k in REPORT_KEYS}
+        vals = [self._task_values(method, ti) for ti in tasks]  # one number per evaluation seed
+        return {k: float(np.std(np.mean([v[k] for v in vals], axis=0))) for k in REPORT_KEYS}
 
     def rows(self) -> list[dict[str, Any]]:
         """Per (task, method): mean and std of :data:`REPORT_KEYS` (ppr_norm vs the reference).
@@ -234,6 +248,10 @@ class EvalResult:
     def summary(self, focus: str | None = None) -> dict[str, Any]:
         """Mean over tasks per method, ratio to the oracle, tasks won, QoE check against the reference.
 
+        ``std_<key>`` is the spread of ``mean_<key>`` between runs: the standard deviation over training seeds
+        for a method in :attr:`groups` (its entry has ``training_seeds``), else over evaluation seeds (of the
+        mean over tasks per seed).
+
         A method *wins* a task when its mean ``ppr_norm`` is the highest among all non-oracle methods whose
         QoE is at least the reference governor's - 0.01 on that task.
         """
@@ -246,6 +264,7 @@ class EvalResult:
             mean = {k: float(np.mean([by[(t, m)][k] for t in self.tasks])) for k in REPORT_KEYS}
             qoe_ok = sum(by[(t, m)]["qoe"] >= by[(t, refm)]["qoe"] - 0.01 for t in self.tasks)
             entry: dict[str, Any] = {**{f"mean_{k}": v for k, v in mean.items()}, "tasks_qoe_ok": int(qoe_ok)}
+            entry.update({f"std_{k}": v for k, v in self._run_std(m).items()})
             if m in self.groups:
                 entry["training_seeds"] = len(self.groups[m])
             if "oracle" in self.raw:
@@ -322,8 +341,18 @@ def evaluate(
     return EvalResult(list(task_names), seeds, seconds, raw, reference, dict(groups or {}))
 
 
-def write_reports(res: EvalResult, out: Path, focus: str | None = None) -> dict[str, Path]:
-    """Write ``results.csv``, ``results.md``, ``summary.json`` and plots into ``out`` (atomically)."""
+def write_reports(
+    res: EvalResult, out: Path, focus: str | None = None, provenance: dict[str, Any] | None = None
+) -> dict[str, Path]:
+    """Write ``results.csv``, ``results.md``, ``summary.json`` and plots into ``out`` (atomically).
+
+    Args:
+        res: The evaluation.
+        out: Report directory.
+        focus: The method compared with the standalone baseline in the summary.
+        provenance: Fields put first in ``summary.json`` (:meth:`metadvfs.provenance.RunRecord.fields`: the
+            producing command, start time, wall time, git commit).
+    """
     import json
 
     import pandas as pd
@@ -335,7 +364,7 @@ def write_reports(res: EvalResult, out: Path, focus: str | None = None) -> dict[
     paths = {"csv": out / "results.csv", "md": out / "results.md", "json": out / "summary.json"}
     write_with(paths["csv"], lambda p: df.to_csv(p, index=False, float_format="%.5g"))
     write_text_atomic(paths["md"], to_markdown(res, focus))
-    write_text_atomic(paths["json"], json.dumps(res.summary(focus), indent=1))
+    write_text_atomic(paths["json"], json.dumps({**(provenance or {}), **res.summary(focus)}, indent=1))
     from metadvfs.viz.evaluation import plot_bars, plot_scatter
 
     paths["bars"] = out / "ppr_norm_per_task.png"

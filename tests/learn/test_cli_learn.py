@@ -55,6 +55,10 @@ def test_evaluate_json_and_reports(tiny_model: Path, tmp_path: Path) -> None:
     assert doc["summary"]["methods"]["oracle"]["ratio_to_oracle"] == pytest.approx(1.0)
     for f in ("results.csv", "results.md", "summary.json", "ppr_norm_per_task.png", "power_vs_qoe.png"):
         assert (out / f).is_file()
+    stored = json.loads((out / "summary.json").read_text())  # provenance for experiments/report.py
+    assert stored["command"].startswith("metadvfs evaluate --model=") and "--seeds=2 --seconds=3" in stored["command"]
+    assert stored["wall_s"] > 0 and stored["started_utc"].endswith("Z") and "git_commit" in stored
+    assert stored["methods"] == doc["summary"]["methods"]
 
 
 def test_evaluate_reference_schedutil_gives_the_older_figures(tiny_model: Path, tmp_path: Path) -> None:
@@ -193,3 +197,22 @@ def test_eval_result_groups_aggregate_over_training_seeds() -> None:
     assert row["ppr_norm"] == pytest.approx(4.0) and row["ppr_norm_std"] == pytest.approx(1.0)
     assert row["qoe"] == pytest.approx(0.9) and row["qoe_std"] == pytest.approx(0.1)
     assert res.summary()["methods"]["m"]["training_seeds"] == 2
+    s = res.summary()["methods"]
+    assert s["m"]["std_ppr_norm"] == pytest.approx(1.0)  # over the two training seeds' means 3.0 and 5.0
+    assert s["stock"]["std_qoe"] == pytest.approx(0.0) and "training_seeds" not in s["stock"]
+
+
+def test_summary_std_is_over_evaluation_seeds_of_the_task_mean() -> None:
+    from metadvfs.learn.evaluate import EvalResult
+
+    def ep(ppr: float, qoe: float) -> dict[str, float]:
+        return {"ppr": ppr, "qoe": qoe}
+
+    # two tasks x two seeds (task-major); per seed the mean over tasks of m's QoE is 0.6 and 0.8
+    raw = {
+        "m": [ep(1.0, 0.4), ep(1.0, 0.6), ep(1.0, 0.8), ep(1.0, 1.0)],
+        "stock": [ep(1.0, 0.5)] * 4,
+        "schedutil": [ep(1.0, 0.5)] * 4,
+    }
+    s = EvalResult(["d:a", "d:b"], [1, 2], 5.0, raw).summary()["methods"]["m"]
+    assert s["mean_qoe"] == pytest.approx(0.7) and s["std_qoe"] == pytest.approx(0.1)

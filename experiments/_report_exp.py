@@ -1,0 +1,290 @@
+"""T3 (adaptation), T4 (negative transfer), T5/T6 (backbones) and the supporting generalization results.
+
+Each section reads ``experiments/results/<experiment>/{full,quick}/results.json`` (the full run when stored,
+else the quick one, and says so) and, when no run is stored, names the command that produces it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import _report_src as R
+
+from metadvfs.errors import MetaDVFSError
+
+ADAPT_METHODS = ("context", "finetune", "meta", "joint", "incremental", "scratch")
+"""``experiments/adaptation.py``'s methods in its order; ``meta`` (meta-learned init) is MetaDVFS's."""
+SCRIPTS = {
+    "adaptation": "experiments/adaptation.py",
+    "negative_transfer": "experiments/negative_transfer.py",
+    "backbone": "experiments/backbone.py",
+    "cavia": "experiments/cavia_quick.py",
+    "generated_zero_shot": "experiments/generated_zero_shot.py",
+    "generator_ranges": "experiments/generator_ranges.py",
+}
+ONLY_QUICK = ("cavia", "generated_zero_shot")
+"""Experiments that exist only as a quick follow-up of ``adaptation.py --quick``."""
+
+
+def pick(root: Path, name: str) -> tuple[str, R.Source | None, list[str]]:
+    """(run label, results of the run the table shows, notes on the other variant or the missing run)."""
+    v = R.experiment_variants(root, name)
+    cmd = f"python {SCRIPTS[name]}"
+    if "full" in v:
+        notes = []
+        if "quick" in v:
+            notes.append(f"The quick run (`{v['quick'].rel}`) is superseded by the full run and not shown.")
+        return "full", v["full"], notes
+    if "quick" in v:
+        note = (
+            []
+            if name in ONLY_QUICK
+            else [f"The full run is missing (no `{R.RESULTS_DIR}/{name}/full/results.json`); produce it with `{cmd}`."]
+        )
+        return "quick", v["quick"], note
+    if "single" in v:
+        return "complete", v["single"], []
+    where = (
+        f"`{R.RESULTS_DIR}/{name}/results.json`"
+        if name == "generator_ranges"
+        else (f"`{R.RESULTS_DIR}/{name}/{{full,quick}}/results.json`")
+    )
+    flag = "" if name in ONLY_QUICK or name == "generator_ranges" else " (or `--quick` for the small version)"
+    return "missing", None, [f"**Missing.** No {where}; produce it with `{cmd}`{flag}."]
+
+
+def section(root: Path, title: str, name: str, body: Callable[[R.Source], list[str]], level: int = 2) -> list[str]:
+    """A table section: heading, body from the chosen run, provenance line, notes on missing runs."""
+    run, src, notes = pick(root, name)
+    out = ["#" * level + f" {title}" + ("" if src is None else f" ({run})"), ""]
+    if src is not None:
+        out += [*body(src), "", R.provenance(src, run), ""]
+    return out + [n for note in notes for n in (note, "")]
+
+
+def _minutes(src: R.Source, e: dict[str, Any], where: tuple[str, ...], n: float) -> str:
+    m = R.num(src, *where, "vs_reference_minutes_mean", doc=e, lo=0)
+    sd = R.num(src, *where, "vs_reference_minutes_std", doc=e, lo=0)
+    reached = R.num(src, *where, "vs_reference_reached", doc=e, lo=0)
+    return f"{m:.2f} ± {sd:.2f} ({reached:.0f}/{n:.0f} reached)"
+
+
+def adaptation(src: R.Source) -> list[str]:
+    """T3: zero-shot quality and phone-minutes to 95 % of the task-specific reference, per method."""
+    agg = R.obj(src, "aggregate")
+    budget = R.num(src, "budget_minutes", lo=0)
+    a = R.obj(src, "aggregate", "all")
+    n = R.num(src, "aggregate", "all", "n_runs", lo=1)
+    methods = [m for m in ADAPT_METHODS if m in a]
+    if not methods:
+        raise MetaDVFSError(f"{src.rel}: field 'aggregate.all' has none of the methods {', '.join(ADAPT_METHODS)}")
+    scopes = [k for k in agg if k != "all"]
+    rows = []
+    for m in methods:
+        p = ("aggregate", "all", m)
+        red = R.opt_num(src, *p, "vs_reference_reduction_pct")
+        rows.append([
+            m,
+            f"{R.fmt_pm(R.num(src, *p, 'zero_shot_ppr_norm_mean'), R.num(src, *p, 'zero_shot_ppr_norm_std'))} / "
+            f"{R.fmt(R.num(src, *p, 'zero_shot_qoe_mean'))}",
+            R.fmt(R.num(src, *p, "zero_shot_ratio_to_oracle_mean")),
+            f"{R.fmt(R.num(src, *p, 'final_ppr_norm_mean'))} / {R.fmt(R.num(src, *p, 'final_qoe_mean'))}",
+            *(_minutes(src, agg, (k, m), R.num(src, "aggregate", k, "n_runs", lo=1)) for k in ["all", *scopes]),
+            "-" if red is None else f"{red:+.0f} %",
+            R.share(R.num(src, *p, "fallback_share_mean", lo=0, hi=1)),
+        ])  # fmt: skip
+    header = ["method", "zero-shot PPR / QoE", "zero-shot / oracle", "final PPR / QoE",
+              "phone-min to 95 % (all runs)", *(f"phone-min to 95 % ({k})" for k in scopes),
+              "time saved vs scratch", "QoE-floor share"]  # fmt: skip
+    head = [_adapt_headline(src, a, n, budget), "",
+            f"{n:.0f} adaptation runs; budget {budget:g} phone-minutes per method and run; a run that never reaches "
+            "95 % of the task-specific reference's PPR counts at the budget (*reached* says how many did). "
+            "PPR normalised as in the experiment's results.md.", ""]  # fmt: skip
+    return [*head, *R.md_table(header, rows)]
+
+
+def _adapt_headline(src: R.Source, a: dict[str, Any], n: float, budget: float) -> str:
+    out = (f"**Paper** ({R.PAPER_SOURCE}): adaptation {R.PAPER['faster']} faster than the state of the art; "
+           f"{R.PAPER['meta_min']} for MetaDVFS on a new pair vs {R.PAPER['incr_min']} for incremental training "
+           "(times from the survey).")  # fmt: skip
+    if "meta" not in a or "incremental" not in a:
+        return out + " **Here:** no `meta` and `incremental` rows to compare."
+    mm = R.num(src, "aggregate", "all", "meta", "vs_reference_minutes_mean", lo=0)
+    ms = R.num(src, "aggregate", "all", "meta", "vs_reference_minutes_std", lo=0)
+    mr = R.num(src, "aggregate", "all", "meta", "vs_reference_reached", lo=0)
+    im = R.num(src, "aggregate", "all", "incremental", "vs_reference_minutes_mean", lo=0)
+    ist = R.num(src, "aggregate", "all", "incremental", "vs_reference_minutes_std", lo=0)
+    ir = R.num(src, "aggregate", "all", "incremental", "vs_reference_reached", lo=0)
+    faster = (1 - mm / im) * 100 if im > 0 else float("nan")
+    best = min((m for m in ADAPT_METHODS if m in a),
+               key=lambda m: R.num(src, "aggregate", "all", m, "vs_reference_minutes_mean", lo=0))  # fmt: skip
+    out += (f" **Here:** the meta-learned init needs {mm:.2f} ± {ms:.2f} phone-minutes ({mr:.0f}/{n:.0f} runs "
+            f"reached 95 % of the reference) and incremental training {im:.2f} ± {ist:.2f} ({ir:.0f}/{n:.0f}): "
+            f"meta-init is {abs(faster):.1f} % {R.direction(faster, 0, 'faster', 'slower', 'as fast as')} than "
+            f"incremental (paper {R.PAPER['faster']}), and the fastest method is `{best}`.")  # fmt: skip
+    if mr < n or ir < n:
+        out += (
+            f" Censoring: {n - mr:.0f} meta-init and {n - ir:.0f} incremental runs never reached 95 % and count "
+            f"at the {budget:g}-phone-minute budget, so these means are lower bounds of the true times."
+        )
+    return out
+
+
+def _nt_reference(src: R.Source, cells: dict[str, Any], tasks: list[str]) -> str:
+    """The method every cell of which has PPR exactly 1 (the PPR reference of the experiment), if any."""
+    methods = {k.split("|", 1)[1] for k in cells}
+    for m in sorted(methods):
+        if all(cells.get(f"{t}|{m}", {}).get("ppr") == 1.0 for t in tasks):
+            return m
+    return "the experiment's reference"
+
+
+def negative_transfer(src: R.Source) -> list[str]:
+    """T4: tasks with negative transfer against standalone, mean quality, and the guard."""
+    tasks = [str(t) for t in R.lst(src, "tasks")]
+    cells = R.obj(src, "cells")
+    nt = R.obj(src, "negative_transfer")
+    if not tasks:
+        raise MetaDVFSError(f"{src.rel}: field 'tasks' is empty")
+    methods = ["standalone", *nt]
+    for t in tasks:
+        for m in methods:
+            R.num(src, "cells", f"{t}|{m}", "ppr")
+            R.num(src, "cells", f"{t}|{m}", "qoe")
+    ref = _nt_reference(src, cells, tasks)
+    walls = src.doc.get("train_wall_s") if isinstance(src.doc.get("train_wall_s"), dict) else {}
+    n = len(tasks)
+    rows, ratios = [], {}
+    for m in methods:
+        ppr = sum(R.num(src, "cells", f"{t}|{m}", "ppr") for t in tasks) / n
+        qoe = sum(R.num(src, "cells", f"{t}|{m}", "qoe") for t in tasks) / n
+        rs = [R.num(src, "cells", f"{t}|{m}", "ppr") / R.num(src, "cells", f"{t}|standalone", "ppr", lo=1e-12)
+              for t in tasks]  # fmt: skip
+        ratios[m] = rs
+        if m == "standalone":
+            flagged = "-"
+        else:
+            p, q = set(R.lst(src, "negative_transfer", m, "ppr")), set(R.lst(src, "negative_transfer", m, "qoe"))
+            flagged = f"{len(p | q)}/{n} ({len(p)} PPR, {len(q)} QoE)"
+        wall = walls.get(m) if isinstance(walls.get(m), (int, float)) else None
+        rows.append([m, flagged, R.fmt(ppr), R.fmt(qoe),
+                     "-" if m == "standalone" else f"{R.pct(sum(rs) / n)} ({R.pct(min(rs))} .. {R.pct(max(rs))})",
+                     "-" if wall is None else R.fmt_duration(wall)])  # fmt: skip
+    header = ["method", "tasks with negative transfer", f"mean PPR / {ref}", "mean QoE",
+              "PPR vs standalone: mean (min .. max over tasks)", "training wall time"]  # fmt: skip
+    out = [_nt_headline(src, ratios, n), "", f"{n} tasks. Negative transfer on a task: the guard's criterion "
+           "against standalone on the evaluation seeds (the experiment's definition, see its results.md).", "",
+           *R.md_table(header, rows)]  # fmt: skip
+    g = src.doc.get("guard_summary")
+    if isinstance(g, dict):
+        vals = [R.num(src, "guard_summary", k, lo=0) for k in ("flagged", "fixed", "unresolved")]
+        out += ["", f"Guard: flagged {vals[0]:.0f} of {n} tasks on its validation seeds, fixed {vals[1]:.0f} by "
+                f"task-specific fine-tuning, {vals[2]:.0f} unresolved."]  # fmt: skip
+    return out
+
+
+def _nt_headline(src: R.Source, ratios: dict[str, list[float]], n: int) -> str:
+    out = (
+        f"**Paper** ({R.PAPER_SOURCE}): {R.PAPER['standalone']} better than standalone per-task training "
+        "while avoiding negative transfer."
+    )
+    m = next((x for x in ("metadata_groups+guard", "metadata_groups") if x in ratios), None)
+    if m is None:
+        return out + " **Here:** no metadata-grouped method in the file."
+    rs = ratios[m]
+    k = len(set(R.lst(src, "negative_transfer", m, "ppr")) | set(R.lst(src, "negative_transfer", m, "qoe")))
+    return out + (f" **Here:** `{m}` ranges from {R.pct(min(rs))} to {R.pct(max(rs))} in PPR against standalone "
+                  f"(mean {R.pct(sum(rs) / n)}) and shows negative transfer on {k}/{n} tasks: negative transfer is "
+                  f"{'avoided' if k == 0 else 'not avoided'}.")  # fmt: skip
+
+
+def backbone(src: R.Source) -> list[str]:
+    """T5 (quality) and T6 (parameters, latency) per backbone."""
+    s = R.obj(src, "summary")
+    if not s:
+        raise MetaDVFSError(f"{src.rel}: field 'summary' is empty")
+    q = {b: R.num(src, "summary", b, "mean_ppr_norm") for b in s}
+    lat = {b: R.num(src, "summary", b, "net_median_us", lo=0) for b in s}
+    t5 = [[b, R.fmt(q[b]), R.fmt(R.num(src, "summary", b, "mean_qoe")),
+           R.fmt_duration(R.num(src, "summary", b, "train_wall_s", lo=0))] for b in s]  # fmt: skip
+    t6 = [[b, f"{R.num(src, 'summary', b, 'parameters', lo=0):,.0f}",
+           f"{R.num(src, 'summary', b, 'acting_parameters', lo=0):,.0f}",
+           _us(src, b, "net"), _us(src, b, "sb3")] for b in s]  # fmt: skip
+    tasks = R.lst(src, "tasks")
+    best, worst = max(q, key=q.__getitem__), min(q, key=q.__getitem__)
+    fast, slow = min(lat, key=lat.__getitem__), max(lat, key=lat.__getitem__)
+    head = (f"**Paper** ({R.PAPER_SOURCE}): no backbone or overhead figure is available. **Here** ({len(tasks)} "
+            f"tasks): `{best}` has the highest mean PPR ({q[best]:.3f}) and `{worst}` the lowest ({q[worst]:.3f}); "
+            f"the fastest network at batch 1 is `{fast}` ({lat[fast]:.0f} µs median), "
+            f"{lat[slow] / lat[fast]:.1f}× faster than `{slow}`.")  # fmt: skip
+    return [head, "", "T5, quality (PPR normalised as in the experiment's results.md):", "",
+            *R.md_table(["backbone", "mean PPR", "mean QoE", "training wall time"], t5), "",
+            "T6, overhead (one thread, batch 1; µs median / p90):", "",
+            *R.md_table(["backbone", "parameters", "acting parameters", "network µs", "SB3 predict µs"], t6),
+            ]  # fmt: skip
+
+
+def _ppr_qoe(src: R.Source, *path: str | int) -> str:
+    """``PPR / QoE`` of the ``{ppr_norm, qoe}`` object at ``path``."""
+    return f"{R.fmt(R.num(src, *path, 'ppr_norm'))} / {R.fmt(R.num(src, *path, 'qoe'))}"
+
+
+def _us(src: R.Source, b: str, key: str) -> str:
+    """``median / p90`` latency of backbone ``b`` (``key``: ``net`` or ``sb3``), µs."""
+    med, p90 = (R.num(src, "summary", b, f"{key}_{q}_us", lo=0) for q in ("median", "p90"))
+    return f"{med:.0f} / {p90:.0f}"
+
+
+def cavia(src: R.Source) -> list[str]:
+    """CAVIA init adapted by its context only: per run, zero-shot and final quality and minutes to 95 %."""
+    rows = []
+    for i in range(len(R.lst(src, "runs"))):
+        for m in R.obj(src, "runs", i, "methods"):
+            p = ("runs", i, "methods", m)
+            mins = R.get(src, *p, "minutes_to_95")
+            rows.append([R.text(src, "runs", i, "task"), f"{R.num(src, 'runs', i, 'seed'):.0f}", m,
+                         _ppr_qoe(src, *p, "zero_shot"), _ppr_qoe(src, *p, "final"),
+                         "not reached" if mins is None else f"{R.num(src, *p, 'minutes_to_95', lo=0):.2f}",
+                         R.share(R.num(src, *p, "fallback_share", lo=0, hi=1))])  # fmt: skip
+    return R.md_table(["task", "seed", "method", "zero-shot PPR / QoE", "final PPR / QoE",
+                       "phone-min to 95 % of reference", "QoE-floor share"], rows)  # fmt: skip
+
+
+def generated_zero_shot(src: R.Source) -> list[str]:
+    """Zero-shot on the held-out phone: trained with generated tasks vs on the real tasks only."""
+    rows = []
+    for variant in (k for k in src.doc if isinstance(src.doc[k], dict) and "summary" in src.doc[k]):
+        for m in R.obj(src, variant, "summary"):
+            p = (variant, "summary", m)
+            rto = R.opt_num(src, *p, "ratio_to_oracle")
+            rows.append([variant, m, R.fmt(R.num(src, *p, "mean_ppr_norm")), R.fmt(R.num(src, *p, "mean_qoe")),
+                         R.fmt(R.opt_num(src, *p, "mean_jank_pct"), 2), R.fmt(rto)])  # fmt: skip
+    if not rows:
+        raise MetaDVFSError(f"{src.rel}: no '<variant>.summary' object")
+    return R.md_table(["model", "method", "mean PPR", "mean QoE", "mean jank %", "ratio to oracle"], rows)
+
+
+def generator_ranges(src: R.Source) -> list[str]:
+    """Leave one phone out: parameters of the held-out phone outside the generator's ranges."""
+    rows = []
+    for key in R.obj(src, "loo"):
+        outside = [str(x) for x in R.lst(src, "loo", key, "outside")]
+        pool, _, phone = key.partition("-")
+        rows.append([phone, pool, len(outside), len(R.lst(src, "loo", key, "no_range")), "; ".join(outside) or "-"])
+    return R.md_table(["held-out phone", "pool", "parameters outside", "without a range", "outside (value (range))"],
+                      rows)  # fmt: skip
+
+
+def experiment_sections(root: Path) -> list[str]:
+    """T3 to T6 and the supporting results, in report order."""
+    out = section(root, "T3: adaptation to held-out phones and apps", "adaptation", adaptation)
+    out += section(root, "T4: negative transfer", "negative_transfer", negative_transfer)
+    out += section(root, "T5/T6: backbones (quality, parameters, latency)", "backbone", backbone)
+    out += ["## Supporting results (generalization)", ""]
+    out += section(root, "CAVIA initialisation adapted by its context", "cavia", cavia, 3)
+    out += section(root, "Generated training tasks, zero-shot on a held-out phone", "generated_zero_shot",
+                   generated_zero_shot, 3)  # fmt: skip
+    out += section(root, "Device generator ranges vs the real phones", "generator_ranges", generator_ranges, 3)
+    return out

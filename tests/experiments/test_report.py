@@ -1,0 +1,274 @@
+"""experiments/report.py: REPORT.md from stored results only (synthetic result files here)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
+
+import _report_src as R
+import report
+
+ROOT = Path(__file__).resolve().parents[2]
+
+NUM = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*")
+
+METHODS = {  # mean_ppr_norm, mean_qoe, mean_energy_j
+    "metadvfs": (1.0412, 0.8731, 51.2),
+    "standalone": (0.9815, 0.8502, 50.1),
+    "stock": (1.0, 0.8123, 49.6),
+    "schedutil": (1.0334, 0.7711, 47.3),
+    "oracle": (1.1277, 0.9466, 45.8),
+}
+PER_TASK = {  # (task, method): (ppr_norm, qoe, energy_j, jank_pct)
+    ("pixel3:tiktok", "metadvfs"): (1.1024, 0.9612, 40.0, 2.25),
+    ("pixel3:tiktok", "standalone"): (1.0302, 0.9501, 41.0, 3.5),
+    ("pixel3:tiktok", "stock"): (1.0, 0.9433, 42.0, 4.75),
+    ("pixel6:3dmark", "metadvfs"): (0.9617, 0.7231, 62.4, 30.5),
+    ("pixel6:3dmark", "standalone"): (0.9328, 0.7503, 59.2, 28.25),
+    ("pixel6:3dmark", "stock"): (1.0, 0.7398, 57.2, 27.75),
+}
+
+
+def _write(path: Path, doc: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) if not isinstance(doc, str) else doc, encoding="utf-8")
+    return path
+
+
+def _summary(with_std: bool = True) -> dict:
+    ms = {}
+    for m, (p, q, e) in METHODS.items():
+        ms[m] = {"mean_ppr_norm": p, "mean_ppr_norm_schedutil": p / 1.0334, "mean_qoe": q, "mean_jank_pct": 12.5,
+                 "mean_energy_j": e, "mean_max_temp_c": 36.25, "tasks_qoe_ok": 2, "tasks_won": 1}  # fmt: skip
+        if with_std:
+            ms[m].update({"std_ppr_norm": 0.0456, "std_qoe": 0.0123})
+    ms["metadvfs"]["training_seeds"] = 3
+    return {"command": "metadvfs evaluate --model=default --tasks=all", "started_utc": "2026-12-01T10:00:00Z",
+            "wall_s": 4321.0, "git_commit": "abc123", "methods": ms, "reference": "stock", "n_tasks": 2,
+            "seeds": [10000, 10001, 10002], "seconds": 60.0}  # fmt: skip
+
+
+def _csv(path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["device", "app", "method", "ppr_norm", "ppr_norm_std", "qoe", "energy_j", "jank_pct"])
+        for (task, m), (p, q, e, j) in PER_TASK.items():
+            w.writerow([*task.split(":"), m, p, 0.01, q, e, j])
+
+
+def _adaptation() -> dict:
+    def entry(minutes: float, reached: int) -> dict:
+        return {"zero_shot_ppr_norm_mean": 0.9013, "zero_shot_ppr_norm_std": 0.0211, "zero_shot_qoe_mean": 0.9702,
+                "zero_shot_ratio_to_oracle_mean": 0.7777, "final_ppr_norm_mean": 1.0188, "final_qoe_mean": 0.9855,
+                "vs_reference_minutes_mean": minutes, "vs_reference_minutes_std": 0.4321,
+                "vs_reference_reached": reached, "vs_reference_reduction_pct": 12.0,
+                "fallback_share_mean": 0.125}  # fmt: skip
+
+    scope = {"n_runs": 4, "meta": entry(2.34, 4), "incremental": entry(7.89, 1), "scratch": entry(8.0, 0)}
+    return {"command": "python experiments/adaptation.py --quick", "wall_s": 654.0, "budget_minutes": 8.0,
+            "aggregate": {"all": scope, "leave-one-device-out": {**scope, "n_runs": 2}}}  # fmt: skip
+
+
+def _negative_transfer() -> dict:
+    tasks = ["pixel3:tiktok", "pixel6:3dmark"]
+    vals = {"standalone": (1.05, 1.10), "joint": (1.0, 1.21), "metadata_groups+guard": (1.0815, 1.0725),
+            "schedutil": (1.0, 1.0)}  # fmt: skip
+    cells = {f"{t}|{m}": {"ppr": v[i], "ppr_std": 0.01, "qoe": 0.9}
+             for m, v in vals.items() for i, t in enumerate(tasks)}  # fmt: skip
+    return {"command": "python experiments/negative_transfer.py", "wall_s": 3087.4, "tasks": tasks, "cells": cells,
+            "negative_transfer": {"joint": {"ppr": ["pixel3:tiktok"], "qoe": []},
+                                  "metadata_groups+guard": {"ppr": [], "qoe": []}},
+            "train_wall_s": {"standalone": 90.0},
+            "guard_summary": {"flagged": 1, "fixed": 1, "unresolved": 0}}  # fmt: skip
+
+
+def _backbone() -> dict:
+    def b(ppr: float, us: float) -> dict:
+        return {"mean_ppr_norm": ppr, "mean_qoe": 0.8, "train_wall_s": 30.0, "parameters": 15701,
+                "acting_parameters": 13524, "net_median_us": us, "net_p90_us": us * 2, "sb3_median_us": us * 3,
+                "sb3_p90_us": us * 4}  # fmt: skip
+
+    return {"command": "python experiments/backbone.py --quick", "wall_s": 568.7, "tasks": ["pixel3:tiktok"],
+            "summary": {"cfc": b(0.9521, 606.5), "mlp": b(0.9656, 95.5)}}  # fmt: skip
+
+
+@pytest.fixture(name="root")
+def root_fixture(tmp_path: Path) -> Path:
+    """A repository root with one stored result of every kind."""
+    _write(tmp_path / "docs/results/demo/summary.json", _summary())
+    _csv(tmp_path / "docs/results/demo/results.csv")
+    _write(tmp_path / "experiments/results/adaptation/quick/results.json", _adaptation())
+    _write(tmp_path / "experiments/results/negative_transfer/full/results.json", _negative_transfer())
+    _write(tmp_path / "experiments/results/backbone/quick/results.json", _backbone())
+    return tmp_path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "experiments" / "report.py"), *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)  # fmt: skip
+
+
+def test_numbers_come_from_the_files(root: Path) -> None:
+    text = report.build(root)
+    row = next(ln for ln in text.splitlines() if ln.startswith("| metadvfs | 3 |"))
+    assert "1.041 ± 0.046" in row and "0.873 ± 0.012" in row and "51.2" in row and "36.2" in row
+    assert "Mean over tasks ± its standard deviation between runs: over training seeds for a row" in text
+    # the headline sentence: computed from the summary (1.0412 / 1.0 and 0.8731 / 0.8123) and the per-task rows
+    assert "mean PPR is 4.1 % higher than stock's and its mean QoE 7.5 % higher than stock's" in text
+    assert "from -3.8 % (pixel6:3dmark) to +10.2 % (pixel3:tiktok)" in text
+    assert "the best task's PPR is below the paper's +17 %" in text
+    # T2: the loss (pixel6:3dmark: PPR below stock's, QoE within 0.01) with its per-task numbers from the CSV
+    loss = next(ln for ln in text.splitlines() if ln.startswith("| pixel6:3dmark | 0.962 / 0.723"))
+    assert "| 1.000 / 0.740 | -3.8 % | -0.017 | PPR and QoE | +9.1 % | 30.50 vs 27.75 |" in loss
+    assert "MetaDVFS loses to stock on 1/2 tasks" in text
+    assert "Per device: pixel3 0/1, pixel6 1/1. Per app: tiktok 0/1, 3dmark 1/1." in text
+    # T3: meta 2.34 vs incremental 7.89 phone-minutes -> 70.3 % faster
+    assert "2.34 ± 0.43 phone-minutes (4/4 runs" in text and "meta-init is 70.3 % faster than incremental" in text
+    assert "Censoring: 0 meta-init and 3 incremental runs" in text
+    # T4: guard vs standalone per task 1.0815/1.05 and 1.0725/1.10
+    assert "ranges from -2.5 % to +3.0 % in PPR against standalone" in text and "on 0/2 tasks" in text
+    assert "| joint | 1/2 (1 PPR, 0 QoE) |" in text and "avoided" in text
+    # T5/T6
+    assert "`mlp` has the highest mean PPR (0.966)" in text and "6.4× faster than `cfc`" in text
+    assert "| cfc | 15,701 | 13,524 | 606 / 1213 | 1820 / 2426 |" in text  # 606.5 rounds half to even
+
+
+def test_every_source_line_names_an_existing_file_and_its_digest(root: Path) -> None:
+    text = report.build(root)
+    sources = re.findall(r"Source: `([^`]+)` \(sha256 `([0-9a-f]{12})`\)", text)
+    assert len(sources) == 4  # T1, T3, T4, T5/T6 (T2 cites the CSV in its own line)
+    for rel, digest in sources:
+        assert hashlib.sha256((root / rel).read_bytes()).hexdigest()[:12] == digest
+    assert "produced by `metadvfs evaluate --model=default --tasks=all`; wall time 72.0 min" in text
+    assert "started 2026-12-01T10:00:00Z; commit abc123" in text
+    assert "Per-task values from `docs/results/demo/results.csv`" in text
+
+
+def test_without_results_only_the_paper_figures_are_numbers(tmp_path: Path) -> None:
+    text = report.build(tmp_path)
+    intro = "\n".join(report.INTRO)
+    body = re.sub(r"`[^`]*`", "", text.replace(intro, ""))  # commands and paths are not results
+    paper = " ".join(R.PAPER.values())
+    allowed = set(NUM.findall(paper)) | {"1", "2", "3", "4", "5", "6"}  # table names T1..T6
+    assert set(NUM.findall(body)) <= allowed, set(NUM.findall(body)) - allowed
+
+
+def test_missing_tables_name_the_command(tmp_path: Path) -> None:
+    _write(tmp_path / "experiments/results/backbone/quick/results.json", _backbone())
+    text = report.build(tmp_path)
+    assert "**Missing.** No `metadvfs evaluate` run in `docs/results/`" in text
+    assert "**Missing** (needs the T1 run's per-task results)" in text
+    assert "`python experiments/adaptation.py` (or `--quick` for the small version)" in text
+    assert "`python experiments/negative_transfer.py`" in text and "No `docs/results/peers*` evaluation" in text
+    assert "## T5/T6: backbones (quality, parameters, latency) (quick)" in text
+    assert "The full run is missing (no `experiments/results/backbone/full/results.json`)" in text
+    assert "`python experiments/cavia_quick.py`" in text and "`python experiments/generator_ranges.py`" in text
+
+
+def test_a_full_run_supersedes_the_quick_one(root: Path) -> None:
+    _write(root / "experiments/results/negative_transfer/quick/results.json", {"broken": True})  # not read
+    text = report.build(root)
+    assert "## T4: negative transfer (full)" in text
+    assert "The quick run (`experiments/results/negative_transfer/quick/results.json`) is superseded" in text
+
+
+def test_sentences_follow_the_data(root: Path) -> None:
+    s = _summary()
+    s["methods"]["metadvfs"].update(mean_ppr_norm=0.95, mean_qoe=0.80, mean_energy_j=40.0)
+    _write(root / "docs/results/demo/summary.json", s)
+    text = report.build(root)
+    assert "mean PPR is 5.0 % lower than stock's and its mean QoE 1.5 % lower than stock's" in text
+    assert "it saves energy at the cost of QoE" in text
+
+
+def test_flat_names_older_summary_and_markdown_per_task(tmp_path: Path) -> None:
+    s = _summary(with_std=False)
+    del s["command"], s["wall_s"], s["started_utc"], s["git_commit"]
+    _write(tmp_path / "docs/results/old-summary.json", s)
+    _write(tmp_path / "docs/results/old.md",
+           "Produced by `metadvfs evaluate --seeds 3` (a date).\n\n| task | metadvfs | stock |\n|---|---|---|\n"
+           "| pixel3:tiktok | 0.990±0.010 / 0.951 | 1.000±0.000 / 0.940 |\n\nmore text\n")  # fmt: skip
+    _write(tmp_path / "docs/results/peers-x/summary.json", _summary())
+    text = report.build(tmp_path)
+    assert "produced by `metadvfs evaluate --seeds 3`; wall time not recorded in the file" in text
+    assert "this summary has no spread between runs" in text and "| metadvfs | 3 | 1.041 | 1.008 | 0.873 |" in text
+    assert "Per-task values as printed in `docs/results/old.md`" in text
+    assert "| pixel3:tiktok | 0.990 / 0.951 | 1.000 / 0.940 | -1.0 % | +0.011 | PPR |" in text
+    assert "### peers-x" in text and "## T1: main table (old)" in text and "T1: main table (peers-x)" not in text
+
+
+def test_peers_experiment_report_is_a_peers_table(tmp_path: Path) -> None:
+    d = tmp_path / "experiments/results/peers/full"
+    s = _summary(with_std=False)
+    del s["command"], s["wall_s"]
+    _write(d / "eval/summary.json", s)
+    _csv(d / "eval/results.csv")
+    _write(d / "results.json", {"command": "python experiments/peers.py", "wall_s": 7200.0})
+    text = report.build(tmp_path)
+    assert "### peers-full" in text and "No `docs/results/peers*` evaluation" not in text
+    assert ("Source: `experiments/results/peers/full/eval/summary.json` (sha256 " in text
+            and "(run record: `experiments/results/peers/full/results.json`" in text)  # fmt: skip
+    assert "produced by `python experiments/peers.py`; wall time 2.00 h" in text
+    assert "| 3dmark | 0.962 / 0.723 | 0.933 / 0.750 | 1.000 / 0.740 |" in text  # per-app breakdown from the CSV
+
+
+def test_check_detects_a_stale_report(root: Path) -> None:
+    out = root / "experiments" / "REPORT.md"
+    assert report.main(["--root", str(root), "--check"]) == 1  # not written yet
+    assert report.main(["--root", str(root)]) == 0 and out.is_file()
+    assert report.main(["--root", str(root), "--check"]) == 0
+    b = _backbone()
+    b["summary"]["mlp"]["net_median_us"] = 96.5
+    _write(root / "experiments/results/backbone/quick/results.json", b)
+    assert report.main(["--root", str(root), "--check"]) == 1
+    _write(root / "experiments/results/backbone/quick/results.json", _backbone())
+    assert report.main(["--root", str(root), "--check"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("rel", "content", "msg"),
+    [
+        ("experiments/results/backbone/quick/results.json", "{not json", "invalid JSON at line 1"),
+        ("experiments/results/backbone/quick/results.json", "[1, 2]", "expected a JSON object"),
+        ("experiments/results/backbone/quick/results.json", {"summary": {"cfc": {"mean_ppr_norm": "high"}}},
+         "field 'summary.cfc.mean_ppr_norm' must be a number"),
+        ("experiments/results/adaptation/quick/results.json", {"aggregate": {}}, "field 'budget_minutes' missing"),
+        ("experiments/results/negative_transfer/full/results.json", {"tasks": ["a:b"], "cells": {},
+         "negative_transfer": {}}, "field 'cells.a:b|standalone' missing"),
+        ("docs/results/demo/summary.json", {**_summary(), "methods": {"stock": {"mean_ppr_norm": 1.0}}},
+         "field 'methods.stock.mean_qoe' missing"),
+        ("docs/results/demo/results.csv", "device,app,method,ppr_norm,qoe\npixel3,tiktok,stock,x,1\n",
+         "line 2: column 'ppr_norm' must be a number"),
+    ],
+)  # fmt: skip
+def test_bad_results_file_is_a_one_line_error(root: Path, rel: str, content: object, msg: str) -> None:
+    _write(root / rel, content)
+    out = root / "experiments" / "REPORT.md"
+    r = _run("--root", str(root))
+    assert r.returncode == 2, r.stderr
+    err = r.stderr.strip()
+    assert err.startswith(f"error: {rel}: ") and msg in err and "\n" not in err and "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_paper_figures_are_the_ones_docs_method_md_quotes() -> None:
+    doc = (ROOT / "docs" / "method.md").read_text(encoding="utf-8")
+    for v in R.PAPER.values():
+        assert v.lstrip("+").removesuffix(" min") in doc, v
+
+
+def test_repository_report_builds_fast_from_stored_results() -> None:
+    t = time.perf_counter()
+    r = _run("--out", "/dev/null", "--check")  # builds in full; /dev/null differs, so the check says stale
+    assert r.returncode == 1 and "is stale" in r.stderr, r.stderr
+    assert time.perf_counter() - t < 60
