@@ -85,7 +85,11 @@ def test_powersave_loses_qoe_on_3dmark(results):
             ps = results["powersave"][i]["qoe"]
             perf = results["performance"][i]["qoe"]
             assert ps < perf - 0.02, f"{name}: powersave QoE {ps:.3f} vs performance {perf:.3f}"
-            assert results["powersave"][i]["jank_pct"] > 50.0
+            # at the bottom GPU OPP most requests are coalesced or presented late (HWUI counts a frame that only
+            # waits behind a queued buffer as on time, so the jank share alone understates it: docs/simulator.md 5.1)
+            m = results["powersave"][i]
+            on_time = m["fps_mean"] * m["duration_s"] * (1.0 - m["jank_pct"] / 100.0) / m["frames_req"]
+            assert on_time < 0.8, f"{name}: powersave presents {on_time:.2f} of the requested frames on time"
 
 
 def test_oracle_bounds_ppr_at_full_qoe(results):

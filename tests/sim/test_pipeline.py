@@ -10,7 +10,7 @@ from metadvfs.sim.batch import TaskBatch
 from metadvfs.sim.core import BUFFER_DEPTH
 from metadvfs.sim.demand import CompiledDemand, DemandPool, compile_demand
 from metadvfs.sim.device_arrays import compile_devices
-from metadvfs.sim.kernel import OTHER_BACKLOG_S
+from metadvfs.sim.kernel import C_FRAMES, C_GPU_PF, OTHER_BACKLOG_S
 from metadvfs.sim.replay import replay
 from metadvfs.tasks.task import make_task
 
@@ -90,6 +90,22 @@ def test_video_on_a_90hz_panel_presents_every_third_vsync_and_slow_frames_are_ja
     o_slow = slow_core.step(np.zeros((1, 4), dtype=np.int64), 300)
     assert o_slow.frames_janky[0] > 0 and o_slow.frames_dropped[0] > 0
     assert o_slow.frames_presented[0] < o_fast.frames_presented[0]
+
+
+def test_one_late_frame_is_one_janky_frame_not_a_stuffed_pipeline_of_them():
+    """HWUI JankTracker: after one late frame the queue is one buffer deeper (buffer stuffing); the frames that
+    follow are presented one vsync later than their own deadline but completed in time, and are not janky."""
+    n = 600
+    core = _synthetic("pixel3", n, 1, ui=2.0, rt=1.0, gpu=3.0)  # 60 Hz panel; light frames: ~7 ms at the top OPPs
+    b = int(core.base[0])
+    grid = np.floor(np.arange(int(n * 0.01 * 60)) / 60 / 0.01 + 1e-9).astype(int)  # a request at every vsync
+    core.pool.data[b : b + n, C_FRAMES] = np.bincount(grid, minlength=n)[:n]
+    heavy = grid[120]  # one frame whose GPU work (15 GPU-Mc, 21 ms at 710 MHz) misses its vsync
+    core.pool.data[b + heavy, C_GPU_PF] = 15.0
+    top = core.dev.n_opp[0] - 1
+    out = core.step(top[None, :], n)
+    assert out.frames_req[0] == len(grid) and out.frames_presented[0] >= len(grid) - 2
+    assert out.frames_janky[0] == 1.0
 
 
 def test_workers_spread_over_fitting_cores_not_one_mid_core():
