@@ -10,7 +10,7 @@ from metadvfs.errors import MetaDVFSError
 from metadvfs.governors.registry import GOVERNOR_NAMES, make_governor
 from metadvfs.sim.replay import replay
 from metadvfs.tasks.task import make_task
-from metadvfs.workload.apps import list_apps
+from metadvfs.workload.apps import list_apps, load_app
 
 DEVICES = tuple(list_devices())  # the catalogs: a new profile or app file is covered without a test edit
 APPS = tuple(list_apps())
@@ -90,6 +90,25 @@ def test_powersave_loses_qoe_on_3dmark(results):
             m = results["powersave"][i]
             on_time = m["fps_mean"] * m["duration_s"] * (1.0 - m["jank_pct"] / 100.0) / m["frames_req"]
             assert on_time < 0.8, f"{name}: powersave presents {on_time:.2f} of the requested frames on time"
+
+
+# the video and social apps (issue 9: real Pixels run them at low single-digit janky-frame rates)
+SMOOTH_CATEGORIES = ("short_video", "long_video", "social_feed")
+
+
+def test_stock_janks_at_most_5_percent_on_video_and_social_apps(results):
+    """``stock`` (the governor stack the phone runs) janks <= 5 % of frames on the video and social apps on every
+    phone, as ``dumpsys gfxinfo`` reports for them on real Pixels (jank by HWUI's rule, docs/simulator.md 5.1)."""
+    apps = {a: load_app(a) for a in APPS}
+    checked = 0
+    for i, name in enumerate(results["_names"]):
+        if apps[name.split(":")[1]].metadata.category not in SMOOTH_CATEGORIES:
+            continue
+        m = results["stock"][i]
+        assert m["fps_mean"] > 0, name
+        assert m["jank_pct"] <= 5.0, f"{name}: stock janks {m['jank_pct']:.1f} % of frames"
+        checked += 1
+    assert checked >= len(DEVICES) * 4
 
 
 def test_oracle_bounds_ppr_at_full_qoe(results):
