@@ -452,16 +452,19 @@ def fused_step(
                     # duration (a queued buffer covers one late frame), and the stuffed state carries over to the
                     # next frame while frames keep their deadlines. A frame whose GPU work completes after its
                     # deadline (here: after its due latch has passed) is janky; the next unstuffed start is then the
-                    # first app vsync after its completion.
+                    # first app vsync after its completion. HWUI advances the stuffed start by its frame interval; a
+                    # frame paced at k vsyncs (30 fps on 90 Hz, k = due - start - c + 1) advances it by k.
                     slot = P_RING + ((head + n4) & RING_MASK) * RF
                     v0 = pipe[i, slot + F_V]
                     dl = pipe[i, slot + F_DUE]
                     stuffed = unstuffed > v0 + 0.5
                     if stuffed:
-                        dl = unstuffed + dl - v0
+                        unstuffed_due = unstuffed + dl - v0
+                        k_pace = dl - v0 - c_i + 1.0
+                        dl = unstuffed_due
                     if last_vs < dl - 0.5:
                         if stuffed:
-                            unstuffed += 1.0
+                            unstuffed += k_pace
                     else:
                         jank += 1.0
                         unstuffed = app_idx + 1.0
