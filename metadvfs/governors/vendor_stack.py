@@ -202,7 +202,9 @@ class VendorStock(Governor):
         speed_rt = last.freq_mhz[rows, rt_dom] * dev.ipc[rows, rt_dom]  # Mc/s of the RenderThread's core
         # the session holds the UI thread and the RenderThread; the frame's CPU work runs through both in turn
         actual = ui_pf / np.maximum(speed, 1e-9) + rt_pf / np.maximum(speed_rt, 1e-9)  # s
-        target = self.pid[:, 4] / core.target_fps  # s
+        # HWUI reports against the frame interval it draws at (the panel's vsync period for display-rate UI)
+        fps = core.pool.column("frame_fps")[row].astype(np.float64)
+        target = self.pid[:, 4] / np.where(fps > 0, fps, core.target_fps)  # s
         rate = self.pid[:, 6]
         sample = rendered & self.has_pid & (ui_pf > 0)
         over = actual >= target

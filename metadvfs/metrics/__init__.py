@@ -8,8 +8,9 @@ Given per-step series of one run (any step length):
 - ``qoe``: mean over 1-s windows of ``min(1, on-time frames / requested frames)``: frames presented at their
   expected vsync over the frames the app requested in that window (so a 30-fps video or an idle screen is not
   counted as a QoE loss, and a janky or dropped frame is); windows without requested frames count as 1.
-- ``jank_pct``: janky frames / presented frames, % (a frame is janky when it is presented after its expected
-  present vsync, HWUI JankTracker's rule, so the figure compares with ``dumpsys gfxinfo``'s "Janky frames").
+- ``jank_pct``: janky frames / presented frames, % (a frame is janky when its GPU work completes after its
+  deadline, the latch it is due at, moved by one vsync per frame while the pipeline is buffer-stuffed: HWUI
+  JankTracker's rule, so the figure compares with ``dumpsys gfxinfo``'s "Janky frames"; docs/simulator.md 5.1).
 - ``ppr``: ``fps_mean / avg_power_w`` (frames per joule, whole-phone power).
 - ``ppr_norm``: ``ppr`` / schedutil's ``ppr`` on the same trace and seed (when a reference is given).
 - ``avg_soc_power_w`` and ``ppr_soc``: the same against SoC power only (CPU clusters + GPU rails, without the

@@ -39,7 +39,12 @@ def _bank_block(
     raw = bank.get(task.app, k, tick_s, min_ticks * tick_s)
     dev = compile_devices([task.device])
     comp = compile_demand(
-        {n: a[None, :] for n, a in raw.items()}, dev, np.zeros(1, dtype=np.int64), np.array([task.target_fps]), tick_s
+        {n: a[None, :] for n, a in raw.items()},
+        dev,
+        np.zeros(1, dtype=np.int64),
+        np.array([task.target_fps]),
+        tick_s,
+        display_rate=np.array([task.display_rate]),
     )
     return pool.add(key, comp, keep=(task.device, bank))
 

@@ -29,7 +29,7 @@ from metadvfs.sim.demand import CompiledDemand, DemandPool
 from metadvfs.sim.device_arrays import DeviceArrays, thermal_step_matrices
 from metadvfs.sim.kernel import (
     F_DUE,
-    F_K,
+    F_V,
     MAX_FRAMES,
     P_HEAD,
     P_LAST_VS,
@@ -40,6 +40,7 @@ from metadvfs.sim.kernel import (
     P_N3,
     P_N4,
     P_RING,
+    P_UNSTUFFED,
     RF,
     app_phase,
     fused_step,
@@ -382,14 +383,19 @@ class SimCore:
             in_flight = extra[:, 1].copy()
             cap = cap_next
             pos = pos + n_t
+        # frames whose GPU work has not completed (behind the queued ones) and whose deadline latch has passed;
+        # the deadline is the kernel's (HWUI JankTracker) with the current stuffed-pipeline state
         overdue = np.zeros(m)
         nxt = pipe[:, P_LAST_VS] + 1.0
+        rows_m = np.arange(m)
         for slot in range(MAX_FRAMES):
             ring = (pipe[:, P_HEAD].astype(np.int64) + slot) % MAX_FRAMES
             base = P_RING + ring * RF
-            live = slot < pipe[:, P_N]
-            late = pipe[np.arange(m), base + F_DUE] + pipe[np.arange(m), base + F_K] + 0.5 < nxt
-            overdue += live & late
+            live = (slot >= pipe[:, P_N4]) & (slot < pipe[:, P_N])
+            due, v0 = pipe[rows_m, base + F_DUE], pipe[rows_m, base + F_V]
+            unstuffed = pipe[:, P_UNSTUFFED]
+            dl = np.where(unstuffed > v0 + 0.5, unstuffed + due - v0, due)
+            overdue += live & (dl + 0.5 < nxt)
         return energy, counts_sum[:, 1], counts_sum[:, 2] + overdue, counts_sum[:, 3], e_block, q_block, in_flight
 
     def pipeline_counts(self) -> np.ndarray:

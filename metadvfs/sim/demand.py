@@ -109,8 +109,63 @@ def worker_layout(cores: np.ndarray, mask: np.ndarray, smallest: int, n_threads:
     return n_d, m_d
 
 
+def _fill_from_frames(values: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """Each tick's value from the nearest earlier tick where ``has`` holds (the first such tick for leading ones)."""
+    length = values.shape[1]
+    idx = np.where(has, np.arange(length)[None, :], -1)
+    idx = np.maximum.accumulate(idx, axis=1)
+    first = np.where(has.any(axis=1), has.argmax(axis=1), 0)
+    idx = np.where(idx < 0, first[:, None], idx)
+    return np.take_along_axis(values, idx, axis=1)
+
+
+def display_rate_frames(
+    frames: np.ndarray,
+    per_frame: tuple[np.ndarray, ...],
+    frame_fps: np.ndarray,
+    target_fps: np.ndarray,
+    refresh_hz: np.ndarray,
+    display_rate: np.ndarray,
+    tick_s: float,
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+    """Re-grid the UI phases of display-rate apps at the display's refresh rate.
+
+    A generated tick whose phase requests the app's ``target_fps`` (UI animation) requests instead the frames of a
+    ``refresh_hz`` grid anchored at the window start, each with the same work as the phase's frames at that point
+    (the per-frame work of the nearest earlier tick that had a frame). Other ticks, apps without ``display_rate``
+    and panels at or below ``target_fps`` are unchanged.
+
+    Args:
+        frames: (B, L) frames requested per tick.
+        per_frame: (B, L) arrays of work per frame (0 where the tick has no frame).
+        frame_fps: (B, L) phase frame rate per tick, frames/s (0 = unknown, e.g. trace files).
+        target_fps: (B,) app frame-rate target, frames/s.
+        refresh_hz: (B,) display refresh rate, Hz.
+        display_rate: (B,) the app's UI phases render at the display rate.
+        tick_s: Tick length, s.
+
+    Returns:
+        ``(frames, per_frame, frame_fps)`` re-gridded.
+    """
+    rate = np.asarray(refresh_hz, dtype=np.float64)[:, None]
+    on = (np.asarray(display_rate, dtype=bool) & (rate[:, 0] > np.asarray(target_fps) + 1e-6))[:, None]
+    sel = on & (np.abs(frame_fps - np.asarray(target_fps, dtype=np.float64)[:, None]) < 1e-6) & (frame_fps > 0)
+    if not sel.any():
+        return frames, per_frame, frame_fps
+    edges = np.arange(frames.shape[1] + 1)[None, :] * tick_s * rate  # vsync instants k / refresh in each tick
+    grid = np.diff(np.ceil(edges - 1e-6), axis=1)
+    has = sel & (frames > 0)
+    filled = tuple(np.where(sel, _fill_from_frames(v, has), v) for v in per_frame)
+    return np.where(sel, grid, frames), filled, np.where(sel, rate, frame_fps)
+
+
 def compile_demand(
-    raw: dict[str, np.ndarray], dev: DeviceArrays, rows: np.ndarray, target_fps: np.ndarray, tick_s: float = 0.01
+    raw: dict[str, np.ndarray],
+    dev: DeviceArrays,
+    rows: np.ndarray,
+    target_fps: np.ndarray,
+    tick_s: float = 0.01,
+    display_rate: np.ndarray | None = None,
 ) -> CompiledDemand:
     """Place the thread roles of ``B`` trace windows on the devices of batch rows ``rows``.
 
@@ -121,6 +176,8 @@ def compile_demand(
         rows: (B,) which environment (row of ``dev``) each window belongs to.
         target_fps: (B,) app frame-rate target, frames/s (sets the frame period for placement).
         tick_s: Tick length of the rows, s (turns worker work per tick into a rate for placement).
+        display_rate: (B,) the app's UI phases render at the display's refresh rate (:func:`display_rate_frames`;
+            default: none does).
 
     Returns:
         The compiled demand.
@@ -133,15 +190,22 @@ def compile_demand(
     b, length = frames.shape
     safe_frames = np.maximum(frames, 1.0)
     ui_all = np.where(frames > 0, ui / safe_frames, 0.0)
-    ui_pf = ui_all * (1.0 - RT_SHARE)
-    rt_pf = ui_all * RT_SHARE
     gpu_pf = np.where(frames > 0, gpu / safe_frames, 0.0)
     frame_fps = raw["frame_fps"].astype(np.float64) if "frame_fps" in raw else np.zeros((b, length))
+    ui_rate = np.asarray(target_fps, dtype=np.float64)
+    if display_rate is not None:
+        refresh = dev.refresh_hz[rows]
+        frames, (ui_all, gpu_pf), frame_fps = display_rate_frames(
+            frames, (ui_all, gpu_pf), frame_fps, target_fps, refresh, display_rate, tick_s
+        )
+        ui_rate = np.where(np.asarray(display_rate, dtype=bool), np.maximum(ui_rate, refresh), ui_rate)
+    ui_pf = ui_all * (1.0 - RT_SHARE)
+    rt_pf = ui_all * RT_SHARE
 
     speed_max = dev.fmax_mhz[rows, :3] * dev.ipc[rows, :3]  # (B, 3) Mc/s of one core at the top OPP
     mask = dev.mask[rows, :3] > 0
     cores = dev.cores[rows, :3]
-    period = 1.0 / target_fps[:, None]  # (B, 1) s
+    period = 1.0 / ui_rate[:, None]  # (B, 1) s: the UI thread's frame period
     ui_dom = _fit_domain(ui_pf / (FIT_MARGIN * period), speed_max, mask)
     rt_dom = _fit_domain(rt_pf / (FIT_MARGIN * period), speed_max, mask)
     # two threads on one single-core domain: the RenderThread moves to the other of mid/big when it exists

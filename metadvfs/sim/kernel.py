@@ -72,10 +72,12 @@ P_CLK = 14  # time of the current tick's start since the episode start, s
 P_LAST_VS = 15  # index of the last latch that has passed (-1 before the first)
 P_NEXT_APP = 16  # time from the current tick's start to the next app vsync (Choreographer wake-up), s
 P_APP_IDX = 17  # index of the last app vsync that has passed (-1 before the first)
-P_RING = 18  # first ring column
+P_UNSTUFFED = 18  # app vsync index at which the next frame would start if the pipeline were not stuffed (HWUI)
+P_RING = 19  # first ring column
 MAX_FRAMES = 8  # ring capacity: frames in flight (buffer depth <= MAX_FRAMES - 1); a power of two
 RING_MASK = MAX_FRAMES - 1  # ring index modulo MAX_FRAMES of a non-negative int
-F_RT, F_GPU, F_DUE, F_K, F_T_START, F_T_CPU, F_DOM = 0, 1, 2, 3, 4, 5, 6  # F_K: jank slack in latches
+# F_DUE: latch the frame is due at (its expected present); F_V: app vsync index of the frame (HWUI IntendedVsync)
+F_RT, F_GPU, F_DUE, F_V, F_T_START, F_T_CPU, F_DOM = 0, 1, 2, 3, 4, 5, 6
 RF = 7  # fields per ring entry
 PIPE_WIDTH = P_RING + MAX_FRAMES * RF
 """Columns of the per-environment frame pipeline state (``SimCore.pipe``)."""
@@ -147,6 +149,7 @@ def init_pipe(n: int, app_phase_s: np.ndarray | float = 0.0) -> np.ndarray:
     p[:, P_LAST_VS] = -1.0
     p[:, P_APP_IDX] = -1.0
     p[:, P_NEXT_APP] = app_phase_s
+    p[:, P_UNSTUFFED] = -1.0
     return p
 
 
@@ -344,6 +347,7 @@ def fused_step(
         last_vs = pipe[i, P_LAST_VS]
         next_app = pipe[i, P_NEXT_APP]
         app_idx = pipe[i, P_APP_IDX]
+        unstuffed = pipe[i, P_UNSTUFFED]
         c_i = due_c[i]
         for kt in range(n_ticks):
             t = p0 + kt
@@ -443,6 +447,30 @@ def fused_step(
                     n3 += 1
                 if n3 > 0 and t_g <= nxt:  # GPU done: the buffer is queued for presentation
                     g_rem = 0.0
+                    # HWUI JankTracker::finishFrame: a frame that starts before the vsync it would start at in an
+                    # unstuffed pipeline is triple-buffered; its deadline moves to that vsync plus its own deadline
+                    # duration (a queued buffer covers one late frame), and the stuffed state carries over to the
+                    # next frame while frames keep their deadlines. A frame whose GPU work completes after its
+                    # deadline (here: after its due latch has passed) is janky; the next unstuffed start is then the
+                    # first app vsync after its completion. HWUI advances the stuffed start by its frame interval; a
+                    # frame paced at k vsyncs (30 fps on 90 Hz, k = due - start - c + 1) advances it by k.
+                    slot = P_RING + ((head + n4) & RING_MASK) * RF
+                    v0 = pipe[i, slot + F_V]
+                    dl = pipe[i, slot + F_DUE]
+                    stuffed = unstuffed > v0 + 0.5
+                    if stuffed:
+                        unstuffed_due = unstuffed + dl - v0
+                        k_pace = dl - v0 - c_i + 1.0
+                        dl = unstuffed_due
+                    if last_vs < dl - 0.5:
+                        if stuffed:
+                            unstuffed += k_pace
+                    else:
+                        jank += 1.0
+                        unstuffed = app_idx + 1.0
+                        t_cpu = pipe[i, slot + F_T_CPU] - pipe[i, slot + F_T_START]
+                        t_gpu = clk + now - pipe[i, slot + F_T_CPU]
+                        late_out[i, 3 if t_gpu > t_cpu else int(pipe[i, slot + F_DOM])] += 1.0
                     n3 -= 1
                     n4 += 1
                     if n3 > 0:
@@ -456,11 +484,6 @@ def fused_step(
                         due = pipe[i, slot + F_DUE]
                         if last_vs >= due - 0.5:
                             pres += 1.0
-                            if last_vs > due + pipe[i, slot + F_K] + 0.5:
-                                jank += 1.0
-                                t_cpu = pipe[i, slot + F_T_CPU] - pipe[i, slot + F_T_START]
-                                t_gpu = clk + now - pipe[i, slot + F_T_CPU]
-                                late_out[i, 3 if t_gpu > t_cpu else int(pipe[i, slot + F_DOM])] += 1.0
                             head = (head + 1) & RING_MASK
                             n4 -= 1
                             nfl -= 1
@@ -489,9 +512,7 @@ def fused_step(
                     pipe[i, slot + F_RT] = demand[t, C_RT_PF]
                     pipe[i, slot + F_GPU] = demand[t, C_GPU_PF]
                     pipe[i, slot + F_DUE] = app_idx + c_i + kk - 1.0
-                    # HWUI JankTracker: a frame started while the previous one is still rendering is triple-buffered
-                    # and gets one more frame interval before it counts as janky (buffer stuffing is not jank)
-                    pipe[i, slot + F_K] = kk if n2 + n3 > 0 else 0.0
+                    pipe[i, slot + F_V] = app_idx
                     pipe[i, slot + F_T_START] = clk + now
                     pipe[i, slot + F_DOM] = ud
                     ui_rem = demand[t, C_UI_PF]
@@ -560,6 +581,7 @@ def fused_step(
         pipe[i, P_LAST_VS] = last_vs
         pipe[i, P_NEXT_APP] = next_app
         pipe[i, P_APP_IDX] = app_idx
+        pipe[i, P_UNSTUFFED] = unstuffed
         counts_out[i, 0] = req
         counts_out[i, 1] = pres
         counts_out[i, 2] = jank

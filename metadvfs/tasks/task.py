@@ -45,6 +45,11 @@ class Task:
         """App frame-rate target, frames/s."""
         return float(self.app.metadata.target_fps)
 
+    @property
+    def display_rate(self) -> bool:
+        """The app's UI phases render at the display's refresh rate (:class:`AppMetadata` ``display_rate``)."""
+        return bool(self.app.metadata.display_rate)
+
     def trace_seconds(self, tick_s: float) -> float | None:
         """Length of the file trace, s (``None`` for generated demand)."""
         if self.trace is None:

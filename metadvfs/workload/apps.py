@@ -32,6 +32,7 @@ _TOP_KEYS = ("schema", "name", "display_name", "metadata", "android", "phases", 
 _ANDROID_KEYS = ("packages", "activity")
 _JAVA_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _META_KEYS = ("category", "interaction", "target_fps", "cpu_intensity", "gpu_intensity")
+_META_OPTIONAL = ("display_rate",)
 _PHASE_KEYS = ("name", "weight", "duration_s", "fps", "ui_mc", "gpu_mc", "worker_mc_per_s", "bg_mc_per_s")
 _DIST_KEYS = ("mean", "cv")
 
@@ -257,7 +258,7 @@ def _in_range(value: Any, source: str, field: str, lo: float, hi: float, *, lo_o
 def _parse_metadata(data: Any, source: str) -> AppMetadata:
     if not isinstance(data, dict):
         raise MetaDVFSError(f"{source}: field 'metadata' must be a mapping with {', '.join(_META_KEYS)}")
-    _check_keys(data, _META_KEYS, source, "metadata.")
+    _check_keys(data, _META_KEYS + _META_OPTIONAL, source, "metadata.")
     for key in _META_KEYS:
         if key not in data:
             raise MetaDVFSError(f"{source}: missing required field 'metadata.{key}'")
@@ -269,7 +270,14 @@ def _parse_metadata(data: Any, source: str) -> AppMetadata:
         cpu_intensity=_in_range(data["cpu_intensity"], source, "metadata.cpu_intensity", 0.0, 1.0),
         gpu_intensity=_in_range(data["gpu_intensity"], source, "metadata.gpu_intensity", 0.0, 1.0),
         interaction=interaction,
+        display_rate=_flag(data.get("display_rate", False), source, "metadata.display_rate"),
     )
+
+
+def _flag(value: Any, source: str, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise MetaDVFSError(f"{source}: field {field!r}: {value!r} is not true or false")
+    return value
 
 
 def _label(value: Any, source: str, field: str, known: tuple[str, ...]) -> str:

@@ -54,6 +54,10 @@ class AppMetadata:
         cpu_intensity: Relative CPU demand in [0, 1].
         gpu_intensity: Relative GPU demand in [0, 1].
         interaction: One of :data:`INTERACTIONS`.
+        display_rate: The phases requesting ``target_fps`` are UI animation (scrolls, swipes, overlays), which
+            Android draws at the display's refresh rate (Choreographer runs once per vsync): on a 90 or 120 Hz
+            panel they request 90 or 120 frames/s with the same work per frame (docs/workloads.md). ``False``
+            keeps ``target_fps`` on every panel (a game or benchmark capped at its own rate).
     """
 
     category: str
@@ -61,6 +65,7 @@ class AppMetadata:
     cpu_intensity: float
     gpu_intensity: float
     interaction: str
+    display_rate: bool = False
 
 
 @dataclass(frozen=True)

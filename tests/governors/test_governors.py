@@ -10,7 +10,7 @@ from metadvfs.errors import MetaDVFSError
 from metadvfs.governors.registry import GOVERNOR_NAMES, make_governor
 from metadvfs.sim.replay import replay
 from metadvfs.tasks.task import make_task
-from metadvfs.workload.apps import list_apps
+from metadvfs.workload.apps import list_apps, load_app
 
 DEVICES = tuple(list_devices())  # the catalogs: a new profile or app file is covered without a test edit
 APPS = tuple(list_apps())
@@ -87,17 +87,41 @@ def test_powersave_loses_qoe_on_3dmark(results):
         if name.endswith(":3dmark"):
             ps = results["powersave"][i]["qoe"]
             perf = results["performance"][i]["qoe"]
-            assert results["powersave"][i]["jank_pct"] > 50.0
             if perf < 0.05:  # pixel5: even fmax cannot render the scenes at 60 fps (every frame late); fewer frames
                 ps_fps, perf_fps = results["powersave"][i]["fps_mean"], results["performance"][i]["fps_mean"]
                 assert ps_fps < 0.9 * perf_fps, f"{name}: powersave {ps_fps:.1f} fps vs performance {perf_fps:.1f}"
                 continue
             assert ps < perf - 0.02, f"{name}: powersave QoE {ps:.3f} vs performance {perf:.3f}"
+            # at the bottom GPU OPP most requests are coalesced or presented late (HWUI counts a frame that only
+            # waits behind a queued buffer as on time, so the jank share alone understates it: docs/simulator.md 5.1)
+            m = results["powersave"][i]
+            on_time = m["fps_mean"] * m["duration_s"] * (1.0 - m["jank_pct"] / 100.0) / m["frames_req"]
+            assert on_time < 0.8, f"{name}: powersave presents {on_time:.2f} of the requested frames on time"
+
+
+# the video and social apps (issue 9: real Pixels run them at low single-digit janky-frame rates)
+SMOOTH_CATEGORIES = ("short_video", "long_video", "social_feed")
+
+
+def test_stock_janks_at_most_5_percent_on_video_and_social_apps(results):
+    """``stock`` (the governor stack the phone runs) janks <= 5 % of frames on the video and social apps on every
+    phone, as ``dumpsys gfxinfo`` reports for them on real Pixels (jank by HWUI's rule, docs/simulator.md 5.1)."""
+    apps = {a: load_app(a) for a in APPS}
+    checked = 0
+    for i, name in enumerate(results["_names"]):
+        if apps[name.split(":")[1]].metadata.category not in SMOOTH_CATEGORIES:
+            continue
+        m = results["stock"][i]
+        assert m["fps_mean"] > 0, name
+        assert m["jank_pct"] <= 5.0, f"{name}: stock janks {m['jank_pct']:.1f} % of frames"
+        checked += 1
+    assert checked >= len(DEVICES) * 4
 
 
 def test_oracle_bounds_ppr_at_full_qoe(results):
     """On every task: oracle QoE >= every governor's - 0.01, and oracle PPR >= that of every governor whose QoE is
-    at least the oracle's - 0.01. The oracle also presents every frame the top OPP presents (QoE >= performance)."""
+    at least the oracle's - 0.01 and that janks no more frames. The oracle also presents every frame the top OPP
+    presents (QoE >= performance)."""
     for i, name in enumerate(results["_names"]):
         o = results["oracle"][i]
         perf = results["performance"][i]
@@ -110,8 +134,18 @@ def test_oracle_bounds_ppr_at_full_qoe(results):
                 continue
             m = results[g][i]
             assert o["qoe"] >= m["qoe"] - 0.01, f"{name}: oracle QoE {o['qoe']:.3f} < {g} {m['qoe']:.3f}"
-            if m["qoe"] >= o["qoe"] - 0.01:
+            # The oracle never trades jank for energy (docs/simulator.md 9), so PPR is compared with the governors at
+            # its QoE up to the 1-s windowing that jank no more frames than it. With HWUI's jank rule a governor can
+            # jank a few more frames and stay within 0.01 QoE: measured (20 s, seed 7) ondemand and conservative on
+            # pixel4:tiktok (0.9 / 1.6 % jank vs 0.18 %, PPR +0.2 / +0.1 %), stock and schedutil on pixel6:tiktok
+            # (0.5 / 0.7 % vs 0.18 %, +0.02 / +0.06 %), stock on pixel8:tiktok (0.33 % vs 0 %, +0.06 %).
+            if m["qoe"] >= o["qoe"] - 0.01 and _janky(m) <= _janky(o) + 0.5:
                 assert o["ppr"] >= m["ppr"] * (1 - 1e-9), f"{name}: oracle PPR {o['ppr']:.4f} < {g} {m['ppr']:.4f}"
+
+
+def _janky(m: dict[str, float]) -> float:
+    """Janky frames of a run from its metrics."""
+    return m["jank_pct"] / 100.0 * m["fps_mean"] * m["duration_s"]
 
 
 def test_oracle_replans_when_a_thermal_cap_engages():

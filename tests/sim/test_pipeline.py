@@ -10,9 +10,10 @@ from metadvfs.sim.batch import TaskBatch
 from metadvfs.sim.core import BUFFER_DEPTH
 from metadvfs.sim.demand import CompiledDemand, DemandPool, compile_demand
 from metadvfs.sim.device_arrays import compile_devices
-from metadvfs.sim.kernel import OTHER_BACKLOG_S
+from metadvfs.sim.kernel import C_FPS, C_FRAMES, C_GPU_PF, C_RT_PF, C_UI_PF, OTHER_BACKLOG_S
 from metadvfs.sim.replay import replay
 from metadvfs.tasks.task import make_task
+from metadvfs.workload.apps import load_app
 
 DEVICES = ("pixel3", "pixel4", "pixel5", "pixel6", "pixel8")
 APPS = ("tiktok", "kwai", "bilibili", "weibo", "taobao", "3dmark")
@@ -90,6 +91,47 @@ def test_video_on_a_90hz_panel_presents_every_third_vsync_and_slow_frames_are_ja
     o_slow = slow_core.step(np.zeros((1, 4), dtype=np.int64), 300)
     assert o_slow.frames_janky[0] > 0 and o_slow.frames_dropped[0] > 0
     assert o_slow.frames_presented[0] < o_fast.frames_presented[0]
+
+
+def test_one_late_frame_is_one_janky_frame_not_a_stuffed_pipeline_of_them():
+    """HWUI JankTracker: after one late frame the queue is one buffer deeper (buffer stuffing); the frames that
+    follow are presented one vsync later than their own deadline but completed in time, and are not janky."""
+    n = 600
+    core = _synthetic("pixel3", n, 1, ui=2.0, rt=1.0, gpu=3.0)  # 60 Hz panel; light frames: ~7 ms at the top OPPs
+    b = int(core.base[0])
+    grid = np.floor(np.arange(int(n * 0.01 * 60)) / 60 / 0.01 + 1e-9).astype(int)  # a request at every vsync
+    core.pool.data[b : b + n, C_FRAMES] = np.bincount(grid, minlength=n)[:n]
+    heavy = grid[120]  # one frame whose GPU work (15 GPU-Mc, 21 ms at 710 MHz) misses its vsync
+    core.pool.data[b + heavy, C_GPU_PF] = 15.0
+    top = core.dev.n_opp[0] - 1
+    out = core.step(top[None, :], n)
+    assert out.frames_req[0] == len(grid) and out.frames_presented[0] >= len(grid) - 2
+    assert out.frames_janky[0] == 1.0
+
+
+def test_ui_phases_request_the_panel_refresh_rate_and_benchmarks_keep_their_target():
+    """Display-rate apps draw their UI phases once per vsync: on the 90 Hz Pixel 6 the frames of Weibo's 60 fps
+    phases become 90/s with the same work per frame; the 60 Hz Pixel 3 and the 60 fps-capped 3DMark are unchanged."""
+
+    def pool(device: str, app: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        batch = TaskBatch([make_task(device, app)], 60.0)
+        batch.seed([3])
+        batch.reset_rows(np.arange(1))
+        core = batch.core
+        b = int(core.base[0])
+        rows = core.pool.data[b : b + batch.episode_ticks]
+        return rows[:, C_FRAMES], rows[:, C_FPS], rows[:, C_UI_PF] + rows[:, C_RT_PF]
+
+    assert load_app("weibo").metadata.display_rate and not load_app("3dmark").metadata.display_rate
+    fr6, fps6, ui6 = pool("pixel6", "weibo")
+    fr3, fps3, ui3 = pool("pixel3", "weibo")
+    ui_ticks6, ui_ticks3 = fps6 == 90.0, fps3 == 60.0
+    assert ui_ticks6.sum() == ui_ticks3.sum() > 500  # the same phases (one bank, one window)
+    assert fr6[ui_ticks6].sum() / (ui_ticks6.sum() * 0.01) == pytest.approx(90.0, rel=0.01)
+    assert fr3[ui_ticks3].sum() / (ui_ticks3.sum() * 0.01) == pytest.approx(60.0, rel=0.01)
+    assert np.median(ui6[ui_ticks6 & (fr6 > 0)]) == pytest.approx(np.median(ui3[ui_ticks3 & (fr3 > 0)]), rel=0.1)
+    fr_b, fps_b, _ = pool("pixel6", "3dmark")
+    assert set(np.unique(fps_b[fr_b > 0]).tolist()) <= {5.0, 60.0}
 
 
 def test_workers_spread_over_fitting_cores_not_one_mid_core():

@@ -121,6 +121,7 @@ def _delete(path: list):
         (_set(["phases", 1, "name"], "video"), r"duplicate phase name 'video'"),
         (_set(["phases", 0, "colour"], "red"), r"unknown field phases\[0\].'colour'"),
         (_set(["metadata", "target_fps"], "fast"), r"metadata.target_fps.*not a number"),
+        (_set(["metadata", "display_rate"], "yes"), r"metadata.display_rate.*not true or false"),
     ],
 )
 def test_malformed_app_profiles(tmp_path: Path, mutate, pattern: str) -> None:
