@@ -110,4 +110,5 @@ def test_export_and_bench_governor_count_the_same_parameters(tiny_model: Path, t
     bench = bench_decision_latency(out, repeats=20)
     assert res["parameters"] == bench["parameters"] > 0
     man = json.loads((out / "manifest.json").read_text())
-    assert man["files"] == {"policy.onnx": file_sha256(out / "policy.onnx")}  # every named file is hashed
+    want = {name: file_sha256(out / name) for name in ("policy.onnx", "policy.bin")}
+    assert man["files"] == want  # every named file is hashed (the model and the runner's weights)
