@@ -7,36 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from simobs import sim_observations
 from typer.testing import CliRunner
 
 from metadvfs.catalog.devices import list_devices, load_device
 from metadvfs.cli import app
-from metadvfs.environment.vec_env import BatchedDVFSVecEnv
 from metadvfs.export.exporter import export_governor, torch_actions
 from metadvfs.learn.checkpoint import load_checkpoint
-from metadvfs.learn.evaluate import ModelDriver
 
 
 def _sim_observations(model_dir: Path, device: str, n_min: int) -> tuple[np.ndarray, np.ndarray]:
     """Observations (and the manifest-style meta) visited by the model itself on the simulated phone."""
-    m = load_checkpoint(model_dir)
-    apps = ["tiktok", "3dmark", "weibo", "bilibili"]
-    names = [f"{device}:{a}" for a in apps for _ in range(5)]
-    drv = ModelDriver(m, names)
-    venv = BatchedDVFSVecEnv(
-        [tuple(n.split(":")) for n in names],
-        window=m.window,
-        episode_seconds=60,
-        **{k: v for k, v in drv.env_kwargs.items() if k != "window"},
-    )
-    venv.seed(7)
-    obs = venv.reset()
-    xs, ms = [], []
-    while sum(len(x) for x in xs) < n_min:
-        xs.append(obs["obs"].copy())
-        ms.append(drv.meta.copy())
-        obs, _, _, _ = venv.step(drv.act(venv, obs))
-    return np.concatenate(xs), np.concatenate(ms)
+    obs, meta, _, _ = sim_observations(model_dir, device, n_min)
+    return obs, meta
 
 
 def test_export_parity_on_10k_simulated_observations(tiny_model: Path, tmp_path: Path) -> None:
