@@ -175,7 +175,8 @@ static int verify_nodes(const pl_plan *p, const snapshot *s, char *bad, size_t n
     return 0;
 }
 
-/* The stock restore script (services, properties and the nodes again) with the phone's sh; waits <= 10 s. */
+/* The stock restore script (services, properties and the nodes again) with the phone's sh; waits <= 10 s.
+ * Returns its exit status (the script's last command's; 0 when there is no script), -1 when it could not run. */
 static int run_restore_script(const pl_plan *p) {
     if (!p->restore_script[0]) return 0;
     char sh[2 * PL_PATH], script[2 * PL_PATH];
@@ -192,7 +193,7 @@ static int run_restore_script(const pl_plan *p) {
     for (int i = 0; i < 200; i++) {
         int st;
         pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
         struct timespec ts = {0, 50000000};
         nanosleep(&ts, NULL);
     }
@@ -372,7 +373,7 @@ static int cmd_run(const char *plan_path, int check_only) {
         snprintf(restore, sizeof restore, "mismatch %s", badnode);
         rc = rc ? rc : 1;
     } else {
-        snprintf(restore, sizeof restore, "verified%s%s", fails ? " after-retries" : "", script ? " script-failed" : "");
+        snprintf(restore, sizeof restore, "verified (%d write(s) failed on the way; restore.sh exit %d)", fails, script);
     }
     write_status(&p, rc ? "failed" : "stopped", step, fr.app, reason, sn_now() - start, restore);
     unlink(pl_path(&p, pidf, path, sizeof path));
