@@ -252,9 +252,11 @@ class ControlSession:
         self.controller.use_applier()
 
     def start_untethered(self) -> None:
-        """Set the phone up for the on-phone runner: steps 4-6 of :meth:`start` (snapshot, poller, watchdog,
-        services), but no governor switch and no applier: the runner switches and writes itself, and its heartbeat
-        keeps the watchdog and the poller alive once the host has gone."""
+        """Set the phone up for the on-phone runner: steps 4-6 of :meth:`start` (snapshot, poller, watchdog, services).
+
+        No governor switch and no applier: the runner switches and writes itself, and its heartbeat keeps the
+        watchdog and the poller alive once the host has gone.
+        """
         if not self.prepared:
             self.prepare()
         assert self.stock is not None

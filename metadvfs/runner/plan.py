@@ -139,11 +139,9 @@ def render_plan(m: GovernorManifest, b: Binding, plan: list[DomainNodes], limit_
         lines.append(f"pidle {d} {_nums(_per_opp(idle, len(freqs)))}")
         lines.append(f"pstatic {d} {_nums(static)}")
     for dn in plan:
-        lines.append(
-            f"write {dn.domain} {dn.method} {_path(dn.min_node)} {_path(dn.max_node)} "
-            f"{_path(dn.setspeed_node) if dn.setspeed_node else '-'} {_path(dn.governor_node) if dn.governor_node else '-'} "
-            + " ".join(str(v) for v in dn.table)
-        )
+        opt = [_path(x) if x else "-" for x in (dn.setspeed_node, dn.governor_node)]
+        nodes = f"{_path(dn.min_node)} {_path(dn.max_node)} {' '.join(opt)}"
+        lines.append(f"write {dn.domain} {dn.method} {nodes} " + " ".join(str(v) for v in dn.table))
     for name in list_apps():
         app = load_app(name)
         pkgs = [_word(p, "package") for p in app.packages][:8]
