@@ -183,7 +183,9 @@ def _wait_running(link: AdbLink) -> dict[str, str]:
         st = read_status(link)
         if st.get("state") == "running" and st["alive"] == "yes":
             return st
-        if st.get("state") in ("stopped", "failed") or time.monotonic() > deadline:
+        if st.get("state") == "stopped":
+            return st  # it ran and already handed the phone back by itself (e.g. thermal hand-back)
+        if st.get("state") == "failed" or time.monotonic() > deadline:
             out = link.root_shell(f"cat {q(rp.OUT_PATH)} 2>/dev/null").strip().splitlines()
             why = st.get("reason") or (out[-1] if out else "no status after 5 s")
             raise MetaDVFSError(f"the runner did not start: {why}")

@@ -4,7 +4,8 @@ Every node comes from the same discovery and binding (:mod:`metadvfs.adb.binding
 write plan (:func:`metadvfs.adb.control.domain_nodes`: userspace/``scaling_setspeed`` or ``min = max`` clamps,
 table values in node units only), every codec constant from the governor's manifest, and the power model from the
 device profile (as :func:`metadvfs.adb.sampler.step_reading` uses it). One ``key value...`` per line; paths are
-phone paths (validated, no whitespace)::
+phone paths (validated, no whitespace). Every path the runner uses is in the plan (none is compiled in), so the
+twin's path mapping, which rewrites the phone paths of the text written to the phone, covers the runner too::
 
     metadvfs-runner-plan 1
     plan|weights|home <path>               the plan's own path, the weight file, the run directory
@@ -14,7 +15,7 @@ phone paths (validated, no whitespace)::
     codec <fmax_mhz x4> <n_opp x4> <p_max_mw x4> <mask x4> <ambient> <die_throttle> <skin_throttle>
     heartbeat <path>                       written every step (the watchdog's and the frame poller's)
     sf_file|fg_file|layer_file <path>      the frame poller's files (metadvfs.adb.agents)
-    restore_script <path>                  the stock restore.sh, run after the runner's own restore
+    restore_script <path>; sh <path>       the stock restore.sh, run with the phone's sh after the runner's restore
     stat /proc/stat;  gpu_util <path>;  die <path>...;  skin <path>;  cooling <path>...
     odpm <path>...;  rail <domain|-> <name>;  battery <current_now> <voltage_now>
     base_power_mw <mW>  gpu_throughput <x>
@@ -104,6 +105,7 @@ def render_plan(m: GovernorManifest, b: Binding, plan: list[DomainNodes], limit_
         f"fg_file {agents.FG_PATH}",
         f"layer_file {agents.LAYER_PATH}",
         f"restore_script {od.RESTORE_PATH}",
+        "sh /system/bin/sh",
         "stat /proc/stat",
         f"gpu_util {_path(lay.gpu.util_node)}",
         f"base_power_mw {prof.base_power_mw:g}",

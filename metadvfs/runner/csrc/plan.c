@@ -67,6 +67,7 @@ static int line(pl_plan *p, char **t, int n, const char **why) {
     if (!strcmp(k, "layer_file")) { NEED(2); PATH(p->layer_file, t[1]); return 0; }
     if (!strcmp(k, "restore_script")) { NEED(2); PATH(p->restore_script, t[1]); return 0; }
     if (!strcmp(k, "skin")) { NEED(2); PATH(p->skin, t[1]); return 0; }
+    if (!strcmp(k, "sh")) { NEED(2); PATH(p->sh, t[1]); return 0; }
     if (!strcmp(k, "heartbeat")) {
         NEED(2);
         if (p->n_heartbeat >= 2) { *why = "at most 2 heartbeat files"; return -1; }

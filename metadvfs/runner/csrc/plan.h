@@ -42,7 +42,7 @@ typedef struct {
     char home[PL_PATH], stat[PL_PATH], gpu_util[PL_PATH];
     char heartbeat[2][PL_PATH];
     int n_heartbeat;
-    char sf_file[PL_PATH], fg_file[PL_PATH], layer_file[PL_PATH], restore_script[PL_PATH];
+    char sf_file[PL_PATH], fg_file[PL_PATH], layer_file[PL_PATH], restore_script[PL_PATH], sh[PL_PATH];
     int interval_ms;
     double limit_s, fg_period_s;
     double throttle_skin_c, throttle_die_c;

@@ -179,15 +179,23 @@ static int verify_nodes(const pl_plan *p, const snapshot *s, char *bad, size_t n
  * Returns its exit status (the script's last command's; 0 when there is no script), -1 when it could not run. */
 static int run_restore_script(const pl_plan *p) {
     if (!p->restore_script[0]) return 0;
-    char sh[2 * PL_PATH], script[2 * PL_PATH];
-    pl_path(p, "/system/bin/sh", sh, sizeof sh);
-    pl_path(p, p->restore_script, script, sizeof script);
+    /* The phone's sh with a command string: Android's PATH first (setprop, start, stop live there); on the twin
+     * the phone's sh maps the phone paths of the string to its tree, as for every command it runs. */
+    char sh[2 * PL_PATH], cmd[PL_PATH + 160];
+    pl_path(p, p->sh[0] ? p->sh : "/system/bin/sh", sh, sizeof sh);
+    snprintf(cmd, sizeof cmd, "PATH=$PATH:/system/bin:/system/xbin:/vendor/bin:/product/bin; export PATH; sh %s",
+             p->restore_script);
+    char logp[PL_PATH + 16], logh[2 * PL_PATH];
+    home_file(p, "restore.log", logp, sizeof logp);
+    pl_path(p, logp, logh, sizeof logh);
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
-        int fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) dup2(fd, 0), dup2(fd, 1), dup2(fd, 2);
-        execl(sh, "sh", script, (char *)NULL);
+        int in = open("/dev/null", O_RDONLY), out = open(logh, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (in >= 0) dup2(in, 0);
+        if (out >= 0) dup2(out, 1), dup2(out, 2);
+        execl(sh, "sh", "-c", cmd, (char *)NULL);
+        fprintf(stderr, "exec %s: %s\n", sh, strerror(errno));
         _exit(127);
     }
     for (int i = 0; i < 200; i++) {
