@@ -135,7 +135,7 @@ def test_corrupt_weight_file_is_refused_before_any_node_changes(
     (bad / "policy.bin").write_bytes(bytes(data))
     with TwinServer(device="pixel6", app="tiktok", port=0) as twin:
         before = _controls(twin)
-        with pytest.raises(MetaDVFSError, match="policy.bin"):  # the host sees the manifest hash differ
+        with pytest.raises(MetaDVFSError, match=r"policy\.bin"):  # the host sees the manifest hash differ
             onphone.start_on_phone(bad, twin.serial, runner=runner_bin)
         assert _controls(twin) == before
         real = onphone._install
