@@ -45,13 +45,22 @@ def bench_governor_cmd(
 ) -> None:
     """Benchmark an exported governor: decision latency, and optionally the control loop over an ADB twin."""
     from metadvfs.errors import MetaDVFSError
-    from metadvfs.export.bench import bench_control_loop_twin, bench_decision_latency
+    from metadvfs.export.bench import (
+        bench_control_loop_twin,
+        bench_decision_latency,
+        bench_runner_latency,
+        machine_name,
+    )
 
     if repeats < 100:
         raise MetaDVFSError(f"--repeats: must be >= 100, got {repeats}")
     if not 0 <= loop_seconds <= 3600:
         raise MetaDVFSError(f"--loop-seconds: must be in [0, 3600], got {loop_seconds}")
-    res: dict[str, object] = {"decision": bench_decision_latency(governor, repeats)}
+    runner = bench_runner_latency(governor, repeats)  # also the reference computation of this run
+    decision = bench_decision_latency(governor, repeats)
+    if "ref_us_median" in runner:
+        decision["ratio_to_reference"] = decision["us_median"] / runner["ref_us_median"]
+    res: dict[str, object] = {"machine": machine_name(), "decision": decision, "runner": runner}
     if loop_seconds > 0:
         with console.status("control loop on a loopback twin"):
             res["control_loop"] = bench_control_loop_twin(governor, seconds=loop_seconds)
@@ -64,6 +73,20 @@ def bench_governor_cmd(
         f"p95 {d['us_p95']:.1f} us over {d['repeats']} calls; "  # type: ignore[index]
         f"{d['parameters']:,} parameters = ONNX initializer values"  # type: ignore[index]
     )
+    r: dict = res["runner"]  # type: ignore[assignment]
+    if "skipped" in r:
+        console.print(f"C runner: skipped ({r['skipped']})")
+    else:
+        console.print(
+            f"decision (C runner, {r['target']}, batch 1, 1 thread): median {r['us_median']:.1f} us, "
+            f"p95 {r['us_p95']:.1f} us; peak RSS {r['rss_kb']} kB; binary "
+            + ", ".join(f"{t} {n:,} B" for t, n in r["binary_bytes"].items())
+        )
+        console.print(
+            f"reference ({r['reference']}, same run): median {r['ref_us_median']:.2f} us -> decision / reference: "
+            f"onnxruntime {d['ratio_to_reference']:.1f}, C runner {r['ratio_to_reference']:.2f}"  # type: ignore[index]
+        )
+    console.print(f"machine: {res['machine']}")
     if "control_loop" in res:
         c = res["control_loop"]
         console.print(f"control loop on the twin: {c}")

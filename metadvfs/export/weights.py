@@ -263,7 +263,9 @@ def decode_weights(data: bytes, where: str = "policy.bin") -> RunnerWeights:
             pos += 4 * n
         nh = len(w.widths)
         head = [(ts[11 + 2 * i], ts[12 + 2 * i]) for i in range(nh)]
-        w.models.append(ModelWeights(*ts[:11], head, ts[11 + 2 * nh], ts[12 + 2 * nh]))  # type: ignore[misc]
+        names = ("ln_w", "ln_b", "w_in", "w_h", "bias", "fc_w", "fc_b", "meta_w", "meta_b", "film_w", "film_b")
+        fields = dict(zip(names, ts[:11], strict=True))
+        w.models.append(ModelWeights(**fields, head=head, act_w=ts[11 + 2 * nh], act_b=ts[12 + 2 * nh]))
     return w
 
 
@@ -381,7 +383,7 @@ def runner_weights_from_module(
         act_name = kinds.pop() if kinds else "tanh"
         widths = [int(m.out_features) for m in lin]
         eps = float(ext.temporal.norm.eps)
-        hidden, proj, emb = net.hidden, int(net.fc.out_features), int(ext.meta_net[0].out_features)
+        hidden, proj, emb = net.hidden, int(net.fc.out_features), int(ext.meta_net[0].out_features)  # type: ignore[arg-type]
         nvec = list(greedy.nvec)
         models.append(
             ModelWeights(
