@@ -176,3 +176,22 @@ def test_plan_names_the_nodes_of_the_adb_deploy(gov: Path) -> None:
         assert f"write {dn.domain} {dn.method} {dn.min_node} {dn.max_node} " in text
         assert text.split(f"write {dn.domain} ")[1].splitlines()[0].endswith(" ".join(str(v) for v in dn.table))
     assert f"device {m.device_name}" in text and f"profile_hash {m.profile_hash}" in text
+
+
+def test_runner_refuses_another_devices_weights(
+    runner_bin: Path, gov: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even if another device's policy.bin reached the phone, the runner compares it with the plan and refuses."""
+    other = tmp_path / "p8"
+    export_governor(SHIPPED, "pixel8", other)
+    real = onphone._install
+
+    def swap(link: AdbLink, binary: Path, weights: Path, plan_text: str) -> None:
+        real(link, binary, other / "policy.bin", plan_text)
+
+    monkeypatch.setattr(onphone, "_install", swap)
+    with TwinServer(device="pixel6", app="tiktok", port=0) as twin:
+        before = _controls(twin)
+        with pytest.raises(MetaDVFSError, match=r"governor for pixel8 .* this phone runs pixel6"):
+            onphone.start_on_phone(gov, twin.serial, runner=runner_bin)
+        assert _controls(twin) == before
