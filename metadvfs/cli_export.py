@@ -49,6 +49,7 @@ def bench_governor_cmd(
         bench_control_loop_twin,
         bench_decision_latency,
         bench_runner_latency,
+        bench_streaming_latency,
         machine_name,
     )
 
@@ -58,9 +59,17 @@ def bench_governor_cmd(
         raise MetaDVFSError(f"--loop-seconds: must be in [0, 3600], got {loop_seconds}")
     runner = bench_runner_latency(governor, repeats)  # also the reference computation of this run
     decision = bench_decision_latency(governor, repeats)
+    streaming = bench_streaming_latency(governor, repeats)
     if "ref_us_median" in runner:
         decision["ratio_to_reference"] = decision["us_median"] / runner["ref_us_median"]
-    res: dict[str, object] = {"machine": machine_name(), "decision": decision, "runner": runner}
+        if "us_median" in streaming:
+            streaming["ratio_to_reference"] = streaming["us_median"] / runner["ref_us_median"]
+    res: dict[str, object] = {
+        "machine": machine_name(),
+        "decision": decision,
+        "streaming_numpy": streaming,
+        "runner": runner,
+    }
     if loop_seconds > 0:
         with console.status("control loop on a loopback twin"):
             res["control_loop"] = bench_control_loop_twin(governor, seconds=loop_seconds)
@@ -73,6 +82,11 @@ def bench_governor_cmd(
         f"p95 {d['us_p95']:.1f} us over {d['repeats']} calls; "  # type: ignore[index]
         f"{d['parameters']:,} parameters = ONNX initializer values"  # type: ignore[index]
     )
+    if "us_median" in streaming:
+        console.print(
+            f"decision (numpy streaming from policy.bin, batch 1): median {streaming['us_median']:.1f} us, "
+            f"p95 {streaming['us_p95']:.1f} us"
+        )
     r: dict = res["runner"]  # type: ignore[assignment]
     if "skipped" in r:
         console.print(f"C runner: skipped ({r['skipped']})")
@@ -84,7 +98,9 @@ def bench_governor_cmd(
         )
         console.print(
             f"reference ({r['reference']}, same run): median {r['ref_us_median']:.2f} us -> decision / reference: "
-            f"onnxruntime {d['ratio_to_reference']:.1f}, C runner {r['ratio_to_reference']:.2f}"  # type: ignore[index]
+            f"onnxruntime {d['ratio_to_reference']:.1f}, "  # type: ignore[index]
+            + (f"numpy streaming {streaming['ratio_to_reference']:.1f}, " if "ratio_to_reference" in streaming else "")
+            + f"C runner {r['ratio_to_reference']:.2f}"
         )
     console.print(f"machine: {res['machine']}")
     if "control_loop" in res:

@@ -50,6 +50,32 @@ def bench_decision_latency(governor: str | Path, repeats: int = 5000, threads: i
     }
 
 
+def bench_streaming_latency(governor: str | Path, repeats: int = 5000) -> dict[str, Any]:
+    """Median / p95 of :class:`~metadvfs.export.stream.StreamingPolicy` decisions (numpy, windows sliding by one row).
+
+    Returns:
+        ``{"us_median", "us_p95", "repeats", "incremental"}``, or ``{"skipped": reason}`` without ``policy.bin``.
+    """
+    from metadvfs.export.stream import StreamingPolicy
+
+    if not (Path(governor) / "policy.bin").is_file():
+        return {"skipped": f"{Path(governor) / 'policy.bin'} missing (re-export the governor)"}
+    sp = StreamingPolicy(governor)
+    rng = np.random.default_rng(0)
+    seq = rng.uniform(0, 1, (repeats + 200 + sp.k, codec.OBS_DIM)).astype(np.float32)
+    for i in range(200):
+        sp.act(seq[i : i + sp.k], "tiktok")
+    times = np.empty(repeats)
+    for i in range(repeats):
+        win = seq[200 + i : 200 + i + sp.k]
+        t0 = time.perf_counter()
+        sp.act(win, "tiktok")
+        times[i] = time.perf_counter() - t0
+    us = times * 1e6
+    return {"us_median": float(np.median(us)), "us_p95": float(np.percentile(us, 95)), "repeats": repeats,
+            "incremental": sp.incremental}  # fmt: skip
+
+
 def machine_name() -> str:
     """CPU model and core count of this machine (``/proc/cpuinfo``), for quoting latency figures."""
     import os

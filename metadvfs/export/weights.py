@@ -300,6 +300,42 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
 
 
+def project(w: RunnerWeights, mw: ModelWeights, x: np.ndarray) -> np.ndarray:
+    """``LayerNorm(rows) @ W_in + b``: what each observation row contributes before the recurrence, (..., 3H)."""
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    xn = (x - mu) / np.sqrt(var + np.float32(w.eps)) * mw.ln_w + mw.ln_b
+    return np.asarray(xn @ mw.w_in + mw.bias, dtype=np.float32)
+
+
+def recur(w: RunnerWeights, mw: ModelWeights, z: np.ndarray) -> np.ndarray:
+    """The fused CfC over projected rows (B, K, 3H), oldest first, from ``h = 0``: the last hidden state (B, H)."""
+    hd = w.hidden
+    h = np.zeros((z.shape[0], hd), dtype=np.float32)
+    for k in range(z.shape[1]):
+        zk = z[:, k] + h @ mw.w_h if k else z[:, k]
+        f1, f2 = np.tanh(zk[:, :hd]), np.tanh(zk[:, hd : 2 * hd])
+        h = f1 + _sigmoid(zk[:, 2 * hd :]) * (f2 - f1)
+    return h
+
+
+def film(mw: ModelWeights, meta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The metadata embedding ``e`` (E,) and the FiLM terms ``(gamma, beta)`` concatenated (2P,)."""
+    e = np.tanh(meta @ mw.meta_w + mw.meta_b)
+    return e, e @ mw.film_w + mw.film_b
+
+
+def head(w: RunnerWeights, mw: ModelWeights, h: np.ndarray, e: np.ndarray, gb: np.ndarray) -> np.ndarray:
+    """Projection, FiLM, the policy head and the argmax per domain: (B, 4) int64 choices."""
+    t = h @ mw.fc_w + mw.fc_b
+    feat = np.concatenate([t * (1 + gb[: w.proj]) + gb[w.proj :], np.broadcast_to(e, (h.shape[0], w.emb))], axis=1)
+    for wt, b in mw.head:
+        feat = _act(feat @ wt + b, w.activation)
+    logits = feat @ mw.act_w + mw.act_b
+    parts = np.split(logits, np.cumsum(w.nvec)[:-1], axis=1)
+    return np.stack([np.argmax(p, axis=1) for p in parts], axis=1).astype(np.int64)
+
+
 def reference_actions(w: RunnerWeights, obs: np.ndarray, app: str | None) -> np.ndarray:
     """The policy of a weight file in numpy float32 (format check; the C runner is the deployed path).
 
@@ -313,26 +349,9 @@ def reference_actions(w: RunnerWeights, obs: np.ndarray, app: str | None) -> np.
     """
     g, meta = w.route(app)
     mw = w.models[g]
-    x = np.asarray(obs, dtype=np.float32)
-    mu = x.mean(-1, keepdims=True)
-    var = ((x - mu) ** 2).mean(-1, keepdims=True)
-    xn = (x - mu) / np.sqrt(var + np.float32(w.eps)) * mw.ln_w + mw.ln_b
-    hd = w.hidden
-    z = xn @ mw.w_in + mw.bias  # (B, K, 3H)
-    h = np.zeros((x.shape[0], hd), dtype=np.float32)
-    for k in range(x.shape[1]):
-        zk = z[:, k] + h @ mw.w_h
-        f1, f2 = np.tanh(zk[:, :hd]), np.tanh(zk[:, hd : 2 * hd])
-        h = f1 + _sigmoid(zk[:, 2 * hd :]) * (f2 - f1)
-    t = h @ mw.fc_w + mw.fc_b
-    e = np.tanh(meta @ mw.meta_w + mw.meta_b)
-    gb = e @ mw.film_w + mw.film_b
-    feat = np.concatenate([t * (1 + gb[: w.proj]) + gb[w.proj :], np.broadcast_to(e, (x.shape[0], w.emb))], axis=1)
-    for wt, b in mw.head:
-        feat = _act(feat @ wt + b, w.activation)
-    logits = feat @ mw.act_w + mw.act_b
-    parts = np.split(logits, np.cumsum(w.nvec)[:-1], axis=1)
-    return np.stack([np.argmax(p, axis=1) for p in parts], axis=1).astype(np.int64)
+    h = recur(w, mw, project(w, mw, np.asarray(obs, dtype=np.float32)))
+    e, gb = film(mw, meta)
+    return head(w, mw, h, e, gb)
 
 
 def runner_weights_from_module(

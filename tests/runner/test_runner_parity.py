@@ -40,6 +40,12 @@ def _parity(runner_bin: Path, device: str, out: Path) -> None:
     mism = int((res.actions != onnx).any(axis=1).sum())
     assert mism == 0, f"{device}: {mism} of {len(obs)} runner decisions differ from the ONNX graph"
     assert res.incremental > 0.9 * len(obs)  # the streaming path (one projection per decision) was the one checked
+    from metadvfs.export.stream import StreamingPolicy
+
+    streams = {int(e): StreamingPolicy(out) for e in set(envs.tolist())}  # one per env: its windows slide
+    py = np.stack([streams[int(e)].act(o, a) for o, a, e in zip(obs, apps, envs, strict=True)])
+    assert int((py != onnx).any(axis=1).sum()) == 0, f"{device}: numpy streaming differs from the ONNX graph"
+    assert sum(s.incremental for s in streams.values()) > 0.9 * len(obs)
     assert len({tuple(a) for a in onnx}) > 1
 
 
