@@ -195,3 +195,31 @@ def test_runner_refuses_another_devices_weights(
         with pytest.raises(MetaDVFSError, match=r"governor for pixel8 .* this phone runs pixel6"):
             onphone.start_on_phone(gov, twin.serial, runner=runner_bin)
         assert _controls(twin) == before
+
+
+def test_time_limit_and_cli(runner_bin: Path, gov: Path, tmp_path: Path, key_env: dict[str, str]) -> None:
+    import os
+
+    env = {**os.environ, **key_env}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "metadvfs.cli", "deploy", *args], capture_output=True, text=True,
+                              timeout=300, env=env)  # fmt: skip
+
+    with TwinServer(device="pixel6", app="tiktok", port=0) as twin:
+        before = _controls(twin)
+        r = cli("--serial", twin.serial, "--status")
+        assert r.returncode == 0 and "no on-phone runner has run" in r.stdout
+        r = cli("--serial", twin.serial, "--status", "--stop")
+        assert r.returncode == 2 and "exclude each other" in r.stderr and r.stderr.count("\n") == 1
+        r = cli("--governor", str(gov), "--serial", twin.serial, "--on-phone", "--seconds", "1",
+                "--runner", str(runner_bin))  # fmt: skip
+        assert r.returncode == 0 and "runner started" in r.stdout, r.stderr
+        assert _wait(lambda: onphone.status_on_phone(twin.serial).get("state") == "stopped", 10.0)
+        st = onphone.status_on_phone(twin.serial)
+        assert st["reason"] == "time limit 1 s" and st["restore"].startswith("verified") and int(st["step"]) >= 9
+        r = cli("--serial", twin.serial, "--logs", "--out", str(tmp_path / "logs"))
+        assert r.returncode == 0 and (tmp_path / "logs" / "trace.csv").is_file()
+        r = cli("--serial", twin.serial, "--stop")
+        assert r.returncode == 0 and "(verified)" in r.stdout, r.stderr
+        assert _controls(twin) == before
