@@ -66,6 +66,7 @@ def test_start_status_logs_stop_restores_every_node(runner_bin: Path, gov: Path,
         assert st["alive"] == "yes" and st["app"] == "tiktok"
         logs = onphone.logs_on_phone(twin.serial, tmp_path / "logs")
         assert logs["steps"] >= 10 and logs["app"] == "tiktok" and logs["trace"]
+        _check_encoding(gov, Path(logs["steps_csv"]))
         r = subprocess.run(
             [sys.executable, "-m", "metadvfs.cli", "replay", "--trace", logs["trace"], "--device", "pixel6",
              "--seconds", "1", "--out", str(tmp_path / "replay"), "--json"],
@@ -78,6 +79,35 @@ def test_start_status_logs_stop_restores_every_node(runner_bin: Path, gov: Path,
         assert out["restore"]["verified"]
         assert _controls(twin) == before
         assert not any("metadvfs-runner" in p for p in twin.running_processes())
+
+
+def _check_encoding(gov: Path, steps_csv: Path) -> None:
+    """The runner's observation rows equal metadvfs.core.codec.encode of the readings it logged."""
+    import numpy as np
+    import pandas as pd
+
+    from metadvfs.core import codec
+    from metadvfs.export.manifest import load_manifest
+
+    df = pd.read_csv(steps_csv)
+    dom = ("little", "mid", "big", "gpu")
+
+    def col(fmt: str) -> np.ndarray:
+        return np.stack([df[fmt.format(d)].to_numpy(float) for d in dom], axis=1)
+
+    r = codec.Reading(
+        util=col("{}_util"), freq_mhz=col("{}_khz") / 1000.0, level=col("{}_level"), power_mw=col("{}_power_mw"),
+        power_total_mw=df["power_total_mw"].to_numpy(float), fps=df["fps"].to_numpy(float),
+        fps_target=df["fps_target"].to_numpy(float), qoe=df["qoe"].to_numpy(float),
+        temp_die_c=df["temp_die_c"].to_numpy(float), temp_skin_c=df["temp_skin_c"].to_numpy(float),
+        throttled=df["throttled"].to_numpy(float),
+    )  # fmt: skip
+    c = load_manifest(gov).codec
+    spec = codec.CodecSpec(**{k: np.repeat(v, len(df), axis=0) for k, v in vars(c.spec()).items()})
+    want = codec.encode(r, spec)
+    got = df[[f"obs{i}" for i in range(codec.OBS_DIM)]].to_numpy(np.float32)
+    assert np.allclose(got, want, rtol=0, atol=2e-6), np.abs(got - want).max(axis=0)
+    assert got[:, 1::5][:, :4].max() > 0  # real utilisation was encoded, not only zeros
 
 
 def test_runner_goes_on_when_the_host_disconnects(runner_bin: Path, gov: Path) -> None:

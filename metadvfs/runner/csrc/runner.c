@@ -218,8 +218,9 @@ static void log_header(FILE *f) {
     fprintf(f, "step,t_s,dt_s,app,package,frames,presented,fps,fps_target,qoe,power_total_mw,temp_die_c,temp_skin_c,"
                "throttled,ui_mc,gpu_mc,worker_mc,bg_mc,phase,decide_us,writes");
     for (int d = 0; d < 4; d++)
-        fprintf(f, ",%s_khz,%s_busy,%s_busy_max,%s_util,%s_level,%s_action,%s_target", DOM[d], DOM[d], DOM[d], DOM[d],
-                DOM[d], DOM[d], DOM[d]);
+        fprintf(f, ",%s_khz,%s_busy,%s_busy_max,%s_util,%s_level,%s_action,%s_target,%s_power_mw", DOM[d], DOM[d],
+                DOM[d], DOM[d], DOM[d], DOM[d], DOM[d], DOM[d]);
+    for (int i = 0; i < MDW_OBS_DIM; i++) fprintf(f, ",obs%d", i);
     fputc('\n', f);
 }
 
@@ -359,13 +360,14 @@ static int cmd_run(const char *plan_path, int check_only) {
         beat(&p, step);
         double tw[4];
         trace_work(&p, &s, interval, tw);
-        fprintf(log, "%ld,%.4f,%.5f,%s,%s,%d,%.4f,%.3f,%.3f,%.4f,%.2f,%.2f,%.2f,%d,%.4f,%.4f,%.4f,%.4f,%s,%.2f,%d", step,
+        fprintf(log, "%ld,%.4f,%.5f,%s,%s,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%.4f,%.4f,%.4f,%.4f,%s,%.2f,%d", step,
                 cur.t - start, s.dt, fr.app[0] ? fr.app : "-", fr.package[0] ? fr.package : "-", s.frames, s.presented,
                 s.fps, s.fps_target, s.qoe, s.power_total_mw, s.die_c, s.skin_c, s.throttled, tw[0], tw[1], tw[2], tw[3],
                 s.frames > 0 ? "frames" : "idle", (t1 - t0) * 1e6, writes);
         for (int d = 0; d < 4; d++)
-            fprintf(log, ",%.0f,%.4f,%.4f,%.4f,%d,%d,%d", s.freq_khz[d], s.busy[d], s.busy_max[d], s.util[d], s.level[d],
-                    action[d], level[d]);
+            fprintf(log, ",%.0f,%.9g,%.9g,%.9g,%d,%d,%d,%.9g", s.freq_khz[d], s.busy[d], s.busy_max[d], s.util[d],
+                    s.level[d], action[d], level[d], s.power_mw[d]);
+        for (int i = 0; i < MDW_OBS_DIM; i++) fprintf(log, ",%.9g", row[i]);
         fputc('\n', log);
         if (cur.t - last_status >= 1.0) {
             fflush(log);
