@@ -31,6 +31,10 @@ def export_cmd(
         f"({res['parameters']:,} parameters = ONNX initializer values, "
         f"models {', '.join(res['models'])}) + {res['manifest']}"
     )
+    if res["runner_weights"]:
+        console.print(f"on-phone runner weights: {res['runner_weights']} (metadvfs deploy --on-phone)")
+    else:
+        console.print(f"no on-phone runner weights: {res['runner']}")
     console.print(
         f"rehearse: metadvfs twin --device {res['device']} --app tiktok --port 5555 &  then  "
         f"metadvfs deploy --governor {out} --serial 127.0.0.1:5555 --dry-run"
