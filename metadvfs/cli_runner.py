@@ -66,8 +66,9 @@ def untethered(
         if not res.get("state"):
             line = f"{serial}: no on-phone runner has run"
         else:
+            state = res["state"] if res["alive"] == "yes" or res["state"] != "running" else "gone (no process: killed?)"
             line = (
-                f"runner {res['state']}{' (alive)' if res['alive'] == 'yes' else ''}: step {res.get('step')}, "
+                f"runner {state}: step {res.get('step')}, "
                 f"{res.get('t_s')} s, app {res.get('app')}; reason {res.get('reason')}; restore {res.get('restore')}"
             )
     elif action == "stop":

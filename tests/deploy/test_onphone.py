@@ -253,3 +253,25 @@ def test_time_limit_and_cli(runner_bin: Path, gov: Path, tmp_path: Path, key_env
         r = cli("--serial", twin.serial, "--stop")
         assert r.returncode == 0 and "(verified)" in r.stdout, r.stderr
         assert _controls(twin) == before
+
+
+def test_a_hung_runner_is_stopped_and_the_phone_restored(runner_bin: Path, gov: Path) -> None:
+    """SIGSTOP (a hang): the heartbeat stops, the watchdog restores and signals the runner, which exits when it
+    resumes instead of writing on."""
+    with TwinServer(device="pixel6", app="tiktok", port=0) as twin:
+        before = _controls(twin)
+        res = onphone.start_on_phone(gov, twin.serial, runner=runner_bin)
+        pid = int(res["status"]["pid"])
+        assert _wait(lambda: _controls(twin) != before, 5.0)
+        link = AdbLink(twin.serial).connect()
+        try:
+            link.root_shell(f"kill -STOP {pid}")
+            assert _wait(lambda: _controls(twin) == before, 8.0), "the watchdog did not restore a hung runner"
+            link.root_shell(f"kill -CONT {pid}")
+        finally:
+            link.close()
+        assert _wait(lambda: onphone.status_on_phone(twin.serial)["alive"] == "no", 5.0)
+        time.sleep(0.5)
+        assert _controls(twin) == before
+        assert onphone.status_on_phone(twin.serial)["reason"].startswith("signal")
+        assert onphone.stop_on_phone(twin.serial)["restore"]["verified"]
