@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from metadvfs.runner.build import CFLAGS, CSRC, SOURCES, build_command
 
 
@@ -49,3 +51,14 @@ def test_runner_refuses_a_bad_plan(runner_bin: Path, tmp_path: Path) -> None:
     plan.write_text("metadvfs-runner-plan 1\nbogus 1\n")
     r = subprocess.run([str(runner_bin), "check", str(plan)], capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and r.stderr.strip() == f"error: {plan}:2: bogus: unknown key"
+
+
+@pytest.mark.slow
+def test_aarch64_build_for_pixels(runner_bin: Path) -> None:
+    """The phone build: an AArch64 static ELF within the 1 MB budget (first build also builds musl: minutes)."""
+    from metadvfs.runner.build import runner_binary
+
+    b = runner_binary("aarch64")
+    data = b.read_bytes()
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and int.from_bytes(data[18:20], "little") == 183  # EM_AARCH64
+    assert len(data) <= 1 << 20
