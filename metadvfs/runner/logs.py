@@ -59,6 +59,10 @@ def write_run_logs(log_text: str, plan_text: str, out: Path) -> dict[str, Any]:
     from metadvfs.deploy.record import TraceRow, write_trace_rows
     from metadvfs.workload.apps import list_apps, load_app
 
+    lines = log_text.splitlines()
+    if len(lines) > 1 and lines[-1].count(",") != lines[0].count(","):  # copied mid-write: drop the partial row
+        lines.pop()
+    log_text = "".join(f"{ln}\n" for ln in lines)
     df = parse_log(log_text)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "steps.csv", log_text)

@@ -305,7 +305,10 @@ static int cmd_run(const char *plan_path, int check_only) {
     FILE *log = fopen(pl_path(&p, logf, path, sizeof path), "w");
     if (!log) return die2("cannot create the step log in the run directory");
     fchmod(fileno(log), 0644);
-    log_header(log);
+    static char logbuf[1 << 16];
+    setvbuf(log, logbuf, _IOFBF, sizeof logbuf); /* one whole line per write (flushed per step): readers never */
+    log_header(log);                              /* see half a line */
+    fflush(log);
     /* take over: from here on every exit path restores */
     char reason[MDW_ERR] = "";
     int rc = 0;
@@ -369,8 +372,8 @@ static int cmd_run(const char *plan_path, int check_only) {
                     s.level[d], action[d], level[d], s.power_mw[d]);
         for (int i = 0; i < MDW_OBS_DIM; i++) fprintf(log, ",%.9g", row[i]);
         fputc('\n', log);
+        fflush(log);
         if (cur.t - last_status >= 1.0) {
-            fflush(log);
             write_status(&p, "running", step, fr.app, "", cur.t - start, "");
             last_status = cur.t;
         }
