@@ -76,6 +76,17 @@ def bench_streaming_latency(governor: str | Path, repeats: int = 5000) -> dict[s
             "incremental": sp.incremental}  # fmt: skip
 
 
+def reference_us() -> float | None:
+    """The runner's reference computation timed now (median, us), or ``None`` where the runner cannot be built."""
+    from metadvfs.runner.build import host_target, runner_binary, zig_version
+    from metadvfs.runner.decide import runner_reference_us
+
+    target = host_target()
+    if target is None or zig_version() is None:
+        return None
+    return runner_reference_us(runner_binary(target))
+
+
 def machine_name() -> str:
     """CPU model and core count of this machine (``/proc/cpuinfo``), for quoting latency figures."""
     import os

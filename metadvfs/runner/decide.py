@@ -60,3 +60,11 @@ def runner_bench(binary: str | Path, weights: str | Path, repeats: int) -> dict[
     if r.returncode != 0:
         raise MetaDVFSError(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "runner bench failed")
     return dict(json.loads(r.stdout))
+
+
+def runner_reference_us(binary: str | Path, repeats: int = 2000) -> float:
+    """Median time of the runner's reference computation (256x256 float32 matrix-vector product), microseconds."""
+    r = subprocess.run([str(binary), "ref", str(repeats)], capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise MetaDVFSError(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "runner ref failed")
+    return float(json.loads(r.stdout)["ref_ns_median"]) / 1000.0

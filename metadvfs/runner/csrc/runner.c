@@ -3,6 +3,7 @@
  *   metadvfs-runner run PLAN        control loop (started detached by `metadvfs deploy --on-phone`)
  *   metadvfs-runner decide WEIGHTS  stdin records -> actions (parity tests)
  *   metadvfs-runner bench WEIGHTS N decision latency and a reference computation, one JSON line
+ *   metadvfs-runner ref N           the reference computation alone, one JSON line
  *   metadvfs-runner check PLAN      validate plan + weights, print one line
  *
  * Bad input: one line on stderr, exit 2, nothing changed on the phone. `run` snapshots every node it may write
@@ -497,12 +498,36 @@ static int cmd_bench(const char *weights, long n) {
     return sink < 0;
 }
 
+/* The reference computation alone (timed around other measurements, e.g. onnxruntime's, in the same run). */
+static int cmd_ref(long n) {
+    if (n < 100 || n > 10000000) return die2("ref: N must be in [100, 10000000]");
+    static float W[256 * 256], v[256], y[256];
+    uint32_t x = 12345;
+    for (int i = 0; i < 256 * 256; i++) x = x * 1664525u + 1013904223u, W[i] = (float)(x >> 8) / (1u << 24) - 0.5f;
+    for (int i = 0; i < 256; i++) v[i] = (float)i / 256.0f;
+    double *r = malloc(sizeof(double) * (size_t)n);
+    if (!r) return die2("ref: out of memory");
+    for (long i = 0; i < n; i++) {
+        double t0 = sn_now();
+        mdw_matvec(v, 256, W, NULL, 256, y);
+        double t1 = sn_now();
+        v[i % 256] = y[(i + 1) % 256] * 1e-3f;
+        r[i] = (t1 - t0) * 1e9;
+    }
+    qsort(r, (size_t)n, sizeof(double), cmp_double);
+    printf("{\"ref_ns_median\": %.1f, \"repeats\": %ld}\n", r[n / 2], n);
+    free(r);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "--version")) return puts("metadvfs-runner " RUNNER_VERSION), 0;
     if (argc == 3 && !strcmp(argv[1], "run")) return cmd_run(argv[2], 0);
     if (argc == 3 && !strcmp(argv[1], "check")) return cmd_run(argv[2], 1);
     if (argc == 3 && !strcmp(argv[1], "decide")) return cmd_decide(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "bench")) return cmd_bench(argv[2], strtol(argv[3], NULL, 10));
-    fprintf(stderr, "error: usage: %s run PLAN | check PLAN | decide WEIGHTS | bench WEIGHTS N | --version\n", argv[0]);
+    if (argc == 3 && !strcmp(argv[1], "ref")) return cmd_ref(strtol(argv[2], NULL, 10));
+    fprintf(stderr, "error: usage: %s run PLAN | check PLAN | decide WEIGHTS | bench WEIGHTS N | ref N | --version\n",
+            argv[0]);
     return 2;
 }
