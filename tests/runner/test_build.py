@@ -62,3 +62,18 @@ def test_aarch64_build_for_pixels(runner_bin: Path) -> None:
     data = b.read_bytes()
     assert data[:4] == b"\x7fELF" and data[4] == 2 and int.from_bytes(data[18:20], "little") == 183  # EM_AARCH64
     assert len(data) <= 1 << 20
+
+
+def test_bench_governor_reports_each_path_and_reference(runner_bin: Path, tiny_model: Path, tmp_path: Path) -> None:
+    import json
+
+    from metadvfs.export.exporter import export_governor
+
+    export_governor(tiny_model, "pixel6", tmp_path / "gov")
+    r = _cli("bench-governor", "--governor", str(tmp_path / "gov"), "--repeats", "200", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["machine"]
+    for key in ("decision", "streaming_numpy", "runner"):
+        assert res[key]["us_median"] > 0 and res[key]["ref_us_median"] > 0 and res[key]["ratio_to_reference"] > 0
+    assert res["runner"]["rss_kb"] <= 4096 and all(n <= 1 << 20 for n in res["runner"]["binary_bytes"].values())
