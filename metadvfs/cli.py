@@ -260,6 +260,7 @@ def _register_command_modules() -> None:
                 "metadvfs.cli_scale"):
         importlib.import_module(mod).register(app)
     importlib.import_module("metadvfs.cli_calibrate").register(app)
+    importlib.import_module("metadvfs.cli_runner").register(app)
 
 
 _register_command_modules()

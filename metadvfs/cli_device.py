@@ -138,6 +138,13 @@ def deploy_cmd(
     restore: bool = typer.Option(
         False, "--restore", help="Only put the phone back to its saved stock settings (after a crash or reboot)."
     ),
+    on_phone: bool = typer.Option(
+        False, "--on-phone", help="Run the governor on the phone by itself (C runner); the host may disconnect."
+    ),
+    status: bool = typer.Option(False, "--status", help="State of the on-phone runner."),
+    stop: bool = typer.Option(False, "--stop", help="Stop the on-phone runner and verify the phone is at stock."),
+    logs: bool = typer.Option(False, "--logs", help="Copy the on-phone runner's log to --out (+ trace.csv)."),
+    runner: Path = typer.Option(None, "--runner", help="Runner binary to push (default: built for the phone's CPU)."),
 ) -> None:
     """Run a governor on a rooted phone; restores the stock settings on exit (watchdog-protected).
 
@@ -147,6 +154,14 @@ def deploy_cmd(
     from metadvfs.deploy.run import deploy
     from metadvfs.deploy.session import NotRestored
 
+    picked = [name for name, on in (("on_phone", on_phone), ("status", status), ("stop", stop), ("logs", logs)) if on]
+    if len(picked) > 1 or (picked and (restore or dry_run)):
+        raise MetaDVFSError("--on-phone, --status, --stop, --logs, --restore and --dry-run exclude each other")
+    if picked:
+        from metadvfs.cli_runner import untethered
+
+        untethered(picked[0], governor, serial, seconds, out, method, keep_thermal, timeout, runner, json_out)
+        return
     if restore:
         from metadvfs.deploy.rescue import restore_phone
 

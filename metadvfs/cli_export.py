@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -31,6 +33,10 @@ def export_cmd(
         f"({res['parameters']:,} parameters = ONNX initializer values, "
         f"models {', '.join(res['models'])}) + {res['manifest']}"
     )
+    if res["runner_weights"]:
+        console.print(f"on-phone runner weights: {res['runner_weights']} (metadvfs deploy --on-phone)")
+    else:
+        console.print(f"no on-phone runner weights: {res['runner']}")
     console.print(
         f"rehearse: metadvfs twin --device {res['device']} --app tiktok --port 5555 &  then  "
         f"metadvfs deploy --governor {out} --serial 127.0.0.1:5555 --dry-run"
@@ -45,13 +51,39 @@ def bench_governor_cmd(
 ) -> None:
     """Benchmark an exported governor: decision latency, and optionally the control loop over an ADB twin."""
     from metadvfs.errors import MetaDVFSError
-    from metadvfs.export.bench import bench_control_loop_twin, bench_decision_latency
+    from metadvfs.export.bench import (
+        bench_control_loop_twin,
+        bench_decision_latency,
+        bench_runner_latency,
+        bench_streaming_latency,
+        machine_name,
+        reference_us,
+    )
 
     if repeats < 100:
         raise MetaDVFSError(f"--repeats: must be >= 100, got {repeats}")
     if not 0 <= loop_seconds <= 3600:
         raise MetaDVFSError(f"--loop-seconds: must be in [0, 3600], got {loop_seconds}")
-    res: dict[str, object] = {"decision": bench_decision_latency(governor, repeats)}
+
+    def timed(fn: Callable[[Path, int], dict[str, Any]]) -> dict[str, Any]:
+        """One path's latency, with the reference computation timed just before and just after it."""
+        before = reference_us()
+        got = fn(governor, repeats)
+        after = reference_us()
+        if before is not None and after is not None and "us_median" in got:
+            got["ref_us_median"] = (before + after) / 2.0
+            got["ratio_to_reference"] = got["us_median"] / got["ref_us_median"]
+        return got
+
+    runner = bench_runner_latency(governor, repeats)  # times the reference interleaved with its decisions
+    decision = timed(bench_decision_latency)
+    streaming = timed(bench_streaming_latency)
+    res: dict[str, object] = {
+        "machine": machine_name(),
+        "decision": decision,
+        "streaming_numpy": streaming,
+        "runner": runner,
+    }
     if loop_seconds > 0:
         with console.status("control loop on a loopback twin"):
             res["control_loop"] = bench_control_loop_twin(governor, seconds=loop_seconds)
@@ -64,6 +96,28 @@ def bench_governor_cmd(
         f"p95 {d['us_p95']:.1f} us over {d['repeats']} calls; "  # type: ignore[index]
         f"{d['parameters']:,} parameters = ONNX initializer values"  # type: ignore[index]
     )
+    if "us_median" in streaming:
+        console.print(
+            f"decision (numpy streaming from policy.bin, batch 1): median {streaming['us_median']:.1f} us, "
+            f"p95 {streaming['us_p95']:.1f} us"
+        )
+    r: dict = res["runner"]  # type: ignore[assignment]
+    if "skipped" in r:
+        console.print(f"C runner: skipped ({r['skipped']})")
+    else:
+        console.print(
+            f"decision (C runner, {r['target']}, batch 1, 1 thread): median {r['us_median']:.1f} us, "
+            f"p95 {r['us_p95']:.1f} us; peak RSS {r['rss_kb']} kB; binary "
+            + ", ".join(f"{t} {n:,} B" for t, n in r["binary_bytes"].items())
+        )
+        console.print(
+            f"reference ({r['reference']}, timed in this run around each path): median {r['ref_us_median']:.2f} us "
+            f"(C runner phase), {d['ref_us_median']:.2f} us (onnxruntime phase) -> decision / reference: "  # type: ignore[index]
+            f"onnxruntime {d['ratio_to_reference']:.1f}, "  # type: ignore[index]
+            + (f"numpy streaming {streaming['ratio_to_reference']:.1f}, " if "ratio_to_reference" in streaming else "")
+            + f"C runner {r['ratio_to_reference']:.2f}"
+        )
+    console.print(f"machine: {res['machine']}")
     if "control_loop" in res:
         c = res["control_loop"]
         console.print(f"control loop on the twin: {c}")

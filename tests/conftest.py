@@ -57,3 +57,15 @@ def key_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     key = tmp_path_factory.mktemp("adbkey") / "adbkey"
     ensure_key(key)
     return {"METADVFS_ADB_KEY": str(key)}
+
+
+@pytest.fixture(scope="session")
+def runner_bin() -> Path:
+    """The x86_64 on-phone runner, built once per source version (cached); skipped where it cannot be built."""
+    from metadvfs.runner.build import host_target, runner_binary, zig_version
+
+    if host_target() != "x86_64":
+        pytest.skip("the twin runs the x86_64 runner; this machine is not x86_64")
+    if zig_version() is None:
+        pytest.skip("Zig's C compiler is not installed (pip install ziglang; it is in the dev extra)")
+    return runner_binary("x86_64")

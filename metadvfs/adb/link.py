@@ -301,13 +301,21 @@ class AdbLink:
         Raises:
             AdbLinkError: The transfer failed.
         """
+        self.push_bytes(text.encode("utf-8"), device_path, mode)
+
+    def push_bytes(self, data: bytes, device_path: str, mode: int = 0o755) -> None:
+        """Write a file (any bytes, e.g. the runner binary) under ``/data/local/tmp/`` with ``adb push``.
+
+        Raises:
+            AdbLinkError: The transfer failed.
+        """
         check_path(device_path, ("/data/local/tmp/",))
         if self._dev is None:
             raise AdbLinkError(f"ADB link to {self.serial} is not connected")
         with self._lock:
             try:
                 self._dev.push(  # type: ignore[attr-defined]
-                    io.BytesIO(text.encode("utf-8")),
+                    io.BytesIO(data),
                     device_path,
                     st_mode=0o100000 | mode,
                     mtime=int(time.time()),

@@ -95,10 +95,11 @@ def root_write(link: AdbLink, path: str, text: str, mode: int = 0o600) -> None:
 def pid_check(pid_file: str, script_name: str, var: str = "p") -> str:
     """Shell that sets ``$var`` to the pid in ``pid_file`` only when it is the helper's own, else to empty.
 
-    The pid must be all digits and ``/proc/<pid>/cmdline`` must contain ``metadvfs/<script_name>``.
+    The pid must be all digits and ``/proc/<pid>/cmdline`` must contain ``metadvfs/<script_name>``
+    (``<name>.sh`` for the shell helpers, ``runner/metadvfs-runner`` for the on-phone runner).
     """
     check_path(pid_file, ROOT_PATHS)
-    if not re.fullmatch(r"[a-z]+\.sh", script_name) or not re.fullmatch(r"[a-z]+", var):
+    if not re.fullmatch(r"[a-z]+\.sh|runner/metadvfs-runner", script_name) or not re.fullmatch(r"[a-z]+", var):
         raise MetaDVFSError(f"internal: bad helper name {script_name!r}")
     return (
         f"{var}=; [ -f {q(pid_file)} ] && IFS= read -r {var} < {q(pid_file)}; "

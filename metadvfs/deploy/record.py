@@ -118,6 +118,20 @@ def write_recorded_trace(
     extra: dict[str, str] | None = None,
 ) -> None:
     """Validate and write rows as a recorded trace (atomically)."""
+    write_trace_rows(rows, tick_s, out, binding.profile.name, app, target_fps,
+                     {"codename": binding.layout.codename, **(extra or {})})  # fmt: skip
+
+
+def write_trace_rows(
+    rows: list[TraceRow],
+    tick_s: float,
+    out: str | Path,
+    device: str,
+    app: str,
+    target_fps: float,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """Validate and write rows as a recorded trace of ``device`` (atomically; also the on-phone runner's log)."""
     meta = TraceMeta(
         schema=TRACE_SCHEMA,
         app=app,
@@ -125,8 +139,8 @@ def write_recorded_trace(
         target_fps=float(target_fps),
         source="recorded",
         seed=None,
-        device=binding.profile.name,
-        extra={"phases": "frames,idle", "codename": binding.layout.codename, **(extra or {})},
+        device=device,
+        extra={"phases": "frames,idle", **(extra or {})},
     )
     write_trace(rows_to_frame(rows, tick_s), meta, out)
 

@@ -262,6 +262,24 @@ class ControlSession:
         self.applier_started = True
         self.controller.use_applier()
 
+    def start_untethered(self) -> None:
+        """Set the phone up for the on-phone runner: steps 4-6 of :meth:`start` (snapshot, poller, watchdog, services).
+
+        No governor switch and no applier: the runner switches and writes itself, and its heartbeat keeps the
+        watchdog and the poller alive once the host has gone.
+        """
+        if not self.prepared:
+            self.prepare()
+        assert self.stock is not None
+        self._save_stock()
+        self.changed = True
+        self.sampler.start()
+        if self.use_watchdog:
+            self._start_watchdog()
+        cmds = self.services.stop_commands()
+        if cmds:
+            self._run(cmds, "stopping platform services")
+
     def _save_stock(self) -> None:
         assert self.stock is not None
         stk.save_host_copy(self.stock)

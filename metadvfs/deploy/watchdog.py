@@ -3,8 +3,9 @@
 The host writes the script to ``/data/local/metadvfs/watchdog.sh`` (root-owned directory, mode 0700) and starts it
 as root with ``nohup``, so it survives the ADB connection. Every control step the host writes a step counter to
 the root-owned heartbeat file. The script checks it once a second; when the value has not changed for
-``timeout_s`` consecutive checks (host killed, cable pulled, laptop asleep) it kills the root applier (only
-the pid in the applier's pid file, and only if ``/proc/<pid>/cmdline`` shows it is the applier), runs the
+``timeout_s`` consecutive checks (host killed, cable pulled, laptop asleep; with ``deploy --on-phone``: the
+runner, which beats instead of the host, died or hung) it kills the root applier and the on-phone runner (only
+the pid in each one's pid file, and only if ``/proc/<pid>/cmdline`` shows it is that helper), runs the
 persistent ``restore.sh`` (:mod:`metadvfs.deploy.stock`), tells the frame poller to stop, writes ``restored``
 to its status file, releases the phone's claim if it still belongs to its run, and exits. It also exits
 (without restoring) when its run no longer owns the claim. On a normal exit the host restores the phone
@@ -67,6 +68,7 @@ while true; do
   fi
   if [ $n -ge {limit} ]; then
     {od.kill_command(f"{od.ROOT_DIR}/applier.pid", "applier.sh")}
+    {od.kill_command(f"{od.ROOT_DIR}/runner/pid", "runner/metadvfs-runner")}
     sh {q(od.RESTORE_PATH)} > /dev/null 2>&1
     echo 1 > {q(POLLER_STOP)} 2>/dev/null
     echo restored > {q(STATUS_PATH)}

@@ -22,6 +22,7 @@ import torch as th
 from torch import nn
 
 from metadvfs.errors import MetaDVFSError
+from metadvfs.export.weights import WEIGHTS_FILE
 from metadvfs.learn.checkpoint import LoadedModel, load_checkpoint
 
 MODEL_FILE = "policy.onnx"
@@ -213,7 +214,8 @@ def export_governor(
     doc = manifest_for_profile(
         device, "onnx", None, k, e.action_mode, e.levels, e.decision_interval_s, meta=meta, model_file=MODEL_FILE
     )
-    write_manifest(out, doc)
+    runner = _write_runner_weights(module, meta, device, k, e.action_mode, e.levels, out)
+    write_manifest(out, doc, extra_files=[WEIGHTS_FILE] if runner == "ok" else [])
     from metadvfs.export.runtime import parameter_count
 
     # the ONNX file's initializers: the number bench-governor reports for the same directory (torch's
@@ -227,7 +229,24 @@ def export_governor(
         "parameters": n_params,
         "models": used,
         "source_model": str(model.path),
+        "runner_weights": str(out / WEIGHTS_FILE) if runner == "ok" else None,
+        "runner": runner,
     }
+
+
+def _write_runner_weights(
+    module: nn.Module, meta: dict[str, list[float]], device: Any, window: int, mode: str, levels: int, out: Path
+) -> str:
+    """Write ``policy.bin`` for the on-phone runner; ``ok`` or why this network cannot run there."""
+    from metadvfs.export.weights import runner_weights_from_module, write_weights
+
+    try:
+        w = runner_weights_from_module(module, meta, device, window, mode, levels)
+    except MetaDVFSError as exc:
+        (out / WEIGHTS_FILE).unlink(missing_ok=True)  # never leave another export's weights next to this model
+        return str(exc)
+    write_weights(out / WEIGHTS_FILE, w)
+    return "ok"
 
 
 def torch_actions(model: LoadedModel, device: Any, obs: np.ndarray, meta: np.ndarray) -> np.ndarray:

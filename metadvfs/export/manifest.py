@@ -544,10 +544,11 @@ def default_meta(profile: Any) -> dict[str, list[float]]:
     return out
 
 
-def write_manifest(directory: str | Path, doc: dict) -> Path:
+def write_manifest(directory: str | Path, doc: dict, extra_files: list[str] | None = None) -> Path:
     """Validate ``doc`` and write ``<directory>/manifest.json`` atomically.
 
-    ``files`` is filled with the hash of the model file, which must already be in ``directory``.
+    ``files`` is filled with the hash of the model file and of each of ``extra_files`` (e.g. the runner's
+    ``policy.bin``), which must already be in ``directory``.
 
     Returns:
         The manifest path.
@@ -559,6 +560,7 @@ def write_manifest(directory: str | Path, doc: dict) -> Path:
     doc = dict(doc)
     mf = doc.get("model_file")
     doc["files"] = {mf: file_sha256(d / mf)} if isinstance(mf, str) and (d / mf).is_file() else {}
+    doc["files"].update({name: file_sha256(d / name) for name in extra_files or []})
     parse_manifest(json.loads(json.dumps(doc)), d)
     path = d / MANIFEST_NAME
     write_text_atomic(path, json.dumps(doc, indent=2) + "\n")

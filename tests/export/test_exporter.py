@@ -7,36 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from simobs import sim_observations
 from typer.testing import CliRunner
 
 from metadvfs.catalog.devices import list_devices, load_device
 from metadvfs.cli import app
-from metadvfs.environment.vec_env import BatchedDVFSVecEnv
 from metadvfs.export.exporter import export_governor, torch_actions
 from metadvfs.learn.checkpoint import load_checkpoint
-from metadvfs.learn.evaluate import ModelDriver
 
 
 def _sim_observations(model_dir: Path, device: str, n_min: int) -> tuple[np.ndarray, np.ndarray]:
     """Observations (and the manifest-style meta) visited by the model itself on the simulated phone."""
-    m = load_checkpoint(model_dir)
-    apps = ["tiktok", "3dmark", "weibo", "bilibili"]
-    names = [f"{device}:{a}" for a in apps for _ in range(5)]
-    drv = ModelDriver(m, names)
-    venv = BatchedDVFSVecEnv(
-        [tuple(n.split(":")) for n in names],
-        window=m.window,
-        episode_seconds=60,
-        **{k: v for k, v in drv.env_kwargs.items() if k != "window"},
-    )
-    venv.seed(7)
-    obs = venv.reset()
-    xs, ms = [], []
-    while sum(len(x) for x in xs) < n_min:
-        xs.append(obs["obs"].copy())
-        ms.append(drv.meta.copy())
-        obs, _, _, _ = venv.step(drv.act(venv, obs))
-    return np.concatenate(xs), np.concatenate(ms)
+    obs, meta, _, _ = sim_observations(model_dir, device, n_min)
+    return obs, meta
 
 
 def test_export_parity_on_10k_simulated_observations(tiny_model: Path, tmp_path: Path) -> None:
@@ -110,4 +93,5 @@ def test_export_and_bench_governor_count_the_same_parameters(tiny_model: Path, t
     bench = bench_decision_latency(out, repeats=20)
     assert res["parameters"] == bench["parameters"] > 0
     man = json.loads((out / "manifest.json").read_text())
-    assert man["files"] == {"policy.onnx": file_sha256(out / "policy.onnx")}  # every named file is hashed
+    want = {name: file_sha256(out / name) for name in ("policy.onnx", "policy.bin")}
+    assert man["files"] == want  # every named file is hashed (the model and the runner's weights)
