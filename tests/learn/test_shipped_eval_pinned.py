@@ -1,11 +1,11 @@
 """The shipped model's evaluation is pinned: the same seeds give the same numbers (issue 12, "behaviour stays").
 
 The expected values were produced by this very evaluation on 2026-12-04 (after the frame pipeline and the ``stock``
-governor landed), re-recorded after the GPU calibration, and on branch ``jank`` (issue 9: HWUI's jank rule, UI phases at the panel's refresh
-rate: the governors' QoE and jank change, e.g. pixel3:taobao's ``stock`` janks 3.1 % instead of 80 %; the model
-observes QoE, so its actions and PPR change too). A change to the simulator, a governor, the codec, the reward or
-the model loading that alters what a user measures fails here; if the change is intended, re-record the values
-and say why in the commit.
+governor landed), re-recorded after the GPU calibration, and on branch ``jank`` (issue 9: HWUI's jank rule, UI
+phases at the panel's refresh rate: the governors' QoE and jank change, e.g. pixel3:taobao's ``stock`` janks 3.1 %
+instead of 80 %; the model observes QoE, so its actions and PPR change too). A change to the simulator, a governor,
+the codec, the reward or the model loading that alters what a user measures fails here; if the change is intended,
+re-record the values (run this module as a script: it prints ``EXPECTED``) and say why in the commit.
 """
 
 from __future__ import annotations
