@@ -77,7 +77,9 @@ MAX_FRAMES = 8  # ring capacity: frames in flight (buffer depth <= MAX_FRAMES - 
 RING_MASK = MAX_FRAMES - 1  # ring index modulo MAX_FRAMES of a non-negative int
 F_RT, F_GPU, F_DUE, F_K, F_T_START, F_T_CPU, F_DOM = 0, 1, 2, 3, 4, 5, 6  # F_K: jank slack in latches
 RF = 7  # fields per ring entry
-PIPE_WIDTH = P_RING + MAX_FRAMES * RF
+P_IDLE_RUN = P_RING + MAX_FRAMES * RF  # 4 columns: per domain, the mean core's current idle interval so far, s
+P_CL_RUN = P_IDLE_RUN + 4  # 4 columns: per domain, the cluster's (busiest core's) current idle interval so far, s
+PIPE_WIDTH = P_CL_RUN + 4
 """Columns of the per-environment frame pipeline state (``SimCore.pipe``)."""
 
 # demand row columns (metadvfs.sim.demand.DemandPool.COLUMNS)
@@ -97,7 +99,12 @@ S_QMAX = 7
 S_INV_CAP = 8
 S_INV_CCAP = 9
 S_QQ = 10
-N_SCRATCH = 11
+S_BEFF_SUM = 11  # busy fraction including the active time after wake-ups from core power-down
+S_DEEP_SUM = 12  # fraction of core time in core power-down
+S_ON_SUM = 13  # fraction of time the cluster is powered (static power drawn)
+S_RUN = 14  # the mean core's current idle interval so far, s
+S_CL_RUN = 15  # the busiest core's (the cluster's) current idle interval so far, s
+N_SCRATCH = 16
 
 OTHER_BACKLOG_S = 2.0
 """Most non-frame (worker, background) work a domain holds queued, in seconds of the domain's top-OPP throughput;
@@ -151,8 +158,8 @@ def init_pipe(n: int, app_phase_s: np.ndarray | float = 0.0) -> np.ndarray:
 
 
 def opp_tables(
-    freq: np.ndarray, p_active: np.ndarray, p_idle: np.ndarray, p_static: np.ndarray
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    freq: np.ndarray, p_active: np.ndarray, p_idle: np.ndarray, p_static: np.ndarray, idle_par: np.ndarray
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """The distinct per-environment OPP tables, for :func:`fused_step`'s ``opp_row`` argument.
 
     A batch holds few phones but many environments; reading every environment's own copy of the tables misses the
@@ -163,11 +170,13 @@ def opp_tables(
         p_active: (N, 4, K) busy power per core, mW.
         p_idle: (N, 4, K) idle power per core, mW.
         p_static: (N, 4, K) cluster power while awake, mW.
+        idle_par: (N, 4, IDLE_PAR) deep idle states (:attr:`~metadvfs.sim.device_arrays.DeviceArrays.idle_par`).
 
     Returns:
-        ``(opp_row, (freq, p_active, p_idle, p_static))``: (N,) row of each environment in the (D, 4, K) tables.
+        ``(opp_row, (freq, p_active, p_idle, p_static, idle_par))``: (N,) row of each environment in the (D, 4, ...)
+        tables.
     """
-    tables = (freq, p_active, p_idle, p_static)
+    tables = (freq, p_active, p_idle, p_static, idle_par)
     n = freq.shape[0]
     rows = np.empty(n, dtype=np.int64)
     first: list[int] = []
@@ -180,7 +189,7 @@ def opp_tables(
         rows[i] = j
     sel = np.asarray(first, dtype=np.int64)
     t = tuple(np.ascontiguousarray(a[sel]) for a in tables)
-    return rows, (t[0], t[1], t[2], t[3])
+    return rows, (t[0], t[1], t[2], t[3], t[4])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -191,6 +200,7 @@ def fused_step(
     p_active: np.ndarray,
     p_idle: np.ndarray,
     p_static: np.ndarray,
+    idle_par: np.ndarray,
     opp_row: np.ndarray,
     ipc: np.ndarray,
     cores: np.ndarray,
@@ -240,8 +250,12 @@ def fused_step(
         p_active: (D, 4, K) power of one busy core (the busy GPU) per OPP, mW.
         p_idle: (D, 4, K) power of one idle core (the idle GPU) per OPP, mW.
         p_static: (D, 4, K) cluster power while awake per OPP, mW.
-        opp_row: (N,) row of ``freq``, ``p_active``, ``p_idle`` and ``p_static`` holding each environment's tables
-            (environments of the same phone share one row, so the tables stay in cache: :func:`opp_tables`).
+        idle_par: (D, 4, IDLE_PAR) deep idle states per domain (columns ``I_*`` of
+            :mod:`metadvfs.sim.device_arrays`): core power-down min residency s, active time per wake-up s, cluster
+            power-down min residency s, core power-down power mW.
+        opp_row: (N,) row of ``freq``, ``p_active``, ``p_idle``, ``p_static`` and ``idle_par`` holding each
+            environment's tables (environments of the same phone share one row, so the tables stay in cache:
+            :func:`opp_tables`).
         ipc: (N, 4) reference work per cycle.
         cores: (N, 4) cores per domain.
         mask: (N, 4) 1 where the domain exists.
@@ -286,6 +300,7 @@ def fused_step(
     n_rules = rule_trip.shape[1]
     # per-domain scratch of the current environment, reused (indexed in place: views would cost NRT refcounting)
     sc = np.empty((N_SCRATCH, 4))
+    inv_tick = 1.0 / tick_s
     inf = np.inf
     for i in range(n):
         ahead = i + PREFETCH_AHEAD
@@ -312,6 +327,11 @@ def fused_step(
             sc[S_QQ, dd] = q[i, dd]
             sc[S_BUSY_SUM, dd] = 0.0
             sc[S_CRIT_SUM, dd] = 0.0
+            sc[S_BEFF_SUM, dd] = 0.0
+            sc[S_DEEP_SUM, dd] = 0.0
+            sc[S_ON_SUM, dd] = 0.0
+            sc[S_RUN, dd] = pipe[i, P_IDLE_RUN + dd]
+            sc[S_CL_RUN, dd] = pipe[i, P_CL_RUN + dd]
             late_out[i, dd] = 0.0
         p0 = pos[i]
         req = 0.0
@@ -539,9 +559,41 @@ def fused_step(
                     cr = bb
                 sc[S_BUSY_SUM, dd] += bb
                 sc[S_CRIT_SUM, dd] += cr
+                # idle states (docs/simulator.md 6.1): busy time runs as one burst per tick, so an idle interval
+                # is the tail after the burst, extended by every idle tick that follows it
+                if bb > 0.0:
+                    sc[S_RUN, dd] = (1.0 - bb) * tick_s
+                else:
+                    sc[S_RUN, dd] += tick_s
+                if cr > 0.0:
+                    sc[S_CL_RUN, dd] = (1.0 - cr) * tick_s
+                else:
+                    sc[S_CL_RUN, dd] += tick_s
+                if sc[S_RUN, dd] >= idle_par[tr, dd, 0]:  # long enough for core power-down
+                    be = bb
+                    if bb > 0.0:
+                        be += idle_par[tr, dd, 1] * inv_tick
+                        if be > 1.0:
+                            be = 1.0
+                    sc[S_BEFF_SUM, dd] += be
+                    sc[S_DEEP_SUM, dd] += 1.0 - be
+                    if sc[S_CL_RUN, dd] >= idle_par[tr, dd, 2]:  # every core down long enough: cluster down
+                        on = 0.0
+                        if cr > 0.0:
+                            on = cr + idle_par[tr, dd, 1] * inv_tick
+                            if on > 1.0:
+                                on = 1.0
+                        sc[S_ON_SUM, dd] += on
+                    else:
+                        sc[S_ON_SUM, dd] += 1.0
+                else:
+                    sc[S_BEFF_SUM, dd] += bb
+                    sc[S_ON_SUM, dd] += 1.0
                 util[i, dd] = alpha * util[i, dd] + (1.0 - alpha) * cr * sc[S_F_RATIO, dd]
         for dd in range(4):
             q[i, dd] = sc[S_QQ, dd]
+            pipe[i, P_IDLE_RUN + dd] = sc[S_RUN, dd]
+            pipe[i, P_CL_RUN + dd] = sc[S_CL_RUN, dd]
         pipe[i, P_NEXT_VS] = next_vs
         pipe[i, P_NEXT_IDX] = next_idx
         pipe[i, P_PEND] = pend
@@ -569,13 +621,15 @@ def fused_step(
         # power
         p_soc = 0.0
         for dd in range(4):
-            b = sc[S_BUSY_SUM, dd] / n_ticks
-            busy_out[i, dd] = b
+            busy_out[i, dd] = sc[S_BUSY_SUM, dd] / n_ticks
             crit_out[i, dd] = sc[S_CRIT_SUM, dd] / n_ticks
+            b = sc[S_BEFF_SUM, dd] / n_ticks
+            de = sc[S_DEEP_SUM, dd] / n_ticks
             k = idx_out[i, dd]
-            p = (cores[i, dd] * (p_active[tr, dd, k] * b + p_idle[tr, dd, k] * (1.0 - b)) + p_static[tr, dd, k]) * mask[
-                i, dd
-            ]
+            p = (
+                cores[i, dd] * (p_active[tr, dd, k] * b + p_idle[tr, dd, k] * (1.0 - b - de) + idle_par[tr, dd, 3] * de)
+                + p_static[tr, dd, k] * (sc[S_ON_SUM, dd] / n_ticks)
+            ) * mask[i, dd]
             p_dom_out[i, dd] = p
             p_soc += p
         util[i, 3] = busy_out[i, 3]
