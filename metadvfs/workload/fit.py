@@ -12,7 +12,9 @@ frame-rate demand, per-frame work distribution and burstiness (docs/workloads.md
   the within-cluster scatter to gain, and a 3-window majority filter against single-window flicker.
 * **Per phase**: ``fps`` = frames / phase time; per-frame ``ui_mc`` / ``gpu_mc`` mean = work / frames; worker and
   background means = work / phase time; each ``cv`` from the variance of the log values with the generator's slow
-  modulation (log-variance ``MOD_SIGMA**2``) removed, since the generator multiplies it back in.
+  modulation (log-variance ``MOD_SIGMA**2``) removed, since the generator multiplies it back in; the per-tick worker
+  and background ``cv`` of a trace coarser than the simulator's 10 ms tick (``metadvfs record`` writes 100 ms rows)
+  scaled by ``sqrt(tick_s / 0.01)``, since a row sums that many independent 10 ms draws.
 * **Phase process**: visit durations (the first and last, truncated visits left out when there are others) give a
   uniform ``duration_s`` by moments (``mean -+ sqrt(3) sd``, within the observed range); visit counts give the
   weights by inverting the embedded chain (a phase is followed by another drawn by weight: visit shares are
@@ -61,6 +63,9 @@ CPU_REF_MC_PER_S = 2253.0
 
 GPU_REF_MC_PER_S = 710.0
 """Intensity reference: an Adreno 630 at its top clock, GPU-Mc/s."""
+
+GEN_TICK_S = 0.01
+"""Tick the fitted profile's per-tick worker / background ``cv`` refers to (the simulator's tick), s."""
 
 _ENTRY_S = 0.05  # a touch_down within this of a visit's start opens the visit
 _STATIC_FPS = 0.5  # a phase requesting fewer frames per second is static (fps 0)
@@ -384,9 +389,12 @@ def _fit_phase(
             mean = float(work.sum()) / n_frames
             per = work[has] / frames[has]
             doc[col] = {"mean": _sig(mean, 3), "cv": _log_cv(per)}
+    # the generator draws worker / background noise per GEN_TICK_S tick, independently; a row of a coarser trace sums
+    # tick_s / GEN_TICK_S of them, which divides their cv by the square root of that
+    fine = math.sqrt(tick_s / GEN_TICK_S) if tick_s > GEN_TICK_S else 1.0
     for col, key in (("worker_mc", "worker_mc_per_s"), ("bg_mc", "bg_mc_per_s")):
         rate = np.asarray(arrays[col])[sel] / tick_s
-        doc[key] = {"mean": _sig(float(rate.mean()), 3), "cv": _log_cv(rate)}
+        doc[key] = {"mean": _sig(float(rate.mean()), 3), "cv": _sig(_log_cv(rate) * fine, 2)}
     return doc
 
 

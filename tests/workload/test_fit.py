@@ -123,6 +123,23 @@ def test_round_trip_recorded_labels(app: str) -> None:
     )
 
 
+def test_round_trip_at_record_interval() -> None:
+    """A trace at `metadvfs record`'s 100 ms rows: the profile regenerated at 10 ms has the same demand at 100 ms."""
+    from metadvfs.workload.trace import resample_arrays
+
+    coarse = resample_arrays(generate_arrays("weibo", 180_000, 11), TICK, 0.1)
+    doc, _ = fit_profile(coarse, 0.1, 60.0, None, FitOptions(name="weibo_100ms"))
+    fitted = parse_app(doc, "fitted")
+    a = resample_arrays(generate_arrays("weibo", CMP_TICKS, 5), TICK, 0.1)
+    b = resample_arrays(generate_arrays(fitted, CMP_TICKS, 5), TICK, 0.1)
+    for col in ("frames", "ui_mc", "gpu_mc", "worker_mc", "bg_mc"):
+        assert b[col].mean() == pytest.approx(a[col].mean(), rel=0.06), col
+        busy = a[col] > 0
+        cv_a = a[col][busy].std() / a[col][busy].mean()
+        cv_b = b[col][b[col] > 0].std() / b[col][b[col] > 0].mean()
+        assert cv_b == pytest.approx(cv_a, rel=0.2), f"{col} 100-ms cv {cv_b:.3f} vs {cv_a:.3f}"
+
+
 def test_fit_recovers_a_changed_frame_ar1() -> None:
     """The fitted autocorrelation follows the trace, not the generator's default (the check can fail)."""
     base = load_app("tiktok")
