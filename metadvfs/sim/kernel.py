@@ -72,14 +72,14 @@ P_CLK = 14  # time of the current tick's start since the episode start, s
 P_LAST_VS = 15  # index of the last latch that has passed (-1 before the first)
 P_NEXT_APP = 16  # time from the current tick's start to the next app vsync (Choreographer wake-up), s
 P_APP_IDX = 17  # index of the last app vsync that has passed (-1 before the first)
-P_RING = 18  # first ring column
+P_IDLE_RUN = 18  # 3 columns: per CPU domain, the mean core's current idle interval so far, s (docs/simulator.md 6.1)
+P_CL_RUN = 21  # 3 columns: per CPU domain, the cluster's (busiest core's) current idle interval so far, s
+P_RING = 24  # first ring column
 MAX_FRAMES = 8  # ring capacity: frames in flight (buffer depth <= MAX_FRAMES - 1); a power of two
 RING_MASK = MAX_FRAMES - 1  # ring index modulo MAX_FRAMES of a non-negative int
 F_RT, F_GPU, F_DUE, F_K, F_T_START, F_T_CPU, F_DOM = 0, 1, 2, 3, 4, 5, 6  # F_K: jank slack in latches
 RF = 7  # fields per ring entry
-P_IDLE_RUN = P_RING + MAX_FRAMES * RF  # 4 columns: per domain, the mean core's current idle interval so far, s
-P_CL_RUN = P_IDLE_RUN + 4  # 4 columns: per domain, the cluster's (busiest core's) current idle interval so far, s
-PIPE_WIDTH = P_CL_RUN + 4
+PIPE_WIDTH = P_RING + MAX_FRAMES * RF
 """Columns of the per-environment frame pipeline state (``SimCore.pipe``)."""
 
 # demand row columns (metadvfs.sim.demand.DemandPool.COLUMNS)
@@ -104,7 +104,10 @@ S_DEEP_SUM = 12  # fraction of core time in core power-down
 S_ON_SUM = 13  # fraction of time the cluster is powered (static power drawn)
 S_RUN = 14  # the mean core's current idle interval so far, s
 S_CL_RUN = 15  # the busiest core's (the cluster's) current idle interval so far, s
-N_SCRATCH = 16
+S_RES = 16  # core power-down min residency, s (inf: the domain has no deep idle states)
+S_XF = 17  # active time per wake-up from core power-down, as a fraction of the tick
+S_CL_RES = 18  # cluster power-down min residency, s
+N_SCRATCH = 19
 
 OTHER_BACKLOG_S = 2.0
 """Most non-frame (worker, background) work a domain holds queued, in seconds of the domain's top-OPP throughput;
@@ -330,8 +333,12 @@ def fused_step(
             sc[S_BEFF_SUM, dd] = 0.0
             sc[S_DEEP_SUM, dd] = 0.0
             sc[S_ON_SUM, dd] = 0.0
-            sc[S_RUN, dd] = pipe[i, P_IDLE_RUN + dd]
-            sc[S_CL_RUN, dd] = pipe[i, P_CL_RUN + dd]
+            sc[S_RES, dd] = idle_par[tr, dd, 0]
+            if sc[S_RES, dd] < inf:  # only CPU domains have deep idle states
+                sc[S_RUN, dd] = pipe[i, P_IDLE_RUN + dd]
+                sc[S_CL_RUN, dd] = pipe[i, P_CL_RUN + dd]
+            sc[S_XF, dd] = idle_par[tr, dd, 1] * inv_tick
+            sc[S_CL_RES, dd] = idle_par[tr, dd, 2]
             late_out[i, dd] = 0.0
         p0 = pos[i]
         req = 0.0
@@ -560,40 +567,25 @@ def fused_step(
                 sc[S_BUSY_SUM, dd] += bb
                 sc[S_CRIT_SUM, dd] += cr
                 # idle states (docs/simulator.md 6.1): busy time runs as one burst per tick, so an idle interval
-                # is the tail after the burst, extended by every idle tick that follows it
-                if bb > 0.0:
-                    sc[S_RUN, dd] = (1.0 - bb) * tick_s
-                else:
-                    sc[S_RUN, dd] += tick_s
-                if cr > 0.0:
-                    sc[S_CL_RUN, dd] = (1.0 - cr) * tick_s
-                else:
-                    sc[S_CL_RUN, dd] += tick_s
-                if sc[S_RUN, dd] >= idle_par[tr, dd, 0]:  # long enough for core power-down
-                    be = bb
-                    if bb > 0.0:
-                        be += idle_par[tr, dd, 1] * inv_tick
-                        if be > 1.0:
-                            be = 1.0
+                # is the tail after the burst, extended by every idle tick that follows it (branch-free selects)
+                if sc[S_RES, dd] < inf:
+                    run = sc[S_RUN, dd] * (bb <= 0.0) + (1.0 - bb) * tick_s
+                    cl_run = sc[S_CL_RUN, dd] * (cr <= 0.0) + (1.0 - cr) * tick_s
+                    sc[S_RUN, dd] = run
+                    sc[S_CL_RUN, dd] = cl_run
+                    deep = 1.0 if run >= sc[S_RES, dd] else 0.0  # long enough for core power-down
+                    be = min(bb + deep * (bb > 0.0) * sc[S_XF, dd], 1.0)
                     sc[S_BEFF_SUM, dd] += be
-                    sc[S_DEEP_SUM, dd] += 1.0 - be
-                    if sc[S_CL_RUN, dd] >= idle_par[tr, dd, 2]:  # every core down long enough: cluster down
-                        on = 0.0
-                        if cr > 0.0:
-                            on = cr + idle_par[tr, dd, 1] * inv_tick
-                            if on > 1.0:
-                                on = 1.0
-                        sc[S_ON_SUM, dd] += on
-                    else:
-                        sc[S_ON_SUM, dd] += 1.0
-                else:
-                    sc[S_BEFF_SUM, dd] += bb
-                    sc[S_ON_SUM, dd] += 1.0
+                    sc[S_DEEP_SUM, dd] += deep * (1.0 - be)
+                    # every core down long enough (cl_run <= run, and the cluster residency >= the core's): cluster down
+                    off = deep if cl_run >= sc[S_CL_RES, dd] else 0.0
+                    sc[S_ON_SUM, dd] += 1.0 - off * (1.0 - min(cr + (cr > 0.0) * sc[S_XF, dd], 1.0))
                 util[i, dd] = alpha * util[i, dd] + (1.0 - alpha) * cr * sc[S_F_RATIO, dd]
         for dd in range(4):
             q[i, dd] = sc[S_QQ, dd]
-            pipe[i, P_IDLE_RUN + dd] = sc[S_RUN, dd]
-            pipe[i, P_CL_RUN + dd] = sc[S_CL_RUN, dd]
+            if sc[S_RES, dd] < inf:
+                pipe[i, P_IDLE_RUN + dd] = sc[S_RUN, dd]
+                pipe[i, P_CL_RUN + dd] = sc[S_CL_RUN, dd]
         pipe[i, P_NEXT_VS] = next_vs
         pipe[i, P_NEXT_IDX] = next_idx
         pipe[i, P_PEND] = pend
@@ -623,12 +615,18 @@ def fused_step(
         for dd in range(4):
             busy_out[i, dd] = sc[S_BUSY_SUM, dd] / n_ticks
             crit_out[i, dd] = sc[S_CRIT_SUM, dd] / n_ticks
-            b = sc[S_BEFF_SUM, dd] / n_ticks
-            de = sc[S_DEEP_SUM, dd] / n_ticks
+            if sc[S_RES, dd] < inf:
+                b = sc[S_BEFF_SUM, dd] / n_ticks
+                de = sc[S_DEEP_SUM, dd] / n_ticks
+                on = sc[S_ON_SUM, dd] / n_ticks
+            else:
+                b = busy_out[i, dd]
+                de = 0.0
+                on = 1.0
             k = idx_out[i, dd]
             p = (
                 cores[i, dd] * (p_active[tr, dd, k] * b + p_idle[tr, dd, k] * (1.0 - b - de) + idle_par[tr, dd, 3] * de)
-                + p_static[tr, dd, k] * (sc[S_ON_SUM, dd] / n_ticks)
+                + p_static[tr, dd, k] * on
             ) * mask[i, dd]
             p_dom_out[i, dd] = p
             p_soc += p
