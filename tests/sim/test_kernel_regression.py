@@ -3,9 +3,10 @@
 The expected digests were recorded at commit c4259ff (``perf`` branch start, before the kernel was optimised); the
 two ``stock`` cases were re-recorded after the ``stock`` governor's GPU sampling-window fix (a governor change; the
 kernel cases were unchanged). All cases were re-recorded on branch ``fit`` when Pixels 6 and 8 gained deep idle states
-(docs/simulator.md 6.1: their power changes; the Qualcomm phones' trajectories were checked bit-identical). Record
-by running this module as a script (``PYTHONPATH=$PWD python tests/sim/test_kernel_regression.py``, which prints the
-``EXPECTED`` dictionary). Every
+(docs/simulator.md 6.1: their power changes; the Qualcomm phones' trajectories were checked bit-identical), and
+again when the idle-interval columns moved in the pipeline state (only ``state_pipe`` and ``evaluate_state4``
+changed). Record by running this module as a script (``PYTHONPATH=$PWD python tests/sim/test_kernel_regression.py``,
+which prints the ``EXPECTED`` dictionary). Every
 :class:`~metadvfs.sim.core.StepOut` array of every step is hashed (SHA-256 of the raw bytes), per field, so any
 change of what :func:`~metadvfs.sim.kernel.fused_step` computes -- even the last bit of one float of one tick --
 fails the test and names the field. The digests are of float64 bytes produced by numba on x86-64 with numba's
@@ -199,7 +200,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "state_active": "e5f5c369c6b9dcaa9a51",
         "state_cap": "f414537da344f2579963",
         "state_idx": "534d1b96cb0263647626",
-        "state_pipe": "13c9a0f2a78f4d11b332",
+        "state_pipe": "a6cb6e66a071c3316e6b",
         "state_pos": "b6db5bdfdfd2764b61f8",
         "state_q": "e9424eddd21590c72374",
         "state_temp": "825066edcdb58dbd7f97",
@@ -227,7 +228,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "state_active": "e5f5c369c6b9dcaa9a51",
         "state_cap": "f414537da344f2579963",
         "state_idx": "5712553b33746743217d",
-        "state_pipe": "689f98a8414922241ca3",
+        "state_pipe": "8c5464433e085bdb4695",
         "state_pos": "b6db5bdfdfd2764b61f8",
         "state_q": "3218036230e8c8c73ce4",
         "state_temp": "b7fa1b85441c5631869f",
@@ -255,7 +256,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "state_active": "e5f5c369c6b9dcaa9a51",
         "state_cap": "f414537da344f2579963",
         "state_idx": "f414537da344f2579963",
-        "state_pipe": "b879f6d5aeff67e680f5",
+        "state_pipe": "9272b2fe3b9a9328363c",
         "state_pos": "b6db5bdfdfd2764b61f8",
         "state_q": "650fb60a8b8b7ca842a6",
         "state_temp": "3378a8c31d46f3890732",
@@ -283,7 +284,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "state_active": "e5f5c369c6b9dcaa9a51",
         "state_cap": "f414537da344f2579963",
         "state_idx": "f414537da344f2579963",
-        "state_pipe": "f189563be0cadda2b986",
+        "state_pipe": "70256bdf695b45f98afb",
         "state_pos": "b6db5bdfdfd2764b61f8",
         "state_q": "650fb60a8b8b7ca842a6",
         "state_temp": "898d3c9cfa32317300a5",
@@ -311,7 +312,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "state_active": "e5f5c369c6b9dcaa9a51",
         "state_cap": "f414537da344f2579963",
         "state_idx": "80b10cbba897fedae504",
-        "state_pipe": "2a2338d041be70cc8adc",
+        "state_pipe": "a6c95d25d4f54655f7af",
         "state_pos": "b6db5bdfdfd2764b61f8",
         "state_q": "48954fa70b06d03c35f9",
         "state_temp": "5e2990a18895a3e2f655",
@@ -339,7 +340,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "state_active": "e5f5c369c6b9dcaa9a51",
         "state_cap": "f414537da344f2579963",
         "state_idx": "80b10cbba897fedae504",
-        "state_pipe": "ed95f98328c45931491d",
+        "state_pipe": "1b212271700dbde50c04",
         "state_pos": "b6db5bdfdfd2764b61f8",
         "state_q": "d4fcde10b9f61b5ec34d",
         "state_temp": "65ced028951b729ec117",
@@ -367,7 +368,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "state_active": "e5f5c369c6b9dcaa9a51",
         "state_cap": "f414537da344f2579963",
         "state_idx": "a8480098eab96fac03c1",
-        "state_pipe": "4193a8f9b9ae0288017a",
+        "state_pipe": "3456f38e8a86ded7b63a",
         "state_pos": "b6db5bdfdfd2764b61f8",
         "state_q": "16c6e07464e129c967b8",
         "state_temp": "df0cd5793008e66281f0",
@@ -395,7 +396,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "state_active": "e5f5c369c6b9dcaa9a51",
         "state_cap": "f414537da344f2579963",
         "state_idx": "a26ba00dc22ad3f9cd5f",
-        "state_pipe": "379ee0612b928277653d",
+        "state_pipe": "c902fbde1c9cd38525cc",
         "state_pos": "b6db5bdfdfd2764b61f8",
         "state_q": "df17eda1ec2692bd15f5",
         "state_temp": "98f3710e1f6a4517c888",
@@ -428,7 +429,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "evaluate_state1": "bc6799f8c939c5a25311",
         "evaluate_state2": "03f1c77712b7eaf6814b",
         "evaluate_state3": "dbd5a0695c6fb2857b30",
-        "evaluate_state4": "292d76b32e4105e4dbbc",
+        "evaluate_state4": "e89302440d4a30842685",
         "evaluate_temp_c": "03f1c77712b7eaf6814b",
         "evaluate_throttled": "e6106fe0f66a977634bd",
         "evaluate_util": "bc6799f8c939c5a25311",
@@ -453,7 +454,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "state_active": "e5f5c369c6b9dcaa9a51",
         "state_cap": "f414537da344f2579963",
         "state_idx": "5ee76e29ff6cd0de88b0",
-        "state_pipe": "d1dde2211172e8777c79",
+        "state_pipe": "6df8d4448b235a563018",
         "state_pos": "7d6b6025077551025f7e",
         "state_q": "d9a1d5b938d2cdcd6a53",
         "state_temp": "8b71aef8ffe5d8e47cb0",
@@ -486,7 +487,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "evaluate_state1": "905ed8899ea3fc401ec8",
         "evaluate_state2": "d9cb233fdcf38684e480",
         "evaluate_state3": "dbd5a0695c6fb2857b30",
-        "evaluate_state4": "efc85fd4854e1d83ddc0",
+        "evaluate_state4": "eac7f6a8b190f1c80aa2",
         "evaluate_temp_c": "d9cb233fdcf38684e480",
         "evaluate_throttled": "e6106fe0f66a977634bd",
         "evaluate_util": "905ed8899ea3fc401ec8",
@@ -511,7 +512,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "state_active": "e5f5c369c6b9dcaa9a51",
         "state_cap": "f414537da344f2579963",
         "state_idx": "f327d066500373888a0e",
-        "state_pipe": "6a41a19de45c8c48a394",
+        "state_pipe": "1f9663e9bb8817dc074a",
         "state_pos": "7d6b6025077551025f7e",
         "state_q": "1adbb9b802ab1ba9e350",
         "state_temp": "94b080189db73db306f8",
