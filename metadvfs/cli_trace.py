@@ -78,6 +78,7 @@ def validate(
 @trace_app.command("fit")
 @handle_errors
 def fit(
+    out: Annotated[Path, typer.Option("--out", help="App profile to write (.yaml), e.g. envs/apps/NAME.yaml.")],
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Trace to fit (.csv / .parquet: metadvfs record or generate).")
     ] = None,
@@ -88,9 +89,6 @@ def fit(
     device: Annotated[
         str | None, typer.Option("--device", help="Device profile the Perfetto trace came from (CPU ipc).")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="App profile to write (.yaml), e.g. envs/apps/NAME.yaml.")] = Path(
-        "fitted.yaml"
-    ),
     name: Annotated[str | None, typer.Option("--name", help="Profile name (default: the --out file stem).")] = None,
     category: Annotated[str, typer.Option("--category", help="metadata.category (lowercase identifier).")] = "recorded",
     interaction: Annotated[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -143,8 +144,6 @@ def test_round_trip_at_record_interval() -> None:
 def test_fit_recovers_a_changed_frame_ar1() -> None:
     """The fitted autocorrelation follows the trace, not the generator's default (the check can fail)."""
     base = load_app("tiktok")
-    import dataclasses
-
     for rho in (0.3, 0.7):
         app = dataclasses.replace(base, frame_ar1=rho)
         a = generate_arrays(app, 180_000, 2)
