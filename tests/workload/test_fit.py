@@ -308,3 +308,43 @@ def test_frame_ar1_field_is_validated_and_optional() -> None:
     c = generate_arrays(parse_app(plain, "f.yaml"), 3000, 4)
     np.testing.assert_array_equal(b["ui_mc"], c["ui_mc"])
     assert a["ui_mc"].shape == b["ui_mc"].shape
+
+
+def test_round_trip_through_the_simulator_and_record() -> None:
+    """Simulate Weibo on Pixel 6 at the top OPPs, derive `metadvfs record`'s rows (work done per 100 ms, from the
+    simulator's busy fractions and clocks, with record's own `trace_row`), fit, regenerate: the frame rate, CPU and
+    GPU demand of the simulated app come back within 10 % (at the top OPPs the phone keeps up: work done = demand)."""
+    from types import SimpleNamespace
+
+    from metadvfs.catalog.devices import load_device
+    from metadvfs.deploy.record import rows_to_frame, trace_row
+    from metadvfs.sim.batch import TaskBatch
+    from metadvfs.tasks.task import make_task
+
+    dev = load_device("pixel6")
+    seconds = 900
+    batch = TaskBatch([make_task(dev, "weibo")], seconds + 1.0)
+    batch.seed([3])
+    batch.reset_rows(np.arange(1))
+    top = batch.dev.n_opp - 1
+    binding = SimpleNamespace(
+        profile=dev, policies=(1, 1, 1), domain_cpus=lambda d: tuple(range(dev.clusters[d].cores))
+    )
+    rows = []
+    for _ in range(seconds * 10):
+        o = batch.core.step(top, 10)  # 10 ticks = one 100 ms row
+        sr = SimpleNamespace(
+            dt_s=0.1,
+            freq_khz=o.freq_mhz[0] * 1000.0,
+            busy=o.busy[0],
+            busy_max=o.busy_cpu[0],
+            frames=o.frames_presented[0],
+        )
+        rows.append(trace_row(binding, sr, 0.1))  # type: ignore[arg-type]
+    doc, report = fit_profile(trace_to_arrays(rows_to_frame(rows, 0.1)), 0.1, 60.0, None, FitOptions(name="w"))
+    assert report["mode"] == "automatic segmentation"
+    g = generate_arrays(parse_app(doc, "fitted"), CMP_TICKS, 5)
+    o = generate_arrays("weibo", CMP_TICKS, 5)
+    for key in ("frames", "cpu", "gpu_mc"):
+        got, want = ((x["ui_mc"] + x["worker_mc"] + x["bg_mc"]).sum() if key == "cpu" else x[key].sum() for x in (g, o))
+        assert got == pytest.approx(want, rel=0.1), f"{key}: fitted {got:.4g} vs simulated app {want:.4g}"
