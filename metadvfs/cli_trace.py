@@ -73,3 +73,71 @@ def validate(
         print_json({"ok": True, "file": str(file), "meta": meta_to_dict(meta), **summary})
         return
     print(f"OK {file}: {meta.schema}, app {meta.app} ({meta.source}), {_summary_line(summary)}")
+
+
+@trace_app.command("fit")
+@handle_errors
+def fit(
+    out: Annotated[Path, typer.Option("--out", help="App profile to write (.yaml), e.g. envs/apps/NAME.yaml.")],
+    trace: Annotated[
+        Path | None, typer.Option("--trace", help="Trace to fit (.csv / .parquet: metadvfs record or generate).")
+    ] = None,
+    perfetto: Annotated[
+        Path | None,
+        typer.Option("--perfetto", help="Perfetto frame CSV instead of --trace (docs/workloads.md; needs --device)."),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="Device profile the Perfetto trace came from (CPU ipc).")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Profile name (default: the --out file stem).")] = None,
+    category: Annotated[str, typer.Option("--category", help="metadata.category (lowercase identifier).")] = "recorded",
+    interaction: Annotated[
+        str, typer.Option("--interaction", help="metadata.interaction (lowercase identifier).")
+    ] = "recorded",
+    phases: Annotated[
+        str, typer.Option("--phases", help="default (labels if informative), labels, or auto (segment).")
+    ] = "default",
+    max_phases: Annotated[int, typer.Option("--max-phases", help="Most phases --phases auto finds (1..12).")] = 6,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the fit report as one JSON document.")] = False,
+) -> None:
+    """Fit an app profile (envs/apps schema) to a recorded or generated trace; exit 2 on bad input."""
+    from metadvfs.workload.fit import FitOptions, check_out_path, fit_profile, write_profile
+
+    check_out_path(out)
+    if (trace is None) == (perfetto is None):
+        raise MetaDVFSError("give exactly one of --trace FILE or --perfetto FILE")
+    if perfetto is not None:
+        from metadvfs.workload.perfetto import read_perfetto_frames
+
+        if device is None:
+            raise MetaDVFSError("--perfetto: needs --device (the profile whose CPUs the trace's cpu column numbers)")
+        arrays, tick_s, target_fps, events = read_perfetto_frames(perfetto, device)
+        source = str(perfetto)
+    else:
+        from metadvfs.workload.input_events import track_from_json
+        from metadvfs.workload.trace import read_trace
+
+        assert trace is not None
+        df, meta = read_trace(trace)
+        arrays, tick_s, target_fps = trace_to_arrays(df), meta.tick_s, meta.target_fps
+        events = track_from_json(meta.input, str(trace)) if meta.input is not None else None
+        source = f"{trace} (app {meta.app}, {meta.source}" + (f" on {meta.device})" if meta.device else ")")
+    options = FitOptions(
+        name=name or out.stem,
+        category=category,
+        interaction=interaction,
+        phases=phases,
+        max_phases=max_phases,
+        source=source,
+    )
+    doc, report = fit_profile(arrays, tick_s, target_fps, events, options)
+    write_profile(doc, out)
+    if as_json:
+        print_json({"out": str(out), **report})
+        return
+    shares = ", ".join(f"{k} {v['share'] * 100:.0f} %" for k, v in report["phases"].items())
+    print(
+        f"wrote {out}: {len(report['phases'])} phases from {report['mode']} ({shares}); "
+        f"{report['mean_fps']:.1f} fps, CPU {report['cpu_mc_per_s']:.0f} Mc/s, GPU {report['gpu_mc_per_s']:.0f} "
+        f"GPU-Mc/s, frame_ar1 {report['frame_ar1']:g}"
+    )

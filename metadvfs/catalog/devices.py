@@ -27,6 +27,7 @@ from metadvfs.catalog.types import (
     DeviceMetadata,
     DeviceProfile,
     GpuSpec,
+    IdleStates,
     MaliLevel,
     ThermalSpec,
     ThrottleRule,
@@ -67,6 +68,10 @@ _CLUSTER_REQUIRED = (
     "idle_mw",
     "static_mw",
 )
+_CLUSTER_OPTIONAL = ("idle_states",)
+_IDLE_KEYS = ("core_off", "cluster_off")
+_CORE_OFF_KEYS = ("entry_us", "exit_us", "min_residency_us", "power_mw", "exit_active_us")
+_MAX_RESIDENCY_US = 1_000_000.0  # 1 s: far above any cpuidle target residency
 _GPU_REQUIRED = ("name", "family", "freqs_khz", "power_mw", "idle_mw", "throughput", "governor")
 _GPU_OPTIONAL = ("mali_dvfs",)
 _MALI_REQUIRED = ("freq_khz", "down_util", "up_util", "hys_ticks")
@@ -219,7 +224,7 @@ def _count_cpus(cpus: str) -> int:
 
 
 def _build_cluster(ck: _Checker, obj: Any, field: str) -> ClusterSpec:
-    c = ck.mapping(obj, field, _CLUSTER_REQUIRED)
+    c = ck.mapping(obj, field, _CLUSTER_REQUIRED, _CLUSTER_OPTIONAL)
     domain = ck.string(c["domain"], f"{field}.domain")
     if domain not in CPU_DOMAINS:
         raise ck.fail(f"{field}.domain", f"must be one of {', '.join(CPU_DOMAINS)}, got {domain!r}")
@@ -245,6 +250,34 @@ def _build_cluster(ck: _Checker, obj: Any, field: str) -> ClusterSpec:
         power_mw=ck.powers(c["power_mw"], f"{field}.power_mw", len(freqs)),
         idle_mw=ck.per_opp(c["idle_mw"], f"{field}.idle_mw", len(freqs)),
         static_mw=ck.per_opp(c["static_mw"], f"{field}.static_mw", len(freqs)),
+        idle_states=_build_idle_states(ck, c["idle_states"], f"{field}.idle_states") if "idle_states" in c else None,
+    )
+
+
+def _build_idle_states(ck: _Checker, obj: Any, field: str) -> IdleStates:
+    """``clusters[].idle_states``: ``core_off`` (DT idle state + its power) and ``cluster_off`` (min residency)."""
+    m = ck.mapping(obj, field, _IDLE_KEYS)
+    core = ck.mapping(m["core_off"], f"{field}.core_off", _CORE_OFF_KEYS)
+    cl = ck.mapping(m["cluster_off"], f"{field}.cluster_off", ("min_residency_us",))
+
+    def us(v: Any, f: str) -> float:
+        return ck.number(v, f, lo=0.0, hi=_MAX_RESIDENCY_US)
+
+    core_res = us(core["min_residency_us"], f"{field}.core_off.min_residency_us")
+    cl_res = us(cl["min_residency_us"], f"{field}.cluster_off.min_residency_us")
+    if cl_res < core_res:
+        raise ck.fail(
+            f"{field}.cluster_off.min_residency_us",
+            f"must be >= core_off.min_residency_us ({core_res:g} us; the cluster powers down only with every core "
+            f"in core_off), got {cl_res:g}",
+        )
+    return IdleStates(
+        core_off_entry_us=us(core["entry_us"], f"{field}.core_off.entry_us"),
+        core_off_exit_us=us(core["exit_us"], f"{field}.core_off.exit_us"),
+        core_off_min_residency_us=core_res,
+        core_off_mw=ck.number(core["power_mw"], f"{field}.core_off.power_mw", lo=0.0, hi=10_000.0),
+        exit_active_us=us(core["exit_active_us"], f"{field}.core_off.exit_active_us"),
+        cluster_off_min_residency_us=cl_res,
     )
 
 

@@ -17,6 +17,29 @@ from metadvfs.core.domains import CPU_DOMAINS, DOMAINS, Domain  # noqa: F401  (d
 
 
 @dataclass(frozen=True)
+class IdleStates:
+    """Deep idle states of a CPU cluster (device-profile key ``clusters[].idle_states``; docs/simulator.md 6.1).
+
+    Attributes:
+        core_off_entry_us: Entry latency of the core power-down state (DT ``entry-latency-us``), us.
+        core_off_exit_us: Exit latency of that state (DT ``exit-latency-us``), us.
+        core_off_min_residency_us: An idle interval at least this long puts a core into the state (DT
+            ``min-residency-us``), us.
+        core_off_mw: Power of one core in the state, mW (it replaces ``idle_mw`` there).
+        exit_active_us: Time charged at active power after each wake-up from the state, us.
+        cluster_off_min_residency_us: Every core idle at least this long powers the cluster down; ``static_mw`` is not
+            drawn then (DT cluster power-down ``target-residency``), us.
+    """
+
+    core_off_entry_us: float
+    core_off_exit_us: float
+    core_off_min_residency_us: float
+    core_off_mw: float
+    exit_active_us: float
+    cluster_off_min_residency_us: float
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     """One CPU cluster (one cpufreq policy).
 
@@ -34,6 +57,8 @@ class ClusterSpec:
             idle power depends on the OPP's voltage). A profile may give one number for every OPP.
         static_mw: Cluster-level power while the cluster is awake (shared L2/uncore) at each OPP, mW
             (aligned with ``freqs_khz``; one number in the profile means the same at every OPP).
+        idle_states: Deep idle states (core and cluster power-down), or ``None`` where the device data has none
+            (then idle cores draw ``idle_mw`` and ``static_mw`` is drawn all the time).
     """
 
     name: str
@@ -47,6 +72,7 @@ class ClusterSpec:
     power_mw: tuple[float, ...]
     idle_mw: tuple[float, ...]
     static_mw: tuple[float, ...]
+    idle_states: IdleStates | None = None
 
     @property
     def fmax_khz(self) -> int:

@@ -146,7 +146,7 @@ class SimCore:
         self._top = dev.n_opp - 1
         self._ss: np.ndarray | None = None
         # OPP tables shared by the environments of the same phone (read here once: the tables are not mutated)
-        self._opp_row, self._opp = opp_tables(dev.freq_mhz, dev.p_active_mw, dev.idle_mw, dev.static_mw)
+        self._opp_row, self._opp = opp_tables(dev.freq_mhz, dev.p_active_mw, dev.idle_mw, dev.static_mw, dev.idle_par)
 
     # ------------------------------------------------------------------ demand
     def window(self, name: str) -> np.ndarray:

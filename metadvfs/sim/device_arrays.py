@@ -16,6 +16,25 @@ from metadvfs.catalog.types import CPU_DOMAINS, DeviceProfile
 N_DOMAINS = 4
 GPU = 3
 
+# columns of DeviceArrays.idle_par (read by metadvfs.sim.kernel.fused_step)
+I_CORE_RES_S, I_EXIT_S, I_CLUSTER_RES_S, I_CORE_OFF_MW = 0, 1, 2, 3
+IDLE_PAR = 4
+NO_IDLE_STATES = (np.inf, 0.0, np.inf, 0.0)
+"""``idle_par`` of a domain without deep idle states (the GPU, absent clusters, clusters without data)."""
+
+
+def _idle_row(dev: DeviceProfile, dom: str) -> tuple[float, float, float, float]:
+    c = dev.cluster(dom)
+    st = None if c is None else c.idle_states
+    if st is None:
+        return NO_IDLE_STATES
+    return (
+        st.core_off_min_residency_us / 1e6,
+        st.exit_active_us / 1e6,
+        st.cluster_off_min_residency_us / 1e6,
+        st.core_off_mw,
+    )
+
 
 @dataclass(frozen=True)
 class DeviceArrays:
@@ -31,6 +50,9 @@ class DeviceArrays:
         idle_mw: (N, 4, K) idle power per core (CPU) or of the idle GPU at each OPP, mW (padded like
             ``p_active_mw``).
         static_mw: (N, 4, K) cluster power while awake at each OPP, mW (0 for the GPU).
+        idle_par: (N, 4, IDLE_PAR) deep idle states per domain (columns ``I_*``; docs/simulator.md 6.1): core
+            power-down min residency (s, ``inf`` without the state), time charged active per wake-up from it (s),
+            cluster power-down min residency (s, ``inf``: never), power of a core in the state (mW).
         fmax_mhz: (N, 4) highest OPP, MHz.
         p_max_mw: (N, 4) domain power with every core busy at the top OPP, mW (for normalisation).
         base_mw: (N,) rest-of-phone power, mW.
@@ -53,6 +75,7 @@ class DeviceArrays:
     ipc: np.ndarray
     idle_mw: np.ndarray
     static_mw: np.ndarray
+    idle_par: np.ndarray
     fmax_mhz: np.ndarray
     p_max_mw: np.ndarray
     base_mw: np.ndarray
@@ -166,6 +189,7 @@ def _build(devices: tuple[DeviceProfile, ...]) -> DeviceArrays:
     ipc = np.ones((n, N_DOMAINS))
     idle = np.zeros((n, N_DOMAINS, k))
     static = np.zeros((n, N_DOMAINS, k))
+    idle_par = np.array([[*(_idle_row(d, dom) for dom in CPU_DOMAINS), NO_IDLE_STATES] for d in devices])
     mask = np.zeros((n, N_DOMAINS))
     rule_sensor = np.zeros((n, r), dtype=np.int64)
     rule_trip = np.full((n, r), np.inf)
@@ -217,6 +241,7 @@ def _build(devices: tuple[DeviceProfile, ...]) -> DeviceArrays:
         ipc=ipc,
         idle_mw=idle,
         static_mw=static,
+        idle_par=idle_par,
         fmax_mhz=fmax,
         p_max_mw=p_max,
         base_mw=np.array([d.base_power_mw for d in devices], dtype=float),

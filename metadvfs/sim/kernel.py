@@ -73,7 +73,9 @@ P_LAST_VS = 15  # index of the last latch that has passed (-1 before the first)
 P_NEXT_APP = 16  # time from the current tick's start to the next app vsync (Choreographer wake-up), s
 P_APP_IDX = 17  # index of the last app vsync that has passed (-1 before the first)
 P_UNSTUFFED = 18  # app vsync index at which the next frame would start if the pipeline were not stuffed (HWUI)
-P_RING = 19  # first ring column
+P_IDLE_RUN = 19  # 3 columns: per CPU domain, the mean core's current idle interval so far, s (docs/simulator.md 6.1)
+P_CL_RUN = 22  # 3 columns: per CPU domain, the cluster's (busiest core's) current idle interval so far, s
+P_RING = 25  # first ring column
 MAX_FRAMES = 8  # ring capacity: frames in flight (buffer depth <= MAX_FRAMES - 1); a power of two
 RING_MASK = MAX_FRAMES - 1  # ring index modulo MAX_FRAMES of a non-negative int
 # F_DUE: latch the frame is due at (its expected present); F_V: app vsync index of the frame (HWUI IntendedVsync)
@@ -99,7 +101,15 @@ S_QMAX = 7
 S_INV_CAP = 8
 S_INV_CCAP = 9
 S_QQ = 10
-N_SCRATCH = 11
+S_BEFF_SUM = 11  # busy fraction including the active time after wake-ups from core power-down
+S_DEEP_SUM = 12  # fraction of core time in core power-down
+S_ON_SUM = 13  # fraction of time the cluster is powered (static power drawn)
+S_RUN = 14  # the mean core's current idle interval so far, s
+S_CL_RUN = 15  # the busiest core's (the cluster's) current idle interval so far, s
+S_RES = 16  # core power-down min residency, s (inf: the domain has no deep idle states)
+S_XF = 17  # active time per wake-up from core power-down, as a fraction of the tick
+S_CL_RES = 18  # cluster power-down min residency, s
+N_SCRATCH = 19
 
 OTHER_BACKLOG_S = 2.0
 """Most non-frame (worker, background) work a domain holds queued, in seconds of the domain's top-OPP throughput;
@@ -154,8 +164,8 @@ def init_pipe(n: int, app_phase_s: np.ndarray | float = 0.0) -> np.ndarray:
 
 
 def opp_tables(
-    freq: np.ndarray, p_active: np.ndarray, p_idle: np.ndarray, p_static: np.ndarray
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    freq: np.ndarray, p_active: np.ndarray, p_idle: np.ndarray, p_static: np.ndarray, idle_par: np.ndarray
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """The distinct per-environment OPP tables, for :func:`fused_step`'s ``opp_row`` argument.
 
     A batch holds few phones but many environments; reading every environment's own copy of the tables misses the
@@ -166,11 +176,13 @@ def opp_tables(
         p_active: (N, 4, K) busy power per core, mW.
         p_idle: (N, 4, K) idle power per core, mW.
         p_static: (N, 4, K) cluster power while awake, mW.
+        idle_par: (N, 4, IDLE_PAR) deep idle states (:attr:`~metadvfs.sim.device_arrays.DeviceArrays.idle_par`).
 
     Returns:
-        ``(opp_row, (freq, p_active, p_idle, p_static))``: (N,) row of each environment in the (D, 4, K) tables.
+        ``(opp_row, (freq, p_active, p_idle, p_static, idle_par))``: (N,) row of each environment in the (D, 4, ...)
+        tables.
     """
-    tables = (freq, p_active, p_idle, p_static)
+    tables = (freq, p_active, p_idle, p_static, idle_par)
     n = freq.shape[0]
     rows = np.empty(n, dtype=np.int64)
     first: list[int] = []
@@ -183,7 +195,7 @@ def opp_tables(
         rows[i] = j
     sel = np.asarray(first, dtype=np.int64)
     t = tuple(np.ascontiguousarray(a[sel]) for a in tables)
-    return rows, (t[0], t[1], t[2], t[3])
+    return rows, (t[0], t[1], t[2], t[3], t[4])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -194,6 +206,7 @@ def fused_step(
     p_active: np.ndarray,
     p_idle: np.ndarray,
     p_static: np.ndarray,
+    idle_par: np.ndarray,
     opp_row: np.ndarray,
     ipc: np.ndarray,
     cores: np.ndarray,
@@ -243,8 +256,12 @@ def fused_step(
         p_active: (D, 4, K) power of one busy core (the busy GPU) per OPP, mW.
         p_idle: (D, 4, K) power of one idle core (the idle GPU) per OPP, mW.
         p_static: (D, 4, K) cluster power while awake per OPP, mW.
-        opp_row: (N,) row of ``freq``, ``p_active``, ``p_idle`` and ``p_static`` holding each environment's tables
-            (environments of the same phone share one row, so the tables stay in cache: :func:`opp_tables`).
+        idle_par: (D, 4, IDLE_PAR) deep idle states per domain (columns ``I_*`` of
+            :mod:`metadvfs.sim.device_arrays`): core power-down min residency s, active time per wake-up s, cluster
+            power-down min residency s, core power-down power mW.
+        opp_row: (N,) row of ``freq``, ``p_active``, ``p_idle``, ``p_static`` and ``idle_par`` holding each
+            environment's tables (environments of the same phone share one row, so the tables stay in cache:
+            :func:`opp_tables`).
         ipc: (N, 4) reference work per cycle.
         cores: (N, 4) cores per domain.
         mask: (N, 4) 1 where the domain exists.
@@ -289,6 +306,7 @@ def fused_step(
     n_rules = rule_trip.shape[1]
     # per-domain scratch of the current environment, reused (indexed in place: views would cost NRT refcounting)
     sc = np.empty((N_SCRATCH, 4))
+    inv_tick = 1.0 / tick_s
     inf = np.inf
     for i in range(n):
         ahead = i + PREFETCH_AHEAD
@@ -315,6 +333,15 @@ def fused_step(
             sc[S_QQ, dd] = q[i, dd]
             sc[S_BUSY_SUM, dd] = 0.0
             sc[S_CRIT_SUM, dd] = 0.0
+            sc[S_BEFF_SUM, dd] = 0.0
+            sc[S_DEEP_SUM, dd] = 0.0
+            sc[S_ON_SUM, dd] = 0.0
+            sc[S_RES, dd] = idle_par[tr, dd, 0]
+            if sc[S_RES, dd] < inf:  # only CPU domains have deep idle states
+                sc[S_RUN, dd] = pipe[i, P_IDLE_RUN + dd]
+                sc[S_CL_RUN, dd] = pipe[i, P_CL_RUN + dd]
+            sc[S_XF, dd] = idle_par[tr, dd, 1] * inv_tick
+            sc[S_CL_RES, dd] = idle_par[tr, dd, 2]
             late_out[i, dd] = 0.0
         p0 = pos[i]
         req = 0.0
@@ -560,9 +587,26 @@ def fused_step(
                     cr = bb
                 sc[S_BUSY_SUM, dd] += bb
                 sc[S_CRIT_SUM, dd] += cr
+                # idle states (docs/simulator.md 6.1): busy time runs as one burst per tick, so an idle interval
+                # is the tail after the burst, extended by every idle tick that follows it (branch-free selects)
+                if sc[S_RES, dd] < inf:
+                    run = sc[S_RUN, dd] * (bb <= 0.0) + (1.0 - bb) * tick_s
+                    cl_run = sc[S_CL_RUN, dd] * (cr <= 0.0) + (1.0 - cr) * tick_s
+                    sc[S_RUN, dd] = run
+                    sc[S_CL_RUN, dd] = cl_run
+                    deep = 1.0 if run >= sc[S_RES, dd] else 0.0  # long enough for core power-down
+                    be = min(bb + deep * (bb > 0.0) * sc[S_XF, dd], 1.0)
+                    sc[S_BEFF_SUM, dd] += be
+                    sc[S_DEEP_SUM, dd] += deep * (1.0 - be)
+                    # every core down long enough (cl_run <= run, and the cluster residency >= the core's): cluster down
+                    off = deep if cl_run >= sc[S_CL_RES, dd] else 0.0
+                    sc[S_ON_SUM, dd] += 1.0 - off * (1.0 - min(cr + (cr > 0.0) * sc[S_XF, dd], 1.0))
                 util[i, dd] = alpha * util[i, dd] + (1.0 - alpha) * cr * sc[S_F_RATIO, dd]
         for dd in range(4):
             q[i, dd] = sc[S_QQ, dd]
+            if sc[S_RES, dd] < inf:
+                pipe[i, P_IDLE_RUN + dd] = sc[S_RUN, dd]
+                pipe[i, P_CL_RUN + dd] = sc[S_CL_RUN, dd]
         pipe[i, P_NEXT_VS] = next_vs
         pipe[i, P_NEXT_IDX] = next_idx
         pipe[i, P_PEND] = pend
@@ -591,13 +635,21 @@ def fused_step(
         # power
         p_soc = 0.0
         for dd in range(4):
-            b = sc[S_BUSY_SUM, dd] / n_ticks
-            busy_out[i, dd] = b
+            busy_out[i, dd] = sc[S_BUSY_SUM, dd] / n_ticks
             crit_out[i, dd] = sc[S_CRIT_SUM, dd] / n_ticks
+            if sc[S_RES, dd] < inf:
+                b = sc[S_BEFF_SUM, dd] / n_ticks
+                de = sc[S_DEEP_SUM, dd] / n_ticks
+                on = sc[S_ON_SUM, dd] / n_ticks
+            else:
+                b = busy_out[i, dd]
+                de = 0.0
+                on = 1.0
             k = idx_out[i, dd]
-            p = (cores[i, dd] * (p_active[tr, dd, k] * b + p_idle[tr, dd, k] * (1.0 - b)) + p_static[tr, dd, k]) * mask[
-                i, dd
-            ]
+            p = (
+                cores[i, dd] * (p_active[tr, dd, k] * b + p_idle[tr, dd, k] * (1.0 - b - de) + idle_par[tr, dd, 3] * de)
+                + p_static[tr, dd, k] * on
+            ) * mask[i, dd]
             p_dom_out[i, dd] = p
             p_soc += p
         util[i, 3] = busy_out[i, 3]

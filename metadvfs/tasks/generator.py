@@ -172,6 +172,9 @@ def generate_device(
                 power_mw=tuple(x * p for x in c.power_mw),
                 idle_mw=tuple(x * p for x in c.idle_mw),
                 static_mw=tuple(x * p for x in c.static_mw),
+                idle_states=None
+                if c.idle_states is None
+                else dataclasses.replace(c.idle_states, core_off_mw=c.idle_states.core_off_mw * p),
             )
         )
     g = base.gpu

@@ -28,7 +28,10 @@ MAX_FPS = 240.0
 """Upper bound for ``target_fps`` and phase ``fps``, frames/s."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_TOP_KEYS = ("schema", "name", "display_name", "metadata", "android", "phases", "notes", "input")
+_TOP_KEYS = ("schema", "name", "display_name", "metadata", "android", "phases", "notes", "input", "frame_ar1")
+
+FRAME_AR1_MAX = 0.99
+"""Largest allowed ``frame_ar1`` (a unit-variance AR(1) needs ``|rho| < 1``)."""
 _ANDROID_KEYS = ("packages", "activity")
 _JAVA_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _META_KEYS = ("category", "interaction", "target_fps", "cpu_intensity", "gpu_intensity")
@@ -145,6 +148,9 @@ def parse_app(data: Any, source: str) -> AppProfile:
 
         input_spec = parse_input_spec(data["input"], source, [p.name for p in phases])
     packages, activity = _parse_android(data.get("android"), source)
+    frame_ar1 = data.get("frame_ar1")
+    if frame_ar1 is not None:
+        frame_ar1 = _in_range(frame_ar1, source, "frame_ar1", 0.0, FRAME_AR1_MAX)
     return AppProfile(
         name=name,
         display_name=display_name,
@@ -155,6 +161,7 @@ def parse_app(data: Any, source: str) -> AppProfile:
         input=input_spec,
         packages=packages,
         activity=activity,
+        frame_ar1=frame_ar1,
     )
 
 

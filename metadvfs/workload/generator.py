@@ -44,8 +44,9 @@ MOD_TAU_S = 3.0
 
 FRAME_AR1 = 0.9
 """Lag-1 correlation of the per-frame log-noise of consecutive frames (scenes persist: a heavy frame is followed by
-heavy frames). *Estimated*: frame-level DVFS work (e.g. Dietrich & Chakraborty's game frame-workload predictors,
-Gong et al.'s per-frame GPU-time prediction) relies on consecutive frame workloads being strongly correlated; 0.9
+heavy frames); an app profile's optional ``frame_ar1`` (e.g. fitted from a recorded trace) replaces it.
+*Estimated*: frame-level DVFS work (e.g. Dietrich & Chakraborty's game frame-workload predictors, Gong et al.'s
+per-frame GPU-time prediction) relies on consecutive frame workloads being strongly correlated; 0.9
 per frame gives a correlation time of about 10 frames (~0.17 s at 60 fps). See docs/workloads.md."""
 
 UI_GPU_CORR = 0.6
@@ -96,8 +97,9 @@ def generate_arrays(app: AppProfile | str, n_ticks: int, seed: int, tick_s: floa
     n_frames = int(frames.sum())
     frame_tick = np.repeat(np.arange(n), frames)
     frame_phase = phase_id[frame_tick]
-    z_ui = _ar1(rng, n_frames, FRAME_AR1) if n_frames else np.zeros(0)
-    z_own = _ar1(rng, n_frames, FRAME_AR1) if n_frames else np.zeros(0)
+    rho = FRAME_AR1 if profile.frame_ar1 is None else profile.frame_ar1
+    z_ui = _ar1(rng, n_frames, rho) if n_frames else np.zeros(0)
+    z_own = _ar1(rng, n_frames, rho) if n_frames else np.zeros(0)
     z_gpu = UI_GPU_CORR * z_ui + math.sqrt(1.0 - UI_GPU_CORR**2) * z_own
     scene = _modulation(rng, n, tick)
     ui_f = _lognormal(z_ui, phases, "ui_mc", frame_phase) * scene[frame_tick]

@@ -107,6 +107,8 @@ class AppProfile:
         input: Touch gestures and launches (the ``input:`` section), or ``None`` for no input events.
         packages: Android package names of the app (file field ``android.packages``); the first is the main one.
         activity: Launcher activity of the main package (``android.activity``), if known.
+        frame_ar1: Lag-1 correlation of consecutive frames' work noise (file field ``frame_ar1``), or ``None`` for
+            the generator's default (:data:`metadvfs.workload.generator.FRAME_AR1`).
     """
 
     name: str
@@ -118,6 +120,7 @@ class AppProfile:
     input: InputSpec | None = None
     packages: tuple[str, ...] = ()
     activity: str | None = None
+    frame_ar1: float | None = None
 
 
 @dataclass(frozen=True)
