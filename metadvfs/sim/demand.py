@@ -55,8 +55,9 @@ class CompiledDemand:
         other: (B, L, 4) non-frame (worker + background) work per domain and tick, reference Mc (GPU: 0).
         other_share: (B, L, 4) share of the domain's other work on its busiest core (0 where there is none).
         frames: (B, L) frames requested.
-        ui_pf: (B, L) UI-thread work per frame, Mc.
-        gpu_pf: (B, L) GPU work per frame, GPU Mc.
+        ui_pf: (B, L) UI-thread work per frame, Mc; a tick without a request holds the latest requested frame's
+            (a frame that starts late there costs what it was requested with).
+        gpu_pf: (B, L) GPU work per frame, GPU Mc (carried into ticks without a request like ``ui_pf``).
         ui_dom: (B, L) domain index (1 mid, 2 big) of the UI thread per tick.
         rt_pf: (B, L) RenderThread work per frame, Mc.
         rt_dom: (B, L) domain index of the RenderThread per tick.
@@ -199,6 +200,11 @@ def compile_demand(
             frames, (ui_all, gpu_pf), frame_fps, target_fps, refresh, display_rate, tick_s
         )
         ui_rate = np.where(np.asarray(display_rate, dtype=bool), np.maximum(ui_rate, refresh), ui_rate)
+    # a frame requested in one tick may start in a later one (the UI thread or a buffer was busy): every tick
+    # carries the per-frame work of the latest requested frame, so a late frame costs what it was requested with
+    has_frame = frames > 0
+    ui_all = _fill_from_frames(ui_all, has_frame)
+    gpu_pf = _fill_from_frames(gpu_pf, has_frame)
     ui_pf = ui_all * (1.0 - RT_SHARE)
     rt_pf = ui_all * RT_SHARE
 

@@ -2,7 +2,7 @@
 
 The expected values were produced by this very evaluation on 2026-12-04 (after the frame pipeline and the ``stock``
 governor landed) and re-recorded after each intended change of the world: the GPU calibration, the CPU idle states
-of the Pixels 6 and 8, and HWUI's jank rule with UI phases at the panel's refresh rate (the governors' QoE and jank
+of the Pixels 6 and 8, late frames carrying their work, the UI apps' GPU work, and HWUI's jank rule with UI phases at the panel's refresh rate (the governors' QoE and jank
 change, e.g. pixel3:taobao's ``stock`` janks about 3 % instead of 80 %; the model observes QoE, so its actions and PPR
 change too). A change to the simulator, a governor, the codec, the reward or the model loading that alters what a
 user measures fails here; if the change is intended, re-record the values (run this module as a script: it prints
@@ -20,12 +20,12 @@ TASKS = ["pixel6:tiktok", "pixel3:taobao", "pixel8:3dmark"]
 KEYS = ("ppr", "qoe", "jank_pct", "energy_j")
 EXPECTED: dict[str, list[dict[str, float]]] = {
     "metadvfs": [
-        {"ppr": 29.006267809991577, "qoe": 0.9933333333333334, "jank_pct": 0.0, "energy_j": 5.136820806318111},
+        {"ppr": 29.942398949956956, "qoe": 0.9933333333333334, "jank_pct": 0.0, "energy_j": 4.976221185517742},
         {
-            "ppr": 23.95815548907831,
-            "qoe": 0.9311403508771929,
-            "jank_pct": 4.45859872611465,
-            "energy_j": 6.553092122286744,
+            "ppr": 24.10116915742182,
+            "qoe": 0.918640350877193,
+            "jank_pct": 5.769230769230769,
+            "energy_j": 6.472715036397339,
         },
         {
             "ppr": 22.67187654045031,
@@ -35,22 +35,22 @@ EXPECTED: dict[str, list[dict[str, float]]] = {
         },
     ],
     "stock": [
-        {"ppr": 29.55005123502108, "qoe": 0.9933333333333334, "jank_pct": 0.0, "energy_j": 5.042292441896462},
+        {"ppr": 30.418480720102195, "qoe": 0.9933333333333334, "jank_pct": 0.0, "energy_j": 4.898337999554746},
         {
-            "ppr": 22.024279559951797,
-            "qoe": 0.9603070175438596,
-            "jank_pct": 3.0864197530864197,
-            "energy_j": 7.355518692860006,
+            "ppr": 20.87352342648028,
+            "qoe": 0.9728070175438596,
+            "jank_pct": 1.8404907975460123,
+            "energy_j": 7.808935591258025,
         },
         {"ppr": 22.27508960734505, "qoe": 0.99, "jank_pct": 0.6688963210702341, "energy_j": 13.42306609179282},
     ],
     "schedutil": [
-        {"ppr": 29.56431111068574, "qoe": 0.9933333333333334, "jank_pct": 0.0, "energy_j": 5.039860372263007},
+        {"ppr": 30.43359127661903, "qoe": 0.9933333333333334, "jank_pct": 0.0, "energy_j": 4.895905929921292},
         {
-            "ppr": 23.70854879500585,
-            "qoe": 0.8400438596491228,
-            "jank_pct": 6.569343065693431,
-            "energy_j": 5.778506360071213,
+            "ppr": 23.636398921018333,
+            "qoe": 0.906140350877193,
+            "jank_pct": 6.4935064935064934,
+            "energy_j": 6.51537488915275,
         },
         {
             "ppr": 22.43989422863932,
@@ -60,12 +60,12 @@ EXPECTED: dict[str, list[dict[str, float]]] = {
         },
     ],
     "oracle": [
-        {"ppr": 29.636090660011988, "qoe": 0.9933333333333334, "jank_pct": 0.0, "energy_j": 5.027653670969696},
+        {"ppr": 30.507528494734103, "qoe": 0.9933333333333334, "jank_pct": 0.0, "energy_j": 4.8840403451796774},
         {
-            "ppr": 26.887001546235286,
-            "qoe": 0.9675438596491228,
-            "jank_pct": 1.2422360248447204,
-            "energy_j": 5.9880236077326074,
+            "ppr": 26.023135626479238,
+            "qoe": 0.9717105263157894,
+            "jank_pct": 1.2345679012345678,
+            "energy_j": 6.225229823386873,
         },
         {"ppr": 22.454954507656055, "qoe": 0.9966666666666667, "jank_pct": 0.0, "energy_j": 13.315546905163199},
     ],

@@ -199,3 +199,33 @@ def test_no_queue_grows_without_bound_over_ten_minutes(gov):
     for i, name in enumerate(tl.task_names):
         assert lows[:, i].max() < 1.0, f"{gov} {name}: backlog did not empty within a minute ({lows[:, i]})"
         assert tl.work_shed_mc[:, i].sum() == 0.0, f"{gov} {name}: work shed"
+
+
+def test_a_frame_starting_in_a_tick_without_a_request_costs_the_requested_work():
+    """``compile_demand`` carries the latest requested frame's UI and GPU work into ticks without a request (a
+    late frame starts there); ticks with a request keep their own work."""
+    dev = compile_devices([make_task("pixel3", "weibo").device])
+    frames = np.array([[0, 1, 0, 0, 2, 0, 1, 0, 0]], dtype=np.float64)
+    ui = frames * np.array([[0, 10, 0, 0, 6, 0, 3, 0, 0]])  # per frame 10, 6, 3 Mc
+    raw = {"frames": frames, "ui_mc": ui, "gpu_mc": ui / 2.0, "worker_mc": np.zeros_like(ui), "bg_mc": ui * 0}
+    out = compile_demand(raw, dev, np.zeros(1, dtype=np.int64), np.array([60.0]))
+    per_frame = np.array([10, 10, 10, 10, 6, 6, 3, 3, 3], dtype=np.float32)
+    assert np.allclose(out.ui_pf[0] + out.rt_pf[0], per_frame)
+    assert np.allclose(out.gpu_pf[0], per_frame / 2.0)
+
+
+@pytest.mark.parametrize("app", ["3dmark", "weibo"])
+def test_gpu_work_per_presented_frame_is_the_apps_per_frame_work(app):
+    """At the top OPPs the GPU work executed per presented frame equals the app's mean GPU work per requested
+    frame (GPU-bound 3DMark and a UI app on the Pixel 3); late frames are not free."""
+    task = make_task("pixel3", app)
+    tl = replay([task], make_governor("performance"), 20.0, seed=10000)
+    batch = TaskBatch([task], 20.0)
+    batch.seed([10000])
+    batch.reset_rows(np.arange(1))
+    core = batch.core
+    rows = core.pool.data[int(core.base[0]) : int(core.base[0]) + batch.episode_ticks]
+    requested = float((rows[:, C_FRAMES] * rows[:, C_GPU_PF]).sum() / rows[:, C_FRAMES].sum())
+    gpu_rate = tl.freq_mhz[:, 0, 3] * core.dev.ipc[0, 3]  # GPU-Mc/s
+    executed = float((tl.util[:, 0, 3] * gpu_rate * tl.step_s).sum() / tl.frames_presented[:, 0].sum())
+    assert executed == pytest.approx(requested, rel=0.1)

@@ -325,3 +325,19 @@ def test_android_packages_come_from_the_app_files(tmp_path: Path) -> None:
         p.write_text(yaml.safe_dump({**bad, "android": android}))
         with pytest.raises(MetaDVFSError, match=field):
             load_app(p)
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_ui_frames_fit_the_weakest_catalog_gpu(name: str) -> None:
+    """GPU sizing rule (docs/workloads.md): a display-rate app's mean GPU work per UI frame, at the top OPP of the
+    catalog GPU with the least work per vsync of its own panel, takes at most FIT_MARGIN of the vsync period."""
+    from metadvfs.catalog.devices import list_devices, load_device
+    from metadvfs.sim.demand import FIT_MARGIN
+
+    app = load_app(name)
+    if not app.metadata.display_rate:
+        pytest.skip("not a display-rate app (3DMark is GPU-bound by design)")
+    devices = [load_device(d) for d in list_devices()]
+    per_vsync = min(d.gpu.throughput * max(d.gpu.freqs_khz) / 1e3 / d.metadata.display_refresh_hz for d in devices)
+    ui_frames = [p.gpu_mc[0] for p in app.phases if p.fps == app.metadata.target_fps]
+    assert ui_frames and max(ui_frames) <= FIT_MARGIN * per_vsync + 1e-9
