@@ -2,12 +2,11 @@
 
 The expected values were produced by this very evaluation on 2026-12-04 (after the frame pipeline and the ``stock``
 governor landed) and re-recorded after each intended change of the world: the GPU calibration, the CPU idle states
-of the Pixels 6 and 8, late frames carrying their work, the UI apps' GPU work, and HWUI's jank rule with UI phases at the panel's refresh rate (the governors' QoE and jank
-change, e.g. pixel3:taobao's ``stock`` janks about 3 % instead of 80 %; the model observes QoE, so its actions and PPR
-change too). A change to the simulator, a governor, the codec, the reward or the model loading that alters what a
-user measures fails here; if the change is intended, re-record the values (run this module as a script: it prints
-``EXPECTED``) and say why in the commit.
-"""
+of the Pixels 6 and 8, late frames carrying their work, the UI apps' GPU work, and HWUI's jank rule with UI phases
+at the panel's refresh rate (the governors' QoE and jank change, e.g. pixel3:taobao's ``stock`` janks about 3 %
+instead of 80 %; the model observes QoE, so its actions and PPR change too). A change to the simulator, a governor,
+the codec, the reward or the model loading that alters what a user measures fails here; if the change is intended,
+re-record the values (run this module as a script: it prints ``EXPECTED``) and say why in the commit. """
 
 from __future__ import annotations
 

@@ -2,17 +2,16 @@
 
 The expected digests were recorded at commit c4259ff (``perf`` branch start, before the kernel was optimised); the
 two ``stock`` cases were re-recorded after the ``stock`` governor's GPU sampling-window fix (a governor change; the
-kernel cases were unchanged). Re-recorded on branch ``jank`` after the jank rule became HWUI JankTracker's
-(buffer stuffing carries over): only the jank fields (``frames_janky``, ``late_dom``, the pipeline state and what the
-env derives from QoE) changed; OPPs, power, temperatures and presented frames are identical. Re-recorded again
-there when the UI apps' scroll/animation phases started drawing at the panel's refresh rate (``display_rate``;
-demand of the 90/120 Hz phones' UI tasks), and at the merge with the GPU calibration (fitted ``gpu.throughput``,
-re-derived estimated GPU power curves) the CPU idle states of the Pixels 6 and 8 (power only), late frames carrying the requested frame's work and the
-UI apps' GPU work sized to the weakest catalog GPU. Record by running
-this module as a script (``PYTHONPATH=$PWD python tests/sim/test_kernel_regression.py``, which prints the
-``EXPECTED`` dictionary). Every
-:class:`~metadvfs.sim.core.StepOut` array of every step is hashed (SHA-256 of the raw bytes), per field, so any
-change of what :func:`~metadvfs.sim.kernel.fused_step` computes -- even the last bit of one float of one tick --
+kernel cases were unchanged). Re-recorded on branch ``jank`` after the jank rule became HWUI JankTracker's (buffer
+stuffing carries over): only the jank fields (``frames_janky``, ``late_dom``, the pipeline state and what the env
+derives from QoE) changed; OPPs, power, temperatures and presented frames are identical. Re-recorded again there
+when the UI apps' scroll/animation phases started drawing at the panel's refresh rate (``display_rate``; demand of
+the 90/120 Hz phones' UI tasks), and at the merge with the GPU calibration (fitted ``gpu.throughput``, re-derived
+estimated GPU power curves) the CPU idle states of the Pixels 6 and 8 (power only), late frames carrying the
+requested frame's work and the UI apps' GPU work sized to the weakest catalog GPU. Record by running this module as
+a script (``PYTHONPATH=$PWD python tests/sim/test_kernel_regression.py``, which prints the ``EXPECTED`` dictionary).
+Every :class:`~metadvfs.sim.core.StepOut` array of every step is hashed (SHA-256 of the raw bytes), per field, so
+any change of what :func:`~metadvfs.sim.kernel.fused_step` computes -- even the last bit of one float of one tick --
 fails the test and names the field. The digests are of float64 bytes produced by numba on x86-64 with numba's
 default (strict IEEE, no fast-math) code generation and numpy's ``expm``; a platform with a different libm or BLAS
 may need them re-recorded from the reference commit.
