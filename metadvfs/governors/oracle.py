@@ -21,6 +21,8 @@ trip through the pipeline (at most the buffer depth plus the app deadline in vsy
 DOMAIN_ORDER = (3, 2, 1, 0)
 """Order of the coordinate search over domains (GPU, big, mid, little)."""
 TOL = 1e-9
+WORK_RTOL = 1e-6
+"""Relative tolerance on the frame work left in the pipeline at the end of a candidate's rollout."""
 
 
 class Oracle(Governor):
@@ -62,7 +64,7 @@ class Oracle(Governor):
         look = max(0, min(self.look, remaining - block))
         top = core.cap.copy()
         rows_all = np.arange(n)
-        _, _, ref_j, ref_d, _, _, ref_f = core.rollout(rows_all, top, block, look)
+        _, _, ref_j, ref_d, _, _, ref_f, ref_w = core.rollout(rows_all, top, block, look, work_left=True)
         # backlog left after the block is charged at the cheapest marginal energy of its domain (it must be done
         # some time), so the look-ahead at the top OPPs does not bias the energy towards clearing it at once
         marg = (
@@ -83,10 +85,16 @@ class Oracle(Governor):
             ks = np.concatenate([np.arange(c) for c in counts])
             req = chosen[rows].copy()
             req[:, d] = ks
-            _, _, j, dr, e_blk, q_blk, fl = core.rollout(rows, req, block, look)
-            # no more dropped or janky frames, and not more frames left in the pipeline (a saturated pipeline that
-            # falls behind carries its lateness past the look-ahead)
-            ok = (j <= ref_j[rows] + TOL) & (dr <= ref_d[rows] + TOL) & (fl <= ref_f[rows] + TOL)
+            _, _, j, dr, e_blk, q_blk, fl, w = core.rollout(rows, req, block, look, work_left=True)
+            # no more dropped or janky frames, and neither more frames nor more RenderThread/GPU work left in the
+            # pipeline (a saturated pipeline that falls behind carries its lateness past the look-ahead; with a
+            # saturated GPU the same number of frames can be left with more of their work undone)
+            ok = (
+                (j <= ref_j[rows] + TOL)
+                & (dr <= ref_d[rows] + TOL)
+                & (fl <= ref_f[rows] + TOL)
+                & (w <= ref_w[rows] * (1.0 + WORK_RTOL) + TOL).all(axis=1)
+            )
             score = np.where(ok, e_blk + (q_blk * marg[rows]).sum(axis=1), np.inf)
             start = 0
             for i in range(n):

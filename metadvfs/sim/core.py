@@ -29,8 +29,10 @@ from metadvfs.sim.demand import CompiledDemand, DemandPool
 from metadvfs.sim.device_arrays import DeviceArrays, thermal_step_matrices
 from metadvfs.sim.kernel import (
     F_DUE,
+    F_GPU,
     F_V,
     MAX_FRAMES,
+    P_GPU_REM,
     P_HEAD,
     P_LAST_VS,
     P_N,
@@ -40,6 +42,8 @@ from metadvfs.sim.kernel import (
     P_N3,
     P_N4,
     P_RING,
+    P_RT_REM,
+    P_UI_REM,
     P_UNSTUFFED,
     RF,
     app_phase,
@@ -324,8 +328,8 @@ class SimCore:
         )
 
     def rollout(
-        self, rows: np.ndarray, req_block: np.ndarray, n_block: int, n_look: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self, rows: np.ndarray, req_block: np.ndarray, n_block: int, n_look: int, work_left: bool = False
+    ) -> tuple[np.ndarray, ...]:
         """Try OPP choices from the current state without committing anything (for clairvoyant planning).
 
         Each candidate ``j`` copies the state of environment ``rows[j]``, runs ``n_block`` ticks at ``req_block[j]``
@@ -336,12 +340,15 @@ class SimCore:
             req_block: (M, 4) requested OPP indices during the block.
             n_block: Ticks of the block (>= 1).
             n_look: Ticks of the look-ahead at the top OPPs (>= 0).
+            work_left: Also return the frame work still to do at the end (see Returns).
 
         Returns:
             ``(energy_mj, presented, janky, dropped)``, each (M,), summed over block and look-ahead; ``janky`` also
             counts the frames still in flight at the end that are already past their jank deadline. Then the energy
             of the block alone (M,), mJ, the other-work backlog at the end of the block (M, 4), Mc, and the frames
-            in flight at the end (M,).
+            in flight at the end (M,). With ``work_left``, an eighth array (M, 2): the RenderThread work (Mc) and
+            the GPU work (GPU-Mc) of the frames in flight at the end that is not done yet (UI + RenderThread stages;
+            the GPU's running frame and its queue).
         """
         d = self.dev
         rows = np.asarray(rows, dtype=np.int64)
@@ -396,7 +403,19 @@ class SimCore:
             unstuffed = pipe[:, P_UNSTUFFED]
             dl = np.where(unstuffed > v0 + 0.5, unstuffed + due - v0, due)
             overdue += live & (dl + 0.5 < nxt)
-        return energy, counts_sum[:, 1], counts_sum[:, 2] + overdue, counts_sum[:, 3], e_block, q_block, in_flight
+        res = (energy, counts_sum[:, 1], counts_sum[:, 2] + overdue, counts_sum[:, 3], e_block, q_block, in_flight)
+        if not work_left:
+            return res
+        # UI + RenderThread work left in their stages; GPU work left of the running frame and of the frames queued
+        # behind it (the GPU queue is the n3 ring entries after the n4 presented-queue ones)
+        left = np.zeros((m, 2))
+        left[:, 0] = pipe[:, P_UI_REM] + pipe[:, P_RT_REM]
+        n3, n4 = pipe[:, P_N3], pipe[:, P_N4]
+        left[:, 1] = np.where(n3 > 0, pipe[:, P_GPU_REM], 0.0)
+        for s_ in range(1, MAX_FRAMES):
+            ring = (pipe[:, P_HEAD].astype(np.int64) + n4.astype(np.int64) + s_) % MAX_FRAMES
+            left[:, 1] += np.where(s_ < n3, pipe[rows_m, P_RING + ring * RF + F_GPU], 0.0)
+        return (*res, left)
 
     def pipeline_counts(self) -> np.ndarray:
         """(N, 5) frames per pipeline stage now.
