@@ -36,10 +36,12 @@ def test_export_parity_on_10k_simulated_observations(tiny_model: Path, tmp_path:
     assert np.array_equal(fused, ref)
     from metadvfs.export.runtime import GovernorRuntime
 
-    rt = GovernorRuntime(out)
-    got = np.stack([rt.act(o, mm) for o, mm in zip(obs, meta, strict=True)])
-    assert got.shape == ref.shape
-    assert np.array_equal(got, ref)
+    for lean in (True, False):  # the routed model's lean graph (from policy.bin) and the whole policy.onnx
+        rt = GovernorRuntime(out, lean=lean)
+        assert rt.lean is lean
+        got = np.stack([rt.act(o, mm) for o, mm in zip(obs, meta, strict=True)])
+        assert got.shape == ref.shape
+        assert np.array_equal(got, ref), f"lean={lean}: {int((got != ref).any(1).sum())} mismatches"
     assert len({tuple(a) for a in ref}) > 1  # the model does not answer one constant action
 
 
