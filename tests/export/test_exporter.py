@@ -54,8 +54,11 @@ def test_runtime_runs_without_torch(tiny_model: Path, tmp_path: Path) -> None:
         f"rt = GovernorRuntime({str(out)!r})\n"
         "m = rt.manifest\n"
         "a = rt.act(np.zeros((m.codec.window, 26), np.float32), m.meta_for('tiktok'))\n"
-        "assert a.shape == (4,)\n"
+        "assert a.shape == (4,) and rt.lean, 'the lean graph was not the path taken'\n"
+        "from metadvfs.export.stream import StreamingPolicy\n"
+        "assert StreamingPolicy(m.path).act(np.zeros((m.codec.window, 26), np.float32), 'tiktok').shape == (4,)\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "assert 'gymnasium' not in sys.modules, 'gymnasium was imported'\n"
         "print('ok')\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
