@@ -77,10 +77,12 @@ def bench_governor_cmd(
 
     runner = bench_runner_latency(governor, repeats)  # times the reference interleaved with its decisions
     decision = timed(bench_decision_latency)
+    whole = timed(lambda g, n: bench_decision_latency(g, n, lean=False))
     streaming = timed(bench_streaming_latency)
     res: dict[str, object] = {
         "machine": machine_name(),
         "decision": decision,
+        "decision_policy_onnx": whole,
         "streaming_numpy": streaming,
         "runner": runner,
     }
@@ -92,10 +94,15 @@ def bench_governor_cmd(
         return
     d = res["decision"]
     console.print(
-        f"decision (onnxruntime, batch 1, 1 thread): median {d['us_median']:.1f} us, "  # type: ignore[index]
+        f"decision (onnxruntime, {d['graph']} graph, batch 1, 1 thread): median {d['us_median']:.1f} us, "  # type: ignore[index]
         f"p95 {d['us_p95']:.1f} us over {d['repeats']} calls; "  # type: ignore[index]
-        f"{d['parameters']:,} parameters = ONNX initializer values"  # type: ignore[index]
+        f"{d['parameters']:,} parameters = policy.onnx initializer values"  # type: ignore[index]
     )
+    if d["graph"] == "lean":  # type: ignore[index]
+        console.print(
+            f"decision (onnxruntime, policy.onnx: every routed model, batch 1): median {whole['us_median']:.1f} us, "
+            f"p95 {whole['us_p95']:.1f} us"
+        )
     if "us_median" in streaming:
         console.print(
             f"decision (numpy streaming from policy.bin, batch 1): median {streaming['us_median']:.1f} us, "
@@ -114,6 +121,7 @@ def bench_governor_cmd(
             f"reference ({r['reference']}, timed in this run around each path): median {r['ref_us_median']:.2f} us "
             f"(C runner phase), {d['ref_us_median']:.2f} us (onnxruntime phase) -> decision / reference: "  # type: ignore[index]
             f"onnxruntime {d['ratio_to_reference']:.1f}, "  # type: ignore[index]
+            + (f"policy.onnx {whole['ratio_to_reference']:.1f}, " if "ratio_to_reference" in whole else "")
             + (f"numpy streaming {streaming['ratio_to_reference']:.1f}, " if "ratio_to_reference" in streaming else "")
             + f"C runner {r['ratio_to_reference']:.2f}"
         )

@@ -13,20 +13,24 @@ import numpy as np
 from metadvfs.environment import codec
 
 
-def bench_decision_latency(governor: str | Path, repeats: int = 5000, threads: int = 1) -> dict[str, Any]:
+def bench_decision_latency(
+    governor: str | Path, repeats: int = 5000, threads: int = 1, lean: bool = True
+) -> dict[str, Any]:
     """Median / p95 time of one ``GovernorRuntime.act`` call on varied observations, microseconds.
 
     Args:
         governor: Governor directory (``metadvfs export`` output).
         repeats: Timed calls (after 200 warm-up calls).
         threads: onnxruntime intra-op threads.
+        lean: Time the routed model's lean graph where the governor has ``policy.bin`` (``False``: ``policy.onnx``).
 
     Returns:
-        ``{"us_median", "us_p95", "us_min", "repeats", "parameters", "window"}``.
+        ``{"us_median", "us_p95", "us_min", "repeats", "parameters", "window", "graph"}``; ``graph`` is ``lean``
+        or ``policy.onnx`` (the graph that was timed); ``parameters`` counts ``policy.onnx``'s initializers.
     """
     from metadvfs.export.runtime import GovernorRuntime, parameter_count
 
-    rt = GovernorRuntime(governor, threads=threads)
+    rt = GovernorRuntime(governor, threads=threads, lean=lean)
     k = rt.window
     rng = np.random.default_rng(0)
     obs = rng.uniform(0, 1, (64, k, codec.OBS_DIM)).astype(np.float32)
@@ -47,6 +51,7 @@ def bench_decision_latency(governor: str | Path, repeats: int = 5000, threads: i
         "repeats": repeats,
         "parameters": params,
         "window": k,
+        "graph": "lean" if rt.lean else "policy.onnx",
     }
 
 

@@ -8,7 +8,8 @@ nearest stored app vector picks its group's model. ``manifest.meta`` stores the 
 every catalog app on this device; ``default`` (an app the manifest does not know) is the mean of those
 vectors, routed to the group of the nearest app.
 
-The runtime (:mod:`metadvfs.export.runtime`) needs onnxruntime and numpy only.
+The runtime (:mod:`metadvfs.export.runtime`) needs onnxruntime, numpy and onnx (which builds its lean graph),
+not torch.
 """
 
 from __future__ import annotations

@@ -36,10 +36,12 @@ def test_export_parity_on_10k_simulated_observations(tiny_model: Path, tmp_path:
     assert np.array_equal(fused, ref)
     from metadvfs.export.runtime import GovernorRuntime
 
-    rt = GovernorRuntime(out)
-    got = np.stack([rt.act(o, mm) for o, mm in zip(obs, meta, strict=True)])
-    assert got.shape == ref.shape
-    assert np.array_equal(got, ref)
+    for lean in (True, False):  # the routed model's lean graph (from policy.bin) and the whole policy.onnx
+        rt = GovernorRuntime(out, lean=lean)
+        assert rt.lean is lean
+        got = np.stack([rt.act(o, mm) for o, mm in zip(obs, meta, strict=True)])
+        assert got.shape == ref.shape
+        assert np.array_equal(got, ref), f"lean={lean}: {int((got != ref).any(1).sum())} mismatches"
     assert len({tuple(a) for a in ref}) > 1  # the model does not answer one constant action
 
 
@@ -52,8 +54,11 @@ def test_runtime_runs_without_torch(tiny_model: Path, tmp_path: Path) -> None:
         f"rt = GovernorRuntime({str(out)!r})\n"
         "m = rt.manifest\n"
         "a = rt.act(np.zeros((m.codec.window, 26), np.float32), m.meta_for('tiktok'))\n"
-        "assert a.shape == (4,)\n"
+        "assert a.shape == (4,) and rt.lean, 'the lean graph was not the path taken'\n"
+        "from metadvfs.export.stream import StreamingPolicy\n"
+        "assert StreamingPolicy(m.path).act(np.zeros((m.codec.window, 26), np.float32), 'tiktok').shape == (4,)\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "assert 'gymnasium' not in sys.modules, 'gymnasium was imported'\n"
         "print('ok')\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

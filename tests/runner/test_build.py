@@ -74,6 +74,7 @@ def test_bench_governor_reports_each_path_and_reference(runner_bin: Path, tiny_m
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["machine"]
-    for key in ("decision", "streaming_numpy", "runner"):
+    for key in ("decision", "decision_policy_onnx", "streaming_numpy", "runner"):
         assert res[key]["us_median"] > 0 and res[key]["ref_us_median"] > 0 and res[key]["ratio_to_reference"] > 0
+    assert (res["decision"]["graph"], res["decision_policy_onnx"]["graph"]) == ("lean", "policy.onnx")
     assert res["runner"]["rss_kb"] <= 4096 and all(n <= 1 << 20 for n in res["runner"]["binary_bytes"].values())

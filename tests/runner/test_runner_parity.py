@@ -25,8 +25,11 @@ def _parity(runner_bin: Path, device: str, out: Path) -> None:
     obs, meta, apps, envs = sim_observations(SHIPPED, device, N_OBS)
     assert len(obs) >= N_OBS
     res = runner_decide(runner_bin, out / "policy.bin", obs, apps, envs)
-    rt = GovernorRuntime(out)
+    rt = GovernorRuntime(out, lean=False)  # policy.onnx: every routed model, routed inside the graph
     onnx = np.stack([rt.act(o, rt.manifest.meta_for(a)) for o, a in zip(obs, apps, strict=True)])
+    lean = GovernorRuntime(out)  # the routed model's lean graph, routed once per app change
+    assert lean.lean
+    got = np.stack([lean.act(o, lean.manifest.meta_for(a)) for o, a in zip(obs, apps, strict=True)])
     model = load_checkpoint(SHIPPED)
     trained = np.ones_like(onnx)
     for mid in model.policies:  # the trained SB3 policy of each row's routed model (ModelDriver's routing)
@@ -37,6 +40,8 @@ def _parity(runner_bin: Path, device: str, out: Path) -> None:
         if rows.any():
             trained[rows] = model.act(mid, {"obs": obs[rows], "meta": meta[rows]})
     assert np.array_equal(onnx, trained)
+    mism = int((got != trained).any(axis=1).sum())
+    assert mism == 0, f"{device}: {mism} of {len(obs)} lean-graph decisions differ from the trained policy"
     mism = int((res.actions != onnx).any(axis=1).sum())
     assert mism == 0, f"{device}: {mism} of {len(obs)} runner decisions differ from the ONNX graph"
     assert res.incremental > 0.9 * len(obs)  # the streaming path (one projection per decision) was the one checked
