@@ -325,7 +325,10 @@ def run_eval(args: argparse.Namespace) -> None:
 
 # -- search ---------------------------------------------------------------------------------------------------
 def grid_points(peer: str, grid: dict[str, list[Any]], source: Path) -> list[dict[str, Any]]:
-    """Every point of a grid as a variant description (``name``, ``base``, ``hyperparameters``, interval)."""
+    """Every point of a grid as a variant description (``name``, ``base``, ``hyperparameters``, interval).
+
+    A key ``a+b`` varies two hyper-parameters together: its values are ``[a, b]`` pairs.
+    """
     from metadvfs.errors import MetaDVFSError
 
     if not grid or any(not isinstance(v, list) or not v for v in grid.values()):
@@ -333,7 +336,15 @@ def grid_points(peer: str, grid: dict[str, list[Any]], source: Path) -> list[dic
     keys = list(grid)
     out = []
     for k, values in enumerate(itertools.product(*(grid[key] for key in keys))):
-        point = dict(zip(keys, values, strict=True))
+        point: dict[str, Any] = {}
+        for key, val in zip(keys, values, strict=True):
+            names = key.split("+")
+            if len(names) == 1:
+                point[key] = val
+            elif isinstance(val, list) and len(val) == len(names):
+                point.update(zip(names, val, strict=True))
+            else:
+                raise MetaDVFSError(f"{source}: grids.{peer}.{key}: every value must be a list of {len(names)}")
         dt = point.pop("decision_interval_s", None)
         out.append(
             {
@@ -396,7 +407,7 @@ def run_tune(args: argparse.Namespace) -> None:
         rows.append(
             [
                 p["name"] + (" **best**" if p is best else ""),
-                *[vals.get(k) for k in keys],
+                *["/".join(str(vals.get(n)) for n in k.split("+")) for k in keys],
                 f"{s['score']:.4f}",
                 f"{s['ppr_norm']:.4f}",
                 f"{s['qoe_ok_frac']:.2f}",

@@ -43,7 +43,11 @@ terms): for domain d with busy fraction ``u_d`` (busiest core) at frequency ``f_
 80-90%), else ``1.2`` if ``0.8 < u_d < 0.9``, else ``-0.5``. The XU3 code scores only the big cluster (the
 domain it controls); with one branch per domain the mean over domains gives every branch its own signal.
 Thermal: zTT's ``v1 + v2`` (:func:`metadvfs.learn.baselines.ztt.thermal_terms`) on the skin temperature at
-the device's first skin throttle trip (GearDVFS used zTT's penalty at its boards' 50 degC limit).
+the device's first skin throttle trip (GearDVFS used zTT's penalty at its boards' 50 degC limit). The
+published reward has no frame and no power term; ``frame_weight`` / ``power_weight`` (0 as published) add
+``frame_weight * on-time frame ratio - power_weight * phone power (W)`` (:func:`extra_reward`) for the tuned
+variant ``gear-tuned`` (``configs/peers/gear-tuned.yaml``, chosen by ``experiments/peers.py --tune gear`` over
+these terms and γ).
 
 **Learning** (``DQN_AGENT_AB`` + ``dqn_pro_nx``): replay 12000 (ring), every round of ``round_transitions``
 = 200 stored decisions (the client's ``TRAIN_STEP`` is not defined in the published code; 200 decisions =

@@ -51,7 +51,11 @@ reward: γ (0.99 in the code) and the target network never matter, and next stat
 Transitions with r < 0 or r > 1 are stored twice. *Observed in this harness*: with the published lr 0.05
 on the unnormalised state (temperatures ~30, power units 10-20, fps up to 60) the six-unit ReLU layers
 die during training, leaving a state-independent Q (one fixed clock pair); with lr 1e-3 they do not. The
-published value is kept.
+published value is kept. *Tuned variant* (``ztt-tuned``, ``configs/peers/ztt-tuned.yaml``, chosen by
+``experiments/peers.py --tune ztt``): a grid over the learning rate, ``state_norm`` (the state scaled to O(1) by
+:func:`net_input` before the network; off as published) and the decision interval (the harness's 0.1 s, where
+fps is a 100-ms count in steps of 10 fps at 60 Hz, or the published loop's ~1 s, trained on the same
+phone-time).
 
 **Control rules around the network** (published loop): at or above the target temperature zTT picks
 random lower-or-equal clocks; when >= 3 degC below it and fps < target, with probability 0.3 it explores
