@@ -100,8 +100,12 @@ def stale(name: str, dest: Path, budget: dict[str, Any], hyper: dict[str, Any], 
 
 def train_peers(
     jobs: list[tuple[str, str, Path, dict[str, Any] | None]], budget: dict[str, Any], ray: str | None
-) -> float:
-    """Train the missing ``(name, task, dest, grid variant or None)`` checkpoints; returns the wall time, s."""
+) -> tuple[float, list[tuple[str, str]]]:
+    """Train the missing ``(name, task, dest, grid variant or None)`` checkpoints.
+
+    Returns:
+        ``(wall time s, [(name, task) trained now]``).
+    """
     import shutil
 
     from metadvfs.errors import MetaDVFSError
@@ -127,8 +131,9 @@ def train_peers(
             "variant": variant,
         }
         units.append(Unit(f"{variant['name'] if variant else name} {task}", "metadvfs.scale.units:peer_unit", kw))
+    trained = [(u.kwargs["name"], u.kwargs["task"]) for u in units]
     if not units:
-        return 0.0
+        return 0.0, trained
     try:
         runner = make_runner(ray)
     except MetaDVFSError as exc:
@@ -136,7 +141,7 @@ def train_peers(
     C.log(f"training {len(units)} peer model(s) on the {runner.name} runner")
     t = time.perf_counter()
     runner.run(units, lambda k, i, n: C.log(f"  [{i}/{n}] {k}"))
-    return time.perf_counter() - t
+    return time.perf_counter() - t, trained
 
 
 def load_drivers(name: str, tasks: list[str], root: Path) -> Any:
@@ -155,6 +160,19 @@ def train_cost(name: str, tasks: list[str], root: Path) -> dict[str, float]:
         "decisions_per_task": float(np.mean([x["total_steps"] for x in tr])),
         "phone_s_per_task": float(np.mean([x.get("phone_seconds", float("nan")) for x in tr])),
     }
+
+
+def evaluate_plan(
+    plan: list[tuple[str, str, str]], tasks: list[str], n_seeds: int, seconds: float, shard_dir: Path, ray: str | None
+) -> Any:
+    """Evaluate ``(method, kind, ref)`` in (method, task) shards (stored in ``shard_dir`` and reused), as
+    ``metadvfs evaluate --ray`` does; serially or on Ray."""
+    from metadvfs.scale.jobs import evaluate_sharded
+    from metadvfs.scale.runner import make_runner
+
+    return evaluate_sharded(
+        make_runner(ray), plan, tasks, n_seeds, seconds, shard_dir, lambda k, i, n: C.log(f"  [{i}/{n}] {k}"), "stock"
+    )
 
 
 # -- reports ------------------------------------------------------------------------------------------------
@@ -227,7 +245,7 @@ def losses(res: Any, method: str) -> dict[str, Any]:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    from metadvfs.learn.evaluate import evaluate, to_markdown, write_reports
+    from metadvfs.learn.evaluate import to_markdown, write_reports
     from metadvfs.learn.tasks import parse_task_names
 
     t0 = time.perf_counter()
@@ -238,20 +256,18 @@ def run_eval(args: argparse.Namespace) -> None:
         budget["steps"] = int(args.steps)
     work = Path(args.work)
     jobs = [(m, t, work / m / t.replace(":", "-"), None) for m in methods for t in tasks]
-    train_wall = train_peers(jobs, budget, args.ray)
-    drivers: list[Any] = []
+    train_wall, trained = train_peers(jobs, budget, args.ray)
+    shard_dir = work / "shards"
+    for name, task in trained:  # a retrained peer's stored evaluation is no longer its own
+        (shard_dir / f"{name}__{task.replace(':', '-')}.json").unlink(missing_ok=True)
+    plan = [(m, "peer", str((work / m).absolute())) for m in methods]
     if args.model != "none":
         from metadvfs.learn.checkpoint import load_checkpoint
-        from metadvfs.learn.evaluate import ModelDriver
 
-        drivers.append(ModelDriver(load_checkpoint(args.model), [t for t in tasks for _ in range(args.seeds)]))
-    drivers += [load_drivers(m, tasks, work / m) for m in methods]
-    C.log(f"evaluating {len(drivers)} learned method(s) and {', '.join(STOCK)} on {len(tasks)} tasks")
-    res, eval_wall = C.timed(
-        lambda: evaluate(
-            drivers, list(STOCK), tasks, args.seeds, args.seconds, progress=lambda n: C.log(f"  evaluating {n}")
-        )
-    )
+        plan.insert(0, ("metadvfs", "model", str(Path(load_checkpoint(args.model).path).absolute())))
+    plan += [(s, "stock", s) for s in STOCK]
+    C.log(f"evaluating {', '.join(m for m, _, _ in plan)} on {len(tasks)} tasks (shards in {shard_dir})")
+    res, eval_wall = C.timed(lambda: evaluate_plan(plan, tasks, args.seeds, args.seconds, shard_dir, args.ray))
     out = Path(args.out)
     write_reports(res, out / "eval")
     ui = [t for t in tasks if t.split(":", 1)[1] not in BENCHMARK_APPS]
@@ -388,7 +404,7 @@ def run_tune(args: argparse.Namespace) -> None:
         raise SystemExit(f"error: {exc}") from None
     work = Path(args.work) / f"tune-{peer}"
     jobs = [(peer, t, work / p["name"] / t.replace(":", "-"), p) for p in points for t in tasks]
-    train_wall = train_peers(jobs, budget, args.ray)
+    train_wall, _ = train_peers(jobs, budget, args.ray)
     n_val, val_s = int(spec["val_seeds"]), float(spec["val_seconds"])
     drivers = [load_drivers(p["name"], tasks, work / p["name"]) for p in points]
     res = evaluate(
