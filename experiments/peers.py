@@ -8,7 +8,7 @@ trains every peer of ``--methods`` (default ``ztt,ztt-tuned,gear,gear-tuned``) o
 ``metadvfs evaluate --baselines`` trains them for the shipped model: the per-task budget of
 ``configs/metadvfs.yaml`` (``total_steps / 30`` decisions at its 0.1 s interval; a variant with its own interval
 gets the same phone-time), its training seed and phones per task. It then evaluates them with ``stock``,
-``schedutil``, the oracle and (``--model``) the shipped model on the evaluation episodes (seeds 10000+i, 60 s)
+``schedutil``, the oracle and (``--model default``) the shipped model on the evaluation episodes (seeds 10000+i, 60 s)
 and writes, next to the harness's standard report (``eval/``), ``results.md`` / ``results.json`` with the 30
 tasks, the UI apps and 3DMark separately, the training cost, and per peer the tasks where it misses the QoE
 floor or loses PPR. Trained peers are cached in the work directory (each checkpoint is checked against the
@@ -503,7 +503,7 @@ def main() -> None:
         default=None,
         help="decisions per task (default: configs/metadvfs.yaml total_steps / 30, the harness's)",
     )
-    ap.add_argument("--model", default="default", help="MetaDVFS checkpoint evaluated next to the peers (none: skip)")
+    ap.add_argument("--model", default="none", help="MetaDVFS checkpoint evaluated next to the peers (e.g. default)")
     ap.add_argument("--seeds", type=int, default=3, help="evaluation seeds per task (10000+i)")
     ap.add_argument("--seconds", type=float, default=60.0, help="evaluation episode length, s")
     ap.add_argument("--work", default=str(C.ROOT / "runs" / "experiments" / "peers"), help="trained peers")
