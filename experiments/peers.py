@@ -411,6 +411,7 @@ def run_tune(args: argparse.Namespace) -> None:
         drivers, [], tasks, n_val, val_s, progress=lambda n: C.log(f"  validating {n}"), seed_base=SWEEP_SEED_BASE
     )
     scores = {p["name"]: score_result(res, p["name"]) for p in points}
+    unit_wall = sum(train_cost(p["name"], tasks, work / p["name"])["wall_s_per_task"] * len(tasks) for p in points)
     best = max(
         points,
         key=lambda p: (scores[p["name"]]["score"], scores[p["name"]]["qoe_ok_frac"], scores[p["name"]]["ppr_norm"]),
@@ -434,7 +435,8 @@ def run_tune(args: argparse.Namespace) -> None:
         f"{len(tasks)} tasks ({', '.join(tasks)}), {budget['steps']:,} decisions per task at "
         f"{budget['decision_interval_s']} s (the same phone-time at other intervals), training seed "
         f"{budget['seed']}; validation seeds {res.seeds}, {val_s:g} s. Score: mean PPR/stock over the tasks, 0 "
-        f"where QoE < stock's - 0.01. Training {train_wall / 60:.1f} min.",
+        f"where QoE < stock's - 0.01. Training: {unit_wall / 60:.1f} min summed over the {len(jobs)} trainings "
+        f"(each checkpoint's own wall time), {train_wall / 60:.1f} min in this run (0: trained before).",
         "",
         *C.md_table(["point", *keys, "score", "PPR/stock", "QoE floor met"], rows),
     ]
@@ -448,6 +450,7 @@ def run_tune(args: argparse.Namespace) -> None:
         "scores": scores,
         "best": best["name"],
         "summary": res.summary(),
+        "train_wall_s_units": round(unit_wall, 1),
     }
     out = Path(args.out)
     C.write_report(out, md, data, time.perf_counter() - t0)
