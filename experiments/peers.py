@@ -487,6 +487,35 @@ def run_tune(args: argparse.Namespace) -> None:
     C.log(f"best {best['name']} (score {s['score']:.4f}) -> {vdir / f'{peer}-tuned.yaml'}")
 
 
+def run_probe(args: argparse.Namespace) -> None:
+    """Print, per ``METHOD:DEVICE:APP``, how many distinct clock choices a stored peer makes on the evaluation
+    episodes (seeds 10000+i, ``--seconds``) and the share of the most frequent one."""
+    from collections import Counter
+
+    from metadvfs.environment.vec_env import BatchedDVFSVecEnv
+    from metadvfs.learn.baselines import load_baseline
+    from metadvfs.learn.baselines.common import parse_task
+    from metadvfs.learn.evaluate import SEED_BASE
+
+    for item in args.probe.split(","):
+        method, task = item.split(":", 1)
+        drv = load_baseline(Path(args.work) / method / task.replace(":", "-"))
+        venv = BatchedDVFSVecEnv([parse_task(task)] * args.seeds, episode_seconds=args.seconds, **drv.env_kwargs)
+        venv.batch.seed([SEED_BASE + i for i in range(args.seeds)])
+        drv.reset(args.seeds)
+        obs = venv.reset()
+        count: Counter[tuple[int, ...]] = Counter()
+        for _ in range(venv.batch.n_steps):
+            a = drv.act(venv, obs)
+            count.update(tuple(r) for r in a.tolist())
+            obs = venv.step(a)[0]
+        top, n = count.most_common(1)[0], sum(count.values())
+        print(
+            f"{method} {task}: {len(count)} distinct choices (little, mid, big, gpu); most frequent {top[0]} "
+            f"in {top[1] / n:.0%} of {n} decisions"
+        )
+
+
 def _rel(p: Path) -> str:
     """``p`` relative to the repository root when inside it."""
     a = Path(p).absolute()
@@ -496,6 +525,12 @@ def _rel(p: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tune", default=None, metavar="ztt|gear", help="run the grid search of one peer instead")
+    ap.add_argument(
+        "--probe",
+        default=None,
+        metavar="METHOD:DEVICE:APP,...",
+        help="print the distinct clock choices of stored peers on the evaluation episodes, then exit",
+    )
     ap.add_argument("--tuning", default=str(TUNING_FILE), help="search space and budget of --tune")
     ap.add_argument("--variants", default=str(VARIANTS), help="where --tune writes <peer>-tuned.yaml")
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="peers to evaluate (comma list)")
@@ -518,7 +553,9 @@ def main() -> None:
         args.out = str(C.RESULTS / "peers" / (f"tune-{args.tune}" if args.tune else "full"))
     if args.steps is not None and args.steps < 1:
         raise SystemExit(f"error: --steps: must be >= 1, got {args.steps}")
-    if args.tune:
+    if args.probe:
+        run_probe(args)
+    elif args.tune:
         run_tune(args)
     else:
         run_eval(args)
