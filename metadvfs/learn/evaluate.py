@@ -301,6 +301,7 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     reference: str = "stock",
     groups: dict[str, list[str]] | None = None,
+    seed_base: int = SEED_BASE,
 ) -> EvalResult:
     """Run all methods on all (task, seed) episodes.
 
@@ -308,12 +309,13 @@ def evaluate(
         drivers: Learned methods.
         stock: Stock governor names (``stock`` and ``schedutil`` are always included).
         task_names: Tasks.
-        n_seeds: Seeds per task (``SEED_BASE + i``).
+        n_seeds: Seeds per task (``seed_base + i``).
         seconds: Episode length, s.
         progress: Called with the method name before it runs.
         reference: Governor ``ppr_norm`` is normalised to (:data:`REFERENCES`).
         groups: Learned methods trained with several training seeds: ``{method: [driver names]}``
             (see :class:`EvalResult`).
+        seed_base: Episode seeds are ``seed_base + i`` (a search validates on other seeds than the evaluation).
 
     Returns:
         The results.
@@ -324,7 +326,7 @@ def evaluate(
         raise MetaDVFSError(f"--seeds: must be >= 1, got {n_seeds}")
     if seconds <= 0:
         raise MetaDVFSError(f"--seconds: must be > 0, got {seconds}")
-    seeds = [SEED_BASE + i for i in range(n_seeds)]
+    seeds = [seed_base + i for i in range(n_seeds)]
     raw: dict[str, list[dict[str, float]]] = {}
     for d in drivers:
         if progress:

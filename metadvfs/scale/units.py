@@ -117,9 +117,9 @@ def baseline_unit(model: str, name: str, task: str | None, dest: str) -> dict[st
     """Train one learned baseline of a model, exactly as ``metadvfs evaluate`` would train it.
 
     ``standalone`` / ``joint`` (``task`` None): the model's config with only ``mode`` and ``name`` changed
-    (:func:`metadvfs.learn.baseline_models._train_mode`), trained by :func:`train_unit` (so it resumes). ``ztt``
-    / ``gear`` for one ``task``: :func:`metadvfs.learn.baselines.train_baseline` with the model's per-task budget,
-    seed and environment options, into ``dest.partial`` and renamed to ``dest`` when complete.
+    (:func:`metadvfs.learn.baseline_models._train_mode`), trained by :func:`train_unit` (so it resumes). A peer
+    (``ztt``, ``gear``, a variant) for one ``task``: :func:`peer_unit` with the model's per-task budget, seed and
+    environment options.
 
     Returns:
         ``{"path", "status": trained|resumed|reused, ...}``.
@@ -134,7 +134,32 @@ def baseline_unit(model: str, name: str, task: str | None, dest: str) -> dict[st
     if task is None:
         cfg = dataclasses.replace(m.cfg, mode=name, name=f"{m.cfg.name}-{name}")
         return train_unit(config_to_dict(cfg), dest)
-    from metadvfs.learn.baselines import train_baseline
+    e = m.cfg.env
+    return peer_unit(name, task, dest, per_task_budget(m), m.cfg.seed, e.decision_interval_s, e.episode_seconds,
+                     m.cfg.envs_per_task)  # fmt: skip
+
+
+def peer_unit(
+    name: str,
+    task: str,
+    dest: str,
+    steps: int,
+    seed: int,
+    decision_interval_s: float,
+    episode_seconds: float,
+    n_envs: int,
+    variant: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train one single-task peer (:func:`metadvfs.learn.baselines.train_baseline`) into ``dest``.
+
+    Trained into ``dest.partial`` and renamed to ``dest`` when complete; a finished ``dest`` is reused.
+    ``variant`` (the fields of :class:`metadvfs.learn.baselines.Variant`, ``path`` as a string) trains a grid
+    point of a search instead of ``name``'s own hyper-parameters.
+
+    Returns:
+        ``{"path", "status": trained|reused, "wall_s", "pid"}``.
+    """
+    from metadvfs.learn.baselines import Variant, train_baseline
 
     d = Path(dest)
     if (d / "baseline.json").is_file():
@@ -142,17 +167,18 @@ def baseline_unit(model: str, name: str, task: str | None, dest: str) -> dict[st
     tmp = d.with_name(d.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
+    v = None if variant is None else Variant(**{**variant, "path": Path(variant["path"])})
     t = time.perf_counter()
-    e = m.cfg.env
     train_baseline(
         name,
         task,
-        per_task_budget(m),
+        steps,
         tmp,
-        seed=m.cfg.seed,
-        decision_interval_s=e.decision_interval_s,
-        episode_seconds=e.episode_seconds,
-        n_envs=m.cfg.envs_per_task,
+        seed=seed,
+        decision_interval_s=decision_interval_s,
+        episode_seconds=episode_seconds,
+        n_envs=n_envs,
+        variant=v,
     )
     if d.exists():
         shutil.rmtree(d)

@@ -11,10 +11,22 @@ import numpy as np
 import pytest
 import torch as th
 
+import metadvfs.learn.baselines as bl
 from metadvfs.environment import codec
 from metadvfs.environment.vec_env import BatchedDVFSVecEnv
 from metadvfs.errors import MetaDVFSError
-from metadvfs.learn.baselines import LEARNED_BASELINES, BaselineDriver, common, gear, load_baseline, train_baseline, ztt
+from metadvfs.learn.baselines import (
+    BASELINE_MODULES,
+    BaselineDriver,
+    common,
+    gear,
+    load_baseline,
+    read_variant,
+    train_baseline,
+    ztt,
+)
+
+PUBLISHED = tuple(BASELINE_MODULES)
 
 TASK = "pixel3:tiktok"
 STEPS = 2003  # not a multiple of N_ENVS: the last vector step is partial
@@ -265,7 +277,7 @@ def test_vrnn_context_deterministic_and_losses_finite() -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
-    for name in LEARNED_BASELINES:
+    for name in PUBLISHED:
         p = tmp_path_factory.mktemp(name) / "ck"
         calls: list[tuple[int, int]] = []
         got = train_baseline(
@@ -284,7 +296,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-@pytest.mark.parametrize("name", LEARNED_BASELINES)
+@pytest.mark.parametrize("name", PUBLISHED)
 def test_checkpoint_description_and_exact_budget(trained: dict[str, Path], name: str) -> None:
     doc = json.loads((trained[name] / common.META_FILE).read_text())
     assert doc["schema"] == "metadvfs.baseline/1" and doc["name"] == name and doc["task"] == TASK
@@ -304,7 +316,7 @@ def test_checkpoint_description_and_exact_budget(trained: dict[str, Path], name:
     assert (trained[name] / common.WEIGHTS_FILE).is_file()
 
 
-@pytest.mark.parametrize("name", LEARNED_BASELINES)
+@pytest.mark.parametrize("name", PUBLISHED)
 def test_deterministic_and_identical_actions_after_reload(trained: dict[str, Path], name: str) -> None:
     mod = {"ztt": ztt, "gear": gear}[name]
     mem, _ = mod.train(TASK, STEPS, seed=SEED, episode_seconds=EPISODE_S, n_envs=N_ENVS)  # same seed again
@@ -329,7 +341,7 @@ def test_deterministic_and_identical_actions_after_reload(trained: dict[str, Pat
     assert len({tuple(r) for r in acts[0].reshape(-1, 4)}) > 1  # not a constant governor
 
 
-@pytest.mark.parametrize("name", LEARNED_BASELINES)
+@pytest.mark.parametrize("name", PUBLISHED)
 def test_act_returns_valid_choices(trained: dict[str, Path], name: str) -> None:
     drv = load_baseline(trained[name])
     venv = BatchedDVFSVecEnv([("pixel3", "tiktok")] * 4, episode_seconds=2.0, **drv.env_kwargs)
@@ -447,3 +459,95 @@ def test_bad_training_arguments(tmp_path: Path) -> None:
     with pytest.raises(MetaDVFSError, match="total_steps"):
         train_baseline("gear", TASK, 0, tmp_path / "d")
     assert not (tmp_path / "a").exists()
+
+
+# -- tuned variants (configs/peers/<name>.yaml) ----------------------------------
+def test_ztt_net_input_scales_the_state_only_when_asked() -> None:
+    s = ztt.ztt_state(np.array([8, 2]), np.array([3, 1]), np.array([9000.0, 1500.0]), np.array([45.0, 30.0]),
+                      np.array([60.0, 30.0]), 60.0)  # fmt: skip
+    assert ztt.net_input(s, 60.0, False) is s
+    x = ztt.net_input(s, 60.0, True)
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(x[0], [1.0, 1.0, 0.9, 0.0, 0.9, 0.9, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(x[1], [0.25, 1 / 3, 0.15, 0.0, 0.6, 0.6, 0.5], rtol=1e-6)
+
+
+def test_gear_extra_reward_terms() -> None:
+    class Last:
+        power_total_mw = np.array([2000.0, 5000.0])
+        frames_req = np.array([6.0, 0.0])
+        frames_presented = np.array([6.0, 0.0])
+        frames_janky = np.array([3.0, 0.0])
+
+    np.testing.assert_array_equal(gear.extra_reward(Last, gear.GearConfig()), [0.0, 0.0])
+    cfg = gear.GearConfig(frame_weight=1.0, power_weight=0.2)
+    # on-time ratio 3/6 (1 when nothing was requested) minus 0.2 per W
+    np.testing.assert_allclose(gear.extra_reward(Last, cfg), [0.5 - 0.4, 1.0 - 1.0])
+
+
+@pytest.mark.parametrize(
+    ("d", "match"),
+    [
+        ({"learning_rate": "fast"}, "learning_rate: must be a number"),
+        ({"state_norm": 1}, "state_norm: must be true or false"),
+        ({"batch_size": 6.5}, "batch_size: must be an integer"),
+        ({"hidden": [6]}, "hidden: must be a list of 2"),
+        ({"bogus": 1}, "unknown zTT key"),
+        ([1, 2], "must be a mapping"),
+    ],
+)
+def test_config_from_rejects_bad_values(d: object, match: str) -> None:
+    with pytest.raises(MetaDVFSError, match=match) as ei:
+        ztt.config_from(d, "f.yaml: hyperparameters")  # type: ignore[arg-type]
+    assert "\n" not in str(ei.value) and str(ei.value).startswith("f.yaml: hyperparameters")
+
+
+@pytest.fixture()
+def variants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "peers"
+    d.mkdir()
+    monkeypatch.setattr(bl, "variant_dir", lambda: d)
+    return d
+
+
+def test_variant_trains_its_hyperparameters_on_the_same_phone_time(variants: Path, tmp_path: Path) -> None:
+    (variants / "ztt-slow.yaml").write_text(
+        "base: ztt\nhyperparameters: {learning_rate: 0.001, state_norm: true}\nenv: {decision_interval_s: 0.5}\n"
+        "provenance: {note: test}\n"
+    )
+    p = train_baseline("ztt-slow", TASK, 400, tmp_path / "ck", seed=SEED, episode_seconds=EPISODE_S, n_envs=N_ENVS)
+    doc = json.loads((p / common.META_FILE).read_text())
+    assert doc["name"] == "ztt-slow" and doc["env"]["decision_interval_s"] == 0.5
+    assert doc["train"]["total_steps"] == 80 and doc["train"]["phone_seconds"] == pytest.approx(40.0)
+    assert doc["train"]["variant"] == "ztt-slow"
+    assert doc["hyperparameters"]["learning_rate"] == 0.001 and doc["hyperparameters"]["state_norm"] is True
+    assert doc["hyperparameters"]["buffer_size"] == 500  # the rest stays published
+    drv = load_baseline(p)
+    assert drv.name == "ztt-slow" and drv.env_kwargs["decision_interval_s"] == 0.5
+    res = common.run_episodes(drv, TASK, 3.0, [SEED])
+    assert res[0]["qoe"] >= 0.0 and res[0]["energy_j"] > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("base: orthrus\n", "base: must be one of"),
+        ("base: ztt\nhyperparameters: {lr: 1}\n", "unknown zTT key"),
+        ("base: gear\nhyperparameters: {gamma: high}\n", "gamma: must be a number"),
+        ("base: ztt\nenv: {decision_interval_s: 20}\n", "decision_interval_s: must be a number in"),
+        ("base: ztt\nenv: {window: 3}\n", "env: only decision_interval_s"),
+        ("base: ztt\ncolour: red\n", "unknown key"),
+        ("- ztt\n", "must be a mapping"),
+    ],
+)
+def test_bad_variant_files_fail_with_one_line(variants: Path, text: str, match: str) -> None:
+    (variants / "bad.yaml").write_text(text)
+    with pytest.raises(MetaDVFSError, match=match) as ei:
+        read_variant("bad")
+    assert "\n" not in str(ei.value) and "bad.yaml" in str(ei.value)
+
+
+def test_unknown_variant_lists_the_baselines(variants: Path) -> None:
+    with pytest.raises(MetaDVFSError, match="learned baseline 'nope'"):
+        read_variant("nope")
+    assert read_variant("ztt") is None

@@ -18,6 +18,7 @@ Checkpoint layout (``weights.pt`` is written first, ``baseline.json`` last; both
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -79,7 +80,7 @@ class LearnedBaseline(Protocol):
     """A learned single-task peer method.
 
     A module under :mod:`metadvfs.learn.baselines` registered in :data:`~metadvfs.learn.baselines.BASELINE_MODULES`
-    provides these two functions (mypy checks every registered module against this protocol).
+    provides these three functions (mypy checks every registered module against this protocol).
     """
 
     def train(
@@ -91,11 +92,65 @@ class LearnedBaseline(Protocol):
         episode_seconds: float = ...,
         n_envs: int = ...,
         progress: Callable[[int, int], None] | None = ...,
+        cfg: Any = ...,
     ) -> tuple[TrainedBaseline, dict[str, Any]]:
-        """Train on one ``device:app`` task for ``total_steps`` decisions; returns the driver and training info."""
+        """Train on one ``device:app`` task for ``total_steps`` decisions; returns the driver and training info.
+
+        ``cfg`` is the module's hyper-parameter dataclass (None: the published values).
+        """
+
+    def config_from(self, d: dict[str, Any], where: str) -> Any:
+        """The hyper-parameter dataclass from plain data (unknown keys and wrong types: a one-line error)."""
 
     def driver_from_checkpoint(self, doc: dict[str, Any], sds: dict[str, Any], path: Path) -> BaselineDriver:
         """Rebuild the driver from a checkpoint's description ``doc`` and weights ``sds`` (read from ``path``)."""
+
+
+def config_from_dict(cls: type[T], d: Any, where: str, label: str) -> T:
+    """Build a frozen hyper-parameter dataclass from plain data, checking keys and types.
+
+    Every field's type follows its default: ``bool`` takes only booleans, ``int`` integers, ``float`` numbers,
+    a ``tuple`` default a list of values of its items' type.
+
+    Args:
+        cls: The dataclass (every field has a default).
+        d: Mapping of field name -> value (missing fields keep their defaults).
+        where: Where the mapping comes from (the error prefix, e.g. a file and section).
+        label: Name of the method in messages (``zTT``, ``GearDVFS``).
+
+    Raises:
+        MetaDVFSError: Not a mapping, an unknown key or a value of the wrong type (one line).
+    """
+    if not isinstance(d, dict):
+        raise MetaDVFSError(f"{where}: must be a mapping of {label} hyper-parameters")
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    bad = sorted(set(d) - set(defaults))
+    if bad:
+        raise MetaDVFSError(f"{where}: unknown {label} key(s) {bad}; allowed: {sorted(defaults)}")
+    kw: dict[str, Any] = {}
+    for k, v in d.items():
+        kw[k] = _typed(v, defaults[k], f"{where}.{k}")
+    return cls(**kw)
+
+
+def _typed(v: Any, default: Any, where: str) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(v, bool):
+            raise MetaDVFSError(f"{where}: must be true or false, got {v!r}")
+        return v
+    if isinstance(default, int):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise MetaDVFSError(f"{where}: must be an integer, got {v!r}")
+        return v
+    if isinstance(default, float):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise MetaDVFSError(f"{where}: must be a number, got {v!r}")
+        return float(v)
+    if isinstance(default, tuple):
+        if not isinstance(v, (list, tuple)) or len(v) != len(default):
+            raise MetaDVFSError(f"{where}: must be a list of {len(default)} values, got {v!r}")
+        return tuple(_typed(x, dx, where) for x, dx in zip(v, default, strict=True))
+    return v
 
 
 def parse_task(task: str) -> tuple[str, str]:
@@ -264,12 +319,12 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_checkpoint(path: Path, known: Sequence[str]) -> tuple[dict[str, Any], dict[str, dict[str, th.Tensor]]]:
+def read_checkpoint(path: Path, known: Sequence[str] | None) -> tuple[dict[str, Any], dict[str, dict[str, th.Tensor]]]:
     """Read and verify a checkpoint directory.
 
     Args:
         path: The directory.
-        known: Baseline names this package can load.
+        known: Baseline names this package can load (None: the caller checks the name).
 
     Returns:
         ``(description, state_dicts)``.
@@ -300,7 +355,7 @@ def read_checkpoint(path: Path, known: Sequence[str]) -> tuple[dict[str, Any], d
     for key in ("name", "task", "env", "hyperparameters", "device", "port", "weights"):
         if key not in doc:
             raise MetaDVFSError(f"{meta}: field {key!r} missing")
-    if doc["name"] not in known:
+    if known is not None and doc["name"] not in known:
         raise MetaDVFSError(f"{meta}: name {doc['name']!r} is not a learned baseline (known: {', '.join(known)})")
     w = doc["weights"]
     try:

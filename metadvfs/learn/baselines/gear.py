@@ -43,7 +43,11 @@ terms): for domain d with busy fraction ``u_d`` (busiest core) at frequency ``f_
 80-90%), else ``1.2`` if ``0.8 < u_d < 0.9``, else ``-0.5``. The XU3 code scores only the big cluster (the
 domain it controls); with one branch per domain the mean over domains gives every branch its own signal.
 Thermal: zTT's ``v1 + v2`` (:func:`metadvfs.learn.baselines.ztt.thermal_terms`) on the skin temperature at
-the device's first skin throttle trip (GearDVFS used zTT's penalty at its boards' 50 degC limit).
+the device's first skin throttle trip (GearDVFS used zTT's penalty at its boards' 50 degC limit). The
+published reward has no frame and no power term; ``frame_weight`` / ``power_weight`` (0 as published) add
+``frame_weight * on-time frame ratio - power_weight * phone power (W)`` (:func:`extra_reward`) for the tuned
+variant ``gear-tuned`` (``configs/peers/gear-tuned.yaml``, chosen by ``experiments/peers.py --tune gear`` over
+these terms and γ).
 
 **Learning** (``DQN_AGENT_AB`` + ``dqn_pro_nx``): replay 12000 (ring), every round of ``round_transitions``
 = 200 stored decisions (the client's ``TRAIN_STEP`` is not defined in the published code; 200 decisions =
@@ -69,7 +73,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +82,7 @@ import torch as th
 from torch import nn
 
 from metadvfs.core.domains import DOMAINS
+from metadvfs.core.reward import step_qoe
 from metadvfs.environment import codec
 from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.baselines import common
@@ -116,6 +121,10 @@ class GearConfig:
         r_out: Reward outside the band.
         r_band: Reward when no OPP could reach the band.
         std_floor: Floor of the VRNN standard deviations.
+        frame_weight: Weight of a frame term added to the reward, per unit of on-time frame ratio
+            (:func:`metadvfs.core.reward.step_qoe`); 0 in the published reward.
+        power_weight: Weight of a power term subtracted from the reward, per W of whole-phone power; 0 in the
+            published reward.
     """
 
     hidden: int = 25
@@ -142,6 +151,8 @@ class GearConfig:
     r_out: float = -0.5
     r_band: float = 0.05
     std_floor: float = 1e-6
+    frame_weight: float = 0.0
+    power_weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able hyper-parameters."""
@@ -149,16 +160,17 @@ class GearConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "hyperparameters") -> GearConfig:
-        """Inverse of :meth:`to_dict` (unknown keys rejected)."""
-        known = {f.name for f in fields(cls)}
-        bad = set(d) - known
-        if bad:
-            raise MetaDVFSError(f"{where}: unknown GearDVFS key(s) {sorted(bad)}")
-        return cls(**d)
+        """Inverse of :meth:`to_dict` (unknown keys and wrong types rejected; missing keys keep the defaults)."""
+        return common.config_from_dict(cls, d, where, "GearDVFS")
 
     def epsilon(self, g_step: int) -> float:
         """ε after ``g_step`` logged losses."""
         return self.eps_end + (self.eps_start - self.eps_end) * math.exp(-g_step / self.eps_decay)
+
+
+def config_from(d: dict[str, Any], where: str) -> GearConfig:
+    """Hyper-parameters from plain data (a checkpoint or a variant file); see :meth:`GearConfig.from_dict`."""
+    return GearConfig.from_dict(d, where)
 
 
 # -- state and reward -------------------------------------------------------
@@ -199,6 +211,25 @@ def util_reward(
     r = np.where((demand > hi) | (demand < lo), c.r_band, np.where(in_util, c.r_in, c.r_out))
     m = np.broadcast_to(np.asarray(mask, dtype=float), r.shape)
     return (r * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
+
+
+def extra_reward(last: Any, cfg: GearConfig) -> np.ndarray:
+    """Frame and power terms of a tuned variant: ``frame_weight * qoe - power_weight * P_W`` (0 as published).
+
+    Args:
+        last: The step's :class:`metadvfs.sim.core.StepOut` (N environments).
+        cfg: Weights.
+
+    Returns:
+        (N,) reward terms.
+    """
+    n = len(np.asarray(last.power_total_mw))
+    out = np.zeros(n)
+    if cfg.frame_weight:
+        out += cfg.frame_weight * step_qoe(last.frames_req, last.frames_presented, last.frames_janky)
+    if cfg.power_weight:
+        out -= cfg.power_weight * np.asarray(last.power_total_mw, dtype=float) / 1000.0
+    return out
 
 
 # -- networks ---------------------------------------------------------------
@@ -554,6 +585,7 @@ def train(
         r = util_reward(last.busy_cpu, last.freq_mhz, fmin, fmax, mask, cfg) + thermal_terms(
             temp, temp_prev, temp, target_temp
         )
+        r = r + extra_reward(last, cfg)
         return obs, dones, hist_next, temp, r
 
     def after_reset(obs: dict[str, np.ndarray], dones: np.ndarray, hist: np.ndarray, temp: np.ndarray) -> None:

@@ -51,7 +51,11 @@ reward: γ (0.99 in the code) and the target network never matter, and next stat
 Transitions with r < 0 or r > 1 are stored twice. *Observed in this harness*: with the published lr 0.05
 on the unnormalised state (temperatures ~30, power units 10-20, fps up to 60) the six-unit ReLU layers
 die during training, leaving a state-independent Q (one fixed clock pair); with lr 1e-3 they do not. The
-published value is kept.
+published value is kept. *Tuned variant* (``ztt-tuned``, ``configs/peers/ztt-tuned.yaml``, chosen by
+``experiments/peers.py --tune ztt``): a grid over the learning rate, ``state_norm`` (the state scaled to O(1) by
+:func:`net_input` before the network; off as published) and the decision interval (the harness's 0.1 s, where
+fps is a 100-ms count in steps of 10 fps at 60 Hz, or the published loop's ~1 s, trained on the same
+phone-time).
 
 **Control rules around the network** (published loop): at or above the target temperature zTT picks
 random lower-or-equal clocks; when >= 3 degC below it and fps < target, with probability 0.3 it explores
@@ -70,7 +74,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +118,8 @@ class ZTTConfig:
         duplicate: Store transitions with r < 0 or r > 1 twice.
         init_cpu_idx: Commanded CPU index assumed at an episode start (Pixel 3a units).
         init_gpu_idx: Commanded GPU index assumed at an episode start.
+        state_norm: Scale the state to O(1) before the network (:func:`net_input`); off in the published
+            agent, which feeds raw indices, 100-mW units, degC and frames/s.
     """
 
     learning_rate: float = 0.05
@@ -132,6 +138,7 @@ class ZTTConfig:
     duplicate: bool = True
     init_cpu_idx: int = 5
     init_gpu_idx: int = 2
+    state_norm: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able hyper-parameters."""
@@ -141,15 +148,8 @@ class ZTTConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "hyperparameters") -> ZTTConfig:
-        """Inverse of :meth:`to_dict` (unknown keys rejected)."""
-        known = {f.name for f in fields(cls)}
-        bad = set(d) - known
-        if bad:
-            raise MetaDVFSError(f"{where}: unknown zTT key(s) {sorted(bad)}")
-        kw = dict(d)
-        if "hidden" in kw:
-            kw["hidden"] = tuple(int(x) for x in kw["hidden"])
-        return cls(**kw)
+        """Inverse of :meth:`to_dict` (unknown keys and wrong types rejected; missing keys keep the defaults)."""
+        return common.config_from_dict(cls, d, where, "zTT")
 
 
 # -- device mapping ---------------------------------------------------------
@@ -190,6 +190,11 @@ def action_of(cpu_idx: np.ndarray, gpu_idx: np.ndarray) -> np.ndarray:
     return 3 * (np.asarray(cpu_idx) // 3) + np.asarray(gpu_idx) - 1
 
 
+def config_from(d: dict[str, Any], where: str) -> ZTTConfig:
+    """Hyper-parameters from plain data (a checkpoint or a variant file); see :meth:`ZTTConfig.from_dict`."""
+    return ZTTConfig.from_dict(d, where)
+
+
 # -- state and reward -------------------------------------------------------
 def ztt_state(
     cpu_idx: np.ndarray,
@@ -222,6 +227,27 @@ def ztt_state(
     s[:, 5] = temp_c
     s[:, 6] = np.minimum(fps, fps_cap)
     return s
+
+
+STATE_SCALE = (float(PIXEL3A_TOP["little"]), float(GPU_LEVELS[-1]), 100.0, 100.0, 50.0, 50.0)
+"""Divisors of the first six state values under ``state_norm``: top CPU index, top GPU index, 10 W (in 100-mW
+units, twice), 50 degC (twice); fps is divided by the target, so every input lies in about [0, 1.5]."""
+
+
+def net_input(state: np.ndarray, target_fps: float, state_norm: bool) -> np.ndarray:
+    """What the Q-network reads: the state as published, or scaled by :data:`STATE_SCALE` and the target fps.
+
+    Args:
+        state: (N, 7) :func:`ztt_state` rows.
+        target_fps: Frame-rate target, frames/s.
+        state_norm: Scale (``ZTTConfig.state_norm``).
+
+    Returns:
+        (N, 7) float32 network input.
+    """
+    if not state_norm:
+        return state
+    return (state / np.asarray((*STATE_SCALE, max(target_fps, 1e-9)), dtype=np.float32)).astype(np.float32)
 
 
 def thermal_terms(
@@ -484,8 +510,9 @@ class ZTTDriver:
         self._gpu[fresh] = self.cfg.init_gpu_idx
         power, temp, fps = readings(batch, fresh, self.target_fps)
         state = ztt_state(self._cpu, self._gpu, power, temp, fps, self.target_fps)
+        x = net_input(state, self.target_fps, self.cfg.state_norm)
         with th.no_grad():
-            q = self.net(th.from_numpy(state)).numpy()
+            q = self.net(th.from_numpy(x)).numpy()
         a, self._cpu, self._gpu = select_actions(
             q,
             self._cpu,
@@ -594,7 +621,8 @@ def train(
         rew_sum, rew_n = 0.0, 0
         while done_steps < total_steps:
             k = common.budget_take(done_steps, total_steps, n)
-            q = kq.q(state)
+            x = net_input(state, target_fps, cfg.state_norm)
+            q = kq.q(x)
             a, cpu, gpu = select_actions(
                 q, cpu, gpu, temp, fps, rng, eps, target_temp, target_fps, cfg.explore_p, cfg.explore_margin_c
             )
@@ -608,7 +636,7 @@ def train(
             for i in range(k):
                 copies = 1 + int(cfg.duplicate and (r[i] < 0 or r[i] > 1))
                 for _ in range(copies):
-                    push(state[i], int(a[i]), float(r[i]))
+                    push(x[i], int(a[i]), float(r[i]))
                 n_stored += copies
                 if mem["n"] >= cfg.learning_starts:
                     eps = eps * cfg.epsilon_decay if eps > cfg.epsilon_min else cfg.epsilon_min
