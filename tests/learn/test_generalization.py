@@ -94,20 +94,24 @@ def test_unknown_categories_encode_and_missing_numeric_is_an_error() -> None:
         enc.transform({**task_metadata(tasks[0]), "fps_demand": float("nan")}, "x.yaml")
 
 
-def test_v1_encoder_of_shipped_model_is_kept() -> None:
-    m = load_checkpoint("default")
-    assert m.encoder.schema == SCHEMA_V1 and m.encoder.dim == m.doc["meta_dim"] == 40
-    state = m.encoder.state_dict()
-    assert MetadataEncoder.from_state(state).state_dict() == state
+def test_v1_encoder_is_kept() -> None:
+    """A schema-1 encoder (the one of the model shipped before 2026-12-04, kept in tests/learn/data) still loads and
+    encodes as it did, so checkpoints trained with it keep working."""
+    import json
+
+    state = json.loads((Path(__file__).parent / "data" / "encoder_v1.json").read_text())
+    enc = MetadataEncoder.from_state(state)
+    assert enc.schema == SCHEMA_V1 and enc.dim == 40
+    assert enc.state_dict() == state
     # schema-1 vectors are what they were: one-hot + min-max of the profile fields
     t = make_task("pixel6", "tiktok")
-    v = m.encode(t)
     raw = raw_metadata(t.device, t.app)
-    i = m.encoder.feature_names.index("year")
+    v = enc.transform(raw, t.name)
+    i = enc.feature_names.index("year")
     assert v[i] == pytest.approx((raw["year"] - state["lo"]["year"]) / (state["hi"]["year"] - state["lo"]["year"]))
     # unknown values are no longer an error in schema 1 either: the one-hot block is zero
-    u = m.encoder.transform({**raw, "soc_family": "exynos"}, "x")
-    idx = [m.encoder.feature_names.index(f"soc_family={c}") for c in ("snapdragon", "tensor")]
+    u = enc.transform({**raw, "soc_family": "exynos"}, "x")
+    idx = [enc.feature_names.index(f"soc_family={c}") for c in ("snapdragon", "tensor")]
     assert u[idx].sum() == 0.0
     with pytest.raises(MetaDVFSError, match="schema"):
         MetadataEncoder.from_state({**state, "schema": "metadvfs.metadata/0"})
@@ -123,7 +127,13 @@ def test_v2_state_roundtrip() -> None:
 
 
 def test_routing_new_task_goes_to_shared_model_unless_close_to_fine_tune(tmp_path: Path) -> None:
-    m = load_checkpoint("default")
+    from metadvfs.meta.guard import task_model_id, write_guarded_checkpoint
+
+    # the shipped model with task-specific fine-tunes for two of its tasks (as `metadvfs guard` writes them)
+    src = load_checkpoint("default")
+    sd = src.policies["all"].state_dict()
+    fts = {t: (task_model_id(t), sd, True) for t in ("pixel4:kwai", "pixel8:bilibili")}
+    m = load_checkpoint(write_guarded_checkpoint(src, tmp_path / "guarded", fts))
     ft = {str(x["id"]) for x in m.doc["models"] if len(x["tasks"]) == 1}
     assert "ft-pixel4-kwai" in ft
     # an exact copy of a fine-tuned task under new names is close to it: its fine-tune drives it
