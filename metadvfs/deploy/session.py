@@ -246,17 +246,7 @@ class ControlSession:
 
     def start(self) -> None:
         """Take the phone over (see the module docstring for the order)."""
-        if not self.prepared:
-            self.prepare()
-        assert self.stock is not None
-        self._save_stock()
-        self.changed = True  # from here on, restore() puts everything back
-        self.sampler.start()
-        if self.use_watchdog:
-            self._start_watchdog()
-        cmds = self.services.stop_commands()
-        if cmds:
-            self._run(cmds, "stopping platform services")
+        self._take_over()
         self.take_back()
         applier.start_applier(self.link, self.controller.write_nodes, self.controller.write_tables, self._beat())
         self.applier_started = True
@@ -268,11 +258,15 @@ class ControlSession:
         No governor switch and no applier: the runner switches and writes itself, and its heartbeat keeps the
         watchdog and the poller alive once the host has gone.
         """
+        self._take_over()
+
+    def _take_over(self) -> None:
+        """Steps shared by :meth:`start` and :meth:`start_untethered`: snapshot saved, poller, watchdog, services."""
         if not self.prepared:
             self.prepare()
         assert self.stock is not None
         self._save_stock()
-        self.changed = True
+        self.changed = True  # from here on, restore() puts everything back
         self.sampler.start()
         if self.use_watchdog:
             self._start_watchdog()
