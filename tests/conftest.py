@@ -69,3 +69,10 @@ def runner_bin() -> Path:
     if zig_version() is None:
         pytest.skip("Zig's C compiler is not installed (pip install ziglang; it is in the dev extra)")
     return runner_binary("x86_64")
+
+
+@pytest.fixture
+def adb_key(key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point ``METADVFS_ADB_KEY`` at the session key for one test (use it from an autouse fixture of a module)."""
+    for k, v in key_env.items():
+        monkeypatch.setenv(k, v)

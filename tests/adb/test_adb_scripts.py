@@ -3,12 +3,14 @@ redirected into a temporary directory; frame accounting of the sampler."""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_until
 
 from metadvfs.adb import agents
 from metadvfs.adb.parsers import SfLatency
@@ -29,13 +31,7 @@ def _localize(text: str, root: Path) -> str:
     )
 
 
-def _wait(cond, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return bool(cond())
+_wait = functools.partial(wait_until, step=0.02)
 
 
 @pytest.fixture

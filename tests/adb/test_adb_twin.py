@@ -7,6 +7,7 @@ themselves on the wall clock, so the phone must move with it as a real one does.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from metadvfs.errors import MetaDVFSError
 from metadvfs.export.manifest import write_rule_governor
@@ -38,18 +40,11 @@ def _gov(tmp_path: Path, rule: str, device: str = "pixel6") -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _key(key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    for k, v in key_env.items():
-        monkeypatch.setenv(k, v)
+def _key(adb_key: None) -> None:
+    """Every test here talks to the twin as a user holding the session key."""
 
 
-def _wait(cond, timeout: float, step: float = 0.1) -> bool:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return bool(cond())
+_wait = functools.partial(wait_until, step=0.1)
 
 
 def _env(key_env: dict[str, str]) -> dict[str, str]:

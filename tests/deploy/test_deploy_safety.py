@@ -10,6 +10,7 @@ pace themselves on the wall clock, so the simulated phone must move with it as a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -18,10 +19,10 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_until
 
 from metadvfs.errors import MetaDVFSError
 from metadvfs.export.manifest import write_rule_governor
@@ -35,18 +36,11 @@ THERMAL_PROPS = ("prop:persist.vendor.disable.thermal.control", "prop:persist.ve
 
 
 @pytest.fixture(autouse=True)
-def _key(key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    for k, v in key_env.items():
-        monkeypatch.setenv(k, v)
+def _key(adb_key: None) -> None:
+    """Every test here talks to the twin as a user holding the session key."""
 
 
-def _wait(cond, timeout: float, step: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return bool(cond())
+_wait = functools.partial(wait_until, step=0.05)
 
 
 def _gov(tmp_path: Path, rule: str = "performance", name: str = "gov") -> Path:

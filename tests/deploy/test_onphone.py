@@ -8,6 +8,7 @@ the runner paces itself on the wall clock, like on a phone.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_until
 
 from metadvfs.adb.link import AdbLink
 from metadvfs.deploy import onphone
@@ -30,9 +32,8 @@ SHIPPED = PACKAGE_DIR / "models" / "default"
 
 
 @pytest.fixture(autouse=True)
-def _key(key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    for k, v in key_env.items():
-        monkeypatch.setenv(k, v)
+def _key(adb_key: None) -> None:
+    """Every test here talks to the twin as a user holding the session key."""
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +43,7 @@ def gov(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _wait(cond, timeout: float, step: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return bool(cond())
+_wait = functools.partial(wait_until, step=0.05)
 
 
 def _controls(twin: TwinServer) -> dict[str, str]:

@@ -7,6 +7,7 @@ tests/deploy/; docs/twin.md). One twin serves the module's in-process tests (eac
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ import pytest
 import torch as th
 import yaml
 from typer.testing import CliRunner
+from waiting import wait_until
 
 from metadvfs.cli import app
 from metadvfs.twin import TwinServer
@@ -36,9 +38,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def _key(key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    for k, v in key_env.items():
-        monkeypatch.setenv(k, v)
+def _key(adb_key: None) -> None:
+    """Every test here talks to the twin as a user holding the session key."""
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +51,7 @@ def twin(key_env: dict[str, str]) -> Iterator[TwinServer]:
             yield tw
 
 
-def _wait(cond: Any, timeout: float, step: float = 0.1) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return bool(cond())
+_wait = functools.partial(wait_until, step=0.1)
 
 
 def _one_line_error(res: Any, *needles: str) -> str:
