@@ -159,12 +159,7 @@ class Services:
         st = self.state
         if st is None:
             return []
-        cmds: list[tuple[str, str, bool]] = [
-            (f"setprop {n}", f"setprop {q(n)} {q(v)}", False) for n, v in st.props.items()
-        ]
-        cmds += [(f"{c} {t}", f"setprop {q(c)} {q(t)}", True) for c, t in st.restart_ok if st.props]
-        cmds += [(f"start {svc}", f"start {q(svc)}", False) for svc in st.running]
-        return cmds
+        return platform_restore_commands(st.props, st.restart_ok if st.props else [], st.running)
 
     def verify(self) -> list[str]:
         """Compare services and properties with the snapshot (one round trip)."""
@@ -182,6 +177,24 @@ class Services:
         lines += [f"setprop {n} {v} (stock {st.props.get(n, '?')!r})" for n, v in self.plan.props]
         lines += [f"{c} {t}" for c, t in st.restart_ok if self.plan.props]
         return lines
+
+
+def platform_restore_commands(
+    props: Mapping[str, str], restarts: Sequence[tuple[str, str]], running: Sequence[str]
+) -> list[tuple[str, str, bool]]:
+    """``(label, command, optional)`` that put the platform back: properties, restarts (optional), services.
+
+    Shared by a live session's restore and the persisted stock snapshot's ``restore.sh`` (deploy/stock.py).
+
+    Args:
+        props: Property name -> stock value.
+        restarts: ``(ctl.restart|ctl.start, target)`` pairs to run after the properties.
+        running: Services that were running and are started again.
+    """
+    cmds: list[tuple[str, str, bool]] = [(f"setprop {n}", f"setprop {q(n)} {q(v)}", False) for n, v in props.items()]
+    cmds += [(f"{c} {t}", f"setprop {q(c)} {q(t)}", True) for c, t in restarts]
+    cmds += [(f"start {svc}", f"start {q(svc)}", False) for svc in running]
+    return cmds
 
 
 def add_state_reads(s: Script, running: Sequence[str], props: Mapping[str, str]) -> None:

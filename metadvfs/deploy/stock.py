@@ -24,8 +24,8 @@ from typing import Any
 from metadvfs.adb.control import Controller
 from metadvfs.adb.link import AdbLink
 from metadvfs.adb.sections import Script, parse_sections
-from metadvfs.adb.shellsafe import check_name, check_path, check_prop, check_prop_value, q, write_cmd
-from metadvfs.deploy.services import Services, add_state_reads, state_differences
+from metadvfs.adb.shellsafe import check_name, check_path, check_prop, check_prop_value, write_cmd
+from metadvfs.deploy.services import Services, add_state_reads, platform_restore_commands, state_differences
 from metadvfs.errors import MetaDVFSError
 
 SCHEMA = "metadvfs.stock/1"
@@ -204,10 +204,7 @@ def restore_commands(stock: StockState) -> list[tuple[str, str, bool]]:
         cmds.append((pr["min"], write_cmd(pr["min"], int(pr["lowest"])), False))
         cmds.append((pr["max"], write_cmd(pr["max"], stock.nodes[pr["max"]]), False))
         cmds.append((pr["min"], write_cmd(pr["min"], stock.nodes[pr["min"]]), False))
-    cmds += [(f"setprop {n}", f"setprop {q(n)} {q(v)}", False) for n, v in stock.props.items()]
-    cmds += [(f"{c} {t}", f"setprop {q(c)} {q(t)}", True) for c, t in stock.restarts]
-    cmds += [(f"start {s}", f"start {q(s)}", False) for s in stock.running]
-    return cmds
+    return cmds + platform_restore_commands(stock.props, stock.restarts, stock.running)
 
 
 def restore_script(stock: StockState) -> str:
