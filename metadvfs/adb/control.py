@@ -33,7 +33,7 @@ from metadvfs.adb.binding import Binding
 from metadvfs.adb.link import AdbLink
 from metadvfs.adb.parsers import parse_int, parse_word
 from metadvfs.adb.sections import Script, Section, parse_sections
-from metadvfs.adb.shellsafe import check_name, check_path, check_value, write_cmd
+from metadvfs.adb.shellsafe import check_name, check_path, check_value, q, write_cmd
 from metadvfs.core.domains import DOMAINS
 from metadvfs.errors import MetaDVFSError
 
@@ -288,19 +288,37 @@ class Controller:
         """
         if self.transport != "agent" or self.seq == 0:
             return
-        acked = 0
-        if sec is not None and not sec.failed:
-            parts = sec.text.split()
-            if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-                acked = int(parts[0])
-                if int(parts[1]) > 0:
-                    raise MetaDVFSError(
-                        f"the phone rejected {parts[1]} frequency write(s) of request {acked} (applier ack)"
-                    )
+        acked = _parse_ack(sec.text) if sec is not None and not sec.failed else 0
         for seq in [k for k in self._sent_t if k <= acked]:
             del self._sent_t[seq]
         if self._sent_t and time.monotonic() - min(self._sent_t.values()) > 2.0:
             raise MetaDVFSError(f"the on-phone applier did not acknowledge request {min(self._sent_t)} within 2 s")
+
+    def drain(self, timeout_s: float = 2.0, poll_s: float = 0.02) -> None:
+        """Wait until the on-phone applier has written every request sent to it.
+
+        The applier takes requests from its FIFO in order and acknowledges the last one it wrote, so a request
+        still queued would land *after* anything written directly (e.g. the stock governors and limits of a
+        hand-back) and pin a frequency the stock governor should control. Call this before such writes.
+
+        Args:
+            timeout_s: Longest wait for the acknowledgement, s.
+            poll_s: Interval between reads of the acknowledgement, s.
+
+        Raises:
+            MetaDVFSError: A write failed on the phone, or the last request stayed unacknowledged for ``timeout_s``.
+        """
+        if self.transport != "agent" or not self._sent_t:
+            return
+        deadline = time.monotonic() + timeout_s
+        while _parse_ack(self.link.shell(f"cat {q(agents.ACK_PATH)} 2>/dev/null")) < self.seq:
+            if time.monotonic() > deadline:
+                raise MetaDVFSError(
+                    f"the on-phone applier did not acknowledge request {self.seq} within {timeout_s:g} s "
+                    "(its queued writes could land after the stock settings)"
+                )
+            time.sleep(poll_s)
+        self._sent_t.clear()
 
     def _run_writes(self, cmds: list[tuple[str, str]]) -> None:
         s = Script()
@@ -391,3 +409,17 @@ class Controller:
             else:
                 lines.append(f"{name}: {dn.min_node} and {dn.max_node} pinned per decision")
         return lines
+
+
+def _parse_ack(text: str) -> int:
+    """The request number in the applier's acknowledgement ``<seq> <errors>`` (0 when absent or malformed).
+
+    Raises:
+        MetaDVFSError: The phone rejected writes of that request.
+    """
+    parts = text.split()
+    if len(parts) != 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return 0
+    if int(parts[1]) > 0:
+        raise MetaDVFSError(f"the phone rejected {parts[1]} frequency write(s) of request {parts[0]} (applier ack)")
+    return int(parts[0])

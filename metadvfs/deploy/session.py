@@ -350,9 +350,14 @@ class ControlSession:
         """Give frequency control back to the stock governors for a while; the session stays in place.
 
         Writes the snapshot's governors and limits back (the :meth:`restore` commands of the controller, one
-        ``su`` round trip with the root heartbeat); the claim, the watchdog, the applier, the persistent snapshot
-        and the stopped services stay. :meth:`take_back` ends it.
+        ``su`` round trip with the root heartbeat) once the applier has acknowledged every request it was sent; the
+        claim, the watchdog, the applier, the persistent snapshot and the stopped services stay. :meth:`take_back`
+        ends it.
+
+        Raises:
+            MetaDVFSError: The applier did not acknowledge its last request within 2 s (the caller restores).
         """
+        self.controller.drain()  # a request still queued in the applier would land after the stock settings
         cmds = [(n, c, False) for n, c in self.controller.restore_commands()]
         if cmds:
             self._run(cmds, "handing frequency control back to the stock governor")

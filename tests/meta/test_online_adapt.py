@@ -192,6 +192,41 @@ def test_hand_back_gives_the_stock_governor_control_and_take_back_resumes(twin: 
     _at_stock(twin, before)
 
 
+def test_hand_back_waits_for_the_applier_so_no_queued_write_lands_after_it(twin: TwinServer) -> None:
+    """A request still queued in the on-phone applier when control is handed back must not pin a frequency after
+    the stock settings are written: hand_back drains the applier first (the applier is frozen with SIGSTOP while a
+    request is queued and resumed 0.8 s later; without the drain the stock settings are written at once and the
+    late request then overwrites them)."""
+    from metadvfs.adb import agents
+    from metadvfs.environment.live_env import LiveDVFSEnv
+
+    before = twin.settings_snapshot()
+    env = LiveDVFSEnv(twin.serial, ppr_ref=10.0, window=2, episode_seconds=30.0)
+    try:
+        env.reset(seed=0)
+        env.step(np.array([0, 0, 0, 0]))
+        pid = int(twin.read_node(agents.APPLIER_PID).split()[0])
+        os.kill(pid, signal.SIGSTOP)
+        resume = threading.Timer(0.8, os.kill, (pid, signal.SIGCONT))
+        try:
+            env.session.controller.apply(np.array([3, 3, 3, 3]))  # queued behind the frozen applier
+            resume.start()
+            env.hand_back()
+        finally:
+            resume.join()
+            os.kill(pid, signal.SIGCONT)
+        assert _wait(lambda: twin.read_node(agents.ACK_PATH).split()[:1] == [str(env.session.controller.seq)], 5)
+        time.sleep(0.3)
+        # the frequency nodes are the stock ones (services and properties stay changed during a hand-back)
+        now = twin.settings_snapshot()
+        changed = {k: (before[k], v) for k, v in now.items() if v != before[k] and not k.startswith("prop:")}
+        assert not changed, f"frequency nodes changed after the hand-back: {changed}"
+    finally:
+        env.close()
+    assert env.restore_report.verified
+    _at_stock(twin, before)
+
+
 def _model_without_device_range(src: Path, dest: Path) -> str:
     from metadvfs.learn.metadata import MetadataEncoder
 
