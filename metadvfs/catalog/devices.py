@@ -31,6 +31,7 @@ from metadvfs.catalog.types import (
     MaliLevel,
     ThermalSpec,
     ThrottleRule,
+    WifiSpec,
 )
 from metadvfs.catalog.vendor import parse_vendor
 from metadvfs.errors import MetaDVFSError, unknown_name
@@ -53,7 +54,10 @@ _TOP_REQUIRED = (
     "base_power_mw",
     "nominal_voltage_v",
 )
-_TOP_OPTIONAL = ("sources", "estimated", "notes", "vendor")
+_TOP_OPTIONAL = ("sources", "estimated", "notes", "vendor", "wifi")
+_WIFI_KEYS = ("idle_ma", "rx_ma", "tx_ma", "voltage_v", "link_mbps")
+_MAX_WIFI_MA = 5000.0  # far above any radio current in a power_profile.xml (hundreds of mA)
+_MAX_LINK_MBPS = 50_000.0  # above any 802.11 PHY rate (Wi-Fi 7: 46 Gbit/s)
 _META_REQUIRED = ("soc", "soc_family", "vendor", "year", "gpu_family", "display_refresh_hz", "battery_mah")
 _CLUSTER_REQUIRED = (
     "name",
@@ -440,6 +444,18 @@ def _build_profile(doc: dict[str, Any], where: str, path: Path | None) -> Device
         estimated=estimated,
         path=str(path) if path is not None else None,
         vendor=None if doc.get("vendor") is None else parse_vendor(ck, doc["vendor"], present - {"gpu"}),
+        wifi=None if doc.get("wifi") is None else _build_wifi(ck, doc["wifi"]),
+    )
+
+
+def _build_wifi(ck: _Checker, obj: Any) -> WifiSpec:
+    """``wifi``: the Wi-Fi controller's currents (mA), its voltage (V) and the link goodput (Mbit/s)."""
+    w = ck.mapping(obj, "wifi", _WIFI_KEYS)
+    ma = {k: ck.number(w[k], f"wifi.{k}", 0.0, _MAX_WIFI_MA) for k in ("idle_ma", "rx_ma", "tx_ma")}
+    return WifiSpec(
+        **ma,
+        voltage_v=ck.number(w["voltage_v"], "wifi.voltage_v", 0.5, 10.0),
+        link_mbps=ck.number(w["link_mbps"], "wifi.link_mbps", 0.0, _MAX_LINK_MBPS, strict_lo=True),
     )
 
 
