@@ -556,8 +556,9 @@ def device_to_dict(profile: DeviceProfile) -> dict[str, Any]:
         A dict with ``name``, ``display_name``, ``codenames``, metadata fields, ``domain_mask``
         (little, mid, big, gpu), ``clusters`` (domain, cores, core type, fmin/fmax in MHz, number of OPPs,
         peak per-core power in mW, ipc), ``gpu`` (name, fmin/fmax MHz, n OPPs, peak power mW, governor),
-        thermal trip points in degC, ``base_power_mw``, ``n_estimated``, ``vendor_governors`` (summary of the
-        ``vendor:`` section or ``None``), ``path`` and ``hash``.
+        thermal trip points in degC, ``base_power_mw``, ``wifi`` (the ``wifi:`` currents in mA, voltage in V
+        and link in Mbit/s, or ``None``), ``n_estimated``, ``vendor_governors`` (summary of the ``vendor:``
+        section or ``None``), ``path`` and ``hash``.
     """
     m = profile.metadata
     g = profile.gpu
@@ -607,6 +608,7 @@ def device_to_dict(profile: DeviceProfile) -> dict[str, Any]:
         "shutdown_c": t.shutdown_c,
         "n_rules": len(t.rules),
         "base_power_mw": profile.base_power_mw,
+        "wifi": None if profile.wifi is None else dataclasses.asdict(profile.wifi),
         "n_sources": len(profile.sources),
         "n_estimated": len(profile.estimated),
         "vendor_governors": None

@@ -7,6 +7,7 @@ generator in :mod:`metadvfs.workload.generator`. The file format is described fi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -91,7 +92,8 @@ def app_to_dict(app: AppProfile) -> dict[str, Any]:
 
     Returns:
         ``{"name", "display_name", "category", "interaction", "target_fps", "cpu_intensity",
-        "gpu_intensity", "phases", "path"}`` with ``phases`` the list of phase names.
+        "gpu_intensity", "phases", "network", "path"}`` with ``phases`` the list of phase names and ``network``
+        the ``network:`` section as a dict (Mbit/s, share, source) or ``None``.
     """
     m = app.metadata
     return {
@@ -103,6 +105,7 @@ def app_to_dict(app: AppProfile) -> dict[str, Any]:
         "cpu_intensity": m.cpu_intensity,
         "gpu_intensity": m.gpu_intensity,
         "phases": [p.name for p in app.phases],
+        "network": None if app.network is None else dataclasses.asdict(app.network),
         "path": app.path,
     }
 

@@ -158,3 +158,12 @@ def test_switching_the_app_updates_network_power() -> None:
     assert float(tb.dev.base_mw[0]) == pytest.approx(base + network_power_mw(dev, load_app("tiktok")))
     tb.set_task(0, make_task(dev, "weibo"))
     assert float(tb.dev.base_mw[0]) == pytest.approx(base)
+
+
+def test_summaries_show_the_sections() -> None:
+    from metadvfs.catalog.devices import device_to_dict
+    from metadvfs.workload.apps import app_to_dict
+
+    assert device_to_dict(load_device("pixel6"))["wifi"]["idle_ma"] == 38.0
+    assert app_to_dict(load_app("tiktok"))["network"]["rx_mbps"] == 3.0
+    assert app_to_dict(load_app("weibo"))["network"] is None
