@@ -57,7 +57,8 @@ def test_shipped_file_is_valid_and_sourced() -> None:
 
 def _fake_sim() -> dict[str, dict[str, float]]:
     base = {"gpu_fps_work": 10.0, "gpu_peak": 100.0, "cpu_peak": 1000.0, "power_game_w": 5.0,
-            "power_game_soc_w": 4.0, "power_video_w": 1.0, "power_video_soc_w": 0.3}  # fmt: skip
+            "power_game_soc_w": 4.0, "power_video_w": 1.0, "power_video_soc_w": 0.3,
+            "video_streaming_power_w": 1.1, "video_streaming_power_soc_w": 0.3}  # fmt: skip
     sim = {d: {**base, "gpu_fps": 10.0} for d in list_devices()}
     sim["pixel6"].update(gpu_fps=20.0, gpu_fps_work=20.0, gpu_peak=200.0, cpu_peak=1377.5)
     sim["pixel8"].update(power_game_w=6.9)
@@ -110,6 +111,10 @@ def test_gpu_order() -> None:
         (("tolerance", "gpu"), 2.0, "tolerance.gpu': must be a number in (0, 1]"),
         (("workloads", "gpu", "seconds"), 0, "workloads.gpu.seconds': must be a number of seconds"),
         (("schema",), "metadvfs.calibration/9", "field 'schema'"),
+        (("figures", 0, "workload"), "video_power", "figures[0].workload': only power figures name a workload"),
+        (("figures", 13, "workload"), "gpu", "figures[13].workload': must be one of"),
+        (("figures", 13, "workload"), "nope", "figures[13].workload': must be one of"),
+        (("workloads", "Bad-Key"), {"app": "x", "governor": "g", "seconds": 3, "seed": 0}, "must be a lowercase"),
     ],
 )
 def test_bad_data_is_a_one_line_error(tmp_path: Path, path: tuple, value: object, needle: str) -> None:
@@ -122,6 +127,20 @@ def test_bad_data_is_a_one_line_error(tmp_path: Path, path: tuple, value: object
     with pytest.raises(MetaDVFSError) as exc:
         load_calibration(p)
     assert needle in str(exc.value) and str(p) in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_streaming_figure_uses_the_streaming_workload() -> None:
+    """phoneArena's streaming figure is compared with the streaming workload, Engadget's local one with playback."""
+    cal = load_calibration()
+    by_id = {f.id: f for f in cal.figures}
+    assert by_id["pixel6-youtube-power"].workload == "video_streaming_power"
+    assert by_id["pixel6-video-rundown-power"].workload == "video_power"  # the quantity's default
+    assert by_id["pixel8pro-manhattan-power"].workload == "game_power"
+    sim = _fake_sim()
+    sim["pixel6"].update(video_streaming_power_w=1.5, video_streaming_power_soc_w=0.3, video_streaming_power_net_w=0.2)
+    rows = {r["id"]: r for r in compare(cal, sim)}
+    assert rows["pixel6-youtube-power"]["simulated"] == 1.5 and rows["pixel6-youtube-power"]["simulated_net_w"] == 0.2
+    assert rows["pixel6-video-rundown-power"]["simulated"] == 1.0
 
 
 def test_missing_required_key_and_unknown_key(tmp_path: Path) -> None:
@@ -147,6 +166,11 @@ def test_simulate_produces_every_quantity(tmp_path: Path) -> None:
         assert s["gpu_fps_work"] > 0 and s["gpu_fps"] >= 0
         assert 0 < s["power_game_soc_w"] < s["power_game_w"]
         assert 0 < s["power_video_soc_w"] < s["power_video_w"] < s["power_game_w"]
+        assert s["power_video_net_w"] == 0.0 and s["power_game_net_w"] == 0.0  # local playback, offscreen 3D
+        # streaming = playback plus the Wi-Fi radio: the power outside the SoC rails is higher by exactly the radio
+        rest_streaming = s["video_streaming_power_w"] - s["video_streaming_power_soc_w"]
+        rest_local = s["power_video_w"] - s["power_video_soc_w"]
+        assert rest_streaming - rest_local == pytest.approx(s["video_streaming_power_net_w"], rel=1e-6)
     assert sim["pixel8"]["gpu_fps_work"] > sim["pixel5"]["gpu_fps_work"]
 
 

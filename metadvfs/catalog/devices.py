@@ -31,6 +31,7 @@ from metadvfs.catalog.types import (
     MaliLevel,
     ThermalSpec,
     ThrottleRule,
+    WifiSpec,
 )
 from metadvfs.catalog.vendor import parse_vendor
 from metadvfs.errors import MetaDVFSError, unknown_name
@@ -53,7 +54,10 @@ _TOP_REQUIRED = (
     "base_power_mw",
     "nominal_voltage_v",
 )
-_TOP_OPTIONAL = ("sources", "estimated", "notes", "vendor")
+_TOP_OPTIONAL = ("sources", "estimated", "notes", "vendor", "wifi")
+_WIFI_KEYS = ("idle_ma", "rx_ma", "tx_ma", "voltage_v", "link_mbps")
+_MAX_WIFI_MA = 5000.0  # far above any radio current in a power_profile.xml (hundreds of mA)
+_MAX_LINK_MBPS = 50_000.0  # above any 802.11 PHY rate (Wi-Fi 7: 46 Gbit/s)
 _META_REQUIRED = ("soc", "soc_family", "vendor", "year", "gpu_family", "display_refresh_hz", "battery_mah")
 _CLUSTER_REQUIRED = (
     "name",
@@ -440,6 +444,18 @@ def _build_profile(doc: dict[str, Any], where: str, path: Path | None) -> Device
         estimated=estimated,
         path=str(path) if path is not None else None,
         vendor=None if doc.get("vendor") is None else parse_vendor(ck, doc["vendor"], present - {"gpu"}),
+        wifi=None if doc.get("wifi") is None else _build_wifi(ck, doc["wifi"]),
+    )
+
+
+def _build_wifi(ck: _Checker, obj: Any) -> WifiSpec:
+    """``wifi``: the Wi-Fi controller's currents (mA), its voltage (V) and the link goodput (Mbit/s)."""
+    w = ck.mapping(obj, "wifi", _WIFI_KEYS)
+    ma = {k: ck.number(w[k], f"wifi.{k}", 0.0, _MAX_WIFI_MA) for k in ("idle_ma", "rx_ma", "tx_ma")}
+    return WifiSpec(
+        **ma,
+        voltage_v=ck.number(w["voltage_v"], "wifi.voltage_v", 0.5, 10.0),
+        link_mbps=ck.number(w["link_mbps"], "wifi.link_mbps", 0.0, _MAX_LINK_MBPS, strict_lo=True),
     )
 
 
@@ -540,8 +556,9 @@ def device_to_dict(profile: DeviceProfile) -> dict[str, Any]:
         A dict with ``name``, ``display_name``, ``codenames``, metadata fields, ``domain_mask``
         (little, mid, big, gpu), ``clusters`` (domain, cores, core type, fmin/fmax in MHz, number of OPPs,
         peak per-core power in mW, ipc), ``gpu`` (name, fmin/fmax MHz, n OPPs, peak power mW, governor),
-        thermal trip points in degC, ``base_power_mw``, ``n_estimated``, ``vendor_governors`` (summary of the
-        ``vendor:`` section or ``None``), ``path`` and ``hash``.
+        thermal trip points in degC, ``base_power_mw``, ``wifi`` (the ``wifi:`` currents in mA, voltage in V
+        and link in Mbit/s, or ``None``), ``n_estimated``, ``vendor_governors`` (summary of the ``vendor:``
+        section or ``None``), ``path`` and ``hash``.
     """
     m = profile.metadata
     g = profile.gpu
@@ -591,6 +608,7 @@ def device_to_dict(profile: DeviceProfile) -> dict[str, Any]:
         "shutdown_c": t.shutdown_c,
         "n_rules": len(t.rules),
         "base_power_mw": profile.base_power_mw,
+        "wifi": None if profile.wifi is None else dataclasses.asdict(profile.wifi),
         "n_sources": len(profile.sources),
         "n_estimated": len(profile.estimated),
         "vendor_governors": None

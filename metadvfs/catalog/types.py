@@ -176,6 +176,30 @@ class ThermalSpec:
 
 
 @dataclass(frozen=True)
+class WifiSpec:
+    """The Wi-Fi controller's currents (``wifi:`` section; AOSP ``power_profile.xml`` ``wifi.controller.*``).
+
+    Android's BatteryStats charges the Wi-Fi controller ``idle_ma`` while it is awake but neither receiving nor
+    transmitting, ``rx_ma`` / ``tx_ma`` while it receives / transmits, and nothing while it dozes in power save.
+    :func:`metadvfs.sim.network.network_power_mw` turns these into the radio's power for an app's traffic.
+
+    Attributes:
+        idle_ma: Current while awake and idle (listening), mA (``wifi.controller.idle``).
+        rx_ma: Current while receiving, mA (``wifi.controller.rx``).
+        tx_ma: Current while transmitting, mA (``wifi.controller.tx``).
+        voltage_v: Operating voltage, V (``wifi.controller.voltage`` / 1000).
+        link_mbps: Goodput of the link while the radio receives or transmits, Mbit/s (turns an app's bitrate
+            into the share of time spent receiving or transmitting); estimated.
+    """
+
+    idle_ma: float
+    rx_ma: float
+    tx_ma: float
+    voltage_v: float
+    link_mbps: float
+
+
+@dataclass(frozen=True)
 class DeviceMetadata:
     """Device metadata used for task similarity (issue: metadata encoder).
 
@@ -217,6 +241,8 @@ class DeviceProfile:
         path: File the profile was loaded from (``None`` for in-memory profiles).
         vendor: The phone's own governor settings (``vendor:`` section), or ``None``; see
             :mod:`metadvfs.catalog.vendor`.
+        wifi: The Wi-Fi controller's currents (``wifi:`` section), or ``None``: then an app's network traffic
+            draws no power on this phone (docs/devices.md).
     """
 
     name: str
@@ -232,6 +258,7 @@ class DeviceProfile:
     estimated: dict[str, str] = field(default_factory=dict)
     path: str | None = None
     vendor: VendorSpec | None = None
+    wifi: WifiSpec | None = None
 
     def cluster(self, domain: str) -> ClusterSpec | None:
         """Return the cluster serving ``domain`` (``little``/``mid``/``big``), or ``None`` if absent."""

@@ -13,7 +13,8 @@ import numpy as np
 from metadvfs.errors import MetaDVFSError
 from metadvfs.sim.core import SimCore
 from metadvfs.sim.demand import DEFAULT_BANK, DemandPool, TraceBank, compile_demand
-from metadvfs.sim.device_arrays import DeviceArrays, compile_devices
+from metadvfs.sim.device_arrays import DeviceArrays, compile_devices, with_network
+from metadvfs.sim.network import network_power_mw
 from metadvfs.tasks.task import Task
 
 POOL_BYTES = 2 << 30
@@ -95,7 +96,8 @@ class TaskBatch:
         if ticks < 1:
             raise MetaDVFSError("episode shorter than one tick")
         self.episode_ticks = ticks
-        self.dev = compile_devices([t.device for t in self.tasks])
+        net = np.array([network_power_mw(t.device, t.app) for t in self.tasks])
+        self.dev = with_network(compile_devices([t.device for t in self.tasks]), net)
         self.target_fps = np.array([t.target_fps for t in self.tasks])
         self.core = SimCore(self.dev, self.target_fps, ticks, tick_s)
         self.core.pool = shared_pool()
@@ -105,6 +107,23 @@ class TaskBatch:
     def n(self) -> int:
         """Number of environments."""
         return len(self.tasks)
+
+    def set_task(self, i: int, task: Task) -> None:
+        """Run ``task`` (same phone, another app) in environment ``i`` from its next episode on.
+
+        Updates the frame-rate target and the app's network power (part of ``base_mw``) in place.
+
+        Args:
+            i: Environment index.
+            task: The new task; its device must be the environment's phone.
+        """
+        self.tasks[i] = task
+        self.target_fps[i] = task.target_fps
+        self.core.target_fps[i] = task.target_fps
+        assert self.dev.net_mw is not None  # set by the constructor
+        net = network_power_mw(task.device, task.app)
+        self.dev.base_mw[i] += net - self.dev.net_mw[i]
+        self.dev.net_mw[i] = net
 
     def seed(self, seeds: Sequence[int | None]) -> None:
         """Re-seed each environment's RNG (``None`` keeps fresh OS entropy)."""

@@ -7,6 +7,7 @@ domain (Pixel 3 has no mid cluster) has ``mask == 0``, one fake OPP and zero pow
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +56,7 @@ class DeviceArrays:
             cluster power-down min residency (s, ``inf``: never), power of a core in the state (mW).
         fmax_mhz: (N, 4) highest OPP, MHz.
         p_max_mw: (N, 4) domain power with every core busy at the top OPP, mW (for normalisation).
-        base_mw: (N,) rest-of-phone power, mW.
+        base_mw: (N,) rest-of-phone power, mW: the profile's ``base_power_mw`` plus ``net_mw``.
         worker_dom: (N,) domain index that runs worker threads (mid, or big without mid).
         refresh_hz: (N,) display refresh rate (``metadata.display_refresh_hz``), Hz: the vsync grid frames are
             presented on.
@@ -65,6 +66,8 @@ class DeviceArrays:
         rule_trip, rule_clear: (N, R) degC.
         rule_cap: (N, R, 4) highest allowed OPP index while the rule is active.
         names: device name per environment.
+        net_mw: (N,) the part of ``base_mw`` that is the app's network (Wi-Fi radio) power, mW
+            (:func:`with_network`; zeros from :func:`compile_devices`).
     """
 
     freq_mhz: np.ndarray
@@ -90,6 +93,7 @@ class DeviceArrays:
     rule_clear: np.ndarray
     rule_cap: np.ndarray
     names: tuple[str, ...]
+    net_mw: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -257,6 +261,24 @@ def _build(devices: tuple[DeviceProfile, ...]) -> DeviceArrays:
         rule_cap=rule_cap,
         names=tuple(d.name for d in devices),
     )
+
+
+def with_network(dev: DeviceArrays, net_mw: np.ndarray) -> DeviceArrays:
+    """``dev`` with each environment's network (Wi-Fi radio) power added to its rest-of-phone power.
+
+    Network power is whole-phone power outside the SoC rails (docs/simulator.md), so it joins ``base_mw``: the
+    kernel adds it to the total power and to the skin's heat input, never to the domains' (SoC) power.
+
+    Args:
+        dev: Compiled device arrays (``net_mw`` unset or zero).
+        net_mw: (N,) network power per environment, mW (:func:`metadvfs.sim.network.network_power_mw`).
+
+    Returns:
+        A copy with ``base_mw`` raised by ``net_mw`` and ``net_mw`` recorded.
+    """
+    net = np.asarray(net_mw, dtype=float).reshape(dev.n)
+    prev = np.zeros(dev.n) if dev.net_mw is None else dev.net_mw
+    return dataclasses.replace(dev, base_mw=dev.base_mw - prev + net, net_mw=net)
 
 
 def thermal_step_matrices(thermal: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -279,9 +279,7 @@ class Driver(NodeTree):
             self.fg = app_package(app)
             if app != self.app_name:
                 task = make_task(self.profile, app)
-                self.batch.tasks[0] = task
-                self.batch.target_fps[0] = task.target_fps
-                self.core.target_fps[0] = task.target_fps
+                self.batch.set_task(0, task)
                 self.task = task
                 self.app_name = app
                 self._reload_window()

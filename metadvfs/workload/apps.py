@@ -7,6 +7,7 @@ generator in :mod:`metadvfs.workload.generator`. The file format is described fi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -16,7 +17,7 @@ from typing import Any
 from metadvfs.errors import MetaDVFSError, unknown_name
 from metadvfs.io import document_format, parse_document
 from metadvfs.paths import data_dir
-from metadvfs.workload.types import CATEGORIES, INTERACTIONS, AppMetadata, AppProfile, PhaseSpec
+from metadvfs.workload.types import CATEGORIES, INTERACTIONS, AppMetadata, AppProfile, NetworkSpec, PhaseSpec
 
 APP_SCHEMA = "metadvfs.app/1"
 """Schema id every app file must carry in its ``schema`` field."""
@@ -28,7 +29,12 @@ MAX_FPS = 240.0
 """Upper bound for ``target_fps`` and phase ``fps``, frames/s."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_TOP_KEYS = ("schema", "name", "display_name", "metadata", "android", "phases", "notes", "input", "frame_ar1")
+_TOP_KEYS = (
+    "schema", "name", "display_name", "metadata", "android", "phases", "notes", "input", "frame_ar1", "network",
+)  # fmt: skip
+_NETWORK_KEYS = ("rx_mbps", "tx_mbps", "awake_fraction", "source")
+MAX_APP_MBPS = 1000.0
+"""Largest allowed ``network.rx_mbps`` / ``tx_mbps``, Mbit/s (far above any app's stream; 8K video is ~100)."""
 
 FRAME_AR1_MAX = 0.99
 """Largest allowed ``frame_ar1`` (a unit-variance AR(1) needs ``|rho| < 1``)."""
@@ -86,7 +92,8 @@ def app_to_dict(app: AppProfile) -> dict[str, Any]:
 
     Returns:
         ``{"name", "display_name", "category", "interaction", "target_fps", "cpu_intensity",
-        "gpu_intensity", "phases", "path"}`` with ``phases`` the list of phase names.
+        "gpu_intensity", "phases", "network", "path"}`` with ``phases`` the list of phase names and ``network``
+        the ``network:`` section as a dict (Mbit/s, share, source) or ``None``.
     """
     m = app.metadata
     return {
@@ -98,6 +105,7 @@ def app_to_dict(app: AppProfile) -> dict[str, Any]:
         "cpu_intensity": m.cpu_intensity,
         "gpu_intensity": m.gpu_intensity,
         "phases": [p.name for p in app.phases],
+        "network": None if app.network is None else dataclasses.asdict(app.network),
         "path": app.path,
     }
 
@@ -162,6 +170,26 @@ def parse_app(data: Any, source: str) -> AppProfile:
         packages=packages,
         activity=activity,
         frame_ar1=frame_ar1,
+        network=None if data.get("network") is None else _parse_network(data["network"], source),
+    )
+
+
+def _parse_network(data: Any, source: str) -> NetworkSpec:
+    """The optional ``network`` section: bitrates (Mbit/s), the radio's awake share and the numbers' source."""
+    if not isinstance(data, dict):
+        raise MetaDVFSError(f"{source}: field 'network' must be a mapping with {', '.join(_NETWORK_KEYS)}")
+    _check_keys(data, _NETWORK_KEYS, source, "network.")
+    for key in _NETWORK_KEYS:
+        if key not in data:
+            raise MetaDVFSError(f"{source}: missing required field 'network.{key}'")
+    src = data["source"]
+    if not isinstance(src, str) or not src.strip():
+        raise MetaDVFSError(f"{source}: field 'network.source' must be a URL or 'estimated: <method>'")
+    return NetworkSpec(
+        rx_mbps=_in_range(data["rx_mbps"], source, "network.rx_mbps", 0.0, MAX_APP_MBPS),
+        tx_mbps=_in_range(data["tx_mbps"], source, "network.tx_mbps", 0.0, MAX_APP_MBPS),
+        awake_fraction=_in_range(data["awake_fraction"], source, "network.awake_fraction", 0.0, 1.0),
+        source=src.strip(),
     )
 
 

@@ -94,6 +94,24 @@ class PhaseSpec:
 
 
 @dataclass(frozen=True)
+class NetworkSpec:
+    """An app's network traffic while it runs (file section ``network:``), time-averaged over the session.
+
+    Attributes:
+        rx_mbps: Mean downlink bitrate, Mbit/s (e.g. the video stream's bitrate).
+        tx_mbps: Mean uplink bitrate, Mbit/s (requests, TCP acknowledgements).
+        awake_fraction: Share of the time the Wi-Fi controller is awake (receiving, transmitting or listening)
+            rather than dozing in power save, in [0, 1].
+        source: Where the numbers come from: a URL, or ``estimated: <method>``.
+    """
+
+    rx_mbps: float
+    tx_mbps: float
+    awake_fraction: float
+    source: str
+
+
+@dataclass(frozen=True)
 class AppProfile:
     """An app: metadata and a seeded demand generator made of phases.
 
@@ -109,6 +127,8 @@ class AppProfile:
         activity: Launcher activity of the main package (``android.activity``), if known.
         frame_ar1: Lag-1 correlation of consecutive frames' work noise (file field ``frame_ar1``), or ``None`` for
             the generator's default (:data:`metadvfs.workload.generator.FRAME_AR1`).
+        network: The app's network traffic (``network:`` section), or ``None``: the app draws no network power
+            (docs/workloads.md).
     """
 
     name: str
@@ -121,6 +141,7 @@ class AppProfile:
     packages: tuple[str, ...] = ()
     activity: str | None = None
     frame_ar1: float | None = None
+    network: NetworkSpec | None = None
 
 
 @dataclass(frozen=True)

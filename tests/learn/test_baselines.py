@@ -338,7 +338,25 @@ def test_deterministic_and_identical_actions_after_reload(trained: dict[str, Pat
             obs, *_ = venv.step(a)
         acts.append(np.stack(seq))
     np.testing.assert_array_equal(acts[0], acts[1])
-    assert len({tuple(r) for r in acts[0].reshape(-1, 4)}) > 1  # not a constant governor
+    if name == "gear":
+        assert len({tuple(r) for r in acts[0].reshape(-1, 4)}) > 1  # not a constant governor
+        return
+    # The published zTT (lr 0.05 on an unnormalised state) can saturate at its top clocks within STEPS decisions:
+    # it does on pixel3:tiktok since streaming apps draw Wi-Fi power (issue 9; +3 power units in its state), so its
+    # actions there are constant. The reload check stays non-trivial on the Q-function itself: the same values in
+    # memory and reloaded, and not constant over zTT states (clock indices, power 100-mW units, skin degC, fps).
+    rng = np.random.default_rng(0)
+    states = ztt.ztt_state(
+        rng.choice([2, 5, 8], 64), rng.choice([1, 2, 3], 64), rng.uniform(500, 4000, 64), rng.uniform(25, 50, 64),
+        rng.uniform(0, 60, 64), 60.0,
+    )  # fmt: skip
+    qs = []
+    for drv in (mem, loaded):
+        x = ztt.net_input(states, drv.target_fps, drv.cfg.state_norm)
+        with th.no_grad():
+            qs.append(drv.net(th.from_numpy(x)).numpy())
+    np.testing.assert_array_equal(qs[0], qs[1])
+    assert float(qs[0].std(axis=0).max()) > 0.0  # the Q-values depend on the state
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
