@@ -12,10 +12,11 @@ unchanged. Why both: the metadata bias alone could not move the deterministic ac
 the big cluster or the GPU, and 6 phone-minutes of PPO on it left the held-out PPR unchanged to 5 digits.
 
 The context is fitted by the policy loss only (``vf_coef = 0``): in a context-only run no critic weight is
-trainable, so the value loss could only act through the shared metadata bias, where its gradient was 7x the
-policy gradient's and pointed against it (the context moved to fit the frozen critic, not to improve the
-policy). Its step size :data:`CONTEXT_LR` is Adam's: a few tenths per coordinate per PPO update, the scale at
-which a logit offset changes an argmax; PPO's clipped objective still bounds each update's policy change.
+trainable, so the value loss could only act through the shared metadata bias, where its gradient was 7x
+(shipped model) to 300x (quick fold model) the policy gradient's (the context moved to fit the frozen critic,
+not to improve the policy; ``experiments/context_diagnostic.py``). Its step size :data:`CONTEXT_LR` is Adam's:
+a few tenths per coordinate per PPO update, the scale at which a logit offset changes an argmax; PPO's clipped
+objective still bounds each update's policy change.
 
 **QoE floor** (:class:`QoEFloorVecEnv`): every ``interval_steps`` decisions the mean QoE of each phone
 under the learner is compared with ``floor`` (the stock governor's QoE on the task minus a margin); when it
