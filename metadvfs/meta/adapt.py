@@ -2,8 +2,9 @@
 
 Methods (:func:`adapt`; same phone-minute budget, same seeds, same environments, same QoE floor):
 
-- ``context``: CAVIA-style context adaptation of the metadata-routed model: only the conditioning input
-  (the first metadata layer's bias) is fitted, the policy is frozen (:mod:`metadvfs.meta.fast`);
+- ``context``: CAVIA-style context adaptation of the metadata-routed model: only the context (the first
+  metadata layer's bias and the action-logit bias) is fitted, by the policy loss; the rest of the network is
+  frozen (:mod:`metadvfs.meta.fast`);
 - ``finetune``: full PPO fine-tuning of the metadata-routed model;
 - ``meta``: from a meta-initialisation (``--meta-model``), routed by metadata: full fine-tuning for FOMAML/Reptile,
   context-only adaptation for a CAVIA checkpoint;
@@ -37,6 +38,7 @@ from metadvfs.learn.config import GeneratedConfig
 from metadvfs.learn.metadata import Grouping, cosine_distances
 from metadvfs.learn.tasks import ModelPlan, build_tasks, encode_tasks
 from metadvfs.learn.trainer import _spaces, make_algo, make_train_env, torch_threads
+from metadvfs.meta.fast import CONTEXT_LR
 from metadvfs.tasks.task import Task, make_task
 
 
@@ -197,7 +199,7 @@ def adapt(
     eval_seeds: int = 4,
     eval_seconds: float = 20.0,
     qoe_margin: float | None = 0.05,
-    context_lr: float = 0.01,
+    context_lr: float = CONTEXT_LR,
     meta_model: str | Path | None = None,
     reference: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
@@ -219,7 +221,7 @@ def adapt(
         eval_seeds: Held-out evaluation episodes.
         eval_seconds: Length of an evaluation episode, s.
         qoe_margin: QoE floor margin below the stock governor (``None``: no floor).
-        context_lr: Step size of context adaptation.
+        context_lr: Adam step size of context adaptation (:data:`metadvfs.meta.fast.CONTEXT_LR`).
         meta_model: Meta-initialisation checkpoint for method ``meta``.
         reference: Train (or reuse) the task-specific reference and report minutes to 95 % of it.
         progress: ``(method, decisions_done, decisions)`` callback.

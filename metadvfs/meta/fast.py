@@ -1,10 +1,22 @@
 """Adaptation runs: PPO from a given start, optionally context-only (CAVIA-style), under a QoE floor.
 
-**Context adaptation** fits only the conditioning input of a metadata-conditioned policy: the bias of the
-first metadata layer (``meta_net.0.bias``: the pre-activation of the FiLM context vector ``e``, 16 numbers);
-the temporal encoder, the FiLM layer, the heads and the metadata weights stay frozen. This is CAVIA's
-context parameters placed where the network already takes the task description, so the adapted model is a
-normal checkpoint (the fitted bias replaces the old one) and exports unchanged.
+**Context adaptation** fits only the task-context parameters of a metadata-conditioned policy
+(:data:`CONTEXT_PARAMS`): the bias of the first metadata layer (``meta_net.0.bias``, the pre-activation of the
+FiLM context vector ``e``, 16 numbers) and the bias of the action logits (``action_net.bias``, one offset per
+domain and action: the task's prior over frequency levels, 32 numbers in absolute mode); the temporal encoder,
+the FiLM layer, the hidden layers of the heads, the logit weights and the metadata weights stay frozen. This
+is CAVIA's context placed where the network takes the task description and where it has authority over the
+chosen level, so the adapted model is a normal checkpoint (the fitted biases replace the old ones) and exports
+unchanged. Why both: the metadata bias alone could not move the deterministic actions (docs/learner.md,
+"Context adaptation"): behind its Tanh and the frozen head it steers the little and mid CPU clusters but not
+the big cluster or the GPU, and 6 phone-minutes of PPO on it left the held-out PPR unchanged to 5 digits.
+
+The context is fitted by the policy loss only (``vf_coef = 0``): in a context-only run no critic weight is
+trainable, so the value loss could only act through the shared metadata bias, where its gradient was 7x
+(shipped model) to 300x (quick fold model) the policy gradient's (the context moved to fit the frozen critic,
+not to improve the policy; ``experiments/context_diagnostic.py``). Its step size :data:`CONTEXT_LR` is Adam's:
+a few tenths per coordinate per PPO update, the scale at which a logit offset changes an argmax; PPO's clipped
+objective still bounds each update's policy change.
 
 **QoE floor** (:class:`QoEFloorVecEnv`): every ``interval_steps`` decisions the mean QoE of each phone
 under the learner is compared with ``floor`` (the stock governor's QoE on the task minus a margin); when it
@@ -31,7 +43,10 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from metadvfs.errors import MetaDVFSError
 
-CONTEXT_PARAM = "meta_net.0.bias"
+CONTEXT_PARAMS = ("meta_net.0.bias", "action_net.bias")
+"""Name suffixes of the context parameters (SB3 ties ``features_extractor``/``pi_``/``vf_features_extractor``)."""
+CONTEXT_LR = 0.2
+"""Default Adam step size of context adaptation (see the module docstring and docs/learner.md)."""
 SCHEDUTIL_MARGIN = 1.25
 
 
@@ -212,12 +227,13 @@ def adapter_config(cfg: Any, rollout: int, n_envs: int, context_only: bool, cont
         cfg: The model's training config.
         rollout: Decisions per phone per PPO update.
         n_envs: Phones adapting in parallel.
-        context_only: Context adaptation (the step size becomes ``context_lr``).
+        context_only: Context adaptation: the step size becomes ``context_lr`` and the value loss is dropped
+            (no critic weight is trainable, so it would only bend the shared context toward the frozen critic).
         context_lr: Adam step size for the context parameters.
     """
     ppo = dataclasses.replace(cfg.ppo, n_steps=rollout, batch_size=min(cfg.ppo.batch_size, rollout * n_envs))
     if context_only:
-        ppo = dataclasses.replace(ppo, learning_rate=context_lr)
+        ppo = dataclasses.replace(ppo, learning_rate=context_lr, vf_coef=0.0)
     return dataclasses.replace(cfg, ppo=ppo)
 
 
@@ -274,9 +290,14 @@ class RunResult:
     decisions: int
 
 
+def is_context(name: str) -> bool:
+    """Whether a parameter or state-dict name is a context parameter (:data:`CONTEXT_PARAMS`)."""
+    return name.endswith(CONTEXT_PARAMS)
+
+
 def context_parameters(policy: Any) -> list[str]:
-    """Names of the context parameters of a conditioned policy (the first metadata layer's bias)."""
-    return [n for n, _ in policy.named_parameters() if n.endswith(CONTEXT_PARAM)]
+    """Names of the context parameters of a conditioned policy (metadata-layer bias, action-logit bias)."""
+    return [n for n, _ in policy.named_parameters() if is_context(n)]
 
 
 def run(
@@ -292,7 +313,7 @@ def run(
     evaluate: Callable[[Any], dict[str, float]],
     eval_every: int = 1,
     context_only: bool = False,
-    context_lr: float = 0.01,
+    context_lr: float = CONTEXT_LR,
     floor: float | None = None,
     floor_interval_s: float = 1.0,
     report: Callable[[int], None] | None = None,

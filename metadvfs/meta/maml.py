@@ -10,8 +10,10 @@ the batched simulator (one small VecEnv per task).
 - **Reptile**: for each sampled task, ``inner_steps`` ordinary PPO updates from θ give θ'; θ moves by
   ``outer_lr · mean(θ' − θ)``.
 - **CAVIA** (first-order): as FOMAML, but the inner steps update only the context parameters (the first
-  metadata layer's bias, :data:`metadvfs.meta.fast.CONTEXT_PARAM`) and the outer step updates everything else, so
-  the policy learns to be steerable by a few context steps (what ``metadvfs adapt``'s ``context`` method does).
+  metadata layer's bias and the action-logit bias, :data:`metadvfs.meta.fast.CONTEXT_PARAMS`) by the policy
+  loss alone (no value term: no critic weight moves in the inner loop, as in context adaptation) and the outer
+  step updates everything else, so the policy learns to be steerable by a few context steps (what
+  ``metadvfs adapt``'s ``context`` method does).
 
 The result is one initialization per metadata group (the paper's "set of DVFS models"), saved as a
 regular checkpoint (``mode: meta-<algo>``); :func:`metadvfs.meta.adapt.adapt` routes a new (device, app) to
@@ -33,7 +35,7 @@ from torch.func import functional_call
 from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.config import META_ALGOS, MetaConfig, TrainConfig
 from metadvfs.learn.trainer import make_algo, make_train_env
-from metadvfs.meta.fast import CONTEXT_PARAM
+from metadvfs.meta.fast import is_context
 
 
 class _EvalActions(nn.Module):
@@ -135,7 +137,7 @@ def meta_train_group(
 
     # unique parameter names (SB3 ties features_extractor / pi_ / vf_features_extractor)
     trainable = [k for k, _ in learner(0).algo.policy.named_parameters()]
-    context = [k for k in trainable if k.endswith(CONTEXT_PARAM)]
+    context = [k for k in trainable if is_context(k)]
     if mcfg.algo == "cavia" and not context:
         raise MetaDVFSError("meta algo cavia: the policy has no context parameters (needs a conditioned network)")
     theta = {k: init[k].detach().clone().float().requires_grad_(True) for k in trainable}
@@ -165,8 +167,9 @@ def meta_train_group(
             fast = {f"policy.{k}": v.detach().clone().requires_grad_(True) for k, v in theta.items()}
             support, _ = lr_.rollout()
             inner_keys = context if mcfg.algo == "cavia" else trainable
+            inner_vf = 0.0 if mcfg.algo == "cavia" else p.vf_coef  # the context is fitted by the policy loss
             for _ in range(mcfg.inner_steps):
-                loss = ppo_loss(module, fast, support, p.clip_range, p.vf_coef, p.ent_coef)
+                loss = ppo_loss(module, fast, support, p.clip_range, inner_vf, p.ent_coef)
                 keys = [f"policy.{k}" for k in inner_keys]
                 grads = th.autograd.grad(loss, [fast[k] for k in keys], allow_unused=True)
                 fast = dict(fast)

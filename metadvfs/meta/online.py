@@ -49,6 +49,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from metadvfs.errors import MetaDVFSError
+from metadvfs.meta.fast import CONTEXT_LR
 
 ONLINE_METHODS = ("context", "finetune")
 """Methods of online adaptation (the start point is the metadata-routed model, as in simulation)."""
@@ -330,7 +331,7 @@ def adapt_online(
     rollout: int = 32,
     qoe_margin: float | None = 0.05,
     floor_interval_s: float = 1.0,
-    context_lr: float = 0.01,
+    context_lr: float = CONTEXT_LR,
     stock_seconds: float = 10.0,
     keep_thermal: bool = False,
     timeout_s: float = 5.0,
@@ -354,7 +355,7 @@ def adapt_online(
         rollout: Decisions per PPO update.
         qoe_margin: QoE floor below the measured stock QoE (``None``: no floor).
         floor_interval_s: Length of a checked interval (and of a stock interval), s.
-        context_lr: Adam step size of context adaptation.
+        context_lr: Adam step size of context adaptation (:data:`metadvfs.meta.fast.CONTEXT_LR`).
         stock_seconds: Length of the stock-governor measurement before the takeover, s.
         keep_thermal: Leave thermal daemons and properties alone.
         timeout_s: ADB timeout of every call, s.

@@ -100,12 +100,63 @@ def test_context_adaptation_changes_only_the_context(tmp_path: Path) -> None:
 
     r = fast.run(m.cfg, t, m.encode(t), init, True, 64, 3, 2, 16, q, context_only=True, context_lr=0.05)
     changed = {k for k in init if not th.equal(init[k], r.state_dict[k])}
-    assert changed and all(k.endswith(fast.CONTEXT_PARAM) for k in changed)
+    assert changed and all(fast.is_context(k) for k in changed)
     assert [p[0] for p in r.curve] == pytest.approx([0.0, 32 * 0.1 / 60, 64 * 0.1 / 60])
     r2 = fast.run(m.cfg, t, m.encode(t), init, True, 64, 3, 2, 16, q, context_only=True, context_lr=0.05)
     assert all(th.equal(r.state_dict[k], r2.state_dict[k]) for k in init)  # same seed, same result
     with pytest.raises(MetaDVFSError, match="conditioned"):
         fast.run(m.cfg, t, m.encode(t), None, False, 64, 3, 2, 16, q, context_only=True)
+
+
+def _observations(cfg: object, task_name: str, steps: int) -> dict[str, np.ndarray]:
+    """Observation windows of a few simulated phones under random frequency choices (fixed seeds)."""
+    from metadvfs.environment.vec_env import BatchedDVFSVecEnv
+    from metadvfs.learn.tasks import task_map
+
+    venv = BatchedDVFSVecEnv([task_map([task_name])[task_name]] * 4, episode_seconds=5.0, **env_kwargs(cfg))
+    venv.batch.seed([0, 1, 2, 3])
+    obs = venv.reset()
+    rng = np.random.default_rng(0)
+    seen = []
+    for _ in range(steps):
+        obs = venv.step(rng.integers(0, cfg.env.levels, size=(4, 4)))[0]  # type: ignore[attr-defined]
+        seen.append(obs["obs"].copy())
+    return {"obs": np.concatenate(seen)}
+
+
+def test_context_adaptation_moves_the_evaluated_policy(tmp_path: Path) -> None:
+    """A few context updates change the deterministic actions that the held-out evaluation sees.
+
+    Regression: the context used to be the metadata layer's bias alone, fitted mostly by the value loss with an
+    Adam step of 0.01; the deterministic actions never changed (held-out PPR identical at every curve point).
+    """
+    m = load_checkpoint(_tiny_model(tmp_path))
+    t = make_task("pixel6", "3dmark")
+    row = m.encode(t)
+    fixed = _observations(m.cfg, "pixel6:3dmark", 12)
+    fixed["meta"] = np.repeat(row[None].astype(np.float32), len(fixed["obs"]), axis=0)
+    init = {k: v.clone() for k, v in m.policies["all"].state_dict().items()}
+    evaluated: list[np.ndarray] = []
+
+    def q(pol: object) -> dict[str, float]:
+        with th.no_grad():
+            evaluated.append(pol.predict(fixed, deterministic=True)[0])  # type: ignore[attr-defined]
+        return {"ppr_norm": 1.0, "qoe": 1.0}
+
+    r = fast.run(m.cfg, t, row, init, True, 4 * 64, 3, 4, 16, q, context_only=True)
+    ctx = [k for k in init if fast.is_context(k)]
+    assert {k.rsplit(".", 2)[-2] for k in ctx} == {"0", "action_net"}
+    assert all(not th.equal(init[k], r.state_dict[k]) for k in ctx)
+    assert len(evaluated) == 5  # minute 0, then after each of the 4 PPO updates
+    changed = float(np.mean(evaluated[-1] != evaluated[0]))
+    assert changed >= 0.2, f"context adaptation changed only {changed:.0%} of the deterministic actions"
+    # the evaluated policy is the adapted one: its final weights reproduce the last evaluation's actions
+    pol = m.policies["all"]
+    pol.load_state_dict(r.state_dict)
+    with th.no_grad():
+        np.testing.assert_array_equal(pol.predict(fixed, deterministic=True)[0], evaluated[-1])
+    # the value loss no longer reaches the context (no critic weight is trainable in a context-only run)
+    assert fast.adapter_config(m.cfg, 16, 4, True, fast.CONTEXT_LR).ppo.vf_coef == 0.0
 
 
 def test_qoe_floor_hands_control_to_the_stock_rule(tmp_path: Path) -> None:
