@@ -161,6 +161,13 @@ def test_negative_transfer_two_training_seeds(monkeypatch: pytest.MonkeyPatch, t
         assert one["negative_transfer"] == ref["negative_transfer"]
 
 
+def _flat(sd: Any, prefix: str = "") -> dict[str, th.Tensor]:
+    """``{path: tensor}`` of nested state dicts."""
+    if isinstance(sd, dict):
+        return {k: v for key, val in sd.items() for k, v in _flat(val, f"{prefix}/{key}").items()}
+    return {prefix: sd}
+
+
 @pytest.mark.slow
 def test_peers_two_training_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     work, out = tmp_path / "work", tmp_path / "out"
@@ -170,8 +177,8 @@ def test_peers_two_training_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     peers.main()
     d0, d1 = work / "ztt" / "pixel3-tiktok", work / "ztt@seed1" / "pixel3-tiktok"
     assert json.loads((d1 / "baseline.json").read_text())["train"]["seed"] == 1
-    w0, w1 = (th.load(d / "weights.pt", weights_only=True) for d in (d0, d1))
-    assert any(not th.equal(w0[k], w1[k]) for k in w0 if isinstance(w0[k], th.Tensor))
+    w0, w1 = (_flat(th.load(d / "weights.pt", weights_only=True)) for d in (d0, d1))
+    assert w0 and w0.keys() == w1.keys() and any(not th.equal(w0[k], w1[k]) for k in w0)
     data = json.loads((out / "results.json").read_text())
     per = [p["mean_ppr_norm"] for p in data["per_seed"]["ztt"]]
     e = data["summary"]["methods"]["ztt"]
