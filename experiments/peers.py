@@ -289,8 +289,9 @@ def run_eval(args: argparse.Namespace) -> None:
     shard_dir = work / "shards"
     retrained = set(trained)
     for (m, sd, t), (_, _, dest, _) in zip(units, jobs, strict=True):  # a retrained peer's evaluation is stale
-        if dest in retrained:
-            (shard_dir / f"{C.seed_label(m, sd, ns)}__{t.replace(':', '-')}.json").unlink(missing_ok=True)
+        if dest in retrained:  # under both names its seed is evaluated as (alone, or as one of several seeds)
+            for label in {C.seed_label(m, sd, 2), *([m] if sd == seeds[0] else [])}:
+                (shard_dir / f"{label}__{t.replace(':', '-')}.json").unlink(missing_ok=True)
     plan = [(C.seed_label(m, sd, ns), "peer", str(roots[(m, sd)].absolute())) for m in methods for sd in seeds]
     if args.model != "none":
         from metadvfs.learn.checkpoint import load_checkpoint
