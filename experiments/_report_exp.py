@@ -195,10 +195,10 @@ def negative_transfer(src: R.Source) -> list[str]:
     g = src.doc.get("guard_summary")
     per = src.doc.get("guard_summary_per_seed")
     if isinstance(per, list) and len(per) > 1:
-        vals = {k: ", ".join(f"{R.num(src, 'guard_summary_per_seed', i, k, lo=0):.0f}" for i in range(len(per)))
+        cnt = {k: ", ".join(f"{R.num(src, 'guard_summary_per_seed', i, k, lo=0):.0f}" for i in range(len(per)))
                 for k in ("flagged", "fixed", "unresolved")}  # fmt: skip
-        out += ["", f"Guard, per training seed: flagged {vals['flagged']} of {n} tasks on its validation seeds, "
-                f"fixed {vals['fixed']} by task-specific fine-tuning, {vals['unresolved']} unresolved."]  # fmt: skip
+        out += ["", f"Guard, per training seed: flagged {cnt['flagged']} of {n} tasks on its validation seeds, "
+                f"fixed {cnt['fixed']} by task-specific fine-tuning, {cnt['unresolved']} unresolved."]  # fmt: skip
     elif isinstance(g, dict):
         vals = [R.num(src, "guard_summary", k, lo=0) for k in ("flagged", "fixed", "unresolved")]
         out += ["", f"Guard: flagged {vals[0]:.0f} of {n} tasks on its validation seeds, fixed {vals[1]:.0f} by "

@@ -19,6 +19,12 @@ reference). A task shows **negative transfer** for a shared method when the guar
 standalone on the evaluation seeds: mean paired ``ppr_norm`` difference < −max(0.005, 2·stderr) or mean QoE
 lower by more than 0.01.
 
+Every method is trained with ``--train-seeds N`` training seeds (0..N-1, default 3; the seed-0 models keep the
+single-seed directories, seed ``s`` lives in ``<method>@seed<s>``): cells and summaries are the mean ± std over
+the training seeds of each seed's mean over the evaluation seeds, the negative-transfer check pairs every (training
+seed, evaluation seed) episode with the standalone model of the same training seed, and ``results.json`` keeps the
+per-seed values. ``--train-seeds 1`` reproduces the single-seed results.
+
 Run from the repository root::
 
     python experiments/negative_transfer.py --quick   # 6 tasks, 40k steps per task
@@ -262,7 +268,7 @@ def tabulate(res: Any, names: list[str], methods: list[str], seeds: list[int]) -
             if m in SHARED:
                 own = [C.per_seed(res, C.seed_label(m, sd, n), ti) for sd in seeds]
                 pool = [[v for x in xs for v in x[i]] for xs, i in ((own, 0), (base, 0), (own, 1), (base, 1))]
-                chk = detect(*pool)
+                chk = detect(pool[0], pool[1], pool[2], pool[3])
                 c["check"] = {
                     "ppr_diff": chk.ppr_diff,
                     "ppr_tol": chk.ppr_tol,

@@ -12,7 +12,10 @@ gets the same phone-time), its training seed and phones per task. It then evalua
 and writes, next to the harness's standard report (``eval/``), ``results.md`` / ``results.json`` with the 30
 tasks, the UI apps and 3DMark separately, the training cost, and per peer the tasks where it misses the QoE
 floor or loses PPR. Trained peers are cached in the work directory (each checkpoint is checked against the
-requested budget, seed and hyper-parameters and retrained when they differ).
+requested budget, seed and hyper-parameters and retrained when they differ). ``--train-seeds N`` (default 3)
+trains every peer with the training seeds ``seed + k``, ``k < N`` (the base seed in ``<peer>/``, the others in
+``<peer>@seed<s>/``) and reports each peer as the mean ± std over its training seeds (as ``metadvfs evaluate
+--model A,B,C`` does); ``--train-seeds 1`` reproduces the single-seed report.
 
 Search (``--tune ztt|gear``)::
 
@@ -32,6 +35,7 @@ import itertools
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +104,10 @@ def stale(name: str, dest: Path, budget: dict[str, Any], hyper: dict[str, Any], 
 
 
 def train_peers(
-    jobs: list[tuple[str, str, Path, dict[str, Any] | None]],
+    jobs: Sequence[tuple[str, str, Path, dict[str, Any] | None]],
     budget: dict[str, Any],
     ray: str | None,
-    seeds: list[int] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> tuple[float, list[Path]]:
     """Train the missing ``(name, task, dest, grid variant or None)`` checkpoints.
 
