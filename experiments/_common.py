@@ -169,6 +169,60 @@ def train_all(jobs: Sequence[tuple[Any, Path]], ray: str | None = None) -> list[
     return [(Path(r["path"]), None if r["status"] == "reused" else float(r["wall_s"])) for r in res]
 
 
+BASE_SEED = 0
+"""Training seed of the first (or only) model of every method: the seed the scripts always used."""
+
+
+def add_seed_args(ap: Any) -> None:
+    """``--train-seeds N``: train every method with N training seeds (base seed + k)."""
+    ap.add_argument("--train-seeds", type=int, default=3, metavar="N",
+                    help="training seeds per method (seed = base + k; default 3; 1 = one model per method)")
+
+
+def training_seeds(n: int, base: int = BASE_SEED) -> list[int]:
+    """The training seeds ``base + k`` for ``k < n``; ``n < 1`` is a one-line error and exit 2."""
+    if n < 1:
+        print(f"error: --train-seeds: must be >= 1, got {n}", file=sys.stderr)
+        raise SystemExit(2)
+    return [base + k for k in range(n)]
+
+
+def seed_dir(path: Path, seed: int, base: int = BASE_SEED) -> Path:
+    """Where the model of training seed ``seed`` lives: ``path`` for the base seed (so a single-seed work
+    directory is reused as it is), else ``path@seed<seed>`` next to it."""
+    return path if seed == base else path.with_name(f"{path.name}@seed{seed}")
+
+
+def seed_label(name: str, seed: int, n_seeds: int) -> str:
+    """A method's name for one training seed: the name alone with one seed, else ``name@seed<seed>``
+    (the member names ``metadvfs evaluate --model A,B,C`` uses)."""
+    return name if n_seeds == 1 else f"{name}@seed{seed}"
+
+
+def seed_groups(methods: Sequence[str], seeds: Sequence[int]) -> dict[str, list[str]]:
+    """``{method: [member label per training seed]}`` for :class:`~metadvfs.learn.evaluate.EvalResult`
+    (empty with one seed: each method is its own model)."""
+    if len(seeds) == 1:
+        return {}
+    return {m: [seed_label(m, s, len(seeds)) for s in seeds] for m in methods}
+
+
+def drop_other_seed(dest: Path, seed: int) -> None:
+    """Remove a finished checkpoint in ``dest`` that was trained with another seed (its ``config.yaml``)."""
+    from metadvfs.io import read_document
+
+    f = dest / "config.yaml"
+    if (dest / "model.json").is_file() and f.is_file() and int(read_document(f).get("seed", -1)) != seed:
+        log(f"{dest}: trained with another seed, retraining")
+        shutil.rmtree(dest)
+
+
+def seed_spread(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population std over training seeds (each value one seed's mean over evaluation seeds)."""
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std())
+
+
 class GroupsDriver:
     """Evaluate several checkpoints as one method: each drives the rows of its own tasks.
 

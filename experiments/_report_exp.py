@@ -156,10 +156,13 @@ def negative_transfer(src: R.Source) -> list[str]:
     ref = _nt_reference(src, cells, tasks)
     walls = src.doc.get("train_wall_s") if isinstance(src.doc.get("train_wall_s"), dict) else {}
     n = len(tasks)
+    seeds = _nt_seeds(src)
     rows, ratios = [], {}
     for m in methods:
         ppr = sum(R.num(src, "cells", f"{t}|{m}", "ppr") for t in tasks) / n
         qoe = sum(R.num(src, "cells", f"{t}|{m}", "qoe") for t in tasks) / n
+        ppr_sd = R.num(src, "summary", m, "ppr_std", lo=0) if len(seeds) > 1 else None
+        qoe_sd = R.num(src, "summary", m, "qoe_std", lo=0) if len(seeds) > 1 else None
         rs = [R.num(src, "cells", f"{t}|{m}", "ppr") / R.num(src, "cells", f"{t}|standalone", "ppr", lo=1e-12)
               for t in tasks]  # fmt: skip
         ratios[m] = rs
@@ -167,22 +170,61 @@ def negative_transfer(src: R.Source) -> list[str]:
             flagged = "-"
         else:
             p, q = set(R.lst(src, "negative_transfer", m, "ppr")), set(R.lst(src, "negative_transfer", m, "qoe"))
-            flagged = f"{len(p | q)}/{n} ({len(p)} PPR, {len(q)} QoE)"
+            flagged = f"{len(p | q)}/{n} ({len(p)} PPR, {len(q)} QoE)" + _nt_per_seed(src, m, seeds)
         wall = walls.get(m) if isinstance(walls.get(m), (int, float)) else None
-        rows.append([m, flagged, R.fmt(ppr), R.fmt(qoe),
+        rows.append([m, flagged, R.fmt_pm(ppr, ppr_sd), R.fmt_pm(qoe, qoe_sd),
                      "-" if m == "standalone" else f"{R.pct(sum(rs) / n)} ({R.pct(min(rs))} .. {R.pct(max(rs))})",
                      "-" if wall is None else R.fmt_duration(wall)])  # fmt: skip
     header = ["method", "tasks with negative transfer", f"mean PPR / {ref}", "mean QoE",
-              "PPR vs standalone: mean (min .. max over tasks)", "training wall time"]  # fmt: skip
+              "PPR vs standalone: mean (min .. max over tasks)",
+              "training wall time" + (" (mean per seed)" if len(seeds) > 1 else "")]  # fmt: skip
+    if len(seeds) > 1:
+        seeds_txt = (f"{len(seeds)} training seeds ({', '.join(f'{x:.0f}' for x in seeds)}): mean ± std over the "
+                     "training seeds (each seed's value is its mean over the evaluation seeds); negative transfer "
+                     "pairs every (training seed, evaluation seed) episode with the standalone model of the same "
+                     "training seed, and the per-seed counts follow in brackets.")  # fmt: skip
+    elif seeds:
+        seeds_txt = f"One training seed ({seeds[0]:.0f}); the spread between training runs is not measured."
+    else:
+        seeds_txt = (
+            "One training seed (the file predates `train_seeds`); the spread between training runs is not measured."
+        )
     out = [_nt_headline(src, ratios, n), "", f"{n} tasks. Negative transfer on a task: the guard's criterion "
-           "against standalone on the evaluation seeds (the experiment's definition, see its results.md).", "",
-           *R.md_table(header, rows)]  # fmt: skip
+           "against standalone on the evaluation seeds (the experiment's definition, see its results.md). "
+           + seeds_txt, "", *R.md_table(header, rows)]  # fmt: skip
     g = src.doc.get("guard_summary")
-    if isinstance(g, dict):
+    per = src.doc.get("guard_summary_per_seed")
+    if isinstance(per, list) and len(per) > 1:
+        cnt = {k: ", ".join(f"{R.num(src, 'guard_summary_per_seed', i, k, lo=0):.0f}" for i in range(len(per)))
+                for k in ("flagged", "fixed", "unresolved")}  # fmt: skip
+        out += ["", f"Guard, per training seed: flagged {cnt['flagged']} of {n} tasks on its validation seeds, "
+                f"fixed {cnt['fixed']} by task-specific fine-tuning, {cnt['unresolved']} unresolved."]  # fmt: skip
+    elif isinstance(g, dict):
         vals = [R.num(src, "guard_summary", k, lo=0) for k in ("flagged", "fixed", "unresolved")]
         out += ["", f"Guard: flagged {vals[0]:.0f} of {n} tasks on its validation seeds, fixed {vals[1]:.0f} by "
                 f"task-specific fine-tuning, {vals[2]:.0f} unresolved."]  # fmt: skip
     return out
+
+
+def _nt_seeds(src: R.Source) -> list[float]:
+    """The training seeds of a negative-transfer run (empty for a file written before ``train_seeds``)."""
+    if "train_seeds" not in src.doc:
+        return []
+    seeds = [R.num(src, "train_seeds", i) for i in range(len(R.lst(src, "train_seeds")))]
+    if not seeds:
+        raise MetaDVFSError(f"{src.rel}: field 'train_seeds' is empty")
+    return seeds
+
+
+def _nt_per_seed(src: R.Source, m: str, seeds: list[float]) -> str:
+    """`` (per seed a, b, c)``: tasks with negative transfer on each training seed alone (several seeds only)."""
+    if len(seeds) < 2:
+        return ""
+    counts = []
+    for i in range(len(seeds)):
+        p = set(R.lst(src, "negative_transfer_per_seed", m, i, "ppr"))
+        counts.append(str(len(p | set(R.lst(src, "negative_transfer_per_seed", m, i, "qoe")))))
+    return f" (per seed {', '.join(counts)})"
 
 
 def _nt_headline(src: R.Source, ratios: dict[str, list[float]], n: int) -> str:

@@ -12,7 +12,10 @@ gets the same phone-time), its training seed and phones per task. It then evalua
 and writes, next to the harness's standard report (``eval/``), ``results.md`` / ``results.json`` with the 30
 tasks, the UI apps and 3DMark separately, the training cost, and per peer the tasks where it misses the QoE
 floor or loses PPR. Trained peers are cached in the work directory (each checkpoint is checked against the
-requested budget, seed and hyper-parameters and retrained when they differ).
+requested budget, seed and hyper-parameters and retrained when they differ). ``--train-seeds N`` (default 3)
+trains every peer with the training seeds ``seed + k``, ``k < N`` (the base seed in ``<peer>/``, the others in
+``<peer>@seed<s>/``) and reports each peer as the mean ± std over its training seeds (as ``metadvfs evaluate
+--model A,B,C`` does); ``--train-seeds 1`` reproduces the single-seed report.
 
 Search (``--tune ztt|gear``)::
 
@@ -27,10 +30,12 @@ file, :mod:`metadvfs.learn.baselines`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,22 +104,33 @@ def stale(name: str, dest: Path, budget: dict[str, Any], hyper: dict[str, Any], 
 
 
 def train_peers(
-    jobs: list[tuple[str, str, Path, dict[str, Any] | None]], budget: dict[str, Any], ray: str | None
-) -> tuple[float, list[tuple[str, str]]]:
+    jobs: Sequence[tuple[str, str, Path, dict[str, Any] | None]],
+    budget: dict[str, Any],
+    ray: str | None,
+    seeds: Sequence[int] | None = None,
+) -> tuple[float, list[Path]]:
     """Train the missing ``(name, task, dest, grid variant or None)`` checkpoints.
 
+    Args:
+        jobs: The checkpoints.
+        budget: :func:`harness_budget` (``seed``: the training seed of every job without ``seeds``).
+        ray: ``--ray`` (None: serially in this process).
+        seeds: Training seed per job (default ``budget["seed"]`` for all); a checkpoint trained with another
+            seed is stale and retrained.
+
     Returns:
-        ``(wall time s, [(name, task) trained now]``).
+        ``(wall time s, [dest trained now]``).
     """
     import shutil
 
     from metadvfs.errors import MetaDVFSError
     from metadvfs.scale.runner import Unit, make_runner
 
-    units = []
-    for name, task, dest, variant in jobs:
+    units, trained = [], []
+    for k, (name, task, dest, variant) in enumerate(jobs):
+        b = budget if seeds is None else {**budget, "seed": seeds[k]}
         hyper, dt = expected_hyper(name, variant)
-        if stale(name, dest, budget, hyper, dt):
+        if stale(name, dest, b, hyper, dt):
             C.log(f"{dest}: trained with other settings, retraining")
             shutil.rmtree(dest)
         if (dest / "baseline.json").is_file():
@@ -124,14 +140,15 @@ def train_peers(
             "task": task,
             "dest": str(dest.absolute()),
             "steps": budget["steps"],
-            "seed": budget["seed"],
+            "seed": b["seed"],
             "decision_interval_s": budget["decision_interval_s"],
             "episode_seconds": budget["episode_seconds"],
             "n_envs": budget["n_envs"],
             "variant": variant,
         }
-        units.append(Unit(f"{variant['name'] if variant else name} {task}", "metadvfs.scale.units:peer_unit", kw))
-    trained = [(u.kwargs["name"], u.kwargs["task"]) for u in units]
+        label = f"{variant['name'] if variant else name} {task}" + ("" if seeds is None else f" seed {b['seed']}")
+        units.append(Unit(label, "metadvfs.scale.units:peer_unit", kw))
+        trained.append(dest)
     if not units:
         return 0.0, trained
     try:
@@ -152,9 +169,11 @@ def load_drivers(name: str, tasks: list[str], root: Path) -> Any:
     return PerTaskDrivers(name, {t: load_baseline(root / t.replace(":", "-")) for t in tasks})
 
 
-def train_cost(name: str, tasks: list[str], root: Path) -> dict[str, float]:
-    """Mean training wall time per task, s, and decisions / phone-seconds per task, from the checkpoints."""
-    tr = [json.loads((root / t.replace(":", "-") / "baseline.json").read_text())["train"] for t in tasks]
+def train_cost(name: str, tasks: list[str], root: Path | list[Path]) -> dict[str, float]:
+    """Mean training wall time per task, s, and decisions / phone-seconds per task, from the checkpoints
+    (over every training seed's root when several are given)."""
+    roots = root if isinstance(root, list) else [root]
+    tr = [json.loads((r / t.replace(":", "-") / "baseline.json").read_text())["train"] for r in roots for t in tasks]
     return {
         "wall_s_per_task": float(np.mean([x["wall_s"] for x in tr])),
         "decisions_per_task": float(np.mean([x["total_steps"] for x in tr])),
@@ -183,26 +202,35 @@ def subset(res: Any, tasks: list[str]) -> Any:
     ns = len(res.seeds)
     idx = [res.tasks.index(t) for t in tasks]
     raw = {m: [v[i * ns + s] for i in idx for s in range(ns)] for m, v in res.raw.items()}
-    return EvalResult(tasks, res.seeds, res.seconds, raw, res.reference)
+    return EvalResult(tasks, res.seeds, res.seconds, raw, res.reference, res.groups)
 
 
 def summary_table(res: Any) -> list[str]:
-    """Per method: mean PPR vs stock and schedutil, QoE, jank, QoE floor met, tasks won, ratio to the oracle."""
+    """Per method: mean PPR vs stock and schedutil, QoE, jank, QoE floor met, tasks won, ratio to the oracle.
+
+    A method trained with several training seeds shows ``mean ± std`` over them (the std of each seed's mean).
+    """
     s = res.summary()["methods"]
     n = len(res.tasks)
     rows = []
     for m, e in s.items():
         rto = f"{e['ratio_to_oracle']:.3f}" if "ratio_to_oracle" in e else "-"
+
+        def cell(key: str, digits: int, e: dict[str, Any] = e) -> str:
+            v = f"{e[f'mean_{key}']:.{digits}f}"
+            return v + (f" ± {e[f'std_{key}']:.{digits}f}" if "training_seeds" in e else "")
+
         rows.append(
             [
                 m,
-                f"{e['mean_ppr_norm']:.3f}",
-                f"{e['mean_ppr_norm_schedutil']:.3f}",
-                f"{e['mean_ppr_soc_norm']:.3f}",
-                f"{e['mean_qoe']:.3f}",
-                f"{e['mean_jank_pct']:.2f}",
-                f"{e['mean_avg_power_w']:.2f}",
-                f"{e['mean_max_temp_c']:.1f}",
+                str(e.get("training_seeds", "-")),
+                cell("ppr_norm", 3),
+                cell("ppr_norm_schedutil", 3),
+                cell("ppr_soc_norm", 3),
+                cell("qoe", 3),
+                cell("jank_pct", 2),
+                cell("avg_power_w", 2),
+                cell("max_temp_c", 1),
                 rto,
                 f"{e['tasks_qoe_ok']}/{n}",
                 e["tasks_won"],
@@ -211,6 +239,7 @@ def summary_table(res: Any) -> list[str]:
     return C.md_table(
         [
             "method",
+            "training seeds",
             "PPR/stock",
             "PPR/schedutil",
             "PPR/stock (SoC)",
@@ -254,13 +283,20 @@ def run_eval(args: argparse.Namespace) -> None:
     budget = harness_budget(30)
     if args.steps is not None:
         budget["steps"] = int(args.steps)
+    seeds = C.training_seeds(args.train_seeds, budget["seed"])
     work = Path(args.work)
-    jobs = [(m, t, work / m / t.replace(":", "-"), None) for m in methods for t in tasks]
-    train_wall, trained = train_peers(jobs, budget, args.ray)
+    ns = len(seeds)
+    units = [(m, sd, t) for m in methods for sd in seeds for t in tasks]  # (method, seed, task): one training each
+    roots = {(m, sd): C.seed_dir(work / m, sd, seeds[0]) for m in methods for sd in seeds}
+    jobs = [(m, t, roots[(m, sd)] / t.replace(":", "-"), None) for m, sd, t in units]
+    train_wall, trained = train_peers(jobs, budget, args.ray, [sd for _, sd, _ in units])
     shard_dir = work / "shards"
-    for name, task in trained:  # a retrained peer's stored evaluation is no longer its own
-        (shard_dir / f"{name}__{task.replace(':', '-')}.json").unlink(missing_ok=True)
-    plan = [(m, "peer", str((work / m).absolute())) for m in methods]
+    retrained = set(trained)
+    for (m, sd, t), (_, _, dest, _) in zip(units, jobs, strict=True):  # a retrained peer's evaluation is stale
+        if dest in retrained:  # under both names its seed is evaluated as (alone, or as one of several seeds)
+            for label in {C.seed_label(m, sd, 2), *([m] if sd == seeds[0] else [])}:
+                (shard_dir / f"{label}__{t.replace(':', '-')}.json").unlink(missing_ok=True)
+    plan = [(C.seed_label(m, sd, ns), "peer", str(roots[(m, sd)].absolute())) for m in methods for sd in seeds]
     if args.model != "none":
         from metadvfs.learn.checkpoint import load_checkpoint
 
@@ -268,18 +304,25 @@ def run_eval(args: argparse.Namespace) -> None:
     plan += [(s, "stock", s) for s in STOCK]
     C.log(f"evaluating {', '.join(m for m, _, _ in plan)} on {len(tasks)} tasks (shards in {shard_dir})")
     res, eval_wall = C.timed(lambda: evaluate_plan(plan, tasks, args.seeds, args.seconds, shard_dir, args.ray))
+    res = dataclasses.replace(res, groups=C.seed_groups(methods, seeds))
     out = Path(args.out)
     write_reports(res, out / "eval")
     ui = [t for t in tasks if t.split(":", 1)[1] not in BENCHMARK_APPS]
     bench = [t for t in tasks if t.split(":", 1)[1] in BENCHMARK_APPS]
-    cost = {m: train_cost(m, tasks, work / m) for m in methods}
+    cost = {m: train_cost(m, tasks, [roots[(m, sd)] for sd in seeds]) for m in methods}
     lost = {m: losses(res, m) for m in methods}
     md = [
         f"Peers trained with {budget['steps']:,} decisions per task at {budget['decision_interval_s']} s "
-        f"(variants with their own interval: the same phone-time), seed {budget['seed']}, {budget['n_envs']} "
+        f"(variants with their own interval: the same phone-time), {_seeds_text(seeds)}, {budget['n_envs']} "
         f"phones per task; evaluated on seeds {res.seeds}, {res.seconds:g} s episodes. PPR is normalised to "
         f"`stock`; the QoE floor is stock's QoE - 0.01. Training wall time this run {train_wall / 60:.1f} min "
-        f"(0 = reused), evaluation {eval_wall / 60:.1f} min.",
+        f"(0 = reused), evaluation {eval_wall / 60:.1f} min."
+        + (
+            ""
+            if ns == 1
+            else f" Learned peers: mean ± std over the {ns} training seeds (each seed's value its mean over the "
+            "evaluation seeds); the losses below are those of the mean over training seeds."
+        ),
         "",
     ]
     for title, sub in (
@@ -320,8 +363,10 @@ def run_eval(args: argparse.Namespace) -> None:
         ],
     )
     md += ["", "## Per task", "", to_markdown(res)]
+    per_seed = dataclasses.replace(res, groups={}).summary()["methods"]
     data = {
         "budget": budget,
+        "train_seeds": seeds,
         "methods": methods,
         "tasks": tasks,
         "ui_tasks": ui,
@@ -334,9 +379,16 @@ def run_eval(args: argparse.Namespace) -> None:
         "train_wall_s": round(train_wall, 1),
         "eval_wall_s": round(eval_wall, 1),
         "rows": res.rows(),
+        "per_seed": {m: [{"seed": sd, **per_seed[C.seed_label(m, sd, ns)]} for sd in seeds] for m in methods},
+        "rows_per_seed": dataclasses.replace(res, groups={}).rows() if ns > 1 else None,
     }
     C.write_report(out, md, data, time.perf_counter() - t0)
     C.log(f"report: {out}/results.md")
+
+
+def _seeds_text(seeds: list[int]) -> str:
+    """``seed 0`` or ``3 training seeds (0, 1, 2)``."""
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"{len(seeds)} training seeds ({', '.join(map(str, seeds))})"
 
 
 # -- search ---------------------------------------------------------------------------------------------------
@@ -546,8 +598,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="evaluation episode length, s")
     ap.add_argument("--work", default=str(C.ROOT / "runs" / "experiments" / "peers"), help="trained peers")
     ap.add_argument("--out", default=None, help="report directory (default experiments/results/peers/...)")
+    C.add_seed_args(ap)
     C.add_scale_args(ap)
     args = ap.parse_args()
+    C.training_seeds(args.train_seeds)  # a bad --train-seeds fails before anything runs
     C.limit_threads()
     if args.out is None:
         args.out = str(C.RESULTS / "peers" / (f"tune-{args.tune}" if args.tune else "full"))

@@ -272,3 +272,47 @@ def test_repository_report_builds_fast_from_stored_results() -> None:
     r = _run("--out", "/dev/null", "--check")  # builds in full; /dev/null differs, so the check says stale
     assert r.returncode == 1 and "is stale" in r.stderr, r.stderr
     assert time.perf_counter() - t < 60
+
+
+def test_negative_transfer_with_several_training_seeds(root: Path) -> None:
+    nt = _negative_transfer()
+    methods = ["standalone", "joint", "metadata_groups+guard"]
+    nt["train_seeds"] = [0, 1, 2]
+    nt["summary"] = {m: {"ppr_std": 0.0123, "qoe_std": 0.0042} for m in methods}
+    nt["negative_transfer_per_seed"] = {
+        "joint": [{"seed": 0, "ppr": ["pixel3:tiktok"], "qoe": []}, {"seed": 1, "ppr": [], "qoe": []},
+                  {"seed": 2, "ppr": ["pixel3:tiktok"], "qoe": ["pixel6:3dmark"]}],
+        "metadata_groups+guard": [{"seed": s, "ppr": [], "qoe": []} for s in range(3)],
+    }  # fmt: skip
+    nt["guard_summary_per_seed"] = [{"flagged": f, "fixed": f, "unresolved": 0} for f in (1, 2, 0)]
+    _write(root / "experiments/results/negative_transfer/full/results.json", nt)
+    text = report.build(root)
+    assert "3 training seeds (0, 1, 2): mean ± std over the training seeds" in text
+    assert "| standalone | - | 1.075 ± 0.012 | 0.900 ± 0.004 |" in text  # cells (1.05, 1.10) and the stored stds
+    assert "| joint | 1/2 (1 PPR, 0 QoE) (per seed 1, 0, 2) |" in text
+    assert "training wall time (mean per seed)" in text
+    assert "Guard, per training seed: flagged 1, 2, 0 of 2 tasks" in text
+    del nt["summary"]
+    _write(root / "experiments/results/negative_transfer/full/results.json", nt)
+    r = _run("--root", str(root))
+    assert r.returncode == 2 and "field 'summary' missing" in r.stderr
+
+
+def test_single_seed_results_still_render(root: Path) -> None:
+    text = report.build(root)  # the fixture's negative-transfer file predates train_seeds
+    assert "One training seed (the file predates `train_seeds`)" in text
+    assert "| standalone | - | 1.075 | 0.900 |" in text
+    nt = {**_negative_transfer(), "train_seeds": [0]}
+    _write(root / "experiments/results/negative_transfer/full/results.json", nt)
+    assert "One training seed (0); the spread between training runs is not measured." in report.build(root)
+
+
+def test_peers_with_training_seeds(tmp_path: Path) -> None:
+    d = tmp_path / "experiments/results/peers/full"
+    s = _summary()
+    s["methods"]["ztt"] = {**s["methods"]["standalone"], "training_seeds": 3, "std_ppr_norm": 0.0211}
+    _write(d / "eval/summary.json", s)
+    _write(d / "results.json", {"command": "python experiments/peers.py --train-seeds 3", "wall_s": 60.0})
+    text = report.build(tmp_path)
+    assert "| ztt | 3 | 0.982 ± 0.021 |" in text and "| stock | - | 1.000 ± 0.046 |" in text
+    assert "over training seeds for a row with `training seeds`" in text
