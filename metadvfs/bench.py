@@ -39,6 +39,7 @@ def run_bench(
     repeats: int = 5,
     episode_seconds: float = 60.0,
     progress: Callable[[str], None] | None = None,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Measure env-steps per second of the three simulator paths.
 
@@ -55,6 +56,8 @@ def run_bench(
         repeats: Timed repetitions; medians are reported.
         episode_seconds: Episode length, s.
         progress: Optional callback receiving a status line.
+        threads: Simulator kernel threads of the batched VecEnv (:mod:`metadvfs.sim.threads`); the single env and
+            the DummyVecEnv's environments (one row per kernel call) always run on one thread.
 
     Returns:
         JSON-able results with ``*_steps_per_s`` medians, the speed-up ratio and the raw repetitions.
@@ -106,8 +109,8 @@ def run_bench(
     dummy_run()  # warm-up
     dummy_rate, dummy_all = _median_rate(dummy_run, repeats)
 
-    say(f"batched VecEnv x{n_envs}")
-    vec = BatchedDVFSVecEnv(_task_pairs(n_envs), episode_seconds=episode_seconds)
+    say(f"batched VecEnv x{n_envs}, {threads} kernel thread(s)")
+    vec = BatchedDVFSVecEnv(_task_pairs(n_envs), episode_seconds=episode_seconds, sim_threads=threads)
     vec.seed(0)
     vec.reset()
     batch_acts = rng.integers(0, 3, size=(steps, n_envs, 4))
@@ -125,6 +128,7 @@ def run_bench(
         "batched_steps_per_s": batched_rate,
         "batched_vs_dummy": batched_rate / dummy_rate,
         "n_envs": n_envs,
+        "sim_threads": threads,
         "dummy_envs": dummy_envs,
         "decision_interval_s": 0.1,
         "repeats": repeats,

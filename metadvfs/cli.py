@@ -229,16 +229,23 @@ def bench(
     steps: int = typer.Option(200, "--steps", help="Vector steps per timed batched run (>= 1)."),
     repeats: int = typer.Option(5, "--repeats", help="Timed repetitions (medians reported, >= 1)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    threads: int = typer.Option(
+        1, "--threads", help="Simulator kernel threads of the batched VecEnv (1..256; results identical for any)."
+    ),
 ) -> None:
     """Measure simulator throughput: single env, DummyVecEnv and the batched VecEnv."""
     from metadvfs.bench import run_bench
+    from metadvfs.sim.threads import check_threads
 
     if not 1 <= n_envs <= 65536:
         raise MetaDVFSError(f"--envs: must be in [1, 65536], got {n_envs}")
     if steps < 1 or repeats < 1:
         raise MetaDVFSError("--steps and --repeats: must be >= 1")
+    threads = check_threads(threads, "--threads")
     with console.status("benchmarking") as status:
-        res = run_bench(n_envs=n_envs, steps=steps, repeats=repeats, progress=lambda s: status.update(s))
+        res = run_bench(
+            n_envs=n_envs, steps=steps, repeats=repeats, progress=lambda s: status.update(s), threads=threads
+        )
     if json_out:
         print_json(res)
         return
@@ -247,7 +254,7 @@ def bench(
     t.add_column("env-steps/s", justify="right")
     t.add_row("single DVFSEnv", f"{res['single_env_steps_per_s']:,.0f}")
     t.add_row(f"DummyVecEnv x{res['dummy_envs']}", f"{res['dummy_vec_env_steps_per_s']:,.0f}")
-    t.add_row(f"BatchedDVFSVecEnv x{res['n_envs']}", f"{res['batched_steps_per_s']:,.0f}")
+    t.add_row(f"BatchedDVFSVecEnv x{res['n_envs']} ({threads} thread(s))", f"{res['batched_steps_per_s']:,.0f}")
     out_console.print(t)
     out_console.print(f"batched / DummyVecEnv = {res['batched_vs_dummy']:.1f}x")
 

@@ -9,6 +9,7 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from metadvfs.environment.env_batch import EnvBatch
+from metadvfs.sim.threads import check_threads
 from metadvfs.tasks.task import Task, make_task
 
 
@@ -24,13 +25,23 @@ class BatchedDVFSVecEnv(VecEnv):
     Args:
         tasks: ``Task`` objects or ``(device, app)`` name pairs, one per environment.
         info_metrics: Copy per-step metrics into the info dicts.
+        sim_threads: Threads of the simulator kernel (``None``: ``METADVFS_SIM_THREADS`` or 1; the trajectories
+            are the same for every count, :mod:`metadvfs.sim.threads`).
         **kwargs: :class:`EnvBatch` options (decision_interval_s, episode_seconds, reward_weights, ...).
     """
 
-    def __init__(self, tasks: Sequence[Task | tuple[str, str]], info_metrics: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        tasks: Sequence[Task | tuple[str, str]],
+        info_metrics: bool = False,
+        sim_threads: int | None = None,
+        **kwargs: Any,
+    ):
         tick_s = kwargs.get("tick_s", 0.01)
         built = [t if isinstance(t, Task) else make_task(t[0], t[1], tick_s=tick_s) for t in tasks]
         self.batch = EnvBatch(built, **kwargs)
+        if sim_threads is not None:
+            self.batch.tb.core.threads = check_threads(sim_threads, "sim_threads")
         super().__init__(len(built), self.batch.observation_space(), self.batch.action_space())
         self.info_metrics = info_metrics
         self.last_metrics: dict[str, np.ndarray] = {}
