@@ -38,6 +38,7 @@ SHARED_PARAMS = frozenset(
 
 _PARAMS = tuple(inspect.signature(fused_step.py_func).parameters)
 _PER_ENV = tuple(p not in SHARED_PARAMS for p in _PARAMS)
+_N_TICKS = _PARAMS.index("n_ticks")
 _POOL: list[ThreadPoolExecutor | None] = [None]
 _POOL_SIZE = [0]
 _POOL_LOCK = threading.Lock()
@@ -108,7 +109,7 @@ def run_kernel(args: Sequence[Any], threads: int, kernel: Callable[..., None] = 
         kernel: A GIL-releasing kernel with :func:`~metadvfs.sim.kernel.fused_step`'s parameters.
     """
     n = len(args[0])
-    parts = blocks(n, int(args[_PARAMS.index("n_ticks")]), threads) if threads > 1 else [(0, n)]
+    parts = blocks(n, int(args[_N_TICKS]), threads) if threads > 1 else [(0, n)]
     if len(parts) == 1:
         kernel(*args)
         return

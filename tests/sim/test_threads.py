@@ -37,10 +37,12 @@ def test_blocks_cover_rows_in_order() -> None:
     assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
 
 
-def test_vec_env_same_trajectory_for_any_thread_count() -> None:
+def test_vec_env_same_trajectory_for_any_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
     from metadvfs.environment.vec_env import BatchedDVFSVecEnv
 
+    monkeypatch.setattr(threads, "MIN_TICKS_PER_THREAD", 64)
     pairs = [("pixel6", "tiktok"), ("pixel3", "3dmark"), ("pixel8", "weibo")] * 100
+    assert len(threads.blocks(len(pairs), 10, 2)) == 2  # the 2-thread env really splits its steps
     outs = []
     for n_threads in (1, 2):
         vec = BatchedDVFSVecEnv(pairs, episode_seconds=2.0, ppr_ref=1.0, sim_threads=n_threads)
