@@ -41,6 +41,7 @@ _PER_ENV = tuple(p not in SHARED_PARAMS for p in _PARAMS)
 _N_TICKS = _PARAMS.index("n_ticks")
 _POOL: list[ThreadPoolExecutor | None] = [None]
 _POOL_SIZE = [0]
+_POOL_PID = [0]
 _POOL_LOCK = threading.Lock()
 
 
@@ -76,12 +77,15 @@ def default_threads() -> int:
 def _pool(workers: int) -> ThreadPoolExecutor:
     with _POOL_LOCK:
         pool = _POOL[0]
+        if pool is not None and _POOL_PID[0] != os.getpid():
+            pool = None  # inherited through fork: its threads do not exist in this process
         if pool is None or _POOL_SIZE[0] < workers:
             if pool is not None:
                 pool.shutdown(wait=True)
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metadvfs-sim")
             _POOL[0] = pool
             _POOL_SIZE[0] = workers
+            _POOL_PID[0] = os.getpid()
         return pool
 
 

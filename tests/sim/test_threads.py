@@ -81,3 +81,12 @@ def test_cli_bench_rejects_bad_threads() -> None:
     res = CliRunner().invoke(app, ["bench", "--threads", "0"])
     assert res.exit_code == 2
     assert "--threads: must be an integer in [1, 256]" in res.output
+
+
+def test_pool_recreated_after_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool inherited through fork has no threads in the child: a fresh one is made (else the step would hang)."""
+    first = threads._pool(1)
+    monkeypatch.setattr(threads.os, "getpid", lambda: -1)
+    second = threads._pool(1)
+    assert second is not first
+    assert second.submit(lambda: 7).result(timeout=10) == 7
