@@ -39,6 +39,7 @@ def run_bench(
     repeats: int = 5,
     episode_seconds: float = 60.0,
     progress: Callable[[str], None] | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Measure env-steps per second of the three simulator paths.
 
@@ -55,9 +56,14 @@ def run_bench(
         repeats: Timed repetitions; medians are reported.
         episode_seconds: Episode length, s.
         progress: Optional callback receiving a status line.
+        threads: Kernel threads of the second, multi-threaded batched measurement (:mod:`metadvfs.sim.threads`;
+            ``None``: ``os.cpu_count()``; 1: no second measurement). The first batched measurement always runs the
+            kernel on one thread; the single env and the DummyVecEnv's environments (one row per kernel call)
+            always run on one thread.
 
     Returns:
-        JSON-able results with ``*_steps_per_s`` medians, the speed-up ratio and the raw repetitions.
+        JSON-able results with ``*_steps_per_s`` medians, the speed-up ratios and the raw repetitions;
+        ``batched_*`` is one kernel thread, ``batched_threaded_*`` (when measured) ``sim_threads`` threads.
     """
     import gymnasium as gym
     from stable_baselines3.common.vec_env import DummyVecEnv
@@ -65,6 +71,7 @@ def run_bench(
     from metadvfs.environment import ENV_ID
     from metadvfs.environment.reference import reference_ppr
     from metadvfs.environment.vec_env import BatchedDVFSVecEnv
+    from metadvfs.sim.threads import THREADS_RANGE
     from metadvfs.tasks.task import make_task
 
     say = progress or (lambda s: None)
@@ -106,8 +113,9 @@ def run_bench(
     dummy_run()  # warm-up
     dummy_rate, dummy_all = _median_rate(dummy_run, repeats)
 
-    say(f"batched VecEnv x{n_envs}")
-    vec = BatchedDVFSVecEnv(_task_pairs(n_envs), episode_seconds=episode_seconds)
+    n_threads = min(os.cpu_count() or 1, THREADS_RANGE[1]) if threads is None else threads
+    say(f"batched VecEnv x{n_envs}, one kernel thread")
+    vec = BatchedDVFSVecEnv(_task_pairs(n_envs), episode_seconds=episode_seconds, sim_threads=1)
     vec.seed(0)
     vec.reset()
     batch_acts = rng.integers(0, 3, size=(steps, n_envs, 4))
@@ -119,12 +127,21 @@ def run_bench(
 
     batched()  # warm-up: compiles the demand banks of all tasks
     batched_rate, batched_all = _median_rate(batched, repeats)
+    threaded: dict[str, Any] = {}
+    if n_threads > 1:
+        say(f"batched VecEnv x{n_envs}, {n_threads} kernel threads")
+        vec.batch.tb.core.threads = n_threads  # same environments and workload, episodes continue
+        batched()  # warm-up (thread pool)
+        rate, threaded_all = _median_rate(batched, repeats)
+        threaded = {"batched_threaded_steps_per_s": rate, "batched_threaded_vs_dummy": rate / dummy_rate}
     return {
         "single_env_steps_per_s": single_rate,
         "dummy_vec_env_steps_per_s": dummy_rate,
         "batched_steps_per_s": batched_rate,
         "batched_vs_dummy": batched_rate / dummy_rate,
+        **threaded,
         "n_envs": n_envs,
+        "sim_threads": n_threads,
         "dummy_envs": dummy_envs,
         "decision_interval_s": 0.1,
         "repeats": repeats,
@@ -132,5 +149,6 @@ def run_bench(
         "cpu_count": os.cpu_count(),
         "loadavg_1m_before": load_before,
         "loadavg_1m_after": os.getloadavg()[0],
-        "raw": {"single": single_all, "dummy": dummy_all, "batched": batched_all},
+        "raw": {"single": single_all, "dummy": dummy_all, "batched": batched_all}
+        | ({"batched_threaded": threaded_all} if threaded else {}),
     }

@@ -66,6 +66,7 @@ def _decision_kernel(
     heat: np.ndarray,
     fps: np.ndarray,
     fps_req: np.ndarray,
+    power_soc_w: np.ndarray,
     obs: np.ndarray,
 ) -> None:
     """Reward terms and the observation of one decision step, per environment.
@@ -74,6 +75,7 @@ def _decision_kernel(
     :func:`~metadvfs.core.reward.step_ppr`, :func:`~metadvfs.core.reward.compute_reward` and
     :func:`~metadvfs.core.codec.encode` (a test checks bitwise equality), fused so a 1024-env step does
     not pay numpy's per-call overhead. ``w`` = (w_qoe, w_ppr, w_thermal, thermal_margin_c, ppr_clip).
+    ``power_soc_w`` is ``power_mw.sum(axis=1) / 1000`` (numpy sums a row of four left to right, as here).
     """
     n = counts.shape[0]
     n_rules = active.shape[1]
@@ -104,6 +106,10 @@ def _decision_kernel(
         fr = req / dt
         fps[i] = fp
         fps_req[i] = fr
+        p_soc = power_mw[i, 0]
+        for d in range(1, power_mw.shape[1]):
+            p_soc += power_mw[i, d]
+        power_soc_w[i] = p_soc / 1000.0
         ft = fr if req > 0 else target_fps[i]
         for d in range(4):
             m = mask[i, d]
@@ -285,13 +291,14 @@ class EnvBatch:
         heat = np.empty(n)
         fps = np.empty(n)
         fps_req = np.empty(n)
+        power_soc_w = np.empty(n)
         obs = np.empty((n, codec.OBS_DIM), dtype=np.float32)
         d = self.tb.dev
         _decision_kernel(
             self._counts_view(out), out.power_total_mw, out.power_mw, out.util, out.freq_mhz, out.idx, out.temp_c,
             core.active, self.tb.target_fps, self.ppr_ref, self._w, self.step_s, d.mask, d.fmax_mhz, d.n_opp,
             d.p_max_mw, self._p_total_max, d.ambient_c, d.die_throttle_c, d.skin_throttle_c, reward, qoe,
-            ppr_norm, heat, fps, fps_req, obs,
+            ppr_norm, heat, fps, fps_req, power_soc_w, obs,
         )  # fmt: skip
         if self.window > 1:
             self.hist[:, :-1] = self.hist[:, 1:]
@@ -300,7 +307,7 @@ class EnvBatch:
         truncated = self.t >= self.n_steps
         metrics = {
             "power_w": out.power_total_mw / 1000.0,
-            "power_soc_w": out.power_mw.sum(axis=1) / 1000.0,
+            "power_soc_w": power_soc_w,
             "energy_j": out.energy_mj / 1000.0,
             "fps": fps,
             "fps_requested": fps_req,

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from metadvfs.environment.env_batch import EnvBatch
+from metadvfs.sim.threads import check_threads
 from metadvfs.tasks.task import Task, make_task
+
+_NO_INFO: dict[str, Any] = {}
+"""Never mutated: each step's info dicts are fresh copies of it (``dict.copy`` in C is faster than ``{}`` in a loop)."""
 
 
 class BatchedDVFSVecEnv(VecEnv):
@@ -24,13 +29,23 @@ class BatchedDVFSVecEnv(VecEnv):
     Args:
         tasks: ``Task`` objects or ``(device, app)`` name pairs, one per environment.
         info_metrics: Copy per-step metrics into the info dicts.
+        sim_threads: Threads of the simulator kernel (``None``: ``METADVFS_SIM_THREADS`` or 1; the trajectories
+            are the same for every count, :mod:`metadvfs.sim.threads`).
         **kwargs: :class:`EnvBatch` options (decision_interval_s, episode_seconds, reward_weights, ...).
     """
 
-    def __init__(self, tasks: Sequence[Task | tuple[str, str]], info_metrics: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        tasks: Sequence[Task | tuple[str, str]],
+        info_metrics: bool = False,
+        sim_threads: int | None = None,
+        **kwargs: Any,
+    ):
         tick_s = kwargs.get("tick_s", 0.01)
         built = [t if isinstance(t, Task) else make_task(t[0], t[1], tick_s=tick_s) for t in tasks]
         self.batch = EnvBatch(built, **kwargs)
+        if sim_threads is not None:
+            self.batch.tb.core.threads = check_threads(sim_threads, "sim_threads")
         super().__init__(len(built), self.batch.observation_space(), self.batch.action_space())
         self.info_metrics = info_metrics
         self.last_metrics: dict[str, np.ndarray] = {}
@@ -58,7 +73,7 @@ class BatchedDVFSVecEnv(VecEnv):
         reward, done, metrics = self.batch.step(self._actions)
         self.last_metrics = metrics
         obs = self.batch.observation()
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        infos: list[dict[str, Any]] = list(map(dict.copy, repeat(_NO_INFO, self.num_envs)))  # fresh dicts
         if self.info_metrics:
             for k, v in metrics.items():
                 for i in range(self.num_envs):

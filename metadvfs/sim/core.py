@@ -47,10 +47,10 @@ from metadvfs.sim.kernel import (
     P_UNSTUFFED,
     RF,
     app_phase,
-    fused_step,
     init_pipe,
     opp_tables,
 )
+from metadvfs.sim.threads import default_threads, run_kernel
 
 PELT_HALF_LIFE_S = 0.032
 """PELT utilisation half-life, s (Linux ``LOAD_AVG_PERIOD`` = 32 ms)."""
@@ -151,6 +151,9 @@ class SimCore:
         self._ss: np.ndarray | None = None
         # OPP tables shared by the environments of the same phone (read here once: the tables are not mutated)
         self._opp_row, self._opp = opp_tables(dev.freq_mhz, dev.p_active_mw, dev.idle_mw, dev.static_mw, dev.idle_par)
+        self.threads = default_threads()
+        """Kernel threads of :meth:`step`, :meth:`evaluate` and :meth:`rollout` (:mod:`metadvfs.sim.threads`;
+        bit-identical results for every count)."""
 
     # ------------------------------------------------------------------ demand
     def window(self, name: str) -> np.ndarray:
@@ -296,13 +299,13 @@ class SimCore:
         late = np.empty((n, 4))
         throttled = np.empty(n, dtype=np.bool_)
         cap_next = np.empty((n, 4), dtype=np.int64)
-        fused_step(
+        run_kernel((
             req, self.cap, *self._opp, self._opp_row, d.ipc, d.cores, d.mask, d.fmax_mhz,
             d.n_opp, d.base_mw, d.ambient_c, pool.data, self.base + self.pos, n_ticks, self.tick_s, self._alpha,
             self.target_fps, d.refresh_hz, self._due_c, self.depth, phi, gam, d.rule_sensor, d.rule_trip, d.rule_clear,
             d.rule_cap, q, util, temp, active, pipe, idx, f, busy, crit, p_dom, p_total, counts, extra, late,
             throttled, cap_next,
-        )  # fmt: skip
+        ), self.threads)  # fmt: skip
         if commit:
             self.cap = cap_next
             self.idx = idx
@@ -375,12 +378,12 @@ class SimCore:
             out = [np.empty((m, 4), dtype=np.int64), np.empty((m, 4)), np.empty((m, 4)), np.empty((m, 4))]
             p_dom, p_total, counts, extra = np.empty((m, 4)), np.empty(m), np.empty((m, 3)), np.empty((m, 3))
             late, throttled, cap_next = np.empty((m, 4)), np.empty(m, dtype=np.bool_), np.empty((m, 4), np.int64)
-            fused_step(  # type: ignore[call-arg]  # numba Dispatcher with star-args
+            run_kernel((
                 np.ascontiguousarray(req), cap, *dev_args, self.pool.data, pos, n_t, self.tick_s, self._alpha,
                 self.target_fps[rows], d.refresh_hz[rows], self._due_c[rows], self.depth[rows], phi[rows], gam[rows],
                 d.rule_sensor[rows], d.rule_trip[rows], d.rule_clear[rows], d.rule_cap[rows], q, util, temp, active,
                 pipe, *out, p_dom, p_total, counts, extra, late, throttled, cap_next,
-            )  # fmt: skip
+            ), self.threads)  # fmt: skip
             energy += p_total * (n_t * self.tick_s)
             if phase == 0:
                 e_block = p_total * (n_t * self.tick_s)
