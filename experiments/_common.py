@@ -69,8 +69,15 @@ def command_line() -> str:
 
 
 def make_config(
-    base: dict[str, Any], name: str, tasks: Sequence[str], mode: str, per_task_steps: int, envs_per_task: int,
-    seed: int = 0, network: dict[str, Any] | None = None, meta: dict[str, Any] | None = None,
+    base: dict[str, Any],
+    name: str,
+    tasks: Sequence[str],
+    mode: str,
+    per_task_steps: int,
+    envs_per_task: int,
+    seed: int = 0,
+    network: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
     groups: str | int = "auto",
 ) -> Any:
     """A validated :class:`~metadvfs.learn.config.TrainConfig` with ``per_task_steps`` per task.
@@ -90,9 +97,17 @@ def make_config(
     from metadvfs.learn.config import config_from_dict
 
     d: dict[str, Any] = {
-        "name": name, "tasks": list(tasks), "mode": mode, "groups": groups, "algo": "ppo",
-        "total_steps": int(per_task_steps * len(tasks)), "envs_per_task": envs_per_task, "seed": seed,
-        "checkpoint_every_steps": 0, "network": {**base["network"], **(network or {})}, "env": dict(base["env"]),
+        "name": name,
+        "tasks": list(tasks),
+        "mode": mode,
+        "groups": groups,
+        "algo": "ppo",
+        "total_steps": int(per_task_steps * len(tasks)),
+        "envs_per_task": envs_per_task,
+        "seed": seed,
+        "checkpoint_every_steps": 0,
+        "network": {**base["network"], **(network or {})},
+        "env": dict(base["env"]),
         "ppo": dict(base["ppo"]),
     }
     if meta:
@@ -142,8 +157,12 @@ def add_scale_args(ap: Any) -> None:
     The work directory (``--work``) is the storage root: on a multi-node cluster it must be on a file system
     every node mounts at the same path. See docs/scale-out.md.
     """
-    ap.add_argument("--ray", default=None, metavar="auto|local[:N]|ADDRESS",
-                    help="train the independent models as Ray tasks (default: serially in this process)")
+    ap.add_argument(
+        "--ray",
+        default=None,
+        metavar="auto|local[:N]|ADDRESS",
+        help="train the independent models as Ray tasks (default: serially in this process)",
+    )
 
 
 def train_all(jobs: Sequence[tuple[Any, Path]], ray: str | None = None) -> list[tuple[Path, float | None]]:
@@ -164,8 +183,7 @@ def train_all(jobs: Sequence[tuple[Any, Path]], ray: str | None = None) -> list[
     except MetaDVFSError as exc:
         raise SystemExit(f"error: {exc}") from None
     log(f"training {len(jobs)} model(s) on the {runner.name} runner: " + ", ".join(c.name for c, _ in jobs))
-    res = train_many(runner, [c for c, _ in jobs], [d for _, d in jobs],
-                     lambda k, i, n: log(f"  [{i}/{n}] {k} done"))
+    res = train_many(runner, [c for c, _ in jobs], [d for _, d in jobs], lambda k, i, n: log(f"  [{i}/{n}] {k} done"))
     return [(Path(r["path"]), None if r["status"] == "reused" else float(r["wall_s"])) for r in res]
 
 
@@ -175,8 +193,13 @@ BASE_SEED = 0
 
 def add_seed_args(ap: Any) -> None:
     """``--train-seeds N``: train every method with N training seeds (base seed + k)."""
-    ap.add_argument("--train-seeds", type=int, default=3, metavar="N",
-                    help="training seeds per method (seed = base + k; default 3; 1 = one model per method)")
+    ap.add_argument(
+        "--train-seeds",
+        type=int,
+        default=3,
+        metavar="N",
+        help="training seeds per method (seed = base + k; default 3; 1 = one model per method)",
+    )
 
 
 def training_seeds(n: int, base: int = BASE_SEED) -> list[int]:

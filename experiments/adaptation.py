@@ -50,8 +50,16 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "per_task_steps": 30_000,
         "envs_per_task": 8,
         "generated": {"devices": 3, "apps": 2, "tasks": 6, "seed": 0, "pool": "all", "margin": 0.25},
-        "meta": {"algo": "fomaml", "iterations": 20, "meta_batch": 3, "inner_steps": 2, "inner_lr": 0.001,
-                 "outer_lr": 0.001, "envs_per_task": 8, "n_steps": 64},
+        "meta": {
+            "algo": "fomaml",
+            "iterations": 20,
+            "meta_batch": 3,
+            "inner_steps": 2,
+            "inner_lr": 0.001,
+            "outer_lr": 0.001,
+            "envs_per_task": 8,
+            "n_steps": 64,
+        },
         "budget_minutes": 6.0,
         "phones": 8,
         "rollout": 32,
@@ -68,8 +76,16 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "per_task_steps": None,
         "envs_per_task": 16,
         "generated": {"devices": 16, "apps": 12, "tasks": 60, "seed": 0, "pool": "all", "margin": 0.25},
-        "meta": {"algo": "fomaml", "iterations": 150, "meta_batch": 4, "inner_steps": 2, "inner_lr": 0.001,
-                 "outer_lr": 0.001, "envs_per_task": 8, "n_steps": 64},
+        "meta": {
+            "algo": "fomaml",
+            "iterations": 150,
+            "meta_batch": 4,
+            "inner_steps": 2,
+            "inner_lr": 0.001,
+            "outer_lr": 0.001,
+            "envs_per_task": 8,
+            "n_steps": 64,
+        },
         "budget_minutes": 20.0,
         "phones": 8,
         "rollout": 32,
@@ -149,8 +165,14 @@ def train_fold(s: dict[str, Any], kind: str, value: str, work: Path) -> dict[str
         C.log(f"[{kind} {value}] FOMAML meta-training on {len(train_tasks)} tasks")
         mcfg = _config(s, f"lo{kind[0]}o-{value}-meta", train_tasks, "conditioned", None)
         _, timing["meta_train_s"] = C.timed(lambda: meta_train(mcfg, MetaConfig(**s["meta"]), meta_dir))
-    return {"train_tasks": train_tasks, "heldout": held, "shared": shared, "meta": meta_dir, "timing": timing,
-            "generated": gen}
+    return {
+        "train_tasks": train_tasks,
+        "heldout": held,
+        "shared": shared,
+        "meta": meta_dir,
+        "timing": timing,
+        "generated": gen,
+    }
 
 
 def run_fold(s: dict[str, Any], kind: str, value: str, work: Path, seeds: list[int]) -> dict[str, Any]:
@@ -225,8 +247,9 @@ def mean_curve(runs: list[dict[str, Any]], method: str) -> tuple[np.ndarray, np.
     """Mean and std over runs of a method's ``ppr_norm / reference ppr_norm`` against phone-minutes."""
     cs = [np.asarray(r["methods"][method]["curve"], dtype=float) for r in runs]
     n = min(len(c) for c in cs)
-    rel = np.stack([c[:n, 1] / (r["reference"]["ppr_norm"] if r["reference"] else 1.0) for c, r in zip(cs, runs,
-                                                                                                        strict=True)])
+    rel = np.stack(
+        [c[:n, 1] / (r["reference"]["ppr_norm"] if r["reference"] else 1.0) for c, r in zip(cs, runs, strict=True)]
+    )
     return cs[0][:n, 0], rel.mean(axis=0), rel.std(axis=0)
 
 
@@ -282,53 +305,111 @@ def report(folds: list[dict[str, Any]], s: dict[str, Any], seeds: list[int], wal
         "",
     ]
     for scope, a in agg.items():
-        md += [f"## {scope} ({a['n_runs']} runs)", "",
-               f"Reference PPR (mean) {a['reference_ppr_mean']:.3f}, oracle {a['oracle_ppr_mean']:.3f}, stock QoE "
-               f"{a['stock_qoe_mean']:.3f}.", ""]
+        md += [
+            f"## {scope} ({a['n_runs']} runs)",
+            "",
+            f"Reference PPR (mean) {a['reference_ppr_mean']:.3f}, oracle {a['oracle_ppr_mean']:.3f}, stock QoE "
+            f"{a['stock_qoe_mean']:.3f}.",
+            "",
+        ]
         rows = []
         for m in METHODS:
             if m not in a:
                 continue
             e = a[m]
             red = e.get("vs_reference_reduction_pct")
-            rows.append([
-                m,
-                f"{e['zero_shot_ppr_norm_mean']:.3f} ± {e['zero_shot_ppr_norm_std']:.3f} / "
-                f"{e['zero_shot_qoe_mean']:.3f}",
-                f"{e['zero_shot_ratio_to_oracle_mean']:.3f}",
-                f"{e['final_ppr_norm_mean']:.3f} ± {e['final_ppr_norm_std']:.3f} / {e['final_qoe_mean']:.3f}",
-                f"{e['vs_reference_minutes_mean']:.2f} ± {e['vs_reference_minutes_std']:.2f}",
-                f"{e['vs_reference_reached']}/{a['n_runs']} ({e['vs_reference_within_target']} ≤ {TARGET_MINUTES})",
-                "-" if red is None else f"{red:+.0f} %",
-                f"{e['vs_oracle_minutes_mean']:.2f} ({e['vs_oracle_reached']}/{a['n_runs']})",
-                f"{e['fallback_share_mean']:.1%}",
-            ])
-        md += C.md_table(["method", "zero-shot PPR / QoE", "zero-shot / oracle", "final PPR / QoE",
-                          "min to 95 % ref (mean ± std)", "reached", "vs scratch", "min to 95 % oracle",
-                          "QoE-floor share"], rows)
+            rows.append(
+                [
+                    m,
+                    f"{e['zero_shot_ppr_norm_mean']:.3f} ± {e['zero_shot_ppr_norm_std']:.3f} / "
+                    f"{e['zero_shot_qoe_mean']:.3f}",
+                    f"{e['zero_shot_ratio_to_oracle_mean']:.3f}",
+                    f"{e['final_ppr_norm_mean']:.3f} ± {e['final_ppr_norm_std']:.3f} / {e['final_qoe_mean']:.3f}",
+                    f"{e['vs_reference_minutes_mean']:.2f} ± {e['vs_reference_minutes_std']:.2f}",
+                    f"{e['vs_reference_reached']}/{a['n_runs']} ({e['vs_reference_within_target']} ≤ {TARGET_MINUTES})",
+                    "-" if red is None else f"{red:+.0f} %",
+                    f"{e['vs_oracle_minutes_mean']:.2f} ({e['vs_oracle_reached']}/{a['n_runs']})",
+                    f"{e['fallback_share_mean']:.1%}",
+                ]
+            )
+        md += C.md_table(
+            [
+                "method",
+                "zero-shot PPR / QoE",
+                "zero-shot / oracle",
+                "final PPR / QoE",
+                "min to 95 % ref (mean ± std)",
+                "reached",
+                "vs scratch",
+                "min to 95 % oracle",
+                "QoE-floor share",
+            ],
+            rows,
+        )
         md.append("")
     md += ["## Per run (minutes to 95 % of the reference; '-' = not reached)", ""]
     rows = []
     for r in runs:
-        cells = [("-" if r["methods"][m]["minutes_to_95"] is None else f"{r['methods'][m]['minutes_to_95']:.2f}")
-                 + f" ({r['methods'][m]['zero_shot']['ppr_norm']:.3f}→{r['methods'][m]['final']['ppr_norm']:.3f})"
-                 for m in METHODS]
+        cells = [
+            ("-" if r["methods"][m]["minutes_to_95"] is None else f"{r['methods'][m]['minutes_to_95']:.2f}")
+            + f" ({r['methods'][m]['zero_shot']['ppr_norm']:.3f}→{r['methods'][m]['final']['ppr_norm']:.3f})"
+            for m in METHODS
+        ]
         ref = r["reference"]
-        rows.append([r["fold"], r["task"], r["seed"], r["routed_model"], r["nearest_task"],
-                     f"{ref['ppr_norm']:.3f}/{ref['qoe']:.3f}" if ref else "-", *cells])
-    md += C.md_table(["fold", "task", "seed", "routed", "nearest", "reference PPR/QoE",
-                      *(f"{m} (zero-shot→final PPR)" for m in METHODS)], rows)
+        rows.append(
+            [
+                r["fold"],
+                r["task"],
+                r["seed"],
+                r["routed_model"],
+                r["nearest_task"],
+                f"{ref['ppr_norm']:.3f}/{ref['qoe']:.3f}" if ref else "-",
+                *cells,
+            ]
+        )
+    md += C.md_table(
+        [
+            "fold",
+            "task",
+            "seed",
+            "routed",
+            "nearest",
+            "reference PPR/QoE",
+            *(f"{m} (zero-shot→final PPR)" for m in METHODS),
+        ],
+        rows,
+    )
     md += ["", "## Source models", ""]
-    md += C.md_table(["fold", "training tasks", "shared train s", "joint train s", "FOMAML s"],
-                     [[f["fold"], len(f["train_tasks"]),
-                       *("reused" if f["timing"].get(k) is None else f"{f['timing'][k]:.0f}"
-                         for k in ("shared_train_s", "joint_train_s", "meta_train_s"))] for f in folds])
+    md += C.md_table(
+        ["fold", "training tasks", "shared train s", "joint train s", "FOMAML s"],
+        [
+            [
+                f["fold"],
+                len(f["train_tasks"]),
+                *(
+                    "reused" if f["timing"].get(k) is None else f"{f['timing'][k]:.0f}"
+                    for k in ("shared_train_s", "joint_train_s", "meta_train_s")
+                ),
+            ]
+            for f in folds
+        ],
+    )
     md += ["", "![quality vs phone-minutes](adaptation_curves.png)"]
     plot_curves(runs, out / "adaptation_curves.png")
     slim = [{k: v for k, v in r.items()} for r in runs]
-    C.write_report(out, md, {"settings": s, "seeds": seeds, "budget_minutes": budget, "aggregate": agg,
-                             "runs": slim, "folds": [{k: v for k, v in f.items() if k != "runs"} for f in folds]},
-                   wall)
+    C.write_report(
+        out,
+        md,
+        {
+            "settings": s,
+            "seeds": seeds,
+            "budget_minutes": budget,
+            "aggregate": agg,
+            "runs": slim,
+            "folds": [{k: v for k, v in f.items() if k != "runs"} for f in folds],
+        },
+        wall,
+    )
 
 
 def main() -> None:
@@ -354,13 +435,32 @@ def main() -> None:
         want = [f.strip().split(":", 1) for f in a.folds.split(",") if f.strip()]
         bad = [":".join(f) for f in want if f not in s["folds"]]
         if bad:
-            raise SystemExit(f"error: --folds: unknown fold {bad[0]!r}; choose from "
-                             + ", ".join(":".join(f) for f in s["folds"]))
+            raise SystemExit(
+                f"error: --folds: unknown fold {bad[0]!r}; choose from " + ", ".join(":".join(f) for f in s["folds"])
+            )
         s["folds"] = want
     work = a.work or C.ROOT / "runs" / "experiments" / f"adaptation2-{mode}"
-    C.prepare_work(work, {k: s[k] for k in ("devices", "apps", "per_task_steps", "envs_per_task", "meta", "base",
-                                            "generated", "budget_minutes", "phones", "rollout", "eval_seeds",
-                                            "eval_seconds", "qoe_margin")})
+    C.prepare_work(
+        work,
+        {
+            k: s[k]
+            for k in (
+                "devices",
+                "apps",
+                "per_task_steps",
+                "envs_per_task",
+                "meta",
+                "base",
+                "generated",
+                "budget_minutes",
+                "phones",
+                "rollout",
+                "eval_seeds",
+                "eval_seconds",
+                "qoe_margin",
+            )
+        },
+    )
     seeds = [SEED_BASE + i for i in range(s["seeds"])]
     t0 = time.perf_counter()
     folds = []

@@ -107,8 +107,12 @@ def main() -> None:
     names = parse_task_names(s["tasks"])
     t0 = time.perf_counter()
     models, walls, info = {}, {}, {}
-    cfgs = [C.make_config(s["base"], f"bb-{b}", names, "conditioned", s["per_task_steps"], s["envs_per_task"],
-                          network={"backbone": b}) for b in BACKBONES]
+    cfgs = [
+        C.make_config(
+            s["base"], f"bb-{b}", names, "conditioned", s["per_task_steps"], s["envs_per_task"], network={"backbone": b}
+        )
+        for b in BACKBONES
+    ]
     trained = C.train_all([(c, work / b) for c, b in zip(cfgs, BACKBONES, strict=True)], a.ray)
     t_train = time.perf_counter() - t0
     C.log(f"training wall time {t_train:.0f} s ({'serial' if a.ray is None else 'ray ' + a.ray})")
@@ -120,23 +124,37 @@ def main() -> None:
         m = load_checkpoint(d)
         models[b] = m
         pol = m.policies["all"]
-        info[b] = {"parameters": int(sum(p.numel() for p in pol.parameters())), "acting_parameters":
-                   acting_parameters(pol), **latency_us(pol, m.window, m.doc["obs"]["obs_dim"], m.doc["meta_dim"],
-                                                        s["latency_calls"])}
+        info[b] = {
+            "parameters": int(sum(p.numel() for p in pol.parameters())),
+            "acting_parameters": acting_parameters(pol),
+            **latency_us(pol, m.window, m.doc["obs"]["obs_dim"], m.doc["meta_dim"], s["latency_calls"]),
+        }
         C.log(f"{b}: {info[b]}")
     rows = [t for t in names for _ in range(s["eval_seeds"])]
     C.log("evaluating")
-    res = evaluate([ModelDriver(models[b], rows, b) for b in BACKBONES], [], names, s["eval_seeds"],
-                   s["eval_seconds"], progress=lambda n: C.log(f"  {n}"))
+    res = evaluate(
+        [ModelDriver(models[b], rows, b) for b in BACKBONES],
+        [],
+        names,
+        s["eval_seeds"],
+        s["eval_seconds"],
+        progress=lambda n: C.log(f"  {n}"),
+    )
     cells = {}
     for ti, t in enumerate(names):
         for b in [*BACKBONES, "schedutil"]:
             p, q = C.per_seed(res, b, ti)
             cells[(t, b)] = {"ppr": float(np.mean(p)), "ppr_std": float(np.std(p)), "qoe": float(np.mean(q))}
     wall = time.perf_counter() - t0
-    summary = {b: {"mean_ppr_norm": float(np.mean([cells[(t, b)]["ppr"] for t in names])),
-                   "mean_qoe": float(np.mean([cells[(t, b)]["qoe"] for t in names])),
-                   "train_wall_s": walls[b], **info[b]} for b in BACKBONES}
+    summary = {
+        b: {
+            "mean_ppr_norm": float(np.mean([cells[(t, b)]["ppr"] for t in names])),
+            "mean_qoe": float(np.mean([cells[(t, b)]["qoe"] for t in names])),
+            "train_wall_s": walls[b],
+            **info[b],
+        }
+        for b in BACKBONES
+    }
     md = [
         "# Backbone ablation",
         "",
@@ -150,26 +168,61 @@ def main() -> None:
         "",
     ]
     md += C.md_table(
-        ["backbone", "mean PPR norm", "mean QoE", "parameters (policy)", "parameters (acting path)",
-         "network µs (median / p90)", "SB3 predict µs (median / p90)", "train wall s"],
+        [
+            "backbone",
+            "mean PPR norm",
+            "mean QoE",
+            "parameters (policy)",
+            "parameters (acting path)",
+            "network µs (median / p90)",
+            "SB3 predict µs (median / p90)",
+            "train wall s",
+        ],
         [_summary_row(b, e) for b, e in summary.items()],
     )
     md += ["", "Per task: PPR normalised to schedutil (mean ± std over seeds) / QoE.", ""]
-    md += C.md_table(["task", *BACKBONES],
-                     [[t, *(f"{cells[(t, b)]['ppr']:.3f}±{cells[(t, b)]['ppr_std']:.3f} / {cells[(t, b)]['qoe']:.3f}"
-                            for b in BACKBONES)] for t in names])
+    md += C.md_table(
+        ["task", *BACKBONES],
+        [
+            [
+                t,
+                *(
+                    f"{cells[(t, b)]['ppr']:.3f}±{cells[(t, b)]['ppr_std']:.3f} / {cells[(t, b)]['qoe']:.3f}"
+                    for b in BACKBONES
+                ),
+            ]
+            for t in names
+        ],
+    )
     md += ["", "![backbones](backbone.png)"]
     plot(a.out / "backbone.png", summary)
-    C.write_report(a.out, md, {"settings": s, "tasks": names, "eval_seeds": res.seeds, "summary": summary,
-                               "cells": {f"{t}|{b}": c for (t, b), c in cells.items()}}, wall)
+    C.write_report(
+        a.out,
+        md,
+        {
+            "settings": s,
+            "tasks": names,
+            "eval_seeds": res.seeds,
+            "summary": summary,
+            "cells": {f"{t}|{b}": c for (t, b), c in cells.items()},
+        },
+        wall,
+    )
     C.log(f"report: {a.out / 'results.md'}")
 
 
 def _summary_row(b: str, e: dict[str, Any]) -> list[str]:
     wall = "-" if e["train_wall_s"] is None else f"{e['train_wall_s']:.0f}"
-    return [b, f"{e['mean_ppr_norm']:.3f}", f"{e['mean_qoe']:.3f}", f"{e['parameters']:,}",
-            f"{e['acting_parameters']:,}", f"{e['net_median_us']:.0f} / {e['net_p90_us']:.0f}",
-            f"{e['sb3_median_us']:.0f} / {e['sb3_p90_us']:.0f}", wall]
+    return [
+        b,
+        f"{e['mean_ppr_norm']:.3f}",
+        f"{e['mean_qoe']:.3f}",
+        f"{e['parameters']:,}",
+        f"{e['acting_parameters']:,}",
+        f"{e['net_median_us']:.0f} / {e['net_p90_us']:.0f}",
+        f"{e['sb3_median_us']:.0f} / {e['sb3_p90_us']:.0f}",
+        wall,
+    ]
 
 
 def plot(path: Path, summary: dict[str, Any]) -> None:

@@ -41,23 +41,56 @@ def main() -> None:
     runs = []
     for seed in (100, 101, 102):
         C.log(f"adapt pixel8:3dmark seed {seed}")
-        runs.append(adapt(shared, "pixel8", "3dmark", s["budget_minutes"], None, ["meta"], seed, s["phones"],
-                          s["rollout"], 1, s["eval_seeds"], s["eval_seconds"], s["qoe_margin"],
-                          meta_model=work / "cavia"))
+        runs.append(
+            adapt(
+                shared,
+                "pixel8",
+                "3dmark",
+                s["budget_minutes"],
+                None,
+                ["meta"],
+                seed,
+                s["phones"],
+                s["rollout"],
+                1,
+                s["eval_seeds"],
+                s["eval_seconds"],
+                s["qoe_margin"],
+                meta_model=work / "cavia",
+            )
+        )
     rows = []
     for r in runs:
         m = r["methods"]["meta"]
-        rows.append([r["seed"], f"{m['zero_shot']['ppr_norm']:.3f} / {m['zero_shot']['qoe']:.3f}",
-                     f"{m['final']['ppr_norm']:.3f} / {m['final']['qoe']:.3f}",
-                     "-" if m["minutes_to_95"] is None else f"{m['minutes_to_95']:.2f}",
-                     f"{min(p[1] for p in m['curve']):.3f} .. {max(p[1] for p in m['curve']):.3f}",
-                     f"{m['fallback_share']:.1%}"])
+        rows.append(
+            [
+                r["seed"],
+                f"{m['zero_shot']['ppr_norm']:.3f} / {m['zero_shot']['qoe']:.3f}",
+                f"{m['final']['ppr_norm']:.3f} / {m['final']['qoe']:.3f}",
+                "-" if m["minutes_to_95"] is None else f"{m['minutes_to_95']:.2f}",
+                f"{min(p[1] for p in m['curve']):.3f} .. {max(p[1] for p in m['curve']):.3f}",
+                f"{m['fallback_share']:.1%}",
+            ]
+        )
     ref = runs[0]["reference"]
-    md = ["# CAVIA init adapted by its context (quick, pixel8:3dmark held out)", "",
-          f"Meta settings {mcfg}. Budget {runs[0]['budget_phone_minutes']} phone-minutes; reference PPR "
-          f"{ref['ppr_norm']:.3f} / QoE {ref['qoe']:.3f}; stock QoE {runs[0]['stock']['qoe']:.3f}.", "",
-          *C.md_table(["seed", "zero-shot PPR / QoE", "final PPR / QoE", "min to 95 % ref", "PPR range on the curve",
-                       "QoE-floor share"], rows)]
+    md = [
+        "# CAVIA init adapted by its context (quick, pixel8:3dmark held out)",
+        "",
+        f"Meta settings {mcfg}. Budget {runs[0]['budget_phone_minutes']} phone-minutes; reference PPR "
+        f"{ref['ppr_norm']:.3f} / QoE {ref['qoe']:.3f}; stock QoE {runs[0]['stock']['qoe']:.3f}.",
+        "",
+        *C.md_table(
+            [
+                "seed",
+                "zero-shot PPR / QoE",
+                "final PPR / QoE",
+                "min to 95 % ref",
+                "PPR range on the curve",
+                "QoE-floor share",
+            ],
+            rows,
+        ),
+    ]
     C.write_report(C.RESULTS / "cavia" / "quick", md, {"meta": mcfg, "runs": runs}, time.perf_counter() - t0)
 
 

@@ -33,8 +33,9 @@ def main() -> None:
     t0 = time.perf_counter()
     s, train_tasks, work = A.quick_pixel8_fold()
     s2 = {**s, "per_task_steps": 60_000}
-    real_only, _ = C.train_cached(A._config(s2, "lodo-pixel8-realonly", train_tasks, "conditioned", None),
-                                  work / "shared-realonly")
+    real_only, _ = C.train_cached(
+        A._config(s2, "lodo-pixel8-realonly", train_tasks, "conditioned", None), work / "shared-realonly"
+    )
     rows_md, data = [], {}
     for name, path in (("with_generated", work / "shared"), ("real_only", real_only)):
         m = load_checkpoint(path)
@@ -44,15 +45,36 @@ def main() -> None:
         for t in HELD:
             app = t.split(":")[1]
             r, st, orc = by[(app, name)], by[(app, "schedutil")], by[(app, "oracle")]
-            rows_md.append([name, t, f"{r['ppr_norm']:.3f} ± {r['ppr_norm_std']:.3f}", f"{r['qoe']:.3f}",
-                            f"{st['qoe']:.3f}", f"{r['ppr_norm'] / orc['ppr_norm']:.3f}"])
+            rows_md.append(
+                [
+                    name,
+                    t,
+                    f"{r['ppr_norm']:.3f} ± {r['ppr_norm_std']:.3f}",
+                    f"{r['qoe']:.3f}",
+                    f"{st['qoe']:.3f}",
+                    f"{r['ppr_norm'] / orc['ppr_norm']:.3f}",
+                ]
+            )
         e = data[name]["summary"][name]
-        rows_md.append([name, "**mean**", f"**{e['mean_ppr_norm']:.3f}**", f"{e['mean_qoe']:.3f}", "",
-                        f"{e['ratio_to_oracle']:.3f}"])
-    md = ["# Zero-shot on a held-out phone: generated training tasks vs real tasks only", "",
-          __doc__.split("\n\n")[1].replace("\n", " "), "",
-          *C.md_table(["model", "task", "PPR / stock (mean ± std over seeds)", "QoE", "stock QoE", "PPR / oracle"],
-                      rows_md)]
+        rows_md.append(
+            [
+                name,
+                "**mean**",
+                f"**{e['mean_ppr_norm']:.3f}**",
+                f"{e['mean_qoe']:.3f}",
+                "",
+                f"{e['ratio_to_oracle']:.3f}",
+            ]
+        )
+    md = [
+        "# Zero-shot on a held-out phone: generated training tasks vs real tasks only",
+        "",
+        __doc__.split("\n\n")[1].replace("\n", " "),
+        "",
+        *C.md_table(
+            ["model", "task", "PPR / stock (mean ± std over seeds)", "QoE", "stock QoE", "PPR / oracle"], rows_md
+        ),
+    ]
     C.write_report(C.RESULTS / "generated_zero_shot" / "quick", md, data, time.perf_counter() - t0)
 
 

@@ -47,10 +47,14 @@ def main() -> None:
         md += C.md_table(["parameter", "sampling range", "200 generated: min .. max", "real phones"], rows)
         md.append("")
         data["families"][fam] = {k: list(v) for k, v in rng.items()}
-    md += ["## Leave one phone out", "",
-           "Ranges from the *other* phones (as a leave-one-device-out fold's generator sees them): parameters of "
-           "the held-out phone outside them, for the `family` pool with a 10 % margin and the `all` pool (every "
-           "other phone, any family) with 25 % (the `generated:` default).", ""]
+    md += [
+        "## Leave one phone out",
+        "",
+        "Ranges from the *other* phones (as a leave-one-device-out fold's generator sees them): parameters of "
+        "the held-out phone outside them, for the `family` pool with a 10 % margin and the `all` pool (every "
+        "other phone, any family) with 25 % (the `generated:` default).",
+        "",
+    ]
     for pool, margin in (("family", 0.10), ("all", 0.25)):
         rows = []
         tot_in = tot = 0
@@ -62,14 +66,22 @@ def main() -> None:
                 continue
             rng = family_ranges(others, fam if pool == "family" else None, margin)
             sc = _scalars(profs[n])
-            out = [f"{k} {v:g} ({rng[k][0]:g}..{rng[k][1]:g})" for k, v in sc.items()
-                   if k in rng and not rng[k][0] <= v <= rng[k][1]]
+            out = [
+                f"{k} {v:g} ({rng[k][0]:g}..{rng[k][1]:g})"
+                for k, v in sc.items()
+                if k in rng and not rng[k][0] <= v <= rng[k][1]
+            ]
             missing = [k for k in sc if k not in rng]
             data["loo"][f"{pool}-{n}"] = {"outside": out, "no_range": missing}
             tot_in += len(sc) - len(out) - len(missing)
             tot += len(sc)
-            rows.append([n, f"{len(sc) - len(out) - len(missing)}/{len(sc)}",
-                         "; ".join(out + [f"{k}: no other phone has it" for k in missing]) or "all inside"])
+            rows.append(
+                [
+                    n,
+                    f"{len(sc) - len(out) - len(missing)}/{len(sc)}",
+                    "; ".join(out + [f"{k}: no other phone has it" for k in missing]) or "all inside",
+                ]
+            )
         md += [f"### pool `{pool}`, margin {margin:.0%}: {tot_in}/{tot} parameters inside", ""]
         md += C.md_table(["held-out phone", "inside", "outside"], rows)
         md.append("")

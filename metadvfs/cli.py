@@ -275,8 +275,13 @@ def _register_command_modules() -> None:
     """Add the commands defined in the other ``cli_*`` modules (each exposes ``register(app)``)."""
     import importlib
 
-    for mod in ("metadvfs.cli_learn", "metadvfs.cli_export", "metadvfs.cli_twin", "metadvfs.cli_device",
-                "metadvfs.cli_scale"):
+    for mod in (
+        "metadvfs.cli_learn",
+        "metadvfs.cli_export",
+        "metadvfs.cli_twin",
+        "metadvfs.cli_device",
+        "metadvfs.cli_scale",
+    ):
         importlib.import_module(mod).register(app)
     importlib.import_module("metadvfs.cli_calibrate").register(app)
     importlib.import_module("metadvfs.cli_runner").register(app)

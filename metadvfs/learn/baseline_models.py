@@ -107,8 +107,15 @@ def _peer(model: LoadedModel, name: str, root: Path, tasks: Sequence[str], prog:
                     prog.update(bar, completed=done, total=total)
 
             train_baseline(
-                name, t, steps, d, seed=model.cfg.seed, decision_interval_s=e.decision_interval_s,
-                episode_seconds=e.episode_seconds, n_envs=model.cfg.envs_per_task, progress=report,
+                name,
+                t,
+                steps,
+                d,
+                seed=model.cfg.seed,
+                decision_interval_s=e.decision_interval_s,
+                episode_seconds=e.episode_seconds,
+                n_envs=model.cfg.envs_per_task,
+                progress=report,
             )
         drivers[t] = load_baseline(d)
     return PerTaskDrivers(name, drivers)
@@ -117,5 +124,3 @@ def _peer(model: LoadedModel, name: str, root: Path, tasks: Sequence[str], prog:
 def stack_results(per_task: dict[str, list[dict[str, float]]], tasks: Sequence[str]) -> list[dict[str, float]]:
     """Concatenate per-task result lists in task order."""
     return [r for t in tasks for r in per_task[t]]
-
-

@@ -72,8 +72,13 @@ def save_checkpoint(
         "tasks": list(task_names),
         "grouping": {"labels": list(grouping.labels), "k": grouping.k, "criterion": grouping.criterion},
         "models": [
-            {"id": p.id, "tasks": list(p.tasks), "use_meta": p.use_meta, "file": f"models/{p.id}.pt",
-             "parameters": n_params.get(p.id, 0)}
+            {
+                "id": p.id,
+                "tasks": list(p.tasks),
+                "use_meta": p.use_meta,
+                "file": f"models/{p.id}.pt",
+                "parameters": n_params.get(p.id, 0),
+            }
             for p in plans
         ],
         "train": train_info,
@@ -96,9 +101,11 @@ def resolve_model_dir(model: str | Path) -> Path:
     if str(model) == "default" or not p.exists():
         from metadvfs.paths import PACKAGE_DIR
 
-        avail = sorted(d.name for d in (PACKAGE_DIR / "models").glob("*") if d.is_dir()) if (
-            PACKAGE_DIR / "models"
-        ).is_dir() else []
+        avail = (
+            sorted(d.name for d in (PACKAGE_DIR / "models").glob("*") if d.is_dir())
+            if (PACKAGE_DIR / "models").is_dir()
+            else []
+        )
         raise MetaDVFSError(
             f"model {str(model)!r}: no such checkpoint directory or shipped model"
             + (f" (shipped: {', '.join(avail)})" if avail else "")
@@ -201,9 +208,7 @@ def build_policy(doc: dict[str, Any], cfg: TrainConfig, use_meta: bool) -> Any:
     )
     n = doc["action"]["n"]
     net = cfg.network
-    pk = policy_kwargs(
-        net.backbone, net.units, net.out_dim, net.meta_dim, use_meta, net.head, doc["algo"], net.wiring
-    )
+    pk = policy_kwargs(net.backbone, net.units, net.out_dim, net.meta_dim, use_meta, net.head, doc["algo"], net.wiring)
     pol: DQNMultiInputPolicy | MultiInputActorCriticPolicy = (
         DQNMultiInputPolicy(obs, spaces.Discrete(n[0]), lambda _: 0.0, **pk)
         if doc["algo"] == "dqn"

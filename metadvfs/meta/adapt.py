@@ -79,8 +79,15 @@ def steps_to_threshold(steps: np.ndarray, ma: np.ndarray, threshold: float) -> i
 
 
 def _finetune(
-    cfg: Any, task: Task, meta_row: np.ndarray, init: dict[str, th.Tensor] | None, use_meta: bool, steps: int,
-    seed: int, n_envs: int, report: Callable[[int], None] | None,
+    cfg: Any,
+    task: Task,
+    meta_row: np.ndarray,
+    init: dict[str, th.Tensor] | None,
+    use_meta: bool,
+    steps: int,
+    seed: int,
+    n_envs: int,
+    report: Callable[[int], None] | None,
 ) -> tuple[dict[str, th.Tensor], list[tuple[int, float]]]:
     venv = make_train_env((task,), cfg, meta_row[None], seed, n_per_task=n_envs)  # type: ignore[arg-type]
     algo = make_algo(cfg, venv, use_meta, seed, None)
@@ -168,9 +175,7 @@ def _joint_init(model: LoadedModel) -> tuple[dict[str, th.Tensor], bool]:
     return {k: v.detach().clone() for k, v in j.policies[mid].state_dict().items()}, False
 
 
-def _meta_init(
-    meta_model: str | Path | None, task: Task
-) -> tuple[dict[str, th.Tensor], bool, np.ndarray, bool]:
+def _meta_init(meta_model: str | Path | None, task: Task) -> tuple[dict[str, th.Tensor], bool, np.ndarray, bool]:
     """Routed group weights of a meta checkpoint and how to adapt them.
 
     Returns:
@@ -364,7 +369,12 @@ def save_adapted(
 
 
 def _save(
-    out: Path, model: LoadedModel, task: Task, spec: str, sd: dict[str, th.Tensor], use_meta: bool,
+    out: Path,
+    model: LoadedModel,
+    task: Task,
+    spec: str,
+    sd: dict[str, th.Tensor],
+    use_meta: bool,
     report: dict[str, Any],
 ) -> None:
     """Write the adapted model; its task is ``spec`` as given (profile paths stay loadable), not ``task.name``."""

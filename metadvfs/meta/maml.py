@@ -176,7 +176,7 @@ def meta_train_group(
                 for k, g in zip(keys, grads, strict=True):
                     if g is not None:
                         fast[k] = (fast[k] - mcfg.inner_lr * g).detach().requires_grad_(True)  # first-order
-            lr_.set_params({k[len("policy."):]: v for k, v in fast.items()})
+            lr_.set_params({k[len("policy.") :]: v for k, v in fast.items()})
             query, r = lr_.rollout()
             rewards.append(r)
             loss_q = ppo_loss(module, fast, query, p.clip_range, p.vf_coef, p.ent_coef)

@@ -34,8 +34,9 @@ def test_moving_average_and_threshold() -> None:
 @pytest.mark.parametrize("algo", ["fomaml", "reptile", "cavia"])
 def test_meta_train_moves_each_group_init(tmp_path: Path, algo: str) -> None:
     cfg = config_from_dict(TINY)
-    mc = MetaConfig(algo=algo, iterations=2, meta_batch=2, inner_steps=1, envs_per_task=2, n_steps=16,
-                    inner_lr=0.05, outer_lr=0.01)
+    mc = MetaConfig(
+        algo=algo, iterations=2, meta_batch=2, inner_steps=1, envs_per_task=2, n_steps=16, inner_lr=0.05, outer_lr=0.01
+    )
     out = meta_train(cfg, mc, tmp_path / algo)
     m = load_checkpoint(out)
     assert [x["id"] for x in m.doc["models"]] == ["g0", "g1"]
@@ -55,8 +56,20 @@ def test_meta_train_moves_each_group_init(tmp_path: Path, algo: str) -> None:
 def test_adapt_from_meta_init(tmp_path: Path) -> None:
     cfg = config_from_dict(TINY)
     base = meta_train(cfg, MetaConfig(iterations=1, meta_batch=1, envs_per_task=2, n_steps=16), tmp_path / "m")
-    r = adapt(base, "pixel5", "tiktok", budget_minutes=0.1, out=tmp_path / "a", methods=["meta", "scratch"],
-              n_envs=2, rollout=16, eval_seeds=1, eval_seconds=5.0, meta_model=base, reference=False)
+    r = adapt(
+        base,
+        "pixel5",
+        "tiktok",
+        budget_minutes=0.1,
+        out=tmp_path / "a",
+        methods=["meta", "scratch"],
+        n_envs=2,
+        rollout=16,
+        eval_seeds=1,
+        eval_seconds=5.0,
+        meta_model=base,
+        reference=False,
+    )
     assert set(r["methods"]) == {"meta", "scratch"}
     assert r["task"] == "pixel5:tiktok" and r["reference"] is None
     assert r["nearest_task"] in TINY["tasks"]
@@ -76,8 +89,9 @@ def test_inner_steps_never_leak_into_theta(algo: str) -> None:
     tasks = build_tasks(TINY["tasks"])
     vec = encode_tasks(tasks, fit_encoder(tasks))
     init = fresh_policy_state(cfg, TINY["tasks"][0], vec[0], 0)
-    mc = MetaConfig(algo=algo, iterations=1, meta_batch=1, inner_steps=2, envs_per_task=2, n_steps=16,
-                    inner_lr=0.5, outer_lr=0.01)
+    mc = MetaConfig(
+        algo=algo, iterations=1, meta_batch=1, inner_steps=2, envs_per_task=2, n_steps=16, inner_lr=0.5, outer_lr=0.01
+    )
     out, _ = meta_train_group(cfg, mc, (TINY["tasks"][0],), vec[:1], init, 5)
     moved = max(float((out[k] - init[k]).abs().max()) for k in init if init[k].is_floating_point())
     assert 0 < moved <= 0.01 + 1e-6

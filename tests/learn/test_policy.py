@@ -76,11 +76,25 @@ def test_flat_actions_cover_all_joint_moves() -> None:
 
 def test_ppo_and_dqn_learn_with_the_extractor() -> None:
     th.set_num_threads(1)
-    ppo = PPO("MultiInputPolicy", _venv(), n_steps=16, batch_size=32, n_epochs=1, seed=0,
-              policy_kwargs=policy_kwargs("cfc", 16, 8, 4, True, (16,), "ppo"))
+    ppo = PPO(
+        "MultiInputPolicy",
+        _venv(),
+        n_steps=16,
+        batch_size=32,
+        n_epochs=1,
+        seed=0,
+        policy_kwargs=policy_kwargs("cfc", 16, 8, 4, True, (16,), "ppo"),
+    )
     ppo.learn(64)
     assert ppo.action_space.shape == (4,)
-    dqn = DQN("MultiInputPolicy", FlatActionVecEnv(_venv()), learning_starts=8, batch_size=8, buffer_size=500,
-              seed=0, policy_kwargs=policy_kwargs("gru", 16, 8, 4, True, (16,), "dqn"))
+    dqn = DQN(
+        "MultiInputPolicy",
+        FlatActionVecEnv(_venv()),
+        learning_starts=8,
+        batch_size=8,
+        buffer_size=500,
+        seed=0,
+        policy_kwargs=policy_kwargs("gru", 16, 8, 4, True, (16,), "dqn"),
+    )
     dqn.learn(64)
     assert dqn.action_space.n == 81

@@ -15,8 +15,10 @@ def test_default_model_loads_and_routes_every_catalog_task() -> None:
     ids = {m.model_for(t) for t in build_tasks(all_task_names())}
     assert ids <= {x["id"] for x in m.doc["models"]}
     rng = np.random.default_rng(0)
-    obs = {"obs": rng.uniform(0, 1, (4, m.window, 26)).astype(np.float32),
-           "meta": np.stack([m.encode(t) for t in build_tasks(all_task_names()[:4])])}
+    obs = {
+        "obs": rng.uniform(0, 1, (4, m.window, 26)).astype(np.float32),
+        "meta": np.stack([m.encode(t) for t in build_tasks(all_task_names()[:4])]),
+    }
     a = m.act(m.model_for(build_tasks(["pixel6:tiktok"])[0]), obs)
     assert a.shape == (4, 4) and (a >= 0).all() and (a < m.doc["action"]["n"][0]).all()
 

@@ -27,16 +27,30 @@ def test_random_partition_keeps_sizes_and_differs() -> None:
 def _report(kind: str, zero: float, mins: dict[str, float | None]) -> dict:
     def m(v: float | None) -> dict:
         q = {"ppr_norm": zero, "qoe": 1.0}
-        return {"zero_shot": q, "final": q, "best": q, "fallback_share": 0.0,
-                "vs_reference": {"minutes_to_95": v}, "vs_oracle": {"minutes_to_95": None}, "minutes_to_95": v}
+        return {
+            "zero_shot": q,
+            "final": q,
+            "best": q,
+            "fallback_share": 0.0,
+            "vs_reference": {"minutes_to_95": v},
+            "vs_oracle": {"minutes_to_95": None},
+            "minutes_to_95": v,
+        }
 
-    return {"kind": kind, "methods": {k: m(v) for k, v in mins.items()}, "oracle": {"ppr_norm": 1.1, "qoe": 1.0},
-            "stock": {"ppr_norm": 1.0, "qoe": 0.995}, "reference": {"ppr_norm": 1.05, "qoe": 1.0}}
+    return {
+        "kind": kind,
+        "methods": {k: m(v) for k, v in mins.items()},
+        "oracle": {"ppr_norm": 1.1, "qoe": 1.0},
+        "stock": {"ppr_norm": 1.0, "qoe": 0.995},
+        "reference": {"ppr_norm": 1.05, "qoe": 1.0},
+    }
 
 
 def test_aggregate_censors_at_budget_and_compares_with_scratch() -> None:
-    runs = [_report("device", 1.0, {"context": 1.0, "scratch": None}),
-            _report("app", 0.9, {"context": None, "scratch": 4.0})]
+    runs = [
+        _report("device", 1.0, {"context": 1.0, "scratch": None}),
+        _report("app", 0.9, {"context": None, "scratch": 4.0}),
+    ]
     a = adaptation.aggregate(runs, budget=6.0)
     c, sc = a["context"], a["scratch"]
     assert c["vs_reference_minutes_mean"] == pytest.approx((1.0 + 6.0) / 2)  # never reached -> the budget
