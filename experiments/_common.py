@@ -25,6 +25,8 @@ import contextlib
 import numpy as np
 import torch as th
 
+from metadvfs.provenance import git_commit as _git_commit
+
 th.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +47,7 @@ def base_sections(mode: str) -> dict[str, Any]:
 
 _T0 = time.perf_counter()
 _STARTED = time.time()  # recorded as ``started_utc`` in results.json
+_COMMIT = _git_commit()  # recorded as ``git_commit``: the code that ran, not the tree when the results are written
 
 
 def limit_threads() -> None:
@@ -319,7 +322,7 @@ def write_report(dest: Path, md_lines: Sequence[str], data: dict[str, Any], wall
         "",
     ]
     write_text_atomic(dest / "results.md", "\n".join([*head, *md_lines]) + "\n")
-    prov = RunRecord(command_line(), started_utc=utc_stamp(_STARTED)).fields(wall_s)
+    prov = RunRecord(command_line(), started_utc=utc_stamp(_STARTED), commit=_COMMIT).fields(wall_s)
     write_text_atomic(dest / "results.json", json.dumps({**prov, **data}, indent=1, default=_json_default))
 
 

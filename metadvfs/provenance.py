@@ -54,11 +54,13 @@ class RunRecord:
         command: The producing command as a user would type it from the repository root.
         started_utc: Start time (:func:`utc_stamp`).
         t0: ``time.perf_counter()`` at the start, s.
+        commit: :func:`git_commit` at the start (the code that ran, not the tree when the results are written).
     """
 
     command: str
     started_utc: str = field(default_factory=utc_stamp)
     t0: float = field(default_factory=time.perf_counter)
+    commit: str | None = field(default_factory=lambda: git_commit())
 
     def fields(self, wall_s: float | None = None) -> dict[str, Any]:
         """``command``, ``started_utc``, ``wall_s`` (s, default: since the start) and ``git_commit``."""
@@ -67,5 +69,5 @@ class RunRecord:
             "command": self.command,
             "started_utc": self.started_utc,
             "wall_s": round(wall, 1),
-            "git_commit": git_commit(),
+            "git_commit": self.commit,
         }
