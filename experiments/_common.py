@@ -283,11 +283,17 @@ class GroupsDriver:
         return out
 
 
+REFERENCE = "stock"
+"""The governor the experiments normalise PPR to (the evaluation's reference, issue 9: the governor stack the phone
+runs; ``schedutil`` is reported next to it)."""
+
+
 def per_seed(res: Any, method: str, task_index: int) -> tuple[list[float], list[float]]:
-    """Per-seed ``ppr_norm`` (vs schedutil on the same seed) and QoE of a method on one task of an EvalResult."""
+    """Per-seed ``ppr_norm`` (vs :data:`REFERENCE` on the same seed) and QoE of a method on one task of an
+    EvalResult."""
     ns = len(res.seeds)
     sl = slice(task_index * ns, (task_index + 1) * ns)
-    ppr = [r["ppr"] / s["ppr"] for r, s in zip(res.raw[method][sl], res.raw["schedutil"][sl], strict=True)]
+    ppr = [r["ppr"] / s["ppr"] for r, s in zip(res.raw[method][sl], res.raw[REFERENCE][sl], strict=True)]
     return ppr, [r["qoe"] for r in res.raw[method][sl]]
 
 

@@ -3,7 +3,7 @@
 One metadata-conditioned model (``mode: conditioned``, PPO, the network, environment and PPO settings of
 ``configs/quickstart.yaml``) per backbone (``network.backbone``), the same tasks, environment steps and
 seed. Reported per backbone: mean
-``ppr_norm`` and QoE over the tasks (evaluation seeds 10000+i, schedutil on the same seeds as reference),
+``ppr_norm`` and QoE over the tasks (evaluation seeds 10000+i, ``stock`` on the same seeds as reference),
 per-task values, parameters (whole policy, and the acting path the phone runs: encoder + FiLM + policy head),
 training wall time, and batch-1 forward latency of the acting path (window of 8 observations, one CPU
 thread, median and 90th percentile over many calls after a warm-up).
@@ -142,7 +142,7 @@ def main() -> None:
     )
     cells = {}
     for ti, t in enumerate(names):
-        for b in [*BACKBONES, "schedutil"]:
+        for b in [*BACKBONES, "schedutil"]:  # PPR vs C.REFERENCE (stock); schedutil reported next to it
             p, q = C.per_seed(res, b, ti)
             cells[(t, b)] = {"ppr": float(np.mean(p)), "ppr_std": float(np.std(p)), "qoe": float(np.mean(q))}
     wall = time.perf_counter() - t0
@@ -180,7 +180,7 @@ def main() -> None:
         ],
         [_summary_row(b, e) for b, e in summary.items()],
     )
-    md += ["", "Per task: PPR normalised to schedutil (mean ± std over seeds) / QoE.", ""]
+    md += ["", f"Per task: PPR normalised to {C.REFERENCE} (mean ± std over seeds) / QoE.", ""]
     md += C.md_table(
         ["task", *BACKBONES],
         [
@@ -232,7 +232,7 @@ def plot(path: Path, summary: dict[str, Any]) -> None:
     bs = list(summary)
     axes[0].bar(bs, [summary[b]["mean_ppr_norm"] for b in bs], color="tab:blue")
     axes[0].axhline(1.0, color="k", lw=0.8, ls=":")
-    axes[0].set_ylabel("mean PPR / schedutil")
+    axes[0].set_ylabel(f"mean PPR / {C.REFERENCE}")
     axes[1].bar(bs, [summary[b]["net_median_us"] for b in bs], color="tab:orange")
     axes[1].set_ylabel("batch-1 network latency, µs (median)")
     fig.tight_layout()

@@ -14,10 +14,10 @@ tasks``, split over a method's models by task count):
   (:mod:`metadvfs.meta.guard`: validation seeds 20000+i, task-specific fine-tuning of flagged tasks with the
   per-task budget, so flagged tasks get extra steps).
 
-All are evaluated on the same episodes (evaluation seeds 10000+i, schedutil on the same seeds as the PPR
-reference). A task shows **negative transfer** for a shared method when the guard's criterion fires against
-standalone on the evaluation seeds: mean paired ``ppr_norm`` difference < −max(0.005, 2·stderr) or mean QoE
-lower by more than 0.01.
+All are evaluated on the same episodes (evaluation seeds 10000+i, ``stock`` on the same seeds as the PPR
+reference; ``schedutil`` is reported next to it). A task shows **negative transfer** for a shared method when the
+guard's criterion fires against standalone on the evaluation seeds: mean paired ``ppr_norm`` difference
+< −max(0.005, 2·stderr) or mean QoE lower by more than 0.01.
 
 Every method is trained with ``--train-seeds N`` training seeds (0..N-1, default 3; the seed-0 models keep the
 single-seed directories, seed ``s`` lives in ``<method>@seed<s>``): cells and summaries are the mean ± std over
@@ -65,6 +65,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
     },
 }
 SHARED = ("joint", "random_groups", "metadata_groups", "conditioned", "metadata_groups+guard")
+BASELINES = ("stock", "schedutil", "oracle")
+"""Governor rows next to the learned methods (``stock`` is the PPR reference, :data:`_common.REFERENCE`)."""
 RANDOM_SEED = 12345
 
 
@@ -217,6 +219,7 @@ def main() -> None:
         s["eval_seconds"],
         progress=lambda n: C.log(f"  {n}"),
         groups=C.seed_groups(methods, seeds),
+        reference=C.REFERENCE,
     )
     cells, nt, nt_seed = tabulate(res, names, methods, seeds)
     wall = time.perf_counter() - t0
@@ -227,9 +230,9 @@ def main() -> None:
 def tabulate(res: Any, names: list[str], methods: list[str], seeds: list[int]) -> tuple[Any, Any, Any]:
     """Per-task cells, tasks with negative transfer (pooled and per training seed).
 
-    A cell's ``ppr`` (vs schedutil) and ``qoe`` are the mean over training seeds of each seed's mean over the
-    evaluation seeds, ``ppr_std`` the std over training seeds (over evaluation seeds with one training seed), as
-    :class:`~metadvfs.learn.evaluate.EvalResult` aggregates them; ``per_seed`` keeps each seed's values. The
+    A cell's ``ppr`` (vs :data:`_common.REFERENCE`) and ``qoe`` are the mean over training seeds of each seed's mean
+    over the evaluation seeds, ``ppr_std`` the std over training seeds (over evaluation seeds with one training seed),
+    as :class:`~metadvfs.learn.evaluate.EvalResult` aggregates them; ``per_seed`` keeps each seed's values. The
     negative-transfer check pairs each (training seed, evaluation seed) episode of a shared method with the
     standalone model of the same training seed on the same episode (with one training seed: the guard's check on
     the evaluation seeds); ``nt_seed`` repeats it per training seed.
@@ -249,18 +252,18 @@ def tabulate(res: Any, names: list[str], methods: list[str], seeds: list[int]) -
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for ti, t in enumerate(names):
         base = [C.per_seed(res, C.seed_label("standalone", sd, n), ti) for sd in seeds]
-        for m in [*methods, "schedutil", "oracle"]:
+        for m in [*methods, *BASELINES]:
             r = by[(t, m)]
             c: dict[str, Any] = {
-                "ppr": r["ppr_norm_schedutil"],
-                "ppr_std": r["ppr_norm_schedutil_std"],
+                "ppr": r["ppr_norm"],
+                "ppr_std": r["ppr_norm_std"],
                 "qoe": r["qoe"],
             }
             if m in methods:
                 c["per_seed"] = [
                     {
                         "seed": sd,
-                        "ppr": one[(t, C.seed_label(m, sd, n))]["ppr_norm_schedutil"],
+                        "ppr": one[(t, C.seed_label(m, sd, n))]["ppr_norm"],
                         "qoe": one[(t, C.seed_label(m, sd, n))]["qoe"],
                     }
                     for sd in seeds
@@ -310,7 +313,7 @@ def write(
     import dataclasses
 
     n = len(seeds)
-    cols = [*methods, "oracle"]
+    cols = [*methods, "schedutil", "oracle"]
     base = seeds[0]
     mgroups = {sd: [m["tasks"] for m in tr["grouped"][sd].doc["models"]] for sd in seeds}
     grouped = tr["grouped"][base]
@@ -327,7 +330,7 @@ def write(
         "",
         f"{len(names)} tasks, {s['per_task_steps']:,} environment steps per task for every method "
         f"({s['envs_per_task']} simulated phones per task), {seeds_txt}. Evaluation seeds {res.seeds}, "
-        f"{res.seconds:g} s episodes. Cells: PPR normalised to schedutil (mean ± {spread}) / QoE; "
+        f"{res.seconds:g} s episodes. Cells: PPR normalised to {C.REFERENCE} (mean ± {spread}) / QoE; "
         "**NT** marks negative transfer against standalone (guard criterion on the evaluation seeds: mean paired "
         "ppr_norm difference < −max(0.005, 2·stderr), or QoE lower by > 0.01"
         + (
@@ -371,17 +374,16 @@ def write(
     per_seed_sum = dataclasses.replace(res, groups={}).summary()["methods"]
     summary: dict[str, Any] = {}
     srows = []
-    for m in [*methods, "schedutil", "oracle"]:
+    for m in [*methods, *BASELINES]:
         ppr = np.mean([cells[(t, m)]["ppr"] for t in names])
         qoe = np.mean([cells[(t, m)]["qoe"] for t in names])
         e: dict[str, Any] = {"ppr": float(ppr), "qoe": float(qoe)}
         if m in methods:
             ps = [per_seed_sum[C.seed_label(m, sd, n)] for sd in seeds]
             e["per_seed"] = [
-                {"seed": sd, "ppr": p["mean_ppr_norm_schedutil"], "qoe": p["mean_qoe"]}
-                for sd, p in zip(seeds, ps, strict=True)
+                {"seed": sd, "ppr": p["mean_ppr_norm"], "qoe": p["mean_qoe"]} for sd, p in zip(seeds, ps, strict=True)
             ]
-            e["ppr_std"] = C.seed_spread([p["mean_ppr_norm_schedutil"] for p in ps])[1]
+            e["ppr_std"] = C.seed_spread([p["mean_ppr_norm"] for p in ps])[1]
             e["qoe_std"] = C.seed_spread([p["mean_qoe"] for p in ps])[1]
             ws = [walls.get((m, sd)) for sd in seeds]
             e["train_wall_s_per_seed"] = ws
@@ -510,7 +512,7 @@ def plot(path: Path, names: list[str], methods: list[str], cells: dict[tuple[str
     lo = min(cells[(t, m)]["ppr"] - cells[(t, m)]["ppr_std"] for t in names for m in methods)
     ax.set_ylim(bottom=max(0.0, np.floor(lo * 10) / 10 - 0.1))
     ax.set_xticks(x, names, rotation=45 if len(names) > 8 else 15, ha="right", fontsize=7)
-    ax.set_ylabel("PPR / schedutil PPR")
+    ax.set_ylabel(f"PPR / {C.REFERENCE} PPR")
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     C.savefig(fig, path)

@@ -52,7 +52,7 @@ def _episode(ppr: float, qoe: float) -> dict[str, float]:
 
 
 def _fake_result(n_seeds: int) -> EvalResult:
-    """Two tasks x 2 evaluation seeds; schedutil's PPR is 1, so a cell's PPR is the method's own PPR."""
+    """Two tasks x 2 evaluation seeds; stock's PPR is 1, so a cell's PPR is the method's own PPR."""
     rng = np.random.default_rng(7)
     raw: dict[str, list[dict[str, float]]] = {}
     for m in ["standalone", *NT.SHARED]:
@@ -140,7 +140,10 @@ def test_negative_transfer_two_training_seeds(monkeypatch: pytest.MonkeyPatch, t
         if "per_seed" in c:
             assert c["ppr"] == pytest.approx(two["cells"][key]["per_seed"][0]["ppr"], abs=1e-12)
 
-    # the script before --train-seeds, on the same models: the same numbers as --train-seeds 1
+    # the script before --train-seeds (which normalised PPR to schedutil), on the same models: the same numbers as
+    # --train-seeds 1 with schedutil as the reference
+    monkeypatch.setattr(C, "REFERENCE", "schedutil")
+    one = _run_nt(monkeypatch, work, tmp_path / "one-schedutil", 1)
     old = tmp_path / "old_negative_transfer.py"
     src = subprocess.run(["git", "show", f"{SINGLE_SEED_COMMIT}:experiments/negative_transfer.py"], cwd=ROOT,
                          capture_output=True, text=True)  # fmt: skip
