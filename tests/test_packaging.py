@@ -37,7 +37,9 @@ def test_package_is_marked_typed_and_ci_type_checks() -> None:
     assert (ROOT / "metadvfs" / "py.typed").is_file()
     assert _pyproject()["tool"]["mypy"]["files"] == ["metadvfs"]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
-    assert ci.index(".venv/bin/mypy") == ci.index(".venv/bin/ruff check .") + 1
+    lint = ci.index(".venv/bin/ruff check .")
+    assert ci[lint + 1] == ".venv/bin/ruff format --check ."  # the tree stays formatted
+    assert ci.index(".venv/bin/mypy") == lint + 2
 
 
 @pytest.mark.slow
