@@ -269,7 +269,8 @@ done
     t0 = time.monotonic()
     assert dev.shell("nohup sh /data/local/tmp/wd_test.sh > /dev/null 2>&1 &") == ""
     assert time.monotonic() - t0 < 2.0  # the shell stream closes although the script keeps running
-    assert any("sh /data/local/tmp/wd_test.sh" in p for p in twin6.running_processes())
+    # the background shell may take a moment to exec the script (a loaded machine): wait until it is listed
+    assert wait_for(lambda: any("sh /data/local/tmp/wd_test.sh" in p for p in twin6.running_processes()), 2.0)
     dev.close()
     assert twin6.read_node(node).strip() == "1000000"
     assert wait_for(lambda: twin6.read_node(node).strip() == "2802000", 10.0)
