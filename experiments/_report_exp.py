@@ -156,7 +156,7 @@ def negative_transfer(src: R.Source) -> list[str]:
     ref = _nt_reference(src, cells, tasks)
     walls = src.doc.get("train_wall_s") if isinstance(src.doc.get("train_wall_s"), dict) else {}
     n = len(tasks)
-    seeds = _nt_seeds(src)
+    seeds = _train_seeds(src)
     rows, ratios = [], {}
     for m in methods:
         ppr = sum(R.num(src, "cells", f"{t}|{m}", "ppr") for t in tasks) / n
@@ -206,8 +206,8 @@ def negative_transfer(src: R.Source) -> list[str]:
     return out
 
 
-def _nt_seeds(src: R.Source) -> list[float]:
-    """The training seeds of a negative-transfer run (empty for a file written before ``train_seeds``)."""
+def _train_seeds(src: R.Source) -> list[float]:
+    """The training seeds of an experiment's run (empty for a file written before ``train_seeds``)."""
     if "train_seeds" not in src.doc:
         return []
     seeds = [R.num(src, "train_seeds", i) for i in range(len(R.lst(src, "train_seeds")))]
@@ -249,8 +249,10 @@ def backbone(src: R.Source) -> list[str]:
         raise MetaDVFSError(f"{src.rel}: field 'summary' is empty")
     q = {b: R.num(src, "summary", b, "mean_ppr_norm") for b in s}
     lat = {b: R.num(src, "summary", b, "net_median_us", lo=0) for b in s}
-    t5 = [[b, R.fmt(q[b]), R.fmt(R.num(src, "summary", b, "mean_qoe")),
+    t5 = [[b, R.fmt_pm(q[b], R.opt_num(src, "summary", b, "std_ppr_norm")),
+           R.fmt_pm(R.num(src, "summary", b, "mean_qoe"), R.opt_num(src, "summary", b, "std_qoe")),
            R.fmt_duration(R.num(src, "summary", b, "train_wall_s", lo=0))] for b in s]  # fmt: skip
+    seeds = _train_seeds(src)
     t6 = [[b, f"{R.num(src, 'summary', b, 'parameters', lo=0):,.0f}",
            f"{R.num(src, 'summary', b, 'acting_parameters', lo=0):,.0f}",
            _us(src, b, "net"), _us(src, b, "sb3")] for b in s]  # fmt: skip
@@ -261,7 +263,12 @@ def backbone(src: R.Source) -> list[str]:
             f"tasks): `{best}` has the highest mean PPR ({q[best]:.3f}) and `{worst}` the lowest ({q[worst]:.3f}); "
             f"the fastest network at batch 1 is `{fast}` ({lat[fast]:.0f} µs median), "
             f"{lat[slow] / lat[fast]:.1f}× faster than `{slow}`.")  # fmt: skip
-    return [head, "", "T5, quality (PPR normalised as in the experiment's results.md):", "",
+    spread = (
+        f"{len(seeds)} training seeds: mean ± std over the training seeds, training wall time per seed"
+        if len(seeds) > 1
+        else "one training seed"
+    )
+    return [head, "", f"T5, quality (PPR normalised as in the experiment's results.md; {spread}):", "",
             *R.md_table(["backbone", "mean PPR", "mean QoE", "training wall time"], t5), "",
             "T6, overhead (one thread, batch 1; µs median / p90):", "",
             *R.md_table(["backbone", "parameters", "acting parameters", "network µs", "SB3 predict µs"], t6),

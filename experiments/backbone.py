@@ -1,8 +1,9 @@
 """Backbone ablation: CfC vs LTC vs GRU vs MLP temporal encoders, same budget, same everything else.
 
 One metadata-conditioned model (``mode: conditioned``, PPO, the network, environment and PPO settings of
-``configs/quickstart.yaml``) per backbone (``network.backbone``), the same tasks, environment steps and
-seed. Reported per backbone: mean
+``configs/quickstart.yaml``) per backbone (``network.backbone``) and training seed (``--train-seeds N``, default 3;
+the base seed keeps the single-seed directory ``<work>/<backbone>``, seed ``s`` lives in ``<backbone>@seed<s>``),
+the same tasks and environment steps. Reported per backbone: mean (± std over training seeds)
 ``ppr_norm`` and QoE over the tasks (evaluation seeds 10000+i, ``stock`` on the same seeds as reference),
 per-task values, parameters (whole policy, and the acting path the phone runs: encoder + FiLM + policy head),
 training wall time, and batch-1 forward latency of the acting path (window of 8 observations, one CPU
@@ -94,8 +95,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="4 tasks, small budgets")
     ap.add_argument("--out", type=Path, default=None, help="reports (default experiments/results/NAME/quick|full)")
     ap.add_argument("--work", type=Path, default=None, help="models (default runs/experiments/...)")
+    C.add_seed_args(ap)
     C.add_scale_args(ap)
     a = ap.parse_args()
+    seeds = C.training_seeds(a.train_seeds)
+    n = len(seeds)
     C.limit_threads()
     mode = "quick" if a.quick else "full"
     a.out = a.out or C.RESULTS / "backbone" / mode
@@ -103,65 +107,98 @@ def main() -> None:
     s["base"] = C.base_sections(mode)
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
     work = a.work or C.ROOT / "runs" / "experiments" / f"backbone-{mode}"
-    C.prepare_work(work, s)
+    C.prepare_work(work, s)  # the training seed is in each model's directory name and config, not in the spec
     names = parse_task_names(s["tasks"])
     t0 = time.perf_counter()
-    models, walls, info = {}, {}, {}
-    cfgs = [
-        C.make_config(
-            s["base"], f"bb-{b}", names, "conditioned", s["per_task_steps"], s["envs_per_task"], network={"backbone": b}
+    units = [(b, sd) for b in BACKBONES for sd in seeds]
+    jobs = []
+    for b, sd in units:
+        dest = C.seed_dir(work / b, sd)
+        C.drop_other_seed(dest, sd)
+        name = f"bb-{b}" if sd == C.BASE_SEED else f"bb-{b}-seed{sd}"
+        net = {"backbone": b}
+        cfg = C.make_config(
+            s["base"], name, names, "conditioned", s["per_task_steps"], s["envs_per_task"], seed=sd, network=net
         )
-        for b in BACKBONES
-    ]
-    trained = C.train_all([(c, work / b) for c, b in zip(cfgs, BACKBONES, strict=True)], a.ray)
+        jobs.append((cfg, dest))
+    trained = C.train_all(jobs, a.ray)
     t_train = time.perf_counter() - t0
     C.log(f"training wall time {t_train:.0f} s ({'serial' if a.ray is None else 'ray ' + a.ray})")
-    for b, (d, walls[b]) in zip(BACKBONES, trained, strict=True):
-        if walls[b] is None:
+    models, walls, info = {}, {}, {}
+    for (b, sd), (d, w) in zip(units, trained, strict=True):
+        if w is None:
             import json
 
-            walls[b] = json.loads((d / "model.json").read_text())["train"].get("wall_s")
+            w = json.loads((d / "model.json").read_text())["train"].get("wall_s")
+        walls[(b, sd)] = w
         m = load_checkpoint(d)
-        models[b] = m
-        pol = m.policies["all"]
-        info[b] = {
-            "parameters": int(sum(p.numel() for p in pol.parameters())),
-            "acting_parameters": acting_parameters(pol),
-            **latency_us(pol, m.window, m.doc["obs"]["obs_dim"], m.doc["meta_dim"], s["latency_calls"]),
-        }
-        C.log(f"{b}: {info[b]}")
+        models[(b, sd)] = m
+        if sd == seeds[0]:  # parameters and latency are the architecture's: measured on the first seed's model
+            pol = m.policies["all"]
+            info[b] = {
+                "parameters": int(sum(p.numel() for p in pol.parameters())),
+                "acting_parameters": acting_parameters(pol),
+                **latency_us(pol, m.window, m.doc["obs"]["obs_dim"], m.doc["meta_dim"], s["latency_calls"]),
+            }
+            C.log(f"{b}: {info[b]}")
     rows = [t for t in names for _ in range(s["eval_seeds"])]
     C.log("evaluating")
     res = evaluate(
-        [ModelDriver(models[b], rows, b) for b in BACKBONES],
+        [ModelDriver(models[(b, sd)], rows, C.seed_label(b, sd, n)) for b, sd in units],
         [],
         names,
         s["eval_seeds"],
         s["eval_seconds"],
-        progress=lambda n: C.log(f"  {n}"),
+        progress=lambda k: C.log(f"  {k}"),
+        groups=C.seed_groups(BACKBONES, seeds),
+        reference=C.REFERENCE,
     )
     cells = {}
     for ti, t in enumerate(names):
-        for b in [*BACKBONES, "schedutil"]:  # PPR vs C.REFERENCE (stock); schedutil reported next to it
-            p, q = C.per_seed(res, b, ti)
-            cells[(t, b)] = {"ppr": float(np.mean(p)), "ppr_std": float(np.std(p)), "qoe": float(np.mean(q))}
+        # PPR vs C.REFERENCE (stock), schedutil reported next to it; a backbone's cell is the mean over training
+        # seeds of each seed's mean over the evaluation seeds, its spread the std over training seeds (over the
+        # evaluation seeds with one training seed)
+        for b in [*BACKBONES, "schedutil"]:
+            labels = [C.seed_label(b, sd, n) for sd in seeds] if b in BACKBONES else [b]
+            per = [C.per_seed(res, lab, ti) for lab in labels]
+            if b in BACKBONES and n > 1:
+                ppr, ppr_std = C.seed_spread([float(np.mean(p)) for p, _ in per])
+            else:
+                ppr, ppr_std = float(np.mean(per[0][0])), float(np.std(per[0][0]))
+            cells[(t, b)] = {"ppr": ppr, "ppr_std": ppr_std, "qoe": float(np.mean([np.mean(q) for _, q in per]))}
+            if b in BACKBONES:
+                cells[(t, b)]["per_seed"] = [
+                    {"seed": sd, "ppr": float(np.mean(p)), "qoe": float(np.mean(q))}
+                    for sd, (p, q) in zip(seeds, per, strict=True)
+                ]
     wall = time.perf_counter() - t0
-    summary = {
-        b: {
+    summary = {}
+    for b in BACKBONES:
+        per_seed = [
+            (float(np.mean([c["per_seed"][k]["ppr"] for c in (cells[(t, b)] for t in names)])),
+             float(np.mean([c["per_seed"][k]["qoe"] for c in (cells[(t, b)] for t in names)])))
+            for k in range(n)
+        ]  # fmt: skip
+        done = [walls[(b, sd)] for sd in seeds if walls[(b, sd)] is not None]
+        summary[b] = {
             "mean_ppr_norm": float(np.mean([cells[(t, b)]["ppr"] for t in names])),
             "mean_qoe": float(np.mean([cells[(t, b)]["qoe"] for t in names])),
-            "train_wall_s": walls[b],
+            "std_ppr_norm": C.seed_spread([p for p, _ in per_seed])[1] if n > 1 else None,
+            "std_qoe": C.seed_spread([q for _, q in per_seed])[1] if n > 1 else None,
+            "per_seed": [{"seed": sd, "ppr": p, "qoe": q} for sd, (p, q) in zip(seeds, per_seed, strict=True)],
+            "train_wall_s": float(np.mean(done)) if done else None,
             **info[b],
         }
-        for b in BACKBONES
-    }
+    window = models[(BACKBONES[0], seeds[0])].window
     md = [
         "# Backbone ablation",
         "",
         f"{len(names)} tasks, one conditioned model per backbone, {s['per_task_steps']:,} environment steps per task "
-        f"({s['envs_per_task']} simulated phones per task), training seed 0; evaluation seeds {res.seeds}, "
+        f"({s['envs_per_task']} simulated phones per task), "
+        + (f"training seed {seeds[0]}" if n == 1 else f"{n} training seeds ({', '.join(map(str, seeds))})")
+        + f"; evaluation seeds {res.seeds}, "
         f"{res.seconds:g} s episodes. Network: {s['base']['network'] | {'backbone': '…'}}. Latency: batch 1, window "
-        f"{models['cfc'].window}, one CPU thread of this (shared, noisy) 2-core machine, {s['latency_calls']} calls "
+        f"{window}, one CPU thread of this (shared, noisy) 2-core machine, {s['latency_calls']} calls "
         "after a warm-up; *network* = features → policy MLP → action logits in PyTorch, *SB3 predict* = the "
         "deterministic action through SB3 (distribution objects included). The exported on-phone governor "
         "(`metadvfs export`) is measured separately in docs/deploy.md.",
@@ -170,17 +207,18 @@ def main() -> None:
     md += C.md_table(
         [
             "backbone",
-            "mean PPR norm",
-            "mean QoE",
+            "mean PPR norm" + ("" if n == 1 else f" (± std over {n} training seeds)"),
+            "mean QoE" + ("" if n == 1 else f" (± std over {n} training seeds)"),
             "parameters (policy)",
             "parameters (acting path)",
             "network µs (median / p90)",
             "SB3 predict µs (median / p90)",
-            "train wall s",
+            "train wall s" + ("" if n == 1 else " (mean per seed)"),
         ],
         [_summary_row(b, e) for b, e in summary.items()],
     )
-    md += ["", f"Per task: PPR normalised to {C.REFERENCE} (mean ± std over seeds) / QoE.", ""]
+    spread = "std over evaluation seeds" if n == 1 else "std over training seeds"
+    md += ["", f"Per task: PPR normalised to {C.REFERENCE} (mean ± {spread}) / QoE.", ""]
     md += C.md_table(
         ["task", *BACKBONES],
         [
@@ -201,6 +239,7 @@ def main() -> None:
         md,
         {
             "settings": s,
+            "train_seeds": seeds,
             "tasks": names,
             "eval_seeds": res.seeds,
             "summary": summary,
@@ -213,10 +252,11 @@ def main() -> None:
 
 def _summary_row(b: str, e: dict[str, Any]) -> list[str]:
     wall = "-" if e["train_wall_s"] is None else f"{e['train_wall_s']:.0f}"
+    pm = lambda v, sd: f"{v:.3f}" if sd is None else f"{v:.3f} ± {sd:.3f}"  # noqa: E731
     return [
         b,
-        f"{e['mean_ppr_norm']:.3f}",
-        f"{e['mean_qoe']:.3f}",
+        pm(e["mean_ppr_norm"], e.get("std_ppr_norm")),
+        pm(e["mean_qoe"], e.get("std_qoe")),
         f"{e['parameters']:,}",
         f"{e['acting_parameters']:,}",
         f"{e['net_median_us']:.0f} / {e['net_p90_us']:.0f}",

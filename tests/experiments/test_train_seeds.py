@@ -16,6 +16,7 @@ import torch as th
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
 
 import _common as C
+import backbone as BB
 import negative_transfer as NT
 import peers
 
@@ -36,7 +37,7 @@ def test_seed_helpers() -> None:
     assert C.seed_spread([1.0, 3.0]) == (2.0, 1.0)
 
 
-@pytest.mark.parametrize("script", ["negative_transfer.py", "peers.py"])
+@pytest.mark.parametrize("script", ["negative_transfer.py", "peers.py", "backbone.py"])
 def test_zero_training_seeds_is_a_one_line_error(script: str, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, str(ROOT / "experiments" / script), "--train-seeds", "0", "--work",
                         str(tmp_path / "w"), "--out", str(tmp_path / "o")], capture_output=True, text=True,
@@ -197,3 +198,37 @@ def test_peers_two_training_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert (d0 / "baseline.json").stat().st_mtime_ns == stamp  # seed 0 reused
     one = json.loads((tmp_path / "one" / "results.json").read_text())["summary"]["methods"]["ztt"]
     assert "training_seeds" not in one and one["mean_ppr_norm"] == pytest.approx(per[0], abs=1e-12)
+
+
+def _run_bb(monkeypatch: pytest.MonkeyPatch, work: Path, out: Path, n: int) -> dict[str, Any]:
+    monkeypatch.setattr(BB, "BACKBONES", ("mlp", "gru"))
+    monkeypatch.setitem(BB.SETTINGS, "quick", {"tasks": TASKS, "per_task_steps": 128, "envs_per_task": 2,
+                                               "eval_seeds": 2, "eval_seconds": 3.0, "latency_calls": 20})  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["backbone.py", "--quick", "--work", str(work), "--out", str(out),
+                                      "--train-seeds", str(n)])  # fmt: skip
+    BB.main()
+    return json.loads((out / "results.json").read_text())
+
+
+def test_backbone_training_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two training seeds: two models per backbone with different weights, cells and summaries the mean and std of
+    the per-seed values; one seed on the same work directory reuses seed 0's model and gives its numbers."""
+    work = tmp_path / "work"
+    two = _run_bb(monkeypatch, work, tmp_path / "two", 2)
+    assert two["train_seeds"] == [0, 1]
+    a, b = _weights(work / "gru"), _weights(work / "gru@seed1")
+    assert len(a) == len(b) and any(not th.equal(x, y) for x, y in zip(a, b, strict=True))
+    for key, c in two["cells"].items():
+        if key.endswith("|schedutil"):
+            continue
+        per = [p["ppr"] for p in c["per_seed"]]
+        assert c["ppr"] == pytest.approx(np.mean(per)) and c["ppr_std"] == pytest.approx(np.std(per))
+    for e in two["summary"].values():
+        assert e["std_ppr_norm"] == pytest.approx(np.std([p["ppr"] for p in e["per_seed"]]))
+    assert "(± std over 2 training seeds)" in (tmp_path / "two" / "results.md").read_text()
+    stamp = (work / "gru" / "model.json").stat().st_mtime_ns
+    one = _run_bb(monkeypatch, work, tmp_path / "one", 1)
+    assert (work / "gru" / "model.json").stat().st_mtime_ns == stamp
+    for key, c in one["cells"].items():
+        if not key.endswith("|schedutil"):
+            assert c["ppr"] == pytest.approx(two["cells"][key]["per_seed"][0]["ppr"], abs=1e-12)
