@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
+from waiting import wait_until
 
 from metadvfs.twin import TwinServer
 
@@ -29,10 +29,5 @@ def connect(twin: TwinServer, signer: PythonRSASigner, auth_timeout_s: float = 3
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 5.0, step: float = 0.05) -> bool:
-    """Poll ``cond`` until it holds or ``timeout`` s pass."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return bool(cond())
+    """Poll ``cond`` until it holds or ``timeout`` s pass (:func:`waiting.wait_until` with a 5 s default)."""
+    return wait_until(cond, timeout, step)
