@@ -249,6 +249,53 @@ def seed_spread(values: Sequence[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std())
 
 
+def seed_cells(
+    res: Any, names: Sequence[str], methods: Sequence[str], seeds: Sequence[int], others: Sequence[str] = ()
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per ``(task, method)`` cell of an EvalResult evaluated with :func:`seed_groups`.
+
+    ``ppr`` (vs :data:`REFERENCE`) and ``qoe`` are the mean over training seeds of each seed's mean over the
+    evaluation seeds, ``ppr_std`` the std over training seeds (over evaluation seeds with one training seed), as
+    :class:`~metadvfs.learn.evaluate.EvalResult` aggregates them; the ``methods`` also keep ``per_seed`` (each
+    seed's ``ppr`` and ``qoe``), the ``others`` (governors) do not.
+    """
+    import dataclasses
+
+    n = len(seeds)
+    by = {(r["device"] + ":" + r["app"], r["method"]): r for r in res.rows()}
+    one = {(r["device"] + ":" + r["app"], r["method"]): r for r in dataclasses.replace(res, groups={}).rows()}
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for t in names:
+        for m in [*methods, *others]:
+            r = by[(t, m)]
+            c: dict[str, Any] = {"ppr": r["ppr_norm"], "ppr_std": r["ppr_norm_std"], "qoe": r["qoe"]}
+            if m in methods:
+                per = [(sd, one[(t, seed_label(m, sd, n))]) for sd in seeds]
+                c["per_seed"] = [{"seed": sd, "ppr": x["ppr_norm"], "qoe": x["qoe"]} for sd, x in per]
+            cells[(t, m)] = c
+    return cells
+
+
+def seed_summary(res: Any, methods: Sequence[str], seeds: Sequence[int]) -> dict[str, dict[str, Any]]:
+    """Per method: each training seed's mean over the tasks (``per_seed``: seed, ppr, qoe) and the std of those
+    over the training seeds (``ppr_std``, ``qoe_std``), from an EvalResult evaluated with :func:`seed_groups`."""
+    import dataclasses
+
+    n = len(seeds)
+    per = dataclasses.replace(res, groups={}).summary()["methods"]
+    out: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        ps = [per[seed_label(m, sd, n)] for sd in seeds]
+        out[m] = {
+            "per_seed": [
+                {"seed": sd, "ppr": p["mean_ppr_norm"], "qoe": p["mean_qoe"]} for sd, p in zip(seeds, ps, strict=True)
+            ],
+            "ppr_std": seed_spread([p["mean_ppr_norm"] for p in ps])[1],
+            "qoe_std": seed_spread([p["mean_qoe"] for p in ps])[1],
+        }
+    return out
+
+
 class GroupsDriver:
     """Evaluate several checkpoints as one method: each drives the rows of its own tasks.
 

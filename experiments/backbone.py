@@ -153,39 +153,19 @@ def main() -> None:
         groups=C.seed_groups(BACKBONES, seeds),
         reference=C.REFERENCE,
     )
-    cells = {}
-    for ti, t in enumerate(names):
-        # PPR vs C.REFERENCE (stock), schedutil reported next to it; a backbone's cell is the mean over training
-        # seeds of each seed's mean over the evaluation seeds, its spread the std over training seeds (over the
-        # evaluation seeds with one training seed)
-        for b in [*BACKBONES, "schedutil"]:
-            labels = [C.seed_label(b, sd, n) for sd in seeds] if b in BACKBONES else [b]
-            per = [C.per_seed(res, lab, ti) for lab in labels]
-            if b in BACKBONES and n > 1:
-                ppr, ppr_std = C.seed_spread([float(np.mean(p)) for p, _ in per])
-            else:
-                ppr, ppr_std = float(np.mean(per[0][0])), float(np.std(per[0][0]))
-            cells[(t, b)] = {"ppr": ppr, "ppr_std": ppr_std, "qoe": float(np.mean([np.mean(q) for _, q in per]))}
-            if b in BACKBONES:
-                cells[(t, b)]["per_seed"] = [
-                    {"seed": sd, "ppr": float(np.mean(p)), "qoe": float(np.mean(q))}
-                    for sd, (p, q) in zip(seeds, per, strict=True)
-                ]
+    # PPR vs C.REFERENCE (stock), schedutil reported next to it
+    cells = C.seed_cells(res, names, BACKBONES, seeds, ("schedutil",))
     wall = time.perf_counter() - t0
+    per_seed = C.seed_summary(res, BACKBONES, seeds)
     summary = {}
     for b in BACKBONES:
-        per_seed = [
-            (float(np.mean([c["per_seed"][k]["ppr"] for c in (cells[(t, b)] for t in names)])),
-             float(np.mean([c["per_seed"][k]["qoe"] for c in (cells[(t, b)] for t in names)])))
-            for k in range(n)
-        ]  # fmt: skip
         done = [walls[(b, sd)] for sd in seeds if walls[(b, sd)] is not None]
         summary[b] = {
             "mean_ppr_norm": float(np.mean([cells[(t, b)]["ppr"] for t in names])),
             "mean_qoe": float(np.mean([cells[(t, b)]["qoe"] for t in names])),
-            "std_ppr_norm": C.seed_spread([p for p, _ in per_seed])[1] if n > 1 else None,
-            "std_qoe": C.seed_spread([q for _, q in per_seed])[1] if n > 1 else None,
-            "per_seed": [{"seed": sd, "ppr": p, "qoe": q} for sd, (p, q) in zip(seeds, per_seed, strict=True)],
+            "std_ppr_norm": per_seed[b]["ppr_std"] if n > 1 else None,
+            "std_qoe": per_seed[b]["qoe_std"] if n > 1 else None,
+            "per_seed": per_seed[b]["per_seed"],
             "train_wall_s": float(np.mean(done)) if done else None,
             **info[b],
         }

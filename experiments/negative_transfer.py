@@ -240,34 +240,16 @@ def tabulate(res: Any, names: list[str], methods: list[str], seeds: list[int]) -
     Returns:
         ``(cells[(task, method)], nt[method] = {ppr, qoe}, nt_seed[method] = [{seed, ppr, qoe}])``.
     """
-    import dataclasses
-
     from metadvfs.meta.guard import detect
 
     n = len(seeds)
-    by = {(r["device"] + ":" + r["app"], r["method"]): r for r in res.rows()}
-    one = {(r["device"] + ":" + r["app"], r["method"]): r for r in dataclasses.replace(res, groups={}).rows()}
     nt: dict[str, dict[str, Any]] = {m: {"ppr": [], "qoe": []} for m in SHARED}
     nt_seed: dict[str, list[dict[str, Any]]] = {m: [{"seed": sd, "ppr": [], "qoe": []} for sd in seeds] for m in SHARED}
-    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    cells = C.seed_cells(res, names, methods, seeds, BASELINES)
     for ti, t in enumerate(names):
         base = [C.per_seed(res, C.seed_label("standalone", sd, n), ti) for sd in seeds]
-        for m in [*methods, *BASELINES]:
-            r = by[(t, m)]
-            c: dict[str, Any] = {
-                "ppr": r["ppr_norm"],
-                "ppr_std": r["ppr_norm_std"],
-                "qoe": r["qoe"],
-            }
-            if m in methods:
-                c["per_seed"] = [
-                    {
-                        "seed": sd,
-                        "ppr": one[(t, C.seed_label(m, sd, n))]["ppr_norm"],
-                        "qoe": one[(t, C.seed_label(m, sd, n))]["qoe"],
-                    }
-                    for sd in seeds
-                ]
+        for m in methods:
+            c = cells[(t, m)]
             if m in SHARED:
                 own = [C.per_seed(res, C.seed_label(m, sd, n), ti) for sd in seeds]
                 pool = [[v for x in xs for v in x[i]] for xs, i in ((own, 0), (base, 0), (own, 1), (base, 1))]
@@ -287,7 +269,6 @@ def tabulate(res: Any, names: list[str], methods: list[str], seeds: list[int]) -
                     for key, flag in (("ppr", one_chk.ppr_flag), ("qoe", one_chk.qoe_flag)):
                         if flag:
                             nt_seed[m][k][key].append(t)
-            cells[(t, m)] = c
     return cells, nt, nt_seed
 
 
@@ -310,8 +291,6 @@ def write(
     wall: float,
 ) -> None:
     """Markdown, JSON and the per-task figure."""
-    import dataclasses
-
     n = len(seeds)
     cols = [*methods, "schedutil", "oracle"]
     base = seeds[0]
@@ -371,7 +350,7 @@ def write(
     md += C.md_table(["task", *cols], rows)
     md += ["", "## Summary", ""]
     walls = tr["walls"]
-    per_seed_sum = dataclasses.replace(res, groups={}).summary()["methods"]
+    per_seed_sum = C.seed_summary(res, methods, seeds)
     summary: dict[str, Any] = {}
     srows = []
     for m in [*methods, *BASELINES]:
@@ -379,12 +358,7 @@ def write(
         qoe = np.mean([cells[(t, m)]["qoe"] for t in names])
         e: dict[str, Any] = {"ppr": float(ppr), "qoe": float(qoe)}
         if m in methods:
-            ps = [per_seed_sum[C.seed_label(m, sd, n)] for sd in seeds]
-            e["per_seed"] = [
-                {"seed": sd, "ppr": p["mean_ppr_norm"], "qoe": p["mean_qoe"]} for sd, p in zip(seeds, ps, strict=True)
-            ]
-            e["ppr_std"] = C.seed_spread([p["mean_ppr_norm"] for p in ps])[1]
-            e["qoe_std"] = C.seed_spread([p["mean_qoe"] for p in ps])[1]
+            e.update(per_seed_sum[m])
             ws = [walls.get((m, sd)) for sd in seeds]
             e["train_wall_s_per_seed"] = ws
             done = [w for w in ws if w is not None]
