@@ -8,8 +8,8 @@ domain contributes five features, then six global features follow (:data:`FEATUR
 Action: one choice per domain. ``relative`` mode (default): 0 = one OPP down, 1 = stay, 2 = one OPP up,
 clipped at the table ends. ``absolute`` mode with ``L`` levels: choice ``a`` selects OPP
 ``round(a / (L - 1) * (n_opp - 1))``. ``margin`` mode with ``L`` levels: choice ``a`` selects a headroom factor
-``m_a`` (:func:`margins`, geometric from :data:`MARGIN_LOW` to :data:`MARGIN_HIGH`) and the lowest OPP with
-``f >= m_a * u * fmax``, where ``u`` is the domain's frequency-invariant utilisation (CPU: the kernel's ``busy *
+``m_a`` (:func:`margins`: ``L - 1`` factors geometric from :data:`MARGIN_LOW` to :data:`MARGIN_HIGH`, then
+``inf``: the top OPP, race to idle) and the lowest OPP with ``f >= m_a * u * fmax``, where ``u`` is the domain's frequency-invariant utilisation (CPU: the kernel's ``busy *
 f / fmax``; GPU: devfreq busy fraction times ``f / fmax``). That is the rule of the kernel's schedutil
 (``get_next_freq``: ``1.25 * fmax * util / max``) and devfreq ``simple_ondemand`` with a learned headroom instead
 of a fixed one: a choice means the same slack on every phone, whatever its OPP table. Choices for absent domains
@@ -173,8 +173,9 @@ def pad_tables(tables_mhz: Sequence[Sequence[float]]) -> np.ndarray:
 
 
 def margins(levels: int) -> np.ndarray:
-    """The ``L`` headroom factors of ``margin`` mode, geometric from MARGIN_LOW to MARGIN_HIGH."""
-    return np.geomspace(MARGIN_LOW, MARGIN_HIGH, max(levels, 2))
+    """The ``L`` headroom factors of ``margin`` mode: ``L - 1`` geometric from MARGIN_LOW to MARGIN_HIGH, then
+    ``inf`` (the top OPP whatever the demand: a policy can race to idle, as ``performance`` does)."""
+    return np.append(np.geomspace(MARGIN_LOW, MARGIN_HIGH, max(levels - 1, 1)), np.inf)
 
 
 def action_nvec(mode: str, levels: int) -> list[int]:
@@ -227,6 +228,8 @@ def _decode_margin(a: np.ndarray, cur_level: np.ndarray, spec: CodecSpec, levels
     u = np.clip(util, 0.0, 1.0)
     gpu = DOMAINS.index("gpu")
     u[:, gpu] = u[:, gpu] * cur[:, gpu] / np.maximum(spec.fmax_mhz[:, gpu], 1e-9)
-    target = margins(levels)[np.clip(a, 0, levels - 1)] * u * spec.fmax_mhz
+    m = margins(levels)[np.clip(a, 0, levels - 1)]
+    finite = np.isfinite(m)
+    target = np.where(finite, m, 0.0) * u * spec.fmax_mhz
     ok = table >= target[:, :, None] * (1.0 - 1e-9)
-    return np.where(ok.any(axis=2), ok.argmax(axis=2), top)
+    return np.where(ok.any(axis=2) & finite, ok.argmax(axis=2), top)

@@ -135,10 +135,10 @@ void mdw_stream_decide(const mdw_stream *s, int action[4]) {
 }
 
 static long margin_level(const mdw_weights *w, int d, int a, int cur, int top, const double *table, double util) {
-    int l1 = w->levels > 1 ? (int)w->levels - 1 : 1;
+    int l1 = w->levels > 1 ? (int)w->levels - 1 : 1; /* the last choice: the top OPP (headroom inf) */
     if (a < 0) a = 0;
-    if (a > l1) a = l1;
-    double m = MDW_MARGIN_LOW * pow(MDW_MARGIN_HIGH / MDW_MARGIN_LOW, (double)a / l1);
+    if (a >= l1) return top;
+    double m = l1 > 1 ? MDW_MARGIN_LOW * pow(MDW_MARGIN_HIGH / MDW_MARGIN_LOW, (double)a / (l1 - 1)) : MDW_MARGIN_LOW;
     double fmax = table[top], u = util < 0.0 ? 0.0 : util > 1.0 ? 1.0 : util;
     if (cur < 0) cur = 0;
     if (cur > top) cur = top;
