@@ -37,7 +37,7 @@ def test_seed_helpers() -> None:
     assert C.seed_spread([1.0, 3.0]) == (2.0, 1.0)
 
 
-@pytest.mark.parametrize("script", ["negative_transfer.py", "peers.py", "backbone.py"])
+@pytest.mark.parametrize("script", ["negative_transfer.py", "peers.py", "backbone.py", "adaptation.py"])
 def test_zero_training_seeds_is_a_one_line_error(script: str, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, str(ROOT / "experiments" / script), "--train-seeds", "0", "--work",
                         str(tmp_path / "w"), "--out", str(tmp_path / "o")], capture_output=True, text=True,
