@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2 shared cores: spinning OpenMP threads only slow everyone
 
@@ -233,9 +233,14 @@ def add_seed_args(ap: Any, default: int = 3) -> None:
 def training_seeds(n: int, base: int = BASE_SEED) -> list[int]:
     """The training seeds ``base + k`` for ``k < n``; ``n < 1`` is a one-line error and exit 2."""
     if n < 1:
-        print(f"error: --train-seeds: must be >= 1, got {n}", file=sys.stderr)
-        raise SystemExit(2)
+        fail(f"--train-seeds: must be >= 1, got {n}")
     return [base + k for k in range(n)]
+
+
+def fail(msg: str) -> NoReturn:
+    """Bad input: ``error: <msg>`` on one line of stderr and exit 2."""
+    print(f"error: {msg}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def seed_dir(path: Path, seed: int, base: int = BASE_SEED) -> Path:

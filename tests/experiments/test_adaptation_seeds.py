@@ -147,3 +147,18 @@ def test_adaptation_same_numbers_serial_and_ray(monkeypatch: pytest.MonkeyPatch,
         ray.shutdown()
     assert [_numbers(r) for r in par["runs"]] == [_numbers(r) for r in ser["runs"]]
     assert par["aggregate"] == ser["aggregate"]
+
+
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        (["--seeds", "0"], "error: --seeds: must be >= 1, got 0"),
+        (["--folds", "app:nope"], "error: --folds: unknown fold 'app:nope'; choose from device:pixel8, app:weibo"),
+    ],
+)
+def test_bad_options_are_one_line_errors(args: list[str], msg: str, tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, str(ROOT / "experiments" / "adaptation.py"), "--quick", *args, "--work",
+                        str(tmp_path / "w"), "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert r.returncode == 2 and r.stderr.strip() == msg
+    assert not (tmp_path / "w").exists() and not (tmp_path / "o").exists()
