@@ -186,13 +186,20 @@ def fold_plan(s: dict[str, Any], kind: str, value: str, work: Path, seed: int) -
     }
 
 
-def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], ray: str | None) -> None:
+def run_path(plan: dict[str, Any], task: str, seed: int) -> Path:
+    """Where the report of adapting ``task`` with adaptation seed ``seed`` from a plan's models is cached."""
+    dev, app = task.split(":", 1)
+    return Path(plan["dir"]) / "runs" / f"{dev}-{app}-s{seed}.json"
+
+
+def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int], ray: str | None) -> None:
     """Train (or reuse) every fold's models, for every training seed, as independent units (serial or Ray).
 
     Stage 1: per (fold, training seed) the conditioned model and the FOMAML initialisations. Stage 2 (they live
     in the conditioned model's ``baselines/``): the joint model, the task-specific reference of every held-out
-    task and the incremental method's start (the standalone model of its nearest training task), so the
-    adaptation runs only read models. Fills ``timing`` of each plan (s; None when reused).
+    task whose adaptation runs (``seeds``) are not all cached and the incremental method's start (the
+    standalone model of its nearest training task), so the adaptation runs only read models. Fills ``timing``
+    of each plan (s; None when reused).
     """
     import dataclasses
 
@@ -220,8 +227,11 @@ def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], ray: str | None)
     jobs: dict[Path, Any] = {}
     for f in plans:
         jobs[f["shared"] / "baselines" / "joint"] = f["joint_cfg"]
+        missing = [t for t in f["heldout"] if not all(run_path(f, t, sd).is_file() for sd in seeds)]
+        if not missing:
+            continue
         model = load_checkpoint(f["shared"])
-        for t in f["heldout"]:
+        for t in missing:
             task = make_task(*t.split(":", 1))
             for cfg, dest in (reference_job(model, task, t), incremental_job(model, nearest_task(model, task))):
                 jobs[dest.absolute()] = cfg
@@ -250,7 +260,7 @@ def adapt_runs(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int],
                     {"model": str(f["shared"]), "device": dev, "app": app,
                      "options": {**options, "seed": seed, "meta_model": str(f["meta"])},
                      "extra": {"fold": f["fold"], "kind": f["kind"]},
-                     "dest": str(f["dir"] / "runs" / f"{dev}-{app}-s{seed}.json")},
+                     "dest": str(run_path(f, t, seed))},
                 ))  # fmt: skip
                 owner.append(f)
     for f, rep in zip(owner, C.run_units(units, ray), strict=True):
@@ -530,7 +540,7 @@ def main() -> None:
     seeds = [SEED_BASE + i for i in range(s["seeds"])]
     t0 = time.perf_counter()
     plans = [fold_plan(s, kind, value, work, sd) for kind, value in s["folds"] for sd in train_seeds]
-    train_folds(s, plans, a.ray)
+    train_folds(s, plans, seeds, a.ray)
     adapt_runs(s, plans, seeds, a.ray)
     report(plans, s, seeds, train_seeds, time.perf_counter() - t0, a.out)
     C.log(f"report: {a.out / 'results.md'}")
