@@ -15,7 +15,9 @@ sees half a file:
   ``applier.sh``/``applier.pid``/``cmd.fifo`` (a root-only FIFO)/``ack``.
 
 A pid read from a pid file is used only if it is all digits and ``/proc/<pid>/cmdline`` names the helper's own
-script (so a stale pid reused by another process is never signalled).
+script (so a stale pid reused by another process is never signalled). Whoever restores the stock settings first
+stops the helpers that write them with :func:`stop_command` (SIGTERM, SIGKILL) and waits until they are gone, so
+no request still queued in the applier can land after the restore.
 """
 
 from __future__ import annotations

@@ -41,30 +41,34 @@ def _is_applier(pid: int) -> bool:
         return False
 
 
+def _pin_then_freeze(twin: TwinServer, link: AdbLink) -> tuple[ControlSession, int]:
+    """Start a session that pins every domain through the applier (clamp: min = max), freeze the applier
+    (SIGSTOP) and queue a request for other frequencies behind it; returns the session and the applier's pid."""
+    link.require_root()
+    binding = bind(discover(link), profile_for_codename("oriole"))
+    session = ControlSession(link, binding, method="clamp")
+    session.prepare()
+    session.start()
+    session.apply(np.array([max(len(t) - 1, 0) for t in binding.tables_khz]))
+    session.controller.drain()  # the pin has been written
+    pid = int(twin.read_node(agents.APPLIER_PID).split()[0])
+    assert _is_applier(pid)
+    os.kill(pid, signal.SIGSTOP)
+    assert session.apply(np.zeros(4, dtype=int)) > 0  # queued in the FIFO behind the frozen applier
+    return session, pid
+
+
 def test_watchdog_kills_a_frozen_applier_before_it_restores(twin: TwinServer) -> None:
-    """The host pins every domain through the applier (clamp: min = max), the applier is frozen (SIGSTOP), a
-    request for other frequencies is queued in its FIFO, and the host falls silent. The watchdog must restore
-    only once the applier is dead: after ``restored`` the nodes are at stock, the applier's pid is gone, and they
+    """The applier is frozen with a request queued and the host falls silent. The watchdog must restore only
+    once the applier is dead: after ``restored`` the nodes are at stock, the applier's pid is gone, and they
     stay at stock after the moment the frozen applier would have resumed."""
     before = twin.settings_snapshot()
     link = AdbLink(twin.serial).connect()
     session: ControlSession | None = None
     pid = 0
     try:
-        link.require_root()
-        binding = bind(discover(link), profile_for_codename("oriole"))
-        session = ControlSession(link, binding, method="clamp")
-        session.prepare()
-        session.start()
-        top = np.array([max(len(t) - 1, 0) for t in binding.tables_khz])
-        session.apply(top)
-        session.controller.drain()  # the pin has been written
-        pinned = twin.settings_snapshot()
-        assert pinned != before
-        pid = int(twin.read_node(agents.APPLIER_PID).split()[0])
-        assert _is_applier(pid)
-        os.kill(pid, signal.SIGSTOP)
-        assert session.apply(np.zeros(4, dtype=int)) > 0  # queued in the FIFO behind the frozen applier
+        session, pid = _pin_then_freeze(twin, link)
+        assert twin.settings_snapshot() != before
         t0 = time.monotonic()
         # from here on the host is silent: nothing beats the heartbeat any more
         status = twin.root / wd.STATUS_PATH.lstrip("/")
@@ -85,3 +89,22 @@ def test_watchdog_kills_a_frozen_applier_before_it_restores(twin: TwinServer) ->
         link.close()
     assert session.report is not None and session.report.verified
     assert twin.settings_snapshot() == before
+
+
+def test_host_restore_kills_a_frozen_applier_before_it_restores(twin: TwinServer) -> None:
+    """The host's own restore (end of a run): the frozen applier cannot obey ``quit``, so it is stopped and
+    waited for before the stock settings are written and verified."""
+    before = twin.settings_snapshot()
+    link = AdbLink(twin.serial).connect()
+    pid = 0
+    try:
+        session, pid = _pin_then_freeze(twin, link)
+        report = session.restore()
+        assert not _is_applier(pid), "the host restored while the frozen applier was still alive"
+        assert report.verified and twin.settings_snapshot() == before
+        time.sleep(1.0)  # when the frozen applier would have resumed and written its queued request
+        assert twin.settings_snapshot() == before
+    finally:
+        if pid and _is_applier(pid):
+            os.kill(pid, signal.SIGCONT)
+        link.close()
