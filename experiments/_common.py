@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2 shared cores: spinning OpenMP threads only slow everyone
 
@@ -168,6 +168,31 @@ def add_scale_args(ap: Any) -> None:
     )
 
 
+def runner_for(ray: str | None) -> Any:
+    """The serial runner, or a Ray runner for ``--ray``; a bad value or a missing Ray is a one-line error."""
+    from metadvfs.errors import MetaDVFSError
+    from metadvfs.scale.runner import make_runner
+
+    try:
+        return make_runner(ray)
+    except MetaDVFSError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def run_units(units: Sequence[Any], ray: str | None = None) -> list[Any]:
+    """Run :class:`metadvfs.scale.runner.Unit` s serially or on Ray; results in unit order (same either way)."""
+    from metadvfs.errors import MetaDVFSError
+
+    if not units:
+        return []
+    runner = runner_for(ray)
+    log(f"running {len(units)} unit(s) on the {runner.name} runner")
+    try:
+        return list(runner.run(units, lambda k, i, n: log(f"  [{i}/{n}] {k} done")))
+    except MetaDVFSError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
 def train_all(jobs: Sequence[tuple[Any, Path]], ray: str | None = None) -> list[tuple[Path, float | None]]:
     """Train several ``(config, dest)`` jobs, serially or on Ray; same numbers either way.
 
@@ -177,40 +202,45 @@ def train_all(jobs: Sequence[tuple[Any, Path]], ray: str | None = None) -> list[
     Returns:
         ``(dest, wall s or None if reused)`` per job, in job order.
     """
-    from metadvfs.errors import MetaDVFSError
     from metadvfs.scale.jobs import train_many
-    from metadvfs.scale.runner import make_runner
 
-    try:
-        runner = make_runner(ray)
-    except MetaDVFSError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    runner = runner_for(ray)
     log(f"training {len(jobs)} model(s) on the {runner.name} runner: " + ", ".join(c.name for c, _ in jobs))
     res = train_many(runner, [c for c, _ in jobs], [d for _, d in jobs], lambda k, i, n: log(f"  [{i}/{n}] {k} done"))
-    return [(Path(r["path"]), None if r["status"] == "reused" else float(r["wall_s"])) for r in res]
+    return [(Path(r["path"]), unit_wall(r)) for r in res]
+
+
+def unit_wall(result: dict[str, Any]) -> float | None:
+    """Wall time of a training unit's result, s (None when it reused a finished model)."""
+    return None if result["status"] == "reused" else float(result["wall_s"])
 
 
 BASE_SEED = 0
 """Training seed of the first (or only) model of every method: the seed the scripts always used."""
 
 
-def add_seed_args(ap: Any) -> None:
-    """``--train-seeds N``: train every method with N training seeds (base seed + k)."""
+def add_seed_args(ap: Any, default: int = 3) -> None:
+    """``--train-seeds N``: train every method with N training seeds (base seed + k; ``default`` N)."""
     ap.add_argument(
         "--train-seeds",
         type=int,
-        default=3,
+        default=default,
         metavar="N",
-        help="training seeds per method (seed = base + k; default 3; 1 = one model per method)",
+        help=f"training seeds per method (seed = base + k; default {default}; 1 = one model per method)",
     )
 
 
 def training_seeds(n: int, base: int = BASE_SEED) -> list[int]:
     """The training seeds ``base + k`` for ``k < n``; ``n < 1`` is a one-line error and exit 2."""
     if n < 1:
-        print(f"error: --train-seeds: must be >= 1, got {n}", file=sys.stderr)
-        raise SystemExit(2)
+        fail(f"--train-seeds: must be >= 1, got {n}")
     return [base + k for k in range(n)]
+
+
+def fail(msg: str) -> NoReturn:
+    """Bad input: ``error: <msg>`` on one line of stderr and exit 2."""
+    print(f"error: {msg}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def seed_dir(path: Path, seed: int, base: int = BASE_SEED) -> Path:

@@ -71,8 +71,24 @@ def _minutes(src: R.Source, e: dict[str, Any], where: tuple[str, ...], n: float)
     return f"{m:.2f} ± {sd:.2f} ({reached:.0f}/{n:.0f} reached)"
 
 
+def _adapt_seed_spread(src: R.Source, m: str) -> str:
+    """``± zero-shot PPR / ± zero-shot QoE / ± minutes to 95 %``: std of the per-training-seed means of method
+    ``m`` (all runs), ``-`` when the file has no spread for it."""
+    p = ("aggregate", "all", m)
+    v = [R.opt_num(src, *p, f"{k}_train_seed_std") for k in ("zero_shot_ppr_norm", "zero_shot_qoe")]
+    mins = R.opt_num(src, *p, "vs_reference_minutes_train_seed_std")
+    if None in v or mins is None:
+        return "-"
+    return f"± {R.fmt(v[0])} / ± {R.fmt(v[1])} / ± {mins:.2f}"
+
+
 def adaptation(src: R.Source) -> list[str]:
-    """T3: zero-shot quality and phone-minutes to 95 % of the task-specific reference, per method."""
+    """T3: zero-shot quality and phone-minutes to 95 % of the task-specific reference, per method.
+
+    With several training seeds (``train_seeds`` in the file) the means and ± are over all (training seed x
+    adaptation seed x task) runs and a column gives the spread over training seeds; an older file (one training
+    seed, no ``train_seeds``) renders without that column.
+    """
     agg = R.obj(src, "aggregate")
     budget = R.num(src, "budget_minutes", lo=0)
     a = R.obj(src, "aggregate", "all")
@@ -81,6 +97,8 @@ def adaptation(src: R.Source) -> list[str]:
     if not methods:
         raise MetaDVFSError(f"{src.rel}: field 'aggregate.all' has none of the methods {', '.join(ADAPT_METHODS)}")
     scopes = [k for k in agg if k != "all"]
+    seeds = _train_seeds(src)
+    several = len(seeds) > 1
     rows = []
     for m in methods:
         p = ("aggregate", "all", m)
@@ -94,14 +112,24 @@ def adaptation(src: R.Source) -> list[str]:
             *(_minutes(src, agg, (k, m), R.num(src, "aggregate", k, "n_runs", lo=1)) for k in ["all", *scopes]),
             "-" if red is None else f"{red:+.0f} %",
             R.share(R.num(src, *p, "fallback_share_mean", lo=0, hi=1)),
+            *([_adapt_seed_spread(src, m)] if several else []),
         ])  # fmt: skip
     header = ["method", "zero-shot PPR / QoE", "zero-shot / oracle", "final PPR / QoE",
               "phone-min to 95 % (all runs)", *(f"phone-min to 95 % ({k})" for k in scopes),
               "time saved vs scratch", "QoE-floor share"]  # fmt: skip
+    spread = ""
+    if several:
+        header.append(f"spread over {len(seeds)} training seeds (zero-shot PPR / QoE / min to 95 %)")
+        spread = (f"fold models trained with {len(seeds)} training seeds ({', '.join(f'{x:.0f}' for x in seeds)}), "
+                  "each held-out task adapted from every training seed's models: means and ± over all (training "
+                  "seed × adaptation seed × task) runs, the last column is the std of the per-training-seed "
+                  "means; ")  # fmt: skip
+    elif seeds:
+        spread = "one training seed for the fold models (± over adaptation seeds and tasks); "
     head = [_adapt_headline(src, a, n, budget), "",
-            f"{n:.0f} adaptation runs; budget {budget:g} phone-minutes per method and run; a run that never reaches "
-            "95 % of the task-specific reference's PPR counts at the budget (*reached* says how many did). "
-            "PPR normalised as in the experiment's results.md.", ""]  # fmt: skip
+            f"{n:.0f} adaptation runs; {spread}budget {budget:g} phone-minutes per method and run; a run that "
+            "never reaches 95 % of the task-specific reference's PPR counts at the budget (*reached* says how many "
+            "did). PPR normalised as in the experiment's results.md.", ""]  # fmt: skip
     return [*head, *R.md_table(header, rows)]
 
 

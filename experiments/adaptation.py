@@ -15,16 +15,23 @@ each fold:
    task with the fold's per-task budget, cached) and against the oracle; runs that never get there are
    censored at the budget and counted.
 
+With ``--train-seeds N`` (default 1) every fold's models are trained with training seeds 0..N-1 (seed 0 in
+the fold directory ``<work>/<kind>-<value>``, the single-seed layout, so earlier work directories are reused;
+seed ``s`` in ``<kind>-<value>@seed<s>``) and every held-out task is adapted from each seed's models with every
+adaptation seed; the report gives mean ± std over all (training seed x adaptation seed) runs and the spread over
+training seeds (std of the per-training-seed means) of zero-shot quality and minutes to 95 %. ``--ray`` runs the
+trainings and the adaptation runs as Ray units (same numbers as serial; docs/scale-out.md).
+
 Run from the repository root::
 
     python experiments/adaptation.py --quick      # 2 folds, 1 held-out task each, 3 seeds, small budgets
     python experiments/adaptation.py              # 11 folds over 30 tasks, 3 seeds (long)
+    python experiments/adaptation.py --train-seeds 3 --ray local:2   # the same for 3 training seeds, 2 workers
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -98,6 +105,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
 SEED_BASE = 100
 """Adaptation seeds are 100+i (environments and PPO); every method of a run uses the same seed."""
 TARGET_MINUTES = 3.5
+SPEC_KEYS = ("devices", "apps", "per_task_steps", "envs_per_task", "meta", "base", "generated", "budget_minutes",
+             "phones", "rollout", "eval_seeds", "eval_seconds", "qoe_margin")  # fmt: skip
+"""Settings a work directory is made with (``spec.json``; other values start it afresh)."""
 
 
 def quick_pixel8_fold(per_task_steps: int = 30_000) -> tuple[dict[str, Any], list[str], Path]:
@@ -127,90 +137,158 @@ def fold_tasks(s: dict[str, Any], kind: str, value: str) -> tuple[list[str], lis
     return train, held
 
 
-def _config(s: dict[str, Any], name: str, tasks: list[str], mode: str, generated: dict[str, Any] | None) -> Any:
+def _config(
+    s: dict[str, Any], name: str, tasks: list[str], mode: str, generated: dict[str, Any] | None, seed: int = C.BASE_SEED
+) -> Any:
+    """The config of one fold model (name ``<name>-seed<seed>`` for seeds other than the base seed)."""
     from metadvfs.learn.config import config_from_dict, config_to_dict
 
-    c = C.make_config(s["base"], name, tasks, mode, s["per_task_steps"], s["envs_per_task"], meta=s["meta"])
+    tag = "" if seed == C.BASE_SEED else f"-seed{seed}"
+    c = C.make_config(
+        s["base"], name + tag, tasks, mode, s["per_task_steps"], s["envs_per_task"], seed=seed, meta=s["meta"]
+    )
     if not generated:
         return c
     d = config_to_dict(c)
     d["generated"] = generated
     n_gen = generated["tasks"]
     d["total_steps"] = int(s["per_task_steps"] * (len(tasks) + n_gen))
-    return config_from_dict(d, name)
+    return config_from_dict(d, name + tag)
 
 
-def train_fold(s: dict[str, Any], kind: str, value: str, work: Path) -> dict[str, Any]:
-    """Train (or reuse) the fold's conditioned model, its joint baseline and the FOMAML initialisations."""
-    import shutil
+def fold_plan(s: dict[str, Any], kind: str, value: str, work: Path, seed: int) -> dict[str, Any]:
+    """Tasks, directories and configs of one fold and training seed (nothing is trained).
 
-    from metadvfs.learn.config import MetaConfig
-    from metadvfs.meta.train import meta_train
-
+    Training seed ``seed``'s models live in ``<work>/<kind>-<value>`` for the base seed (the single-seed layout,
+    so earlier work directories are reused) and in ``<work>/<kind>-<value>@seed<seed>`` otherwise: ``shared/``
+    (the conditioned model; its ``baselines/`` hold the joint model, the references and the incremental starts),
+    ``meta/`` (FOMAML) and ``runs/`` (the adaptation reports).
+    """
     train_tasks, held = fold_tasks(s, kind, value)
-    fw = work / f"{kind}-{value}"
-    fw.mkdir(parents=True, exist_ok=True)
+    fw = C.seed_dir(work / f"{kind}-{value}", seed).absolute()
     devs = sorted({t.split(":")[0] for t in train_tasks})
     apps = sorted({t.split(":")[1] for t in train_tasks})
     gen = {**s["generated"], "base_devices": devs, "base_apps": apps} if s["generated"]["tasks"] else None
-    timing: dict[str, float | None] = {}
-    cfg = _config(s, f"lo{kind[0]}o-{value}", train_tasks, "conditioned", gen)
-    shared, timing["shared_train_s"] = C.train_cached(cfg, fw / "shared")
-    jcfg = _config(s, f"lo{kind[0]}o-{value}-joint", train_tasks, "joint", None)
-    _, timing["joint_train_s"] = C.train_cached(jcfg, shared / "baselines" / "joint")
-    meta_dir = fw / "meta"
-    timing["meta_train_s"] = None
-    if not (meta_dir / "model.json").is_file():
-        shutil.rmtree(meta_dir, ignore_errors=True)
-        C.log(f"[{kind} {value}] FOMAML meta-training on {len(train_tasks)} tasks")
-        mcfg = _config(s, f"lo{kind[0]}o-{value}-meta", train_tasks, "conditioned", None)
-        _, timing["meta_train_s"] = C.timed(lambda: meta_train(mcfg, MetaConfig(**s["meta"]), meta_dir))
+    name = f"lo{kind[0]}o-{value}"
     return {
+        "fold": f"{kind}:{value}",
+        "kind": kind,
+        "train_seed": seed,
         "train_tasks": train_tasks,
         "heldout": held,
-        "shared": shared,
-        "meta": meta_dir,
-        "timing": timing,
+        "dir": fw,
+        "shared": fw / "shared",
+        "meta": fw / "meta",
         "generated": gen,
+        "cfg": _config(s, name, train_tasks, "conditioned", gen, seed),
+        "joint_cfg": _config(s, f"{name}-joint", train_tasks, "joint", None, seed),
+        "meta_cfg": _config(s, f"{name}-meta", train_tasks, "conditioned", None, seed),
     }
 
 
-def run_fold(s: dict[str, Any], kind: str, value: str, work: Path, seeds: list[int]) -> dict[str, Any]:
-    """Train the fold's models and adapt every held-out task with every method and seed (runs are cached)."""
-    from metadvfs.meta.adapt import adapt
+def run_path(plan: dict[str, Any], task: str, seed: int) -> Path:
+    """Where the report of adapting ``task`` with adaptation seed ``seed`` from a plan's models is cached."""
+    dev, app = task.split(":", 1)
+    return Path(plan["dir"]) / "runs" / f"{dev}-{app}-s{seed}.json"
 
-    f = train_fold(s, kind, value, work)
-    runs = []
-    for tname in f["heldout"]:
-        dev, app = tname.split(":", 1)
-        for seed in seeds:
-            cache = work / f"{kind}-{value}" / "runs" / f"{dev}-{app}-s{seed}.json"
-            if cache.is_file():
-                runs.append(json.loads(cache.read_text()))
-                continue
-            C.log(f"[{kind} {value}] adapt {tname} seed {seed}: {', '.join(METHODS)}")
-            rep, wall = C.timed(lambda dev=dev, app=app, seed=seed: adapt(
-                f["shared"], dev, app, s["budget_minutes"], None, list(METHODS), seed, s["phones"], s["rollout"],
-                1, s["eval_seeds"], s["eval_seconds"], s["qoe_margin"], meta_model=f["meta"],
-            ))  # fmt: skip
-            rep.update({"fold": f"{kind}:{value}", "kind": kind, "wall_s": round(wall, 1)})
-            cache.parent.mkdir(exist_ok=True)
-            cache.write_text(json.dumps(rep))
-            runs.append(rep)
-    return {**{k: (str(v) if isinstance(v, Path) else v) for k, v in f.items()}, "runs": runs}
+
+def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int], ray: str | None) -> None:
+    """Train (or reuse) every fold's models, for every training seed, as independent units (serial or Ray).
+
+    Stage 1: per (fold, training seed) the conditioned model and the FOMAML initialisations. Stage 2 (they live
+    in the conditioned model's ``baselines/``): the joint model, the task-specific reference of every held-out
+    task whose adaptation runs (``seeds``) are not all cached and the incremental method's start (the
+    standalone model of its nearest training task), so the adaptation runs only read models. Fills ``timing``
+    of each plan (s; None when reused).
+    """
+    import dataclasses
+
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.learn.config import config_to_dict
+    from metadvfs.meta.adapt import incremental_job, nearest_task, reference_job
+    from metadvfs.scale.jobs import train_units
+    from metadvfs.scale.runner import Unit
+    from metadvfs.tasks.task import make_task
+
+    units = []
+    for f in plans:
+        sd = f["train_seed"]
+        for d in (f["shared"], f["meta"], f["shared"] / "baselines" / "joint"):
+            C.drop_other_seed(d, sd)
+        (shared,) = train_units([f["cfg"]], [f["shared"]])
+        meta = {"config": config_to_dict(f["meta_cfg"]), "meta": dict(s["meta"]), "dest": str(f["meta"])}
+        units += [
+            dataclasses.replace(shared, key=f"train {f['dir'].name}/shared"),
+            Unit(f"meta {f['dir'].name}", "metadvfs.scale.units:meta_unit", meta),
+        ]
+    res = C.run_units(units, ray)
+    for i, f in enumerate(plans):
+        f["timing"] = {"shared_train_s": C.unit_wall(res[2 * i]), "meta_train_s": C.unit_wall(res[2 * i + 1])}
+    jobs: dict[Path, Any] = {}
+    for f in plans:
+        jobs[f["shared"] / "baselines" / "joint"] = f["joint_cfg"]
+        missing = [t for t in f["heldout"] if not all(run_path(f, t, sd).is_file() for sd in seeds)]
+        if not missing:
+            continue
+        model = load_checkpoint(f["shared"])
+        for t in missing:
+            task = make_task(*t.split(":", 1))
+            for cfg, dest in (reference_job(model, task, t), incremental_job(model, nearest_task(model, task))):
+                jobs[dest.absolute()] = cfg
+    dests = list(jobs)
+    res2 = dict(zip(dests, C.train_all([(jobs[d], d) for d in dests], ray), strict=True))
+    for f in plans:
+        f["timing"]["joint_train_s"] = res2[f["shared"] / "baselines" / "joint"][1]
+
+
+def adapt_runs(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int], ray: str | None) -> None:
+    """Adapt every held-out task of every plan with every method and adaptation seed (one unit per run; the
+    reports are cached in ``runs/``). Sets ``runs`` of each plan (each report with its ``train_seed``)."""
+    from metadvfs.scale.runner import Unit
+
+    options = {"budget_minutes": s["budget_minutes"], "methods": list(METHODS), "n_envs": s["phones"],
+               "rollout": s["rollout"], "eval_every": 1, "eval_seeds": s["eval_seeds"],
+               "eval_seconds": s["eval_seconds"], "qoe_margin": s["qoe_margin"]}  # fmt: skip
+    units, owner = [], []
+    for f in plans:
+        f["runs"] = []
+        for t in f["heldout"]:
+            dev, app = t.split(":", 1)
+            for seed in seeds:
+                units.append(Unit(
+                    f"adapt {f['dir'].name} {t} seed {seed}", "metadvfs.scale.units:adapt_unit",
+                    {"model": str(f["shared"]), "device": dev, "app": app,
+                     "options": {**options, "seed": seed, "meta_model": str(f["meta"])},
+                     "extra": {"fold": f["fold"], "kind": f["kind"]},
+                     "dest": str(run_path(f, t, seed))},
+                ))  # fmt: skip
+                owner.append(f)
+    for f, rep in zip(owner, C.run_units(units, ray), strict=True):
+        f["runs"].append({**rep, "train_seed": f["train_seed"]})
+
+
+SEED_SPREAD_KEYS = ("zero_shot_ppr_norm", "zero_shot_qoe", "vs_reference_minutes", "vs_oracle_minutes")
+"""Per-method quantities whose spread over training seeds :func:`aggregate` reports."""
 
 
 def aggregate(runs: list[dict[str, Any]], budget: float) -> dict[str, Any]:
     """Per method: zero-shot and final quality, minutes to 95 % (censored at the budget), reduction vs scratch.
+
+    Means and stds are over all runs (training seed x adaptation seed x held-out task). The spread over training
+    seeds: per training seed the mean over its runs of each of :data:`SEED_SPREAD_KEYS` (``per_train_seed``),
+    and the population std of those means (``<key>_train_seed_std``, None with one training seed). A run without
+    ``train_seed`` (written before training seeds existed) counts as the base seed.
 
     Args:
         runs: ``metadvfs adapt`` reports.
         budget: Budget in phone-minutes (the value a run that never reached 95 % counts as).
 
     Returns:
-        ``{method: {...}}`` plus ``n_runs``.
+        ``{method: {...}}`` plus ``n_runs`` and ``train_seeds``.
     """
-    out: dict[str, Any] = {"n_runs": len(runs)}
+    tseed = [int(r.get("train_seed", C.BASE_SEED)) for r in runs]
+    tseeds = sorted(set(tseed))
+    out: dict[str, Any] = {"n_runs": len(runs), "train_seeds": tseeds}
     methods = [m for m in METHODS if all(m in r["methods"] for r in runs)]
     mins: dict[str, dict[str, np.ndarray]] = {}
     for m in methods:
@@ -231,6 +309,19 @@ def aggregate(runs: list[dict[str, Any]], budget: float) -> dict[str, Any]:
             e[f"{vs}_reached"] = int(sum(x is not None for x in raw))
             e[f"{vs}_within_target"] = int(sum(x is not None and x <= TARGET_MINUTES for x in raw))
         e["fallback_share_mean"] = float(np.mean([r["methods"][m]["fallback_share"] for r in runs]))
+        per_run = {
+            "zero_shot_ppr_norm": np.array([r["methods"][m]["zero_shot"]["ppr_norm"] for r in runs], dtype=float),
+            "zero_shot_qoe": np.array([r["methods"][m]["zero_shot"]["qoe"] for r in runs], dtype=float),
+            "vs_reference_minutes": mins[m]["vs_reference"],
+            "vs_oracle_minutes": mins[m]["vs_oracle"],
+        }
+        sel = {sd: np.array([t == sd for t in tseed]) for sd in tseeds}
+        e["per_train_seed"] = [
+            {"seed": sd, **{k: float(per_run[k][sel[sd]].mean()) for k in SEED_SPREAD_KEYS}} for sd in tseeds
+        ]
+        for k in SEED_SPREAD_KEYS:
+            spread = C.seed_spread([p[k] for p in e["per_train_seed"]])[1]
+            e[f"{k}_train_seed_std"] = spread if len(tseeds) > 1 else None
         out[m] = e
     if "scratch" in mins:
         for m in methods:
@@ -277,8 +368,50 @@ def plot_curves(runs: list[dict[str, Any]], path: Path) -> None:
     C.savefig(fig, path)
 
 
-def report(folds: list[dict[str, Any]], s: dict[str, Any], seeds: list[int], wall: float, out: Path) -> None:
-    """Markdown tables + JSON + figure."""
+def _seed_spread_cell(e: dict[str, Any]) -> str:
+    """``± zero-shot PPR / ± zero-shot QoE / ± minutes to 95 %`` over training seeds (``-`` with one seed)."""
+    if e.get("zero_shot_ppr_norm_train_seed_std") is None:
+        return "-"
+    return (f"± {e['zero_shot_ppr_norm_train_seed_std']:.3f} / ± {e['zero_shot_qoe_train_seed_std']:.3f} / "
+            f"± {e['vs_reference_minutes_train_seed_std']:.2f}")  # fmt: skip
+
+
+def _method_rows(a: dict[str, Any]) -> list[list[str]]:
+    """One results.md row per method of an :func:`aggregate` scope."""
+    rows = []
+    for m in METHODS:
+        if m not in a:
+            continue
+        e = a[m]
+        red = e.get("vs_reference_reduction_pct")
+        rows.append([
+            m,
+            f"{e['zero_shot_ppr_norm_mean']:.3f} ± {e['zero_shot_ppr_norm_std']:.3f} / {e['zero_shot_qoe_mean']:.3f}",
+            f"{e['zero_shot_ratio_to_oracle_mean']:.3f}",
+            f"{e['final_ppr_norm_mean']:.3f} ± {e['final_ppr_norm_std']:.3f} / {e['final_qoe_mean']:.3f}",
+            f"{e['vs_reference_minutes_mean']:.2f} ± {e['vs_reference_minutes_std']:.2f}",
+            f"{e['vs_reference_reached']}/{a['n_runs']} ({e['vs_reference_within_target']} ≤ {TARGET_MINUTES})",
+            "-" if red is None else f"{red:+.0f} %",
+            f"{e['vs_oracle_minutes_mean']:.2f} ({e['vs_oracle_reached']}/{a['n_runs']})",
+            f"{e['fallback_share_mean']:.1%}",
+            *([_seed_spread_cell(e)] if len(a["train_seeds"]) > 1 else []),
+        ])  # fmt: skip
+    return rows
+
+
+def report(
+    folds: list[dict[str, Any]], s: dict[str, Any], seeds: list[int], train_seeds: list[int], wall: float, out: Path
+) -> None:
+    """Markdown tables + JSON + figure.
+
+    Args:
+        folds: One :func:`fold_plan` per (fold, training seed), with its ``runs`` and ``timing``.
+        s: Settings.
+        seeds: Adaptation seeds.
+        train_seeds: Training seeds of the fold models.
+        wall: Wall time of the run, s.
+        out: Report directory.
+    """
     runs = [r for f in folds for r in f["runs"]]
     scopes = {"all": runs}
     for kind in ("device", "app"):
@@ -287,11 +420,22 @@ def report(folds: list[dict[str, Any]], s: dict[str, Any], seeds: list[int], wal
             scopes[f"leave-one-{kind}-out"] = rr
     budget = float(runs[0]["methods"]["scratch"]["curve"][-1][0]) if runs else s["budget_minutes"]
     agg = {k: aggregate(v, budget) for k, v in scopes.items()}
+    n_ts = len(train_seeds)
+    names = list(dict.fromkeys(f["fold"] for f in folds))
+    held = list(dict.fromkeys(t for f in folds for t in f["heldout"]))
+    ts_txt = (
+        f"training seed {train_seeds[0]} for the fold models"
+        if n_ts == 1
+        else f"{n_ts} training seeds ({', '.join(map(str, train_seeds))}) for the fold models, every held-out task "
+        "adapted from each training seed's models with every adaptation seed: means and ± are over all (training "
+        "seed × adaptation seed × task) runs, and the last column is the spread over training seeds (std of the "
+        "per-training-seed means) of zero-shot PPR, zero-shot QoE and minutes to 95 % of the reference"
+    )
     md = [
         "# Zero-shot quality and adaptation on held-out phones and apps",
         "",
-        f"Folds: {', '.join(f['fold'] for f in folds)}; held-out tasks: "
-        f"{', '.join(t for f in folds for t in f['heldout'])}; seeds {seeds}. Budget per method and run "
+        f"Folds: {', '.join(names)}; held-out tasks: {', '.join(held)}; adaptation seeds {seeds}; {ts_txt}. "
+        f"Budget per method and run "
         f"{budget:.2f} phone-minutes ({s['phones']} simulated phones x {s['rollout']} decisions per update; "
         f"phone-minutes = decisions x 0.1 s / 60). Quality = mean PPR normalised to the evaluation code's stock "
         f"reference and QoE on {s['eval_seeds']} held-out episodes of {s['eval_seconds']:g} s (seeds 10000+i, "
@@ -304,6 +448,10 @@ def report(folds: list[dict[str, Any]], s: dict[str, Any], seeds: list[int], wal
         "count at the budget (*reached* says how many did).",
         "",
     ]
+    spread = f"spread over {n_ts} training seeds (zero-shot PPR / QoE / min to 95 % ref)"
+    header = ["method", "zero-shot PPR / QoE", "zero-shot / oracle", "final PPR / QoE", "min to 95 % ref (mean ± std)",
+              "reached", "vs scratch", "min to 95 % oracle", "QoE-floor share"]  # fmt: skip
+    header += [spread] if n_ts > 1 else []
     for scope, a in agg.items():
         md += [
             f"## {scope} ({a['n_runs']} runs)",
@@ -311,42 +459,9 @@ def report(folds: list[dict[str, Any]], s: dict[str, Any], seeds: list[int], wal
             f"Reference PPR (mean) {a['reference_ppr_mean']:.3f}, oracle {a['oracle_ppr_mean']:.3f}, stock QoE "
             f"{a['stock_qoe_mean']:.3f}.",
             "",
+            *C.md_table(header, _method_rows(a)),
+            "",
         ]
-        rows = []
-        for m in METHODS:
-            if m not in a:
-                continue
-            e = a[m]
-            red = e.get("vs_reference_reduction_pct")
-            rows.append(
-                [
-                    m,
-                    f"{e['zero_shot_ppr_norm_mean']:.3f} ± {e['zero_shot_ppr_norm_std']:.3f} / "
-                    f"{e['zero_shot_qoe_mean']:.3f}",
-                    f"{e['zero_shot_ratio_to_oracle_mean']:.3f}",
-                    f"{e['final_ppr_norm_mean']:.3f} ± {e['final_ppr_norm_std']:.3f} / {e['final_qoe_mean']:.3f}",
-                    f"{e['vs_reference_minutes_mean']:.2f} ± {e['vs_reference_minutes_std']:.2f}",
-                    f"{e['vs_reference_reached']}/{a['n_runs']} ({e['vs_reference_within_target']} ≤ {TARGET_MINUTES})",
-                    "-" if red is None else f"{red:+.0f} %",
-                    f"{e['vs_oracle_minutes_mean']:.2f} ({e['vs_oracle_reached']}/{a['n_runs']})",
-                    f"{e['fallback_share_mean']:.1%}",
-                ]
-            )
-        md += C.md_table(
-            [
-                "method",
-                "zero-shot PPR / QoE",
-                "zero-shot / oracle",
-                "final PPR / QoE",
-                "min to 95 % ref (mean ± std)",
-                "reached",
-                "vs scratch",
-                "min to 95 % oracle",
-                "QoE-floor share",
-            ],
-            rows,
-        )
-        md.append("")
     md += ["## Per run (minutes to 95 % of the reference; '-' = not reached)", ""]
     rows = []
     for r in runs:
@@ -356,57 +471,37 @@ def report(folds: list[dict[str, Any]], s: dict[str, Any], seeds: list[int], wal
             for m in METHODS
         ]
         ref = r["reference"]
-        rows.append(
-            [
-                r["fold"],
-                r["task"],
-                r["seed"],
-                r["routed_model"],
-                r["nearest_task"],
-                f"{ref['ppr_norm']:.3f}/{ref['qoe']:.3f}" if ref else "-",
-                *cells,
-            ]
-        )
+        rows.append([r["fold"], r["task"], r["train_seed"], r["seed"], r["routed_model"], r["nearest_task"],
+                     f"{ref['ppr_norm']:.3f}/{ref['qoe']:.3f}" if ref else "-", *cells])  # fmt: skip
     md += C.md_table(
-        [
-            "fold",
-            "task",
-            "seed",
-            "routed",
-            "nearest",
-            "reference PPR/QoE",
-            *(f"{m} (zero-shot→final PPR)" for m in METHODS),
-        ],
+        ["fold", "task", "training seed", "adaptation seed", "routed", "nearest", "reference PPR/QoE",
+         *(f"{m} (zero-shot→final PPR)" for m in METHODS)],
         rows,
-    )
+    )  # fmt: skip
     md += ["", "## Source models", ""]
     md += C.md_table(
-        ["fold", "training tasks", "shared train s", "joint train s", "FOMAML s"],
+        ["fold", "training seed", "training tasks", "shared train s", "joint train s", "FOMAML s"],
         [
-            [
-                f["fold"],
-                len(f["train_tasks"]),
-                *(
-                    "reused" if f["timing"].get(k) is None else f"{f['timing'][k]:.0f}"
-                    for k in ("shared_train_s", "joint_train_s", "meta_train_s")
-                ),
-            ]
+            [f["fold"], f["train_seed"], len(f["train_tasks"]),
+             *("reused" if f["timing"].get(k) is None else f"{f['timing'][k]:.0f}"
+               for k in ("shared_train_s", "joint_train_s", "meta_train_s"))]
             for f in folds
         ],
-    )
+    )  # fmt: skip
     md += ["", "![quality vs phone-minutes](adaptation_curves.png)"]
     plot_curves(runs, out / "adaptation_curves.png")
-    slim = [{k: v for k, v in r.items()} for r in runs]
+    keep = ("fold", "train_seed", "train_tasks", "heldout", "shared", "meta", "timing", "generated")
     C.write_report(
         out,
         md,
         {
             "settings": s,
             "seeds": seeds,
+            "train_seeds": train_seeds,
             "budget_minutes": budget,
             "aggregate": agg,
-            "runs": slim,
-            "folds": [{k: v for k, v in f.items() if k != "runs"} for f in folds],
+            "runs": runs,
+            "folds": [{k: str(f[k]) if isinstance(f[k], Path) else f[k] for k in keep} for f in folds],
         },
         wall,
     )
@@ -420,7 +515,10 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="models and runs (default runs/experiments/...)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per held-out task (default 3)")
     ap.add_argument("--folds", default=None, help="subset of folds, e.g. device:pixel8,app:weibo (default all)")
+    C.add_seed_args(ap, default=1)
+    C.add_scale_args(ap)
     a = ap.parse_args()
+    train_seeds = C.training_seeds(a.train_seeds)
     C.limit_threads()
     mode = "quick" if a.quick else "full"
     a.out = a.out or C.RESULTS / "adaptation" / mode
@@ -429,46 +527,22 @@ def main() -> None:
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
     if a.seeds is not None:
         if a.seeds < 1:
-            raise SystemExit("error: --seeds: must be >= 1")
+            C.fail(f"--seeds: must be >= 1, got {a.seeds}")
         s["seeds"] = a.seeds
     if a.folds:
         want = [f.strip().split(":", 1) for f in a.folds.split(",") if f.strip()]
         bad = [":".join(f) for f in want if f not in s["folds"]]
         if bad:
-            raise SystemExit(
-                f"error: --folds: unknown fold {bad[0]!r}; choose from " + ", ".join(":".join(f) for f in s["folds"])
-            )
+            C.fail(f"--folds: unknown fold {bad[0]!r}; choose from " + ", ".join(":".join(f) for f in s["folds"]))
         s["folds"] = want
     work = a.work or C.ROOT / "runs" / "experiments" / f"adaptation2-{mode}"
-    C.prepare_work(
-        work,
-        {
-            k: s[k]
-            for k in (
-                "devices",
-                "apps",
-                "per_task_steps",
-                "envs_per_task",
-                "meta",
-                "base",
-                "generated",
-                "budget_minutes",
-                "phones",
-                "rollout",
-                "eval_seeds",
-                "eval_seconds",
-                "qoe_margin",
-            )
-        },
-    )
+    C.prepare_work(work, {k: s[k] for k in SPEC_KEYS})  # the training seed is in the fold directories' names
     seeds = [SEED_BASE + i for i in range(s["seeds"])]
     t0 = time.perf_counter()
-    folds = []
-    for kind, value in s["folds"]:
-        f = run_fold(s, kind, value, work, seeds)
-        f["fold"] = f"{kind}:{value}"
-        folds.append(f)
-    report(folds, s, seeds, time.perf_counter() - t0, a.out)
+    plans = [fold_plan(s, kind, value, work, sd) for kind, value in s["folds"] for sd in train_seeds]
+    train_folds(s, plans, seeds, a.ray)
+    adapt_runs(s, plans, seeds, a.ray)
+    report(plans, s, seeds, train_seeds, time.perf_counter() - t0, a.out)
     C.log(f"report: {a.out / 'results.md'}")
 
 

@@ -141,13 +141,19 @@ def run_guard(
     walls: dict[tuple[str, int], float | None],
 ) -> tuple[Path, dict[str, Any]]:
     """The negative-transfer guard on one training seed's metadata-grouped model (its standalone baseline = the
-    standalone run of the same seed; fine-tuning seed = the training seed); reused when finished."""
+    standalone run of the same seed; fine-tuning seed = the training seed); reused when finished with the
+    guard's current PPR reference (a guard run before it normalised to ``stock`` is run again)."""
     import json
 
+    from metadvfs.learn.evaluate import REFERENCE
     from metadvfs.meta.guard import guard
 
     gdir = C.seed_dir(work / "metadata_groups+guard", seed)
-    if not (gdir / "guard.json").is_file():
+    done = gdir / "guard.json"
+    old_ref = json.loads(done.read_text()).get("reference", "schedutil") if done.is_file() else None
+    if old_ref not in (None, REFERENCE):
+        C.log(f"{gdir}: the guard normalised PPR to {old_ref}, not {REFERENCE}; running it again")
+    if old_ref != REFERENCE:
         shutil.rmtree(gdir, ignore_errors=True)
         sa = dirs[("metadata_groups", seed)] / "baselines" / "standalone"
         if not (sa / "model.json").is_file():

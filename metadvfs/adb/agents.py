@@ -19,8 +19,8 @@ started once with ``nohup`` and talking to the host through files in :data:`AGEN
   read. It is started and stopped by :mod:`metadvfs.deploy.applier`.
 
 Both exit on their own when the host's heartbeat (``heartbeat``, written in every read) has not changed for
-a few seconds (poller) or when told to (applier: ``quit``; it is also killed by the watchdog before it
-restores).
+a few seconds (poller) or when told to (applier: ``quit``; the watchdog also stops it, SIGTERM then SIGKILL,
+and waits until it is gone before it restores: :func:`metadvfs.deploy.ondevice.stop_command`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 The script, its pid file, its FIFO and its acknowledgement live in the root-owned 0700 directory
 (:mod:`metadvfs.deploy.ondevice`); the FIFO is created by root with mode 0600, so only root can send requests.
-Stopping sends ``quit``; if the applier does not exit, it is killed as root, but only the pid its pid file
-names and only if ``/proc/<pid>/cmdline`` shows it is the applier.
+Stopping sends ``quit``; if the applier does not exit, it is stopped as root and waited for
+(:func:`metadvfs.deploy.ondevice.stop_helpers`: SIGTERM, SIGKILL), but only the pid its pid file names and only
+while ``/proc/<pid>/cmdline`` shows it is the applier.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from metadvfs.adb.link import AdbLink
 from metadvfs.adb.shellsafe import q
 from metadvfs.deploy import ondevice as od
 from metadvfs.errors import MetaDVFSError
-
-SCRIPT_NAME = "applier.sh"
 
 
 def start_applier(link: AdbLink, nodes: list[str], tables: list[tuple[int, ...]], beat: str = "") -> None:
@@ -39,11 +38,21 @@ def start_applier(link: AdbLink, nodes: list[str], tables: list[tuple[int, ...]]
         raise MetaDVFSError(f"the root applier did not start (no {agents.APPLIER_PID} after 3 s)")
 
 
-def stop_applier(link: AdbLink, timeout_s: float = 2.0) -> None:
-    """Tell the applier to exit (``quit``) and wait; kill it (checked pid) if it does not."""
+def stop_applier(link: AdbLink, timeout_s: float = 2.0) -> bool:
+    """Tell the applier to exit (``quit``) and wait; if it does not, stop it and wait until it is gone.
+
+    Args:
+        link: Link with root.
+        timeout_s: Wait for the ``quit`` to be obeyed, s.
+
+    Returns:
+        Whether the applier is gone (``False`` only if it outlived SIGKILL: blocked in a write).
+    """
     f = q(agents.FIFO_PATH)
     # O_RDWR open never blocks, even if the applier has just exited (the message may then be lost: kill below)
     link.root_shell(f"[ -f {q(agents.APPLIER_PID)} ] && [ -p {f} ] && echo quit 1<> {f}; true")
-    if not agents.wait_for(link, agents.APPLIER_PID, False, timeout_s, as_root=True):
-        link.root_shell(od.kill_command(agents.APPLIER_PID, SCRIPT_NAME))
+    gone = agents.wait_for(link, agents.APPLIER_PID, False, timeout_s, as_root=True)
+    if not gone:
+        gone = not od.stop_helpers(link, [od.APPLIER])
     link.root_shell(f"rm -f {f}")
+    return gone

@@ -30,12 +30,13 @@ from metadvfs.errors import MetaDVFSError
 
 STALE_MARGIN_S = 2.0
 """Heartbeat silence beyond the holder's watchdog timeout after which a claim without a watchdog is stale, s."""
-WATCHDOG_GRACE_S = 5.0
-"""How much longer than its timeout a live watchdog may take to restore before it is presumed stuck, s."""
+WATCHDOG_GRACE_S = 5.0 + 2 * od.STOP_WAIT_S
+"""How much longer than its timeout a live watchdog may take to restore before it is presumed stuck, s: one
+check (1 s), stopping the applier and the runner (up to :data:`~metadvfs.deploy.ondevice.STOP_WAIT_S` after
+SIGTERM and again after SIGKILL), the restore, and a margin."""
 POLL_S = 0.25
 """Pause between two looks at a held claim, s."""
-WATCHDOG_SCRIPT = "watchdog.sh"
-WATCHDOG_PID = f"{od.ROOT_DIR}/watchdog.pid"
+WATCHDOG_PID, WATCHDOG_SCRIPT = od.WATCHDOG
 
 
 class PhoneBusy(MetaDVFSError):
@@ -121,14 +122,19 @@ def _try_claim(link: AdbLink, token: str, timeout_s: float) -> bool:
 
 
 def _take_stale(link: AdbLink, token: str, old_owner: str, timeout_s: float) -> bool:
-    """Atomically move a stale claim aside (only one taker wins) and claim the phone."""
+    """Atomically move a stale claim aside (only one taker wins), stop its run's helpers, and claim the phone.
+
+    The stale run's watchdog (stuck), applier and runner are stopped and waited for
+    (:func:`~metadvfs.deploy.ondevice.stop_command`) before the claim is taken, so none of them can write after
+    this run restores the earlier snapshot.
+    """
     stale = f"{od.ROOT_DIR}/stale-{token}"
     owner_ok = f'[ "$(cat {q(od.OWNER_PATH)} 2>/dev/null)" = {q(old_owner)} ]'
     cmd = (
         f"if {owner_ok} && mv {q(od.CLAIM_DIR)} {q(stale)} 2>/dev/null; then rm -rf {q(stale)}; "
-        f"{od.kill_command(WATCHDOG_PID, WATCHDOG_SCRIPT)}; echo @@moved; fi"
+        f"{od.stop_command([od.WATCHDOG, od.APPLIER, od.RUNNER], progress=True)}; echo @@moved; fi"
     )
-    out = link.root_shell(cmd)
+    out = link.root_shell(cmd, timeout_s=link.timeout_s + od.stop_seconds())
     if "@@moved" not in out:
         return False
     return _try_claim(link, token, timeout_s)

@@ -17,7 +17,8 @@ Start (:func:`start_on_phone`), in this order (nothing is changed before the run
    ``kill -9`` of the runner is restored by the watchdog within its timeout (3 s) plus one check (1 s).
 
 ``--status`` reads the runner's status file and checks its pid; ``--stop`` creates the stop file (the runner
-restores and verifies every node it wrote, then runs ``restore.sh``), waits for it to exit, and finishes with
+restores and verifies every node it wrote, then runs ``restore.sh``), waits up to 10 s for it to exit (then
+stops it: SIGTERM, SIGKILL, and waits until it is gone), and finishes with
 ``deploy --restore`` (verify against the stock snapshot, remove it, release the claim); ``--logs`` copies the step
 log and writes it as a replayable trace (``metadvfs replay --trace``).
 """
@@ -215,8 +216,7 @@ def stop_on_phone(serial: str, timeout_s: float = 5.0, link: AdbLink | None = No
                 time.sleep(0.1)
                 st = read_status(link)
             if st["alive"] == "yes":
-                link.root_shell(f'p=$(cat {q(rp.PID_PATH)}); kill "$p" 2>/dev/null; true')
-                time.sleep(1.0)
+                od.stop_helpers(link, [od.RUNNER])
                 st = read_status(link)
         res = restore_phone(link.serial, timeout_s=timeout_s, link=link)
         return {"runner": st, "restore": res}

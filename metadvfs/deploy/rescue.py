@@ -1,9 +1,9 @@
 """``metadvfs deploy --restore``: put a phone back to its saved stock settings without running a governor.
 
 Claims the phone like a deploy (waiting for a live watchdog, taking over a stale claim), stops any helper of an
-earlier run (checked pids only), restores from the persistent snapshot on the phone, or, when the phone has
-none, from the host copy (only if the phone's codename matches), reads everything back, and removes the
-snapshot only when every setting matched.
+earlier run (applier, runner, watchdog; checked pids only) and waits until each is gone, restores from the
+persistent snapshot on the phone, or, when the phone has none, from the host copy (only if the phone's codename
+matches), reads everything back, and removes the snapshot only when every setting matched.
 """
 
 from __future__ import annotations
@@ -79,10 +79,10 @@ def _restore(link: AdbLink, notes: list[str]) -> dict[str, Any]:
     code = parse_getprop(link.shell("getprop ro.product.device"), "getprop ro.product.device")
     if code != saved.codename:
         raise MetaDVFSError(f"{source} is a snapshot of a {saved.codename!r}, but {link.serial} is a {code!r}")
-    link.root_shell(
-        f"{od.kill_command(agents.APPLIER_PID, 'applier.sh')}; {od.kill_command(wd.PID_PATH, 'watchdog.sh')}; "
-        f"rm -f {q(agents.FIFO_PATH)}"
-    )
+    left = od.stop_helpers(link, [od.APPLIER, od.RUNNER, od.WATCHDOG])
+    if left:
+        notes.append(f"{', '.join(left)} still ran after SIGKILL (blocked in the kernel); restoring anyway")
+    link.root_shell(f"rm -f {q(agents.FIFO_PATH)}")
     s = Script()
     cmds = stk.restore_commands(saved)
     for i, (_label, cmd, _opt) in enumerate(cmds):

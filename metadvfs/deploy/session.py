@@ -6,7 +6,8 @@ the persistent snapshot exists):
 1. claim the phone (:mod:`metadvfs.deploy.claim`: an atomic ``mkdir`` as root; waits for an earlier run's
    watchdog to restore and release it, takes over a stale claim, refuses while another deploy runs);
 2. finish an earlier run's restore: if the phone holds a persistent stock snapshot (:mod:`metadvfs.deploy.stock`)
-   restore from it and read everything back; if only the host copy exists, compare the phone with it; refuse
+   stop the earlier run's applier and runner if they are still alive (and wait until they are gone), restore
+   from it and read everything back; if only the host copy exists, compare the phone with it; refuse
    (naming each difference, nothing changed) when the phone is not at that stock;
 3. snapshot every node the controller may write and every service/property of the family's plan (reads);
 4. write the snapshot to the phone (``stock.json`` + ``restore.sh``, root-only; plus a Magisk boot script when
@@ -17,10 +18,11 @@ the persistent snapshot exists):
 8. start the root applier, which from then on performs the per-decision writes (:mod:`metadvfs.deploy.applier`).
 
 Every setup round trip also advances the root heartbeat, so a deploy that starts meanwhile sees a live owner.
-:meth:`ControlSession.restore` is idempotent: it reconnects if the link was lost, stops the applier, runs the
-snapshot's restore commands, verifies nodes, services and properties, stops the watchdog and the poller, and,
-only when everything matched, removes the snapshot (phone and host) and releases the claim. If the phone cannot
-be reached, the watchdog restores it once the heartbeat has been silent for ``heartbeat_timeout_s``.
+:meth:`ControlSession.restore` is idempotent: it reconnects if the link was lost, stops the applier (``quit``; if it
+does not exit: SIGTERM, SIGKILL, and a wait until it is gone), runs the snapshot's restore commands, verifies
+nodes, services and properties, stops the watchdog and the poller, and, only when everything matched, removes
+the snapshot (phone and host) and releases the claim. If the phone cannot be reached, the watchdog restores it
+once the heartbeat has been silent for ``heartbeat_timeout_s``.
 """
 
 from __future__ import annotations
@@ -202,6 +204,10 @@ class ControlSession:
         st = claim.read_state(self.link)
         serial = self.link.serial
         if st.stock:
+            # an earlier run's applier or runner may still be alive (its watchdog was killed): gone before we restore
+            left = od.stop_helpers(self.link, [od.APPLIER, od.RUNNER])
+            if left:
+                self.notes.append(f"an earlier run's {', '.join(left)} still ran after SIGKILL; restored anyway")
             saved = stk.parse(st.stock, f"{serial}:{od.STOCK_PATH}")
             if saved.codename != self.b.layout.codename:
                 raise NotAtStock(
@@ -385,7 +391,8 @@ class ControlSession:
         try:
             if not self.link.connected and not self.link.reconnect(attempts=5, delay_s=0.3):
                 raise AdbLinkError(f"cannot reconnect to {self.link.serial}")
-            applier.stop_applier(self.link)
+            if not applier.stop_applier(self.link):
+                self.notes.append("the applier still ran after SIGKILL (blocked in the kernel); restored anyway")
             self.applier_started = False
             self.controller.transport = "su"
             errors = self._run(stk.restore_commands(self.stock), "")

@@ -4,12 +4,19 @@ The host writes the script to ``/data/local/metadvfs/watchdog.sh`` (root-owned d
 as root with ``nohup``, so it survives the ADB connection. Every control step the host writes a step counter to
 the root-owned heartbeat file. The script checks it once a second; when the value has not changed for
 ``timeout_s`` consecutive checks (host killed, cable pulled, laptop asleep; with ``deploy --on-phone``: the
-runner, which beats instead of the host, died or hung) it kills the root applier and the on-phone runner (only
-the pid in each one's pid file, and only if ``/proc/<pid>/cmdline`` shows it is that helper), runs the
-persistent ``restore.sh`` (:mod:`metadvfs.deploy.stock`), tells the frame poller to stop, writes ``restored``
-to its status file, releases the phone's claim if it still belongs to its run, and exits. It also exits
-(without restoring) when its run no longer owns the claim. On a normal exit the host restores the phone
-itself and creates the stop file, and the script exits within a second.
+runner, which beats instead of the host, died or hung), it:
+
+1. stops the root applier and the on-phone runner and waits until both are gone
+   (:func:`metadvfs.deploy.ondevice.stop_command`: only the pid in each one's pid file, and only while
+   ``/proc/<pid>/cmdline`` shows it is that helper; SIGTERM, up to 2 s of polls, SIGKILL, up to 2 s more), so a
+   request still queued in the applier's FIFO can never be written after the restore;
+2. runs the persistent ``restore.sh`` (:mod:`metadvfs.deploy.stock`); if a helper outlived SIGKILL (blocked in a
+   write), it waits up to :data:`LATE_WAIT_S` for it to exit and runs ``restore.sh`` again;
+3. tells the frame poller to stop, writes ``restored`` (``restored-helper-stuck`` if a helper never exited) to
+   its status file, releases the phone's claim if it still belongs to its run, and exits.
+
+It also exits (without restoring) when its run no longer owns the claim. On a normal exit the host restores the
+phone itself and creates the stop file, and the script exits within a second.
 """
 
 from __future__ import annotations
@@ -19,13 +26,17 @@ import math
 from metadvfs.adb.agents import POLLER_STOP
 from metadvfs.adb.shellsafe import q
 from metadvfs.deploy import ondevice as od
-from metadvfs.deploy.claim import WATCHDOG_PID
 
 SCRIPT_PATH = f"{od.ROOT_DIR}/watchdog.sh"
 STOP_PATH = f"{od.ROOT_DIR}/watchdog.stop"
-PID_PATH = WATCHDOG_PID
+PID_PATH = od.WATCHDOG_PID
 STATUS_PATH = f"{od.ROOT_DIR}/watchdog.status"
 DEFAULT_TIMEOUT_S = 3.0
+HELPERS = (od.APPLIER, od.RUNNER)
+"""The helpers that write settings and are stopped (and waited for) before the restore."""
+LATE_WAIT_S = 30.0
+"""How long the watchdog waits for a helper that outlived SIGKILL (blocked in a write) before giving up, s; when
+it exits within that time the watchdog restores a second time."""
 
 
 def watchdog_script(token: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
@@ -67,11 +78,16 @@ while true; do
     last=$cur
   fi
   if [ $n -ge {limit} ]; then
-    {od.kill_command(f"{od.ROOT_DIR}/applier.pid", "applier.sh")}
-    {od.kill_command(f"{od.ROOT_DIR}/runner/pid", "runner/metadvfs-runner")}
+    {od.stop_command(HELPERS)}
     sh {q(od.RESTORE_PATH)} > /dev/null 2>&1
+    st=restored
+    if {od.left_test(HELPERS)}; then
+      {od.wait_gone_command(HELPERS, LATE_WAIT_S, poll_s=0.5)}; {od.forget_gone_command(HELPERS)}
+      sh {q(od.RESTORE_PATH)} > /dev/null 2>&1
+      {od.left_test(HELPERS)} && st=restored-helper-stuck
+    fi
     echo 1 > {q(POLLER_STOP)} 2>/dev/null
-    echo restored > {q(STATUS_PATH)}
+    echo $st > {q(STATUS_PATH)}
     {owner} && rm -rf {q(od.CLAIM_DIR)} && rm -f {q(od.HEARTBEAT_PATH)}
     rm -f {q(PID_PATH)}
     exit 0

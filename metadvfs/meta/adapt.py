@@ -108,20 +108,36 @@ def nearest_task(model: LoadedModel, task: Task) -> str:
     return names[int(np.argmin(d))]
 
 
-def _incremental_init(model: LoadedModel, near: str, cfg: Any, report: Any) -> tuple[dict[str, th.Tensor], bool]:
+def incremental_job(model: LoadedModel, near: str) -> tuple[Any, Path]:
+    """Config and directory of the incremental method's start.
+
+    That is a standalone model of the trained task ``near`` with the model's per-task budget and seed, cached
+    under the model's ``baselines/``.
+    """
     from metadvfs.learn.baseline_models import baseline_root, per_task_budget
-    from metadvfs.learn.trainer import train
 
     d = baseline_root(model) / f"standalone-{near.replace(':', '-')}"
-    if not (d / "model.json").is_file():
-        c = dataclasses.replace(
-            cfg, mode="standalone", tasks=(near,), total_steps=per_task_budget(model), name=f"standalone-{near}",
-            generated=GeneratedConfig(),
-        )  # fmt: skip
-        tmp = d.with_name(d.name + ".partial")
-        train(c, tmp, resume=(tmp / "train_state").is_dir(), tensorboard=False)
-        tmp.rename(d)
-    base = load_checkpoint(d)
+    c = dataclasses.replace(
+        model.cfg, mode="standalone", tasks=(near,), total_steps=per_task_budget(model), name=f"standalone-{near}",
+        generated=GeneratedConfig(),
+    )  # fmt: skip
+    return c, d
+
+
+def train_once(cfg: Any, dest: Path) -> Path:
+    """Train ``cfg`` into ``dest`` unless it is finished there.
+
+    Trained as one training unit of the scale-out (:func:`metadvfs.scale.units.train_into`: resumed after an
+    interruption), so a model trained ahead as a unit (``experiments/adaptation.py --ray``) is the one used here.
+    """
+    from metadvfs.scale.units import train_into
+
+    train_into(cfg, dest)
+    return dest
+
+
+def _incremental_init(model: LoadedModel, near: str) -> tuple[dict[str, th.Tensor], bool]:
+    base = load_checkpoint(train_once(*incremental_job(model, near)))
     mid = base.doc["models"][0]["id"]
     return {k: v.detach().clone() for k, v in base.policies[mid].state_dict().items()}, False
 
@@ -134,31 +150,31 @@ def _task_spec(device: str, app: str) -> str:
     return f"{device}:{app}"
 
 
-def reference_model(model: LoadedModel, task: Task, spec: str, report: Any = None) -> Path:
-    """Task-specific reference: a standalone model trained on the new task with the model's per-task budget.
-
-    Trained once and cached under the model's baselines directory, keyed by the task's profiles and the budget.
-    """
+def reference_job(model: LoadedModel, task: Task, spec: str) -> tuple[Any, Path]:
+    """Config and directory of the task-specific reference of ``task`` (see :func:`reference_model`)."""
     import hashlib
 
     from metadvfs.catalog.devices import profile_hash
     from metadvfs.learn.baseline_models import baseline_root, per_task_budget
-    from metadvfs.learn.trainer import train
     from metadvfs.workload.apps import app_to_dict
 
     budget = per_task_budget(model)
     key = json.dumps([profile_hash(task.device), app_to_dict(task.app), budget], sort_keys=True, default=str)
     h = hashlib.sha256(key.encode()).hexdigest()[:12]
     d = baseline_root(model) / f"reference-{task.device.name}-{task.app.name}-{h}"
-    if not (d / "model.json").is_file():
-        c = dataclasses.replace(
-            model.cfg, mode="standalone", tasks=(spec,), total_steps=budget, name=f"reference-{h}",
-            generated=GeneratedConfig(),
-        )  # fmt: skip
-        tmp = d.with_name(d.name + ".partial")
-        train(c, tmp, resume=(tmp / "train_state").is_dir(), tensorboard=False)
-        tmp.rename(d)
-    return d
+    c = dataclasses.replace(
+        model.cfg, mode="standalone", tasks=(spec,), total_steps=budget, name=f"reference-{h}",
+        generated=GeneratedConfig(),
+    )  # fmt: skip
+    return c, d
+
+
+def reference_model(model: LoadedModel, task: Task, spec: str) -> Path:
+    """Task-specific reference: a standalone model trained on the new task with the model's per-task budget.
+
+    Trained once and cached under the model's baselines directory, keyed by the task's profiles and the budget.
+    """
+    return train_once(*reference_job(model, task, spec))
 
 
 def _joint_init(model: LoadedModel) -> tuple[dict[str, th.Tensor], bool]:
@@ -294,7 +310,7 @@ def adapt(
         elif name == "joint":
             init, um = _joint_init(model)
         elif name == "incremental":
-            init, um = _incremental_init(model, near, cfg, None)
+            init, um = _incremental_init(model, near)
         else:
             init, um = None, routed_meta
 

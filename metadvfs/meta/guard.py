@@ -3,15 +3,17 @@
 For every guarded task the shared model (the checkpoint's routed model for that task) and the ``standalone``
 baseline (the same network trained on that task alone with the same per-task budget, resolved or trained by
 :func:`metadvfs.learn.baseline_models.resolve_learned_baselines`) play the same validation episodes: seeds
-``VALIDATION_SEED_BASE + i`` (20000+i; evaluation uses 10000+i, training uses small seeds), schedutil on the
-same seeds as the PPR reference.
+``VALIDATION_SEED_BASE + i`` (20000+i; evaluation uses 10000+i, training uses small seeds), the evaluation's
+reference governor (:data:`metadvfs.learn.evaluate.REFERENCE`, ``stock``: the phone's own governor stack) on the
+same seeds as the PPR reference, so ``ppr_norm`` here means what it means in ``metadvfs evaluate`` and the
+experiments.
 
 **Detection** (:func:`detect`), per task, on the paired per-seed differences ``d_i = ppr_norm_shared,i −
 ppr_norm_standalone,i`` (same seed = same demand window):
 
 - PPR: flagged when ``mean(d) < −max(ppr_floor, k · stderr(d))`` with ``ppr_floor = 0.005`` and ``k = 2``
-  (``stderr`` = sample std / √n), i.e. the shared model is worse by more than half a percent of schedutil's
-  PPR *and* by more than two standard errors of the seed-to-seed spread;
+  (``stderr`` = sample std / √n), i.e. the shared model is worse by more than half a percent of the reference
+  governor's PPR *and* by more than two standard errors of the seed-to-seed spread;
 - QoE: flagged when ``mean(qoe_shared) < mean(qoe_standalone) − 0.01``.
 
 **Action** for a flagged task: task-specific fine-tuning. PPO starts from the shared model's weights for
@@ -48,7 +50,7 @@ from metadvfs.learn.checkpoint import LoadedModel, build_policy, load_checkpoint
 VALIDATION_SEED_BASE = 20_000
 """Validation seeds are ``VALIDATION_SEED_BASE + i`` (evaluation uses 10000+i)."""
 PPR_FLOOR = 0.005
-"""Smallest mean ``ppr_norm`` deficit (fraction of schedutil's PPR) that counts as negative transfer."""
+"""Smallest mean ``ppr_norm`` deficit (fraction of the reference governor's PPR) that counts as negative transfer."""
 K_STDERR = 2.0
 """The deficit must also exceed this many standard errors of the paired per-seed differences."""
 QOE_TOL = 0.01
@@ -255,7 +257,7 @@ def guard(
         The report (also written to ``out/guard.json`` and ``out/guard.md``).
     """
     from metadvfs.learn.baseline_models import per_task_budget, resolve_learned_baselines
-    from metadvfs.learn.evaluate import run_driver, run_stock
+    from metadvfs.learn.evaluate import REFERENCE, run_driver, run_stock
     from metadvfs.meta.adapt import _finetune
     from metadvfs.tasks.task import make_task
 
@@ -295,7 +297,7 @@ def guard(
     rows = [t for t in names for _ in seeds]
     (standalone,) = resolve_learned_baselines(model, ["standalone"], names, rows)
     say("validation rollouts")
-    ref = run_stock("schedutil", names, seeds, seconds)
+    ref = run_stock(REFERENCE, names, seeds, seconds)
     shared_res = _validate(model, names, seeds, seconds)
     base_res = run_driver(standalone, names, seeds, seconds)
     ns = len(seeds)
@@ -333,7 +335,7 @@ def guard(
             new_id = mid if t in single else task_model_id(t)
             new_weights[t] = (new_id, sd, use_meta)
             rep.new_model = new_id
-    report = _report(model, out, names, seeds, seconds, budget, tol, reports)
+    report = _report(model, out, names, seeds, seconds, budget, tol, reports, REFERENCE)
     from metadvfs.io import write_text_atomic
 
     out.mkdir(parents=True, exist_ok=True)
@@ -423,6 +425,7 @@ def _report(
     budget: int,
     tol: dict[str, float],
     reports: Sequence[TaskReport],
+    reference: str,
 ) -> dict[str, Any]:
     flagged = [r.task for r in reports if r.check["flagged"]]
     summary = {
@@ -438,6 +441,7 @@ def _report(
         "guarded_model": str(out),
         "seeds": list(seeds),
         "seconds": seconds,
+        "reference": reference,
         "finetune_steps": budget,
         "tolerance": tol,
         "criterion": (
@@ -455,8 +459,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Negative-transfer guard: {report['model']}",
         "",
-        f"Validation seeds {report['seeds']}, {report['seconds']:g} s episodes; schedutil on the same seeds is the "
-        f"PPR reference. Criterion: {report['criterion']}. Fine-tuning budget {report['finetune_steps']:,} steps.",
+        f"Validation seeds {report['seeds']}, {report['seconds']:g} s episodes; "
+        f"{report.get('reference', 'schedutil')} on the same seeds is the PPR reference. "  # older reports: schedutil
+        f"Criterion: {report['criterion']}. Fine-tuning budget {report['finetune_steps']:,} steps.",
         "",
         f"**{s['flagged']} of {s['tasks']} tasks flagged; {s['fixed']} fixed by task-specific fine-tuning, "
         f"{s['unresolved']} unresolved; task-specific models in the guarded checkpoint: {s['task_models_added']}.**",

@@ -44,7 +44,7 @@ WEIGHTS_PATH = f"{HOME}/policy.bin"
 BINARY_PATH = f"{HOME}/metadvfs-runner"
 STATUS_PATH = f"{HOME}/status"
 STOP_PATH = f"{HOME}/stop"
-PID_PATH = f"{HOME}/pid"
+PID_PATH = od.RUNNER_PID
 LOG_PATH = f"{HOME}/steps.csv"
 OUT_PATH = f"{HOME}/runner.out"
 _WORD = re.compile(r"^[A-Za-z0-9_.:@+=,-]{1,200}$")

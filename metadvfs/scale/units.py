@@ -31,10 +31,14 @@ def train_unit(config: dict[str, Any], dest: str) -> dict[str, Any]:
         ``{"path", "status": trained|resumed|reused, "wall_s", "pid"}``.
     """
     from metadvfs.learn.config import config_from_dict
+
+    return train_into(config_from_dict(config, str(config.get("name", "config"))), Path(dest))
+
+
+def train_into(cfg: Any, d: Path) -> dict[str, Any]:
+    """:func:`train_unit` on a :class:`~metadvfs.learn.config.TrainConfig` (in this process)."""
     from metadvfs.learn.trainer import STATE_DIR, train
 
-    cfg = config_from_dict(config, str(config.get("name", "config")))
-    d = Path(dest)
     if (d / "model.json").is_file():
         return {"path": str(d), "status": "reused", "wall_s": 0.0, "pid": os.getpid()}
     resume = (d / STATE_DIR / "run.json").is_file()
@@ -184,3 +188,64 @@ def peer_unit(
         shutil.rmtree(d)
     tmp.rename(d)
     return {"path": str(d), "status": "trained", "wall_s": time.perf_counter() - t, "pid": os.getpid()}
+
+
+def meta_unit(config: dict[str, Any], meta: dict[str, Any], dest: str) -> dict[str, Any]:
+    """Meta-train one initialisation per metadata group (:func:`metadvfs.meta.train.meta_train`) into ``dest``.
+
+    Trained into ``dest.partial`` and renamed to ``dest`` when complete (meta-training keeps no intermediate
+    checkpoint, so an interrupted run starts afresh); a finished ``dest`` (``model.json``) is reused.
+
+    Args:
+        config: The training config as plain data (:func:`metadvfs.learn.config.config_to_dict`).
+        meta: The fields of :class:`metadvfs.meta.maml.MetaConfig`.
+        dest: Checkpoint directory (absolute).
+
+    Returns:
+        ``{"path", "status": trained|reused, "wall_s", "pid"}``.
+    """
+    from metadvfs.learn.config import MetaConfig, config_from_dict
+    from metadvfs.meta.train import meta_train
+
+    d = Path(dest)
+    if (d / "model.json").is_file():
+        return {"path": str(d), "status": "reused", "wall_s": 0.0, "pid": os.getpid()}
+    tmp = d.with_name(d.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    t = time.perf_counter()
+    meta_train(config_from_dict(config, str(config.get("name", "config"))), MetaConfig(**meta), tmp)
+    if d.exists():
+        shutil.rmtree(d)
+    tmp.rename(d)
+    return {"path": str(d), "status": "trained", "wall_s": time.perf_counter() - t, "pid": os.getpid()}
+
+
+def adapt_unit(model: str, device: str, app: str, options: dict[str, Any], extra: dict[str, Any], dest: str) -> Any:
+    """One :func:`metadvfs.meta.adapt.adapt` run, its report stored in ``dest`` (JSON) and reused.
+
+    The models it starts from (and its task-specific reference) should exist already: :func:`adapt` trains
+    a missing one in the model's ``baselines/``, which two concurrent units must not do for the same model.
+
+    Args:
+        model: Checkpoint directory of the model to adapt (absolute).
+        device: Device name or profile file.
+        app: App name or app-profile file.
+        options: Further keyword arguments of :func:`adapt` (budget, methods, seed, phones, ...).
+        extra: Fields added to the report (e.g. the experiment's fold), next to ``wall_s`` (s).
+        dest: Report file (absolute).
+
+    Returns:
+        The report.
+    """
+    from metadvfs.meta.adapt import adapt
+
+    out = Path(dest)
+    old = read_json(out)
+    if isinstance(old, dict):
+        return old
+    t = time.perf_counter()
+    rep = adapt(model, device, app, **options)
+    rep.update({**extra, "wall_s": round(time.perf_counter() - t, 1)})
+    write_json(out, rep)
+    return rep

@@ -252,8 +252,8 @@ def test_time_limit_and_cli(runner_bin: Path, gov: Path, tmp_path: Path, key_env
 
 
 def test_a_hung_runner_is_stopped_and_the_phone_restored(runner_bin: Path, gov: Path) -> None:
-    """SIGSTOP (a hang): the heartbeat stops, the watchdog restores and signals the runner, which exits when it
-    resumes instead of writing on."""
+    """SIGSTOP (a hang): the heartbeat stops; the watchdog sends SIGTERM, which a stopped runner cannot act on,
+    then SIGKILL after 2 s, and restores only once the runner is gone, so it can never write again."""
     with TwinServer(device="pixel6", app="tiktok", port=0) as twin:
         before = _controls(twin)
         res = onphone.start_on_phone(gov, twin.serial, runner=runner_bin)
@@ -262,14 +262,14 @@ def test_a_hung_runner_is_stopped_and_the_phone_restored(runner_bin: Path, gov: 
         link = AdbLink(twin.serial).connect()
         try:
             link.root_shell(f"kill -STOP {pid}")
-            assert _wait(lambda: _controls(twin) == before, 8.0), "the watchdog did not restore a hung runner"
-            link.root_shell(f"kill -CONT {pid}")
+            # heartbeat timeout 3 s + one check + SIGTERM wait 2 s + SIGKILL + restore, on a loaded machine
+            assert _wait(lambda: _controls(twin) == before, 12.0), "the watchdog did not restore a hung runner"
         finally:
             link.close()
-        assert _wait(lambda: onphone.status_on_phone(twin.serial)["alive"] == "no", 5.0)
+        st = onphone.status_on_phone(twin.serial)
+        assert st["alive"] == "no" and st["state"] == "running"  # killed before the restore: no final status
         time.sleep(0.5)
         assert _controls(twin) == before
-        assert onphone.status_on_phone(twin.serial)["reason"].startswith("signal")
         assert onphone.stop_on_phone(twin.serial)["restore"]["verified"]
 
 

@@ -316,3 +316,26 @@ def test_peers_with_training_seeds(tmp_path: Path) -> None:
     text = report.build(tmp_path)
     assert "| ztt | 3 | 0.982 ± 0.021 |" in text and "| stock | - | 1.000 ± 0.046 |" in text
     assert "over training seeds for a row with `training seeds`" in text
+
+
+def test_adaptation_with_several_training_seeds(root: Path) -> None:
+    """T3 adds the spread over training seeds when the file has it; older files render without the column."""
+    before = report.build(root)  # the fixture's adaptation file predates train_seeds
+    assert "spread over" not in before and "one training seed for the fold models" not in before
+    ad = _adaptation()
+    ad["train_seeds"] = [0, 1, 2]
+    for scope in ad["aggregate"].values():
+        for m in ("meta", "incremental", "scratch"):
+            scope[m].update({"zero_shot_ppr_norm_train_seed_std": 0.0123, "zero_shot_qoe_train_seed_std": 0.0045,
+                             "vs_reference_minutes_train_seed_std": 0.678})  # fmt: skip
+    del ad["aggregate"]["all"]["scratch"]["vs_reference_minutes_train_seed_std"]  # a method without the spread
+    _write(root / "experiments/results/adaptation/quick/results.json", ad)
+    text = report.build(root)
+    assert "fold models trained with 3 training seeds (0, 1, 2)" in text
+    assert "spread over 3 training seeds (zero-shot PPR / QoE / min to 95 %)" in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("| meta |"))
+    assert row.endswith("| ± 0.012 / ± 0.004 / ± 0.68 |") and "2.34 ± 0.43 (4/4 reached)" in row
+    assert next(ln for ln in text.splitlines() if ln.startswith("| scratch |")).endswith("| - |")
+    _write(root / "experiments/results/adaptation/quick/results.json", {**_adaptation(), "train_seeds": [0]})
+    text = report.build(root)
+    assert "one training seed for the fold models" in text and "spread over" not in text

@@ -37,7 +37,7 @@ def test_seed_helpers() -> None:
     assert C.seed_spread([1.0, 3.0]) == (2.0, 1.0)
 
 
-@pytest.mark.parametrize("script", ["negative_transfer.py", "peers.py", "backbone.py"])
+@pytest.mark.parametrize("script", ["negative_transfer.py", "peers.py", "backbone.py", "adaptation.py"])
 def test_zero_training_seeds_is_a_one_line_error(script: str, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, str(ROOT / "experiments" / script), "--train-seeds", "0", "--work",
                         str(tmp_path / "w"), "--out", str(tmp_path / "o")], capture_output=True, text=True,
@@ -130,12 +130,18 @@ def test_negative_transfer_two_training_seeds(monkeypatch: pytest.MonkeyPatch, t
     md = (tmp_path / "two" / "results.md").read_text()
     assert "2 training seeds (0, 1;" in md and "(± std over 2 training seeds)" in md
     assert (work / "metadata_groups+guard@seed1" / "guard.json").is_file()
+    g = work / "metadata_groups+guard" / "guard.json"
+    doc = json.loads(g.read_text())
+    assert doc["reference"] == "stock"
+    del doc["reference"]  # as a guard stored before it normalised to stock: run again
+    g.write_text(json.dumps(doc))
 
     # one training seed on the same work directory: seed 0's models are reused (not retrained) and the numbers
     # are seed 0's of the two-seed run, in the single-seed format
     stamp = (work / "joint" / "model.json").stat().st_mtime_ns
     one = _run_nt(monkeypatch, work, tmp_path / "one", 1)
     assert (work / "joint" / "model.json").stat().st_mtime_ns == stamp
+    assert json.loads(g.read_text())["reference"] == "stock"
     assert "one training seed (0)" in (tmp_path / "one" / "results.md").read_text()
     for key, c in one["cells"].items():
         if "per_seed" in c:

@@ -142,6 +142,24 @@ def test_guard_identical_baseline_flags_nothing(tiny_model: Path, tmp_path: Path
     assert (tmp_path / "out" / "guard.md").read_text().count("| no |") == 2
 
 
+def test_guard_normalises_ppr_to_the_evaluation_reference(tiny_model: Path, tmp_path: Path) -> None:
+    """The guard's ``ppr_norm`` is the evaluation's (``metadvfs evaluate``, the experiments): PPR over the stock
+    governor's on the same validation seed, not schedutil's."""
+    from metadvfs.learn.evaluate import REFERENCE, ModelDriver, run_driver, run_stock
+
+    d = _model_with_baseline(tiny_model, tmp_path)
+    task, seeds = "pixel3:tiktok", [20000, 20001]
+    rep = guard(d, tmp_path / "out", tasks=[task], n_seeds=2, seconds=2.0)
+    assert REFERENCE == "stock" and rep["reference"] == REFERENCE
+    own = run_driver(ModelDriver(load_checkpoint(d), [task] * 2, "m"), [task], seeds, 2.0)
+    ref, sched = run_stock(REFERENCE, [task], seeds, 2.0), run_stock("schedutil", [task], seeds, 2.0)
+    (r,) = rep["tasks"]
+    norm = [r["shared"]["ppr_norm_seeds"][i] for i in range(2)]
+    assert norm == pytest.approx([o["ppr"] / s["ppr"] for o, s in zip(own, ref, strict=True)])
+    assert norm != pytest.approx([o["ppr"] / s["ppr"] for o, s in zip(own, sched, strict=True)])
+    assert "stock on the same seeds is the PPR reference" in (tmp_path / "out" / "guard.md").read_text()
+
+
 def test_guard_flags_finetunes_and_routes(tiny_model: Path, tmp_path: Path) -> None:
     d = _model_with_baseline(tiny_model, tmp_path)
     # a QoE tolerance of -1 flags every task (QoE gaps are never below -1): exercises fine-tune + re-check
