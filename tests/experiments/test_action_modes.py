@@ -37,6 +37,15 @@ def test_action_modes_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
             assert 0 <= e["qoe_floor"] <= e["n_tasks"] == 1
     md = (out / "results.md").read_text()
     assert "zero-shot" in md and "± std over 2 training seeds" in md and (out / "action_modes.png").is_file()
+    import _report_exp as X
+
+    root = tmp_path / "root"
+    dest = root / "experiments" / "results" / "action_modes" / "quick"
+    dest.mkdir(parents=True)
+    (dest / "results.json").write_text((out / "results.json").read_text())
+    sec = "\n".join(X.section(root, "Action encoding", "action_modes", X.action_modes, 3))
+    e = doc["summary"]["margin"]["heldout"]
+    assert f"| margin | held-out pixel6 (zero-shot) | {e['ppr']:.3f} ± {e['ppr_std']:.3f} |" in sec
 
 
 def test_unknown_mode_is_a_one_line_error(tmp_path: Path) -> None:
