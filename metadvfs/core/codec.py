@@ -9,8 +9,9 @@ Action: one choice per domain. ``relative`` mode (default): 0 = one OPP down, 1 
 clipped at the table ends. ``absolute`` mode with ``L`` levels: choice ``a`` selects OPP
 ``round(a / (L - 1) * (n_opp - 1))``. ``margin`` mode with ``L`` levels: choice ``a`` selects a headroom factor
 ``m_a`` (:func:`margins`: ``L - 1`` factors geometric from :data:`MARGIN_LOW` to :data:`MARGIN_HIGH`, then
-``inf``: the top OPP, race to idle) and the lowest OPP with ``f >= m_a * u * fmax``, where ``u`` is the domain's frequency-invariant utilisation (CPU: the kernel's ``busy *
-f / fmax``; GPU: devfreq busy fraction times ``f / fmax``). That is the rule of the kernel's schedutil
+``inf``: the top OPP, race to idle) and the lowest OPP with ``f >= m_a * u * fmax``, where ``u`` is the domain's
+frequency-invariant utilisation (CPU: the kernel's ``busy * f / fmax``; GPU: devfreq busy fraction times
+``f / fmax``). That is the rule of the kernel's schedutil
 (``get_next_freq``: ``1.25 * fmax * util / max``) and devfreq ``simple_ondemand`` with a learned headroom instead
 of a fixed one: a choice means the same slack on every phone, whatever its OPP table. Choices for absent domains
 are ignored.
@@ -74,7 +75,8 @@ class CodecSpec:
         ambient_c: (N,) ambient temperature, degC.
         die_throttle_c: (N,) die throttle point, degC.
         skin_throttle_c: (N,) first skin throttle point, degC.
-        freq_mhz: (N, 4, K) OPP tables, MHz ascending, padded with the last real value (``margin`` mode).
+        freq_mhz: (N, 4, K) OPP tables, MHz ascending, padded with the last real value (needed by ``margin``
+            mode only).
     """
 
     mask: np.ndarray
@@ -84,7 +86,7 @@ class CodecSpec:
     ambient_c: np.ndarray
     die_throttle_c: np.ndarray
     skin_throttle_c: np.ndarray
-    freq_mhz: np.ndarray
+    freq_mhz: np.ndarray | None = None
 
     @classmethod
     def of(cls, arrays: object) -> CodecSpec:
@@ -173,8 +175,11 @@ def pad_tables(tables_mhz: Sequence[Sequence[float]]) -> np.ndarray:
 
 
 def margins(levels: int) -> np.ndarray:
-    """The ``L`` headroom factors of ``margin`` mode: ``L - 1`` geometric from MARGIN_LOW to MARGIN_HIGH, then
-    ``inf`` (the top OPP whatever the demand: a policy can race to idle, as ``performance`` does)."""
+    """The ``L`` headroom factors of ``margin`` mode.
+
+    ``L - 1`` factors geometric from MARGIN_LOW to MARGIN_HIGH, then ``inf`` (the top OPP whatever the demand: a
+    policy can race to idle, as ``performance`` does).
+    """
     return np.append(np.geomspace(MARGIN_LOW, MARGIN_HIGH, max(levels - 1, 1)), np.inf)
 
 
@@ -222,6 +227,8 @@ def decode(
 
 def _decode_margin(a: np.ndarray, cur_level: np.ndarray, spec: CodecSpec, levels: int, util: np.ndarray) -> np.ndarray:
     """``margin`` mode: the lowest OPP with ``f >= m_a * u * fmax`` (see the module docstring)."""
+    if spec.freq_mhz is None:
+        raise ValueError("decode: margin mode needs the OPP tables (CodecSpec.freq_mhz)")
     table = spec.freq_mhz
     top = spec.n_opp - 1
     cur = np.take_along_axis(table, np.clip(cur_level, 0, top)[:, :, None], 2)[:, :, 0]

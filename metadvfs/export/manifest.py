@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from metadvfs.core import codec
+from metadvfs.core.codec import CodecSpec
 from metadvfs.core.domains import DOMAINS
 from metadvfs.errors import MetaDVFSError
 from metadvfs.io import parse_document
@@ -188,7 +189,7 @@ class GovernorManifest:
         """Metadata vector of a catalog app (``default`` for unknown apps), float32 (M,)."""
         return self.meta.get(app or "default", self.meta["default"])
 
-    def codec_spec(self) -> codec.CodecSpec:
+    def codec_spec(self) -> CodecSpec:
         """The codec spec of this governor's phone, with its OPP tables (every action mode decodes with it)."""
         return self.codec.spec([self.table(d) for d in range(4)])
 

@@ -212,7 +212,7 @@ def opp_to_choice(n_opp: int, levels: int = LEVELS) -> np.ndarray:
     """
     a = np.arange(levels)[:, None]
     one = np.ones((1, 1))
-    spec = codec.CodecSpec(one, one, np.array([[n_opp]]), one, one[0], one[0], one[0], one[:, :, None])
+    spec = codec.CodecSpec(one, one, np.array([[n_opp]]), one, one[0], one[0], one[0])
     opp = np.array(
         [codec.decode(a[i : i + 1], np.zeros((1, 1), np.int64), spec, "absolute", levels)[0, 0] for i in range(levels)]
     )
