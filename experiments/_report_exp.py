@@ -23,6 +23,7 @@ SCRIPTS = {
     "cavia": "experiments/cavia_quick.py",
     "generated_zero_shot": "experiments/generated_zero_shot.py",
     "generator_ranges": "experiments/generator_ranges.py",
+    "action_modes": "experiments/action_modes.py",
 }
 ONLY_QUICK = ("cavia", "generated_zero_shot")
 """Experiments that exist only as a quick follow-up of ``adaptation.py --quick``."""
@@ -343,6 +344,26 @@ def generated_zero_shot(src: R.Source) -> list[str]:
     return R.md_table(["model", "method", "mean PPR", "mean QoE", "mean jank %", "ratio to oracle"], rows)
 
 
+def action_modes(src: R.Source) -> list[str]:
+    """Zero-shot on the held-out phone vs the training tasks, per action encoding (± std over training seeds)."""
+    held = R.text(src, "settings", "held")
+    n = len(R.lst(src, "train_seeds"))
+
+    def pm(*p: str) -> str:
+        v = R.fmt(R.num(src, *p))
+        return v if n == 1 else f"{v} ± {R.fmt(R.num(src, *p[:-1], p[-1] + '_std', lo=0))}"
+
+    rows = []
+    for m in R.obj(src, "summary"):
+        for g, label in (("heldout", f"held-out {held} (zero-shot)"), ("train", "training tasks")):
+            p = ("summary", m, g)
+            rows.append([m, label, pm(*p, "ppr"), pm(*p, "qoe"), R.fmt(R.num(src, *p, "ppr_over_oracle")),
+                         f"{R.num(src, *p, 'qoe_floor', lo=0):.0f}/{R.num(src, *p, 'n_tasks', lo=1):.0f}"])  # fmt: skip
+    spread = "" if n == 1 else f" (± std over {n} training seeds)"
+    return R.md_table(["action mode", "tasks", f"mean PPR / stock{spread}", f"mean QoE{spread}", "PPR / oracle",
+                       "QoE within 0.01 of stock"], rows)  # fmt: skip
+
+
 def generator_ranges(src: R.Source) -> list[str]:
     """Leave one phone out: parameters of the held-out phone outside the generator's ranges."""
     rows = []
@@ -364,4 +385,5 @@ def experiment_sections(root: Path) -> list[str]:
     out += section(root, "Generated training tasks, zero-shot on a held-out phone", "generated_zero_shot",
                    generated_zero_shot, 3)  # fmt: skip
     out += section(root, "Device generator ranges vs the real phones", "generator_ranges", generator_ranges, 3)
+    out += section(root, "Action encoding, zero-shot on a held-out phone", "action_modes", action_modes, 3)
     return out

@@ -34,7 +34,7 @@ class EnvOptions:
         decision_interval_s: Governor decision interval, s (0.01..10).
         episode_seconds: Episode length, s (at least one decision interval).
         window: Observation history length K, rows (1..64).
-        action_mode: ``relative`` or ``absolute`` (see :mod:`metadvfs.core.codec`).
+        action_mode: ``relative``, ``absolute`` or ``margin`` (see :mod:`metadvfs.core.codec`).
         levels: Choices per domain in ``absolute`` mode (2..32).
         reward_weights: Reward weights (a mapping of :class:`RewardWeights` fields is accepted and converted).
     """

@@ -127,7 +127,7 @@ def probe_actions(runtime: GovernorRuntime, n_random: int = 6, seed: int = 0) ->
         MetaDVFSError: The governor produced an out-of-range action or level (nothing was written).
     """
     m = runtime.manifest
-    spec = m.codec.spec()
+    spec = m.codec_spec()
     rng = np.random.default_rng(seed)
     shape = (m.codec.window, codec.OBS_DIM)
     windows = [np.zeros(shape, np.float32), np.full(shape, 0.5, np.float32), np.ones(shape, np.float32)]
@@ -135,13 +135,15 @@ def probe_actions(runtime: GovernorRuntime, n_random: int = 6, seed: int = 0) ->
     n_opp = np.asarray(m.codec.n_opp)
     cur = np.maximum(n_opp - 1, 0) // 2
     metas = [m.meta_for(None), *[v for k, v in sorted(m.meta.items()) if k != "default"][:3]]
+    util_cols = [codec.FEATURES.index(f"{d}_util") for d in codec.DOMAIN_NAMES]
     for w in windows:
+        util = np.clip(w[-1, util_cols], 0.0, 1.0)[None].astype(float)  # margin mode decodes on utilisation
         for meta in metas:
             try:
                 action = runtime.act(w, meta)
             except MetaDVFSError as exc:
                 raise MetaDVFSError(f"{m.path}: refused before any write: {exc}") from None
-            levels = codec.decode(action[None], cur[None], spec, m.codec.action_mode, m.codec.levels)[0]
+            levels = codec.decode(action[None], cur[None], spec, m.codec.action_mode, m.codec.levels, util)[0]
             for d in range(4):
                 if n_opp[d] > 0 and not 0 <= int(levels[d]) < n_opp[d]:
                     raise MetaDVFSError(
@@ -296,7 +298,7 @@ def _loop(
     on_step: Callable[[dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
     m = runtime.manifest
-    spec = m.codec.spec()
+    spec = m.codec_spec()
     interval = m.decision_interval_s
     window = np.zeros((m.codec.window, codec.OBS_DIM), dtype=np.float32)
     rows: list[TraceRow] = []
@@ -350,7 +352,9 @@ def _loop(
                 )
                 break
             action = runtime.act(window, m.meta_for(sr.app))
-            levels = codec.decode(action[None], sr.level[None], spec, m.codec.action_mode, m.codec.levels)[0]
+            levels = codec.decode(
+                action[None], sr.level[None], spec, m.codec.action_mode, m.codec.levels, sr.reading.util
+            )[0]
             t2 = time.perf_counter()
             w = session.apply(levels)
             t3 = time.perf_counter()

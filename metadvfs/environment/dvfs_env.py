@@ -71,8 +71,8 @@ class DVFSEnv(gym.Env):
     | decision_interval_s | 0.1 | decision interval, s |
     | episode_seconds | 60 | episode length, s |
     | reward_weights | None | dict of :class:`~metadvfs.core.reward.RewardWeights` fields |
-    | action_mode | "relative" | ``relative`` or ``absolute`` |
-    | levels | 8 | choices per domain in absolute mode |
+    | action_mode | "relative" | ``relative``, ``absolute`` or ``margin`` |
+    | levels | 8 | choices per domain in absolute and margin mode |
     | window | 1 | observation history length |
     | tick_s | 0.01 | simulator tick, s |
     | ppr_ref | None | override schedutil's reference PPR, frames/J |

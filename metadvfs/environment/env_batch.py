@@ -282,7 +282,7 @@ class EnvBatch:
             want = np.empty((n, N_DOMAINS), dtype=np.int64)
             _decode_relative(a, core.idx, self._top, want)
         else:
-            want = codec.decode(action, core.idx, self.spec, self.action_mode, self.levels)
+            want = codec.decode(action, core.idx, self.spec, self.action_mode, self.levels, core.util)
         out = core.step(want, self.ticks_per_step)
         self.last = out
         reward = np.empty(n)

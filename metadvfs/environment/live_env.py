@@ -287,7 +287,9 @@ class LiveDVFSEnv(gym.Env):
             raise MetaDVFSError(f"action {a[0].tolist()} is outside {self.action_space}")
         t0 = time.perf_counter()
         if not self._stock_control:
-            want = codec.decode(a, self._last.level[None], self.codec_spec, self.action_mode, self.levels)[0]
+            want = codec.decode(
+                a, self._last.level[None], self.codec_spec, self.action_mode, self.levels, self._last.reading.util
+            )[0]
             self.session.apply(want)
         t1 = time.perf_counter()
         self._wait()

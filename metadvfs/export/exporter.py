@@ -22,6 +22,7 @@ import numpy as np
 import torch as th
 from torch import nn
 
+from metadvfs.core import codec
 from metadvfs.errors import MetaDVFSError
 from metadvfs.export.weights import WEIGHTS_FILE
 from metadvfs.learn.checkpoint import LoadedModel, load_checkpoint
@@ -189,7 +190,7 @@ def export_governor(
 
     model = load_checkpoint(model_ref)
     device = load_device(device_ref)
-    if model.cfg.env.action_mode not in ("relative", "absolute"):
+    if model.cfg.env.action_mode not in codec.ACTION_MODES:
         raise MetaDVFSError(f"{model.path}: action mode {model.cfg.env.action_mode!r} cannot be exported")
     module, meta, used = build_export_module(model, device)
     for key, vec in (meta_overrides or {}).items():

@@ -11,7 +11,7 @@ decision interval and the thermal hand-back point. Fields::
      "device": {"name": str, "codenames": [str], "profile_hash": str},
      "domains": {"little"|"mid"|"big": {"cpufreq_policy": "policyN", "freqs_khz": [int]},
                  "gpu": {"family": "adreno"|"mali", "freqs_khz": [int]}},
-     "codec": {"window": int, "action_mode": "relative"|"absolute", "levels": int, "obs_dim": 26,
+     "codec": {"window": int, "action_mode": "relative"|"absolute"|"margin", "levels": int, "obs_dim": 26,
                "mask": [4], "fmax_mhz": [4], "n_opp": [4], "p_max_mw": [4],
                "ambient_c": float, "die_throttle_c": float, "skin_throttle_c": float},
      "meta": {"<app>": [M floats], ..., "default": [M floats]},
@@ -34,6 +34,7 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,14 @@ from typing import Any
 import numpy as np
 
 from metadvfs.core import codec
+from metadvfs.core.codec import CodecSpec
 from metadvfs.core.domains import DOMAINS
 from metadvfs.errors import MetaDVFSError
 from metadvfs.io import parse_document
 
 SCHEMA = "metadvfs.governor/1"
+RULE_ACTION_MODES = ("relative", "absolute")
+"""Action modes a kind-``rule`` governor can express (its rules pick OPPs, not headroom factors)."""
 MANIFEST_NAME = "manifest.json"
 KINDS = ("onnx", "rule")
 BASE_RULES = ("schedutil", "performance", "powersave")
@@ -113,9 +117,16 @@ class CodecBlock:
     die_throttle_c: float
     skin_throttle_c: float
 
-    def spec(self) -> codec.CodecSpec:
-        """As a :class:`~metadvfs.environment.codec.CodecSpec` for one phone (arrays (1, 4) / (1,))."""
+    def spec(self, tables_khz: Sequence[Sequence[int]] = ()) -> codec.CodecSpec:
+        """As a :class:`~metadvfs.environment.codec.CodecSpec` for one phone (arrays (1, 4) / (1,)).
+
+        Args:
+            tables_khz: The 4 domains' OPP tables, kHz (empty for absent domains); without them each table is its
+                top OPP alone (enough for ``relative`` and ``absolute`` decoding, not for ``margin``).
+        """
+        tables = [[f / 1000.0 for f in t] for t in tables_khz] or [[f] for f in self.fmax_mhz]
         return codec.CodecSpec(
+            freq_mhz=codec.pad_tables(tables),
             mask=np.array([self.mask], dtype=float),
             fmax_mhz=np.array([self.fmax_mhz], dtype=float),
             n_opp=np.array([self.n_opp], dtype=np.int64),
@@ -177,6 +188,10 @@ class GovernorManifest:
     def meta_for(self, app: str | None) -> np.ndarray:
         """Metadata vector of a catalog app (``default`` for unknown apps), float32 (M,)."""
         return self.meta.get(app or "default", self.meta["default"])
+
+    def codec_spec(self) -> CodecSpec:
+        """The codec spec of this governor's phone, with its OPP tables (every action mode decodes with it)."""
+        return self.codec.spec([self.table(d) for d in range(4)])
 
     def table(self, d: int) -> tuple[int, ...]:
         """OPP table of canonical domain index ``d`` (empty when absent)."""
@@ -299,6 +314,10 @@ def parse_manifest(doc: Any, directory: Path) -> GovernorManifest:
     mode = c["action_mode"]
     if mode not in codec.ACTION_MODES:
         raise ck.fail("codec.action_mode", f"must be one of {', '.join(codec.ACTION_MODES)}, got {mode!r}")
+    if kind == "rule" and mode not in RULE_ACTION_MODES:
+        raise ck.fail(
+            "codec.action_mode", f"must be one of {', '.join(RULE_ACTION_MODES)} for kind 'rule', got {mode!r}"
+        )
     levels = ck.integer(c["levels"], "codec.levels", 2, 32)
     obs_dim = c["obs_dim"]
     if obs_dim != codec.OBS_DIM or isinstance(obs_dim, bool):
@@ -456,7 +475,7 @@ def codec_block_from_profile(profile: Any, window: int = 1, action_mode: str = "
     Args:
         profile: A :class:`~metadvfs.catalog.types.DeviceProfile`.
         window: Observation window K.
-        action_mode: ``relative`` or ``absolute``.
+        action_mode: ``relative``, ``absolute`` or ``margin``.
         levels: Choices per domain in absolute mode.
 
     Returns:
@@ -583,7 +602,7 @@ def write_rule_governor(
         rule: ``schedutil``, ``performance``, ``powersave`` or ``fixed:<0..1>``.
         out_dir: Directory to create.
         window: Observation window K.
-        action_mode: ``relative`` or ``absolute``.
+        action_mode: ``relative``, ``absolute`` or ``margin``.
         levels: Choices per domain in absolute mode.
         decision_interval_s: Decision interval, s.
 
@@ -594,6 +613,10 @@ def write_rule_governor(
     from metadvfs.catalog.types import DeviceProfile
 
     validate_rule(rule)
+    if action_mode not in RULE_ACTION_MODES:
+        raise MetaDVFSError(
+            f"action_mode: must be one of {', '.join(RULE_ACTION_MODES)} for a rule governor, got {action_mode!r}"
+        )
     profile = device if isinstance(device, DeviceProfile) else load_device(device)
     doc = manifest_for_profile(
         profile, "rule", rule, window, action_mode, levels, decision_interval_s, meta=None, model_file=None

@@ -111,7 +111,7 @@ class RunnerWeights:
         emb: Metadata embedding width E.
         widths: Hidden widths of the policy head.
         activation: Head activation (``tanh`` or ``relu``).
-        action_mode: ``relative`` or ``absolute``.
+        action_mode: ``relative``, ``absolute`` or ``margin``.
         levels: Choices per domain in absolute mode.
         nvec: Choices per domain.
         eps: LayerNorm epsilon.

@@ -63,14 +63,19 @@ def stock_rule_actions(obs_last: np.ndarray, dev: Any, levels: int, mode: str) -
     Args:
         obs_last: (N, OBS_DIM) newest observation row per phone.
         dev: The batch's device arrays (``freq_mhz`` (N, 4, K), ``n_opp``, ``fmax_mhz``).
-        levels: Absolute-mode levels.
-        mode: ``absolute`` or ``relative``.
+        levels: Absolute- and margin-mode levels.
+        mode: ``absolute``, ``relative`` or ``margin``.
 
     Returns:
-        (N, 4) actions in the environment's action space.
+        (N, 4) actions in the environment's action space. In ``margin`` mode: the smallest headroom factor >=
+        schedutil's (the stock rule, rounded to the safe side).
     """
-    from metadvfs.environment.codec import DOMAIN_FEATURES
+    from metadvfs.environment.codec import DOMAIN_FEATURES, margins
 
+    if mode == "margin":
+        m = margins(levels)
+        a = int(np.argmax(m >= SCHEDUTIL_MARGIN - 1e-9)) if (m >= SCHEDUTIL_MARGIN - 1e-9).any() else levels - 1
+        return np.full((obs_last.shape[0], 4), a, dtype=np.int64)
     nf = len(DOMAIN_FEATURES)
     util = np.stack([obs_last[:, d * nf + 1] for d in range(4)], axis=1).astype(float)
     ffrac = np.stack([obs_last[:, d * nf + 2] for d in range(4)], axis=1).astype(float)

@@ -305,3 +305,33 @@ def test_live_env(tmp_path: Path) -> None:
             env.close()
             sim.close()
         assert twin.settings_snapshot() == before
+
+
+def test_live_env_margin_mode_decodes_like_the_simulator(tmp_path: Path) -> None:
+    """LiveDVFS-v0 in margin mode applies codec.decode of the phone's last reading (the codec the sim uses)."""
+    import gymnasium as gym
+
+    import metadvfs.environment  # noqa: F401
+    from metadvfs.core import codec
+
+    with TwinServer(device="pixel6", app="3dmark") as twin:
+        env = gym.make(
+            "metadvfs/LiveDVFS-v0", serial=twin.serial, ppr_ref=10.0, episode_seconds=0.5, window=3,
+            decision_interval_s=0.05, action_mode="margin", levels=8,
+        )  # fmt: skip
+        live = env.unwrapped
+        try:
+            env.reset(seed=0)
+            applied: list[np.ndarray] = []
+            apply = live.session.apply
+            live.session.apply = lambda levels: applied.append(np.array(levels)) or apply(levels)
+            wants = []
+            for a in ([7, 7, 7, 7], [0, 0, 0, 0], [3, 5, 2, 6], [7, 0, 7, 0]):
+                last = live._last
+                want = codec.decode(np.array([a]), last.level[None], live.codec_spec, "margin", 8, last.reading.util)
+                wants.append(want[0])
+                env.step(np.array(a))
+            assert all(np.array_equal(w, g) for w, g in zip(wants, applied, strict=True))
+            assert not np.array_equal(applied[0], applied[1])  # the top and the bottom headroom differ
+        finally:
+            env.close()

@@ -62,6 +62,7 @@ def test_start_status_logs_stop_restores_every_node(runner_bin: Path, gov: Path,
         logs = onphone.logs_on_phone(twin.serial, tmp_path / "logs")
         assert logs["steps"] >= 10 and logs["app"] == "tiktok" and logs["trace"]
         _check_encoding(gov, Path(logs["steps_csv"]))
+        _check_decoding(gov, Path(logs["steps_csv"]))
         r = subprocess.run(
             [sys.executable, "-m", "metadvfs.cli", "replay", "--trace", logs["trace"], "--device", "pixel6",
              "--seconds", "1", "--out", str(tmp_path / "replay"), "--json"],
@@ -270,3 +271,58 @@ def test_a_hung_runner_is_stopped_and_the_phone_restored(runner_bin: Path, gov: 
         time.sleep(0.5)
         assert _controls(twin) == before
         assert onphone.stop_on_phone(twin.serial)["restore"]["verified"]
+
+
+def _check_decoding(gov: Path, steps_csv: Path) -> int:
+    """The runner's OPP targets equal metadvfs.core.codec.decode of its actions, levels and utilisation.
+
+    Returns:
+        Number of decisions checked.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from metadvfs.core import codec
+    from metadvfs.export.manifest import load_manifest
+
+    df = pd.read_csv(steps_csv)
+    m = load_manifest(gov)
+    spec = m.codec_spec()
+    dom = ("little", "mid", "big", "gpu")
+    n = 0
+    for _, row in df.iterrows():
+        act = np.array([[row[f"{d}_action"] for d in dom]], dtype=np.int64)
+        lvl = np.array([[row[f"{d}_level"] for d in dom]], dtype=np.int64)
+        util = np.array([[row[f"{d}_util"] for d in dom]], dtype=float)
+        want = codec.decode(act, lvl, spec, m.codec.action_mode, m.codec.levels, util)[0]
+        got = np.array([row[f"{d}_target"] for d in dom])
+        present = np.asarray(m.codec.n_opp) > 0
+        assert np.array_equal(got[present], want[present]), (row["step"], got, want)
+        n += 1
+    return n
+
+
+def test_margin_mode_runner_decodes_like_the_codec(
+    runner_bin: Path,
+    write_cfg,
+    tmp_path: Path,
+) -> None:
+    """A margin-mode governor on the twin: the C runner turns headroom choices into the codec's OPPs."""
+    from metadvfs.learn.config import load_config
+    from metadvfs.learn.trainer import train
+
+    cfg = load_config(
+        write_cfg(tmp_path / "m.yaml", env={"decision_interval_s": 0.1, "episode_seconds": 5, "window": 4,
+                                             "action_mode": "margin", "levels": 8})
+    )  # fmt: skip
+    model = train(cfg, tmp_path / "run", tensorboard=False)
+    gov = tmp_path / "gov"
+    export_governor(model, "pixel6", gov)
+    with TwinServer(device="pixel6", app="3dmark", port=0) as twin:
+        before = _controls(twin)
+        onphone.start_on_phone(gov, twin.serial, runner=runner_bin)
+        assert _wait(lambda: int(onphone.status_on_phone(twin.serial).get("step", "0")) >= 15, 15.0)
+        logs = onphone.logs_on_phone(twin.serial, tmp_path / "logs")
+        onphone.stop_on_phone(twin.serial)
+        assert _controls(twin) == before
+    assert _check_decoding(gov, Path(logs["steps_csv"])) >= 15

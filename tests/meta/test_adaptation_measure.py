@@ -82,6 +82,15 @@ def test_stock_rule_actions_follow_utilisation() -> None:
     assert a[1].tolist() == [7, 7, 7, 7]
 
 
+def test_stock_rule_in_margin_mode_is_the_smallest_headroom_at_least_schedutils() -> None:
+    from metadvfs.core.codec import margins
+
+    a = fast.stock_rule_actions(np.zeros((3, 26), np.float32), None, 8, "margin")
+    m = margins(8)
+    k = int(a[0, 0])
+    assert (a == k).all() and m[k] >= fast.SCHEDUTIL_MARGIN and m[k - 1] < fast.SCHEDUTIL_MARGIN
+
+
 def _tiny_model(tmp: Path) -> Path:
     from metadvfs.learn.trainer import train
 

@@ -87,6 +87,11 @@ void mdw_matvec(const float *x, int n_in, const float *W, const float *b, int n_
 void mdw_stream_reset(mdw_stream *s);
 
 /* levels from choices (metadvfs.core.codec.decode) */
-void mdw_decode(const mdw_weights *w, const int action[4], const int cur_level[4], const int n_opp[4], int out[4]);
+/* Action choices -> OPP indices (metadvfs.core.codec.decode). table_khz[d]: domain d's OPP table (n_opp[d]
+ * entries, ascending); util[d]: the codec reading's utilisation (margin mode: CPU frequency-invariant, GPU busy). */
+void mdw_decode(const mdw_weights *w, const int action[4], const int cur_level[4], const int n_opp[4],
+                const double *const table_khz[4], const double util[4], int out[4]);
+#define MDW_MARGIN_LOW 0.6  /* metadvfs.core.codec.MARGIN_LOW */
+#define MDW_MARGIN_HIGH 2.4 /* metadvfs.core.codec.MARGIN_HIGH */
 
 #endif

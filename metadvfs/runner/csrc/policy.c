@@ -134,13 +134,31 @@ void mdw_stream_decide(const mdw_stream *s, int action[4]) {
     }
 }
 
-void mdw_decode(const mdw_weights *w, const int action[4], const int cur_level[4], const int n_opp[4], int out[4]) {
+static long margin_level(const mdw_weights *w, int d, int a, int cur, int top, const double *table, double util) {
+    int l1 = w->levels > 1 ? (int)w->levels - 1 : 1; /* the last choice: the top OPP (headroom inf) */
+    if (a < 0) a = 0;
+    if (a >= l1) return top;
+    double m = l1 > 1 ? MDW_MARGIN_LOW * pow(MDW_MARGIN_HIGH / MDW_MARGIN_LOW, (double)a / (l1 - 1)) : MDW_MARGIN_LOW;
+    double fmax = table[top], u = util < 0.0 ? 0.0 : util > 1.0 ? 1.0 : util;
+    if (cur < 0) cur = 0;
+    if (cur > top) cur = top;
+    if (d == 3 && fmax > 0.0) u = u * table[cur] / fmax; /* GPU busy fraction at f -> share of fmax */
+    double target = m * u * fmax * (1.0 - 1e-9);
+    for (int k = 0; k <= top; k++)
+        if (table[k] >= target) return k;
+    return top;
+}
+
+void mdw_decode(const mdw_weights *w, const int action[4], const int cur_level[4], const int n_opp[4],
+                const double *const table_khz[4], const double util[4], int out[4]) {
     for (int d = 0; d < 4; d++) {
         int top = n_opp[d] - 1;
         if (top < 0) top = 0;
         long v;
         if (w->action_mode == 0) {
             v = (long)cur_level[d] + action[d] - 1;
+        } else if (w->action_mode == 2) {
+            v = n_opp[d] > 0 ? margin_level(w, d, action[d], cur_level[d], top, table_khz[d], util[d]) : 0;
         } else {
             int l1 = w->levels > 1 ? (int)w->levels - 1 : 1;
             v = (long)rint((double)action[d] / l1 * top);

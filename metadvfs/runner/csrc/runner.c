@@ -275,9 +275,11 @@ static int cmd_run(const char *plan_path, int check_only) {
         return die2(err);
     }
     int n_opp[4];
+    const double *tables[4];
     for (int d = 0; d < 4; d++) {
         n_opp[d] = p.dom[d].present ? p.dom[d].n_table : 0;
-        if (p.dom[d].present && w.action_mode == 1 && w.nvec[d] != w.levels) return die2("weights: nvec/levels mismatch");
+        tables[d] = p.dom[d].table_khz;
+        if (p.dom[d].present && w.action_mode != 0 && w.nvec[d] != w.levels) return die2("weights: nvec/levels mismatch");
     }
     static snapshot snap;
     if (take_snapshot(&p, &snap, err, sizeof err)) return die2(err);
@@ -356,7 +358,7 @@ static int cmd_run(const char *plan_path, int check_only) {
         mdw_stream_push(&st, row);
         int action[4], level[4], target[4], writes = 0;
         mdw_stream_decide(&st, action);
-        mdw_decode(&w, action, s.level, n_opp, target);
+        mdw_decode(&w, action, s.level, n_opp, tables, s.util, target);
         double t1 = sn_now();
         for (int d = 0; d < 4; d++) level[d] = p.dom[d].present ? target[d] : 0;
         if (apply_levels(&p, &snap, level, &writes, err, sizeof err)) { snprintf(reason, sizeof reason, "error: %s", err); rc = 1; break; }

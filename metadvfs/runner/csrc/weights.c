@@ -117,7 +117,7 @@ int mdw_load(const char *path, mdw_weights *w, char *err, size_t errlen) {
         {"window", w->window, 1, MDW_MAX_WINDOW}, {"hidden", w->hidden, 1, MDW_MAX_HIDDEN},
         {"proj", w->proj, 1, MDW_MAX_PROJ}, {"meta_dim", w->meta_dim, 1, MDW_MAX_META},
         {"emb", w->emb, 1, MDW_MAX_EMB}, {"head layers", w->n_layers, 0, MDW_MAX_LAYERS},
-        {"activation", w->activation, 0, 1}, {"action mode", w->action_mode, 0, 1},
+        {"activation", w->activation, 0, 1}, {"action mode", w->action_mode, 0, 2},
         {"models", w->n_models, 1, MDW_MAX_MODELS}, {"routes", w->n_routes, 1, MDW_MAX_ROUTES},
         {"nvec[0]", w->nvec[0], 1, MDW_MAX_NVEC}, {"nvec[1]", w->nvec[1], 1, MDW_MAX_NVEC},
         {"nvec[2]", w->nvec[2], 1, MDW_MAX_NVEC}, {"nvec[3]", w->nvec[3], 1, MDW_MAX_NVEC}};
