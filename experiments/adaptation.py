@@ -42,6 +42,7 @@ import _common as C
 import numpy as np
 
 from metadvfs.catalog.devices import list_devices
+from metadvfs.core.codec import ACTION_MODES
 from metadvfs.workload.apps import list_apps
 
 METHODS = ("context", "finetune", "meta", "joint", "incremental", "scratch")
@@ -440,7 +441,8 @@ def report(
         f"phone-minutes = decisions x 0.1 s / 60). Quality = mean PPR normalised to the evaluation code's stock "
         f"reference and QoE on {s['eval_seeds']} held-out episodes of {s['eval_seconds']:g} s (seeds 10000+i, "
         f"deterministic actions). QoE floor: stock QoE - {s['qoe_margin']}. Source models: "
-        f"{s['per_task_steps']:,} steps per training task; generated tasks: {s['generated']}; FOMAML {s['meta']}.",
+        f"{s['per_task_steps']:,} steps per training task, `{s['base']['env']['action_mode']}` actions; generated "
+        f"tasks: {s['generated']}; FOMAML {s['meta']}.",
         "",
         "minutes to 95 %: first curve point from which every later point has PPR >= 95 % of the task-specific "
         "reference's (a standalone model trained on the held-out task with the per-task budget) and QoE >= "
@@ -515,15 +517,24 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="models and runs (default runs/experiments/...)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per held-out task (default 3)")
     ap.add_argument("--folds", default=None, help="subset of folds, e.g. device:pixel8,app:weibo (default all)")
+    ap.add_argument(
+        "--action-mode",
+        choices=ACTION_MODES,
+        default=None,
+        help="the fold models' env.action_mode (default: the base config's); results and work in <mode>-<action mode>",
+    )
     C.add_seed_args(ap, default=1)
     C.add_scale_args(ap)
     a = ap.parse_args()
     train_seeds = C.training_seeds(a.train_seeds)
     C.limit_threads()
     mode = "quick" if a.quick else "full"
-    a.out = a.out or C.RESULTS / "adaptation" / mode
+    run = mode if a.action_mode is None else f"{mode}-{a.action_mode}"
+    a.out = a.out or C.RESULTS / "adaptation" / run
     s = dict(SETTINGS[mode])
     s["base"] = C.base_sections(mode)
+    if a.action_mode is not None:
+        s["base"]["env"] = {**s["base"]["env"], "action_mode": a.action_mode}
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
     if a.seeds is not None:
         if a.seeds < 1:
@@ -535,7 +546,7 @@ def main() -> None:
         if bad:
             C.fail(f"--folds: unknown fold {bad[0]!r}; choose from " + ", ".join(":".join(f) for f in s["folds"]))
         s["folds"] = want
-    work = a.work or C.ROOT / "runs" / "experiments" / f"adaptation2-{mode}"
+    work = a.work or C.ROOT / "runs" / "experiments" / f"adaptation2-{run}"
     C.prepare_work(work, {k: s[k] for k in SPEC_KEYS})  # the training seed is in the fold directories' names
     seeds = [SEED_BASE + i for i in range(s["seeds"])]
     t0 = time.perf_counter()

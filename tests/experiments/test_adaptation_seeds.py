@@ -162,3 +162,13 @@ def test_bad_options_are_one_line_errors(args: list[str], msg: str, tmp_path: Pa
                        timeout=120)  # fmt: skip
     assert r.returncode == 2 and r.stderr.strip() == msg
     assert not (tmp_path / "w").exists() and not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_adaptation_action_mode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """--action-mode margin: every fold model (shared, joint, FOMAML init) and the report use margin actions."""
+    doc = _run(A.main, A.SETTINGS, monkeypatch, tmp_path / "w", tmp_path / "o", "--action-mode", "margin")
+    fold = tmp_path / "w" / "device-pixel6"
+    for d in (fold / "shared", fold / "shared" / "baselines" / "joint", fold / "meta"):
+        assert json.loads((d / "model.json").read_text())["action"]["mode"] == "margin", d
+    assert doc["runs"] and "`margin` actions" in (tmp_path / "o" / "results.md").read_text()
