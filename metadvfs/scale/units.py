@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -165,25 +166,37 @@ def peer_unit(
     """
     from metadvfs.learn.baselines import Variant, train_baseline
 
-    d = Path(dest)
-    if (d / "baseline.json").is_file():
+    v = None if variant is None else Variant(**{**variant, "path": Path(variant["path"])})
+    return _build_in_partial(
+        Path(dest),
+        "baseline.json",
+        lambda tmp: train_baseline(
+            name,
+            task,
+            steps,
+            tmp,
+            seed=seed,
+            decision_interval_s=decision_interval_s,
+            episode_seconds=episode_seconds,
+            n_envs=n_envs,
+            variant=v,
+        ),
+    )
+
+
+def _build_in_partial(d: Path, done: str, build: Callable[[Path], Any]) -> dict[str, Any]:
+    """Reuse ``d`` when ``d/done`` exists; else ``build`` into a fresh ``d.partial`` and rename it to ``d``.
+
+    Returns:
+        ``{"path", "status": trained|reused, "wall_s", "pid"}``.
+    """
+    if (d / done).is_file():
         return {"path": str(d), "status": "reused", "wall_s": 0.0, "pid": os.getpid()}
     tmp = d.with_name(d.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
-    v = None if variant is None else Variant(**{**variant, "path": Path(variant["path"])})
     t = time.perf_counter()
-    train_baseline(
-        name,
-        task,
-        steps,
-        tmp,
-        seed=seed,
-        decision_interval_s=decision_interval_s,
-        episode_seconds=episode_seconds,
-        n_envs=n_envs,
-        variant=v,
-    )
+    build(tmp)
     if d.exists():
         shutil.rmtree(d)
     tmp.rename(d)
@@ -207,18 +220,10 @@ def meta_unit(config: dict[str, Any], meta: dict[str, Any], dest: str) -> dict[s
     from metadvfs.learn.config import MetaConfig, config_from_dict
     from metadvfs.meta.train import meta_train
 
-    d = Path(dest)
-    if (d / "model.json").is_file():
-        return {"path": str(d), "status": "reused", "wall_s": 0.0, "pid": os.getpid()}
-    tmp = d.with_name(d.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    t = time.perf_counter()
-    meta_train(config_from_dict(config, str(config.get("name", "config"))), MetaConfig(**meta), tmp)
-    if d.exists():
-        shutil.rmtree(d)
-    tmp.rename(d)
-    return {"path": str(d), "status": "trained", "wall_s": time.perf_counter() - t, "pid": os.getpid()}
+    name = str(config.get("name", "config"))
+    return _build_in_partial(
+        Path(dest), "model.json", lambda tmp: meta_train(config_from_dict(config, name), MetaConfig(**meta), tmp)
+    )
 
 
 def adapt_unit(model: str, device: str, app: str, options: dict[str, Any], extra: dict[str, Any], dest: str) -> Any:
