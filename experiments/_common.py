@@ -263,6 +263,58 @@ def seed_groups(methods: Sequence[str], seeds: Sequence[int]) -> dict[str, list[
     return {m: [seed_label(m, s, len(seeds)) for s in seeds] for m in methods}
 
 
+def seed_jobs(
+    work: Path, prefix: str, methods: Sequence[str], seeds: Sequence[int], config: Callable[[str, str, int], Any]
+) -> tuple[list[tuple[str, int]], list[tuple[Any, Path]]]:
+    """One training job per (method, training seed): ``work/<method>`` (:func:`seed_dir`), run name
+    ``<prefix>-<method>`` (``-seed<s>`` for other seeds than the base one); a checkpoint of another seed there is
+    dropped.
+
+    Args:
+        work: Work directory.
+        prefix: Run-name prefix of the experiment.
+        methods: Method names (directory names).
+        seeds: Training seeds.
+        config: ``(method, run name, seed) -> TrainConfig``.
+
+    Returns:
+        ``(units, jobs)``: the ``(method, seed)`` units and their ``(config, dest)`` for :func:`train_all`.
+    """
+    units = [(m, sd) for m in methods for sd in seeds]
+    jobs = []
+    for m, sd in units:
+        dest = seed_dir(work / m, sd)
+        drop_other_seed(dest, sd)
+        jobs.append((config(m, f"{prefix}-{m}" if sd == BASE_SEED else f"{prefix}-{m}-seed{sd}", sd), dest))
+    return units, jobs
+
+
+def evaluate_seed_models(
+    models: dict[tuple[str, int], Any],
+    methods: Sequence[str],
+    seeds: Sequence[int],
+    tasks: Sequence[str],
+    governors: Sequence[str],
+    eval_seeds: int,
+    eval_seconds: float,
+) -> Any:
+    """Evaluate one checkpoint per (method, training seed) on ``tasks`` (each drives every task's rows), grouped
+    by :func:`seed_groups`, PPR against :data:`REFERENCE`; returns the EvalResult."""
+    from metadvfs.learn.evaluate import ModelDriver, evaluate
+
+    rows = [t for t in tasks for _ in range(eval_seeds)]
+    return evaluate(
+        [ModelDriver(models[(m, sd)], rows, seed_label(m, sd, len(seeds))) for m in methods for sd in seeds],
+        list(governors),
+        list(tasks),
+        eval_seeds,
+        eval_seconds,
+        progress=lambda k: log(f"  {k}"),
+        groups=seed_groups(methods, seeds),
+        reference=REFERENCE,
+    )
+
+
 def drop_other_seed(dest: Path, seed: int) -> None:
     """Remove a finished checkpoint in ``dest`` that was trained with another seed (its ``config.yaml``)."""
     from metadvfs.io import read_document

@@ -87,7 +87,6 @@ def group_summary(cells: dict[tuple[str, str], dict[str, Any]], tasks: list[str]
 def main() -> None:
     """Command line entry."""
     from metadvfs.learn.checkpoint import load_checkpoint
-    from metadvfs.learn.evaluate import ModelDriver, evaluate
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 training phones x 3 apps, 200k steps per task")
@@ -106,10 +105,7 @@ def main() -> None:
         want = [m.strip() for m in a.modes.split(",") if m.strip()]
         bad = [m for m in want if m not in ACTION_MODES]
         if bad or not want:
-            print(
-                f"error: --modes: unknown mode {bad[0] if bad else ''!r}; choose from {ACTION_MODES}", file=sys.stderr
-            )
-            raise SystemExit(2)
+            C.fail(f"--modes: unknown mode {bad[0] if bad else ''!r}; choose from {ACTION_MODES}")
         s["modes"] = want
     s["base"] = C.base_sections(setting)
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
@@ -119,31 +115,22 @@ def main() -> None:
     train_tasks, held = fold(s)
     modes = s["modes"]
     t0 = time.perf_counter()
-    units = [(m, sd) for m in modes for sd in seeds]
-    jobs = []
-    for m, sd in units:
-        dest = C.seed_dir(work / m, sd)
-        C.drop_other_seed(dest, sd)
-        base = {**s["base"], "env": {**s["base"]["env"], "action_mode": m}}
-        name = f"am-{m}" if sd == C.BASE_SEED else f"am-{m}-seed{sd}"
-        cfg = C.make_config(base, name, train_tasks, "conditioned", s["per_task_steps"], s["envs_per_task"], seed=sd)
-        jobs.append((cfg, dest))
+    units, jobs = C.seed_jobs(
+        work,
+        "am",
+        modes,
+        seeds,
+        lambda m, name, sd: C.make_config(
+            {**s["base"], "env": {**s["base"]["env"], "action_mode": m}}, name, train_tasks, "conditioned",
+            s["per_task_steps"], s["envs_per_task"], seed=sd,
+        ),
+    )  # fmt: skip
     trained = C.train_all(jobs, a.ray)
     t_train = time.perf_counter() - t0
     models = {u: load_checkpoint(d) for u, (d, _) in zip(units, trained, strict=True)}
     tasks = held + train_tasks
-    rows = [t for t in tasks for _ in range(s["eval_seeds"])]
     C.log(f"evaluating {len(units)} model(s) on {len(tasks)} tasks")
-    res = evaluate(
-        [ModelDriver(models[(m, sd)], rows, C.seed_label(m, sd, n)) for m, sd in units],
-        ["oracle"],
-        tasks,
-        s["eval_seeds"],
-        s["eval_seconds"],
-        progress=lambda k: C.log(f"  {k}"),
-        groups=C.seed_groups(modes, seeds),
-        reference=C.REFERENCE,
-    )
+    res = C.evaluate_seed_models(models, modes, seeds, tasks, ["oracle"], s["eval_seeds"], s["eval_seconds"])
     cells = C.seed_cells(res, tasks, modes, seeds, ("oracle", C.REFERENCE, "schedutil"))
     summary = {
         m: {"heldout": group_summary(cells, held, m, seeds), "train": group_summary(cells, train_tasks, m, seeds)}

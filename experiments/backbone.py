@@ -88,7 +88,6 @@ def latency_us(policy: Any, window: int, obs_dim: int, meta_dim: int, calls: int
 def main() -> None:
     """Command line entry."""
     from metadvfs.learn.checkpoint import load_checkpoint
-    from metadvfs.learn.evaluate import ModelDriver, evaluate
     from metadvfs.learn.tasks import parse_task_names
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -110,17 +109,16 @@ def main() -> None:
     C.prepare_work(work, s)  # the training seed is in each model's directory name and config, not in the spec
     names = parse_task_names(s["tasks"])
     t0 = time.perf_counter()
-    units = [(b, sd) for b in BACKBONES for sd in seeds]
-    jobs = []
-    for b, sd in units:
-        dest = C.seed_dir(work / b, sd)
-        C.drop_other_seed(dest, sd)
-        name = f"bb-{b}" if sd == C.BASE_SEED else f"bb-{b}-seed{sd}"
-        net = {"backbone": b}
-        cfg = C.make_config(
-            s["base"], name, names, "conditioned", s["per_task_steps"], s["envs_per_task"], seed=sd, network=net
-        )
-        jobs.append((cfg, dest))
+    units, jobs = C.seed_jobs(
+        work,
+        "bb",
+        BACKBONES,
+        seeds,
+        lambda b, name, sd: C.make_config(
+            s["base"], name, names, "conditioned", s["per_task_steps"], s["envs_per_task"], seed=sd,
+            network={"backbone": b},
+        ),
+    )  # fmt: skip
     trained = C.train_all(jobs, a.ray)
     t_train = time.perf_counter() - t0
     C.log(f"training wall time {t_train:.0f} s ({'serial' if a.ray is None else 'ray ' + a.ray})")
@@ -141,18 +139,8 @@ def main() -> None:
                 **latency_us(pol, m.window, m.doc["obs"]["obs_dim"], m.doc["meta_dim"], s["latency_calls"]),
             }
             C.log(f"{b}: {info[b]}")
-    rows = [t for t in names for _ in range(s["eval_seeds"])]
     C.log("evaluating")
-    res = evaluate(
-        [ModelDriver(models[(b, sd)], rows, C.seed_label(b, sd, n)) for b, sd in units],
-        [],
-        names,
-        s["eval_seeds"],
-        s["eval_seconds"],
-        progress=lambda k: C.log(f"  {k}"),
-        groups=C.seed_groups(BACKBONES, seeds),
-        reference=C.REFERENCE,
-    )
+    res = C.evaluate_seed_models(models, BACKBONES, seeds, names, [], s["eval_seeds"], s["eval_seconds"])
     # PPR vs C.REFERENCE (stock), schedutil reported next to it
     cells = C.seed_cells(res, names, BACKBONES, seeds, ("schedutil",))
     wall = time.perf_counter() - t0
