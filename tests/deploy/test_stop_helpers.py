@@ -7,11 +7,13 @@ change), and the helpers are host processes whose command line names ``metadvfs/
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,13 +33,19 @@ def _stop(shell: str, root: Path) -> tuple[float, str]:
     return time.monotonic() - t0, out.stdout + out.stderr
 
 
-def _helper(root: Path, body: str) -> subprocess.Popen[bytes]:
-    """Start ``sh <root>/applier.sh`` running ``body`` and write its pid file as the applier does."""
+@contextlib.contextmanager
+def _helper(root: Path, body: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``sh <root>/applier.sh`` with ``body``, its pid file written as the applier does; killed on exit."""
     script = root / "applier.sh"
     script.write_text(body)
     proc = subprocess.Popen(["/bin/sh", str(script)])
     (root / "applier.pid").write_text(f"{proc.pid}\n")
-    return proc
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture()
@@ -51,31 +59,21 @@ def root(tmp_path: Path) -> Path:
 def test_a_stopped_helper_gets_sigkill_and_is_waited_for(shell: str, root: Path) -> None:
     """A frozen helper cannot act on SIGTERM (here it also ignores it): SIGKILL after the 2 s wait, and the
     command returns only once it is gone (a zombie counts as gone: it can no longer write)."""
-    proc = _helper(root, "trap '' TERM\nwhile :; do sleep 0.05; done\n")
-    try:
+    with _helper(root, "trap '' TERM\nwhile :; do sleep 0.05; done\n") as proc:
         time.sleep(0.2)
         os.kill(proc.pid, signal.SIGSTOP)
         took, out = _stop(shell, root)
         assert proc.wait(2.0) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert od.STOP_WAIT_S <= took <= 2 * od.STOP_WAIT_S + 2.0, took
     assert "LEFT" not in out and not (root / "applier.pid").exists()
 
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_a_helper_that_obeys_sigterm_is_not_killed(shell: str, root: Path) -> None:
-    proc = _helper(root, "while :; do sleep 0.05; done\n")
-    try:
+    with _helper(root, "while :; do sleep 0.05; done\n") as proc:
         time.sleep(0.2)
         took, out = _stop(shell, root)
         assert proc.wait(2.0) == -signal.SIGTERM
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert took < 1.5 and "LEFT" not in out
 
 
