@@ -73,8 +73,7 @@ def stock_rule_actions(obs_last: np.ndarray, dev: Any, levels: int, mode: str) -
     from metadvfs.environment.codec import DOMAIN_FEATURES, margins
 
     if mode == "margin":
-        m = margins(levels)
-        a = int(np.argmax(m >= SCHEDUTIL_MARGIN - 1e-9)) if (m >= SCHEDUTIL_MARGIN - 1e-9).any() else levels - 1
+        a = int(np.searchsorted(margins(levels), SCHEDUTIL_MARGIN - 1e-9))  # ascending, ends with inf
         return np.full((obs_last.shape[0], 4), a, dtype=np.int64)
     nf = len(DOMAIN_FEATURES)
     util = np.stack([obs_last[:, d * nf + 1] for d in range(4)], axis=1).astype(float)
