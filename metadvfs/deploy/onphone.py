@@ -86,10 +86,16 @@ def _check(link: AdbLink) -> str:
 
 
 def read_status(link: AdbLink) -> dict[str, str]:
-    """The runner's status file (``state``, ``pid``, ``step``, ``app``, ``reason``, ``restore``) plus ``alive``."""
-    s = Script().cat("st", rp.STATUS_PATH)
+    """The runner's status file (``state``, ``pid``, ``step``, ``app``, ``reason``, ``restore``) plus ``alive``.
+
+    Liveness is read before the status file: the runner writes its final status before it removes its pid file and
+    exits, so ``alive == "no"`` always comes with the status the runner left (read the other way round, a runner
+    finishing between the two reads showed as dead and still ``running``).
+    """
+    s = Script()
     s.run("cmd", f'p=; [ -f {q(rp.PID_PATH)} ] && IFS= read -r p < {q(rp.PID_PATH)}; case "$p" in ""|*[!0-9]*) '
           f'echo none ;; *) tr "\\000" " " < /proc/"$p"/cmdline 2>/dev/null || echo none ;; esac')  # fmt: skip
+    s.cat("st", rp.STATUS_PATH)
     r = parse_sections(link.root_shell(s.text()), s)
     out: dict[str, str] = {}
     if not r["st"].failed:
