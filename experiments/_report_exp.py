@@ -24,7 +24,7 @@ SCRIPTS = {
     "generated_zero_shot": "experiments/generated_zero_shot.py",
     "generator_ranges": "experiments/generator_ranges.py",
     "action_modes": "experiments/action_modes.py",
-    "coverage": "experiments/coverage.py",
+    "metadata_coverage": "experiments/metadata_coverage.py",
 }
 ONLY_QUICK = ("cavia", "generated_zero_shot")
 """Experiments that exist only as a quick follow-up of ``adaptation.py --quick``."""
@@ -50,10 +50,10 @@ def pick(root: Path, name: str) -> tuple[str, R.Source | None, list[str]]:
         return "complete", v["single"], []
     where = (
         f"`{R.RESULTS_DIR}/{name}/results.json`"
-        if name in ("generator_ranges", "coverage")
+        if name in ("generator_ranges", "metadata_coverage")
         else (f"`{R.RESULTS_DIR}/{name}/{{full,quick}}/results.json`")
     )
-    single = name in ONLY_QUICK or name in ("generator_ranges", "coverage")
+    single = name in ONLY_QUICK or name in ("generator_ranges", "metadata_coverage")
     flag = "" if single else " (or `--quick` for the small version)"
     return "missing", None, [f"**Missing.** No {where}; produce it with `{cmd}`{flag}."]
 
@@ -416,5 +416,5 @@ def experiment_sections(root: Path) -> list[str]:
                    generated_zero_shot, 3)  # fmt: skip
     out += section(root, "Device generator ranges vs the real phones", "generator_ranges", generator_ranges, 3)
     out += section(root, "Action encoding, zero-shot on a held-out phone", "action_modes", action_modes, 3)
-    out += section(root, "Metadata coverage of the held-out tasks", "coverage", coverage, 3)
+    out += section(root, "Metadata coverage of the held-out tasks", "metadata_coverage", coverage, 3)
     return out

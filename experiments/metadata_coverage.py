@@ -11,7 +11,7 @@ to it.
 
 Run from the repository root::
 
-    python experiments/coverage.py
+    python experiments/metadata_coverage.py
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _fields(items: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    """Write experiments/results/coverage/results.md and results.json."""
+    """Write experiments/results/metadata_coverage/results.md and results.json."""
     t0 = time.perf_counter()
     C.limit_threads()
     s = A.SETTINGS["full"]
@@ -116,7 +116,7 @@ def main() -> None:
             "",
         ]
         md += C.md_table(["held-out task", "absolute", "margin"], zrows)
-    C.write_report(C.RESULTS / "coverage", md, data, time.perf_counter() - t0)
+    C.write_report(C.RESULTS / "metadata_coverage", md, data, time.perf_counter() - t0)
 
 
 if __name__ == "__main__":
