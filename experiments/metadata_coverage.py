@@ -76,7 +76,8 @@ def main() -> None:
     from metadvfs.learn.metadata import RANGE_TOLERANCE
 
     data["settings"]["tolerance"] = RANGE_TOLERANCE
-    summary, detail = [], []
+    summary: list[list[Any]] = []
+    detail: list[list[str]] = []
     for kind, value in s["folds"]:
         C.log(f"fold {kind}:{value}")
         cov = fold_coverage(kind, value)
