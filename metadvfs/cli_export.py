@@ -39,7 +39,7 @@ def export_cmd(
         console.print(
             f"note: {res['device']} lies outside the phones the model was trained on: "
             + "; ".join(OutOfRange(**f).describe() for f in res["extrapolated"])
-            + f". Its zero-shot quality is extrapolated (metadvfs adapt --device {res['device']} fits the model)."
+            + f". Its zero-shot quality is extrapolated (metadvfs adapt --device {device} fits the model)."
         )
     if res["runner_weights"]:
         console.print(f"on-phone runner weights: {res['runner_weights']} (metadvfs deploy --on-phone)")
