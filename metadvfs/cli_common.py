@@ -68,7 +68,8 @@ def note_extrapolation(model: Any, tasks: Any) -> dict[str, list[dict[str, Any]]
     from metadvfs.learn.tasks import build_tasks
 
     out: dict[str, list[dict[str, Any]]] = {}
-    for name, fields in model.extrapolated(build_tasks(list(tasks))).items():
+    todo = [t for t in tasks if not isinstance(t, str) or t not in model.doc["tasks"]]  # training tasks are inside
+    for name, fields in model.extrapolated(build_tasks(todo)).items():
         print(
             f"note: {name} lies outside the tasks {model.path.name} was trained on: "
             f"{'; '.join(f.describe() for f in fields)}. Its zero-shot quality is extrapolated "
