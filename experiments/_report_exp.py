@@ -24,6 +24,7 @@ SCRIPTS = {
     "generated_zero_shot": "experiments/generated_zero_shot.py",
     "generator_ranges": "experiments/generator_ranges.py",
     "action_modes": "experiments/action_modes.py",
+    "metadata_coverage": "experiments/metadata_coverage.py",
 }
 ONLY_QUICK = ("cavia", "generated_zero_shot")
 """Experiments that exist only as a quick follow-up of ``adaptation.py --quick``."""
@@ -49,10 +50,11 @@ def pick(root: Path, name: str) -> tuple[str, R.Source | None, list[str]]:
         return "complete", v["single"], []
     where = (
         f"`{R.RESULTS_DIR}/{name}/results.json`"
-        if name == "generator_ranges"
+        if name in ("generator_ranges", "metadata_coverage")
         else (f"`{R.RESULTS_DIR}/{name}/{{full,quick}}/results.json`")
     )
-    flag = "" if name in ONLY_QUICK or name == "generator_ranges" else " (or `--quick` for the small version)"
+    single = name in ONLY_QUICK or name in ("generator_ranges", "metadata_coverage")
+    flag = "" if single else " (or `--quick` for the small version)"
     return "missing", None, [f"**Missing.** No {where}; produce it with `{cmd}`{flag}."]
 
 
@@ -375,6 +377,34 @@ def generator_ranges(src: R.Source) -> list[str]:
                       rows)  # fmt: skip
 
 
+def coverage(src: R.Source) -> list[str]:
+    """Per adaptation fold: held-out tasks whose metadata lies outside the fold's training tasks."""
+    rows, tot, n_real, n_gen, phones = [], 0, 0, 0, []
+    for fold in R.obj(src, "folds"):
+        held = R.obj(src, "folds", fold, "heldout")
+        real = sum(1 for t in held if R.lst(src, "folds", fold, "heldout", t, "real"))
+        gen = sum(1 for t in held if R.lst(src, "folds", fold, "heldout", t, "real+generated"))
+        outside = [f for t in held for f in R.lst(src, "folds", fold, "heldout", t, "real+generated")]
+        fields = sorted({str(f["field"]) for f in outside})
+        rows.append([fold, len(held), real, gen, ", ".join(fields) or "-"])
+        tot, n_real, n_gen = tot + len(held), n_real + real, n_gen + gen
+        if fold.startswith("device:"):
+            phones.append(gen == len(held))
+    tol = R.num(src, "settings", "tolerance", lo=0)
+    head = (
+        f"Held-out tasks with a metadata field more than {tol:.0%} of the training span outside the fold's training "
+        f"tasks (the model extrapolates there): {n_real}/{tot} against the real training tasks, {n_gen}/{tot} with "
+        "the generated ones."
+    )
+    if phones and all(phones):
+        head += (
+            " Every held-out phone is outside in some field, also with the generated phones: leaving one phone out "
+            "is extrapolation here, not interpolation."
+        )
+    return [head, "", *R.md_table(["fold", "held-out tasks", "outside (real)", "outside (real + generated)",
+                                   "fields outside (real + generated)"], rows)]  # fmt: skip
+
+
 def experiment_sections(root: Path) -> list[str]:
     """T3 to T6 and the supporting results, in report order."""
     out = section(root, "T3: adaptation to held-out phones and apps", "adaptation", adaptation)
@@ -386,4 +416,5 @@ def experiment_sections(root: Path) -> list[str]:
                    generated_zero_shot, 3)  # fmt: skip
     out += section(root, "Device generator ranges vs the real phones", "generator_ranges", generator_ranges, 3)
     out += section(root, "Action encoding, zero-shot on a held-out phone", "action_modes", action_modes, 3)
+    out += section(root, "Metadata coverage of the held-out tasks", "metadata_coverage", coverage, 3)
     return out

@@ -53,3 +53,28 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def note_extrapolation(model: Any, tasks: Any) -> dict[str, list[dict[str, Any]]]:
+    """Print a note on stderr for every task whose metadata lies outside the model's training tasks.
+
+    Args:
+        model: A :class:`~metadvfs.learn.checkpoint.LoadedModel`.
+        tasks: :class:`~metadvfs.tasks.task.Task` objects (or names) to check.
+
+    Returns:
+        ``{task name: [OutOfRange.to_dict(), ...]}`` for the JSON outputs (empty: every task is inside).
+    """
+    from metadvfs.learn.tasks import build_tasks
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    todo = [t for t in tasks if not isinstance(t, str) or t not in model.doc["tasks"]]  # training tasks are inside
+    for name, fields in model.extrapolated(build_tasks(todo)).items():
+        print(
+            f"note: {name} lies outside the tasks {model.path.name} was trained on: "
+            f"{'; '.join(f.describe() for f in fields)}. Its zero-shot quality is extrapolated "
+            "(metadvfs adapt fits the model to it).",
+            file=sys.stderr,
+        )
+        out[name] = [f.to_dict() for f in fields]
+    return out

@@ -33,6 +33,14 @@ def export_cmd(
         f"({res['parameters']:,} parameters = ONNX initializer values, "
         f"models {', '.join(res['models'])}) + {res['manifest']}"
     )
+    if res["extrapolated"]:
+        from metadvfs.learn.metadata import OutOfRange
+
+        console.print(
+            f"note: {res['device']} lies outside the phones the model was trained on: "
+            + "; ".join(OutOfRange(**f).describe() for f in res["extrapolated"])
+            + f". Its zero-shot quality is extrapolated (metadvfs adapt --device {device} fits the model)."
+        )
     if res["runner_weights"]:
         console.print(f"on-phone runner weights: {res['runner_weights']} (metadvfs deploy --on-phone)")
     else:

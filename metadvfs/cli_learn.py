@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from metadvfs.cli_common import handle_errors, print_json
+from metadvfs.cli_common import handle_errors, note_extrapolation, print_json
 from metadvfs.errors import MetaDVFSError
 
 console = Console(stderr=True)
@@ -241,6 +241,7 @@ def evaluate_cmd(
         raise MetaDVFSError(f"--seeds: must be in [1, 100], got {seeds}")
     if not 1.0 <= seconds <= 3600.0:
         raise MetaDVFSError(f"--seconds: must be in [1, 3600], got {seconds}")
+    extrapolated = note_extrapolation(m, names)
     rows = [t for t in names for _ in range(seeds)]
     learned = [b for b in wanted if b in LEARNED_BASELINE_NAMES]
     groups: dict[str, list[str]] = {}
@@ -270,7 +271,7 @@ def evaluate_cmd(
         dest = out or m.path / "eval"
     paths = write_reports(res, dest, focus="metadvfs", provenance=run.fields())
     if json_out:
-        print_json({"tasks": res.rows(), "summary": res.summary("metadvfs")})
+        print_json({"tasks": res.rows(), "summary": res.summary("metadvfs"), "extrapolated": extrapolated})
         return
     out_console.print(paths["md"].read_text(encoding="utf-8"))
     console.print(f"reports: {dest}/ (results.csv, results.md, summary.json, ppr_norm_per_task.png, power_vs_qoe.png)")
@@ -380,6 +381,7 @@ def adapt_cmd(
     Simulated: quality on held-out episodes vs phone-minutes, minutes to 95 %. On a phone: deploy's safety
     (snapshot, watchdog, restore), a QoE floor, and an exportable governor in OUT/governor.
     """
+    from metadvfs.learn.metadata import OutOfRange
     from metadvfs.meta.adapt import adapt
 
     if serial is not None:
@@ -416,6 +418,11 @@ def adapt_cmd(
     if json_out:
         print_json(res)
         return
+    if res["extrapolated"]:
+        console.print(
+            f"note: {res['task']} lies outside the tasks the model was trained on: "
+            + "; ".join(OutOfRange(**f).describe() for f in res["extrapolated"])
+        )
     head = f"{res['budget_phone_minutes']:g} phone-min, routed to {res['routed_model']}"
     t = Table(title=f"adaptation to {res['task']} ({head})")
     for c in ("method", "zero-shot PPR/QoE", "final PPR/QoE", "min to 95 % ref", "min to 95 % oracle", "fallback"):

@@ -91,6 +91,13 @@ def adapt_on_phone(
             f"on-phone rollouts: PPR/stock {first[1]:.3f} -> {last[1]:.3f}, QoE {first[2]:.3f} -> {last[2]:.3f} "
             f"(stock QoE {rep['stock']['qoe']:.3f})"
         )
+    if rep["extrapolated"]:
+        from metadvfs.learn.metadata import OutOfRange
+
+        print(
+            f"note: {rep['device']}:{rep['app']} lies outside the tasks the model was trained on: "
+            + "; ".join(OutOfRange(**f).describe() for f in rep["extrapolated"])
+        )
     r = rep["restore"]
     print(f"restored by {r['by']}" + (" (verified)" if r["verified"] else ""))
     print(f"adapted model: {rep['out']}/; governor: {rep['governor']} (metadvfs deploy --governor ... --serial ...)")

@@ -26,6 +26,7 @@ from metadvfs.core import codec
 from metadvfs.errors import MetaDVFSError
 from metadvfs.export.weights import WEIGHTS_FILE
 from metadvfs.learn.checkpoint import LoadedModel, load_checkpoint
+from metadvfs.learn.metadata import OutOfRange, device_features
 
 MODEL_FILE = "policy.onnx"
 
@@ -233,7 +234,14 @@ def export_governor(
         "source_model": str(model.path),
         "runner_weights": str(out / WEIGHTS_FILE) if runner == "ok" else None,
         "runner": runner,
+        "extrapolated": [f.to_dict() for f in device_out_of_range(model, device)],
     }
+
+
+def device_out_of_range(model: LoadedModel, device: Any) -> list[OutOfRange]:
+    """Device metadata fields of ``device`` outside the phones ``model`` was trained on (empty: inside)."""
+    enc = model.encoder
+    return enc.out_of_range(device_features(device), device.name, only=enc.spec.device_fields)
 
 
 def _write_runner_weights(

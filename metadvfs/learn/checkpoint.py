@@ -26,7 +26,7 @@ import metadvfs
 from metadvfs.errors import MetaDVFSError
 from metadvfs.io import atomic_path, parse_document, write_text_atomic
 from metadvfs.learn.config import TrainConfig, config_from_dict, config_to_dict
-from metadvfs.learn.metadata import Grouping, MetadataEncoder, cosine_distances, task_metadata
+from metadvfs.learn.metadata import Grouping, MetadataEncoder, OutOfRange, cosine_distances, task_metadata
 from metadvfs.learn.policy import policy_kwargs
 from metadvfs.learn.tasks import ModelPlan
 from metadvfs.tasks.task import Task
@@ -167,6 +167,24 @@ class LoadedModel:
             nn = dd.min(axis=1) if len(names) > 1 else np.zeros(1)
             self._train_cache = (owners, vecs, ROUTE_CLOSE * float(np.median(nn)))
         return self._train_cache
+
+    def out_of_range(self, task: Task) -> list[OutOfRange]:
+        """Metadata fields of ``task`` outside the model's training tasks (empty for a training task).
+
+        Where a field is outside, the task's quality is extrapolated: the policy never saw such a phone or app
+        (``metadvfs adapt`` fits it on the task). See :meth:`MetadataEncoder.out_of_range`.
+        """
+        if task.name in self.doc["tasks"]:
+            return []
+        return self.encoder.out_of_range(task_metadata(task), task.name)
+
+    def extrapolated(self, tasks: Sequence[Task]) -> dict[str, list[OutOfRange]]:
+        """``{task name: fields outside}`` for the tasks of ``tasks`` outside the training range."""
+        out: dict[str, list[OutOfRange]] = {}
+        for t in tasks:
+            if t.name not in out and (oor := self.out_of_range(t)):
+                out[t.name] = oor
+        return out
 
     def encode(self, task: Task) -> np.ndarray:
         """Encoded metadata of a task (errors if the profile cannot be encoded)."""

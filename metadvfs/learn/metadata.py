@@ -25,7 +25,7 @@ number of groups is the ``k`` in ``k_range`` with the highest silhouette score (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -303,6 +303,38 @@ def task_metadata(task: Any) -> dict[str, Any]:
     return raw_metadata(task.device, task.app, task.trace)
 
 
+RANGE_TOLERANCE = 0.1
+"""Share of a numeric field's training span a value may lie beyond it before :meth:`MetadataEncoder.out_of_range`
+reports it (a convention, not a measured threshold: the encoded value is then below -0.1 or above 1.1)."""
+
+
+@dataclass(frozen=True)
+class OutOfRange:
+    """A metadata field of a task outside what a model was trained on (its quality there is extrapolated).
+
+    Attributes:
+        field: Metadata field (units in the name, e.g. ``gpu_capacity_gcps``).
+        value: The task's value (a string for a categorical field outside the vocabulary).
+        lo: Minimum over the training tasks (``None`` for a categorical field).
+        hi: Maximum over the training tasks (``None`` for a categorical field).
+    """
+
+    field: str
+    value: float | str
+    lo: float | None = None
+    hi: float | None = None
+
+    def describe(self) -> str:
+        """One phrase, e.g. ``gpu_capacity_gcps 1.56 (trained on 0.53..1.2)``."""
+        if self.lo is None or self.hi is None or isinstance(self.value, str):
+            return f"{self.field} {self.value!r} (not a known category)"
+        return f"{self.field} {self.value:.4g} (trained on {self.lo:.4g}..{self.hi:.4g})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {"field": self.field, "value": self.value, "lo": self.lo, "hi": self.hi}
+
+
 @dataclass
 class MetadataEncoder:
     """One-hot + min-max encoder of task metadata, fitted on the training tasks.
@@ -369,6 +401,50 @@ class MetadataEncoder:
             span = self.hi[k] - self.lo[k]
             out.append((v - self.lo[k]) / span if span > 0 else 0.0)
         return np.asarray(out, dtype=np.float32)
+
+    def out_of_range(
+        self,
+        raw: dict[str, Any],
+        where: str = "task",
+        tol: float = RANGE_TOLERANCE,
+        only: Collection[str] | None = None,
+    ) -> list[OutOfRange]:
+        """Fields of one task that lie outside the training tasks' metadata.
+
+        A numeric field is outside when it is more than ``tol`` times the training span below the minimum or above
+        the maximum (a field that was constant in training: any other value); a categorical field when its value is
+        not in the schema's vocabulary (it is encoded as unknown).
+
+        Args:
+            raw: Output of :func:`raw_metadata` (with ``only``: at least those fields).
+            where: Name used in error messages.
+            tol: Allowed overshoot as a share of the training span (>= 0).
+            only: Check only these fields (e.g. :attr:`Schema.device_fields` for a phone without an app).
+
+        Returns:
+            The fields outside, in vector order (empty: the task is inside the training range).
+
+        Raises:
+            MetaDVFSError: Not fitted, or a checked field is missing or not a finite number.
+        """
+        if not self.lo:
+            raise MetaDVFSError("metadata encoder: not fitted")
+        out: list[OutOfRange] = []
+        for k, vocab in self.spec.categorical.items():
+            if only is not None and k not in only:
+                continue
+            if k not in raw:
+                raise MetaDVFSError(f"{where}: metadata field {k!r} missing")
+            if raw[k] not in vocab or raw[k] == UNKNOWN:
+                out.append(OutOfRange(k, str(raw[k])))
+        for k in self.spec.numeric:
+            if only is not None and k not in only:
+                continue
+            v, lo, hi = _number(raw, k, where), self.lo[k], self.hi[k]
+            slack = tol * (hi - lo) if hi > lo else 1e-9 * max(1.0, abs(lo))
+            if v < lo - slack or v > hi + slack:
+                out.append(OutOfRange(k, v, lo, hi))
+        return out
 
     def block_weights(self) -> np.ndarray:
         """Per-feature weights giving the device and the app block equal total weight."""

@@ -332,6 +332,7 @@ def adapt(
         "model": str(model.path),
         "routed_model": gid,
         "nearest_task": near,
+        "extrapolated": [f.to_dict() for f in model.out_of_range(task)],
         "budget_phone_minutes": budget_minutes,
         "decision_interval_s": dt,
         "phones": n_envs,

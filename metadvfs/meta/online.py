@@ -430,6 +430,8 @@ def adapt_online(
     out_dir = (
         Path(out) if out is not None else Path("runs") / f"adapt-{env.profile.name}-{phone_app.profile.name}-{stamp}"
     )
+    from metadvfs.tasks.task import Task
+
     report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "serial": serial,
@@ -439,6 +441,7 @@ def adapt_online(
         "task": spec,
         "model": str(model.path),
         "routed_model": gid,
+        "extrapolated": [f.to_dict() for f in model.out_of_range(Task(env.profile, phone_app.profile))],
         "method": method,
         "seed": seed,
         "rollout": rollout,

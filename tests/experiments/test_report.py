@@ -173,6 +173,8 @@ def test_missing_tables_name_the_command(tmp_path: Path) -> None:
     assert "## T5/T6: backbones (quality, parameters, latency) (quick)" in text
     assert "The full run is missing (no `experiments/results/backbone/full/results.json`)" in text
     assert "`python experiments/cavia_quick.py`" in text and "`python experiments/generator_ranges.py`" in text
+    missing = "No `experiments/results/metadata_coverage/results.json`; produce it with `python experiments/"
+    assert missing + "metadata_coverage.py`." in text
 
 
 def test_a_full_run_supersedes_the_quick_one(root: Path) -> None:
@@ -339,3 +341,31 @@ def test_adaptation_with_several_training_seeds(root: Path) -> None:
     _write(root / "experiments/results/adaptation/quick/results.json", {**_adaptation(), "train_seeds": [0]})
     text = report.build(root)
     assert "one training seed for the fold models" in text and "spread over" not in text
+
+
+def _coverage(phone_inside: bool) -> dict:
+    f = {"field": "gpu_capacity_gcps", "value": 2.17, "lo": 0.27, "hi": 1.99}
+    heldout = {
+        "pixel8:tiktok": {"real": [f], "real+generated": [] if phone_inside else [f]},
+        "pixel8:3dmark": {"real": [f], "real+generated": [f]},
+    }
+    return {
+        "command": "python experiments/metadata_coverage.py",
+        "wall_s": 1.0,
+        "settings": {"tolerance": 0.1},
+        "folds": {"device:pixel8": {"heldout": heldout}, "app:kwai": {"heldout": {"pixel3:kwai": {"real": [],
+                  "real+generated": []}}}},
+    }  # fmt: skip
+
+
+def test_coverage_section_counts_the_folds_and_its_sentence_follows_the_data(tmp_path: Path) -> None:
+    _write(tmp_path / "experiments/results/metadata_coverage/results.json", _coverage(phone_inside=False))
+    text = report.build(tmp_path)
+    assert "### Metadata coverage of the held-out tasks (complete)" in text
+    assert "2/3 against the real training tasks, 2/3 with the generated ones" in text
+    assert "| device:pixel8 | 2 | 2 | 2 | gpu_capacity_gcps |" in text and "| app:kwai | 1 | 0 | 0 | - |" in text
+    assert "Every held-out phone is outside in some field" in text
+    _write(tmp_path / "experiments/results/metadata_coverage/results.json", _coverage(phone_inside=True))
+    text = report.build(tmp_path)
+    assert "2/3 against the real training tasks, 1/3 with the generated ones" in text
+    assert "Every held-out phone" not in text

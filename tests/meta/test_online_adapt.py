@@ -298,6 +298,7 @@ def test_adapt_on_the_twin_end_to_end(twin: TwinServer, tiny_model: Path, tmp_pa
     assert rep["phone_minutes"] == pytest.approx(128 * 0.1 / 60, abs=1e-4)
     assert len(rep["curve"]) == 4 and rep["stock"]["qoe"] is not None and rep["qoe_floor"] is not None
     assert rep["restore"] == {"by": "host", "verified": True, "mismatches": [], "error": ""}
+    assert rep["extrapolated"] == []  # pixel6:tiktok recombines the tiny model's phone and app: inside
     _at_stock(twin, before)
     assert len((out / "steps.csv").read_text().splitlines()) == 129
     # context adaptation changed the context parameters and nothing else
