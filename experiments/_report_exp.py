@@ -25,7 +25,12 @@ SCRIPTS = {
     "generator_ranges": "experiments/generator_ranges.py",
     "action_modes": "experiments/action_modes.py",
     "metadata_coverage": "experiments/metadata_coverage.py",
+    "metadata_sensitivity": "experiments/metadata_sensitivity.py",
 }
+FIXED_ENTROPY = 0.2
+"""Mean action entropy below which the report calls the quick fold models close to fixed settings."""
+SINGLE = ("generator_ranges", "metadata_coverage", "metadata_sensitivity")
+"""Experiments with one ``results.json`` (no quick/full variants)."""
 ONLY_QUICK = ("cavia", "generated_zero_shot")
 """Experiments that exist only as a quick follow-up of ``adaptation.py --quick``."""
 
@@ -50,10 +55,10 @@ def pick(root: Path, name: str) -> tuple[str, R.Source | None, list[str]]:
         return "complete", v["single"], []
     where = (
         f"`{R.RESULTS_DIR}/{name}/results.json`"
-        if name in ("generator_ranges", "metadata_coverage")
+        if name in SINGLE
         else (f"`{R.RESULTS_DIR}/{name}/{{full,quick}}/results.json`")
     )
-    single = name in ONLY_QUICK or name in ("generator_ranges", "metadata_coverage")
+    single = name in ONLY_QUICK or name in SINGLE
     flag = "" if single else " (or `--quick` for the small version)"
     return "missing", None, [f"**Missing.** No {where}; produce it with `{cmd}`{flag}."]
 
@@ -405,6 +410,37 @@ def coverage(src: R.Source) -> list[str]:
                                    "fields outside (real + generated)"], rows)]  # fmt: skip
 
 
+def sensitivity(src: R.Source) -> list[str]:
+    """Per trained model: action entropy and the share of decisions that change with another task's metadata."""
+
+    def per_domain(*path: str) -> str:
+        return "/".join("-" if v is None else f"{R.num(src, *path, i, lo=0, hi=1):.2f}" for i, v in
+                        enumerate(R.lst(src, *path)))  # fmt: skip
+
+    rows, quick = [], []
+    for label in R.obj(src, "models"):
+        p = ("models", label)
+        rows.append([label, per_domain(*p, "entropy"), per_domain(*p, "changed", "other phone"),
+                     per_domain(*p, "changed", "other app"), per_domain(*p, "changed", "zeros")])  # fmt: skip
+        if label.startswith("quick"):
+            quick += [float(v) for v in R.lst(src, *p, "entropy") if v is not None]
+    head = [
+        "Per domain little/mid/big/GPU. *Entropy*: normalised entropy of the actions over closed-loop rollouts "
+        "(0: one fixed setting). *Changed*: share of decisions that change with the metadata of the same app on "
+        "another phone, another app on the same phone, or zeros.",
+        "",
+    ]
+    if quick and sum(quick) / len(quick) < FIXED_ENTROPY:
+        head += [
+            f"The quick fold models' mean action entropy is {sum(quick) / len(quick):.2f}: they are close to fixed "
+            "settings that react little to load or metadata, so the quick adaptation numbers (T3) start from such "
+            "policies; the shipped model's row shows what a full budget learns.",
+            "",
+        ]
+    return head + R.md_table(["model", "entropy", "changed: other phone", "changed: other app", "changed: zeros"],
+                             rows)  # fmt: skip
+
+
 def experiment_sections(root: Path) -> list[str]:
     """T3 to T6 and the supporting results, in report order."""
     out = section(root, "T3: adaptation to held-out phones and apps", "adaptation", adaptation)
@@ -417,4 +453,5 @@ def experiment_sections(root: Path) -> list[str]:
     out += section(root, "Device generator ranges vs the real phones", "generator_ranges", generator_ranges, 3)
     out += section(root, "Action encoding, zero-shot on a held-out phone", "action_modes", action_modes, 3)
     out += section(root, "Metadata coverage of the held-out tasks", "metadata_coverage", coverage, 3)
+    out += section(root, "Metadata sensitivity of the trained policies", "metadata_sensitivity", sensitivity, 3)
     return out

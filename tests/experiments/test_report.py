@@ -369,3 +369,23 @@ def test_coverage_section_counts_the_folds_and_its_sentence_follows_the_data(tmp
     text = report.build(tmp_path)
     assert "2/3 against the real training tasks, 1/3 with the generated ones" in text
     assert "Every held-out phone" not in text
+
+
+def _sensitivity(quick_entropy: float) -> dict:
+    def model(e: float) -> dict:
+        return {"entropy": [e, None, e, e], "changed": {"other phone": [0.5, None, 0.25, 0.125],
+                "other app": [0.0, None, 0.0, 0.0], "zeros": [None] * 4}}  # fmt: skip
+
+    return {"command": "python experiments/metadata_sensitivity.py", "wall_s": 1.0,
+            "models": {"shipped default": model(0.5), "quick Pixel 8 fold, absolute, training seed 0":
+                       model(quick_entropy)}}  # fmt: skip
+
+
+def test_sensitivity_section_and_its_sentence_follow_the_data(tmp_path: Path) -> None:
+    rel = "experiments/results/metadata_sensitivity/results.json"
+    _write(tmp_path / rel, _sensitivity(0.05))
+    text = report.build(tmp_path)
+    assert "| shipped default | 0.50/-/0.50/0.50 | 0.50/-/0.25/0.12 | 0.00/-/0.00/0.00 | -/-/-/- |" in text
+    assert "The quick fold models' mean action entropy is 0.05: they are close to fixed settings" in text
+    _write(tmp_path / rel, _sensitivity(0.6))
+    assert "close to fixed settings" not in report.build(tmp_path)

@@ -1,0 +1,99 @@
+"""Do the trained policies use their metadata, and do they decide in closed loop?
+
+:func:`metadvfs.learn.sensitivity.metadata_sensitivity` on the shipped model and on the fold models of the quick
+adaptation experiments (and the negative-transfer experiment's full conditioned models when they are on disk):
+per domain, the normalised entropy of the actions over 15 s closed-loop rollouts of every task (0: one fixed
+setting whatever the load) and the share of decisions that change when the task's metadata is replaced by another
+phone's (same app), another app's (same phone) or zeros. Nothing is trained; models that are not on disk (the
+experiment work directories are git-ignored) are listed with the command that trains them.
+
+Run from the repository root::
+
+    python experiments/metadata_sensitivity.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C
+
+QUICK = [f"{d}:{a}" for d in ("pixel3", "pixel6", "pixel8") for a in ("tiktok", "weibo", "3dmark")]
+"""The quick adaptation experiment's task universe (its Pixel 8 fold trains on the Pixel 3 and 6 tasks)."""
+SEEDS = (0, 1, 2)
+
+
+def candidates() -> list[tuple[str, str, list[str], str]]:
+    """``(label, model directory or shipped name, tasks, producing command)`` of every model measured."""
+    from metadvfs.learn.tasks import all_task_names
+
+    runs = C.ROOT / "runs" / "experiments"
+    out: list[tuple[str, str, list[str], str]] = [
+        ("shipped default (30 tasks + generated)", "default", all_task_names(), "shipped")
+    ]
+    for wd, mode, cmd in (
+        ("adaptation2-quick", "absolute", "python experiments/adaptation.py --quick --train-seeds 3"),
+        ("adaptation2-quick-margin", "margin",
+         "python experiments/adaptation.py --quick --action-mode margin --train-seeds 3"),
+    ):  # fmt: skip
+        for sd in SEEDS:
+            d = C.seed_dir(runs / wd / "device-pixel8", sd) / "shared"
+            out.append((f"quick Pixel 8 fold, {mode}, training seed {sd}", str(d), QUICK, cmd))
+    for sd in SEEDS:
+        d = C.seed_dir(runs / "negative_transfer-full" / "conditioned", sd)
+        out.append((f"negative-transfer full, conditioned, training seed {sd}", str(d), all_task_names(),
+                    "python experiments/negative_transfer.py --train-seeds 3"))  # fmt: skip
+    return out
+
+
+def _triple(v: list[float | None]) -> str:
+    return "/".join("-" if x is None else f"{x:.2f}" for x in v)
+
+
+def main() -> None:
+    """Write experiments/results/metadata_sensitivity/results.md and results.json."""
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.learn.sensitivity import metadata_sensitivity
+
+    t0 = time.perf_counter()
+    C.limit_threads()
+    rows: list[list[Any]] = []
+    missing: list[str] = []
+    data: dict[str, Any] = {"seconds": 15.0, "seed": 7, "models": {}}
+    for label, ref, tasks, cmd in candidates():
+        if ref != "default" and not (Path(ref) / "model.json").is_file():
+            missing.append(f"{label}: not on disk (`{cmd}`)")
+            continue
+        C.log(label)
+        m = load_checkpoint(ref)
+        s = metadata_sensitivity(m, tasks, seconds=data["seconds"], seed=data["seed"]).to_dict()
+        s["model"] = str(Path(ref).relative_to(C.ROOT)) if ref != "default" else "default"
+        s["action_mode"] = m.cfg.env.action_mode
+        data["models"][label] = s
+        ch = s["changed"]
+        rows.append([label, s["action_mode"], len(tasks), _triple(s["entropy"]), _triple(ch["other phone"]),
+                     _triple(ch["other app"]), _triple(ch["zeros"])])  # fmt: skip
+    md = [
+        "# Metadata sensitivity and closed-loop behaviour of the trained policies",
+        "",
+        f"Each task runs {data['seconds']:g} s of simulated time in closed loop with its own metadata (environment "
+        f"seed {data['seed']}); the recorded observations are then decided again with another task's metadata. "
+        "Values per domain little/mid/big/GPU (`-`: no such domain or variant). *Entropy*: normalised entropy of "
+        "the actions (0: the same action at every decision, a fixed setting). *Changed*: share of decisions whose "
+        "action changes with the metadata of the same app on another phone of the task list, of another app on "
+        "the same phone, or with zeros.",
+        "",
+    ]
+    md += C.md_table(["model", "actions", "tasks", "entropy", "changed: other phone", "changed: other app",
+                      "changed: zeros"], rows)  # fmt: skip
+    if missing:
+        md += ["", "Not measured (the models are not on this disk):", "", *[f"- {x}" for x in missing]]
+    C.write_report(C.RESULTS / "metadata_sensitivity", md, data, time.perf_counter() - t0)
+
+
+if __name__ == "__main__":
+    main()
