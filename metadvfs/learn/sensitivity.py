@@ -26,6 +26,7 @@ from metadvfs.catalog.types import DOMAINS
 from metadvfs.errors import MetaDVFSError
 
 VARIANTS = ("other phone", "other app", "zeros")
+"""The metadata replacements, in :attr:`Sensitivity.changed` order."""
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,8 @@ def metadata_sensitivity(model: Any, task_names: Sequence[str], seconds: float =
         return out
 
     own = decide(np.stack([enc[n] for n in names]))
-    changed = {
-        "other phone": _changed(own, present, decide, _alternatives(names, enc, 0)),
-        "other app": _changed(own, present, decide, _alternatives(names, enc, 1)),
-        "zeros": _changed(own, present, decide, [np.zeros((len(names), len(enc[names[0]])))]),
-    }
+    metas = (_alternatives(names, enc, 0), _alternatives(names, enc, 1), [np.zeros((len(names), model.encoder.dim))])
+    changed = {v: _changed(own, present, decide, mm) for v, mm in zip(VARIANTS, metas, strict=True)}
     nvec = np.asarray(model.doc["action"]["n"])
     entropy: list[float] = []
     dist: list[dict[int, float]] = []
