@@ -422,7 +422,7 @@ def sensitivity(src: R.Source) -> list[str]:
         p = ("models", label)
         rows.append([label, per_domain(*p, "entropy"), per_domain(*p, "changed", "other phone"),
                      per_domain(*p, "changed", "other app"), per_domain(*p, "changed", "zeros")])  # fmt: skip
-        if label.startswith("quick"):
+        if "quick" in label:
             quick += [float(v) for v in R.lst(src, *p, "entropy") if v is not None]
     head = [
         "Per domain little/mid/big/GPU. *Entropy*: normalised entropy of the actions over closed-loop rollouts "
@@ -432,9 +432,9 @@ def sensitivity(src: R.Source) -> list[str]:
     ]
     if quick and sum(quick) / len(quick) < FIXED_ENTROPY:
         head += [
-            f"The quick fold models' mean action entropy is {sum(quick) / len(quick):.2f}: they are close to fixed "
-            "settings that react little to load or metadata, so the quick adaptation numbers (T3) start from such "
-            "policies; the shipped model's row shows what a full budget learns.",
+            f"The quick experiments' models have mean action entropy {sum(quick) / len(quick):.2f}: they are close "
+            "to fixed settings that react little to load or metadata, so the quick T3, T4 and T5/T6 tables compare "
+            "such policies; the shipped model's row shows what a full budget learns.",
             "",
         ]
     return head + R.md_table(["model", "entropy", "changed: other phone", "changed: other app", "changed: zeros"],

@@ -43,6 +43,16 @@ def candidates() -> list[tuple[str, str, list[str], str]]:
         for sd in SEEDS:
             d = C.seed_dir(runs / wd / "device-pixel8", sd) / "shared"
             out.append((f"quick Pixel 8 fold, {mode}, training seed {sd}", str(d), QUICK, cmd))
+    nt_quick = ["pixel3:tiktok", "pixel3:3dmark", "pixel6:tiktok", "pixel6:3dmark", "pixel8:tiktok", "pixel8:3dmark"]
+    for sd in SEEDS:
+        d = C.seed_dir(runs / "negative_transfer-quick" / "conditioned", sd)
+        out.append((f"negative-transfer quick, conditioned, training seed {sd}", str(d), nt_quick,
+                    "python experiments/negative_transfer.py --quick --train-seeds 3"))  # fmt: skip
+    bb_quick = ["pixel3:tiktok", "pixel3:3dmark", "pixel6:tiktok", "pixel6:3dmark"]
+    for sd in SEEDS:
+        d = C.seed_dir(runs / "backbone-quick" / "cfc", sd)
+        out.append((f"backbone quick, CfC, training seed {sd}", str(d), bb_quick,
+                    "python experiments/backbone.py --quick --train-seeds 3"))  # fmt: skip
     for sd in SEEDS:
         d = C.seed_dir(runs / "negative_transfer-full" / "conditioned", sd)
         out.append((f"negative-transfer full, conditioned, training seed {sd}", str(d), all_task_names(),

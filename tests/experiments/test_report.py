@@ -386,6 +386,6 @@ def test_sensitivity_section_and_its_sentence_follow_the_data(tmp_path: Path) ->
     _write(tmp_path / rel, _sensitivity(0.05))
     text = report.build(tmp_path)
     assert "| shipped default | 0.50/-/0.50/0.50 | 0.50/-/0.25/0.12 | 0.00/-/0.00/0.00 | -/-/-/- |" in text
-    assert "The quick fold models' mean action entropy is 0.05: they are close to fixed settings" in text
+    assert "The quick experiments' models have mean action entropy 0.05: they are close to fixed settings" in text
     _write(tmp_path / rel, _sensitivity(0.6))
     assert "close to fixed settings" not in report.build(tmp_path)
