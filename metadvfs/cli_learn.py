@@ -317,6 +317,49 @@ def _check_training_seeds(models: list) -> None:
             )
 
 
+def inspect_cmd(
+    model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
+    tasks: str = typer.Option("model", "--tasks", help="model (the model's real tasks) | all | DEVICE:APP,..."),
+    seconds: float = typer.Option(15.0, "--seconds", help="Closed-loop rollout per task, s (0.5..600)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Show whether a trained policy reacts to load and to its metadata (action entropy, changed decisions)."""
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.learn.sensitivity import FIXED_ENTROPY, metadata_sensitivity
+    from metadvfs.learn.tasks import parse_task_names
+    from metadvfs.tasks.generator import is_generated_task
+
+    if not 0.5 <= seconds <= 600.0:
+        raise MetaDVFSError(f"--seconds: must be in [0.5, 600], got {seconds:g}")
+    m = load_checkpoint(model)
+    names = [t for t in m.doc["tasks"] if not is_generated_task(t)] if tasks == "model" else parse_task_names(tasks)
+    extrapolated = note_extrapolation(m, names)
+    with console.status(f"rolling out {len(names)} task(s)"):
+        res = metadata_sensitivity(m, names, seconds=seconds).to_dict()
+    res["extrapolated"] = extrapolated
+    if json_out:
+        print_json(res)
+        return
+    t = Table(title=f"{m.path.name}: {len(names)} task(s), {res['decisions']} decisions each")
+    for c in ("domain", "action entropy", "changed: other phone", "changed: other app", "changed: zeros"):
+        t.add_column(c)
+
+    def cell(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    for i, d in enumerate(res["domains"]):
+        ch = res["changed"]
+        t.add_row(d, cell(res["entropy"][i]), cell(ch["other phone"][i]), cell(ch["other app"][i]),
+                  cell(ch["zeros"][i]))  # fmt: skip
+    out_console.print(t)
+    fixed = [d for d, e in zip(res["domains"], res["entropy"], strict=True) if e is not None and e < FIXED_ENTROPY]
+    if fixed:
+        console.print(
+            f"note: {', '.join(fixed)}: action entropy below {FIXED_ENTROPY:g}, the policy keeps nearly one setting "
+            "whatever the load (more training steps per task usually help)"
+        )
+
+
 def meta_train_cmd(
     config: str = typer.Option(..., "--config", help="YAML config (tasks, network, env, meta section)."),
     out: Path = typer.Option(..., "--out", help="Output checkpoint directory."),
@@ -501,4 +544,5 @@ def register(app: typer.Typer) -> None:
     app.command("evaluate")(handle_errors(evaluate_cmd))
     app.command("meta-train")(handle_errors(meta_train_cmd))
     app.command("adapt")(handle_errors(adapt_cmd))
+    app.command("inspect")(handle_errors(inspect_cmd))
     app.command("guard")(handle_errors(guard_cmd))

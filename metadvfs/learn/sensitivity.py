@@ -25,6 +25,8 @@ import numpy as np
 from metadvfs.catalog.types import DOMAINS
 from metadvfs.errors import MetaDVFSError
 
+FIXED_ENTROPY = 0.1
+"""Action entropy below which a domain is reported as kept at nearly one setting (a convention)."""
 VARIANTS = ("other phone", "other app", "zeros")
 """The metadata replacements, in :attr:`Sensitivity.changed` order."""
 

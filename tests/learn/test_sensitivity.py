@@ -51,3 +51,22 @@ def test_real_model_is_deterministic_and_bad_input_is_one_line(tiny_model: Path)
         metadata_sensitivity(m, TASKS, seconds=0.01)
     with pytest.raises(MetaDVFSError, match="no tasks"):
         metadata_sensitivity(m, [])
+
+
+def test_inspect_cli(tiny_model: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from metadvfs.cli import app
+
+    r = CliRunner().invoke(app, ["inspect", "--model", str(tiny_model), "--seconds", "0.5", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert doc["tasks"] == ["pixel3:tiktok", "pixel6:3dmark"] and doc["decisions"] == 5
+    assert set(doc["changed"]) == {"other phone", "other app", "zeros"} and doc["extrapolated"] == {}
+    r = CliRunner().invoke(app, ["inspect", "--model", str(tiny_model), "--seconds", "0.5", "--tasks", "pixel8:tiktok"])
+    assert r.exit_code == 0, r.output
+    assert "action entropy" in r.stdout and "note: pixel8:tiktok lies outside" in r.stderr
+    r = CliRunner().invoke(app, ["inspect", "--model", str(tiny_model), "--seconds", "0"])
+    assert r.exit_code == 2 and "--seconds: must be in [0.5, 600], got 0" in r.output and "Traceback" not in r.output
