@@ -30,13 +30,14 @@ WIDER_MARGINS = (0.5, 1.0)
 """Generator margins tried besides adaptation.py's (what widening the sampled ranges would cover)."""
 
 
-def fold_coverage(kind: str, value: str, margin: float | None = None) -> dict[str, Any]:
+def fold_coverage(kind: str, value: str, margin: float | None = None, structure: bool = False) -> dict[str, Any]:
     """Fields outside the fold's training range for each held-out task, without and with generated tasks.
 
     Args:
         kind: ``device`` or ``app``.
         value: The held-out phone or app.
         margin: Generator margin (default: adaptation.py's).
+        structure: Generated phones also sample their core and OPP counts (``generated.structure``).
     """
     from metadvfs.learn.metadata import task_metadata
     from metadvfs.learn.tasks import build_tasks, fit_encoder
@@ -48,7 +49,7 @@ def fold_coverage(kind: str, value: str, margin: float | None = None) -> dict[st
     devs = sorted({t.split(":")[0] for t in train})
     apps = sorted({t.split(":")[1] for t in train})
     m = g["margin"] if margin is None else margin
-    gen = generated_task_names(g["devices"], g["apps"], g["tasks"], g["seed"], devs, apps, g["pool"], m)
+    gen = generated_task_names(g["devices"], g["apps"], g["tasks"], g["seed"], devs, apps, g["pool"], m, structure)
     real_t, gen_t, held_t = build_tasks(train), build_tasks(gen), build_tasks(held)
     held_raw = {t.name: task_metadata(t) for t in held_t}
     out: dict[str, Any] = {"train": train, "generated": len(gen), "heldout": {}}
@@ -103,17 +104,23 @@ def main() -> None:
     zrows = [[t, *(f"{z.get(m, float('nan')):.3f}" for m in ("absolute", "margin"))] for t, z in sorted(zs.items())]
     wide: list[list[Any]] = []
     data["wider_margins"] = {}
-    for margin in WIDER_MARGINS:
-        C.log(f"generator margin {margin:g}")
+    for margin, structure in [(m, False) for m in WIDER_MARGINS] + [(s["generated"]["margin"], True)]:
+        C.log(f"generator margin {margin:g}" + (", core and OPP counts sampled" if structure else ""))
         n_wide, fields = 0, set()
         per_fold: dict[str, dict[str, Any]] = {}
         for kind, value in s["folds"]:
-            held = fold_coverage(kind, value, margin)["heldout"]
+            held = fold_coverage(kind, value, margin, structure)["heldout"]
             per_fold[f"{kind}:{value}"] = {t: h["real+generated"] for t, h in held.items()}
             n_wide += sum(1 for h in held.values() if h["real+generated"])
             fields |= {f["field"] for h in held.values() for f in h["real+generated"]}
-        data["wider_margins"][str(margin)] = per_fold
-        wide.append([f"{margin:g}", f"{n_wide}/{sum(r[1] for r in summary)}", ", ".join(sorted(fields)) or "-"])
+        data["wider_margins"][f"{margin:g}" + ("+structure" if structure else "")] = per_fold
+        wide.append(
+            [
+                f"{margin:g}" + (", core and OPP counts sampled (`structure: true`)" if structure else ""),
+                f"{n_wide}/{sum(r[1] for r in summary)}",
+                ", ".join(sorted(fields)) or "-",
+            ]
+        )
     tot = sum(r[1] for r in summary)
     md = [
         "# Metadata coverage of the held-out tasks",
@@ -135,10 +142,11 @@ def main() -> None:
     md += [
         "",
         f"Wider generator margins (the sampled ranges widened by that share of the pool's span on each side; "
-        f"adaptation.py uses {s['generated']['margin']:g}): held-out tasks still outside with the generated tasks, "
-        "and the fields left outside (structure - cluster count, core and OPP counts, display refresh - is copied "
-        "from a base phone, so no margin reaches it; generated apps do not depend on the margin). Nothing was "
-        "trained with these margins.",
+        f"adaptation.py uses {s['generated']['margin']:g}), and generated phones that also sample their CPU core "
+        "and OPP counts: held-out tasks still outside with the generated tasks, and the fields left outside "
+        "(without `structure` the cluster layout, core and OPP counts and display refresh are copied from a base "
+        "phone, so no margin reaches them; generated apps do not depend on the margin). Nothing was trained with "
+        "these settings.",
         "",
     ]
     md += C.md_table(["generator margin", "held-out tasks outside", "fields outside"], wide)

@@ -129,6 +129,8 @@ class GeneratedConfig:
         base_apps: Real apps to generate around (empty: every catalog app).
         pool: Device parameter ranges from the base phone's SoC ``family`` or from ``all`` base phones.
         margin: Relative widening of the device parameter ranges.
+        structure: Generated phones also sample each CPU cluster's core count and OPP count within the pool's
+            ranges (widened by ``margin``) instead of copying the base phone's.
     """
 
     devices: int = field(default=0, metadata=_rng(0, 10_000))
@@ -139,6 +141,7 @@ class GeneratedConfig:
     base_apps: tuple[str, ...] = ()
     pool: str = field(default="all", metadata=_rng(choices=("family", "all")))
     margin: float = field(default=0.25, metadata=_rng(0.0, 1.0))
+    structure: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,10 @@ class TrainConfig:
 
 def _check_type(where: str, value: Any, tp: Any) -> Any:
     origin = typing.get_origin(tp)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise MetaDVFSError(f"{where}: expected true or false, got {value!r}")
+        return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise MetaDVFSError(f"{where}: expected a number, got {value!r}")

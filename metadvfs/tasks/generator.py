@@ -12,6 +12,13 @@ samples its numbers within the range its SoC family spans over the base phones, 
   (all skin rules move with it, ±:data:`SKIN_MARGIN_C`), the die throttle point (±:data:`DIE_MARGIN_C`);
 - base power.
 
+With ``structure=True`` (config ``generated.structure``) a generated phone also samples each CPU cluster's core
+count and OPP count, uniformly within the pool's min..max for that domain widened by the margin; core counts are
+redrawn until the phone's CPU count lies within the pool's CPU counts widened the same way
+(:func:`structure_ranges`), and a cluster's table is resampled to its OPP count (:func:`_resample`). The cluster
+layout (which domains exist), the GPU table and the display stay the base phone's. Its other draws come from the
+same stream as without it, so the two variants of a phone differ only in core and OPP counts.
+
 Throttle caps move with their domain's table, so a cap keeps its place in the table. Every sampled value
 lies within its documented range (:func:`family_ranges`, ``docs/learner.md``), and the ranges contain the base
 phones by construction (tested). Catalog thermal constants are themselves estimates (``devices/*.yaml``
@@ -26,7 +33,7 @@ target run at the new one). Categories and interaction stay the base app's.
 phone (the structure still from the drawn base), which is what lets generated phones cover a newer SoC generation
 than its family's known phones (``experiments/results/generator_ranges``).
 
-**Names** say how to regenerate: ``gen<seed><f|a><margin %>.<i>.<base>+<base>...`` for a phone and
+**Names** say how to regenerate: ``gen<seed><f|a><margin %>[s].<i>.<base>+<base>...`` for a phone and
 ``genapp<seed>.<i>.<base>+...`` for an app, so a checkpoint trained on generated tasks lists them in
 ``model.json`` and every process rebuilds identical profiles (:func:`resolve_generated_device`).
 """
@@ -35,13 +42,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import re
 import zlib
 from collections.abc import Sequence
 
 import numpy as np
 
-from metadvfs.catalog.types import DeviceProfile
+from metadvfs.catalog.types import ClusterSpec, DeviceProfile
 from metadvfs.errors import MetaDVFSError
 from metadvfs.workload.types import AppProfile
 
@@ -56,7 +64,7 @@ WEIGHT_RANGE = (0.5, 2.0)
 FPS_TARGETS = (30.0, 60.0, 90.0, 120.0)
 FPS_PROBS = (0.2, 0.5, 0.15, 0.15)
 
-_DEV_RE = re.compile(r"^gen(\d+)([fa])(\d+)\.(\d+)\.([a-z0-9_+]+)$")
+_DEV_RE = re.compile(r"^gen(\d+)([fa])(\d+)(s?)\.(\d+)\.([a-z0-9_+]+)$")
 POOLS = {"f": "family", "a": "all"}
 _APP_RE = re.compile(r"^genapp(\d+)\.(\d+)\.([a-z0-9_+]+)$")
 
@@ -120,6 +128,61 @@ def family_ranges(
     return out
 
 
+def structure_ranges(
+    bases: Sequence[DeviceProfile], family: str | None, margin: float = MARGIN
+) -> dict[str, tuple[int, int]]:
+    """Core-count and OPP-count ranges per CPU domain, and the phone's total CPU count, over the pool's phones.
+
+    Each range is min..max over the phones that have the domain (``total``: over all of them), widened by
+    ``margin`` (the low end rounds down, the high end up; at least one core and two OPPs).
+
+    Args:
+        bases: Base phones.
+        family: SoC family whose phones set the ranges (``None``: every base phone).
+        margin: Relative widening.
+
+    Returns:
+        ``{"<domain>_cores" | "<domain>_n_opp": (lo, hi)}`` inclusive for the domains some member has, and
+        ``total_cores``.
+    """
+    vals: dict[str, list[int]] = {}
+    for b in bases:
+        if family is None or b.metadata.soc_family == family:
+            for c in b.clusters:
+                vals.setdefault(f"{c.domain}_cores", []).append(c.cores)
+                vals.setdefault(f"{c.domain}_n_opp", []).append(len(c.freqs_khz))
+            vals.setdefault("total_cores", []).append(sum(c.cores for c in b.clusters))
+    return {
+        k: (
+            max(2 if k.endswith("n_opp") else 1, int(np.floor(min(v) * (1 - margin)))),
+            int(np.ceil(max(v) * (1 + margin))),
+        )
+        for k, v in vals.items()
+    }
+
+
+def _resample(c: ClusterSpec, n: int) -> ClusterSpec:
+    """``c`` with ``n`` OPPs, its power tables interpolated at them (the endpoints keep their values).
+
+    The new frequencies are evenly spaced by index between the lowest and the highest OPP (kHz; the inner ones
+    rounded to 1 MHz).
+    """
+    if n == len(c.freqs_khz):
+        return c
+    f0 = np.asarray(c.freqs_khz, dtype=float)
+    f = np.interp(np.linspace(0.0, len(f0) - 1.0, n), np.arange(len(f0)), f0)
+    mid = [round(x / 1000.0) * 1000 for x in f[1:-1]]
+    freqs = (c.freqs_khz[0], *mid, c.freqs_khz[-1])  # the endpoints exactly: fmax scaling and caps stay the same
+    if any(b <= a for a, b in itertools.pairwise(freqs)):
+        freqs = tuple(int(x) for x in f)
+
+    def at(v: Sequence[float]) -> tuple[float, ...]:
+        return tuple(float(x) for x in np.interp(np.asarray(freqs, dtype=float), f0, np.asarray(v, dtype=float)))
+
+    return dataclasses.replace(c, freqs_khz=freqs, power_mw=at(c.power_mw), idle_mw=at(c.idle_mw),
+                               static_mw=at(c.static_mw))  # fmt: skip
+
+
 def _scale_khz(freqs: Sequence[int], f: float) -> tuple[int, ...]:
     out = [max(1000, round(x * f / 1000.0) * 1000) for x in freqs]
     for i in range(1, len(out)):
@@ -128,7 +191,7 @@ def _scale_khz(freqs: Sequence[int], f: float) -> tuple[int, ...]:
 
 
 def generate_device(
-    bases: Sequence[str], index: int, seed: int, pool: str = "family", margin: float = MARGIN
+    bases: Sequence[str], index: int, seed: int, pool: str = "family", margin: float = MARGIN, structure: bool = False
 ) -> DeviceProfile:
     """One generated phone (deterministic in its arguments).
 
@@ -139,6 +202,8 @@ def generate_device(
         pool: ``family`` (ranges from the base phone's SoC family) or ``all`` (ranges from every base phone;
             the structure still comes from the drawn base phone).
         margin: Relative widening of the ranges (0..1).
+        structure: Also sample each CPU cluster's core count and OPP count (:func:`structure_ranges`) instead of
+            copying the base's; every other draw is the same as without it.
 
     Returns:
         A device profile named by :func:`device_name` (in memory only).
@@ -158,15 +223,35 @@ def generate_device(
         lo, hi = rng_[k]
         return float(rng.uniform(lo, hi))
 
+    counts = {c.domain: c.cores for c in base.clusters}
+    opps = {c.domain: len(c.freqs_khz) for c in base.clusters}
+    if structure:
+        srng = _rng("structure", seed, index, pool, margin, *bases)  # its own stream: the other draws stay the same
+        sr = structure_ranges(profs, base.metadata.soc_family if pool == "family" else None, margin)
+
+        def pick(k: str, keep: int) -> int:
+            return int(srng.integers(sr[k][0], sr[k][1] + 1)) if k in sr else keep
+
+        lo, hi = sr["total_cores"]
+        for _ in range(1000):  # per-cluster counts in range whose sum is a plausible CPU count
+            draw_n = {d: pick(f"{d}_cores", n) for d, n in counts.items()}
+            if lo <= sum(draw_n.values()) <= hi:
+                counts = draw_n
+                break
+        opps = {d: pick(f"{d}_n_opp", n) for d, n in opps.items()}
     clusters = []
     fscale: dict[str, float] = {}
-    for c in base.clusters:
+    first = 0
+    for c0 in base.clusters:
+        c = _resample(c0, opps[c0.domain])
         f = draw(f"{c.domain}_fmax_khz") / c.fmax_khz
         p = draw(f"{c.domain}_pmax_mw") / c.power_mw[-1]
         fscale[c.domain] = f
         clusters.append(
             dataclasses.replace(
                 c,
+                cores=counts[c.domain],
+                cpus=f"{first}-{first + counts[c.domain] - 1}" if counts[c.domain] > 1 else str(first),
                 ipc=round(draw(f"{c.domain}_ipc"), 4),
                 freqs_khz=_scale_khz(c.freqs_khz, f),
                 power_mw=tuple(x * p for x in c.power_mw),
@@ -177,6 +262,7 @@ def generate_device(
                 else dataclasses.replace(c.idle_states, core_off_mw=c.idle_states.core_off_mw * p),
             )
         )
+        first += counts[c.domain]
     g = base.gpu
     gf = draw("gpu_fmax_khz") / g.fmax_khz
     gp = draw("gpu_pmax_mw") / max(g.power_mw)
@@ -218,7 +304,7 @@ def generate_device(
     )
     return dataclasses.replace(
         base,
-        name=device_name(bases, index, seed, pool, margin),
+        name=device_name(bases, index, seed, pool, margin, structure),
         display_name=f"generated {base.metadata.soc_family} phone {index} (base {base.name}, seed {seed})",
         codenames=(),
         clusters=tuple(clusters),
@@ -230,10 +316,12 @@ def generate_device(
     )
 
 
-def device_name(bases: Sequence[str], index: int, seed: int, pool: str = "family", margin: float = MARGIN) -> str:
-    """``gen<seed><f|a><margin %>.<index>.<bases joined by +>``: enough to regenerate the phone."""
+def device_name(
+    bases: Sequence[str], index: int, seed: int, pool: str = "family", margin: float = MARGIN, structure: bool = False
+) -> str:
+    """``gen<seed><f|a><margin %>[s].<index>.<bases>``: enough to regenerate the phone (``s``: ``structure``)."""
     p = next(k for k, v in POOLS.items() if v == pool)
-    return f"gen{seed}{p}{round(100 * margin)}.{index}.{'+'.join(bases)}"
+    return f"gen{seed}{p}{round(100 * margin)}{'s' if structure else ''}.{index}.{'+'.join(bases)}"
 
 
 def generate_app(bases: Sequence[str], index: int, seed: int) -> AppProfile:
@@ -299,7 +387,12 @@ def resolve_generated_device(name: str) -> DeviceProfile | None:
     if m is None:
         return None
     return generate_device(
-        m.group(5).split("+"), int(m.group(4)), int(m.group(1)), POOLS[m.group(2)], int(m.group(3)) / 100.0
+        m.group(6).split("+"),
+        int(m.group(5)),
+        int(m.group(1)),
+        POOLS[m.group(2)],
+        int(m.group(3)) / 100.0,
+        structure=m.group(4) == "s",
     )
 
 
@@ -327,6 +420,7 @@ def generated_task_names(
     base_apps: Sequence[str],
     pool: str = "family",
     margin: float = MARGIN,
+    structure: bool = False,
 ) -> list[str]:
     """Names of ``tasks`` generated training tasks.
 
@@ -342,6 +436,7 @@ def generated_task_names(
         base_apps: Real apps to generate around (and to pair generated phones with).
         pool: Device parameter ranges from the base phone's ``family`` or from ``all`` base phones.
         margin: Relative widening of the device ranges.
+        structure: Generated phones also sample their core and OPP counts (names marked ``s``).
 
     Returns:
         ``DEVICE:APP`` names.
@@ -351,7 +446,7 @@ def generated_task_names(
     if devices <= 0 and apps <= 0:
         raise MetaDVFSError("generated: tasks > 0 needs devices > 0 or apps > 0")
     bd, ba = "+".join(base_devices), "+".join(base_apps)
-    gdev = [device_name(base_devices, i, seed, pool, margin) for i in range(devices)]
+    gdev = [device_name(base_devices, i, seed, pool, margin, structure) for i in range(devices)]
     gapp = [f"genapp{seed}.{i}.{ba}" for i in range(apps)]
     pairs = [(d, a) for d in gdev for a in [*base_apps, *gapp]] + [(d, a) for d in base_devices for a in gapp]
     if tasks > len(pairs):

@@ -21,6 +21,7 @@ from metadvfs.tasks.generator import (
     is_generated_task,
     resolve_generated_app,
     resolve_generated_device,
+    structure_ranges,
 )
 from metadvfs.tasks.task import make_task
 from metadvfs.workload.apps import list_apps, load_app
@@ -155,3 +156,49 @@ def test_reference_of_a_model_with_generated_tasks_trains_on_the_task_only(tmp_p
     m = load_checkpoint(train(cfg, tmp_path / "m", tensorboard=False))
     ref = load_checkpoint(reference_model(m, make_task("pixel5", "weibo"), "pixel5:weibo"))
     assert ref.doc["tasks"] == ["pixel5:weibo"] and len(ref.doc["models"]) == 1
+
+
+def test_structure_samples_core_and_opp_counts_in_range_and_nothing_else_changes() -> None:
+    """``structure=True`` phones: each cluster's core and OPP counts within the pool's ranges, a plausible CPU
+    count, CPUs numbered contiguously, resampled tables with the same endpoints; every other parameter equals the
+    phone drawn without it; the names round-trip."""
+    bases = ["pixel3", "pixel4", "pixel5", "pixel6"]
+    sr = structure_ranges([load_device(b) for b in bases], None, 0.25)
+    assert {k: v for k, v in sr.items() if k.endswith("cores")} == {
+        "little_cores": (3, 8), "mid_cores": (1, 4), "big_cores": (1, 5), "total_cores": (6, 10)
+    }  # pools: 4-6, 1-3, 1-4 cores; 8 CPUs  # fmt: skip
+    changed = 0
+    for i in range(30):
+        a = generate_device(bases, i, 0, "all", 0.25)
+        b = generate_device(bases, i, 0, "all", 0.25, structure=True)
+        assert "s." not in a.name and b.name == a.name.replace("a25.", "a25s.", 1)
+        assert resolve_generated_device(b.name) == b and resolve_generated_device(a.name) == a
+        assert [c.domain for c in a.clusters] == [c.domain for c in b.clusters]
+        assert _scalars(a) == pytest.approx(_scalars(b)) and a.gpu == b.gpu and a.thermal == b.thermal
+        first = 0
+        for ca, c in zip(a.clusters, b.clusters, strict=True):
+            assert sr[f"{c.domain}_cores"][0] <= c.cores <= sr[f"{c.domain}_cores"][1]
+            assert sr[f"{c.domain}_n_opp"][0] <= len(c.freqs_khz) <= sr[f"{c.domain}_n_opp"][1]
+            assert c.cpus == (f"{first}-{first + c.cores - 1}" if c.cores > 1 else str(first))
+            assert all(np.diff(c.freqs_khz) > 0) and len(c.power_mw) == len(c.idle_mw) == len(c.freqs_khz)
+            assert c.freqs_khz[0] == pytest.approx(ca.freqs_khz[0], abs=1000) and c.fmax_khz == ca.fmax_khz
+            assert c.power_mw[-1] == pytest.approx(ca.power_mw[-1])
+            first += c.cores
+        assert 6 <= first <= 10
+        changed += [(c.cores, len(c.freqs_khz)) for c in a.clusters] != [
+            (c.cores, len(c.freqs_khz)) for c in b.clusters
+        ]
+    assert changed >= 25
+    names = generated_task_names(4, 1, 6, 0, bases, ["tiktok"], "all", 0.25, structure=True)
+    assert all("a25s." in n.split(":")[0] for n in names if n.startswith("gen0"))
+    cfg = config_from_dict({"tasks": ["pixel3:tiktok"], "generated": {"devices": 2, "tasks": 2, "structure": True}})
+    assert all("a25s." in n for n in training_task_names(cfg)[1:])
+    with pytest.raises(MetaDVFSError, match=r"generated\.structure: expected true or false"):
+        config_from_dict({"generated": {"structure": "yes"}})
+    from metadvfs.environment.vec_env import BatchedDVFSVecEnv
+
+    v = BatchedDVFSVecEnv(build_tasks(names), window=1, episode_seconds=2.0)
+    v.reset()
+    for _ in range(10):
+        _, r, _, _ = v.step(np.ones((v.num_envs, 4), dtype=int))
+    assert np.all(np.isfinite(r))
