@@ -523,6 +523,12 @@ def main() -> None:
         default=None,
         help="the fold models' env.action_mode (default: the base config's); results and work in <mode>-<action mode>",
     )
+    ap.add_argument(
+        "--structure",
+        action="store_true",
+        help="generated phones also sample core and OPP counts (generated.structure); results and work in "
+        "<mode>[-<action mode>]-structure",
+    )
     C.add_seed_args(ap, default=1)
     C.add_scale_args(ap)
     a = ap.parse_args()
@@ -530,11 +536,13 @@ def main() -> None:
     C.limit_threads()
     mode = "quick" if a.quick else "full"
     run = mode if a.action_mode is None else f"{mode}-{a.action_mode}"
-    a.out = a.out or C.RESULTS / "adaptation" / run
+    run += "-structure" if a.structure else ""
     s = dict(SETTINGS[mode])
     s["base"] = C.base_sections(mode)
     if a.action_mode is not None:
         s["base"]["env"] = {**s["base"]["env"], "action_mode": a.action_mode}
+    if a.structure:
+        s["generated"] = {**s["generated"], "structure": True}
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
     if a.seeds is not None:
         if a.seeds < 1:
@@ -546,6 +554,9 @@ def main() -> None:
         if bad:
             C.fail(f"--folds: unknown fold {bad[0]!r}; choose from " + ", ".join(":".join(f) for f in s["folds"]))
         s["folds"] = want
+    # a subset of the folds reports apart (the full table needs every fold); the models are shared with full runs
+    subset = "" if not a.folds else "-" + "+".join(f"{k}-{v}" for k, v in s["folds"])
+    a.out = a.out or C.RESULTS / "adaptation" / (run + subset)
     work = a.work or C.ROOT / "runs" / "experiments" / f"adaptation2-{run}"
     C.prepare_work(work, {k: s[k] for k in SPEC_KEYS})  # the training seed is in the fold directories' names
     seeds = [SEED_BASE + i for i in range(s["seeds"])]
