@@ -61,6 +61,8 @@ def test_a_runner_that_finishes_during_the_read_is_seen_with_its_final_status(tm
         assert real_tr
         (bindir / "tr").write_text(
             f"#!/bin/sh\ncp {final} {status}.tmp && mv {status}.tmp {status}\nrm -f {pidf}\nkill -9 {runner.pid}\n"
+            # SIGKILL is asynchronous: wait until the runner is a zombie (its cmdline then reads empty)
+            f"p=/proc/{runner.pid}; while [ -e $p ] && ! grep -q '^State:.*Z' $p/status; do sleep 0.01; done\n"
             f'exec {real_tr} "$@"\n'
         )
         (bindir / "tr").chmod(0o755)
