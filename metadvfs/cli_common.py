@@ -70,11 +70,22 @@ def note_extrapolation(model: Any, tasks: Any) -> dict[str, list[dict[str, Any]]
     out: dict[str, list[dict[str, Any]]] = {}
     todo = [t for t in tasks if not isinstance(t, str) or t not in model.doc["tasks"]]  # training tasks are inside
     for name, fields in model.extrapolated(build_tasks(todo)).items():
-        print(
-            f"note: {name} lies outside the tasks {model.path.name} was trained on: "
-            f"{'; '.join(f.describe() for f in fields)}. Its zero-shot quality is extrapolated "
-            "(metadvfs adapt fits the model to it).",
-            file=sys.stderr,
-        )
+        hint = "Its zero-shot quality is extrapolated (metadvfs adapt fits the model to it)."
+        print(extrapolation_note(name, f"tasks {model.path.name}", fields, hint), file=sys.stderr)
         out[name] = [f.to_dict() for f in fields]
     return out
+
+
+def extrapolation_note(subject: str, trained_on: str, fields: Any, hint: str = "") -> str:
+    """``note: SUBJECT lies outside the TRAINED_ON was trained on: field value (trained on lo..hi); ...[. HINT]``.
+
+    Args:
+        subject: The task or phone.
+        trained_on: What was trained on it, e.g. ``tasks the model`` or ``phones the model``.
+        fields: :class:`~metadvfs.learn.metadata.OutOfRange` objects or their ``to_dict()`` forms.
+        hint: A sentence to append.
+    """
+    from metadvfs.learn.metadata import OutOfRange
+
+    parts = "; ".join((f if isinstance(f, OutOfRange) else OutOfRange(**f)).describe() for f in fields)
+    return f"note: {subject} lies outside the {trained_on} was trained on: {parts}" + (f". {hint}" if hint else "")

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from metadvfs.cli_common import handle_errors, print_json
+from metadvfs.cli_common import extrapolation_note, handle_errors, print_json
 
 console = Console(stderr=True)
 
@@ -34,13 +34,8 @@ def export_cmd(
         f"models {', '.join(res['models'])}) + {res['manifest']}"
     )
     if res["extrapolated"]:
-        from metadvfs.learn.metadata import OutOfRange
-
-        console.print(
-            f"note: {res['device']} lies outside the phones the model was trained on: "
-            + "; ".join(OutOfRange(**f).describe() for f in res["extrapolated"])
-            + f". Its zero-shot quality is extrapolated (metadvfs adapt --device {device} fits the model)."
-        )
+        hint = f"Its zero-shot quality is extrapolated (metadvfs adapt --device {device} fits the model)."
+        console.print(extrapolation_note(res["device"], "phones the model", res["extrapolated"], hint))
     if res["runner_weights"]:
         console.print(f"on-phone runner weights: {res['runner_weights']} (metadvfs deploy --on-phone)")
     else:

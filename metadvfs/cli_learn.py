@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from metadvfs.cli_common import handle_errors, note_extrapolation, print_json
+from metadvfs.cli_common import extrapolation_note, handle_errors, note_extrapolation, print_json
 from metadvfs.errors import MetaDVFSError
 
 console = Console(stderr=True)
@@ -424,7 +424,6 @@ def adapt_cmd(
     Simulated: quality on held-out episodes vs phone-minutes, minutes to 95 %. On a phone: deploy's safety
     (snapshot, watchdog, restore), a QoE floor, and an exportable governor in OUT/governor.
     """
-    from metadvfs.learn.metadata import OutOfRange
     from metadvfs.meta.adapt import adapt
 
     if serial is not None:
@@ -462,10 +461,7 @@ def adapt_cmd(
         print_json(res)
         return
     if res["extrapolated"]:
-        console.print(
-            f"note: {res['task']} lies outside the tasks the model was trained on: "
-            + "; ".join(OutOfRange(**f).describe() for f in res["extrapolated"])
-        )
+        console.print(extrapolation_note(res["task"], "tasks the model", res["extrapolated"]))
     head = f"{res['budget_phone_minutes']:g} phone-min, routed to {res['routed_model']}"
     t = Table(title=f"adaptation to {res['task']} ({head})")
     for c in ("method", "zero-shot PPR/QoE", "final PPR/QoE", "min to 95 % ref", "min to 95 % oracle", "fallback"):

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
-from metadvfs.cli_common import print_json
+from metadvfs.cli_common import extrapolation_note, print_json
 
 console = Console(stderr=True)
 
@@ -92,12 +92,7 @@ def adapt_on_phone(
             f"(stock QoE {rep['stock']['qoe']:.3f})"
         )
     if rep["extrapolated"]:
-        from metadvfs.learn.metadata import OutOfRange
-
-        print(
-            f"note: {rep['device']}:{rep['app']} lies outside the tasks the model was trained on: "
-            + "; ".join(OutOfRange(**f).describe() for f in rep["extrapolated"])
-        )
+        print(extrapolation_note(f"{rep['device']}:{rep['app']}", "tasks the model", rep["extrapolated"]))
     r = rep["restore"]
     print(f"restored by {r['by']}" + (" (verified)" if r["verified"] else ""))
     print(f"adapted model: {rep['out']}/; governor: {rep['governor']} (metadvfs deploy --governor ... --serial ...)")
