@@ -121,7 +121,8 @@ def metadata_sensitivity(model: Any, task_names: Sequence[str], seconds: float =
         return out
 
     own = decide(np.stack([enc[n] for n in names]))
-    metas = (_alternatives(names, enc, 0), _alternatives(names, enc, 1), [np.zeros((len(names), model.encoder.dim))])
+    zeros = [(np.zeros((len(names), model.encoder.dim)), np.ones(len(names), dtype=bool))]
+    metas = (_alternatives(names, enc, 0), _alternatives(names, enc, 1), zeros)
     changed = {v: _changed(own, present, decide, mm) for v, mm in zip(VARIANTS, metas, strict=True)}
     nvec = np.asarray(model.doc["action"]["n"])
     entropy: list[float] = []
@@ -140,38 +141,37 @@ def metadata_sensitivity(model: Any, task_names: Sequence[str], seconds: float =
     return Sensitivity(names, steps, changed, entropy, dist)
 
 
-def _alternatives(names: list[str], enc: dict[str, np.ndarray], part: int) -> list[np.ndarray]:
-    """Metadata matrices where each task takes another task's vector that differs in ``part`` (0 phone, 1 app).
+def _alternatives(names: list[str], enc: dict[str, np.ndarray], part: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(metadata matrix, counted rows)`` pairs where each task takes another task's vector differing in ``part``.
 
-    The k-th matrix gives every task its k-th alternative (cycling when tasks have fewer); tasks without any keep
-    their own vector and are not counted (``None`` rows are marked by NaN in the first column).
+    ``part`` is 0 (another phone, same app) or 1 (another app, same phone). The k-th matrix gives every task its
+    k-th alternative (cycling when a task has fewer); a task without any keeps its own vector and is not counted.
     """
     split = [n.split(":", 1) for n in names]
     alts = [[names[j] for j, o in enumerate(split) if o[part] != s[part] and o[1 - part] == s[1 - part]] for s in split]
+    counted = np.array([bool(a) for a in alts])
     k = max((len(a) for a in alts), default=0)
-    out = []
-    for j in range(k):
-        rows = []
-        for n, a in zip(names, alts, strict=True):
-            rows.append(enc[a[j % len(a)]] if a else np.full_like(enc[n], np.nan))
-        out.append(np.stack(rows))
-    return out
+    return [
+        (np.stack([enc[a[j % len(a)]] if a else enc[n] for n, a in zip(names, alts, strict=True)]), counted)
+        for j in range(k)
+    ]
 
 
 def _changed(
-    own: np.ndarray, present: np.ndarray, decide: Callable[[np.ndarray], np.ndarray], metas: list[np.ndarray]
+    own: np.ndarray,
+    present: np.ndarray,
+    decide: Callable[[np.ndarray], np.ndarray],
+    metas: list[tuple[np.ndarray, np.ndarray]],
 ) -> list[float]:
-    """Per domain: share of (decision, task) pairs whose action differs under each alternative metadata."""
+    """Per domain: share of counted (decision, task) pairs whose action differs under each alternative metadata."""
     if not metas:
         return [float("nan")] * 4
     hits = np.zeros(4)
     total = np.zeros(4)
-    for meta in metas:
-        ok = ~np.isnan(meta[:, 0])
-        alt = decide(np.nan_to_num(meta))
-        diff = alt != own
+    for meta, counted in metas:
+        diff = decide(meta) != own
         for d in range(4):
-            rows = ok & present[:, d]
+            rows = counted & present[:, d]
             hits[d] += diff[:, rows, d].sum()
             total[d] += diff[:, rows, d].size
     return [float(h / t) if t else float("nan") for h, t in zip(hits, total, strict=True)]
