@@ -13,6 +13,7 @@ from typing import Any
 import _report_src as R
 
 from metadvfs.errors import MetaDVFSError
+from metadvfs.learn.sensitivity import FIXED_ENTROPY  # the convention `metadvfs inspect` notes per domain
 
 ADAPT_METHODS = ("context", "finetune", "meta", "joint", "incremental", "scratch")
 """``experiments/adaptation.py``'s methods in its order; ``meta`` (meta-learned init) is MetaDVFS's."""
@@ -27,8 +28,6 @@ SCRIPTS = {
     "metadata_coverage": "experiments/metadata_coverage.py",
     "metadata_sensitivity": "experiments/metadata_sensitivity.py",
 }
-FIXED_ENTROPY = 0.2
-"""Mean action entropy below which the report calls the quick fold models close to fixed settings."""
 SINGLE = ("generator_ranges", "metadata_coverage", "metadata_sensitivity")
 """Experiments with one ``results.json`` (no quick/full variants)."""
 ONLY_QUICK = ("cavia", "generated_zero_shot")
