@@ -152,3 +152,67 @@ def run_bench(
         "raw": {"single": single_all, "dummy": dummy_all, "batched": batched_all}
         | ({"batched_threaded": threaded_all} if threaded else {}),
     }
+
+
+def run_policy_bench(
+    model: str = "default", batch: int = 4, calls: int = 300, repeats: int = 5, seed: int = 0
+) -> dict[str, Any]:
+    """Decision latency of a checkpoint's policy: SB3's ``predict`` against :func:`policy_actions`.
+
+    Both paths get the same random observations (a batch of ``batch`` phones, as the held-out evaluation of an
+    adaptation curve point steps 4 phones) and must return the same actions (checked); the two are timed in
+    alternating repetitions so machine load hits both alike.
+
+    Args:
+        model: Checkpoint directory or shipped model name (its first model is timed).
+        batch: Observations per call.
+        calls: Calls per timed repetition.
+        repeats: Timed repetitions per path; medians are reported.
+        seed: Seed of the random observations.
+
+    Returns:
+        JSON-able ``predict_ms`` / ``policy_actions_ms`` medians per call, their ratio and the raw repetitions.
+    """
+    import torch as th
+
+    from metadvfs.learn.checkpoint import load_checkpoint, policy_actions
+
+    lm = load_checkpoint(model)
+    pol = next(iter(lm.policies.values()))
+    rng = np.random.default_rng(seed)
+    obs = {
+        k: rng.uniform(s.low, s.high, size=(batch, *s.shape)).astype(s.dtype)
+        for k, s in pol.observation_space.spaces.items()
+    }
+
+    def predict() -> np.ndarray:
+        with th.no_grad():
+            a, _ = pol.predict(obs, deterministic=True)
+        return np.asarray(a)
+
+    def direct() -> np.ndarray:
+        return policy_actions(pol, obs)
+
+    if not np.array_equal(predict(), direct()):
+        raise AssertionError("policy_actions and SB3 predict disagree")
+    raw: dict[str, list[float]] = {"predict": [], "policy_actions": []}
+    for _ in range(repeats):
+        for name, fn in (("predict", predict), ("policy_actions", direct)):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            raw[name].append((time.perf_counter() - t0) / calls * 1e3)
+    p, d = float(np.median(raw["predict"])), float(np.median(raw["policy_actions"]))
+    return {
+        "model": str(lm.path),
+        "batch": batch,
+        "calls": calls,
+        "repeats": repeats,
+        "predict_ms": p,
+        "policy_actions_ms": d,
+        "policy_actions_vs_predict": d / p,
+        "torch_threads": th.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "loadavg_1m": os.getloadavg()[0],
+        "raw": raw,
+    }

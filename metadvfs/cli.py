@@ -235,15 +235,32 @@ def bench(
         help="Kernel threads of the second, multi-threaded batched measurement (1..256; 1 skips it; "
         "default: the CPU count). The first batched measurement is single-threaded.",
     ),
+    policy: str | None = typer.Option(
+        None,
+        "--policy",
+        help="Instead: decision latency of this checkpoint's policy (SB3 predict vs the evaluation path).",
+    ),
 ) -> None:
-    """Measure simulator throughput: single env, DummyVecEnv and the batched VecEnv."""
-    from metadvfs.bench import run_bench
+    """Measure simulator throughput: single env, DummyVecEnv and the batched VecEnv (or a policy's latency)."""
+    from metadvfs.bench import run_bench, run_policy_bench
     from metadvfs.sim.threads import check_threads
 
     if not 1 <= n_envs <= 65536:
         raise MetaDVFSError(f"--envs: must be in [1, 65536], got {n_envs}")
     if steps < 1 or repeats < 1:
         raise MetaDVFSError("--steps and --repeats: must be >= 1")
+    if policy is not None:
+        with console.status(f"timing the policy of {policy}"):
+            pres = run_policy_bench(policy, repeats=repeats)
+        if json_out:
+            print_json(pres)
+            return
+        out_console.print(
+            f"{pres['model']}: {pres['batch']} phones per call, median of {repeats}: SB3 predict "
+            f"{pres['predict_ms']:.3f} ms, policy_actions {pres['policy_actions_ms']:.3f} ms "
+            f"(ratio {pres['policy_actions_vs_predict']:.2f}; same actions)"
+        )
+        return
     n_threads = None if threads is None else check_threads(threads, "--threads")
     with console.status("benchmarking") as status:
         res = run_bench(

@@ -56,7 +56,9 @@ def _json_default(obj: Any) -> Any:
 
 
 def note_extrapolation(model: Any, tasks: Any) -> dict[str, list[dict[str, Any]]]:
-    """Print a note on stderr for every task whose metadata lies outside the model's training tasks.
+    """Print a note on stderr for the tasks whose metadata lies outside the model's training tasks.
+
+    Tasks outside in the same fields by the same values (the apps of one new phone) share one note.
 
     Args:
         model: A :class:`~metadvfs.learn.checkpoint.LoadedModel`.
@@ -68,24 +70,35 @@ def note_extrapolation(model: Any, tasks: Any) -> dict[str, list[dict[str, Any]]
     from metadvfs.learn.tasks import build_tasks
 
     out: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, tuple[list[str], Any]] = {}
     todo = [t for t in tasks if not isinstance(t, str) or t not in model.doc["tasks"]]  # training tasks are inside
     for name, fields in model.extrapolated(build_tasks(todo)).items():
-        hint = "Its zero-shot quality is extrapolated (metadvfs adapt fits the model to it)."
-        print(extrapolation_note(name, f"tasks {model.path.name}", fields, hint), file=sys.stderr)
+        groups.setdefault(_describe(fields), ([], fields))[0].append(name)
         out[name] = [f.to_dict() for f in fields]
+    for names, fields in groups.values():
+        its = "Their" if len(names) > 1 else "Its"
+        hint = f"{its} zero-shot quality is extrapolated (metadvfs adapt fits the model to a task)."
+        print(extrapolation_note(names, f"tasks {model.path.name}", fields, hint), file=sys.stderr)
     return out
 
 
-def extrapolation_note(subject: str, trained_on: str, fields: Any, hint: str = "") -> str:
+def _describe(fields: Any) -> str:
+    from metadvfs.learn.metadata import OutOfRange
+
+    return "; ".join((f if isinstance(f, OutOfRange) else OutOfRange(**f)).describe() for f in fields)
+
+
+def extrapolation_note(subject: str | list[str], trained_on: str, fields: Any, hint: str = "") -> str:
     """``note: SUBJECT lies outside the TRAINED_ON was trained on: field value (trained on lo..hi); ...[. HINT]``.
 
     Args:
-        subject: The task or phone.
+        subject: The task or phone, or several that are outside alike (``a, b lie outside ...``).
         trained_on: What was trained on it, e.g. ``tasks the model`` or ``phones the model``.
         fields: :class:`~metadvfs.learn.metadata.OutOfRange` objects or their ``to_dict()`` forms.
         hint: A sentence to append.
     """
-    from metadvfs.learn.metadata import OutOfRange
-
-    parts = "; ".join((f if isinstance(f, OutOfRange) else OutOfRange(**f)).describe() for f in fields)
-    return f"note: {subject} lies outside the {trained_on} was trained on: {parts}" + (f". {hint}" if hint else "")
+    many = not isinstance(subject, str) and len(subject) > 1
+    subject = subject if isinstance(subject, str) else ", ".join(subject)
+    parts = _describe(fields)
+    verb = "lie" if many else "lies"
+    return f"note: {subject} {verb} outside the {trained_on} was trained on: {parts}" + (f". {hint}" if hint else "")

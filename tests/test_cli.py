@@ -272,3 +272,13 @@ def test_bench_smoke() -> None:
     assert len(rates) >= 3, obj
     assert all(isinstance(v, float | int) and v > 0 for v in rates.values()), rates
     assert obj["n_envs"] == 8
+
+
+def test_bench_policy_latency() -> None:
+    obj = one_json(ok(["bench", "--policy", "default", "--repeats", "1", "--json"]))
+    assert obj["predict_ms"] > 0 and obj["policy_actions_ms"] > 0 and obj["batch"] == 4
+    assert obj["policy_actions_vs_predict"] == pytest.approx(obj["policy_actions_ms"] / obj["predict_ms"])
+
+
+def test_bench_policy_unknown_model() -> None:
+    expect_error(["bench", "--policy", "no_such_model", "--repeats", "1"], None, "no_such_model")

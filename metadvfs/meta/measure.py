@@ -40,7 +40,7 @@ class PolicyDriver:
 
     Args:
         name: Method name in the evaluation result.
-        policy: SB3 policy (``predict``).
+        policy: SB3 policy.
         meta_row: Encoded metadata of the task (M,).
         env_kwargs: Environment options (decision interval, window, action mode, levels).
     """
@@ -56,13 +56,11 @@ class PolicyDriver:
 
     def act(self, venv: Any, obs: dict[str, np.ndarray]) -> np.ndarray:
         """(N, 4) deterministic actions."""
-        import torch as th
+        from metadvfs.learn.checkpoint import policy_actions
 
         n = obs["obs"].shape[0]
         o = {"obs": obs["obs"], "meta": np.repeat(self.meta_row[None], n, axis=0)}
-        with th.no_grad():
-            a, _ = self.policy.predict(o, deterministic=True)
-        return np.asarray(a).reshape(n, -1)
+        return policy_actions(self.policy, o).reshape(n, -1)
 
 
 def env_kwargs(cfg: Any) -> dict[str, Any]:

@@ -389,3 +389,18 @@ def test_sensitivity_section_and_its_sentence_follow_the_data(tmp_path: Path) ->
     assert "The quick experiments' models have mean action entropy 0.05: they are close to fixed settings" in text
     _write(tmp_path / rel, _sensitivity(0.6))
     assert "close to fixed settings" not in report.build(tmp_path)
+
+
+def test_full_fold_subsets_show_until_the_full_run_exists(root: Path) -> None:
+    sub = {**_adaptation(), "command": "python experiments/adaptation.py --folds device:pixel8",
+           "budget_minutes": 20.0533, "settings": {"folds": [["device", "pixel8"]]}}  # fmt: skip
+    sub["aggregate"]["all"]["meta"]["vs_reference_minutes_mean"] = 14.96
+    _write(root / "experiments/results/adaptation/full-device-pixel8/results.json", sub)
+    _write(root / "experiments/results/adaptation/full-device-pixel8-zero-shot/summary.json", {"not": "adaptation"})
+    text = report.build(root)
+    assert "### Full setting, fold subset: device:pixel8 (full-device-pixel8)" in text
+    part = text.split("### Full setting, fold subset")[1]
+    assert "14.96 ± 0.43" in part and "budget 20.1 phone-minutes" in part
+    assert "produced by `python experiments/adaptation.py --folds device:pixel8`" in part
+    _write(root / "experiments/results/adaptation/full/results.json", _adaptation())
+    assert "fold subset" not in report.build(root)  # the complete full run supersedes the subsets

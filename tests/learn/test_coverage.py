@@ -102,3 +102,17 @@ def test_a_copied_phone_with_a_bigger_gpu_is_flagged_with_its_file_name(tiny_mod
     m = load_checkpoint(tiny_model)
     got = m.out_of_range(build_tasks([f"{p}:tiktok"])[0])
     assert [f.field for f in got] == ["gpu_capacity_gcps"]
+
+
+def test_tasks_outside_alike_share_one_note(tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from metadvfs.cli_common import note_extrapolation
+
+    m = load_checkpoint(tiny_model)  # trained on pixel3:tiktok and pixel6:3dmark
+    out = note_extrapolation(m, ["pixel8:tiktok", "pixel8:3dmark", "pixel8:weibo", "pixel3:tiktok"])
+    assert set(out) == {"pixel8:tiktok", "pixel8:3dmark", "pixel8:weibo"}
+    assert out["pixel8:tiktok"] == out["pixel8:3dmark"] != out["pixel8:weibo"]  # weibo's app fields too
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2
+    assert err[0].startswith("note: pixel8:tiktok, pixel8:3dmark lie outside the tasks ")
+    assert "Their zero-shot quality" in err[0]
+    assert err[1].startswith("note: pixel8:weibo lies outside") and "Its zero-shot quality" in err[1]
