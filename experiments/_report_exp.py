@@ -147,15 +147,15 @@ def adaptation_fold_subsets(root: Path) -> list[str]:
     nothing when the complete full run exists (it supersedes them) or no subset was run.
     """
     base = root / R.RESULTS_DIR / "adaptation"
-    if (base / "full" / "results.json").is_file() or not base.is_dir():
+    if (base / "full" / "results.json").is_file():
         return []
     out = []
     for d in sorted(base.glob("full-*/results.json")):
         src = R.load_json(root, d.relative_to(root).as_posix())
         folds = ", ".join(":".join(map(str, f)) for f in R.lst(src, "settings", "folds"))
         out += [f"### Full setting, fold subset: {folds} ({d.parent.name})", "",
-                "The full-setting budgets and 20-phone-minute adaptation on only these folds: not the paper's "
-                "leave-one-out average, which needs every fold.", "",
+                "The full-setting budgets on only these folds: not the paper's leave-one-out average, which needs "
+                "every fold.", "",
                 *adaptation(src), "", R.provenance(src, "full (fold subset)"), ""]  # fmt: skip
     return out
 
