@@ -529,6 +529,14 @@ def main() -> None:
         help="generated phones also sample core and OPP counts (generated.structure); results and work in "
         "<mode>[-<action mode>]-structure",
     )
+    ap.add_argument(
+        "--gpu-bound",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of generated apps that are GPU-bound games (generated.gpu_bound, 0..1, whole percents); results "
+        "and work in <mode>[-<action mode>][-structure]-gpubound<percent>",
+    )
     C.add_seed_args(ap, default=1)
     C.add_scale_args(ap)
     a = ap.parse_args()
@@ -537,12 +545,17 @@ def main() -> None:
     mode = "quick" if a.quick else "full"
     run = mode if a.action_mode is None else f"{mode}-{a.action_mode}"
     run += "-structure" if a.structure else ""
+    if not 0.0 <= a.gpu_bound <= 1.0:
+        C.fail(f"--gpu-bound: must be in [0, 1], got {a.gpu_bound}")
+    run += f"-gpubound{round(100 * a.gpu_bound)}" if a.gpu_bound > 0 else ""
     s = dict(SETTINGS[mode])
     s["base"] = C.base_sections(mode)
     if a.action_mode is not None:
         s["base"]["env"] = {**s["base"]["env"], "action_mode": a.action_mode}
     if a.structure:
         s["generated"] = {**s["generated"], "structure": True}
+    if a.gpu_bound > 0:
+        s["generated"] = {**s["generated"], "gpu_bound": round(100 * a.gpu_bound) / 100.0}
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
     if a.seeds is not None:
         if a.seeds < 1:

@@ -131,6 +131,8 @@ class GeneratedConfig:
         margin: Relative widening of the device parameter ranges.
         structure: Generated phones also sample each CPU cluster's core count and OPP count within the pool's
             ranges (widened by ``margin``) instead of copying the base phone's.
+        gpu_bound: Share of the generated apps that are GPU-bound games, whose GPU demand is drawn from
+            :data:`metadvfs.tasks.generator.GPU_DEMAND_RANGE` instead of scaled around the base app (whole percents).
     """
 
     devices: int = field(default=0, metadata=_rng(0, 10_000))
@@ -142,6 +144,7 @@ class GeneratedConfig:
     pool: str = field(default="all", metadata=_rng(choices=("family", "all")))
     margin: float = field(default=0.25, metadata=_rng(0.0, 1.0))
     structure: bool = False
+    gpu_bound: float = field(default=0.0, metadata=_rng(0.0, 1.0))
 
 
 @dataclass(frozen=True)

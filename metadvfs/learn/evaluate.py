@@ -327,6 +327,13 @@ def evaluate(
     if seconds <= 0:
         raise MetaDVFSError(f"--seconds: must be > 0, got {seconds}")
     seeds = [seed_base + i for i in range(n_seeds)]
+    governors: dict[str, list[dict[str, float]]] = {}
+    for name in dict.fromkeys(["stock", "schedutil", *stock]):  # first: they are cheap and define PPR's reference
+        if progress:
+            progress(name)
+        governors[name] = run_stock(name, task_names, seeds, seconds)
+        if name == "stock":
+            check_frames_requested(governors[name], task_names, seeds, seconds)
     raw: dict[str, list[dict[str, float]]] = {}
     for d in drivers:
         if progress:
@@ -336,11 +343,29 @@ def evaluate(
             raw[d.name] = [r for t in task_names for r in run_driver(per_task[t], [t], seeds, seconds)]
         else:
             raw[d.name] = run_driver(d, task_names, seeds, seconds)
-    for name in dict.fromkeys(["stock", "schedutil", *stock]):
-        if progress:
-            progress(name)
-        raw[name] = run_stock(name, task_names, seeds, seconds)
+    raw.update(governors)  # reported after the learned methods, as before
     return EvalResult(list(task_names), seeds, seconds, raw, reference, dict(groups or {}))
+
+
+def check_frames_requested(
+    metrics: Sequence[dict[str, float]], task_names: Sequence[str], seeds: Sequence[int], seconds: float
+) -> None:
+    """Refuse episodes in which the app requests no frame: their PPR (frames per joule) is undefined.
+
+    The frames an episode requests come from the app's trace, not from the governor, so one governor's run
+    (task-major, seed-minor, as :func:`run_stock` returns) decides it for every method.
+
+    Raises:
+        MetaDVFSError: Naming the first such task and seed, and the episode length.
+    """
+    ns = len(seeds)
+    idle = [(task_names[i // ns], seeds[i % ns]) for i, m in enumerate(metrics) if m.get("frames_req", 1.0) <= 0]
+    if idle:
+        (task, seed), more = idle[0], (f" and {len(idle) - 1} more episode(s)" if len(idle) > 1 else "")
+        raise MetaDVFSError(
+            f"--seconds {seconds:g}: {task} (seed {seed}){more} requests no frame in {seconds:g} s, so PPR is "
+            "undefined; use longer episodes"
+        )
 
 
 def write_reports(

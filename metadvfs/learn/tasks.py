@@ -94,7 +94,7 @@ def training_task_names(cfg: Any) -> list[str]:
     try:
         gen = generated_task_names(
             g.devices, g.apps, g.tasks, g.seed, list(g.base_devices) or list_devices(),
-            list(g.base_apps) or list_apps(), g.pool, g.margin, g.structure,
+            list(g.base_apps) or list_apps(), g.pool, g.margin, g.structure, g.gpu_bound,
         )  # fmt: skip
     except MetaDVFSError as exc:
         raise MetaDVFSError(f"generated: {exc}") from None

@@ -29,6 +29,14 @@ GPU work (:data:`WORK_RANGE`), one for worker/background rates, a weight factor 
 (:data:`WEIGHT_RANGE`: the phase mix) and a frame target from :data:`FPS_TARGETS` (phases that ran at the base
 target run at the new one). Categories and interaction stay the base app's.
 
+**GPU-bound apps.** With ``gpu_bound=p`` (config ``generated.gpu_bound``) a share ``p`` of the generated apps are
+GPU-bound games: instead of the GPU work factor, such an app draws a GPU demand at its frame target, log-uniform
+in :data:`GPU_DEMAND_RANGE` (GPU-Mc per second), and every phase's GPU work is scaled by the one factor that
+puts its heaviest frame-target phase at that demand (phases keep their ratios, as in the GPU sizing rule of
+``docs/workloads.md``). The range runs from a game no heavier than the heaviest UI frame the sizing rule allows to
+one that saturates the strongest catalog GPU at its top OPP. Which apps are GPU-bound comes from its own random
+stream, so every other draw is that of the same app without it.
+
 **Pools.** ``family`` ranges come from the drawn base phone's SoC family; ``all`` ranges come from every base
 phone (the structure still from the drawn base), which is what lets generated phones cover a newer SoC generation
 than its family's known phones (``experiments/results/generator_ranges``).
@@ -61,12 +69,17 @@ WORK_RANGE = (0.6, 1.6)
 """Factor range of per-frame ui / GPU work and of worker / background rates of a generated app."""
 WEIGHT_RANGE = (0.5, 2.0)
 """Factor range of each phase's weight (the phase mix)."""
+GPU_DEMAND_RANGE = (140.0, 2200.0)
+"""GPU demand of a GPU-bound generated app at its frame target, GPU-Mc/s (log-uniform). Low end: the heaviest UI
+frame the GPU sizing rule allows (2.44 GPU-Mc, ``docs/workloads.md``) at 60 fps = 146 GPU-Mc/s. High end: the
+strongest catalog GPU at its top OPP, the Pixel 8's Mali-G715 (throughput 2.442 x 890 MHz = 2173 GPU-Mc/s,
+``devices/pixel8.yaml``). Both rounded outwards; a design choice, not a measurement."""
 FPS_TARGETS = (30.0, 60.0, 90.0, 120.0)
 FPS_PROBS = (0.2, 0.5, 0.15, 0.15)
 
 _DEV_RE = re.compile(r"^gen(\d+)([fa])(\d+)(s?)\.(\d+)\.([a-z0-9_+]+)$")
 POOLS = {"f": "family", "a": "all"}
-_APP_RE = re.compile(r"^genapp(\d+)\.(\d+)\.([a-z0-9_+]+)$")
+_APP_RE = re.compile(r"^genapp(\d+)(?:b(\d+))?\.(\d+)\.([a-z0-9_+]+)$")
 
 
 def _rng(*parts: object) -> np.random.Generator:
@@ -324,16 +337,24 @@ def device_name(
     return f"gen{seed}{p}{round(100 * margin)}{'s' if structure else ''}.{index}.{'+'.join(bases)}"
 
 
-def generate_app(bases: Sequence[str], index: int, seed: int) -> AppProfile:
-    """One generated app (deterministic in ``bases``, ``index`` and ``seed``).
+def app_name(bases: Sequence[str], index: int, seed: int, gpu_bound: float = 0.0) -> str:
+    """``genapp<seed>[b<gpu_bound %>].<index>.<bases>``: enough to regenerate the app."""
+    share = f"b{round(100 * gpu_bound)}" if gpu_bound > 0 else ""
+    return f"genapp{seed}{share}.{index}.{'+'.join(bases)}"
+
+
+def generate_app(bases: Sequence[str], index: int, seed: int, gpu_bound: float = 0.0) -> AppProfile:
+    """One generated app (deterministic in ``bases``, ``index``, ``seed`` and ``gpu_bound``).
 
     Args:
         bases: Catalog app names to generate around.
         index: Variant number.
         seed: Generator seed.
+        gpu_bound: Probability that the app is a GPU-bound game (its GPU demand drawn from
+            :data:`GPU_DEMAND_RANGE`), in [0, 1]; whole percents (it is part of the name).
 
     Returns:
-        An app profile named ``genapp<seed>.<index>.<bases joined by +>``.
+        An app profile named :func:`app_name`.
     """
     from metadvfs.workload.apps import MAX_FPS, load_app
 
@@ -342,9 +363,18 @@ def generate_app(bases: Sequence[str], index: int, seed: int) -> AppProfile:
         raise MetaDVFSError("generated apps: empty base list")
     rng = _rng("app", seed, index, *bases)
     base = apps[int(rng.integers(len(apps)))]
+    if not 0.0 <= gpu_bound <= 1.0:
+        raise MetaDVFSError(f"generated.gpu_bound: must be in [0, 1], got {gpu_bound}")
+    gpu_bound = round(100 * gpu_bound) / 100.0  # what the name keeps
     ui_f, gpu_f, bg_f = (float(rng.uniform(*WORK_RANGE)) for _ in range(3))
     target = float(rng.choice(FPS_TARGETS, p=FPS_PROBS))
     old = base.metadata.target_fps
+    bound_rng = _rng("app-gpu-bound", seed, index, *bases)  # its own stream: the draws above stay the same
+    demand = float(np.exp(bound_rng.uniform(*np.log(GPU_DEMAND_RANGE))))
+    heaviest = max((ph.gpu_mc[0] for ph in base.phases if abs(ph.fps - old) < 1e-9), default=0.0)
+    bound = bool(bound_rng.random() < gpu_bound) and heaviest > 0
+    if bound:
+        gpu_f = demand / target / heaviest
     phases = []
     for ph in base.phases:
         w = float(rng.uniform(*WEIGHT_RANGE))
@@ -367,15 +397,16 @@ def generate_app(bases: Sequence[str], index: int, seed: int) -> AppProfile:
         cpu_intensity=float(np.clip(m.cpu_intensity * ui_f, 0.0, 1.0)),
         gpu_intensity=float(np.clip(m.gpu_intensity * gpu_f, 0.0, 1.0)),
     )
-    name = f"genapp{seed}.{index}.{'+'.join(bases)}"
+    name = app_name(bases, index, seed, gpu_bound)
     return dataclasses.replace(
         base,
         name=name,
         display_name=f"generated app {index} (base {base.name}, seed {seed})",
         metadata=meta,
         phases=tuple(phases),
-        notes=f"generated by metadvfs.tasks.generator from {base.name}: ui x{ui_f:.2f}, gpu x{gpu_f:.2f}, "
-        f"worker/bg x{bg_f:.2f}, target {target:g} fps",
+        notes=f"generated by metadvfs.tasks.generator from {base.name}: ui x{ui_f:.2f}, gpu x{gpu_f:.2f}"
+        + (f" (GPU-bound: {demand:.0f} GPU-Mc/s at the target)" if bound else "")
+        + f", worker/bg x{bg_f:.2f}, target {target:g} fps",
         path=None,
     )
 
@@ -402,7 +433,7 @@ def resolve_generated_app(name: str) -> AppProfile | None:
     m = _APP_RE.match(name)
     if m is None:
         return None
-    return generate_app(m.group(3).split("+"), int(m.group(2)), int(m.group(1)))
+    return generate_app(m.group(4).split("+"), int(m.group(3)), int(m.group(1)), int(m.group(2) or 0) / 100.0)
 
 
 def is_generated_task(name: str) -> bool:
@@ -421,6 +452,7 @@ def generated_task_names(
     pool: str = "family",
     margin: float = MARGIN,
     structure: bool = False,
+    gpu_bound: float = 0.0,
 ) -> list[str]:
     """Names of ``tasks`` generated training tasks.
 
@@ -437,6 +469,7 @@ def generated_task_names(
         pool: Device parameter ranges from the base phone's ``family`` or from ``all`` base phones.
         margin: Relative widening of the device ranges.
         structure: Generated phones also sample their core and OPP counts (names marked ``s``).
+        gpu_bound: Share of generated apps that are GPU-bound games (names marked ``b<percent>``).
 
     Returns:
         ``DEVICE:APP`` names.
@@ -447,7 +480,7 @@ def generated_task_names(
         raise MetaDVFSError("generated: tasks > 0 needs devices > 0 or apps > 0")
     bd, ba = "+".join(base_devices), "+".join(base_apps)
     gdev = [device_name(base_devices, i, seed, pool, margin, structure) for i in range(devices)]
-    gapp = [f"genapp{seed}.{i}.{ba}" for i in range(apps)]
+    gapp = [app_name(base_apps, i, seed, gpu_bound) for i in range(apps)]
     pairs = [(d, a) for d in gdev for a in [*base_apps, *gapp]] + [(d, a) for d in base_devices for a in gapp]
     if tasks > len(pairs):
         raise MetaDVFSError(f"generated.tasks: at most {len(pairs)} distinct tasks for these counts, got {tasks}")

@@ -154,6 +154,7 @@ def test_adaptation_same_numbers_serial_and_ray(monkeypatch: pytest.MonkeyPatch,
     [
         (["--seeds", "0"], "error: --seeds: must be >= 1, got 0"),
         (["--folds", "app:nope"], "error: --folds: unknown fold 'app:nope'; choose from device:pixel8, app:weibo"),
+        (["--gpu-bound", "1.5"], "error: --gpu-bound: must be in [0, 1], got 1.5"),
     ],
 )
 def test_bad_options_are_one_line_errors(args: list[str], msg: str, tmp_path: Path) -> None:

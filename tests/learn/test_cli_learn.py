@@ -116,6 +116,40 @@ def test_evaluate_unknown_baseline_and_bad_seeds(tiny_model: Path) -> None:
     assert r.exit_code == 2 and "--seeds" in r.stderr
 
 
+def test_evaluate_refuses_episodes_without_a_requested_frame(tiny_model: Path, tmp_path: Path) -> None:
+    """weibo's trace opens idle: 5 s request no frame, so PPR (frames per joule) is undefined, not nan."""
+    out = tmp_path / "ev"
+    r = _run(
+        "evaluate",
+        "--model",
+        str(tiny_model),
+        "--tasks",
+        "pixel6:weibo",
+        "--seeds",
+        "1",
+        "--seconds",
+        "5",
+        "--out",
+        str(out),
+    )
+    assert r.exit_code == 2, r.output
+    err = r.stderr.strip().splitlines()[-1]  # after the tiny model's extrapolation note
+    assert err.startswith("error: --seconds 5: pixel6:weibo (seed ") and "requests no frame" in err
+    assert "Traceback" not in r.output and not out.exists()
+
+
+def test_frames_check_names_the_first_idle_episode_and_counts_the_rest() -> None:
+    from metadvfs.errors import MetaDVFSError
+    from metadvfs.learn.evaluate import check_frames_requested
+
+    ok = {"frames_req": 3.0}
+    check_frames_requested([ok, ok], ["a:x"], [1, 2], 10.0)
+    with pytest.raises(MetaDVFSError, match=r"b:y \(seed 2\) and 1 more episode\(s\) requests no frame in 4 s"):
+        check_frames_requested(
+            [ok, ok, ok, {"frames_req": 0.0}, {"frames_req": 0.0}, ok], ["a:x", "b:y", "c:z"], [1, 2], 4.0
+        )
+
+
 def test_evaluate_on_device_with_unknown_soc_family(tiny_model: Path, tmp_path: Path) -> None:
     import yaml
 

@@ -12,6 +12,7 @@ from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.config import config_from_dict
 from metadvfs.learn.tasks import build_tasks, training_task_names
 from metadvfs.tasks.generator import (
+    GPU_DEMAND_RANGE,
     WORK_RANGE,
     _scalars,
     family_ranges,
@@ -82,6 +83,53 @@ def test_generated_apps() -> None:
     assert WORK_RANGE[0] <= r <= WORK_RANGE[1]
     assert a.metadata.target_fps in (30.0, 60.0, 90.0, 120.0)
     assert resolve_generated_app("tiktok") is None and resolve_generated_device("pixel6") is None
+
+
+def _heaviest_demand(app) -> float:
+    """GPU-Mc/s of the app's heaviest phase at its frame target."""
+    t = app.metadata.target_fps
+    return max(ph.gpu_mc[0] for ph in app.phases if abs(ph.fps - t) < 1e-9) * t
+
+
+def test_gpu_bound_apps_draw_their_demand_and_keep_every_other_draw() -> None:
+    base = [a for a in list_apps() if a != "3dmark"]
+    bound = 0
+    for i in range(24):
+        plain, a = generate_app(base, i, 0), generate_app(base, i, 0, gpu_bound=0.5)
+        assert plain.name == f"genapp0.{i}." + "+".join(base) and a.name == f"genapp0b50.{i}." + "+".join(base)
+        assert resolve_generated_app(a.name) == a and resolve_generated_app(plain.name) == plain
+        assert [p.ui_mc for p in a.phases] == [p.ui_mc for p in plain.phases]
+        assert a.metadata.target_fps == plain.metadata.target_fps
+        if "GPU-bound" in a.notes:
+            bound += 1
+            assert GPU_DEMAND_RANGE[0] * 0.999 <= _heaviest_demand(a) <= GPU_DEMAND_RANGE[1] * 1.001
+            ratios = {
+                round(p.gpu_mc[0] / q.gpu_mc[0], 9) for p, q in zip(a.phases, plain.phases, strict=True) if q.gpu_mc[0]
+            }
+            assert len(ratios) == 1  # one factor: the phases keep their ratios
+        else:
+            assert a.phases == plain.phases
+    assert 6 <= bound <= 18  # about half of 24
+    assert "GPU-bound" not in generate_app(base, 0, 0, gpu_bound=0.0).notes
+    with pytest.raises(MetaDVFSError, match=r"generated.gpu_bound: must be in \[0, 1\]"):
+        generate_app(base, 0, 0, gpu_bound=1.5)
+
+
+def test_gpu_demand_range_spans_the_catalog() -> None:
+    """From the UI apps' demand to the strongest catalog GPU's capacity, which contains 3DMark's heaviest phase."""
+    top = max(load_device(d).gpu.throughput * load_device(d).gpu.fmax_khz / 1000.0 for d in DEVS)
+    assert top <= GPU_DEMAND_RANGE[1]
+    ui = [_heaviest_demand(load_app(a)) for a in list_apps() if "benchmark" not in load_app(a).metadata.category]
+    assert GPU_DEMAND_RANGE[0] <= max(ui)
+    assert GPU_DEMAND_RANGE[0] <= _heaviest_demand(load_app("3dmark")) <= GPU_DEMAND_RANGE[1]
+
+
+def test_gpu_bound_config_names_the_tasks() -> None:
+    cfg = config_from_dict({"generated": {"devices": 0, "apps": 4, "tasks": 4, "gpu_bound": 0.25}})
+    names = training_task_names(cfg)
+    assert sum("genapp0b25." in n for n in names) == 4
+    with pytest.raises(MetaDVFSError, match="gpu_bound"):
+        config_from_dict({"generated": {"gpu_bound": 2.0}})
 
 
 def test_generated_tasks_run_in_the_simulator() -> None:
