@@ -119,19 +119,8 @@ def test_evaluate_unknown_baseline_and_bad_seeds(tiny_model: Path) -> None:
 def test_evaluate_refuses_episodes_without_a_requested_frame(tiny_model: Path, tmp_path: Path) -> None:
     """weibo's trace opens idle: 5 s request no frame, so PPR (frames per joule) is undefined, not nan."""
     out = tmp_path / "ev"
-    r = _run(
-        "evaluate",
-        "--model",
-        str(tiny_model),
-        "--tasks",
-        "pixel6:weibo",
-        "--seeds",
-        "1",
-        "--seconds",
-        "5",
-        "--out",
-        str(out),
-    )
+    r = _run("evaluate", "--model", str(tiny_model), "--tasks", "pixel6:weibo", "--seeds", "1", "--seconds", "5",
+             "--out", str(out))  # fmt: skip
     assert r.exit_code == 2, r.output
     err = r.stderr.strip().splitlines()[-1]  # after the tiny model's extrapolation note
     assert err.startswith("error: --seconds 5: pixel6:weibo (seed ") and "requests no frame" in err
