@@ -547,15 +547,16 @@ def main() -> None:
     run += "-structure" if a.structure else ""
     if not 0.0 <= a.gpu_bound <= 1.0:
         C.fail(f"--gpu-bound: must be in [0, 1], got {a.gpu_bound}")
-    run += f"-gpubound{round(100 * a.gpu_bound)}" if a.gpu_bound > 0 else ""
+    gpu_pct = round(100 * a.gpu_bound)  # whole percents, as the generated names keep them
+    run += f"-gpubound{gpu_pct}" if gpu_pct else ""
     s = dict(SETTINGS[mode])
     s["base"] = C.base_sections(mode)
     if a.action_mode is not None:
         s["base"]["env"] = {**s["base"]["env"], "action_mode": a.action_mode}
     if a.structure:
         s["generated"] = {**s["generated"], "structure": True}
-    if a.gpu_bound > 0:
-        s["generated"] = {**s["generated"], "gpu_bound": round(100 * a.gpu_bound) / 100.0}
+    if gpu_pct:
+        s["generated"] = {**s["generated"], "gpu_bound": gpu_pct / 100.0}
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
     if a.seeds is not None:
         if a.seeds < 1:

@@ -358,13 +358,13 @@ def generate_app(bases: Sequence[str], index: int, seed: int, gpu_bound: float =
     """
     from metadvfs.workload.apps import MAX_FPS, load_app
 
+    if not 0.0 <= gpu_bound <= 1.0:
+        raise MetaDVFSError(f"generated.gpu_bound: must be in [0, 1], got {gpu_bound}")
     apps = [load_app(b) for b in bases]
     if not apps:
         raise MetaDVFSError("generated apps: empty base list")
     rng = _rng("app", seed, index, *bases)
     base = apps[int(rng.integers(len(apps)))]
-    if not 0.0 <= gpu_bound <= 1.0:
-        raise MetaDVFSError(f"generated.gpu_bound: must be in [0, 1], got {gpu_bound}")
     gpu_bound = round(100 * gpu_bound) / 100.0  # what the name keeps
     ui_f, gpu_f, bg_f = (float(rng.uniform(*WORK_RANGE)) for _ in range(3))
     target = float(rng.choice(FPS_TARGETS, p=FPS_PROBS))
