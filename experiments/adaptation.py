@@ -107,8 +107,14 @@ SEED_BASE = 100
 """Adaptation seeds are 100+i (environments and PPO); every method of a run uses the same seed."""
 TARGET_MINUTES = 3.5
 SPEC_KEYS = ("devices", "apps", "per_task_steps", "envs_per_task", "meta", "base", "generated", "budget_minutes",
-             "phones", "rollout", "eval_seeds", "eval_seconds", "qoe_margin")  # fmt: skip
-"""Settings a work directory is made with (``spec.json``; other values start it afresh)."""
+             "phones", "rollout", "eval_seeds", "eval_seconds", "qoe_margin", "real_only")  # fmt: skip
+"""Settings a work directory is made with (``spec.json``; other values start it afresh; ``real_only`` only in
+the ``--real-only`` variant, so the other variants' work directories keep their spec)."""
+
+
+def work_spec(s: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`SPEC_KEYS` of settings ``s`` that it has (``spec.json`` of its work directory)."""
+    return {k: s[k] for k in SPEC_KEYS if k in s}
 
 
 def quick_pixel8_fold(per_task_steps: int = 30_000) -> tuple[dict[str, Any], list[str], Path]:
@@ -139,20 +145,31 @@ def fold_tasks(s: dict[str, Any], kind: str, value: str) -> tuple[list[str], lis
 
 
 def _config(
-    s: dict[str, Any], name: str, tasks: list[str], mode: str, generated: dict[str, Any] | None, seed: int = C.BASE_SEED
+    s: dict[str, Any],
+    name: str,
+    tasks: list[str],
+    mode: str,
+    generated: dict[str, Any] | None,
+    seed: int = C.BASE_SEED,
+    extra_tasks: int = 0,
 ) -> Any:
-    """The config of one fold model (name ``<name>-seed<seed>`` for seeds other than the base seed)."""
+    """The config of one fold model (name ``<name>-seed<seed>`` for seeds other than the base seed).
+
+    ``extra_tasks`` (without ``generated``) adds that many tasks' budget to the real tasks' steps: the real-only
+    ablation trains with the same total steps as the model with generated tasks.
+    """
     from metadvfs.learn.config import config_from_dict, config_to_dict
 
     tag = "" if seed == C.BASE_SEED else f"-seed{seed}"
     c = C.make_config(
         s["base"], name + tag, tasks, mode, s["per_task_steps"], s["envs_per_task"], seed=seed, meta=s["meta"]
     )
-    if not generated:
+    if not generated and not extra_tasks:
         return c
     d = config_to_dict(c)
-    d["generated"] = generated
-    n_gen = generated["tasks"]
+    if generated:
+        d["generated"] = generated
+    n_gen = generated["tasks"] if generated else extra_tasks
     d["total_steps"] = int(s["per_task_steps"] * (len(tasks) + n_gen))
     return config_from_dict(d, name + tag)
 
@@ -169,7 +186,10 @@ def fold_plan(s: dict[str, Any], kind: str, value: str, work: Path, seed: int) -
     fw = C.seed_dir(work / f"{kind}-{value}", seed).absolute()
     devs = sorted({t.split(":")[0] for t in train_tasks})
     apps = sorted({t.split(":")[1] for t in train_tasks})
+    real_only = bool(s.get("real_only"))
     gen = {**s["generated"], "base_devices": devs, "base_apps": apps} if s["generated"]["tasks"] else None
+    gen = None if real_only else gen
+    extra = s["generated"]["tasks"] if real_only else 0
     name = f"lo{kind[0]}o-{value}"
     return {
         "fold": f"{kind}:{value}",
@@ -181,7 +201,7 @@ def fold_plan(s: dict[str, Any], kind: str, value: str, work: Path, seed: int) -
         "shared": fw / "shared",
         "meta": fw / "meta",
         "generated": gen,
-        "cfg": _config(s, name, train_tasks, "conditioned", gen, seed),
+        "cfg": _config(s, name, train_tasks, "conditioned", gen, seed, extra),
         "joint_cfg": _config(s, f"{name}-joint", train_tasks, "joint", None, seed),
         "meta_cfg": _config(s, f"{name}-meta", train_tasks, "conditioned", None, seed),
     }
@@ -509,14 +529,8 @@ def report(
     )
 
 
-def main() -> None:
-    """Command line entry."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="2 folds on a 9-task universe, small budgets")
-    ap.add_argument("--out", type=Path, default=None, help="reports (default experiments/results/NAME/quick|full)")
-    ap.add_argument("--work", type=Path, default=None, help="models and runs (default runs/experiments/...)")
-    ap.add_argument("--seeds", type=int, default=None, help="seeds per held-out task (default 3)")
-    ap.add_argument("--folds", default=None, help="subset of folds, e.g. device:pixel8,app:weibo (default all)")
+def add_variant_args(ap: Any) -> None:
+    """The fold models' variant options (``--action-mode``, ``--structure``, ``--gpu-bound``, ``--real-only``)."""
     ap.add_argument(
         "--action-mode",
         choices=ACTION_MODES,
@@ -537,18 +551,26 @@ def main() -> None:
         help="share of generated apps that are GPU-bound games (generated.gpu_bound, 0..1, whole percents); results "
         "and work in <mode>[-<action mode>][-structure]-gpubound<percent>",
     )
-    C.add_seed_args(ap, default=1)
-    C.add_scale_args(ap)
-    a = ap.parse_args()
-    train_seeds = C.training_seeds(a.train_seeds)
-    C.limit_threads()
-    mode = "quick" if a.quick else "full"
+    ap.add_argument(
+        "--real-only",
+        action="store_true",
+        help="the fold models train on the fold's real tasks only, no generated tasks (an ablation); results and "
+        "work in <mode>[-<action mode>]-realonly",
+    )
+
+
+def variant_settings(a: Any, mode: str) -> tuple[str, dict[str, Any]]:
+    """The run name (``<mode>[-<action mode>][-structure][-gpubound<pct>|-realonly]``) and the settings of a
+    variant given by :func:`add_variant_args`' options; contradicting or out-of-range options exit 2."""
     run = mode if a.action_mode is None else f"{mode}-{a.action_mode}"
+    if a.real_only and (a.structure or a.gpu_bound):
+        C.fail("--real-only: trains no generated tasks, so --structure and --gpu-bound do not apply")
     run += "-structure" if a.structure else ""
     if not 0.0 <= a.gpu_bound <= 1.0:
         C.fail(f"--gpu-bound: must be in [0, 1], got {a.gpu_bound}")
     gpu_pct = round(100 * a.gpu_bound)  # whole percents, as the generated names keep them
     run += f"-gpubound{gpu_pct}" if gpu_pct else ""
+    run += "-realonly" if a.real_only else ""
     s = dict(SETTINGS[mode])
     s["base"] = C.base_sections(mode)
     if a.action_mode is not None:
@@ -557,22 +579,49 @@ def main() -> None:
         s["generated"] = {**s["generated"], "structure": True}
     if gpu_pct:
         s["generated"] = {**s["generated"], "gpu_bound": gpu_pct / 100.0}
+    if a.real_only:  # same total steps as with the generated tasks (fold_plan)
+        s["real_only"] = True
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
+    return run, s
+
+
+def select_folds(s: dict[str, Any], folds: str | None) -> str:
+    """Keep the ``--folds`` subset (``kind:value,...``; None: every fold) in ``s["folds"]``; an unknown fold
+    exits 2. Returns the results-directory suffix: a subset reports apart (the full table needs every fold),
+    while the models are shared with full runs."""
+    if not folds:
+        return ""
+    want = [f.strip().split(":", 1) for f in folds.split(",") if f.strip()]
+    bad = [":".join(f) for f in want if f not in s["folds"]]
+    if bad:
+        C.fail(f"--folds: unknown fold {bad[0]!r}; choose from " + ", ".join(":".join(f) for f in s["folds"]))
+    s["folds"] = want
+    return "-" + "+".join(f"{k}-{v}" for k, v in want)
+
+
+def main() -> None:
+    """Command line entry."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="2 folds on a 9-task universe, small budgets")
+    ap.add_argument("--out", type=Path, default=None, help="reports (default experiments/results/NAME/quick|full)")
+    ap.add_argument("--work", type=Path, default=None, help="models and runs (default runs/experiments/...)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per held-out task (default 3)")
+    ap.add_argument("--folds", default=None, help="subset of folds, e.g. device:pixel8,app:weibo (default all)")
+    add_variant_args(ap)
+    C.add_seed_args(ap, default=1)
+    C.add_scale_args(ap)
+    a = ap.parse_args()
+    train_seeds = C.training_seeds(a.train_seeds)
+    C.limit_threads()
+    run, s = variant_settings(a, "quick" if a.quick else "full")
     if a.seeds is not None:
         if a.seeds < 1:
             C.fail(f"--seeds: must be >= 1, got {a.seeds}")
         s["seeds"] = a.seeds
-    if a.folds:
-        want = [f.strip().split(":", 1) for f in a.folds.split(",") if f.strip()]
-        bad = [":".join(f) for f in want if f not in s["folds"]]
-        if bad:
-            C.fail(f"--folds: unknown fold {bad[0]!r}; choose from " + ", ".join(":".join(f) for f in s["folds"]))
-        s["folds"] = want
-    # a subset of the folds reports apart (the full table needs every fold); the models are shared with full runs
-    subset = "" if not a.folds else "-" + "+".join(f"{k}-{v}" for k, v in s["folds"])
+    subset = select_folds(s, a.folds)
     a.out = a.out or C.RESULTS / "adaptation" / (run + subset)
     work = a.work or C.ROOT / "runs" / "experiments" / f"adaptation2-{run}"
-    C.prepare_work(work, {k: s[k] for k in SPEC_KEYS})  # the training seed is in the fold directories' names
+    C.prepare_work(work, work_spec(s))  # the training seed is in the fold directories' names
     seeds = [SEED_BASE + i for i in range(s["seeds"])]
     t0 = time.perf_counter()
     plans = [fold_plan(s, kind, value, work, sd) for kind, value in s["folds"] for sd in train_seeds]
