@@ -160,6 +160,56 @@ def adaptation_fold_subsets(root: Path) -> list[str]:
     return out
 
 
+def zero_shot(src: R.Source) -> list[str]:
+    """Zero-shot quality of every fold's conditioned model on its held-out tasks (``experiments/zero_shot.py``)."""
+    folds = R.lst(src, "folds")
+    if not folds:
+        raise MetaDVFSError(f"{src.rel}: field 'folds' is empty")
+    rows, ge_stock, ge_oracle, ok, n_tasks = [], 0, 0, 0, 0
+    for i in range(len(folds)):
+        tasks = R.lst(src, "folds", i, "tasks")
+        ppr = R.num(src, "folds", i, "ppr", lo=0)
+        orc = R.num(src, "folds", i, "of_oracle", lo=0)
+        good = R.num(src, "folds", i, "qoe_ok", lo=0)
+        worst = min(range(len(tasks)), key=lambda j: R.num(src, "folds", i, "tasks", j, "ppr"))
+        seeds = R.lst(src, "folds", i, "per_seed")
+        rows.append([
+            R.text(src, "folds", i, "fold"), len(tasks), R.fmt_pm(ppr, R.opt_num(src, "folds", i, "ppr_std")),
+            R.fmt(orc), f"{R.fmt(R.num(src, 'folds', i, 'qoe'))} ({R.fmt(R.num(src, 'folds', i, 'stock_qoe'))})",
+            f"{good:.0f}/{len(tasks)}",
+            f"{R.text(src, 'folds', i, 'tasks', worst, 'task')} {R.fmt(R.num(src, 'folds', i, 'tasks', worst, 'ppr'))}",
+            " / ".join(R.fmt(R.num(src, "folds", i, "per_seed", k, "ppr")) for k in range(len(seeds))),
+        ])  # fmt: skip
+        ge_stock += ppr >= 1.0
+        ge_oracle += orc >= 0.95
+        ok += int(good)
+        n_tasks += len(tasks)
+    n = len(folds)
+    head = (f"**Target** (issue 10): zero-shot on a held-out phone or app, PPR >= stock's, >= 0.95 of the oracle's, "
+            f"QoE >= stock's - 0.01 on every held-out task; the paper gives no zero-shot figure. **Here** "
+            f"(`{R.text(src, 'variant')}` fold models): PPR >= stock on {ge_stock}/{n} folds, >= 0.95 of the oracle "
+            f"on {ge_oracle}/{n}; {ok}/{n_tasks} held-out tasks at the QoE floor.")  # fmt: skip
+    header = ["fold", "held-out tasks", "PPR / stock (± over training seeds)", "of the oracle", "QoE (stock)",
+              "at the QoE floor", "worst task (PPR / stock)", "per training seed"]  # fmt: skip
+    return [head, "", *R.md_table(header, rows)]
+
+
+def zero_shot_sections(root: Path) -> list[str]:
+    """Every stored ``zero_shot/<variant>/results.json``, one table each; a note naming the command when none is."""
+    base = root / R.RESULTS_DIR / "zero_shot"
+    files = sorted(base.glob("*/results.json"))
+    if not files:
+        return ["### Zero-shot on every held-out fold", "",
+                "**Missing.** No `experiments/results/zero_shot/<variant>/results.json`; produce it with "
+                "`python experiments/zero_shot.py --gpu-bound 0.25 --train-seeds 3`.", ""]  # fmt: skip
+    out = []
+    for d in files:
+        src = R.load_json(root, d.relative_to(root).as_posix())
+        out += [f"### Zero-shot on held-out folds ({d.parent.name})", "", *zero_shot(src), "",
+                R.provenance(src, "full"), ""]  # fmt: skip
+    return out
+
+
 def _adapt_headline(src: R.Source, a: dict[str, Any], n: float, budget: float) -> str:
     out = (f"**Paper** ({R.PAPER_SOURCE}): adaptation {R.PAPER['faster']} faster than the state of the art; "
            f"{R.PAPER['meta_min']} for MetaDVFS on a new pair vs {R.PAPER['incr_min']} for incremental training "
@@ -464,6 +514,7 @@ def experiment_sections(root: Path) -> list[str]:
     """T3 to T6 and the supporting results, in report order."""
     out = section(root, "T3: adaptation to held-out phones and apps", "adaptation", adaptation)
     out += adaptation_fold_subsets(root)
+    out += zero_shot_sections(root)
     out += section(root, "T4: negative transfer", "negative_transfer", negative_transfer)
     out += section(root, "T5/T6: backbones (quality, parameters, latency)", "backbone", backbone)
     out += ["## Supporting results (generalization)", ""]

@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
 import _report_src as R
 import report
 
+from metadvfs.errors import MetaDVFSError
+
 ROOT = Path(__file__).resolve().parents[2]
 
 NUM = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*")
@@ -404,3 +406,32 @@ def test_full_fold_subsets_show_until_the_full_run_exists(root: Path) -> None:
     assert "produced by `python experiments/adaptation.py --folds device:pixel8`" in part
     _write(root / "experiments/results/adaptation/full/results.json", _adaptation())
     assert "fold subset" not in report.build(root)  # the complete full run supersedes the subsets
+
+
+def _zero_shot_fold(fold: str, ppr: float, oracle: float, qoe_ok: list[bool]) -> dict:
+    tasks = [{"task": f"{fold.split(':')[1]}:t{i}", "ppr": ppr + 0.0125 * i, "qoe": 0.9, "stock_qoe": 0.9,
+              "qoe_ok": ok} for i, ok in enumerate(qoe_ok)]  # fmt: skip
+    return {"fold": fold, "ppr": ppr, "ppr_std": 0.0125, "of_oracle": oracle, "qoe": 0.9125,
+            "stock_qoe": 0.9025, "qoe_ok": sum(qoe_ok), "tasks": tasks,
+            "per_seed": [{"ppr": ppr - 0.0125}, {"ppr": ppr + 0.0125}]}  # fmt: skip
+
+
+def test_zero_shot_section_per_variant_and_its_sentence_follows_the_data(root: Path) -> None:
+    text = report.build(root)
+    assert "No `experiments/results/zero_shot/<variant>/results.json`" in text
+    assert "python experiments/zero_shot.py --gpu-bound 0.25 --train-seeds 3" in text
+    doc = {"command": "python experiments/zero_shot.py --gpu-bound 0.25", "wall_s": 4321.0,
+           "variant": "full-gpubound25",
+           "folds": [_zero_shot_fold("device:pixel8", 0.9625, 0.9375, [True, True]),
+                     _zero_shot_fold("app:3dmark", 1.0161, 0.9871, [True, False, True])]}  # fmt: skip
+    _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", doc)
+    text = report.build(root)
+    part = text.split("### Zero-shot on held-out folds (full-gpubound25)")[1].split("###")[0]
+    assert "PPR >= stock on 1/2 folds, >= 0.95 of the oracle on 1/2; 4/5 held-out tasks at the QoE floor" in part
+    row = "| device:pixel8 | 2 | 0.963 ± 0.013 | 0.938 | 0.912 (0.902) | 2/2 | pixel8:t0 0.963 | 0.950 / 0.975 |"
+    assert row in part
+    assert "| app:3dmark | 3 | 1.016 ± 0.013 | 0.987 | 0.912 (0.902) | 2/3 | 3dmark:t0 1.016 |" in part
+    assert "produced by `python experiments/zero_shot.py --gpu-bound 0.25`" in part
+    _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", {**doc, "folds": []})
+    with pytest.raises(MetaDVFSError, match="field 'folds' is empty"):
+        report.build(root)
