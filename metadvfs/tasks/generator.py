@@ -371,7 +371,7 @@ def generate_app(bases: Sequence[str], index: int, seed: int, gpu_bound: float =
     old = base.metadata.target_fps
     bound_rng = _rng("app-gpu-bound", seed, index, *bases)  # its own stream: the draws above stay the same
     demand = float(np.exp(bound_rng.uniform(*np.log(GPU_DEMAND_RANGE))))
-    heaviest = max((ph.gpu_mc[0] for ph in base.phases if abs(ph.fps - old) < 1e-9), default=0.0)
+    heaviest = base.heaviest_target_gpu_mc()
     bound = bool(bound_rng.random() < gpu_bound) and heaviest > 0
     if bound:
         gpu_f = demand / target / heaviest

@@ -143,6 +143,15 @@ class AppProfile:
     frame_ar1: float | None = None
     network: NetworkSpec | None = None
 
+    def heaviest_target_gpu_mc(self) -> float:
+        """Mean GPU work per frame of the heaviest phase that runs at the app's frame target, GPU-Mc.
+
+        Times ``metadata.target_fps`` it is the GPU demand the app puts on a phone, GPU-Mc/s. 0 when no phase
+        runs at the frame target.
+        """
+        t = self.metadata.target_fps
+        return max((ph.gpu_mc[0] for ph in self.phases if abs(ph.fps - t) < 1e-9), default=0.0)
+
 
 @dataclass(frozen=True)
 class TraceMeta:

@@ -87,8 +87,7 @@ def test_generated_apps() -> None:
 
 def _heaviest_demand(app) -> float:
     """GPU-Mc/s of the app's heaviest phase at its frame target."""
-    t = app.metadata.target_fps
-    return max(ph.gpu_mc[0] for ph in app.phases if abs(ph.fps - t) < 1e-9) * t
+    return app.heaviest_target_gpu_mc() * app.metadata.target_fps
 
 
 def test_gpu_bound_apps_draw_their_demand_and_keep_every_other_draw() -> None:
