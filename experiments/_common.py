@@ -34,7 +34,8 @@ RESULTS = ROOT / "experiments" / "results"
 
 BASE_CONFIG = {"quick": "quickstart", "full": "metadvfs"}
 """Quick runs take network, environment and PPO settings from ``configs/quickstart.yaml``, full runs from
-``configs/metadvfs.yaml`` (the shipped model's config); only tasks, mode, budget and envs per task change."""
+``configs/metadvfs.yaml`` (the shipped model's network, environment, PPO and per-task budget; the shipped model
+adds generated tasks, ``configs/metadvfs-generated.yaml``); only tasks, mode, budget and envs per task change."""
 
 
 def base_sections(mode: str) -> dict[str, Any]:

@@ -10,7 +10,9 @@ from metadvfs.learn.config import config_from_dict, config_to_dict, load_config
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["quickstart.yaml", "metadvfs.yaml"])
+@pytest.mark.parametrize(
+    "name", ["quickstart.yaml", "metadvfs.yaml", "metadvfs-generated.yaml", "metadvfs-margin.yaml"]
+)
 def test_shipped_configs_validate(name: str) -> None:
     cfg = load_config(REPO / "configs" / name)
     assert config_from_dict(config_to_dict(cfg)) == cfg
