@@ -58,6 +58,31 @@ def train_into(cfg: Any, d: Path) -> dict[str, Any]:
     }
 
 
+WEIGHT_FILES = (".json", ".yaml", ".pt")
+"""Suffixes of the files that define a trained model (checkpoint or learned baseline directory)."""
+NOT_WEIGHTS = ("tb", "train_state", "baselines")
+"""Subdirectories of a checkpoint that do not change what it computes (logs, resume state, its baselines)."""
+
+
+def weights_digest(root: Path) -> str:
+    """SHA-256 (16 hex digits) over the names and bytes of the files that define the model in ``root``.
+
+    Every ``*.json``, ``*.yaml`` and ``*.pt`` below ``root`` except in :data:`NOT_WEIGHTS`; a missing directory
+    digests to that of an empty one (loading it then fails with its own error).
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    for f in files:
+        rel = f.relative_to(root)
+        if rel.parts[0] in NOT_WEIGHTS or f.suffix not in WEIGHT_FILES:
+            continue
+        h.update(rel.as_posix().encode() + b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def eval_shard(
     kind: str, ref: str, method: str, task: str, seeds: list[int], seconds: float, dest: str
 ) -> list[dict[str, float]]:
@@ -75,10 +100,16 @@ def eval_shard(
 
     Returns:
         Per-seed metrics (the order of ``seeds``), as :func:`metadvfs.learn.evaluate.run_driver` returns them.
+
+    A stored shard is reused only when it was made with the same arguments and, for a model or peer, the same
+    weights (:func:`weights_digest`): re-training or replacing a model in place re-evaluates it.
     """
     from metadvfs.learn.evaluate import ModelDriver, run_driver, run_stock
 
-    spec = {"kind": kind, "ref": ref, "method": method, "task": task, "seeds": list(seeds), "seconds": seconds}
+    spec: dict[str, Any] = {"kind": kind, "ref": ref, "method": method, "task": task, "seeds": list(seeds),
+                            "seconds": seconds}  # fmt: skip
+    if kind in ("model", "peer"):  # a model re-trained or replaced in the same directory makes the shard stale
+        spec["digest"] = weights_digest(Path(ref))
     out = Path(dest)
     old = read_json(out)
     if isinstance(old, dict) and old.get("spec") == spec:

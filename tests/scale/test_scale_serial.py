@@ -236,6 +236,36 @@ def test_sharded_evaluation_matches_evaluate(tmp_path: Path, tiny_model: Path) -
     assert again.raw == got.raw and {p: p.stat().st_mtime_ns for p in stamp} == stamp
 
 
+def test_shards_of_a_model_replaced_in_place_are_recomputed(tmp_path: Path, tiny_model: Path) -> None:
+    """A shard is keyed by the model's weights, not only its path: new weights in the same directory (a re-train, a
+    new shipped model) are evaluated again; its logs or its baselines/ changing are not a new model."""
+    import shutil
+
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.scale.jobs import evaluate_sharded, shard_plan
+
+    d = tmp_path / "model"
+    shutil.copytree(tiny_model, d)
+    m = load_checkpoint(d)
+    names = list(m.doc["tasks"])[:1]
+    plan = [x for x in shard_plan(m, [], []) if x[0] in ("metadvfs", "stock", "schedutil")]
+    first = evaluate_sharded(SerialRunner(), plan, names, 1, 4.0, tmp_path / "shards")
+    shard = tmp_path / "shards" / f"metadvfs__{names[0].replace(':', '-')}.json"
+    stamp = shard.stat().st_mtime_ns
+    (d / "baselines" / "joint").mkdir(parents=True)
+    (d / "baselines" / "joint" / "model.json").write_text("{}")
+    (d / "tb").mkdir(exist_ok=True)
+    (d / "tb" / "events.json").write_text("{}")
+    evaluate_sharded(SerialRunner(), plan, names, 1, 4.0, tmp_path / "shards")
+    assert shard.stat().st_mtime_ns == stamp
+    pt = sorted((d / "models").glob("*.pt"))[0]
+    sd = th.load(pt, weights_only=True)
+    th.save({k: (v + 0.5 if v.is_floating_point() else v) for k, v in sd.items()}, pt)
+    again = evaluate_sharded(SerialRunner(), plan, names, 1, 4.0, tmp_path / "shards")
+    assert shard.stat().st_mtime_ns != stamp
+    assert again.raw["stock"] == first.raw["stock"] and again.raw["metadvfs"] != first.raw["metadvfs"]
+
+
 # --- sweep spaces and scoring -------------------------------------------------------------------------------
 
 
