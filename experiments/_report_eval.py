@@ -103,7 +103,10 @@ def _ratios(
 
 
 def _trade(e: float, q: float) -> str:
-    """How energy and QoE move together against the compared governor (from the signs of the changes)."""
+    """How energy and QoE move together against the compared governor (from the signs of the changes; an energy
+    ratio within :data:`R.SAME_RATIO` of 1 counts as the same energy)."""
+    if abs(e - 1) < R.SAME_RATIO:
+        return "it gains QoE at the same energy" if q > 1 else "it does not gain QoE at the same energy"
     if e > 1 and q > 1:
         return "it buys QoE with energy"
     if e < 1 and q < 1:

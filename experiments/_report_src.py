@@ -217,10 +217,15 @@ def share(x: float) -> str:
     return f"{x * 100:.1f} %"
 
 
+SAME_RATIO = 0.0005
+"""Ratios within this of 1 print as 0.0 %: the sentences call them equal."""
+
+
 def rel(ratio: float, other: str) -> str:
-    """A ratio as words: 0.975, "stock's" -> ``2.5 % lower than stock's``."""
+    """A ratio as words: 0.975, "stock's" -> ``2.5 % lower than stock's``; within :data:`SAME_RATIO` of 1
+    ``equal to stock's``."""
     d = (ratio - 1) * 100
-    return f"{abs(d):.1f} % {direction(d, 0)} than {other}" if d else f"equal to {other}"
+    return f"{abs(d):.1f} % {direction(d, 0)} than {other}" if abs(d) >= SAME_RATIO * 100 else f"equal to {other}"
 
 
 def direction(x: float, ref: float, higher: str = "higher", lower: str = "lower", same: str = "equal") -> str:

@@ -193,6 +193,11 @@ def test_sentences_follow_the_data(root: Path) -> None:
     text = report.build(root)
     assert "mean PPR is 5.0 % lower than stock's and its mean QoE 1.5 % lower than stock's" in text
     assert "it saves energy at the cost of QoE" in text
+    # energy within the printed precision of stock's: the same energy, not "0.0 % higher"
+    s["methods"]["metadvfs"].update(mean_qoe=0.85, mean_energy_j=49.6 * 1.0002)
+    _write(root / "docs/results/demo/summary.json", s)
+    text = report.build(root)
+    assert "its mean energy is equal to stock's: it gains QoE at the same energy" in text
 
 
 def test_flat_names_older_summary_and_markdown_per_task(tmp_path: Path) -> None:
