@@ -174,7 +174,8 @@ def zero_shot(src: R.Source) -> list[str]:
         worst = min(range(len(tasks)), key=lambda j: R.num(src, "folds", i, "tasks", j, "ppr"))
         seeds = R.lst(src, "folds", i, "per_seed")
         rows.append([
-            R.text(src, "folds", i, "fold"), len(tasks), R.fmt_pm(ppr, R.opt_num(src, "folds", i, "ppr_std")),
+            R.text(src, "folds", i, "fold"), len(tasks),
+            R.fmt_pm(ppr, R.opt_num(src, "folds", i, "ppr_std") if len(seeds) > 1 else None),
             R.fmt(orc), f"{R.fmt(R.num(src, 'folds', i, 'qoe'))} ({R.fmt(R.num(src, 'folds', i, 'stock_qoe'))})",
             f"{good:.0f}/{len(tasks)}",
             f"{R.text(src, 'folds', i, 'tasks', worst, 'task')} {R.fmt(R.num(src, 'folds', i, 'tasks', worst, 'ppr'))}",

@@ -87,7 +87,7 @@ def evaluate_fold(plans: list[dict[str, Any]], eval_seeds: int, seconds: float, 
         "heldout": held,
         "train_seeds": seeds,
         "ppr": float(np.mean([t["ppr"] for t in tasks])),
-        "ppr_std": per_seed["ppr_std"],
+        "ppr_std": per_seed["ppr_std"] if len(seeds) > 1 else None,  # no spread over one training seed
         "per_seed": per_seed["per_seed"],
         "of_oracle": float(np.mean([t["of_oracle"] for t in tasks])),
         "qoe": float(np.mean([t["qoe"] for t in tasks])),
@@ -108,7 +108,8 @@ def report(folds: list[dict[str, Any]], run: str, s: dict[str, Any], eval_seeds:
     for f in folds:
         w = next(t for t in f["tasks"] if t["task"] == f["worst"])
         rows.append([
-            f["fold"], len(f["heldout"]), f"{f['ppr']:.3f} {pm} {f['ppr_std']:.3f}", f"{f['of_oracle']:.3f}",
+            f["fold"], len(f["heldout"]),
+            f"{f['ppr']:.3f}" + ("" if f["ppr_std"] is None else f" {pm} {f['ppr_std']:.3f}"), f"{f['of_oracle']:.3f}",
             f"{f['qoe']:.3f} ({f['stock_qoe']:.3f})", f"{f['qoe_ok']}/{len(f['heldout'])}",
             f"{w['task']} {w['ppr']:.3f}", " / ".join(f"{p['ppr']:.3f}" for p in f["per_seed"]),
         ])  # fmt: skip
@@ -148,10 +149,11 @@ def plot(folds: list[dict[str, Any]], path: Path, run: str) -> None:
     names = [f["fold"] for f in folds]
     y = np.arange(len(folds))
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 0.45 * len(folds) + 1.4), sharey=True)
-    a.barh(y, [f["ppr"] for f in folds], xerr=[f["ppr_std"] for f in folds], color="tab:blue", alpha=0.8)
+    err = [f["ppr_std"] or 0.0 for f in folds]
+    a.barh(y, [f["ppr"] for f in folds], xerr=err, color="tab:blue", alpha=0.8)
     a.scatter([f["ppr"] / f["of_oracle"] for f in folds], y, marker="|", s=200, color="k", label="oracle")
     a.axvline(1.0, color="tab:red", lw=1, label="stock")
-    lo = min(min(f["ppr"] - f["ppr_std"] for f in folds), 0.8)
+    lo = min(min(f["ppr"] - e for f, e in zip(folds, err, strict=True)), 0.8)
     a.set_xlim(lo - 0.02, max(1.05, max(f["ppr"] / f["of_oracle"] for f in folds) + 0.02))
     a.set_yticks(y, names)
     a.invert_yaxis()

@@ -437,6 +437,9 @@ def test_zero_shot_section_per_variant_and_its_sentence_follows_the_data(root: P
     assert row in part
     assert "| app:3dmark | 3 | 1.016 ± 0.013 | 0.987 | 0.912 (0.902) | 2/3 | 3dmark:t0 1.016 |" in part
     assert "produced by `python experiments/zero_shot.py --gpu-bound 0.25`" in part
+    one = {**_zero_shot_fold("device:pixel3", 0.9071, 0.9171, [True]), "per_seed": [{"ppr": 0.9071}]}
+    _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", {**doc, "folds": [one]})
+    assert "| device:pixel3 | 1 | 0.907 | 0.917 | 0.912 (0.902) | 1/1 | pixel3:t0 0.907 | 0.907 |" in report.build(root)
     _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", {**doc, "folds": []})
     with pytest.raises(MetaDVFSError, match="field 'folds' is empty"):
         report.build(root)
