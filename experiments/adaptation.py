@@ -187,8 +187,8 @@ def fold_plan(s: dict[str, Any], kind: str, value: str, work: Path, seed: int) -
     devs = sorted({t.split(":")[0] for t in train_tasks})
     apps = sorted({t.split(":")[1] for t in train_tasks})
     real_only = bool(s.get("real_only"))
-    gen = {**s["generated"], "base_devices": devs, "base_apps": apps} if s["generated"]["tasks"] else None
-    gen = None if real_only else gen
+    gen = {**s["generated"], "base_devices": devs, "base_apps": apps}
+    gen = gen if s["generated"]["tasks"] and not real_only else None
     extra = s["generated"]["tasks"] if real_only else 0
     name = f"lo{kind[0]}o-{value}"
     return {
@@ -213,6 +213,18 @@ def run_path(plan: dict[str, Any], task: str, seed: int) -> Path:
     return Path(plan["dir"]) / "runs" / f"{dev}-{app}-s{seed}.json"
 
 
+def shared_unit(f: dict[str, Any]) -> Any:
+    """The training unit of a plan's conditioned fold model (a checkpoint of another training seed there is
+    dropped first)."""
+    import dataclasses
+
+    from metadvfs.scale.jobs import train_units
+
+    C.drop_other_seed(f["shared"], f["train_seed"])
+    (u,) = train_units([f["cfg"]], [f["shared"]])
+    return dataclasses.replace(u, key=f"train {f['dir'].name}/shared")
+
+
 def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int], ray: str | None) -> None:
     """Train (or reuse) every fold's models, for every training seed, as independent units (serial or Ray).
 
@@ -222,26 +234,19 @@ def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int]
     standalone model of its nearest training task), so the adaptation runs only read models. Fills ``timing``
     of each plan (s; None when reused).
     """
-    import dataclasses
 
     from metadvfs.learn.checkpoint import load_checkpoint
     from metadvfs.learn.config import config_to_dict
     from metadvfs.meta.adapt import incremental_job, nearest_task, reference_job
-    from metadvfs.scale.jobs import train_units
     from metadvfs.scale.runner import Unit
     from metadvfs.tasks.task import make_task
 
     units = []
     for f in plans:
-        sd = f["train_seed"]
-        for d in (f["shared"], f["meta"], f["shared"] / "baselines" / "joint"):
-            C.drop_other_seed(d, sd)
-        (shared,) = train_units([f["cfg"]], [f["shared"]])
+        for d in (f["meta"], f["shared"] / "baselines" / "joint"):
+            C.drop_other_seed(d, f["train_seed"])
         meta = {"config": config_to_dict(f["meta_cfg"]), "meta": dict(s["meta"]), "dest": str(f["meta"])}
-        units += [
-            dataclasses.replace(shared, key=f"train {f['dir'].name}/shared"),
-            Unit(f"meta {f['dir'].name}", "metadvfs.scale.units:meta_unit", meta),
-        ]
+        units += [shared_unit(f), Unit(f"meta {f['dir'].name}", "metadvfs.scale.units:meta_unit", meta)]
     res = C.run_units(units, ray)
     for i, f in enumerate(plans):
         f["timing"] = {"shared_train_s": C.unit_wall(res[2 * i]), "meta_train_s": C.unit_wall(res[2 * i + 1])}

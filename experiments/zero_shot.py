@@ -40,16 +40,7 @@ QOE_FLOOR = 0.01
 
 def train_shared(plans: list[dict[str, Any]], ray: str | None) -> None:
     """Train (or reuse) the conditioned model of every (fold, training seed) plan; one unit each."""
-    import dataclasses
-
-    from metadvfs.scale.jobs import train_units
-
-    units = []
-    for f in plans:
-        C.drop_other_seed(f["shared"], f["train_seed"])
-        (u,) = train_units([f["cfg"]], [f["shared"]])
-        units.append(dataclasses.replace(u, key=f"train {f['dir'].name}/shared"))
-    for f, r in zip(plans, C.run_units(units, ray), strict=True):
+    for f, r in zip(plans, C.run_units([A.shared_unit(f) for f in plans], ray), strict=True):
         f["shared_train_s"] = C.unit_wall(r)
 
 
