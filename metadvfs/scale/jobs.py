@@ -105,11 +105,15 @@ def shard_plan(model: Any, learned: Sequence[str], stock: Sequence[str]) -> list
 def eval_units(
     plan: Sequence[tuple[str, str, str]], tasks: Sequence[str], seeds: Sequence[int], seconds: float, shard_dir: Path
 ) -> list[Unit]:
-    """One :func:`~metadvfs.scale.units.eval_shard` per (method, task)."""
+    """One :func:`~metadvfs.scale.units.eval_shard` per (method, task); a model's weights are digested once."""
+    from metadvfs.scale.units import weights_digest
+
     units = []
     for method, kind, ref in plan:
+        model_digest = weights_digest(Path(ref)) if kind == "model" else None
         for t in tasks:
             r = str(Path(ref) / t.replace(":", "-")) if kind == "peer" else ref
+            digest = weights_digest(Path(r)) if kind == "peer" else model_digest
             units.append(
                 Unit(
                     f"eval {method} {t}",
@@ -122,6 +126,7 @@ def eval_units(
                         "seeds": list(seeds),
                         "seconds": seconds,
                         "dest": str((shard_dir / f"{method}__{t.replace(':', '-')}.json").absolute()),
+                        "digest": digest,
                     },
                 )
             )

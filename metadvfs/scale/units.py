@@ -72,19 +72,20 @@ def weights_digest(root: Path) -> str:
     """
     import hashlib
 
+    files: list[Path] = []
+    for d, dirs, names in os.walk(root):  # nothing when root is missing
+        if Path(d) == root:
+            dirs[:] = [n for n in dirs if n not in NOT_WEIGHTS]  # not walked at all
+        files += [Path(d) / n for n in names if Path(n).suffix in WEIGHT_FILES]
     h = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
-    for f in files:
-        rel = f.relative_to(root)
-        if rel.parts[0] in NOT_WEIGHTS or f.suffix not in WEIGHT_FILES:
-            continue
-        h.update(rel.as_posix().encode() + b"\0")
+    for f in sorted(files):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0")
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
 def eval_shard(
-    kind: str, ref: str, method: str, task: str, seeds: list[int], seconds: float, dest: str
+    kind: str, ref: str, method: str, task: str, seeds: list[int], seconds: float, dest: str, digest: str | None = None
 ) -> list[dict[str, float]]:
     """Evaluate one method on one task for the given seeds; the result is stored in ``dest`` and reused.
 
@@ -97,6 +98,7 @@ def eval_shard(
         seeds: Evaluation seeds.
         seconds: Episode length, s.
         dest: Shard JSON file (absolute).
+        digest: :func:`weights_digest` of ``ref`` for a model or peer (computed here when not given).
 
     Returns:
         Per-seed metrics (the order of ``seeds``), as :func:`metadvfs.learn.evaluate.run_driver` returns them.
@@ -109,7 +111,7 @@ def eval_shard(
     spec: dict[str, Any] = {"kind": kind, "ref": ref, "method": method, "task": task, "seeds": list(seeds),
                             "seconds": seconds}  # fmt: skip
     if kind in ("model", "peer"):  # a model re-trained or replaced in the same directory makes the shard stale
-        spec["digest"] = weights_digest(Path(ref))
+        spec["digest"] = digest or weights_digest(Path(ref))
     out = Path(dest)
     old = read_json(out)
     if isinstance(old, dict) and old.get("spec") == spec:
