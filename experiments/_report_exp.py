@@ -203,12 +203,32 @@ def zero_shot_sections(root: Path) -> list[str]:
         return ["### Zero-shot on every held-out fold", "",
                 "**Missing.** No `experiments/results/zero_shot/<variant>/results.json`; produce it with "
                 "`python experiments/zero_shot.py --gpu-bound 0.25 --train-seeds 3`.", ""]  # fmt: skip
-    out = []
+    out, srcs = [], {}
     for d in files:
-        src = R.load_json(root, d.relative_to(root).as_posix())
+        src = srcs[d.parent.name] = R.load_json(root, d.relative_to(root).as_posix())
         out += [f"### Zero-shot on held-out folds ({d.parent.name})", "", *zero_shot(src), "",
                 R.provenance(src, "full"), ""]  # fmt: skip
+    if len(srcs) > 1:
+        out += ["### Zero-shot variants side by side", "", *zero_shot_compare(srcs), ""]
     return out
+
+
+def zero_shot_compare(srcs: dict[str, R.Source]) -> list[str]:
+    """One row per fold, one column per zero-shot variant: PPR / stock, QoE (stock's) and the tasks at the floor."""
+    cells: dict[str, dict[str, str]] = {}
+    for name, src in srcs.items():
+        for i in range(len(R.lst(src, "folds"))):
+            n = len(R.lst(src, "folds", i, "tasks"))
+            cells.setdefault(R.text(src, "folds", i, "fold"), {})[name] = (
+                f"{R.fmt(R.num(src, 'folds', i, 'ppr', lo=0))} · {R.fmt(R.num(src, 'folds', i, 'qoe'))} "
+                f"({R.fmt(R.num(src, 'folds', i, 'stock_qoe'))}) · {R.num(src, 'folds', i, 'qoe_ok', lo=0):.0f}/{n}"
+            )
+    rows = [[fold, *(c.get(v, "-") for v in srcs)] for fold, c in cells.items()]
+    note = (
+        "Each cell: PPR / stock · QoE (stock's) · held-out tasks at the QoE floor, from the sections above "
+        "(their training seeds and commands); `-`: the variant was not run on that fold."
+    )
+    return [note, "", *R.md_table(["fold", *(f"`{v}`" for v in srcs)], rows)]
 
 
 def _adapt_headline(src: R.Source, a: dict[str, Any], n: float, budget: float) -> str:

@@ -437,6 +437,16 @@ def test_zero_shot_section_per_variant_and_its_sentence_follows_the_data(root: P
     assert row in part
     assert "| app:3dmark | 3 | 1.016 ± 0.013 | 0.987 | 0.912 (0.902) | 2/3 | 3dmark:t0 1.016 |" in part
     assert "produced by `python experiments/zero_shot.py --gpu-bound 0.25`" in part
+    assert "### Zero-shot variants side by side" not in text  # one variant: nothing to compare
+    _write(
+        root / "experiments/results/zero_shot/full-margin/results.json",
+        {**doc, "variant": "full-margin", "folds": [_zero_shot_fold("device:pixel8", 1.0075, 0.99, [True, False])]},
+    )
+    side = report.build(root).split("### Zero-shot variants side by side")[1].split("##")[0]
+    assert "| fold | `full-gpubound25` | `full-margin` |" in side
+    assert "| device:pixel8 | 0.963 · 0.912 (0.902) · 2/2 | 1.008 · 0.912 (0.902) · 1/2 |" in side
+    assert "| app:3dmark | 1.016 · 0.912 (0.902) · 2/3 | - |" in side
+    (root / "experiments/results/zero_shot/full-margin/results.json").unlink()
     one = {**_zero_shot_fold("device:pixel3", 0.9071, 0.9171, [True]), "per_seed": [{"ppr": 0.9071}]}
     _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", {**doc, "folds": [one]})
     assert "| device:pixel3 | 1 | 0.907 | 0.917 | 0.912 (0.902) | 1/1 | pixel3:t0 0.907 | 0.907 |" in report.build(root)
