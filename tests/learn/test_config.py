@@ -10,12 +10,14 @@ from metadvfs.learn.config import config_from_dict, config_to_dict, load_config
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(
-    "name", ["quickstart.yaml", "metadvfs.yaml", "metadvfs-generated.yaml", "metadvfs-margin.yaml"]
-)
-def test_shipped_configs_validate(name: str) -> None:
+SHIPPED = sorted(p.name for p in (REPO / "configs").glob("*.yaml") if p.name != "peer-tuning.yaml")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_configs_validate_and_are_listed(name: str) -> None:
     cfg = load_config(REPO / "configs" / name)
     assert config_from_dict(config_to_dict(cfg)) == cfg
+    assert f"| `{name}` |" in (REPO / "configs" / "README.md").read_text()
 
 
 @pytest.mark.parametrize(
