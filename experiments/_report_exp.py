@@ -160,6 +160,12 @@ def adaptation_fold_subsets(root: Path) -> list[str]:
     return out
 
 
+def _fold_qoe_cells(src: R.Source, i: int) -> tuple[str, str]:
+    """Fold ``i``'s QoE cell (``QoE (stock's)``) and floor cell (``held-out tasks at the floor / held-out tasks``)."""
+    qoe = f"{R.fmt(R.num(src, 'folds', i, 'qoe'))} ({R.fmt(R.num(src, 'folds', i, 'stock_qoe'))})"
+    return qoe, f"{R.num(src, 'folds', i, 'qoe_ok', lo=0):.0f}/{len(R.lst(src, 'folds', i, 'tasks'))}"
+
+
 def zero_shot(src: R.Source) -> list[str]:
     """Zero-shot quality of every fold's conditioned model on its held-out tasks (``experiments/zero_shot.py``)."""
     folds = R.lst(src, "folds")
@@ -176,8 +182,7 @@ def zero_shot(src: R.Source) -> list[str]:
         rows.append([
             R.text(src, "folds", i, "fold"), len(tasks),
             R.fmt_pm(ppr, R.opt_num(src, "folds", i, "ppr_std") if len(seeds) > 1 else None),
-            R.fmt(orc), f"{R.fmt(R.num(src, 'folds', i, 'qoe'))} ({R.fmt(R.num(src, 'folds', i, 'stock_qoe'))})",
-            f"{good:.0f}/{len(tasks)}",
+            R.fmt(orc), *_fold_qoe_cells(src, i),
             f"{R.text(src, 'folds', i, 'tasks', worst, 'task')} {R.fmt(R.num(src, 'folds', i, 'tasks', worst, 'ppr'))}",
             " / ".join(R.fmt(R.num(src, "folds", i, "per_seed", k, "ppr")) for k in range(len(seeds))),
         ])  # fmt: skip
@@ -218,10 +223,8 @@ def zero_shot_compare(srcs: dict[str, R.Source]) -> list[str]:
     cells: dict[str, dict[str, str]] = {}
     for name, src in srcs.items():
         for i in range(len(R.lst(src, "folds"))):
-            n = len(R.lst(src, "folds", i, "tasks"))
-            cells.setdefault(R.text(src, "folds", i, "fold"), {})[name] = (
-                f"{R.fmt(R.num(src, 'folds', i, 'ppr', lo=0))} · {R.fmt(R.num(src, 'folds', i, 'qoe'))} "
-                f"({R.fmt(R.num(src, 'folds', i, 'stock_qoe'))}) · {R.num(src, 'folds', i, 'qoe_ok', lo=0):.0f}/{n}"
+            cells.setdefault(R.text(src, "folds", i, "fold"), {})[name] = " · ".join(
+                [R.fmt(R.num(src, "folds", i, "ppr", lo=0)), *_fold_qoe_cells(src, i)]
             )
     rows = [[fold, *(c.get(v, "-") for v in srcs)] for fold, c in cells.items()]
     note = (
