@@ -535,7 +535,8 @@ def report(
 
 
 def add_variant_args(ap: Any) -> None:
-    """The fold models' variant options (``--action-mode``, ``--structure``, ``--gpu-bound``, ``--real-only``)."""
+    """The fold models' variant options (``--action-mode``, ``--structure``, ``--gpu-bound``, ``--real-only``,
+    ``--qoe-floor``)."""
     ap.add_argument(
         "--action-mode",
         choices=ACTION_MODES,
@@ -562,11 +563,20 @@ def add_variant_args(ap: Any) -> None:
         help="the fold models train on the fold's real tasks only, no generated tasks (an ablation); results and "
         "work in <mode>[-<action mode>]-realonly",
     )
+    ap.add_argument(
+        "--qoe-floor",
+        type=float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="reward weight of a step's QoE shortfall under the stock governors' QoE - 0.01 "
+        "(env.reward_weights.qoe_floor, > 0, at most one decimal; default 0: the base config's reward); results and "
+        "work in <mode>[-<action mode>][-structure]-gpubound<percent>-qoefloor<weight>",
+    )
 
 
 def variant_settings(a: Any, mode: str) -> tuple[str, dict[str, Any]]:
-    """The run name (``<mode>[-<action mode>][-structure][-gpubound<pct>|-realonly]``) and the settings of a
-    variant given by :func:`add_variant_args`' options; contradicting or out-of-range options exit 2."""
+    """The run name (``<mode>[-<action mode>][-structure][-gpubound<pct>|-realonly][-qoefloor<w>]``) and the
+    settings of a variant given by :func:`add_variant_args`' options; contradicting or out-of-range options exit 2."""
     run = mode if a.action_mode is None else f"{mode}-{a.action_mode}"
     if a.real_only and (a.structure or a.gpu_bound):
         C.fail("--real-only: trains no generated tasks, so --structure and --gpu-bound do not apply")
@@ -576,10 +586,17 @@ def variant_settings(a: Any, mode: str) -> tuple[str, dict[str, Any]]:
     gpu_pct = round(100 * a.gpu_bound)  # whole percents, as the generated names keep them
     run += f"-gpubound{gpu_pct}" if gpu_pct else ""
     run += "-realonly" if a.real_only else ""
+    floor = getattr(a, "qoe_floor", 0.0)
+    if not (0.0 <= floor <= 100.0 and round(floor, 1) == floor):
+        C.fail(f"--qoe-floor: must be in [0, 100] with at most one decimal, got {floor}")
+    run += f"-qoefloor{floor:g}" if floor else ""
     s = dict(SETTINGS[mode])
     s["base"] = C.base_sections(mode)
     if a.action_mode is not None:
         s["base"]["env"] = {**s["base"]["env"], "action_mode": a.action_mode}
+    if floor:
+        env = s["base"]["env"]
+        s["base"]["env"] = {**env, "reward_weights": {**env.get("reward_weights", {}), "qoe_floor": floor}}
     if a.structure:
         s["generated"] = {**s["generated"], "structure": True}
     if gpu_pct:

@@ -3,6 +3,7 @@
 Per decision step::
 
     r = w_qoe * QoE_t + w_ppr * min(PPR_t / PPR_ref, ppr_clip) - w_thermal * H_t
+        - w_floor * max(0, QoE_ref - floor_margin - QoE_t)
 
 - ``QoE_t = min(1, on-time / requested frames)`` in the step, on-time = presented - janky (1 when no frame was
   requested).
@@ -13,6 +14,10 @@ Per decision step::
   is about 1 at parity with the kernel.
 - ``H_t = clip((T_skin - (T_throttle - margin)) / margin, 0, 1)``: a thermal penalty that ramps over the
   last ``margin`` degC below the device's first skin throttle point (zTT penalises crossing the limit by 2).
+- ``QoE_ref``: the mean ``QoE_t`` of the phone's stock governors on the task (the evaluation's QoE floor is
+  ``QoE_ref - 0.01``). The floor term is off by default (``w_floor = 0``); with it, a step whose QoE is under the
+  floor costs ``w_floor`` per unit of shortfall on top of ``w_qoe``, so the policy is paid to stay at stock's QoE
+  rather than to trade QoE for PPR at a fixed rate.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class RewardWeights:
         thermal: Weight of the thermal penalty (>= 0).
         thermal_margin_c: Width of the thermal ramp below the skin throttle point, degC (> 0).
         ppr_clip: Upper clip of ``PPR_t / PPR_ref`` (> 0).
+        qoe_floor: Weight of a step's QoE shortfall under ``QoE_ref - qoe_floor_margin`` (>= 0; 0: no floor term).
+        qoe_floor_margin: How far under the stock governors' mean QoE the floor lies, QoE units (>= 0).
     """
 
     qoe: float = 1.0
@@ -44,6 +51,8 @@ class RewardWeights:
     thermal: float = 2.0
     thermal_margin_c: float = 2.0
     ppr_clip: float = 3.0
+    qoe_floor: float = 0.0
+    qoe_floor_margin: float = 0.01
 
     def __post_init__(self) -> None:
         for k, v in asdict(self).items():
@@ -90,9 +99,17 @@ def compute_reward(
     temp_skin_c: np.ndarray,
     skin_throttle_c: np.ndarray,
     w: RewardWeights,
+    qoe_ref: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Combine the terms; returns the reward and its parts (``qoe``, ``ppr_norm``, ``thermal``)."""
+    """Combine the terms; returns the reward and its parts (``qoe``, ``ppr_norm``, ``thermal``).
+
+    ``qoe_ref`` (the stock governors' mean QoE per environment) is needed when ``w.qoe_floor > 0``.
+    """
     ppr_norm = np.minimum(ppr / ppr_ref, w.ppr_clip)
     heat = np.clip((temp_skin_c - (skin_throttle_c - w.thermal_margin_c)) / w.thermal_margin_c, 0.0, 1.0)
     r = w.qoe * qoe + w.ppr * ppr_norm - w.thermal * heat
+    if w.qoe_floor > 0:
+        if qoe_ref is None:
+            raise MetaDVFSError("reward_weights.qoe_floor > 0 needs the stock governors' QoE on the task (qoe_ref)")
+        r = r - w.qoe_floor * np.maximum(qoe_ref - w.qoe_floor_margin - qoe, 0.0)
     return r, {"qoe": qoe, "ppr_norm": ppr_norm, "thermal": heat}

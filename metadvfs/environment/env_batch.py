@@ -17,7 +17,7 @@ from gymnasium import spaces
 from metadvfs.core import codec
 from metadvfs.core.domains import N_DOMAINS
 from metadvfs.core.options import EnvOptions
-from metadvfs.environment.reference import reference_ppr
+from metadvfs.environment.reference import reference_ppr, reference_qoe
 from metadvfs.errors import MetaDVFSError
 from metadvfs.sim.batch import TaskBatch
 from metadvfs.sim.core import StepOut
@@ -50,6 +50,7 @@ def _decision_kernel(
     active: np.ndarray,
     target_fps: np.ndarray,
     ppr_ref: np.ndarray,
+    qoe_ref: np.ndarray,
     w: np.ndarray,
     dt: float,
     mask: np.ndarray,
@@ -74,7 +75,8 @@ def _decision_kernel(
     The same arithmetic, in the same order, as :func:`~metadvfs.core.reward.step_qoe`,
     :func:`~metadvfs.core.reward.step_ppr`, :func:`~metadvfs.core.reward.compute_reward` and
     :func:`~metadvfs.core.codec.encode` (a test checks bitwise equality), fused so a 1024-env step does
-    not pay numpy's per-call overhead. ``w`` = (w_qoe, w_ppr, w_thermal, thermal_margin_c, ppr_clip).
+    not pay numpy's per-call overhead. ``w`` = (w_qoe, w_ppr, w_thermal, thermal_margin_c, ppr_clip, w_floor,
+    floor_margin); ``qoe_ref`` is read only when ``w_floor > 0``.
     ``power_soc_w`` is ``power_mw.sum(axis=1) / 1000`` (numpy sums a row of four left to right, as here).
     """
     n = counts.shape[0]
@@ -101,7 +103,13 @@ def _decision_kernel(
         elif h > 1.0:
             h = 1.0
         heat[i] = h
-        reward[i] = w[0] * qv + w[1] * pn - w[2] * h
+        rv = w[0] * qv + w[1] * pn - w[2] * h
+        if w[5] > 0.0:
+            short = qoe_ref[i] - w[6] - qv
+            if short < 0.0:
+                short = 0.0
+            rv = rv - w[5] * short
+        reward[i] = rv
         fp = counts[i, 1] / dt
         fr = req / dt
         fps[i] = fp
@@ -197,11 +205,18 @@ class EnvBatch:
             self.ppr_ref = np.broadcast_to(np.asarray(ppr_ref, dtype=float), (len(tasks),)).copy()
             if np.any(self.ppr_ref <= 0):
                 raise MetaDVFSError("ppr_ref: must be > 0")
+        # the stock governors' QoE, for the reward's optional QoE floor (a replay only when the floor is on)
+        if self.weights.qoe_floor > 0:
+            self.qoe_ref = reference_qoe(tasks, self.ticks_per_step, tick_s)
+        else:
+            self.qoe_ref = np.ones(len(tasks))
         self.hist = np.zeros((self.n, window, codec.OBS_DIM), dtype=np.float32)
         self._top = (d.n_opp - 1).astype(np.int64)
         self._p_total_max = self.spec.p_total_max_mw
         w = self.weights
-        self._w = np.array([w.qoe, w.ppr, w.thermal, w.thermal_margin_c, w.ppr_clip], dtype=float)
+        self._w = np.array(
+            [w.qoe, w.ppr, w.thermal, w.thermal_margin_c, w.ppr_clip, w.qoe_floor, w.qoe_floor_margin], dtype=float
+        )
         self.t = np.zeros(self.n, dtype=np.int64)
         self.last: StepOut | None = None
 
@@ -296,8 +311,8 @@ class EnvBatch:
         d = self.tb.dev
         _decision_kernel(
             self._counts_view(out), out.power_total_mw, out.power_mw, out.util, out.freq_mhz, out.idx, out.temp_c,
-            core.active, self.tb.target_fps, self.ppr_ref, self._w, self.step_s, d.mask, d.fmax_mhz, d.n_opp,
-            d.p_max_mw, self._p_total_max, d.ambient_c, d.die_throttle_c, d.skin_throttle_c, reward, qoe,
+            core.active, self.tb.target_fps, self.ppr_ref, self.qoe_ref, self._w, self.step_s, d.mask, d.fmax_mhz,
+            d.n_opp, d.p_max_mw, self._p_total_max, d.ambient_c, d.die_throttle_c, d.skin_throttle_c, reward, qoe,
             ppr_norm, heat, fps, fps_req, power_soc_w, obs,
         )  # fmt: skip
         if self.window > 1:

@@ -115,6 +115,10 @@ class LiveDVFSEnv(gym.Env):
         opts = EnvOptions.build(options, **env_options)
         if ppr_ref is not None and not ppr_ref > 0:
             raise MetaDVFSError("ppr_ref: must be > 0")
+        if ppr_ref is not None and opts.reward_weights.qoe_floor > 0:
+            raise MetaDVFSError(
+                "reward_weights.qoe_floor > 0 compares with the QoE measured under the stock governor: omit ppr_ref"
+            )
         self.options = opts
         self.interval = float(opts.decision_interval_s)
         self.n_steps = max(1, round(opts.episode_seconds / opts.decision_interval_s))
@@ -305,7 +309,13 @@ class LiveDVFSEnv(gym.Env):
         target = np.array([self.session.sampler.target_fps])
         ppr = step_ppr(r.qoe, target, r.power_total_mw)
         reward, parts = compute_reward(
-            r.qoe, ppr, np.array([self.ppr_ref]), r.temp_skin_c, self.codec_spec.skin_throttle_c, self.weights
+            r.qoe,
+            ppr,
+            np.array([self.ppr_ref]),
+            r.temp_skin_c,
+            self.codec_spec.skin_throttle_c,
+            self.weights,
+            qoe_ref=None if self.stock_qoe is None else np.array([self.stock_qoe]),
         )
         hot = sr.temp_skin_c >= float(self.profile.thermal.skin_throttle_c) or sr.temp_die_c >= float(
             self.profile.thermal.die_throttle_c

@@ -1,7 +1,8 @@
-"""Reference PPR per task (the reward's ``PPR_ref``: schedutil), computed once per governor and cached.
+"""Reference PPR and QoE per task (the reward's ``PPR_ref``: schedutil), computed once per governor and cached.
 
-The reward keeps the pure kernel ``schedutil`` as its reference; ``governor="stock"`` gives the PPR of the
-phone's own Android stack on the same windows (evaluation normalises to it, :mod:`metadvfs.learn.evaluate`).
+The reward keeps the pure kernel ``schedutil`` as its PPR reference; ``governor="stock"`` gives the PPR and QoE
+of the phone's own Android stack on the same windows (evaluation normalises to it, :mod:`metadvfs.learn.evaluate`,
+and the reward's optional QoE floor compares against its QoE, :class:`~metadvfs.core.reward.RewardWeights`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,32 @@ REFERENCE_SECONDS = 30.0
 REFERENCE_SEED = 0
 REFERENCE_GOVERNOR = "schedutil"
 """Governor of the reward's ``PPR_ref``."""
-_CACHE: dict[tuple[int, str, str | None, int, float, str], float] = {}
+_CACHE: dict[tuple[int, str, str | None, int, float, str], tuple[float, float]] = {}
+"""(PPR frames/J, mean QoE) per (device, app, trace, decision ticks, tick, governor)."""
 
 
 def _key(t: Task, decision_ticks: int, tick_s: float, governor: str) -> tuple[int, str, str | None, int, float, str]:
     return (id(t.device), t.app.name, t.trace_name, decision_ticks, tick_s, governor)
+
+
+def reference_qoe(
+    tasks: Sequence[Task], decision_ticks: int, tick_s: float = 0.01, governor: str = "stock"
+) -> np.ndarray:
+    """Mean per-step QoE of a reference governor (default the phone's stock stack) on each task.
+
+    The same cached replay as :func:`reference_ppr` (one run gives both).
+
+    Args:
+        tasks: The tasks.
+        decision_ticks: Ticks per decision step.
+        tick_s: Simulator tick, s.
+        governor: Reference governor name (``stock``, the evaluation's QoE floor; or ``schedutil``).
+
+    Returns:
+        (N,) mean QoE in [0, 1].
+    """
+    _fill(tasks, decision_ticks, tick_s, governor)
+    return np.array([_CACHE[_key(t, decision_ticks, tick_s, governor)][1] for t in tasks])
 
 
 def reference_ppr(
@@ -43,6 +65,12 @@ def reference_ppr(
     Returns:
         (N,) reference PPR, frames/J.
     """
+    _fill(tasks, decision_ticks, tick_s, governor)
+    return np.array([_CACHE[_key(t, decision_ticks, tick_s, governor)][0] for t in tasks])
+
+
+def _fill(tasks: Sequence[Task], decision_ticks: int, tick_s: float, governor: str) -> None:
+    """Replay ``governor`` on the tasks not cached yet (one batched replay) and cache their (PPR, QoE)."""
     from metadvfs.governors.registry import make_governor
     from metadvfs.sim.replay import replay
 
@@ -75,6 +103,5 @@ def reference_ppr(
         # among all the frames the reference run requested
         one_frame = step_ppr(1.0 / np.maximum(req.sum(axis=0), 1.0), fps_t[0], power.mean(axis=0))
         ppr = np.maximum(ppr, one_frame)
-        for t, v in zip(todo, ppr, strict=True):
-            _CACHE[_key(t, decision_ticks, tick_s, governor)] = float(v)
-    return np.array([_CACHE[_key(t, decision_ticks, tick_s, governor)] for t in tasks])
+        for t, v, q in zip(todo, ppr, qoe.mean(axis=0), strict=True):
+            _CACHE[_key(t, decision_ticks, tick_s, governor)] = (float(v), float(q))

@@ -108,3 +108,26 @@ def test_training_keeps_its_episode_bound() -> None:
 def test_import_metadvfs_after_gymnasium_registers_the_envs() -> None:
     loaded = _loaded_after("import gymnasium as gym, metadvfs; assert 'metadvfs/DVFS-v0' in gym.registry")
     assert "torch" not in loaded
+
+
+def test_reward_qoe_floor_charges_only_the_shortfall_under_stock() -> None:
+    import numpy as np
+
+    qoe = np.array([1.0, 0.95, 0.80, 0.0])
+    ppr = np.ones(4)
+    ref = np.ones(4)
+    cool = np.zeros(4)
+    throttle = np.full(4, 45.0)
+    base, _ = reward.compute_reward(qoe, ppr, ref, cool, throttle, reward.RewardWeights())
+    stock_qoe = np.full(4, 0.91)
+    w = reward.RewardWeights(qoe_floor=2.0, qoe_floor_margin=0.01)
+    r, _ = reward.compute_reward(qoe, ppr, ref, cool, throttle, w, qoe_ref=stock_qoe)
+    # floor 0.90: the first two steps are above it, the others pay 2 per unit under it
+    np.testing.assert_allclose(r - base, [0.0, 0.0, -2.0 * 0.10, -2.0 * 0.90])
+    # the term is off by default, and a weight without the stock QoE is an error, not a silent no-op
+    off, _ = reward.compute_reward(qoe, ppr, ref, cool, throttle, reward.RewardWeights(), qoe_ref=stock_qoe)
+    np.testing.assert_array_equal(off, base)
+    with pytest.raises(MetaDVFSError, match="qoe_ref"):
+        reward.compute_reward(qoe, ppr, ref, cool, throttle, w)
+    with pytest.raises(MetaDVFSError, match="qoe_floor"):
+        reward.RewardWeights(qoe_floor=-1.0)

@@ -101,7 +101,12 @@ def test_bad_options_raise_clear_errors(kwargs):
         gym.make(ENV_ID, **kwargs)
 
 
-def test_fused_decision_step_matches_codec_and_reward():
+@pytest.mark.parametrize(
+    "weights",
+    [{"thermal_margin_c": 15.0}, {"thermal_margin_c": 15.0, "qoe_floor": 3.0, "qoe_floor_margin": 0.0}],
+    ids=["default", "qoe-floor"],
+)
+def test_fused_decision_step_matches_codec_and_reward(weights):
     """The numba decision kernel reproduces codec.encode / reward.compute_reward / codec.decode bit for bit."""
     from metadvfs.environment import codec
     from metadvfs.environment.reward import compute_reward, step_ppr, step_qoe
@@ -113,11 +118,12 @@ def test_fused_decision_step_matches_codec_and_reward():
         ("pixel6", "kwai"),
         ("pixel8", "weibo"),
     ]
-    vec = BatchedDVFSVecEnv(pairs, episode_seconds=5.0, window=2, reward_weights={"thermal_margin_c": 15.0})
+    vec = BatchedDVFSVecEnv(pairs, episode_seconds=5.0, window=2, reward_weights=weights)
     vec.seed(3)
     vec.reset()
     eb = vec.batch
     rng = np.random.default_rng(1)
+    floored = 0
     for _ in range(20):  # 50 steps per episode: no reset inside
         acts = rng.integers(0, 3, size=(len(pairs), 4))
         want = codec.decode(acts, eb.tb.core.idx, eb.spec, "relative", 8)
@@ -128,7 +134,10 @@ def test_fused_decision_step_matches_codec_and_reward():
         np.testing.assert_array_equal(out.idx, np.clip(want, 0, cap))  # codec.decode, then the thermal caps
         qoe = step_qoe(out.frames_req, out.frames_presented, out.frames_janky)
         ppr = step_ppr(qoe, eb.tb.target_fps, out.power_total_mw)
-        ref_r, parts = compute_reward(qoe, ppr, eb.ppr_ref, out.temp_c[:, 1], eb.tb.dev.skin_throttle_c, eb.weights)
+        ref_r, parts = compute_reward(
+            qoe, ppr, eb.ppr_ref, out.temp_c[:, 1], eb.tb.dev.skin_throttle_c, eb.weights, qoe_ref=eb.qoe_ref
+        )
+        floored += int(np.sum(qoe < eb.qoe_ref))
         dt = eb.step_s
         reading = codec.Reading(
             util=out.util,
@@ -147,6 +156,8 @@ def test_fused_decision_step_matches_codec_and_reward():
         np.testing.assert_array_equal(rew, ref_r.astype(np.float32))
         np.testing.assert_array_equal(vec.last_metrics["ppr_norm"], parts["ppr_norm"])
         np.testing.assert_array_equal(vec.last_metrics["thermal_penalty"], parts["thermal"])
+    if "qoe_floor" in weights:  # random actions drop under the stock QoE: the floor term was exercised
+        assert floored > 0
 
 
 def test_evaluate_equals_step_and_does_not_commit():

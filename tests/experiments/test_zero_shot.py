@@ -51,6 +51,19 @@ def test_variant_names_and_real_only_budget(monkeypatch: pytest.MonkeyPatch) -> 
     assert f["joint_cfg"] == g["joint_cfg"] and f["meta_cfg"] == g["meta_cfg"]
 
 
+def test_qoe_floor_variant_changes_only_the_reward(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--qoe-floor W adds reward_weights.qoe_floor to the base env (kept weights), its own run and work spec."""
+    monkeypatch.setitem(A.SETTINGS, "full", dict(TINY_FULL))
+    base_run, base = _variant("--action-mode", "margin", "--gpu-bound", "0.25")
+    run, s = _variant("--action-mode", "margin", "--gpu-bound", "0.25", "--qoe-floor", "2")
+    assert run == "full-margin-gpubound25-qoefloor2" and base_run == "full-margin-gpubound25"
+    want = {**base["base"]["env"]["reward_weights"], "qoe_floor": 2.0}
+    assert s["base"]["env"]["reward_weights"] == want and "qoe_floor" not in base["base"]["env"]["reward_weights"]
+    assert A.work_spec(s) != A.work_spec(base)  # a floor model never reuses a model trained without it
+    cfg = A.fold_plan(s, "device", "pixel6", Path("w"), 0)["cfg"]
+    assert cfg.env.reward_weights.qoe_floor == 2.0 and cfg.env.reward_weights.qoe == 0.5
+
+
 @pytest.mark.parametrize(
     ("script", "args", "msg"),
     [
@@ -61,6 +74,8 @@ def test_variant_names_and_real_only_budget(monkeypatch: pytest.MonkeyPatch) -> 
          "app:kwai, app:taobao, app:tiktok, app:weibo"),
         ("zero_shot.py", ["--train-seeds", "0"], "error: --train-seeds: must be >= 1, got 0"),
         ("zero_shot.py", ["--seconds", "0"], "error: --seconds: must be > 0, got 0.0"),
+        ("zero_shot.py", ["--qoe-floor", "-1"], "error: --qoe-floor: must be in [0, 100] with at most one decimal, "
+         "got -1.0"),
         ("zero_shot.py", ["--real-only", "--structure"],
          "error: --real-only: trains no generated tasks, so --structure and --gpu-bound do not apply"),
     ],

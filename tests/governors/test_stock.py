@@ -319,6 +319,25 @@ def test_reference_ppr_of_stock_is_cached_apart_from_schedutil() -> None:
     np.testing.assert_array_equal(reference_ppr(tasks, 10), su)
 
 
+def test_reference_qoe_is_the_mean_step_qoe_of_the_stock_replay() -> None:
+    from metadvfs.core.reward import step_qoe
+    from metadvfs.environment.reference import REFERENCE_SECONDS, REFERENCE_SEED, reference_qoe
+    from metadvfs.governors.registry import make_governor
+    from metadvfs.sim.replay import replay
+
+    tasks = [make_task("pixel5", "3dmark"), make_task("pixel8", "kwai")]
+    got = reference_qoe(tasks, 10)
+    tl = replay(tasks, make_governor("stock"), REFERENCE_SECONDS, REFERENCE_SEED, 0.01)
+    n = tl.frames_req.shape[0] // 10
+
+    def agg(a: np.ndarray) -> np.ndarray:
+        return a[: n * 10].reshape(n, 10, -1).sum(axis=1)
+
+    want = step_qoe(agg(tl.frames_req), agg(tl.frames_presented), agg(tl.frames_janky)).mean(axis=0)
+    np.testing.assert_allclose(got, want)
+    assert np.all((got > 0) & (got <= 1)) and got[0] < got[1]  # the GPU-bound benchmark on the weak GPU janks more
+
+
 def test_refresh_mode_keeps_the_top_app_uclamp_while_the_display_is_active() -> None:
     """Pixel 6: REFRESH_90FPS holds ta_uclamp_min 205 while frames flow, so the worker (mid) cluster never
     drops below the OPP that 1.25 * 205/1024 * fmax needs; the boost ends when the display goes idle."""
