@@ -108,6 +108,7 @@ def report(folds: list[dict[str, Any]], run: str, s: dict[str, Any], eval_seeds:
     n_ok = sum(t["qoe_ok"] for t in all_tasks)
     ge_stock = sum(f["ppr"] >= 1.0 for f in folds)
     ge_oracle = sum(f["of_oracle"] >= 0.95 for f in folds)
+    met = [f["fold"] for f in folds if f["ppr"] >= 1.0 and f["of_oracle"] >= 0.95 and f["qoe_ok"] == len(f["heldout"])]
     md = [
         f"# Zero-shot on held-out phones and apps: {run} fold models, {n_seeds} training seed(s)",
         "",
@@ -121,7 +122,9 @@ def report(folds: list[dict[str, Any]], run: str, s: dict[str, Any], eval_seeds:
         *C.md_table(HEADER, rows),
         "",
         f"Over the {len(folds)} folds: PPR >= stock in {ge_stock}, >= 0.95 of the oracle in {ge_oracle}; "
-        f"{n_ok}/{len(all_tasks)} held-out tasks at the QoE floor; mean PPR / stock "
+        f"{n_ok}/{len(all_tasks)} held-out tasks at the QoE floor; the whole target in {len(met)}"
+        + (f" ({', '.join(met)})" if met else "")
+        + "; mean PPR / stock "
         f"{np.mean([f['ppr'] for f in folds]):.3f}, of the oracle {np.mean([f['of_oracle'] for f in folds]):.3f}.",
         "",
         "Per-fold evaluation reports (per task, with stock, schedutil and the oracle): `folds/<kind>-<value>/`.",

@@ -433,6 +433,12 @@ def test_zero_shot_section_per_variant_and_its_sentence_follows_the_data(root: P
     text = report.build(root)
     part = text.split("### Zero-shot on held-out folds (full-gpubound25)")[1].split("###")[0]
     assert "PPR >= stock on 1/2 folds, >= 0.95 of the oracle on 1/2; 4/5 held-out tasks at the QoE floor" in part
+    assert "the whole target on 0/2 folds." in part  # 3dmark is above stock and the oracle bar, one task off the floor
+    doc["folds"].append(_zero_shot_fold("app:kwai", 1.0, 0.95, [True]))  # the bars are inclusive
+    _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", doc)
+    assert "the whole target on 1/3 folds (app:kwai)." in report.build(root)
+    doc["folds"].pop()
+    _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", doc)
     row = "| device:pixel8 | 2 | 0.963 ± 0.013 | 0.938 | 0.912 (0.902) | 2/2 | pixel8:t0 0.963 | 0.950 / 0.975 |"
     assert row in part
     assert "| app:3dmark | 3 | 1.016 ± 0.013 | 0.987 | 0.912 (0.902) | 2/3 | 3dmark:t0 1.016 |" in part
