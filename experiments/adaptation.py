@@ -569,7 +569,7 @@ def add_variant_args(ap: Any) -> None:
         default=0.0,
         metavar="WEIGHT",
         help="reward weight of a step's QoE shortfall under the stock governors' QoE - 0.01 "
-        "(env.reward_weights.qoe_floor, > 0, at most one decimal; default 0: the base config's reward); results and "
+        "(env.reward_weights.qoe_floor, 0..100, at most one decimal; default 0: the base config's reward); results and "
         "work in <mode>[-<action mode>][-structure]-gpubound<percent>-qoefloor<weight>",
     )
 
@@ -586,7 +586,7 @@ def variant_settings(a: Any, mode: str) -> tuple[str, dict[str, Any]]:
     gpu_pct = round(100 * a.gpu_bound)  # whole percents, as the generated names keep them
     run += f"-gpubound{gpu_pct}" if gpu_pct else ""
     run += "-realonly" if a.real_only else ""
-    floor = getattr(a, "qoe_floor", 0.0)
+    floor = a.qoe_floor
     if not (0.0 <= floor <= 100.0 and round(floor, 1) == floor):
         C.fail(f"--qoe-floor: must be in [0, 100] with at most one decimal, got {floor}")
     run += f"-qoefloor{floor:g}" if floor else ""
