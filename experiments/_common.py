@@ -216,6 +216,18 @@ def unit_wall(result: dict[str, Any]) -> float | None:
     return None if result["status"] == "reused" else float(result["wall_s"])
 
 
+def model_train_wall(run: Path) -> float | None:
+    """A finished model's own training wall time, s (``train.wall_s`` of its ``model.json``; a resumed run
+    counts its last leg only), None when the file or field is missing: the time it took whichever run trained it."""
+    import json
+
+    try:
+        w = json.loads((Path(run) / "model.json").read_text())["train"]["wall_s"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(w) if isinstance(w, (int, float)) else None
+
+
 BASE_SEED = 0
 """Training seed of the first (or only) model of every method: the seed the scripts always used."""
 

@@ -444,6 +444,13 @@ def test_zero_shot_section_per_variant_and_its_sentence_follows_the_data(root: P
     assert "| app:3dmark | 3 | 1.016 ± 0.013 | 0.987 | 0.912 (0.902) | 2/3 | 3dmark:t0 1.016 |" in part
     assert "produced by `python experiments/zero_shot.py --gpu-bound 0.25`" in part
     assert "### Zero-shot variants side by side" not in text  # one variant: nothing to compare
+    assert "Fold models' training" not in part  # results from before the field: no line
+    doc["folds"][0]["model_train_s"] = [1500.0, None]
+    doc["folds"][1]["model_train_s"] = [2100.0, 1800.0]
+    _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", doc)
+    assert "Fold models' training: 90.0 min of training wall time over 3 models" in report.build(root)
+    for f in doc["folds"]:
+        del f["model_train_s"]
     _write(
         root / "experiments/results/zero_shot/full-margin/results.json",
         {**doc, "variant": "full-margin", "folds": [_zero_shot_fold("device:pixel8", 1.0075, 0.99, [True, False])]},

@@ -123,5 +123,9 @@ def test_zero_shot_two_folds_two_training_seeds(monkeypatch: pytest.MonkeyPatch,
     again = _run(monkeypatch, work, tmp_path / "o2", "--train-seeds", "2", "--folds", "device:pixel6")
     assert (work / "device-pixel6" / "shared" / "model.json").stat().st_mtime_ns == stamp
     assert again["folds"][0]["shared_train_s"] == [None, None]
+    # the reused models still report the training time they took, from their own model.json
+    assert again["folds"][0]["model_train_s"] == dev["model_train_s"]
+    assert all(w is not None and w > 0 for w in dev["model_train_s"])
+    assert "Training: 2 fold models," in (tmp_path / "o2" / "results.md").read_text()
     keys = ("ppr", "ppr_std", "qoe", "stock_qoe", "of_oracle", "tasks")
     assert {k: again["folds"][0][k] for k in keys} == {k: dev[k] for k in keys}

@@ -1,0 +1,34 @@
+"""Issue 10's zero-shot target, shared by ``zero_shot.py`` and the report (neither imports the other).
+
+A fold meets the whole target when its held-out tasks' mean PPR is at least the stock governor's, at least
+:data:`OF_ORACLE` of the oracle's, and every held-out task's QoE is at least stock's minus :data:`QOE_FLOOR`.
+"""
+
+from __future__ import annotations
+
+PPR_VS_STOCK = 1.0
+"""Mean PPR over the held-out tasks, as a multiple of the stock governor's."""
+OF_ORACLE = 0.95
+"""Mean PPR over the held-out tasks, as a fraction of the clairvoyant oracle's."""
+QOE_FLOOR = 0.01
+"""A held-out task is at the QoE floor when the model's QoE is at least stock's minus this."""
+
+
+def ge_stock(ppr: float) -> bool:
+    """Whether a fold's mean PPR (normalised to stock) meets the target's PPR part."""
+    return ppr >= PPR_VS_STOCK
+
+
+def ge_oracle(of_oracle: float) -> bool:
+    """Whether a fold's mean ratio to the oracle's PPR meets the target's oracle part."""
+    return of_oracle >= OF_ORACLE
+
+
+def at_floor(qoe: float, stock_qoe: float) -> bool:
+    """Whether one task's QoE is at the floor (stock's QoE minus :data:`QOE_FLOOR`)."""
+    return qoe >= stock_qoe - QOE_FLOOR
+
+
+def fold_met(ppr: float, of_oracle: float, n_at_floor: int, n_tasks: int) -> bool:
+    """Whether a fold meets the whole zero-shot target (all three parts)."""
+    return ge_stock(ppr) and ge_oracle(of_oracle) and n_at_floor >= n_tasks
