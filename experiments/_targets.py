@@ -16,17 +16,17 @@ QOE_FLOOR = 0.01
 
 def ge_stock(ppr: float) -> bool:
     """Whether a fold's mean PPR (normalised to stock) meets the target's PPR part."""
-    return ppr >= PPR_VS_STOCK
+    return bool(ppr >= PPR_VS_STOCK)
 
 
 def ge_oracle(of_oracle: float) -> bool:
     """Whether a fold's mean ratio to the oracle's PPR meets the target's oracle part."""
-    return of_oracle >= OF_ORACLE
+    return bool(of_oracle >= OF_ORACLE)
 
 
 def at_floor(qoe: float, stock_qoe: float) -> bool:
     """Whether one task's QoE is at the floor (stock's QoE minus :data:`QOE_FLOOR`)."""
-    return qoe >= stock_qoe - QOE_FLOOR
+    return bool(qoe >= stock_qoe - QOE_FLOOR)  # a plain bool also for numpy floats (results are JSON)
 
 
 def fold_met(ppr: float, of_oracle: float, n_at_floor: int, n_tasks: int) -> bool:
