@@ -185,7 +185,7 @@ def zero_shot(src: R.Source) -> list[str]:
             R.fmt_pm(ppr, R.opt_num(src, "folds", i, "ppr_std") if len(seeds) > 1 else None),
             R.fmt(orc), *_fold_qoe_cells(src, i),
             f"{R.text(src, 'folds', i, 'tasks', worst, 'task')} {R.fmt(R.num(src, 'folds', i, 'tasks', worst, 'ppr'))}",
-            " / ".join(R.fmt(R.num(src, "folds", i, "per_seed", k, "ppr")) for k in range(len(seeds))),
+            _per_seed_cell(src, i, len(seeds)),
         ])  # fmt: skip
         ge_stock += T.ge_stock(ppr)
         ge_oracle += T.ge_oracle(orc)
@@ -200,8 +200,28 @@ def zero_shot(src: R.Source) -> list[str]:
             f"on {ge_oracle}/{n}; {ok}/{n_tasks} held-out tasks at the QoE floor; the whole target on {len(met)}/{n} "
             f"folds{' (' + ', '.join(met) + ')' if met else ''}.")  # fmt: skip
     header = ["fold", "held-out tasks", "PPR / stock (± over training seeds)", "of the oracle", "QoE (stock)",
-              "at the QoE floor", "worst task (PPR / stock)", "per training seed"]  # fmt: skip
+              "at the QoE floor", "worst task (PPR / stock)", "per training seed: PPR (at the floor)"]  # fmt: skip
     return [head, "", *R.md_table(header, rows), *_zero_shot_training(src)]
+
+
+def _per_seed_cell(src: R.Source, i: int, n_seeds: int) -> str:
+    """Fold ``i``'s PPR per training seed and, where the tasks carry their per-seed QoE, how many held-out tasks
+    that seed's model alone keeps at the QoE floor (the mean over seeds can hide one seed's miss)."""
+    pprs = [R.fmt(R.num(src, "folds", i, "per_seed", k, "ppr")) for k in range(n_seeds)]
+    tasks = R.lst(src, "folds", i, "tasks")
+    if not all(isinstance(t, dict) and "per_seed" in t for t in tasks):
+        return " / ".join(pprs)  # results written before the tasks kept their per-seed QoE
+    seeds = [int(R.num(src, "folds", i, "per_seed", k, "seed")) for k in range(n_seeds)]
+    qoe = []
+    for j in range(len(tasks)):
+        at = ("folds", i, "tasks", j, "per_seed")
+        by_seed = {int(R.num(src, *at, k, "seed")): R.num(src, *at, k, "qoe") for k in range(len(R.lst(src, *at)))}
+        if set(by_seed) != set(seeds):
+            raise MetaDVFSError(f"{src.rel}: folds[{i}].tasks[{j}].per_seed: training seeds {sorted(by_seed)}, "
+                                f"the fold's are {sorted(seeds)}")  # fmt: skip
+        qoe.append([by_seed[sd] for sd in seeds])
+    ok = T.floor_per_seed(qoe, [R.num(src, "folds", i, "tasks", j, "stock_qoe") for j in range(len(tasks))])
+    return " / ".join(f"{p} ({k}/{len(tasks)})" for p, k in zip(pprs, ok, strict=True))
 
 
 def _zero_shot_training(src: R.Source) -> list[str]:

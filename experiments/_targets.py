@@ -32,3 +32,17 @@ def at_floor(qoe: float, stock_qoe: float) -> bool:
 def fold_met(ppr: float, of_oracle: float, n_at_floor: int, n_tasks: int) -> bool:
     """Whether a fold meets the whole zero-shot target (all three parts)."""
     return ge_stock(ppr) and ge_oracle(of_oracle) and n_at_floor >= n_tasks
+
+
+def floor_per_seed(qoe: list[list[float]], stock_qoe: list[float]) -> list[int]:
+    """Held-out tasks at the QoE floor with each training seed's model alone.
+
+    Args:
+        qoe: Per task, the QoE of each training seed's model (the same seed order for every task).
+        stock_qoe: Per task, the stock governor's QoE.
+
+    Returns:
+        Per training seed, how many tasks are at the floor (a fold's mean over seeds can hide one seed's miss).
+    """
+    n = len(qoe[0]) if qoe else 0
+    return [sum(at_floor(q[k], s) for q, s in zip(qoe, stock_qoe, strict=True)) for k in range(n)]

@@ -463,6 +463,17 @@ def test_zero_shot_section_per_variant_and_its_sentence_follows_the_data(root: P
     one = {**_zero_shot_fold("device:pixel3", 0.9071, 0.9171, [True]), "per_seed": [{"ppr": 0.9071}]}
     _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", {**doc, "folds": [one]})
     assert "| device:pixel3 | 1 | 0.907 | 0.917 | 0.912 (0.902) | 1/1 | pixel3:t0 0.907 | 0.907 |" in report.build(root)
+    # tasks with their per-seed QoE: each training seed's model alone is judged at the floor (stock 0.9 - 0.01)
+    two = _zero_shot_fold("device:pixel3", 1.0, 0.96, [True, True])
+    two["per_seed"] = [{"seed": 0, "ppr": 0.9875}, {"seed": 1, "ppr": 1.0125}]
+    two["tasks"][0]["per_seed"] = [{"seed": 1, "qoe": 0.8875}, {"seed": 0, "qoe": 0.95}]  # seed 1 misses
+    two["tasks"][1]["per_seed"] = [{"seed": 0, "qoe": 0.89}, {"seed": 1, "qoe": 0.91}]  # 0.89: at the floor
+    _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", {**doc, "folds": [two]})
+    assert "| 0.988 (2/2) / 1.012 (1/2) |" in report.build(root)
+    two["tasks"][1]["per_seed"] = [{"seed": 0, "qoe": 0.89}, {"seed": 2, "qoe": 0.91}]
+    _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", {**doc, "folds": [two]})
+    with pytest.raises(MetaDVFSError, match=r"tasks\[1\]\.per_seed: training seeds \[0, 2\], the fold's are \[0, 1\]"):
+        report.build(root)
     _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", {**doc, "folds": []})
     with pytest.raises(MetaDVFSError, match="field 'folds' is empty"):
         report.build(root)

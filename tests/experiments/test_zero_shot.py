@@ -111,6 +111,10 @@ def test_zero_shot_two_folds_two_training_seeds(monkeypatch: pytest.MonkeyPatch,
         assert f["qoe_ok"] == sum(t["qoe"] >= t["stock_qoe"] - Z.QOE_FLOOR for t in f["tasks"])
         for t in f["tasks"]:
             assert t["ppr"] == pytest.approx(np.mean([p["ppr"] for p in t["per_seed"]]))
+        # each training seed's model alone, judged against the same stock QoE
+        assert f["qoe_ok_per_seed"] == [
+            sum(next(p["qoe"] for p in t["per_seed"] if p["seed"] == sd) >= t["stock_qoe"] - Z.QOE_FLOOR
+                for t in f["tasks"]) for sd in (0, 1)]  # fmt: skip
         kind, value = f["fold"].split(":")
         assert (tmp_path / "o" / "folds" / f"{kind}-{value}" / "summary.json").is_file()
         for sd, d in ((0, work / f"{kind}-{value}"), (1, work / f"{kind}-{value}@seed1")):
@@ -118,6 +122,10 @@ def test_zero_shot_two_folds_two_training_seeds(monkeypatch: pytest.MonkeyPatch,
     assert all(t is not None for f in doc["folds"] for t in f["shared_train_s"])
     md = (tmp_path / "o" / "results.md").read_text()
     assert "| device:pixel6 | 2 |" in md and (tmp_path / "o" / "zero_shot_per_fold.png").is_file()
+    cell = " / ".join(f"{p['ppr']:.3f} ({k}/2)" for p, k in zip(dev["per_seed"], dev["qoe_ok_per_seed"], strict=True))
+    assert f"| {cell} |" in md
+    per = [dev["qoe_ok_per_seed"][k] + app["qoe_ok_per_seed"][k] for k in (0, 1)]
+    assert f"training seed's model alone: {per[0]} / {per[1]} of 4." in md
 
     stamp = (work / "device-pixel6" / "shared" / "model.json").stat().st_mtime_ns
     again = _run(monkeypatch, work, tmp_path / "o2", "--train-seeds", "2", "--folds", "device:pixel6")
