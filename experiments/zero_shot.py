@@ -129,7 +129,8 @@ def report(folds: list[dict[str, Any]], run: str, s: dict[str, Any], eval_seeds:
         "",
         *C.md_table(HEADER, rows),
         "",
-        f"Over the {len(folds)} folds: PPR >= stock in {ge_stock}, >= 0.95 of the oracle in {ge_oracle}; "
+        f"Over the {len(folds)} fold{'s' if len(folds) > 1 else ''}: PPR >= stock in {ge_stock}, >= 0.95 of the "
+        f"oracle in {ge_oracle}; "
         f"{n_ok}/{len(all_tasks)} held-out tasks at the QoE floor; the whole target in {len(met)}"
         + (f" ({', '.join(met)})" if met else "")
         + "; mean PPR / stock "
