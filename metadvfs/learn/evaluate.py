@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from metadvfs.core.domains import DOMAINS
 from metadvfs.errors import MetaDVFSError
 from metadvfs.governors.registry import GOVERNOR_NAMES
 from metadvfs.learn.baselines import LEARNED_BASELINES
@@ -37,6 +38,31 @@ REPORT_KEYS = (
     "ppr_norm", "ppr_norm_schedutil", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c", "ppr_soc_norm",
     "avg_soc_power_w",
 )  # fmt: skip
+DOMAIN_KEYS: tuple[str, ...] = tuple(k for d in DOMAINS for k in (f"freq_{d}_mhz", f"power_{d}_mw"))
+"""Per-domain episode means reported per (task, method) in ``results.csv`` and results.md's *where the power goes*
+table: applied frequency, MHz, and domain power, mW (absent from an episode's metrics when the phone has no such
+domain, e.g. Pixel 3's ``mid``); named like :class:`metadvfs.sim.replay.Timeline`'s columns."""
+
+
+def domain_means(task: Any, freq_mhz: np.ndarray, power_mw: np.ndarray) -> dict[str, float]:
+    """Episode means of each present domain's applied frequency and power.
+
+    Args:
+        task: The task (its device's ``domain_mask`` says which domains exist).
+        freq_mhz: (T, 4) applied frequency per step or tick, MHz.
+        power_mw: (T, 4) mean power per step or tick, mW (steps of equal length).
+
+    Returns:
+        ``{"freq_<domain>_mhz": MHz, "power_<domain>_mw": mW}`` for the domains the phone has.
+    """
+    out: dict[str, float] = {}
+    for d, (name, present) in enumerate(zip(DOMAINS, task.device.domain_mask, strict=True)):
+        if present:
+            out[f"freq_{name}_mhz"] = float(np.mean(freq_mhz[:, d]))
+            out[f"power_{name}_mw"] = float(np.mean(power_mw[:, d]))
+    return out
+
+
 """Per-task report columns. ``ppr_norm`` uses whole-phone power, ``ppr_soc_norm`` SoC power (CPU + GPU rails);
 both are divided by the reference governor's value of the same quantity on the same task and seed
 (``ppr_norm_schedutil``: whole-phone PPR divided by schedutil's)."""
@@ -119,6 +145,7 @@ def run_driver(
     n_steps = round(seconds / dt)
     keys = ("energy_j", "fps", "fps_requested", "frames_janky", "temp_die_c", "temp_skin_c", "throttled", "power_soc_w")
     rec = {k: np.zeros((n_steps, venv.num_envs)) for k in keys}
+    dom = {k: np.zeros((n_steps, venv.num_envs, len(DOMAINS))) for k in ("freq_mhz", "power_mw")}
     for k in range(n_steps):
         act = driver.act(venv, obs)
         step_obs = venv.step(act)[0]
@@ -127,6 +154,10 @@ def run_driver(
         m = venv.last_metrics
         for key in keys:
             rec[key][k] = m[key]
+        last = venv.batch.last
+        assert last is not None, "a stepped batch keeps its last step's output"
+        dom["freq_mhz"][k] = last.freq_mhz
+        dom["power_mw"][k] = last.power_mw
     out = []
     for i in range(venv.num_envs):
         s = Series(
@@ -140,7 +171,8 @@ def run_driver(
             throttled=rec["throttled"][:, i].astype(bool),
             energy_soc_mj=rec["power_soc_w"][:, i] * dt * 1000.0,
         )
-        out.append(summarize(s))
+        task = tasks[rows[i][0]]
+        out.append({**summarize(s), **domain_means(task, dom["freq_mhz"][:, i], dom["power_mw"][:, i])})
     return out
 
 
@@ -153,7 +185,8 @@ def run_stock(name: str, task_names: Sequence[str], seeds: Sequence[int], second
     rows = [(t, s) for t in task_names for s in seeds]
     tasks = task_map(task_names)
     tl = replay([tasks[t] for t, _ in rows], make_governor(name), seconds, [s for _, s in rows])
-    return [summarize(tl.series(i)) for i in range(len(rows))]
+    f, p = np.asarray(tl.freq_mhz, dtype=float), np.asarray(tl.power_mw, dtype=float)
+    return [{**summarize(tl.series(i)), **domain_means(tasks[t], f[:, i], p[:, i])} for i, (t, _) in enumerate(rows)]
 
 
 @dataclass
@@ -194,7 +227,7 @@ class EvalResult:
         ref = self.raw[self.reference]
         su = self.raw["schedutil"]
         res = self.raw[method]
-        vals: dict[str, list[float]] = {k: [] for k in REPORT_KEYS}
+        vals: dict[str, list[float]] = {k: [] for k in (*REPORT_KEYS, *DOMAIN_KEYS)}
         for si in range(ns):
             r = res[ti * ns + si]
             rr = ref[ti * ns + si]
@@ -206,7 +239,7 @@ class EvalResult:
                 "ppr_norm_schedutil": r["ppr"] / base_su if base_su > 0 else float("nan"),
                 "ppr_soc_norm": r.get("ppr_soc", float("nan")) / base_soc if base_soc else float("nan"),
             }
-            for k in REPORT_KEYS:
+            for k in vals:
                 vals[k].append(norm[k] if k in norm else r.get(k, float("nan")))
         return vals
 
@@ -221,9 +254,11 @@ class EvalResult:
         return {k: float(np.std(np.mean([v[k] for v in vals], axis=0))) for k in REPORT_KEYS}
 
     def rows(self) -> list[dict[str, Any]]:
-        """Per (task, method): mean and std of :data:`REPORT_KEYS` (ppr_norm vs the reference).
+        """Per (task, method): mean and std of :data:`REPORT_KEYS`, and the mean of :data:`DOMAIN_KEYS`.
 
-        The std is over evaluation seeds, or over training seeds for a method in :attr:`groups`.
+        ``ppr_norm`` is against the reference. A domain key is left out for a domain the phone lacks, and in
+        metrics recorded without per-domain means. The std is over evaluation seeds, or over training seeds for a method
+        in :attr:`groups`.
         """
         out = []
         for ti, task in enumerate(self.tasks):
@@ -238,10 +273,13 @@ class EvalResult:
                         row[k] = float(np.mean(means))
                         row[f"{k}_std"] = float(np.std(means))
                     row["training_seeds"] = len(members)
+                    dom = {k: float(np.mean([p[k][0] for p in per])) for k in DOMAIN_KEYS}
                 else:
-                    for k, (mu, sd) in self._task_stats(method, ti).items():
-                        row[k] = mu
-                        row[f"{k}_std"] = sd
+                    stats = self._task_stats(method, ti)
+                    for k in REPORT_KEYS:
+                        row[k], row[f"{k}_std"] = stats[k]
+                    dom = {k: stats[k][0] for k in DOMAIN_KEYS}
+                row.update({k: v for k, v in dom.items() if not np.isnan(v)})  # JSON has no NaN
                 out.append(row)
         return out
 
@@ -437,4 +475,26 @@ def to_markdown(res: EvalResult, focus: str | None = None) -> str:
             f"{e['mean_ppr_soc_norm']:.3f} | {e['mean_qoe']:.3f} | {e['mean_jank_pct']:.2f} | {rto} | "
             f"{e['tasks_qoe_ok']}/{len(res.tasks)} | {e['tasks_won']} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _domain_table(res.tasks, methods, by)) + "\n"
+
+
+def _domain_table(tasks: Sequence[str], methods: Sequence[str], by: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """Markdown lines of the *where the power goes* table (empty when no method recorded per-domain means)."""
+    if all(np.isnan(by[(t, m)].get(k, np.nan)) for t in tasks for m in methods for k in DOMAIN_KEYS):
+        return []
+
+    def cell(r: dict[str, Any], d: str) -> str:
+        f, p = r.get(f"freq_{d}_mhz", np.nan), r.get(f"power_{d}_mw", np.nan)
+        return "-" if np.isnan(f) else f"{f:.0f} · {p:.0f}"
+
+    lines = [
+        "",
+        "Where the power goes: per domain, mean applied frequency (MHz) · mean power (mW) over the episodes; "
+        "`-`: the phone has no such domain.",
+        "",
+        "| task | method | " + " | ".join(DOMAINS) + " |",
+        "|---|---|" + "---|" * len(DOMAINS),
+    ]
+    for t in tasks:
+        lines += [f"| {t} | {m} | " + " | ".join(cell(by[(t, m)], d) for d in DOMAINS) + " |" for m in methods]
+    return lines

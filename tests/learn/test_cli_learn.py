@@ -52,6 +52,10 @@ def test_evaluate_json_and_reports(tiny_model: Path, tmp_path: Path) -> None:
     row = next(x for x in doc["tasks"] if x["method"] == "schedutil")
     assert row["ppr_norm_schedutil"] == pytest.approx(1.0) and row["device"] == "pixel3" and row["app"] == "tiktok"
     assert {"qoe", "jank_pct", "energy_j", "max_temp_c", "ppr_norm_std"} <= set(row)
+    for x in doc["tasks"]:  # where the power goes; Pixel 3 has no mid cluster, so no mid keys (JSON has no NaN)
+        assert x["freq_little_mhz"] >= 300 and x["power_gpu_mw"] > 0 and "freq_mid_mhz" not in x
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "Where the power goes" in md and "| pixel3:tiktok | oracle | " in md and " | - | " in md
     assert doc["summary"]["methods"]["oracle"]["ratio_to_oracle"] == pytest.approx(1.0)
     for f in ("results.csv", "results.md", "summary.json", "ppr_norm_per_task.png", "power_vs_qoe.png"):
         assert (out / f).is_file()
@@ -223,6 +227,28 @@ def test_eval_result_groups_aggregate_over_training_seeds() -> None:
     s = res.summary()["methods"]
     assert s["m"]["std_ppr_norm"] == pytest.approx(1.0)  # over the two training seeds' means 3.0 and 5.0
     assert s["stock"]["std_qoe"] == pytest.approx(0.0) and "training_seeds" not in s["stock"]
+
+
+def test_domain_means_average_the_training_seeds_and_skip_absent_domains() -> None:
+    from metadvfs.learn.evaluate import EvalResult, to_markdown
+
+    def ep(ppr: float, f_gpu: float) -> dict[str, float]:
+        return {"ppr": ppr, "qoe": 1.0, "freq_gpu_mhz": f_gpu, "power_gpu_mw": f_gpu / 2}
+
+    raw = {
+        "m@seed0": [ep(1.0, 100.0), ep(1.0, 300.0)],  # mean over evaluation seeds 200 MHz
+        "m@seed1": [ep(1.0, 400.0), ep(1.0, 400.0)],  # 400 MHz
+        "stock": [{"ppr": 1.0, "qoe": 1.0}] * 2,  # recorded without per-domain means
+        "schedutil": [{"ppr": 1.0, "qoe": 1.0}] * 2,
+    }
+    res = EvalResult(["d:a"], [1, 2], 5.0, raw, groups={"m": ["m@seed0", "m@seed1"]})
+    by = {r["method"]: r for r in res.rows()}
+    assert by["m"]["freq_gpu_mhz"] == pytest.approx(300.0) and by["m"]["power_gpu_mw"] == pytest.approx(150.0)
+    assert "freq_little_mhz" not in by["m"] and "freq_gpu_mhz" not in by["stock"]
+    md = to_markdown(res)
+    assert "| d:a | m | - | - | - | 300 · 150 |" in md and "| d:a | stock | - | - | - | - |" in md
+    del raw["m@seed0"], raw["m@seed1"]
+    assert "Where the power goes" not in to_markdown(EvalResult(["d:a"], [1, 2], 5.0, raw))
 
 
 def test_summary_std_is_over_evaluation_seeds_of_the_task_mean() -> None:
