@@ -8,6 +8,7 @@ from typing import Any
 
 import _report_src as R
 
+from metadvfs.core.domains import DOMAINS
 from metadvfs.errors import MetaDVFSError
 
 FOCUS = "metadvfs"
@@ -186,6 +187,7 @@ def losses(run: R.EvalRun, rows: list[dict[str, Any]]) -> list[str]:
     if not all((t, FOCUS) in by and (t, base) in by for t in tasks):
         return [f"No per-task `{FOCUS}` and `{base}` rows in {run.per_task.cite() if run.per_task else '-'}."]
     extra = [k for k in ("energy_j", "jank_pct") if all(k in by[(t, FOCUS)] for t in tasks)]
+    doms = [d for d in DOMAINS if all(f"power_{d}_mw" in by[(t, m)] for t in tasks for m in (FOCUS, base))]
     table, n_ppr, n_qoe = [], 0, 0
     for t in tasks:
         a, b = by[(t, FOCUS)], by[(t, base)]
@@ -200,6 +202,8 @@ def losses(run: R.EvalRun, rows: list[dict[str, Any]]) -> list[str]:
             cells.append(R.pct(a["energy_j"] / b["energy_j"]) if b["energy_j"] > 0 else "-")
         if "jank_pct" in extra:
             cells.append(f"{a['jank_pct']:.2f} vs {b['jank_pct']:.2f}")
+        if doms:
+            cells.append(_domain_shift(a, b, doms))
         table.append(cells)
     head = (f"MetaDVFS loses to {base} on {len(table)}/{len(tasks)} tasks: PPR below {base}'s on {n_ppr}, QoE below "
             f"{base}'s − {QOE_MARGIN} on {n_qoe}.")  # fmt: skip
@@ -213,7 +217,32 @@ def losses(run: R.EvalRun, rows: list[dict[str, Any]]) -> list[str]:
         head += f" Per {kind}: {counts}."
     header = ["task", f"{FOCUS} PPR / QoE", f"{base} PPR / QoE", "PPR change", "QoE difference", "loses on"]
     header += [{"energy_j": f"energy vs {base}", "jank_pct": f"jank % ({FOCUS} vs {base})"}[k] for k in extra]
+    if doms:
+        header.append(f"largest power change by domain (frequency, MHz: {FOCUS} vs {base})")
     return [head, "", *R.md_table(header, table)]
+
+
+def _domain_shift(a: dict[str, Any], b: dict[str, Any], doms: list[str]) -> str:
+    """The domain whose mean power differs most between two methods' rows, signed, with both mean frequencies.
+
+    Args:
+        a: The method's per-task row (``power_<domain>_mw``, ``freq_<domain>_mhz``; NaN: the phone lacks it).
+        b: The reference's row on the same task.
+        doms: Domains whose columns the run stored.
+
+    Returns:
+        e.g. ``"gpu +182 mW (536 vs 389 MHz)"``, or ``"-"`` when no domain has finite values.
+    """
+    best: tuple[str, float] | None = None
+    for d in doms:
+        dp = a[f"power_{d}_mw"] - b[f"power_{d}_mw"]
+        if not math.isnan(dp) and (best is None or abs(dp) > abs(best[1])):
+            best = (d, dp)
+    if best is None:
+        return "-"
+    d, dp = best
+    fa, fb = a.get(f"freq_{d}_mhz", math.nan), b.get(f"freq_{d}_mhz", math.nan)
+    return f"{d} {dp:+.0f} mW ({fa:.0f} vs {fb:.0f} MHz)"
 
 
 def _run_label(run: R.EvalRun) -> str:

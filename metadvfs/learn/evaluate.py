@@ -426,6 +426,7 @@ def write_reports(
 
     out.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(res.rows())
+    df = df[[c for c in df.columns if c not in DOMAIN_KEYS] + [k for k in DOMAIN_KEYS if k in df.columns]]
     paths = {"csv": out / "results.csv", "md": out / "results.md", "json": out / "summary.json"}
     write_with(paths["csv"], lambda p: df.to_csv(p, index=False, float_format="%.5g"))
     write_text_atomic(paths["md"], to_markdown(res, focus))

@@ -477,3 +477,29 @@ def test_zero_shot_section_per_variant_and_its_sentence_follows_the_data(root: P
     _write(root / "experiments/results/zero_shot/full-gpubound25/results.json", {**doc, "folds": []})
     with pytest.raises(MetaDVFSError, match="field 'folds' is empty"):
         report.build(root)
+
+
+def test_losses_name_the_domain_whose_power_changed_most(root: Path) -> None:
+    rows = list(csv.DictReader((root / "docs/results/demo/results.csv").read_text(encoding="utf-8").splitlines()))
+    dom = {  # (method, task) -> per-domain (MHz, mW); Pixel 3 has no mid cluster (empty cells, as evaluate writes)
+        ("metadvfs", "pixel6:3dmark"): {"little": (300, 82), "mid": (2193, 114), "big": (501, 3), "gpu": (510, 1196)},
+        ("stock", "pixel6:3dmark"): {"little": (550, 109), "mid": (686, 36), "big": (500, 3), "gpu": (462, 1164)},
+    }
+    cols = [f"{q}_{d}_{u}" for d in ("little", "mid", "big", "gpu") for q, u in (("freq", "mhz"), ("power", "mw"))]
+    with (root / "docs/results/demo/results.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=[*rows[0], *cols])
+        w.writeheader()
+        other = {"little": (400, 40), "big": (800, 60), "gpu": (200, 70)}
+        for r in rows:
+            d = dom.get((r["method"], f"{r['device']}:{r['app']}"), other)
+            w.writerow(
+                {
+                    **r,
+                    **{f"freq_{k}_mhz": f for k, (f, _) in d.items()},
+                    **{f"power_{k}_mw": p for k, (_, p) in d.items()},
+                }
+            )
+    text = report.build(root)
+    assert "largest power change by domain (frequency, MHz: metadvfs vs stock)" in text
+    loss = next(ln for ln in text.splitlines() if ln.startswith("| pixel6:3dmark | 0.962 / 0.723"))
+    assert loss.endswith("| mid +78 mW (2193 vs 686 MHz) |")  # mid +78 beats little -27 and gpu +32
