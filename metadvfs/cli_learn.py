@@ -274,7 +274,7 @@ def evaluate_cmd(
         print_json({"tasks": res.rows(), "summary": res.summary("metadvfs"), "extrapolated": extrapolated})
         return
     out_console.print(paths["md"].read_text(encoding="utf-8"))
-    console.print(f"reports: {dest}/ (results.csv, results.md, summary.json, ppr_norm_per_task.png, power_vs_qoe.png)")
+    console.print(f"reports: {dest}/ ({', '.join(p.name for p in paths.values())})")
 
 
 def _evaluate_command(

@@ -431,12 +431,15 @@ def write_reports(
     write_with(paths["csv"], lambda p: df.to_csv(p, index=False, float_format="%.5g"))
     write_text_atomic(paths["md"], to_markdown(res, focus))
     write_text_atomic(paths["json"], json.dumps({**(provenance or {}), **res.summary(focus)}, indent=1))
-    from metadvfs.viz.evaluation import plot_bars, plot_scatter
+    from metadvfs.viz.evaluation import plot_bars, plot_domains, plot_scatter
 
     paths["bars"] = out / "ppr_norm_per_task.png"
     paths["scatter"] = out / "power_vs_qoe.png"
-    write_with(paths["bars"], lambda p: plot_bars(df, p))
+    write_with(paths["bars"], lambda p: plot_bars(df, p, res.reference))
     write_with(paths["scatter"], lambda p: plot_scatter(df, p))
+    if any(c.startswith("power_") and c in DOMAIN_KEYS for c in df.columns):
+        paths["domains"] = out / "power_by_domain.png"
+        write_with(paths["domains"], lambda p: plot_domains(df, p, DOMAINS))
     return paths
 
 

@@ -57,7 +57,14 @@ def test_evaluate_json_and_reports(tiny_model: Path, tmp_path: Path) -> None:
     md = (out / "results.md").read_text(encoding="utf-8")
     assert "Where the power goes" in md and "| pixel3:tiktok | oracle | " in md and " | - | " in md
     assert doc["summary"]["methods"]["oracle"]["ratio_to_oracle"] == pytest.approx(1.0)
-    for f in ("results.csv", "results.md", "summary.json", "ppr_norm_per_task.png", "power_vs_qoe.png"):
+    for f in (
+        "results.csv",
+        "results.md",
+        "summary.json",
+        "ppr_norm_per_task.png",
+        "power_vs_qoe.png",
+        "power_by_domain.png",
+    ):
         assert (out / f).is_file()
     stored = json.loads((out / "summary.json").read_text())  # provenance for experiments/report.py
     assert stored["command"].startswith("metadvfs evaluate --model=") and "--seeds=2 --seconds=3" in stored["command"]
