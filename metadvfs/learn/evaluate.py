@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from metadvfs.learn.baselines import LEARNED_BASELINES
 from metadvfs.learn.checkpoint import LoadedModel
 from metadvfs.learn.wrappers import flat_to_multi
 from metadvfs.metrics import Series, summarize
+
+if TYPE_CHECKING:
+    from metadvfs.tasks.task import Task
 
 STOCK_METHODS: tuple[str, ...] = GOVERNOR_NAMES
 """Simulator governors evaluated as methods: the governor registry's names (``fixed`` is the mid-table level)."""
@@ -38,13 +41,16 @@ REPORT_KEYS = (
     "ppr_norm", "ppr_norm_schedutil", "qoe", "jank_pct", "energy_j", "avg_power_w", "max_temp_c", "ppr_soc_norm",
     "avg_soc_power_w",
 )  # fmt: skip
+"""Per-task report columns. ``ppr_norm`` uses whole-phone power, ``ppr_soc_norm`` SoC power (CPU + GPU rails);
+both are divided by the reference governor's value of the same quantity on the same task and seed
+(``ppr_norm_schedutil``: whole-phone PPR divided by schedutil's)."""
 DOMAIN_KEYS: tuple[str, ...] = tuple(k for d in DOMAINS for k in (f"freq_{d}_mhz", f"power_{d}_mw"))
 """Per-domain episode means reported per (task, method) in ``results.csv`` and results.md's *where the power goes*
 table: applied frequency, MHz, and domain power, mW (absent from an episode's metrics when the phone has no such
 domain, e.g. Pixel 3's ``mid``); named like :class:`metadvfs.sim.replay.Timeline`'s columns."""
 
 
-def domain_means(task: Any, freq_mhz: np.ndarray, power_mw: np.ndarray) -> dict[str, float]:
+def domain_means(task: Task, freq_mhz: np.ndarray, power_mw: np.ndarray) -> dict[str, float]:
     """Episode means of each present domain's applied frequency and power.
 
     Args:
@@ -63,9 +69,6 @@ def domain_means(task: Any, freq_mhz: np.ndarray, power_mw: np.ndarray) -> dict[
     return out
 
 
-"""Per-task report columns. ``ppr_norm`` uses whole-phone power, ``ppr_soc_norm`` SoC power (CPU + GPU rails);
-both are divided by the reference governor's value of the same quantity on the same task and seed
-(``ppr_norm_schedutil``: whole-phone PPR divided by schedutil's)."""
 SEED_BASE = 10_000
 """Evaluation seeds are ``SEED_BASE + i`` (training uses small seeds; evaluation windows differ)."""
 
@@ -257,8 +260,8 @@ class EvalResult:
         """Per (task, method): mean and std of :data:`REPORT_KEYS`, and the mean of :data:`DOMAIN_KEYS`.
 
         ``ppr_norm`` is against the reference. A domain key is left out for a domain the phone lacks, and in
-        metrics recorded without per-domain means. The std is over evaluation seeds, or over training seeds for a method
-        in :attr:`groups`.
+        metrics recorded without per-domain means. The std is over evaluation seeds, or over training seeds for a
+        method in :attr:`groups`.
         """
         out = []
         for ti, task in enumerate(self.tasks):
