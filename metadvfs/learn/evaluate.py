@@ -486,13 +486,16 @@ def to_markdown(res: EvalResult, focus: str | None = None) -> str:
 
 
 def _domain_table(tasks: Sequence[str], methods: Sequence[str], by: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
-    """Markdown lines of the *where the power goes* table (empty when no method recorded per-domain means)."""
-    if all(np.isnan(by[(t, m)].get(k, np.nan)) for t in tasks for m in methods for k in DOMAIN_KEYS):
+    """Markdown lines of the *where the power goes* table (empty when no method recorded per-domain means).
+
+    ``by`` holds :meth:`EvalResult.rows`, which leave a domain's keys out rather than store NaN.
+    """
+    if not any(k in by[(t, m)] for t in tasks for m in methods for k in DOMAIN_KEYS):
         return []
 
     def cell(r: dict[str, Any], d: str) -> str:
-        f, p = r.get(f"freq_{d}_mhz", np.nan), r.get(f"power_{d}_mw", np.nan)
-        return "-" if np.isnan(f) else f"{f:.0f} · {p:.0f}"
+        f = f"freq_{d}_mhz"
+        return f"{r[f]:.0f} · {r[f'power_{d}_mw']:.0f}" if f in r else "-"
 
     lines = [
         "",
