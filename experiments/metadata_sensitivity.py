@@ -14,8 +14,10 @@ Run from the repository root::
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,10 @@ def candidates() -> list[tuple[str, str, list[str], str]]:
 
     runs = C.ROOT / "runs" / "experiments"
     out: list[tuple[str, str, list[str], str]] = [
-        ("shipped default (30 tasks + generated)", "default", all_task_names(), "shipped")
-    ]
+        ("shipped default (30 tasks + generated)", "default", all_task_names(), "shipped"),
+        ("previous default (absolute actions, shipped until 2026-12-06)", str(C.ROOT / "runs" / "metadvfs-generated"),
+         all_task_names(), "metadvfs train --config configs/metadvfs-generated.yaml --out runs/metadvfs-generated"),
+    ]  # fmt: skip
     for wd, mode, cmd in (
         ("adaptation2-quick", "absolute", "python experiments/adaptation.py --quick --train-seeds 3"),
         ("adaptation2-quick-margin", "margin",
@@ -60,6 +64,19 @@ def candidates() -> list[tuple[str, str, list[str], str]]:
     return out
 
 
+def _stored(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The models of the stored results.json measured on the same episodes (``seconds``, ``seed``), each with the
+    day it was measured (``measured``; older files carry only the run's ``started_utc``); empty without a file."""
+    path = C.RESULTS / "metadata_sensitivity" / "results.json"
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    if (old.get("seconds"), old.get("seed")) != (data["seconds"], data["seed"]):
+        return {}
+    day = str(old.get("started_utc", ""))[:10]
+    return {k: {"measured": day, **v} for k, v in old.get("models", {}).items()}
+
+
 def _triple(v: list[float | None]) -> str:
     return "/".join("-" if x is None else f"{x:.2f}" for x in v)
 
@@ -74,19 +91,25 @@ def main() -> None:
     rows: list[list[Any]] = []
     missing: list[str] = []
     data: dict[str, Any] = {"seconds": 15.0, "seed": 7, "models": {}}
+    stored = _stored(data)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     for label, ref, tasks, cmd in candidates():
         if ref != "default" and not (Path(ref) / "model.json").is_file():
-            missing.append(f"{label}: not on disk (`{cmd}`)")
-            continue
-        C.log(label)
-        m = load_checkpoint(ref)
-        s = metadata_sensitivity(m, tasks, seconds=data["seconds"], seed=data["seed"]).to_dict()
-        s["model"] = str(Path(ref).relative_to(C.ROOT)) if ref != "default" else "default"
-        s["action_mode"] = m.cfg.env.action_mode
+            if label not in stored:
+                missing.append(f"{label}: not on disk (`{cmd}`)")
+                continue
+            s = stored[label]  # measured earlier by this script; the model is not on this disk now
+        else:
+            C.log(label)
+            m = load_checkpoint(ref)
+            s = metadata_sensitivity(m, tasks, seconds=data["seconds"], seed=data["seed"]).to_dict()
+            s["model"] = str(Path(ref).relative_to(C.ROOT)) if ref != "default" else "default"
+            s["action_mode"] = m.cfg.env.action_mode
+            s["measured"] = now
         data["models"][label] = s
         ch = s["changed"]
-        rows.append([label, s["action_mode"], len(tasks), _triple(s["entropy"]), _triple(ch["other phone"]),
-                     _triple(ch["other app"]), _triple(ch["zeros"])])  # fmt: skip
+        rows.append([label, s["action_mode"], len(tasks), s["measured"], _triple(s["entropy"]),
+                     _triple(ch["other phone"]), _triple(ch["other app"]), _triple(ch["zeros"])])  # fmt: skip
     md = [
         "# Metadata sensitivity and closed-loop behaviour of the trained policies",
         "",
@@ -95,10 +118,11 @@ def main() -> None:
         "Values per domain little/mid/big/GPU (`-`: no such domain or variant). *Entropy*: normalised entropy of "
         "the actions (0: the same action at every decision, a fixed setting). *Changed*: share of decisions whose "
         "action changes with the metadata of the same app on another phone of the task list, of another app on "
-        "the same phone, or with zeros.",
+        "the same phone, or with zeros. *Measured*: the day of the measurement; a model that is no longer on this "
+        "disk keeps the row an earlier run of this script stored in results.json (same episodes).",
         "",
     ]
-    md += C.md_table(["model", "actions", "tasks", "entropy", "changed: other phone", "changed: other app",
+    md += C.md_table(["model", "actions", "tasks", "measured", "entropy", "changed: other phone", "changed: other app",
                       "changed: zeros"], rows)  # fmt: skip
     if missing:
         md += ["", "Not measured (the models are not on this disk):", "", *[f"- {x}" for x in missing]]
