@@ -328,7 +328,8 @@ def test_foreground_switch_and_reboot(tmp_path, signer: PythonRSASigner) -> None
         before = tw.settings_snapshot()
         dev.shell("su -c 'echo performance > /sys/devices/system/cpu/cpufreq/policy0/scaling_governor'")
         dev.shell("nohup sh -c 'while true; do sleep 1; done' > /dev/null 2>&1 &")
-        assert tw.running_processes() and tw.settings_snapshot() != before
+        assert tw.settings_snapshot() != before
+        assert wait_for(lambda: bool(tw.running_processes()), 2.0)  # the background job may not be up yet (load)
         dev.reboot()
         assert wait_for(lambda: not tw.running_processes() and tw.settings_snapshot() == before, 5.0)
         dev.close()
