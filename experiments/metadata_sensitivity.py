@@ -4,8 +4,9 @@
 adaptation experiments (and the negative-transfer experiment's full conditioned models when they are on disk):
 per domain, the normalised entropy of the actions over 15 s closed-loop rollouts of every task (0: one fixed
 setting whatever the load) and the share of decisions that change when the task's metadata is replaced by another
-phone's (same app), another app's (same phone) or zeros. Nothing is trained; models that are not on disk (the
-experiment work directories are git-ignored) are listed with the command that trains them.
+phone's (same app), another app's (same phone) or zeros. Nothing is trained; a model that is not on disk (the
+experiment work directories are git-ignored) keeps the row an earlier run stored in results.json, with the day it was
+measured, or, never measured, is listed with the command that trains it.
 
 Run from the repository root::
 
