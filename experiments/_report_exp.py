@@ -28,8 +28,9 @@ SCRIPTS = {
     "action_modes": "experiments/action_modes.py",
     "metadata_coverage": "experiments/metadata_coverage.py",
     "metadata_sensitivity": "experiments/metadata_sensitivity.py",
+    "qoe_floor_term": "experiments/qoe_floor_term.py",
 }
-SINGLE = ("generator_ranges", "metadata_coverage", "metadata_sensitivity")
+SINGLE = ("generator_ranges", "metadata_coverage", "metadata_sensitivity", "qoe_floor_term")
 """Experiments with one ``results.json`` (no quick/full variants)."""
 ONLY_QUICK = ("cavia", "generated_zero_shot")
 """Experiments that exist only as a quick follow-up of ``adaptation.py --quick``."""
@@ -574,6 +575,48 @@ def sensitivity(src: R.Source) -> list[str]:
                              rows)  # fmt: skip
 
 
+def floor_term(src: R.Source) -> list[str]:
+    """Per policy: the shipped default's training reward and its parts on the 30 tasks, and the tasks where the
+    stock governor earns more of it."""
+    tasks = [str(t) for t in R.lst(src, "tasks")]
+    methods = list(R.obj(src, "methods"))
+    if "stock" not in methods:
+        raise MetaDVFSError(f"{src.rel}: methods: the stock governor's row is missing")
+
+    def cell(m: str, i: int, key: str) -> float:
+        return R.num(src, "methods", m, i, key)
+
+    keys = ("reward", "qoe_part", "ppr_part", "floor_part", "shortfall")
+    rows, below = [], {}
+    for m in methods:
+        means = [sum(cell(m, i, k) for i in range(len(tasks))) / len(tasks) for k in keys]
+        under = sum(cell(m, i, "under_floor") for i in range(len(tasks))) / len(tasks)
+        if m != "stock":
+            below[m] = [t for i, t in enumerate(tasks) if cell("stock", i, "reward") > cell(m, i, "reward") + 1e-4]
+        rows.append([m, *(f"{v:.4f}" for v in means), f"{100 * under:.1f} %",
+                     "-" if m == "stock" else f"{len(below[m])}/{len(tasks)}"])  # fmt: skip
+    w = R.obj(src, "weights")
+    head = [
+        f"Every policy scored with the shipped default's training reward ({R.num(src, 'weights', 'qoe'):g} x QoE + "
+        f"{R.num(src, 'weights', 'ppr'):g} x PPR/PPR(schedutil) - {R.num(src, 'weights', 'qoe_floor'):g} x the "
+        f"step's QoE shortfall under stock's mean QoE - {w.get('qoe_floor_margin', 0.01):g}), mean per 100 ms step "
+        "over the evaluation's episodes. *Under*: share of steps under the floor. *Stock earns more*: tasks where "
+        "the stock governor's choices score higher on this reward than the policy's.",
+        "",
+    ]
+    out = head + R.md_table(["policy", "reward", "QoE part", "PPR part", "floor part", "shortfall", "under",
+                             "stock earns more"], rows)  # fmt: skip
+    if "default" in below:
+        lost = below["default"]
+        out += ["", f"**Here:** the stock governor earns more of the default's own training reward than the default "
+                f"on {len(lost)}/{len(tasks)} tasks" + (f" ({', '.join(lost)})" if lost else "") + "; the stock "
+                f"governor's own steps fall under the per-step floor on "
+                f"{100 * sum(cell('stock', i, 'under_floor') for i in range(len(tasks))) / len(tasks):.1f} % of "
+                "steps. Where a policy loses to stock on its own reward, the objective is not what asks for the loss: "
+                "the shared policy does not reach the stock governor's choices there."]  # fmt: skip
+    return out
+
+
 def experiment_sections(root: Path) -> list[str]:
     """T3 to T6 and the supporting results, in report order."""
     out = section(root, "T3: adaptation to held-out phones and apps", "adaptation", adaptation)
@@ -589,4 +632,6 @@ def experiment_sections(root: Path) -> list[str]:
     out += section(root, "Action encoding, zero-shot on a held-out phone", "action_modes", action_modes, 3)
     out += section(root, "Metadata coverage of the held-out tasks", "metadata_coverage", coverage, 3)
     out += section(root, "Metadata sensitivity of the trained policies", "metadata_sensitivity", sensitivity, 3)
+    out += section(root, "The default's training reward per task, and the QoE-floor term", "qoe_floor_term",
+                   floor_term, 3)  # fmt: skip
     return out

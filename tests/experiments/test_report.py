@@ -503,3 +503,32 @@ def test_losses_name_the_domain_whose_power_changed_most(root: Path) -> None:
     assert "largest power change by domain (frequency, MHz: metadvfs vs stock)" in text
     loss = next(ln for ln in text.splitlines() if ln.startswith("| pixel6:3dmark | 0.962 / 0.723"))
     assert loss.endswith("| mid +78 mW (2193 vs 686 MHz) |")  # mid +78 beats little -27 and gpu +32
+
+
+def _floor_term(default_reward: float) -> dict:
+    def row(reward: float, under: float) -> dict:
+        return {"reward": reward, "qoe_part": 0.5, "ppr_part": 1.5, "floor_part": -0.02, "shortfall": 0.01,
+                "under_floor": under, "qoe": 0.99, "gpu_mhz": 300.0, "big_mhz": 800.0}  # fmt: skip
+
+    return {"command": "python experiments/qoe_floor_term.py", "wall_s": 17.0, "tasks": ["p:a", "p:b"],
+            "weights": {"qoe": 0.5, "ppr": 1.5, "qoe_floor": 2.0, "qoe_floor_margin": 0.01},
+            "methods": {"stock": [row(2.0, 0.25), row(2.0, 0.75)],
+                        "default": [row(default_reward, 0.0), row(2.5, 0.0)]}}  # fmt: skip
+
+
+def test_floor_term_section_counts_the_tasks_where_stock_earns_more(tmp_path: Path) -> None:
+    rel = "experiments/results/qoe_floor_term/results.json"
+    text = report.build(tmp_path)
+    assert "produce it with `python experiments/qoe_floor_term.py`" in text
+    _write(tmp_path / rel, _floor_term(1.5))
+    text = report.build(tmp_path)
+    assert "| default | 2.0000 | 0.5000 | 1.5000 | -0.0200 | 0.0100 | 0.0 % | 1/2 |" in text
+    assert "| stock | 2.0000 | 0.5000 | 1.5000 | -0.0200 | 0.0100 | 50.0 % | - |" in text
+    assert "than the default on 1/2 tasks (p:a); the stock governor's own steps fall under" in text
+    _write(tmp_path / rel, _floor_term(2.0))  # a tie is not a loss
+    assert "than the default on 0/2 tasks; the stock" in report.build(tmp_path)
+    doc = _floor_term(1.5)
+    del doc["methods"]["stock"]
+    _write(tmp_path / rel, doc)
+    with pytest.raises(MetaDVFSError, match="stock governor's row is missing"):
+        report.build(tmp_path)
