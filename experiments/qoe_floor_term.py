@@ -13,7 +13,9 @@ is on the episode's mean QoE; the term charges each step. This script measures, 
 
 A task on which another policy earns a higher reward than the default under the default's own weights is a task the
 default does not solve for its own objective (a shared policy trades tasks against each other), not a task where
-the term demands the choice it made. Nothing is trained; models not on disk are skipped and listed.
+the term demands the choice it made. The measurement is :func:`metadvfs.learn.reward_audit.reward_audit` (what
+``metadvfs inspect`` prints), with the default's weights for every model. Nothing is trained; models not on disk are
+skipped and listed.
 
 Run from the repository root::
 
@@ -43,104 +45,29 @@ MODELS = (
 """(label, model): the shipped default, its other training seeds, and the model shipped before it."""
 
 
-def _stock(tasks: list[Any], weights: Any, step_ticks: int) -> dict[str, np.ndarray]:
-    """Per-step QoE, normalised PPR and reward of the stock governor on every (task, seed), shape (steps, N)."""
-    from metadvfs.core.reward import compute_reward, step_ppr, step_qoe
-    from metadvfs.environment.reference import reference_ppr, reference_qoe
-    from metadvfs.governors.registry import make_governor
-    from metadvfs.sim.replay import replay
+def _rows(audit: Any, which: str) -> list[dict[str, float]]:
+    """Per-task rows of one side of a :class:`~metadvfs.learn.reward_audit.RewardAudit` (``policy`` or ``stock``)."""
+    from metadvfs.catalog.types import DOMAINS
 
-    rows = [t for t in tasks for _ in SEEDS]
-    tl = replay(rows, make_governor("stock"), SECONDS, [s for _ in tasks for s in SEEDS])
-    steps = tl.energy_mj.shape[0] // step_ticks
-    cut = steps * step_ticks
-
-    def agg(a: np.ndarray) -> np.ndarray:
-        return np.asarray(a)[:cut].reshape(steps, step_ticks, -1).sum(axis=1)
-
-    qoe = step_qoe(agg(tl.frames_req), agg(tl.frames_presented), agg(tl.frames_janky))
-    power = agg(tl.power_total_mw) / step_ticks
-    fps_t = np.array([t.target_fps for t in rows])[None, :]
-    ppr = step_ppr(qoe, fps_t, power)
-    ppr_ref = reference_ppr(rows, step_ticks)[None, :]
-    qoe_ref = reference_qoe(rows, step_ticks)
-    skin = np.array([t.device.thermal.skin_throttle_c for t in rows])
-    temp = np.asarray(tl.temp_c)[step_ticks - 1 : cut : step_ticks, :, 1]  # at the end of each step, as the env
-    r = np.stack([compute_reward(qoe[k], ppr[k], ppr_ref[0], temp[k], skin, weights, qoe_ref)[0] for k in range(steps)])
-    freq = np.asarray(tl.freq_mhz, dtype=float)[:cut].reshape(steps, step_ticks, len(rows), -1).mean(axis=1)
-    return {"qoe": qoe, "ppr_norm": np.minimum(ppr / ppr_ref, weights.ppr_clip), "reward": r, "freq": freq}
-
-
-def _model(path: str, tasks: list[Any], names: list[str], weights: Any) -> dict[str, np.ndarray]:
-    """Per-step QoE, normalised PPR, reward (under ``weights``) and frequencies of a model, shape (steps, N)."""
-    from metadvfs.environment.vec_env import BatchedDVFSVecEnv
-    from metadvfs.learn.checkpoint import load_checkpoint
-    from metadvfs.learn.evaluate import ModelDriver
-
-    m = load_checkpoint(path)
-    task_rows = [n for n in names for _ in SEEDS]
-    drv = ModelDriver(m, task_rows)
-    venv = BatchedDVFSVecEnv([t for t in tasks for _ in SEEDS], reward_weights=weights, **drv.env_kwargs)
-    venv.batch.seed([s for _ in tasks for s in SEEDS])
-    obs = venv.reset()
-    drv.reset(venv.num_envs)
-    n_steps = round(SECONDS / float(drv.env_kwargs["decision_interval_s"]))
-    out: dict[str, list[np.ndarray]] = {"qoe": [], "ppr_norm": [], "reward": [], "freq": []}
-    for _ in range(n_steps):
-        step_obs, reward, _, _ = venv.step(drv.act(venv, obs))
-        assert isinstance(step_obs, dict), "BatchedDVFSVecEnv observations are Dict arrays"
-        obs = step_obs
-        met = venv.last_metrics
-        out["qoe"].append(met["qoe"].copy())
-        out["ppr_norm"].append(met["ppr_norm"].copy())
-        out["reward"].append(np.asarray(reward, dtype=float).copy())
-        out["freq"].append(np.asarray(met["freq_mhz"], dtype=float).copy())
-    return {k: np.stack(v) for k, v in out.items()}
-
-
-def _per_task(run: dict[str, np.ndarray], qoe_ref: np.ndarray, weights: Any, n_tasks: int) -> list[dict[str, float]]:
-    """Per-task means over steps and seeds."""
-    from metadvfs.core.domains import DOMAINS
-
-    short = np.maximum(qoe_ref[None, :] - weights.qoe_floor_margin - run["qoe"], 0.0)
-    k = len(SEEDS)
     gpu, big = DOMAINS.index("gpu"), DOMAINS.index("big")
-    rows = []
-    for i in range(n_tasks):
-        s = slice(i * k, (i + 1) * k)
-        rows.append({
-            "reward": float(run["reward"][:, s].mean()),
-            "qoe_part": float(weights.qoe * run["qoe"][:, s].mean()),
-            "ppr_part": float(weights.ppr * run["ppr_norm"][:, s].mean()),
-            "floor_part": float(-weights.qoe_floor * short[:, s].mean()),
-            "shortfall": float(short[:, s].mean()),
-            "under_floor": float((short[:, s] > 1e-9).mean()),
-            "qoe": float(run["qoe"][:, s].mean()),
-            "gpu_mhz": float(run["freq"][:, s, gpu].mean()),
-            "big_mhz": float(run["freq"][:, s, big].mean()),
-        })  # fmt: skip
-    return rows
+    return [
+        {"reward": p.reward, "qoe_part": p.qoe, "ppr_part": p.ppr, "floor_part": p.floor, "thermal_part": p.thermal,
+         "shortfall": p.shortfall, "under_floor": p.under_floor, "gpu_mhz": p.freq_mhz[gpu], "big_mhz": p.freq_mhz[big]}
+        for p in getattr(audit, which)
+    ]  # fmt: skip
 
 
 def main() -> None:
     """Write experiments/results/qoe_floor_term/results.md and results.json."""
-    from metadvfs.environment.reference import reference_qoe
     from metadvfs.learn.checkpoint import load_checkpoint
-    from metadvfs.learn.tasks import all_task_names, task_map
+    from metadvfs.learn.reward_audit import reward_audit
+    from metadvfs.learn.tasks import all_task_names
 
     t0 = time.perf_counter()
     C.limit_threads()
     names = all_task_names()
-    tm = task_map(names)
-    tasks = [tm[n] for n in names]
-    shipped = load_checkpoint("default")
-    weights = shipped.cfg.env.reward_weights
-    step_ticks = round(shipped.cfg.env.decision_interval_s / 0.01)
-    qoe_ref = reference_qoe([t for t in tasks for _ in SEEDS], step_ticks)
-    C.log("stock")
-    res: dict[str, list[dict[str, float]]] = {
-        "stock": _per_task(_stock(tasks, weights, step_ticks), qoe_ref, weights, len(names))
-    }
+    weights = load_checkpoint("default").cfg.env.reward_weights
+    res: dict[str, list[dict[str, float]]] = {}
     missing = []
     for label, path in MODELS:
         full = path if path == "default" else str(C.ROOT / path)
@@ -148,7 +75,10 @@ def main() -> None:
             missing.append(f"{label}: `{path}` not on this disk")
             continue
         C.log(label)
-        res[label] = _per_task(_model(full, tasks, names, weights), qoe_ref, weights, len(names))
+        audit = reward_audit(load_checkpoint(full), names, SEEDS, SECONDS, weights)
+        if "stock" not in res:
+            res["stock"] = _rows(audit, "stock")  # the same episodes and weights for every model
+        res[label] = _rows(audit, "policy")
     data: dict[str, Any] = {
         "seeds": list(SEEDS), "seconds": SECONDS, "tasks": names, "weights": {
             "qoe": weights.qoe, "ppr": weights.ppr, "qoe_floor": weights.qoe_floor,

@@ -321,22 +321,29 @@ def inspect_cmd(
     model: str = typer.Option("default", "--model", help="Checkpoint directory or shipped model name."),
     tasks: str = typer.Option("model", "--tasks", help="model (the model's real tasks) | all | DEVICE:APP,..."),
     seconds: float = typer.Option(15.0, "--seconds", help="Closed-loop rollout per task, s (0.5..600)."),
+    seeds: int = typer.Option(3, "--seeds", help="Episodes per task for the training-reward check (1..100)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Show whether a trained policy reacts to load and to its metadata (action entropy, changed decisions)."""
+    """Show whether a policy reacts to load and metadata, and whether it reaches stock's score on its own reward."""
     from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.learn.evaluate import SEED_BASE
+    from metadvfs.learn.reward_audit import reward_audit
     from metadvfs.learn.sensitivity import FIXED_ENTROPY, metadata_sensitivity
     from metadvfs.learn.tasks import parse_task_names
     from metadvfs.tasks.generator import is_generated_task
 
     if not 0.5 <= seconds <= 600.0:
         raise MetaDVFSError(f"--seconds: must be in [0.5, 600], got {seconds:g}")
+    if not 1 <= seeds <= 100:
+        raise MetaDVFSError(f"--seeds: must be in [1, 100], got {seeds}")
     m = load_checkpoint(model)
     names = [t for t in m.doc["tasks"] if not is_generated_task(t)] if tasks == "model" else parse_task_names(tasks)
     extrapolated = note_extrapolation(m, names)
     with console.status(f"rolling out {len(names)} task(s)"):
         res = metadata_sensitivity(m, names, seconds=seconds).to_dict()
+        audit = reward_audit(m, names, [SEED_BASE + i for i in range(seeds)], seconds)
     res["extrapolated"] = extrapolated
+    res["reward_audit"] = audit.to_dict()
     if json_out:
         print_json(res)
         return
@@ -357,6 +364,27 @@ def inspect_cmd(
         console.print(
             f"note: {', '.join(fixed)}: action entropy below {FIXED_ENTROPY:g}, the policy keeps nearly one setting "
             "whatever the load (more training steps per task usually help)"
+        )
+    _print_reward_audit(audit)
+
+
+def _print_reward_audit(audit: Any) -> None:
+    """The training-reward check of ``inspect``: per task, the policy's and the stock governor's reward and parts."""
+    t = Table(title=f"training reward per 100 ms step, {len(audit.seeds)} episode(s) of {audit.seconds:g} s per task")
+    for c in ("task", "policy", "stock", "QoE part", "PPR part", "floor part", "steps under floor", "stock earns more"):
+        t.add_column(c)
+    lost = set(audit.stock_earns_more())
+    for name, p, s in zip(audit.tasks, audit.policy, audit.stock, strict=True):
+        t.add_row(name, f"{p.reward:.3f}", f"{s.reward:.3f}", f"{p.qoe:.3f} / {s.qoe:.3f}",
+                  f"{p.ppr:.3f} / {s.ppr:.3f}", f"{p.floor:.3f} / {s.floor:.3f}",
+                  f"{100 * p.under_floor:.0f} / {100 * s.under_floor:.0f} %",
+                  "yes" if name in lost else "")  # fmt: skip
+    out_console.print(t)
+    if lost:
+        console.print(
+            f"note: on {len(lost)}/{len(audit.tasks)} task(s) the stock governor's choices earn more of this policy's "
+            "own training reward than the policy does: it falls short of its own objective there (the reward already "
+            "prefers stock's choices; more training steps per task or a per-task fine-tune are the first things to try)"
         )
 
 

@@ -65,8 +65,15 @@ def test_inspect_cli(tiny_model: Path) -> None:
     doc = json.loads(r.stdout.strip().splitlines()[-1])
     assert doc["tasks"] == ["pixel3:tiktok", "pixel6:3dmark"] and doc["decisions"] == 5
     assert set(doc["changed"]) == {"other phone", "other app", "zeros"} and doc["extrapolated"] == {}
+    audit = doc["reward_audit"]
+    assert audit["tasks"] == doc["tasks"] and audit["seeds"] == [10_000, 10_001, 10_002]
+    assert len(audit["policy"]) == len(audit["stock"]) == 2 and isinstance(audit["stock_earns_more"], list)
     r = CliRunner().invoke(app, ["inspect", "--model", str(tiny_model), "--seconds", "0.5", "--tasks", "pixel8:tiktok"])
     assert r.exit_code == 0, r.output
     assert "action entropy" in r.stdout and "note: pixel8:tiktok lies outside" in r.stderr
+    assert "training reward per 100 ms step, 3 episode(s) of 0.5 s per task" in r.stdout
+    assert "pixel8:tiktok" in r.stdout.split("training reward")[1]
+    r = CliRunner().invoke(app, ["inspect", "--model", str(tiny_model), "--seconds", "0.5", "--seeds", "0"])
+    assert r.exit_code == 2 and "--seeds: must be in [1, 100], got 0" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(app, ["inspect", "--model", str(tiny_model), "--seconds", "0"])
     assert r.exit_code == 2 and "--seconds: must be in [0.5, 600], got 0" in r.output and "Traceback" not in r.output
