@@ -530,8 +530,11 @@ def guard_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
     ray: str | None = typer.Option(None, "--ray", help="Run the guard as a Ray unit: auto | local[:N] | HOST:PORT."),
     storage: str | None = typer.Option(None, "--storage", help="Shared storage root (default runs/scale)."),
+    against: str = typer.Option(
+        "standalone", "--against", help="standalone (negative transfer) | stock (the phone's stock governor stack)."
+    ),
 ) -> None:
-    """Negative-transfer guard: flag tasks where the shared model loses to standalone, fine-tune them, re-check."""
+    """Guard: flag tasks where the shared model loses to standalone (or stock), fine-tune them, re-check."""
     import os
 
     from metadvfs.learn.checkpoint import resolve_model_dir
@@ -543,7 +546,7 @@ def guard_cmd(
     if ray is not None or storage is not None:
         from metadvfs.scale.cli import guard_scaled
 
-        rep = guard_scaled(src, out, names, seeds, seconds, seed, storage, ray)
+        rep = guard_scaled(src, out, names, seeds, seconds, seed, storage, ray, against)
         if json_out:
             print_json(rep)
         else:
@@ -553,7 +556,9 @@ def guard_cmd(
     if out is None and not os.access(src.parent, os.W_OK):
         dest = Path("runs") / f"{src.name}-guarded"
     with console.status("guard") as st:
-        rep = guard(src, dest, names, seeds, seconds, seed, progress=lambda m: st.update(f"guard: {m}"))
+        rep = guard(
+            src, dest, names, seeds, seconds, seed, progress=lambda m: st.update(f"guard: {m}"), against=against
+        )
     if json_out:
         print_json(rep)
         return

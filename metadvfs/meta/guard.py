@@ -24,6 +24,12 @@ policy is re-checked on the same validation episodes. It is kept when it is no l
 ``unresolved`` (better = higher mean ``ppr_norm``, unless its QoE is more than 0.01 below the other's; this
 0.01 is fixed, it does not follow a changed detection tolerance).
 
+**Against the stock governor** (``against="stock"``, ``metadvfs guard --against stock``): the baseline is the
+phone's stock governor stack on the same validation episodes instead of the standalone model (its ``ppr_norm`` is
+1 on every seed by definition, its QoE is the evaluation's floor reference), so a flagged task is one where the
+shared model's PPR is under stock's by more than the tolerance or its QoE is more than 0.01 under stock's; nothing
+is trained for the baseline. Detection, fine-tuning and the re-check are the same.
+
 **Output**: a new checkpoint, a copy of the model in which every task that keeps a fine-tuned policy has its
 own model entry ``ft-<device>-<app>`` (and is removed from the shared model's task list, so
 :meth:`~metadvfs.learn.checkpoint.LoadedModel.model_for` routes it there), plus ``guard.json`` and
@@ -55,6 +61,8 @@ K_STDERR = 2.0
 """The deficit must also exceed this many standard errors of the paired per-seed differences."""
 QOE_TOL = 0.01
 """A mean QoE deficit larger than this (absolute, QoE in [0, 1]) counts as negative transfer."""
+AGAINST = ("standalone", "stock")
+"""What the shared model is checked against: the standalone model (negative transfer) or the stock governor."""
 
 
 @dataclass(frozen=True)
@@ -168,11 +176,11 @@ class TaskReport:
         task: ``device:app``.
         model: Id of the shared model that drove the task.
         shared: Mean ``ppr_norm`` / QoE of the shared model (and per-seed lists).
-        standalone: Same for the standalone baseline.
-        check: Shared vs standalone (detection).
+        baseline: Same for the baseline (the standalone model, or the stock governor with ``against="stock"``).
+        check: Shared vs the baseline (detection).
         action: ``none`` | ``fixed`` | ``unresolved``.
         finetuned: Metrics of the fine-tuned policy (flagged tasks only).
-        recheck: Fine-tuned vs standalone.
+        recheck: Fine-tuned vs the baseline.
         kept: ``shared`` or ``finetuned``.
         new_model: Model id that drives the task in the guarded checkpoint.
     """
@@ -180,7 +188,7 @@ class TaskReport:
     task: str
     model: str
     shared: dict[str, Any]
-    standalone: dict[str, Any]
+    baseline: dict[str, Any]
     check: dict[str, Any]
     action: str = "none"
     finetuned: dict[str, Any] | None = None
@@ -237,6 +245,7 @@ def guard(
     qoe_tol: float = QOE_TOL,
     finetune_steps: int | None = None,
     progress: Callable[[str], None] | None = None,
+    against: str = "standalone",
 ) -> dict[str, Any]:
     """Run the negative-transfer guard on a checkpoint and write the guarded checkpoint and its report.
 
@@ -252,6 +261,8 @@ def guard(
         qoe_tol: See :func:`detect`.
         finetune_steps: Fine-tuning budget per flagged task (default: the model's per-task budget).
         progress: Called with a short status line before each phase.
+        against: ``standalone`` (negative transfer) or ``stock`` (the phone's stock governor stack), see the module
+            docstring.
 
     Returns:
         The report (also written to ``out/guard.json`` and ``out/guard.md``).
@@ -261,6 +272,8 @@ def guard(
     from metadvfs.meta.adapt import _finetune
     from metadvfs.tasks.task import make_task
 
+    if against not in AGAINST:
+        raise MetaDVFSError(f"--against: must be one of {', '.join(AGAINST)}, got {against!r}")
     if n_seeds < 2:
         raise MetaDVFSError(f"--seeds: must be >= 2 (the guard needs a standard error), got {n_seeds}")
     if not 1.0 <= seconds <= 3600.0:
@@ -275,7 +288,7 @@ def guard(
         raise MetaDVFSError(f"{out}: must differ from the model directory")
     if model.doc["algo"] != "ppo":
         raise MetaDVFSError(f"{model.path}: the guard fine-tunes with PPO; this checkpoint is {model.doc['algo']}")
-    if model.doc["mode"] == "standalone":
+    if model.doc["mode"] == "standalone" and against == "standalone":
         raise MetaDVFSError(f"{model.path}: a standalone model shares nothing; there is no transfer to guard")
     known = list(model.doc["tasks"])
     names = known if tasks is None else list(tasks)
@@ -293,13 +306,14 @@ def guard(
         if progress:
             progress(msg)
 
-    say("standalone baseline (reused or trained)")
     rows = [t for t in names for _ in seeds]
-    (standalone,) = resolve_learned_baselines(model, ["standalone"], names, rows)
+    if against == "standalone":
+        say("standalone baseline (reused or trained)")
+        (standalone,) = resolve_learned_baselines(model, ["standalone"], names, rows)
     say("validation rollouts")
     ref = run_stock(REFERENCE, names, seeds, seconds)
     shared_res = _validate(model, names, seeds, seconds)
-    base_res = run_driver(standalone, names, seeds, seconds)
+    base_res = run_driver(standalone, names, seeds, seconds) if against == "standalone" else ref
     ns = len(seeds)
     budget = int(finetune_steps or per_task_budget(model))
     reports: list[TaskReport] = []
@@ -335,7 +349,7 @@ def guard(
             new_id = mid if t in single else task_model_id(t)
             new_weights[t] = (new_id, sd, use_meta)
             rep.new_model = new_id
-    report = _report(model, out, names, seeds, seconds, budget, tol, reports, REFERENCE)
+    report = _report(model, out, names, seeds, seconds, budget, tol, reports, REFERENCE, against)
     from metadvfs.io import write_text_atomic
 
     out.mkdir(parents=True, exist_ok=True)
@@ -426,6 +440,7 @@ def _report(
     tol: dict[str, float],
     reports: Sequence[TaskReport],
     reference: str,
+    against: str,
 ) -> dict[str, Any]:
     flagged = [r.task for r in reports if r.check["flagged"]]
     summary = {
@@ -442,11 +457,12 @@ def _report(
         "seeds": list(seeds),
         "seconds": seconds,
         "reference": reference,
+        "against": against,
         "finetune_steps": budget,
         "tolerance": tol,
         "criterion": (
             f"flag if mean paired ppr_norm diff < -max({tol['ppr_floor']}, {tol['k_stderr']}*stderr) "
-            f"or mean QoE diff < -{tol['qoe_tol']} (shared/fine-tuned minus standalone)"
+            f"or mean QoE diff < -{tol['qoe_tol']} (shared/fine-tuned minus {against})"
         ),
         "summary": summary,
         "tasks": [asdict(r) for r in reports],
@@ -456,8 +472,10 @@ def _report(
 def to_markdown(report: dict[str, Any]) -> str:
     """Markdown summary of a guard report."""
     s = report["summary"]
+    against = report.get("against", "standalone")  # reports written before --against compared with standalone
+    title = "Negative-transfer guard" if against == "standalone" else "Guard against the stock governor"
     lines = [
-        f"# Negative-transfer guard: {report['model']}",
+        f"# {title}: {report['model']}",
         "",
         f"Validation seeds {report['seeds']}, {report['seconds']:g} s episodes; "
         f"{report.get('reference', 'schedutil')} on the same seeds is the PPR reference. "  # older reports: schedutil
@@ -466,17 +484,18 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"**{s['flagged']} of {s['tasks']} tasks flagged; {s['fixed']} fixed by task-specific fine-tuning, "
         f"{s['unresolved']} unresolved; task-specific models in the guarded checkpoint: {s['task_models_added']}.**",
         "",
-        "| task | model | shared PPR / QoE | standalone PPR / QoE | Δppr (tol) | ΔQoE | flag | action | "
+        f"| task | model | shared PPR / QoE | {against} PPR / QoE | Δppr (tol) | ΔQoE | flag | action | "
         "fine-tuned PPR / QoE | kept → model |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["tasks"]:
         c = r["check"]
         ft = r["finetuned"]
+        b = r.get("baseline", r.get("standalone"))  # the key was "standalone" before --against
         ftc = f"{ft['ppr_norm']:.3f} / {ft['qoe']:.3f}" if ft else "-"
         lines.append(
             f"| {r['task']} | {r['model']} | {r['shared']['ppr_norm']:.3f} / {r['shared']['qoe']:.3f} | "
-            f"{r['standalone']['ppr_norm']:.3f} / {r['standalone']['qoe']:.3f} | {c['ppr_diff']:+.4f} "
+            f"{b['ppr_norm']:.3f} / {b['qoe']:.3f} | {c['ppr_diff']:+.4f} "
             f"({c['ppr_tol']:.4f}) | {c['qoe_diff']:+.4f} | {'yes' if c['flagged'] else 'no'} | {r['action']} | "
             f"{ftc} | {r['kept']} → {r['new_model']} |"
         )

@@ -125,6 +125,7 @@ def guard_scaled(
     seed: int,
     storage: str | None,
     ray: str | None,
+    against: str = "standalone",
 ) -> dict[str, Any]:
     """Run the guard as one unit (retried and resumed on a killed worker); output in the storage root."""
     from metadvfs.scale.runner import Unit, make_runner
@@ -144,6 +145,7 @@ def guard_scaled(
             "seeds": seeds,
             "seconds": seconds,
             "seed": seed,
+            "against": against,
         },
     )
     (rep,) = runner.run([unit], _progress)

@@ -134,21 +134,30 @@ def eval_shard(
     return metrics
 
 
-def guard_unit(model: str, dest: str, tasks: list[str] | None, seeds: int, seconds: float, seed: int) -> dict[str, Any]:
-    """Run the negative-transfer guard (:func:`metadvfs.meta.guard.guard`) as one unit.
+def guard_unit(
+    model: str,
+    dest: str,
+    tasks: list[str] | None,
+    seeds: int,
+    seconds: float,
+    seed: int,
+    against: str = "standalone",
+) -> dict[str, Any]:
+    """Run the guard (:func:`metadvfs.meta.guard.guard`, against standalone or stock) as one unit.
 
-    A finished guard (``dest/guard.json``) is reused. The standalone baseline it trains resumes from its
-    ``.partial/train_state`` checkpoint after a kill; a guarded checkpoint left half-written is removed.
+    A finished guard (``dest/guard.json``) against the same baseline is reused. The standalone baseline it trains
+    resumes from its ``.partial/train_state`` checkpoint after a kill; a guarded checkpoint left half-written is
+    removed.
     """
     from metadvfs.meta.guard import guard
 
     d = Path(dest)
     done = read_json(d / "guard.json")
-    if done is not None and (d / "model.json").is_file():
+    if done is not None and (d / "model.json").is_file() and done.get("against", "standalone") == against:
         return dict(done)
     if d.exists():
         shutil.rmtree(d)
-    return guard(model, d, tasks, seeds, seconds, seed)
+    return guard(model, d, tasks, seeds, seconds, seed, against=against)
 
 
 def baseline_unit(model: str, name: str, task: str | None, dest: str) -> dict[str, Any]:

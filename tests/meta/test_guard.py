@@ -210,3 +210,41 @@ def test_standalone_model_or_busy_out_is_an_error(tiny_model: Path, tmp_path: Pa
     (busy / "x").write_text("x")
     with pytest.raises(MetaDVFSError, match="not empty"):
         guard(tiny_model, busy)
+
+
+def test_guard_against_stock_compares_with_the_stock_governor_and_trains_no_baseline(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    from metadvfs.learn.evaluate import REFERENCE, ModelDriver, run_driver, run_stock
+
+    d = tmp_path / "m"
+    shutil.copytree(tiny_model, d, ignore=shutil.ignore_patterns("baselines", "tb", "eval"))
+    task, seeds = "pixel3:tiktok", [20000, 20001]
+    rep = guard(d, tmp_path / "out", tasks=[task], n_seeds=2, seconds=2.0, against="stock", finetune_steps=128)
+    assert rep["against"] == "stock" and not (d / "baselines").exists()  # nothing trained for the baseline
+    (r,) = rep["tasks"]
+    assert r["baseline"]["ppr_norm_seeds"] == [1.0, 1.0]
+    stock = run_stock(REFERENCE, [task], seeds, 2.0)
+    assert r["baseline"]["qoe_seeds"] == pytest.approx([s["qoe"] for s in stock])
+    own = run_driver(ModelDriver(load_checkpoint(d), [task] * 2, "m"), [task], seeds, 2.0)
+    diff = np.mean([o["ppr"] / s["ppr"] for o, s in zip(own, stock, strict=True)]) - 1.0
+    assert r["check"]["ppr_diff"] == pytest.approx(diff)
+    assert r["check"]["flagged"] == (r["action"] != "none")
+    md = (tmp_path / "out" / "guard.md").read_text()
+    assert md.startswith("# Guard against the stock governor") and "| stock PPR / QoE |" in md
+    assert "minus stock" in rep["criterion"]
+    with pytest.raises(MetaDVFSError, match="--against: must be one of standalone, stock"):
+        guard(d, tmp_path / "o2", against="schedutil")
+
+
+def test_reports_written_before_against_still_render(tiny_model: Path, tmp_path: Path) -> None:
+    from metadvfs.meta.guard import to_markdown
+
+    d = _model_with_baseline(tiny_model, tmp_path)
+    rep = guard(d, tmp_path / "out", tasks=["pixel3:tiktok"], n_seeds=2, seconds=2.0)
+    old = {k: v for k, v in rep.items() if k != "against"}
+    old["tasks"] = [
+        {**{k: v for k, v in t.items() if k != "baseline"}, "standalone": t["baseline"]} for t in rep["tasks"]
+    ]
+    assert to_markdown(old) == to_markdown(rep)
+    assert to_markdown(rep).startswith("# Negative-transfer guard") and "| standalone PPR / QoE |" in to_markdown(rep)
