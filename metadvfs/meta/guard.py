@@ -360,6 +360,17 @@ def guard(
     return report
 
 
+def source_name(path: Path) -> str:
+    """How a guarded checkpoint names its source: a shipped model by its name, any other by its directory.
+
+    The package's path differs on every machine, so a shipped source (``default``) is recorded by name.
+    """
+    from metadvfs.paths import PACKAGE_DIR
+
+    p = Path(path).resolve()
+    return p.name if p.parent == (PACKAGE_DIR / "models").resolve() else str(path)
+
+
 def write_guarded_checkpoint(
     model: LoadedModel,
     out: Path,
@@ -423,7 +434,7 @@ def write_guarded_checkpoint(
     for m in doc["models"]:
         if m["id"] not in fresh:
             shutil.copy2(model.path / m["file"], out / m["file"])
-    doc["guarded_from"] = str(model.path)
+    doc["guarded_from"] = source_name(model.path)
     if info is not None:
         doc.setdefault("train", {})["guard"] = info
     write_text_atomic(out / "model.json", json.dumps(doc, indent=1))

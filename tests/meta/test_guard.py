@@ -248,3 +248,11 @@ def test_reports_written_before_against_still_render(tiny_model: Path, tmp_path:
     ]
     assert to_markdown(old) == to_markdown(rep)
     assert to_markdown(rep).startswith("# Negative-transfer guard") and "| standalone PPR / QoE |" in to_markdown(rep)
+
+
+def test_a_shipped_source_is_named_not_located(tiny_model: Path) -> None:
+    from metadvfs.learn.checkpoint import resolve_model_dir
+    from metadvfs.meta.guard import source_name
+
+    assert source_name(resolve_model_dir("default")) == "default"
+    assert source_name(tiny_model) == str(tiny_model)
