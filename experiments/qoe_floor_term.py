@@ -38,11 +38,13 @@ SEEDS = (10_000, 10_001, 10_002)
 SECONDS = 60.0
 MODELS = (
     ("default", "default"),
-    ("default, training seed 1", "runs/metadvfs-generated-margin-qoefloor-s1"),
-    ("default, training seed 2", "runs/metadvfs-generated-margin-qoefloor-s2"),
+    ("default, training seed 1", "runs/default-s1-guard-stock"),
+    ("default, training seed 2", "runs/default-s2-guard-stock"),
+    ("default before the guard against stock", "runs/metadvfs-generated-margin-qoefloor"),
     ("previous default (absolute actions, no floor term)", "runs/metadvfs-generated"),
 )
-"""(label, model): the shipped default, its other training seeds, and the model shipped before it."""
+"""(label, model): the shipped default (guarded against the stock governor), its other training seeds guarded the
+same way, the same seed-0 model before the guard, and the model shipped before that recipe."""
 
 
 def _rows(audit: Any, which: str) -> list[dict[str, float]]:
