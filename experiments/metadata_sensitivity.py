@@ -39,7 +39,8 @@ def candidates() -> list[tuple[str, str, list[str], str]]:
         ("shipped default (30 tasks + generated)", "default", all_task_names(), "shipped"),
         ("shipped default before the guard against stock (shared model only)",
          str(C.ROOT / "runs" / "metadvfs-generated-margin-qoefloor"), all_task_names(),
-         "metadvfs train --config configs/metadvfs-generated-margin-qoefloor.yaml --out runs/metadvfs-generated-margin-qoefloor"),
+         "metadvfs train --config configs/metadvfs-generated-margin-qoefloor.yaml "
+         "--out runs/metadvfs-generated-margin-qoefloor"),
         ("previous default (absolute actions, shipped until 2026-12-06)", str(C.ROOT / "runs" / "metadvfs-generated"),
          all_task_names(), "metadvfs train --config configs/metadvfs-generated.yaml --out runs/metadvfs-generated"),
     ]  # fmt: skip
