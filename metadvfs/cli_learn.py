@@ -384,7 +384,8 @@ def _print_reward_audit(audit: Any) -> None:
         console.print(
             f"note: on {len(lost)}/{len(audit.tasks)} task(s) the stock governor's choices earn more of this policy's "
             "own training reward than the policy does: it falls short of its own objective there (the reward already "
-            "prefers stock's choices; more training steps per task or a per-task fine-tune are the first things to try)"
+            "prefers stock's choices; more training steps per task, or a per-task fine-tune with "
+            "`metadvfs guard --against stock`, are the first things to try)"
         )
 
 
