@@ -14,6 +14,7 @@ import _report_src as R
 import _targets as T
 
 from metadvfs.errors import MetaDVFSError
+from metadvfs.learn.reward_audit import TOLERANCE  # when the stock governor "earns more" of a policy's reward
 from metadvfs.learn.sensitivity import FIXED_ENTROPY  # the convention `metadvfs inspect` notes per domain
 
 ADAPT_METHODS = ("context", "finetune", "meta", "joint", "incremental", "scratch")
@@ -592,7 +593,7 @@ def floor_term(src: R.Source) -> list[str]:
         means = [sum(cell(m, i, k) for i in range(len(tasks))) / len(tasks) for k in keys]
         under = sum(cell(m, i, "under_floor") for i in range(len(tasks))) / len(tasks)
         if m != "stock":
-            below[m] = [t for i, t in enumerate(tasks) if cell("stock", i, "reward") > cell(m, i, "reward") + 1e-4]
+            below[m] = [t for i, t in enumerate(tasks) if cell("stock", i, "reward") > cell(m, i, "reward") + TOLERANCE]
         rows.append([m, *(f"{v:.4f}" for v in means), f"{100 * under:.1f} %",
                      "-" if m == "stock" else f"{len(below[m])}/{len(tasks)}"])  # fmt: skip
     w = R.obj(src, "weights")

@@ -70,6 +70,7 @@ def main() -> None:
     names = all_task_names()
     weights = load_checkpoint("default").cfg.env.reward_weights
     res: dict[str, list[dict[str, float]]] = {}
+    stock_more: dict[str, list[str]] = {}
     missing = []
     for label, path in MODELS:
         full = path if path == "default" else str(C.ROOT / path)
@@ -81,17 +82,26 @@ def main() -> None:
         if "stock" not in res:
             res["stock"] = _rows(audit, "stock")  # the same episodes and weights for every model
         res[label] = _rows(audit, "policy")
+        stock_more[label] = audit.stock_earns_more()
     data: dict[str, Any] = {
         "seeds": list(SEEDS), "seconds": SECONDS, "tasks": names, "weights": {
             "qoe": weights.qoe, "ppr": weights.ppr, "qoe_floor": weights.qoe_floor,
             "qoe_floor_margin": weights.qoe_floor_margin}, "methods": res, "missing": missing,
     }  # fmt: skip
-    C.write_report(C.RESULTS / "qoe_floor_term", _markdown(names, res, weights, missing), data,
+    C.write_report(C.RESULTS / "qoe_floor_term", _markdown(names, res, stock_more, weights, missing), data,
                    time.perf_counter() - t0)  # fmt: skip
 
 
-def _markdown(names: list[str], res: dict[str, list[dict[str, float]]], w: Any, missing: list[str]) -> list[str]:
-    """The report."""
+def _markdown(
+    names: list[str],
+    res: dict[str, list[dict[str, float]]],
+    stock_more: dict[str, list[str]],
+    w: Any,
+    missing: list[str],
+) -> list[str]:
+    """The report (``stock_more``: each policy's :meth:`~metadvfs.learn.reward_audit.RewardAudit.stock_earns_more`)."""
+    from metadvfs.learn.reward_audit import TOLERANCE
+
     methods = list(res)
     md = [
         "# The QoE-floor reward term, task by task",
@@ -117,20 +127,17 @@ def _markdown(names: list[str], res: dict[str, list[dict[str, float]]], w: Any, 
     if "default" in res:
         others = [m for m in methods if m not in ("default", "stock") and not m.startswith("default,")]
         for o in others:
-            better = [i for i in range(len(names)) if res[o][i]["reward"] > res["default"][i]["reward"] + 1e-4]
+            better = [i for i in range(len(names)) if res[o][i]["reward"] > res["default"][i]["reward"] + TOLERANCE]
             md += [
                 "",
                 f"Tasks where *{o}* earns more of the default's own reward than the default: "
                 f"{len(better)}/{len(names)}" + (": " + ", ".join(names[i] for i in better) if better else "") + ".",
             ]
-        for m in methods:
-            if m == "stock":
-                continue
-            below = [i for i in range(len(names)) if res["stock"][i]["reward"] > res[m][i]["reward"] + 1e-4]
+        for m, below in stock_more.items():
             md += [
                 "",
                 f"Tasks where the stock governor earns more of this reward than *{m}*: {len(below)}/{len(names)}"
-                + (": " + ", ".join(names[i] for i in below) if below else "")
+                + (": " + ", ".join(below) if below else "")
                 + ".",
             ]
         md += ["", "## Per task", ""]

@@ -8,6 +8,7 @@ and the reward's optional QoE floor compares against its QoE, :class:`~metadvfs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,37 @@ REFERENCE_GOVERNOR = "schedutil"
 """Governor of the reward's ``PPR_ref``."""
 _CACHE: dict[tuple[int, str, str | None, int, float, str], tuple[float, float]] = {}
 """(PPR frames/J, mean QoE) per (device, app, trace, decision ticks, tick, governor)."""
+
+
+def sum_per_decision(a: np.ndarray, decision_ticks: int, steps: int) -> np.ndarray:
+    """Sum a replay's per-tick array (ticks, N, ...) over each decision step of ``decision_ticks`` ticks.
+
+    Returns:
+        (steps, N, ...); ticks after the last whole step are dropped.
+    """
+    a = np.asarray(a, dtype=float)
+    return a[: steps * decision_ticks].reshape(steps, decision_ticks, *a.shape[1:]).sum(axis=1)
+
+
+def per_decision(tl: Any, decision_ticks: int, target_fps: np.ndarray) -> dict[str, np.ndarray]:
+    """A replay's per-decision-step QoE and PPR, as the environment computes them for its reward.
+
+    Args:
+        tl: A :class:`~metadvfs.sim.replay.Timeline`.
+        decision_ticks: Ticks per decision step.
+        target_fps: (N,) target frame rate per environment.
+
+    Returns:
+        ``qoe``, ``ppr`` (frames/J), ``frames_req`` and ``power_total_mw`` (the step's mean), each (steps, N).
+    """
+    steps = tl.energy_mj.shape[0] // decision_ticks
+    req = sum_per_decision(tl.frames_req, decision_ticks, steps)
+    pres = sum_per_decision(tl.frames_presented, decision_ticks, steps)
+    jank = sum_per_decision(tl.frames_janky, decision_ticks, steps)
+    power = sum_per_decision(tl.power_total_mw, decision_ticks, steps) / decision_ticks
+    qoe = step_qoe(req, pres, jank)
+    return {"qoe": qoe, "ppr": step_ppr(qoe, np.asarray(target_fps)[None, :], power), "frames_req": req,
+            "power_total_mw": power}  # fmt: skip
 
 
 def _key(t: Task, decision_ticks: int, tick_s: float, governor: str) -> tuple[int, str, str | None, int, float, str]:
@@ -87,17 +119,10 @@ def _fill(tasks: Sequence[Task], decision_ticks: int, tick_s: float, governor: s
             if ts is not None:
                 secs = min(secs, ts)
         tl = replay(todo, make_governor(governor), secs, REFERENCE_SEED, tick_s)
-        steps = tl.energy_mj.shape[0] // decision_ticks
-        cut = steps * decision_ticks
-
-        def agg(a: np.ndarray) -> np.ndarray:
-            return a[:cut].reshape(steps, decision_ticks, -1).sum(axis=1)
-
-        req, pres, jank = agg(tl.frames_req), agg(tl.frames_presented), agg(tl.frames_janky)
-        power = agg(tl.power_total_mw) / decision_ticks
-        qoe = step_qoe(req, pres, jank)
         fps_t = np.array([t.target_fps for t in todo])[None, :]
-        ppr = step_ppr(qoe, fps_t, power).mean(axis=0)
+        d = per_decision(tl, decision_ticks, fps_t[0])
+        qoe, req, power = d["qoe"], d["frames_req"], d["power_total_mw"]
+        ppr = d["ppr"].mean(axis=0)
         # a reference that presents no frame on time (a GPU too slow for the app's target: every frame late) would
         # make PPR / PPR_ref undefined; floor it at the resolution of the measurement, the PPR of one on-time frame
         # among all the frames the reference run requested

@@ -153,8 +153,8 @@ def reward_audit(
     Raises:
         MetaDVFSError: No tasks or seeds, or ``seconds`` shorter than one decision.
     """
-    from metadvfs.core.reward import compute_reward, step_ppr, step_qoe
-    from metadvfs.environment.reference import reference_ppr, reference_qoe
+    from metadvfs.core.reward import compute_reward
+    from metadvfs.environment.reference import per_decision, reference_ppr, reference_qoe, sum_per_decision
     from metadvfs.environment.vec_env import BatchedDVFSVecEnv
     from metadvfs.governors.registry import make_governor
     from metadvfs.learn.evaluate import ModelDriver
@@ -195,19 +195,15 @@ def reward_audit(
 
     tl = replay(rows, make_governor("stock"), steps * dt, row_seeds, tick_s)
     cut = steps * ticks
-
-    def agg(a: np.ndarray) -> np.ndarray:
-        return np.asarray(a, dtype=float)[:cut].reshape(steps, ticks, *np.shape(a)[1:]).sum(axis=1)
-
-    qoe = step_qoe(agg(tl.frames_req), agg(tl.frames_presented), agg(tl.frames_janky))
-    ppr = step_ppr(qoe, np.array([t.target_fps for t in rows])[None, :], agg(tl.power_total_mw) / ticks)
+    d = per_decision(tl, ticks, np.array([t.target_fps for t in rows]))
+    qoe, ppr = d["qoe"], d["ppr"]
     ppr_ref = reference_ppr(rows, ticks, tick_s)
     skin = np.array([t.device.thermal.skin_throttle_c for t in rows])
     temp = np.asarray(tl.temp_c)[ticks - 1 : cut : ticks, :, 1]  # at the end of each step, as the environment
     scored = [compute_reward(qoe[j], ppr[j], ppr_ref, temp[j], skin, w, qoe_ref) for j in range(steps)]
     stock_reward = np.stack([r for r, _ in scored])
     heat = np.stack([parts["thermal"] for _, parts in scored])
-    stock_freq = agg(tl.freq_mhz) / ticks
+    stock_freq = sum_per_decision(tl.freq_mhz, ticks, steps) / ticks
     mask = np.array([tm[n].device.domain_mask for n in names], dtype=float)
     return RewardAudit(
         tasks=names,
