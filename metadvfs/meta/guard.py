@@ -270,6 +270,7 @@ def guard(
     from metadvfs.learn.baseline_models import per_task_budget, resolve_learned_baselines
     from metadvfs.learn.evaluate import REFERENCE, run_driver, run_stock
     from metadvfs.meta.adapt import _finetune
+    from metadvfs.tasks.generator import is_generated_task
     from metadvfs.tasks.task import make_task
 
     if against not in AGAINST:
@@ -294,7 +295,13 @@ def guard(
     names = known if tasks is None else list(tasks)
     for t in names:
         if t not in known:
-            raise MetaDVFSError(f"--tasks: {t} is not a training task of {model.path} (its tasks: {', '.join(known)})")
+            real = [k for k in known if not is_generated_task(k)]
+            gen = len(known) - len(real)
+            raise MetaDVFSError(
+                f"--tasks: {t} is not a training task of {model.path} (its tasks: {', '.join(real)}"
+                + (f", and {gen} generated tasks" if gen else "")
+                + "); a new phone or app is adapted with `metadvfs adapt`, not guarded"
+            )
     seeds = [VALIDATION_SEED_BASE + i for i in range(n_seeds)]
     tol = {"ppr_floor": ppr_floor, "k_stderr": k_stderr, "qoe_tol": qoe_tol}
     tmap = {t: make_task(*t.split(":", 1)) for t in names}
