@@ -368,14 +368,20 @@ def guard(
 
 
 def source_name(path: Path) -> str:
-    """How a guarded checkpoint names its source: a shipped model by its name, any other by its directory.
+    """How a guard names a checkpoint in its records: a shipped model by its name, any other by its directory.
 
-    The package's path differs on every machine, so a shipped source (``default``) is recorded by name.
+    The package's path differs on every machine, so a shipped source (``default``) is recorded by name, and a
+    directory under the working directory relative to it (``runs/x``, not ``/home/me/proj/runs/x``).
     """
     from metadvfs.paths import PACKAGE_DIR
 
     p = Path(path).resolve()
-    return p.name if p.parent == (PACKAGE_DIR / "models").resolve() else str(path)
+    if p.parent == (PACKAGE_DIR / "models").resolve():
+        return p.name
+    try:
+        return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def write_guarded_checkpoint(
@@ -470,8 +476,8 @@ def _report(
         "flagged_tasks": flagged,
     }
     return {
-        "model": str(model.path),
-        "guarded_model": str(out),
+        "model": source_name(model.path),
+        "guarded_model": source_name(out),
         "seeds": list(seeds),
         "seconds": seconds,
         "reference": reference,

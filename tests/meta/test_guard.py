@@ -255,4 +255,14 @@ def test_a_shipped_source_is_named_not_located(tiny_model: Path) -> None:
     from metadvfs.meta.guard import source_name
 
     assert source_name(resolve_model_dir("default")) == "default"
-    assert source_name(tiny_model) == str(tiny_model)
+    assert source_name(tiny_model) == str(tiny_model)  # outside the working directory: as given
+
+
+def test_a_source_under_the_working_directory_is_recorded_relative(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metadvfs.meta.guard import source_name
+
+    monkeypatch.chdir(tiny_model.parent)
+    assert source_name(tiny_model) == tiny_model.name
+    assert source_name(tiny_model / "sub") == f"{tiny_model.name}/sub"
