@@ -14,15 +14,17 @@ class MetaDVFSError(ValueError):
     exit_code: int = 2
 
 
-def unknown_name(kind: str, name: str, known: list[str] | tuple[str, ...]) -> MetaDVFSError:
+def unknown_name(kind: str, name: str, known: list[str] | tuple[str, ...], alternative: str = "") -> MetaDVFSError:
     """Build the standard "unknown X" error.
 
     Args:
         kind: What was looked up, e.g. ``"device"``.
         name: The name the user gave.
         known: The valid names.
+        alternative: What else is accepted besides the names (e.g. ``"a profile file (myphone.yaml)"``).
 
     Returns:
-        An error whose message lists the valid names.
+        An error whose message lists the valid names (and the alternative).
     """
-    return MetaDVFSError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")
+    tail = f", or {alternative}" if alternative else ""
+    return MetaDVFSError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}{tail}")

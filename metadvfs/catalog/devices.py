@@ -494,7 +494,7 @@ def _resolve(name_or_path: str | Path) -> Path:
             path = root / f"{candidate}{suffix}"
             if path.is_file():
                 return path.resolve()
-    raise unknown_name("device", name, known)
+    raise unknown_name("device", name, known, "a device profile file (myphone.yaml; format in devices/README.md)")
 
 
 @functools.lru_cache(maxsize=64)

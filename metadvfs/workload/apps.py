@@ -238,7 +238,7 @@ def _resolve(name_or_path: str | Path) -> Path:
     if not looks_like_path:
         known = list_apps()
         if text not in known:
-            raise unknown_name("app", text, known)
+            raise unknown_name("app", text, known, "an app profile file (mygame.yaml; format in envs/README.md)")
         return apps_dir() / f"{text}.yaml"
     path = Path(text).expanduser()
     if path.suffix.lower() not in APP_SUFFIXES:
