@@ -346,6 +346,7 @@ def test_unknown_name_lists_known_devices():
     assert "pixel99" in msg and "\n" not in msg
     for name in SHIPPED:
         assert name in msg
+    assert "or a device profile file" in msg and "devices/README.md" in msg
 
 
 def test_missing_file_is_one_line(tmp_path):

@@ -67,8 +67,9 @@ def test_load_by_path_and_json(tmp_path: Path) -> None:
 
 
 def test_unknown_app_lists_known() -> None:
-    with pytest.raises(MetaDVFSError, match=r"unknown app 'nope'; choose one of: 3dmark, bilibili"):
+    with pytest.raises(MetaDVFSError, match=r"unknown app 'nope'; choose one of: 3dmark, bilibili") as info:
         load_app("nope")
+    assert str(info.value).endswith("or an app profile file (mygame.yaml; format in envs/README.md)")
 
 
 def _write_app(tmp_path: Path, mutate) -> Path:
