@@ -425,6 +425,22 @@ def _method_rows(a: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def runs_cost_sentence(runs: list[dict[str, Any]], wall: float) -> str:
+    """What the adaptation runs cost, from each run's own ``wall_s``, next to this invocation's wall time.
+
+    Run reports (and models) made by an earlier invocation are reused from the work directory, so a run that
+    pools folds adapted before takes seconds; the sum of the runs' own wall times says what they cost.
+    """
+    own = [float(r["wall_s"]) for r in runs if isinstance(r.get("wall_s"), int | float)]
+    if not own:
+        return f"This invocation: {wall / 60:.1f} min wall."
+    return (
+        f"Adaptation runs: {len(own)} of {len(runs)} record their own wall time, {sum(own) / 3600:.1f} h in all "
+        f"(median {float(np.median(own)):.0f} s per run, all methods); this invocation took {wall / 60:.1f} min "
+        "wall, reusing the models and run reports already in the work directory (*Source models*: `reused`)."
+    )
+
+
 def report(
     folds: list[dict[str, Any]], s: dict[str, Any], seeds: list[int], train_seeds: list[int], wall: float, out: Path
 ) -> None:
@@ -473,6 +489,8 @@ def report(
         "reference's (a standalone model trained on the held-out task with the per-task budget) and QoE >= "
         "reference - 0.01 (*vs oracle*: 95 % of the oracle's PPR, QoE >= stock - 0.01). Runs that never get there "
         "count at the budget (*reached* says how many did).",
+        "",
+        runs_cost_sentence(runs, wall),
         "",
     ]
     spread = f"spread over {n_ts} training seeds (zero-shot PPR / QoE / min to 95 % ref)"

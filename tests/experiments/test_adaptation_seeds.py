@@ -118,6 +118,11 @@ def test_adaptation_two_training_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert (f0 / "shared" / "model.json").stat().st_mtime_ns == stamp
     assert [_numbers(r) for r in one["runs"]] == [_numbers(two["runs"][0])]
     assert one["aggregate"]["all"]["meta"]["zero_shot_ppr_norm_train_seed_std"] is None
+    own = two["runs"][0]["wall_s"]  # the reused run's own cost is reported, not this invocation's seconds
+    assert (
+        f"Adaptation runs: 1 of 1 record their own wall time, {own / 3600:.1f} h"
+        in (tmp_path / "one" / "results.md").read_text()
+    )
 
     # the script before --train-seeds, on a fresh work directory: the same models and numbers as --train-seeds 1
     src = subprocess.run(["git", "show", f"{SINGLE_SEED_COMMIT}:experiments/adaptation.py"], cwd=ROOT,
@@ -134,6 +139,14 @@ def test_adaptation_two_training_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert [_numbers(r) for r in old["runs"]] == [_numbers(r) for r in one["runs"]]
     w = _shared_weights(tmp_path / "old-work" / "device-pixel6")
     assert len(w) == len(a) and all(th.equal(x, y) for x, y in zip(w, a, strict=True))
+
+
+def test_runs_cost_sentence_sums_the_runs_own_wall_times() -> None:
+    runs = [{"wall_s": 100.0}, {"wall_s": 3500.0}, {}]
+    msg = A.runs_cost_sentence(runs, 1.2)
+    assert msg.startswith("Adaptation runs: 2 of 3 record their own wall time, 1.0 h in all (median 1800 s")
+    assert "this invocation took 0.0 min wall" in msg
+    assert A.runs_cost_sentence([{}], 90.0) == "This invocation: 1.5 min wall."
 
 
 @pytest.mark.ray
