@@ -446,6 +446,36 @@ def backbone(src: R.Source) -> list[str]:
             ]  # fmt: skip
 
 
+SHIPPED_CONFIG = "metadvfs/models/default/config.yaml"
+"""The shipped default's training config (its ``network`` section is what T6's rows are compared with)."""
+
+
+def backbone_vs_shipped(root: Path) -> list[str]:
+    """Whether T6's rows measure the shipped architecture: the backbone run's network settings (backbone aside)
+    against the shipped default's ``network`` section; nothing when either is not stored."""
+    import yaml
+
+    run, src, _ = pick(root, "backbone")
+    net = ((src.doc.get("settings") or {}).get("base") or {}).get("network") if src is not None else None
+    if not isinstance(net, dict) or not (root / SHIPPED_CONFIG).is_file():
+        return []  # no run, a file without its network settings, or no shipped model to compare with
+    ours = {k: v for k, v in net.items() if k != "backbone"}
+    try:
+        shipped = (yaml.safe_load((root / SHIPPED_CONFIG).read_text()) or {}).get("network") or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise MetaDVFSError(f"{SHIPPED_CONFIG}: cannot read the shipped network settings: {exc}") from None
+    same = ours == {k: v for k, v in shipped.items() if k != "backbone"}
+    verdict = (
+        f"the same network settings as the shipped default (`{SHIPPED_CONFIG}`, backbone `{shipped.get('backbone')}`), "
+        f"so its `{shipped.get('backbone')}` row measures the shipped network's size and latency (at the same "
+        "observation and metadata widths); T5's quality is this run's budget's."
+        if same
+        else f"other network settings than the shipped default (`{SHIPPED_CONFIG}`: {shipped}), so T6 is not the "
+        "shipped architecture's overhead."
+    )
+    return [f"The {run} backbone run uses {ours | {'backbone': '…'}}: {verdict}", ""]
+
+
 def _ppr_qoe(src: R.Source, *path: str | int) -> str:
     """``PPR / QoE`` of the ``{ppr_norm, qoe}`` object at ``path``."""
     return f"{R.fmt(R.num(src, *path, 'ppr_norm'))} / {R.fmt(R.num(src, *path, 'qoe'))}"
@@ -625,6 +655,7 @@ def experiment_sections(root: Path) -> list[str]:
     out += zero_shot_sections(root)
     out += section(root, "T4: negative transfer", "negative_transfer", negative_transfer)
     out += section(root, "T5/T6: backbones (quality, parameters, latency)", "backbone", backbone)
+    out += backbone_vs_shipped(root)
     out += ["## Supporting results (generalization)", ""]
     out += section(root, "CAVIA initialisation adapted by its context", "cavia", cavia, 3)
     out += section(root, "Generated training tasks, zero-shot on a held-out phone", "generated_zero_shot",

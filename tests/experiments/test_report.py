@@ -532,3 +532,19 @@ def test_floor_term_section_counts_the_tasks_where_stock_earns_more(tmp_path: Pa
     _write(tmp_path / rel, doc)
     with pytest.raises(MetaDVFSError, match="stock governor's row is missing"):
         report.build(tmp_path)
+
+
+def test_backbone_note_compares_the_run_network_with_the_shipped_one(root: Path) -> None:
+    assert "backbone run uses" not in report.build(root)  # no network settings in the file, no shipped config
+    net = {"backbone": "cfc", "units": 32, "head": [64]}
+    cfg = root / "metadvfs/models/default/config.yaml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("network: {backbone: cfc, units: 32, head: [64]}\n")
+    _write(
+        root / "experiments/results/backbone/quick/results.json",
+        {**_backbone(), "settings": {"base": {"network": net}}},
+    )
+    text = report.build(root)
+    assert "the same network settings as the shipped default" in text and "its `cfc` row measures" in text
+    cfg.write_text("network: {backbone: cfc, units: 64, head: [64]}\n")
+    assert "so T6 is not the shipped architecture's overhead" in report.build(root)
