@@ -119,14 +119,14 @@ def _fill(tasks: Sequence[Task], decision_ticks: int, tick_s: float, governor: s
             if ts is not None:
                 secs = min(secs, ts)
         tl = replay(todo, make_governor(governor), secs, REFERENCE_SEED, tick_s)
-        fps_t = np.array([t.target_fps for t in todo])[None, :]
-        d = per_decision(tl, decision_ticks, fps_t[0])
+        fps = np.array([t.target_fps for t in todo])
+        d = per_decision(tl, decision_ticks, fps)
         qoe, req, power = d["qoe"], d["frames_req"], d["power_total_mw"]
         ppr = d["ppr"].mean(axis=0)
         # a reference that presents no frame on time (a GPU too slow for the app's target: every frame late) would
         # make PPR / PPR_ref undefined; floor it at the resolution of the measurement, the PPR of one on-time frame
         # among all the frames the reference run requested
-        one_frame = step_ppr(1.0 / np.maximum(req.sum(axis=0), 1.0), fps_t[0], power.mean(axis=0))
+        one_frame = step_ppr(1.0 / np.maximum(req.sum(axis=0), 1.0), fps, power.mean(axis=0))
         ppr = np.maximum(ppr, one_frame)
         for t, v, q in zip(todo, ppr, qoe.mean(axis=0), strict=True):
             _CACHE[_key(t, decision_ticks, tick_s, governor)] = (float(v), float(q))
