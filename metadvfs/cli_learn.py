@@ -11,6 +11,7 @@ from rich.table import Table
 
 from metadvfs.cli_common import extrapolation_note, handle_errors, note_extrapolation, print_json
 from metadvfs.errors import MetaDVFSError
+from metadvfs.paths import is_shipped_model
 
 console = Console(stderr=True)
 out_console = Console(width=None if Console().is_terminal else 160)
@@ -192,7 +193,9 @@ def evaluate_cmd(
     seconds: float = typer.Option(
         None, "--seconds", help="Episode length, s (default 60, or the longest duration_s of the named scenarios)."
     ),
-    out: Path | None = typer.Option(None, "--out", help="Report directory (default <model>/eval)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Report directory (default <model>/eval; runs/<name>-eval for a shipped model)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (tasks + summary)."),
     ray: str | None = typer.Option(None, "--ray", help="Run shards on Ray: auto | local[:N] | HOST:PORT."),
     storage: str | None = typer.Option(None, "--storage", help="Shared storage root for shards (default runs/scale)."),
@@ -268,7 +271,7 @@ def evaluate_cmd(
                 drivers, stock, names, seeds, seconds, progress=lambda n: st.update(f"evaluating {n}"),
                 reference=reference, groups=groups,
             )  # fmt: skip
-        dest = out or m.path / "eval"
+        dest = out or (Path("runs") / f"{m.path.name}-eval" if is_shipped_model(m.path) else m.path / "eval")
     paths = write_reports(res, dest, focus="metadvfs", provenance=run.fields())
     if json_out:
         print_json({"tasks": res.rows(), "summary": res.summary("metadvfs"), "extrapolated": extrapolated})
@@ -526,7 +529,9 @@ def guard_cmd(
     tasks: str = typer.Option("model", "--tasks", help="model (all the model's tasks) | DEVICE:APP,..."),
     seeds: int = typer.Option(5, "--seeds", help="Validation seeds per task (>= 2; seeds 20000+i)."),
     seconds: float = typer.Option(60.0, "--seconds", help="Validation episode length, s."),
-    out: Path | None = typer.Option(None, "--out", help="Guarded checkpoint directory (default <model>-guarded)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Guarded checkpoint directory (default <model>-guarded; runs/<name>-guarded if shipped)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the fine-tuning runs."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
     ray: str | None = typer.Option(None, "--ray", help="Run the guard as a Ray unit: auto | local[:N] | HOST:PORT."),
@@ -554,7 +559,7 @@ def guard_cmd(
             out_console.print(to_markdown(rep))
         return
     dest = out or src.parent / f"{src.name}-guarded"
-    if out is None and not os.access(src.parent, os.W_OK):
+    if out is None and (is_shipped_model(src) or not os.access(src.parent, os.W_OK)):
         dest = Path("runs") / f"{src.name}-guarded"
     with console.status("guard") as st:
         rep = guard(

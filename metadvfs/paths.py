@@ -31,3 +31,12 @@ def data_dir(kind: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"data directory {kind!r} not found next to {PACKAGE_DIR}")
+
+
+def is_shipped_model(path: Path) -> bool:
+    """Whether a checkpoint directory is one of the models shipped inside the package (``metadvfs/models/<name>``).
+
+    Commands never write their reports into a shipped model's directory: in an installed package it is
+    site-packages, and in a checkout it is tracked source.
+    """
+    return Path(path).resolve().parent == (PACKAGE_DIR / "models").resolve()

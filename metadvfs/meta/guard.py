@@ -373,10 +373,10 @@ def source_name(path: Path) -> str:
     The package's path differs on every machine, so a shipped source (``default``) is recorded by name, and a
     directory under the working directory relative to it (``runs/x``, not ``/home/me/proj/runs/x``).
     """
-    from metadvfs.paths import PACKAGE_DIR
+    from metadvfs.paths import is_shipped_model
 
     p = Path(path).resolve()
-    if p.parent == (PACKAGE_DIR / "models").resolve():
+    if is_shipped_model(p):
         return p.name
     try:
         return str(p.relative_to(Path.cwd().resolve()))

@@ -272,3 +272,19 @@ def test_summary_std_is_over_evaluation_seeds_of_the_task_mean() -> None:
     }
     s = EvalResult(["d:a", "d:b"], [1, 2], 5.0, raw).summary()["methods"]["m"]
     assert s["mean_qoe"] == pytest.approx(0.7) and s["std_qoe"] == pytest.approx(0.1)
+
+
+def test_evaluate_of_a_shipped_model_writes_under_the_working_directory(tmp_path: Path, monkeypatch) -> None:
+    from metadvfs.paths import PACKAGE_DIR, is_shipped_model
+
+    shipped = PACKAGE_DIR / "models" / "default"
+    if not (shipped / "model.json").is_file():
+        pytest.skip("the shipped default model is absent")
+    assert is_shipped_model(shipped) and not is_shipped_model(tmp_path)
+    before = sorted(p.name for p in shipped.iterdir())
+    monkeypatch.chdir(tmp_path)
+    r = _run("evaluate", "--model", "default", "--tasks", "pixel3:tiktok", "--baselines", "stock", "--seeds", "1",
+             "--seconds", "2")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "runs" / "default-eval" / "summary.json").is_file()
+    assert sorted(p.name for p in shipped.iterdir()) == before
