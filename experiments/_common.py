@@ -119,18 +119,54 @@ def make_config(
     return config_from_dict(d, name)
 
 
-def prepare_work(work: Path, spec: dict[str, Any]) -> None:
-    """Create the work directory; wipe it first if it was made with other settings."""
+def prepare_work(work: Path, spec: dict[str, Any], fresh: bool = False) -> None:
+    """Create the work directory, or reuse it if it was made with the same settings (``spec.json``).
+
+    A work directory made with other settings holds hours of trained models, so it is never wiped silently: that
+    is a one-line error naming the first differing settings, unless ``fresh`` (``--fresh``) asks to start afresh.
+    """
     f = work / "spec.json"
     if work.exists():
         old = json.loads(f.read_text()) if f.is_file() else None
         if old != spec:
             if old is None and any(work.iterdir()):
-                raise SystemExit(f"error: {work} exists and is not an experiment work directory; pass another --work")
+                fail(f"{work} exists and is not an experiment work directory; pass another --work")
+            if old is not None and not fresh:
+                fail(
+                    f"{work} was made with other settings ({spec_difference(old, spec)}); rerun with the same "
+                    "settings to reuse its models, pass another --work, or --fresh to delete it and start afresh"
+                )
             log(f"work directory {work}: other settings, starting afresh")
             shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     f.write_text(json.dumps(spec, indent=1))
+
+
+def spec_difference(old: dict[str, Any], new: dict[str, Any], limit: int = 3) -> str:
+    """The first ``limit`` settings that differ between two specs, as ``key: old -> new`` (dotted keys)."""
+
+    def flat(d: Any, prefix: str = "") -> dict[str, Any]:
+        if not isinstance(d, dict):
+            return {prefix: d}
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+
+    a, b = flat(old), flat(new)
+    diff = [f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}" for k in sorted(a.keys() | b.keys())
+            if a.get(k) != b.get(k)]  # fmt: skip
+    more = f", and {len(diff) - limit} more" if len(diff) > limit else ""
+    return "; ".join(diff[:limit]) + more
+
+
+def add_fresh_arg(ap: Any) -> None:
+    """``--fresh``: delete a work directory made with other settings instead of refusing to run."""
+    ap.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start afresh if the work directory was made with other settings (deletes its models)",
+    )
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

@@ -95,6 +95,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="models (default runs/experiments/action_modes-MODE)")
     C.add_seed_args(ap)
     C.add_scale_args(ap)
+    C.add_fresh_arg(ap)
     a = ap.parse_args()
     seeds = C.training_seeds(a.train_seeds)
     n = len(seeds)
@@ -111,7 +112,7 @@ def main() -> None:
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
     a.out = a.out or C.RESULTS / "action_modes" / setting
     work = a.work or C.ROOT / "runs" / "experiments" / f"action_modes-{setting}"
-    C.prepare_work(work, {k: v for k, v in s.items() if k != "modes"})
+    C.prepare_work(work, {k: v for k, v in s.items() if k != "modes"}, fresh=a.fresh)
     train_tasks, held = fold(s)
     modes = s["modes"]
     t0 = time.perf_counter()

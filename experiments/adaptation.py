@@ -650,6 +650,7 @@ def main() -> None:
     add_variant_args(ap)
     C.add_seed_args(ap, default=1)
     C.add_scale_args(ap)
+    C.add_fresh_arg(ap)
     a = ap.parse_args()
     train_seeds = C.training_seeds(a.train_seeds)
     C.limit_threads()
@@ -661,7 +662,7 @@ def main() -> None:
     subset = select_folds(s, a.folds)
     a.out = a.out or C.RESULTS / "adaptation" / (run + subset)
     work = a.work or C.ROOT / "runs" / "experiments" / f"adaptation2-{run}"
-    C.prepare_work(work, work_spec(s))  # the training seed is in the fold directories' names
+    C.prepare_work(work, work_spec(s), fresh=a.fresh)  # the training seed is in the fold directories' names
     seeds = [SEED_BASE + i for i in range(s["seeds"])]
     t0 = time.perf_counter()
     plans = [fold_plan(s, kind, value, work, sd) for kind, value in s["folds"] for sd in train_seeds]

@@ -96,6 +96,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="models (default runs/experiments/...)")
     C.add_seed_args(ap)
     C.add_scale_args(ap)
+    C.add_fresh_arg(ap)
     a = ap.parse_args()
     seeds = C.training_seeds(a.train_seeds)
     n = len(seeds)
@@ -106,7 +107,8 @@ def main() -> None:
     s["base"] = C.base_sections(mode)
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
     work = a.work or C.ROOT / "runs" / "experiments" / f"backbone-{mode}"
-    C.prepare_work(work, s)  # the training seed is in each model's directory name and config, not in the spec
+    # the training seed is in each model's directory name and config, not in the spec
+    C.prepare_work(work, s, fresh=a.fresh)
     names = parse_task_names(s["tasks"])
     t0 = time.perf_counter()
     units, jobs = C.seed_jobs(

@@ -211,6 +211,7 @@ def main() -> None:
     A.add_variant_args(ap)
     C.add_seed_args(ap, default=3)
     C.add_scale_args(ap)
+    C.add_fresh_arg(ap)
     a = ap.parse_args()
     train_seeds = C.training_seeds(a.train_seeds)
     if a.eval_seeds < 1:
@@ -224,7 +225,7 @@ def main() -> None:
     subset = A.select_folds(s, a.folds)
     out = a.out or C.RESULTS / "zero_shot" / (run + subset)
     work = a.work or C.ROOT / "runs" / "experiments" / f"adaptation2-{run}"
-    C.prepare_work(work, A.work_spec(s))
+    C.prepare_work(work, A.work_spec(s), fresh=a.fresh)
     t0 = time.perf_counter()
     plans = [A.fold_plan(s, kind, value, work, sd) for kind, value in s["folds"] for sd in train_seeds]
     train_shared(plans, a.ray)
