@@ -507,7 +507,21 @@ def write_report(dest: Path, md_lines: Sequence[str], data: dict[str, Any], wall
     ]
     write_text_atomic(dest / "results.md", "\n".join([*head, *md_lines]) + "\n")
     prov = RunRecord(command_line(), started_utc=utc_stamp(_STARTED), commit=_COMMIT).fields(wall_s)
-    write_text_atomic(dest / "results.json", json.dumps({**prov, **data}, indent=1, default=_json_default))
+    doc = repo_relative({**prov, **data})
+    write_text_atomic(dest / "results.json", json.dumps(doc, indent=1, default=_json_default))
+
+
+def repo_relative(obj: Any) -> Any:
+    """``obj`` with every string path under the repository root made relative to it (``runs/...``, not this
+    machine's ``/home/me/metadvfs/runs/...``): stored results name their models the same on every machine."""
+    prefix = str(ROOT) + "/"
+    if isinstance(obj, str):
+        return obj[len(prefix) :] if obj.startswith(prefix) else obj
+    if isinstance(obj, dict):
+        return {k: repo_relative(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [repo_relative(v) for v in obj]
+    return obj
 
 
 def _json_default(o: Any) -> Any:

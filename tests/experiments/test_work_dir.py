@@ -59,3 +59,10 @@ def test_every_experiment_script_offers_fresh() -> None:
         r = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{script}.py"), "--help"],
                            capture_output=True, text=True, check=True)  # fmt: skip
         assert "--fresh" in r.stdout, script
+
+
+def test_results_name_paths_under_the_repository_relative_to_it(tmp_path: Path) -> None:
+    inside = str(C.ROOT / "runs" / "experiments" / "x" / "shared")
+    C.write_report(tmp_path, ["# t"], {"runs": [{"model": inside, "other": "/elsewhere/m", "n": 3}]}, 1.0)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["runs"] == [{"model": "runs/experiments/x/shared", "other": "/elsewhere/m", "n": 3}]
