@@ -533,6 +533,9 @@ def guard_cmd(
         None, "--out", help="Guarded checkpoint directory (default <model>-guarded; runs/<name>-guarded if shipped)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the fine-tuning runs."),
+    steps: int | None = typer.Option(
+        None, "--steps", help="Fine-tuning budget per flagged task, decisions (default: the model's per-task budget)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
     ray: str | None = typer.Option(None, "--ray", help="Run the guard as a Ray unit: auto | local[:N] | HOST:PORT."),
     storage: str | None = typer.Option(None, "--storage", help="Shared storage root (default runs/scale)."),
@@ -552,7 +555,7 @@ def guard_cmd(
     if ray is not None or storage is not None:
         from metadvfs.scale.cli import guard_scaled
 
-        rep = guard_scaled(src, out, names, seeds, seconds, seed, storage, ray, against)
+        rep = guard_scaled(src, out, names, seeds, seconds, seed, storage, ray, against, steps)
         if json_out:
             print_json(rep)
         else:
@@ -563,8 +566,9 @@ def guard_cmd(
         dest = Path("runs") / f"{src.name}-guarded"
     with console.status("guard") as st:
         rep = guard(
-            src, dest, names, seeds, seconds, seed, progress=lambda m: st.update(f"guard: {m}"), against=against
-        )
+            src, dest, names, seeds, seconds, seed, finetune_steps=steps,
+            progress=lambda m: st.update(f"guard: {m}"), against=against,
+        )  # fmt: skip
     if json_out:
         print_json(rep)
         return

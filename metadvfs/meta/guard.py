@@ -280,7 +280,7 @@ def guard(
     if not 1.0 <= seconds <= 3600.0:
         raise MetaDVFSError(f"--seconds: must be in [1, 3600], got {seconds}")
     if finetune_steps is not None and finetune_steps <= 0:
-        raise MetaDVFSError(f"fine-tuning steps: must be > 0, got {finetune_steps}")
+        raise MetaDVFSError(f"--steps (fine-tuning budget): must be > 0, got {finetune_steps}")
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise MetaDVFSError(f"{out}: output directory is not empty")

@@ -126,6 +126,7 @@ def guard_scaled(
     storage: str | None,
     ray: str | None,
     against: str = "standalone",
+    steps: int | None = None,
 ) -> dict[str, Any]:
     """Run the guard as one unit (retried and resumed on a killed worker); output in the storage root."""
     from metadvfs.scale.runner import Unit, make_runner
@@ -146,6 +147,7 @@ def guard_scaled(
             "seconds": seconds,
             "seed": seed,
             "against": against,
+            "finetune_steps": steps,
         },
     )
     (rep,) = runner.run([unit], _progress)

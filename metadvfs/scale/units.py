@@ -142,22 +142,25 @@ def guard_unit(
     seconds: float,
     seed: int,
     against: str = "standalone",
+    finetune_steps: int | None = None,
 ) -> dict[str, Any]:
     """Run the guard (:func:`metadvfs.meta.guard.guard`, against standalone or stock) as one unit.
 
-    A finished guard (``dest/guard.json``) against the same baseline is reused. The standalone baseline it trains
-    resumes from its ``.partial/train_state`` checkpoint after a kill; a guarded checkpoint left half-written is
-    removed.
+    A finished guard (``dest/guard.json``) against the same baseline (and fine-tuning budget, when given) is
+    reused. The standalone baseline it trains resumes from its ``.partial/train_state`` checkpoint after a kill; a
+    guarded checkpoint left half-written is removed.
     """
     from metadvfs.meta.guard import guard
 
     d = Path(dest)
     done = read_json(d / "guard.json")
-    if done is not None and (d / "model.json").is_file() and done.get("against", "standalone") == against:
+    same = done is not None and done.get("against", "standalone") == against
+    same = same and (finetune_steps is None or (done or {}).get("finetune_steps") == finetune_steps)
+    if same and done is not None and (d / "model.json").is_file():
         return dict(done)
     if d.exists():
         shutil.rmtree(d)
-    return guard(model, d, tasks, seeds, seconds, seed, against=against)
+    return guard(model, d, tasks, seeds, seconds, seed, finetune_steps=finetune_steps, against=against)
 
 
 def baseline_unit(model: str, name: str, task: str | None, dest: str) -> dict[str, Any]:

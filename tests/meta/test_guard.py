@@ -187,6 +187,7 @@ def test_guard_flags_finetunes_and_routes(tiny_model: Path, tmp_path: Path) -> N
         (["--seconds", "0"], "--seconds"),
         (["--tasks", "pixel8:weibo"], "not a training task"),
         (["--tasks", "pixel8"], "DEVICE:APP"),
+        (["--steps", "0"], "--steps"),
     ],
 )
 def test_cli_bad_input_is_one_line(tiny_model: Path, tmp_path: Path, extra: list[str], msg: str) -> None:

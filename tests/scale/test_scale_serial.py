@@ -386,3 +386,7 @@ def test_guard_with_storage_runs_as_a_unit_and_is_reused(tmp_path: Path, tiny_mo
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == json.loads(first.stdout)
     assert (dest / "guard.json").stat().st_mtime_ns == stamp  # reused, not recomputed
+    budget = runner.invoke(app, [*args, "--steps", "64"])  # another fine-tuning budget: not the stored guard
+    assert budget.exit_code == 0, budget.output
+    assert json.loads(budget.stdout)["finetune_steps"] == 64 != json.loads(first.stdout)["finetune_steps"]
+    assert json.loads((dest / "guard.json").read_text())["finetune_steps"] == 64
