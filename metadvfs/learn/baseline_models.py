@@ -21,9 +21,15 @@ from metadvfs.learn.checkpoint import LoadedModel, load_checkpoint
 
 
 def baseline_root(model: LoadedModel) -> Path:
-    """Directory holding a model's trained baselines."""
+    """Directory holding a model's trained baselines.
+
+    ``<model>/baselines``, or ``runs/baselines/<name>`` under the working directory for a shipped model (never the
+    package's own files) or a read-only model directory.
+    """
+    from metadvfs.paths import is_shipped_model
+
     d = model.path / "baselines"
-    if d.is_dir() or os.access(model.path, os.W_OK):
+    if not is_shipped_model(model.path) and (d.is_dir() or os.access(model.path, os.W_OK)):
         return d
     return Path("runs") / "baselines" / str(model.doc.get("name", model.path.name))
 

@@ -412,7 +412,9 @@ def write_guarded_checkpoint(
     (out / "models").mkdir(exist_ok=True)
     for f in ("config.yaml", "encoder.json"):
         shutil.copy2(model.path / f, out / f)
-    sa = model.path / "baselines" / "standalone"
+    from metadvfs.learn.baseline_models import baseline_root
+
+    sa = baseline_root(model) / "standalone"  # where the guard's standalone baselines were trained
     if sa.is_dir() and not (out / "baselines" / "standalone").exists():
         shutil.copytree(sa, out / "baselines" / "standalone")
     doc = copy.deepcopy(model.doc)

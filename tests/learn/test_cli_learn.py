@@ -288,3 +288,15 @@ def test_evaluate_of_a_shipped_model_writes_under_the_working_directory(tmp_path
     assert r.exit_code == 0, r.output
     assert (tmp_path / "runs" / "default-eval" / "summary.json").is_file()
     assert sorted(p.name for p in shipped.iterdir()) == before
+
+
+def test_baselines_of_a_shipped_model_live_under_the_working_directory(tmp_path: Path, monkeypatch) -> None:
+    from metadvfs.learn.baseline_models import baseline_root
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.paths import PACKAGE_DIR
+
+    if not (PACKAGE_DIR / "models" / "default" / "model.json").is_file():
+        pytest.skip("the shipped default model is absent")
+    monkeypatch.chdir(tmp_path)
+    m = load_checkpoint("default")
+    assert baseline_root(m) == Path("runs") / "baselines" / str(m.doc["name"])
