@@ -231,15 +231,14 @@ def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int]
     Stage 1: per (fold, training seed) the conditioned model and the FOMAML initialisations. Stage 2 (they live
     in the conditioned model's ``baselines/``): the joint model, the task-specific reference of every held-out
     task whose adaptation runs (``seeds``) are not all cached and the incremental method's start (the
-    standalone model of its nearest training task), so the adaptation runs only read models. Fills ``timing``
-    of each plan (s; None when reused).
+    standalone model of its nearest training task), so the adaptation runs only read models. Stage 2 needs the
+    finished conditioned model; where that is already there (trained by an earlier run), its stage-2 units join
+    stage 1's batch, so no worker idles while the slowest meta-initialisation finishes. Fills ``timing`` of
+    each plan (s; None when reused).
     """
-
-    from metadvfs.learn.checkpoint import load_checkpoint
     from metadvfs.learn.config import config_to_dict
-    from metadvfs.meta.adapt import incremental_job, nearest_task, reference_job
+    from metadvfs.scale.jobs import train_units
     from metadvfs.scale.runner import Unit
-    from metadvfs.tasks.task import make_task
 
     units = []
     for f in plans:
@@ -247,24 +246,41 @@ def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int]
             C.drop_other_seed(d, f["train_seed"])
         meta = {"config": config_to_dict(f["meta_cfg"]), "meta": dict(s["meta"]), "dest": str(f["meta"])}
         units += [shared_unit(f), Unit(f"meta {f['dir'].name}", "metadvfs.scale.units:meta_unit", meta)]
-    res = C.run_units(units, ray)
+    early: dict[Path, Any] = {}
+    for f in plans:
+        if (f["shared"] / "model.json").is_file():
+            early.update(_baseline_jobs(f, seeds))
+    dests = list(early)
+    res = C.run_units([*units, *train_units([early[d] for d in dests], dests)], ray)
+    walls = {d: C.unit_wall(r) for d, r in zip(dests, res[len(units) :], strict=True)}
     for i, f in enumerate(plans):
         f["timing"] = {"shared_train_s": C.unit_wall(res[2 * i]), "meta_train_s": C.unit_wall(res[2 * i + 1])}
-    jobs: dict[Path, Any] = {}
+    late: dict[Path, Any] = {}
     for f in plans:
-        jobs[f["shared"] / "baselines" / "joint"] = f["joint_cfg"]
-        missing = [t for t in f["heldout"] if not all(run_path(f, t, sd).is_file() for sd in seeds)]
-        if not missing:
-            continue
+        late.update({d: c for d, c in _baseline_jobs(f, seeds).items() if d not in walls})
+    if late:
+        dests = list(late)
+        walls.update({d: w for d, (_, w) in zip(dests, C.train_all([(late[d], d) for d in dests], ray), strict=True)})
+    for f in plans:
+        f["timing"]["joint_train_s"] = walls[f["shared"] / "baselines" / "joint"]
+
+
+def _baseline_jobs(f: dict[str, Any], seeds: list[int]) -> dict[Path, Any]:
+    """A plan's stage-2 trainings (destination -> config): its joint model and, for every held-out task whose
+    adaptation runs are not all cached, the task-specific reference and the incremental method's start."""
+    from metadvfs.learn.checkpoint import load_checkpoint
+    from metadvfs.meta.adapt import incremental_job, nearest_task, reference_job
+    from metadvfs.tasks.task import make_task
+
+    jobs: dict[Path, Any] = {f["shared"] / "baselines" / "joint": f["joint_cfg"]}
+    missing = [t for t in f["heldout"] if not all(run_path(f, t, sd).is_file() for sd in seeds)]
+    if missing:
         model = load_checkpoint(f["shared"])
         for t in missing:
             task = make_task(*t.split(":", 1))
             for cfg, dest in (reference_job(model, task, t), incremental_job(model, nearest_task(model, task))):
                 jobs[dest.absolute()] = cfg
-    dests = list(jobs)
-    res2 = dict(zip(dests, C.train_all([(jobs[d], d) for d in dests], ray), strict=True))
-    for f in plans:
-        f["timing"]["joint_train_s"] = res2[f["shared"] / "baselines" / "joint"][1]
+    return jobs
 
 
 def adapt_runs(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int], ray: str | None) -> None:

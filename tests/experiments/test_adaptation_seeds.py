@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,22 @@ def test_adaptation_action_mode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     for d in (fold / "shared", fold / "shared" / "baselines" / "joint", fold / "meta"):
         assert json.loads((d / "model.json").read_text())["action"]["mode"] == "margin", d
     assert doc["runs"] and "`margin` actions" in (tmp_path / "o" / "results.md").read_text()
+
+
+@pytest.mark.slow
+def test_baselines_of_a_finished_fold_model_train_with_stage_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = tmp_path / "work"
+    first = _run(A.main, A.SETTINGS, monkeypatch, work, tmp_path / "a")
+    fold = work / "device-pixel6"
+    shutil.rmtree(fold / "shared" / "baselines")
+    shutil.rmtree(fold / "runs")
+    capsys.readouterr()
+    again = _run(A.main, A.SETTINGS, monkeypatch, work, tmp_path / "b")
+    log = capsys.readouterr()
+    text = log.out + log.err
+    assert "running 5 unit(s)" in text  # shared + meta (reused) with joint, reference and incremental start
+    assert "training " not in text.split("running 5 unit(s)")[1].split("adapt ")[0]  # no second training batch
+    assert (fold / "shared" / "baselines" / "joint" / "model.json").is_file()
+    assert [_numbers(r) for r in again["runs"]] == [_numbers(r) for r in first["runs"]]
