@@ -6,6 +6,7 @@ else the quick one, and says so) and, when no run is stored, names the command t
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,25 @@ def adaptation(src: R.Source) -> list[str]:
             f"{n:.0f} adaptation runs; {spread}budget {budget:.3g} phone-minutes per method and run; a run that "
             "never reaches 95 % of the task-specific reference's PPR counts at the budget (*reached* says how many "
             "did). PPR normalised as in the experiment's results.md.", ""]  # fmt: skip
-    return [*head, *R.md_table(header, rows)]
+    return [*head, *R.md_table(header, rows), *_runs_cost(src)]
+
+
+def _runs_cost(src: R.Source) -> list[str]:
+    """What the adaptation runs cost, from each run's own ``wall_s`` (nothing for files whose runs lack it).
+
+    The provenance line's wall time is the producing invocation's; an invocation that pools folds adapted
+    before reuses their runs and takes seconds.
+    """
+    runs = src.doc.get("runs") if isinstance(src.doc, dict) else None
+    if not isinstance(runs, list):
+        return []
+    own = [w for i in range(len(runs)) if (w := R.opt_num(src, "runs", i, "wall_s")) is not None]
+    if not own:
+        return []
+    return ["", f"Cost: the {len(own)} adaptation runs' own wall times (each run's `wall_s`, all methods) sum to "
+                f"{sum(own) / 3600:.1f} h (median {statistics.median(own):.0f} s per run); the wall time on the "
+                "source line below is the producing invocation's, which reuses models and runs already "
+                "made."]  # fmt: skip
 
 
 def adaptation_fold_subsets(root: Path) -> list[str]:

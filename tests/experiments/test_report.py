@@ -350,6 +350,17 @@ def test_adaptation_with_several_training_seeds(root: Path) -> None:
     assert "one training seed for the fold models" in text and "spread over" not in text
 
 
+def test_adaptation_states_what_its_runs_cost(root: Path) -> None:
+    """A pooled invocation takes seconds; T3 sums the runs' own wall times next to it (none: no line)."""
+    assert "Cost: the" not in report.build(root)
+    ad = _adaptation()
+    ad["runs"] = [{"wall_s": 100.0}, {"wall_s": 3500.0}, {"wall_s": 3600.0}, {"task": "no wall time"}]
+    _write(root / "experiments/results/adaptation/quick/results.json", ad)
+    text = report.build(root)
+    assert "Cost: the 3 adaptation runs' own wall times (each run's `wall_s`, all methods) sum to 2.0 h (median " \
+           "3500 s per run)" in text  # fmt: skip
+
+
 def _coverage(phone_inside: bool) -> dict:
     f = {"field": "gpu_capacity_gcps", "value": 2.17, "lo": 0.27, "hi": 1.99}
     heldout = {
