@@ -246,17 +246,17 @@ def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int]
             C.drop_other_seed(d, f["train_seed"])
         meta = {"config": config_to_dict(f["meta_cfg"]), "meta": dict(s["meta"]), "dest": str(f["meta"])}
         units += [shared_unit(f), Unit(f"meta {f['dir'].name}", "metadvfs.scale.units:meta_unit", meta)]
+    ready = [(f["shared"] / "model.json").is_file() for f in plans]
     early: dict[Path, Any] = {}
-    for f in plans:
-        if (f["shared"] / "model.json").is_file():
-            early.update(_baseline_jobs(f, seeds))
+    for f in (f for f, ok in zip(plans, ready, strict=True) if ok):
+        early.update(_baseline_jobs(f, seeds))
     dests = list(early)
     res = C.run_units([*units, *train_units([early[d] for d in dests], dests)], ray)
     walls = {d: C.unit_wall(r) for d, r in zip(dests, res[len(units) :], strict=True)}
     for i, f in enumerate(plans):
         f["timing"] = {"shared_train_s": C.unit_wall(res[2 * i]), "meta_train_s": C.unit_wall(res[2 * i + 1])}
     late: dict[Path, Any] = {}
-    for f in plans:
+    for f in (f for f, ok in zip(plans, ready, strict=True) if not ok):  # their conditioned model is trained now
         late.update({d: c for d, c in _baseline_jobs(f, seeds).items() if d not in walls})
     if late:
         dests = list(late)
