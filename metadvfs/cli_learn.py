@@ -11,7 +11,7 @@ from rich.table import Table
 
 from metadvfs.cli_common import extrapolation_note, handle_errors, note_extrapolation, print_json
 from metadvfs.errors import MetaDVFSError
-from metadvfs.paths import is_shipped_model
+from metadvfs.paths import derived_dir
 
 console = Console(stderr=True)
 out_console = Console(width=None if Console().is_terminal else 160)
@@ -271,7 +271,7 @@ def evaluate_cmd(
                 drivers, stock, names, seeds, seconds, progress=lambda n: st.update(f"evaluating {n}"),
                 reference=reference, groups=groups,
             )  # fmt: skip
-        dest = out or (Path("runs") / f"{m.path.name}-eval" if is_shipped_model(m.path) else m.path / "eval")
+        dest = out or derived_dir(m.path, m.path / "eval", Path("runs") / f"{m.path.name}-eval")
     paths = write_reports(res, dest, focus="metadvfs", provenance=run.fields())
     if json_out:
         print_json({"tasks": res.rows(), "summary": res.summary("metadvfs"), "extrapolated": extrapolated})
@@ -544,8 +544,6 @@ def guard_cmd(
     ),
 ) -> None:
     """Guard: flag tasks where the shared model loses to standalone (or stock), fine-tune them, re-check."""
-    import os
-
     from metadvfs.learn.checkpoint import resolve_model_dir
     from metadvfs.learn.tasks import parse_task_names
     from metadvfs.meta.guard import guard, to_markdown
@@ -561,9 +559,7 @@ def guard_cmd(
         else:
             out_console.print(to_markdown(rep))
         return
-    dest = out or src.parent / f"{src.name}-guarded"
-    if out is None and (is_shipped_model(src) or not os.access(src.parent, os.W_OK)):
-        dest = Path("runs") / f"{src.name}-guarded"
+    dest = out or derived_dir(src, src.parent / f"{src.name}-guarded", Path("runs") / f"{src.name}-guarded")
     with console.status("guard") as st:
         rep = guard(
             src, dest, names, seeds, seconds, seed, finetune_steps=steps,

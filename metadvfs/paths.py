@@ -7,6 +7,7 @@ the checkout.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -40,3 +41,26 @@ def is_shipped_model(path: Path) -> bool:
     site-packages, and in a checkout it is tracked source.
     """
     return Path(path).resolve().parent == (PACKAGE_DIR / "models").resolve()
+
+
+def derived_dir(model_dir: Path, default: Path, fallback: Path, reuse_existing: bool = False) -> Path:
+    """Where a command writes what it derives from a model (reports, baselines, a guarded copy).
+
+    ``default`` (next to or inside the model) unless the model is shipped inside the package or ``default`` cannot
+    be written; then ``fallback`` (under ``runs/`` in the working directory). One rule for ``evaluate``'s reports,
+    ``guard``'s checkpoint and the trained baselines, so a read-only model directory (a shared lab copy, an
+    installed package) is read, never written.
+
+    Args:
+        model_dir: The model's checkpoint directory.
+        default: The usual place.
+        fallback: The place for shipped or read-only models.
+        reuse_existing: An existing ``default`` is used even when read-only (its contents are only read, e.g.
+            baselines trained earlier).
+    """
+    if is_shipped_model(model_dir):
+        return fallback
+    if reuse_existing and default.is_dir():
+        return default
+    probe = default if default.exists() else default.parent
+    return default if os.access(probe, os.W_OK) else fallback

@@ -11,7 +11,6 @@ trained per task. Every baseline gets the same environment steps per task as the
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,10 @@ def baseline_root(model: LoadedModel) -> Path:
     ``<model>/baselines``, or ``runs/baselines/<name>`` under the working directory for a shipped model (never the
     package's own files) or a read-only model directory.
     """
-    from metadvfs.paths import is_shipped_model
+    from metadvfs.paths import derived_dir
 
-    d = model.path / "baselines"
-    if not is_shipped_model(model.path) and (d.is_dir() or os.access(model.path, os.W_OK)):
-        return d
-    return Path("runs") / "baselines" / str(model.doc.get("name", model.path.name))
+    fallback = Path("runs") / "baselines" / str(model.doc.get("name", model.path.name))
+    return derived_dir(model.path, model.path / "baselines", fallback, reuse_existing=True)
 
 
 class PerTaskDrivers:
