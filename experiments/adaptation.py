@@ -32,6 +32,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -458,7 +459,13 @@ def runs_cost_sentence(runs: list[dict[str, Any]], wall: float) -> str:
 
 
 def report(
-    folds: list[dict[str, Any]], s: dict[str, Any], seeds: list[int], train_seeds: list[int], wall: float, out: Path
+    folds: list[dict[str, Any]],
+    s: dict[str, Any],
+    seeds: list[int],
+    train_seeds: list[int],
+    wall: float,
+    out: Path,
+    sources: list[str] | None = None,
 ) -> None:
     """Markdown tables + JSON + figure.
 
@@ -469,6 +476,9 @@ def report(
         train_seeds: Training seeds of the fold models.
         wall: Wall time of the run, s.
         out: Report directory.
+        sources: For a pool of stored results (:func:`pool_results`), their directories: the JSON then names
+            them (``sources``) and keeps each run without its curves (the figure is drawn from them here; the
+            sources keep them), so a pool does not repeat megabytes of curve points.
     """
     runs = [r for f in folds for r in f["runs"]]
     scopes = {"all": runs}
@@ -508,6 +518,16 @@ def report(
         "",
         runs_cost_sentence(runs, wall),
         "",
+        *(
+            [
+                f"Pooled from the stored results of {len(sources)} runs of this script (no model needed): "
+                + ", ".join(f"`{d}`" for d in sources)
+                + "; their per-run curves are there.",
+                "",
+            ]
+            if sources
+            else []
+        ),
     ]
     spread = f"spread over {n_ts} training seeds (zero-shot PPR / QoE / min to 95 % ref)"
     header = ["method", "zero-shot PPR / QoE", "zero-shot / oracle", "final PPR / QoE", "min to 95 % ref (mean ± std)",
@@ -561,11 +581,72 @@ def report(
             "train_seeds": train_seeds,
             "budget_minutes": budget,
             "aggregate": agg,
-            "runs": runs,
+            "runs": runs if not sources else [_without_curves(r) for r in runs],
             "folds": [{k: str(f[k]) if isinstance(f[k], Path) else f[k] for k in keep} for f in folds],
+            **({"sources": sources} if sources else {}),
         },
         wall,
     )
+
+
+def _without_curves(run: dict[str, Any]) -> dict[str, Any]:
+    """A run report without its methods' ``curve`` points (every summary of them stays)."""
+    methods = {m: {k: v for k, v in e.items() if k != "curve"} for m, e in run["methods"].items()}
+    return {**run, "methods": methods}
+
+
+POOL_FIXED = ("settings", "seeds", "train_seeds", "budget_minutes")
+"""What every pooled results file must share (the settings apart from the folds)."""
+
+
+def pool_results(dirs: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any], list[int], list[int]]:
+    """The folds, settings and seeds of several stored results of this script, for :func:`report`.
+
+    Every file must come from the same settings (apart from ``folds``), seeds and training seeds, hold runs with
+    their curves (a per-fold result, not a pool), and no fold may appear twice; otherwise exit 2 naming the file
+    and what differs.
+
+    Args:
+        dirs: Results directories (each with ``results.json``).
+
+    Returns:
+        ``(folds, settings, seeds, train_seeds)``: each fold entry as stored, with its ``runs``.
+    """
+    if len(dirs) < 2:
+        C.fail("--pool: give at least two results directories, comma-separated")
+    docs: list[tuple[Path, dict[str, Any]]] = []
+    for d in dirs:
+        f = d / "results.json"
+        try:
+            doc = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            C.fail(f"--pool: {f}: cannot read it ({e.__class__.__name__})")
+        missing = [k for k in (*POOL_FIXED, "runs", "folds") if k not in doc]
+        if missing:
+            C.fail(f"--pool: {f}: no field {missing[0]!r} (not a results file of experiments/adaptation.py)")
+        if "sources" in doc or any("curve" not in e for r in doc["runs"] for e in r["methods"].values()):
+            C.fail(f"--pool: {f}: a pooled result without curves; pool the per-fold results it names (sources)")
+        docs.append((d, doc))
+
+    def fixed(doc: dict[str, Any]) -> dict[str, Any]:
+        return {k: ({**doc[k], "folds": None} if k == "settings" else doc[k]) for k in POOL_FIXED}
+
+    first = fixed(docs[0][1])
+    for d, doc in docs[1:]:
+        if fixed(doc) != first:
+            C.fail(f"--pool: {d}: other settings than {docs[0][0]} ({C.spec_difference(first, fixed(doc))})")
+    folds: list[dict[str, Any]] = []
+    seen: dict[str, Path] = {}
+    for d, doc in docs:
+        for name in dict.fromkeys(f["fold"] for f in doc["folds"]):
+            if name in seen:
+                C.fail(f"--pool: fold {name} is in both {seen[name]} and {d}")
+            seen[name] = d
+        for f in doc["folds"]:
+            runs = [r for r in doc["runs"] if r["fold"] == f["fold"] and r["train_seed"] == f["train_seed"]]
+            folds.append({**f, "runs": runs})
+    s = {**docs[0][1]["settings"], "folds": [f.split(":", 1) for f in seen]}
+    return folds, s, list(docs[0][1]["seeds"]), list(docs[0][1]["train_seeds"])
 
 
 def add_variant_args(ap: Any) -> None:
@@ -667,7 +748,28 @@ def main() -> None:
     C.add_seed_args(ap, default=1)
     C.add_scale_args(ap)
     C.add_fresh_arg(ap)
+    ap.add_argument(
+        "--pool",
+        default=None,
+        metavar="DIR,DIR,...",
+        help="pool stored results of earlier runs (per-fold results directories) into --out: no model or work "
+        "directory needed; the settings come from the files",
+    )
     a = ap.parse_args()
+    if a.pool is not None:
+        given = [o for o, v in (("--quick", a.quick), ("--folds", a.folds), ("--seeds", a.seeds),
+                                ("--work", a.work), ("--ray", a.ray), ("--fresh", a.fresh),
+                                ("--action-mode", a.action_mode), ("--structure", a.structure),
+                                ("--gpu-bound", a.gpu_bound), ("--real-only", a.real_only),
+                                ("--qoe-floor", a.qoe_floor)) if v]  # fmt: skip
+        if given or a.out is None:
+            C.fail(f"--pool: takes only --out DIR (required){'; drop ' + given[0] if given else ''}")
+        t0 = time.perf_counter()
+        dirs = [Path(x.strip()) for x in a.pool.split(",") if x.strip()]
+        folds, s, seeds, train_seeds = pool_results(dirs)
+        report(folds, s, seeds, train_seeds, time.perf_counter() - t0, a.out, [C.repo_relative(str(d)) for d in dirs])
+        C.log(f"report: {a.out / 'results.md'}")
+        return
     train_seeds = C.training_seeds(a.train_seeds)
     C.limit_threads()
     run, s = variant_settings(a, "quick" if a.quick else "full")
