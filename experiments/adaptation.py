@@ -44,6 +44,7 @@ import numpy as np
 
 from metadvfs.catalog.devices import list_devices
 from metadvfs.core.codec import ACTION_MODES
+from metadvfs.meta.measure import QOE_TOLERANCE, QUALITY_FRACTION
 from metadvfs.workload.apps import list_apps
 
 METHODS = ("context", "finetune", "meta", "joint", "incremental", "scratch")
@@ -387,26 +388,57 @@ def mean_curve(runs: list[dict[str, Any]], method: str) -> tuple[np.ndarray, np.
     return cs[0][:n, 0], rel.mean(axis=0), rel.std(axis=0)
 
 
+def mean_qoe_gap(runs: list[dict[str, Any]], method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and std over runs of a method's QoE minus the task-specific reference's, against phone-minutes."""
+    cs = [np.asarray(r["methods"][method]["curve"], dtype=float) for r in runs]
+    n = min(len(c) for c in cs)
+    gap = np.stack(
+        [c[:n, 2] - (r["reference"]["qoe"] if r["reference"] else 0.0) for c, r in zip(cs, runs, strict=True)]
+    )
+    return cs[0][:n, 0], gap.mean(axis=0), gap.std(axis=0)
+
+
+def share_reached(runs: list[dict[str, Any]], method: str, minutes: np.ndarray) -> np.ndarray:
+    """Share of runs whose ``minutes_to_95`` (against the reference) is at most each of ``minutes``.
+
+    The empirical distribution of the measure itself: a run counts from the point after which its PPR stays >= 95 %
+    of the reference's and its QoE >= the reference's - 0.01.
+    """
+    got = np.array([np.inf if r["methods"][method]["minutes_to_95"] is None else r["methods"][method]["minutes_to_95"]
+                    for r in runs], dtype=float)  # fmt: skip
+    return (got[None, :] <= minutes[:, None] + 1e-9).mean(axis=1)
+
+
 def plot_curves(runs: list[dict[str, Any]], path: Path) -> None:
-    """Quality (PPR relative to the task-specific reference, held-out episodes) vs phone-minutes per method."""
+    """Per fold kind, against phone-minutes: held-out PPR relative to the task-specific reference, QoE minus the
+    reference's, and the share of runs at 95 % of the reference (both clauses of ``minutes_to_95``)."""
     plt = C.matplotlib_agg()
     kinds = [k for k in ("device", "app") if any(r["kind"] == k for r in runs)]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5.4 * len(kinds), 3.8), squeeze=False)
+    fig, axes = plt.subplots(3, len(kinds), figsize=(5.4 * len(kinds), 9.6), squeeze=False, sharex=True)
     for col, kind in enumerate(kinds):
         rr = [r for r in runs if r["kind"] == kind]
-        ax = axes[0][col]
+        ax_p, ax_q, ax_s = (axes[row][col] for row in range(3))
         for m in METHODS:
             if not all(m in r["methods"] for r in rr):
                 continue
             x, y, sd = mean_curve(rr, m)
-            ax.plot(x, y, marker=".", label=m)
-            ax.fill_between(x, y - sd, y + sd, alpha=0.1)
-        ax.axhline(0.95, color="k", ls="--", lw=1, label="95 % of reference")
-        ax.axvline(TARGET_MINUTES, color="grey", ls=":", lw=1)
-        ax.set_title(f"leave-one-{kind}-out ({len(rr)} runs)", fontsize=9)
-        ax.set_xlabel("adaptation cost (phone-minutes)", fontsize=8)
-        ax.set_ylabel("held-out PPR / reference PPR", fontsize=8)
-        ax.legend(fontsize=7)
+            (line,) = ax_p.plot(x, y, marker=".", ms=3, label=m)
+            ax_p.fill_between(x, y - sd, y + sd, alpha=0.08, color=line.get_color())
+            xq, gq, _ = mean_qoe_gap(rr, m)
+            ax_q.plot(xq, gq, marker=".", ms=3, color=line.get_color(), label=m)
+            ax_s.step(x, share_reached(rr, m, x), where="post", color=line.get_color(), label=m)
+        ax_p.axhline(QUALITY_FRACTION, color="k", ls="--", lw=1, label="95 % of reference")
+        ax_q.axhline(-QOE_TOLERANCE, color="k", ls="--", lw=1, label="reference - 0.01")
+        for ax in (ax_p, ax_q, ax_s):
+            ax.axvline(TARGET_MINUTES, color="grey", ls=":", lw=1)
+            ax.tick_params(labelsize=7)
+        ax_p.set_title(f"leave-one-{kind}-out ({len(rr)} runs)", fontsize=9)
+        ax_p.set_ylabel("held-out PPR / reference PPR\n(mean ± std over runs)", fontsize=8)
+        ax_q.set_ylabel("held-out QoE - reference QoE\n(mean over runs)", fontsize=8)
+        ax_s.set_ylabel("share of runs at 95 % of the\nreference (PPR and QoE clause)", fontsize=8)
+        ax_s.set_ylim(-0.02, 1.02)
+        ax_s.set_xlabel(f"adaptation cost (phone-minutes; dotted: the {TARGET_MINUTES:g}-minute target)", fontsize=8)
+        ax_p.legend(fontsize=7)
     fig.tight_layout()
     C.savefig(fig, path)
 

@@ -68,3 +68,29 @@ def test_mean_curve_relative_to_reference() -> None:
     r["methods"]["context"]["curve"] = [[0.0, 1.05, 1.0], [0.5, 0.84, 1.0]]
     x, y, sd = adaptation.mean_curve([r], "context")
     assert x.tolist() == [0.0, 0.5] and y == pytest.approx([1.0, 0.8]) and sd.tolist() == [0.0, 0.0]
+
+
+def test_qoe_gap_and_share_reached_read_the_measure() -> None:
+    import numpy as np
+
+    a = _report("device", 1.0, {"context": 1.0})
+    b = _report("device", 1.0, {"context": None})
+    a["reference"]["qoe"], b["reference"]["qoe"] = 0.9, 0.8
+    a["methods"]["context"]["curve"] = [[0.0, 1.0, 0.85], [0.5, 1.0, 0.9]]
+    b["methods"]["context"]["curve"] = [[0.0, 1.0, 0.70], [0.5, 1.0, 0.7], [1.0, 1.0, 0.7]]
+    x, gap, sd = adaptation.mean_qoe_gap([a, b], "context")
+    assert x.tolist() == [0.0, 0.5] and gap == pytest.approx([-0.075, -0.05]) and sd == pytest.approx([0.025, 0.05])
+    # a run counts from its minutes_to_95 on; one that never reached it never counts
+    share = adaptation.share_reached([a, b], "context", np.array([0.0, 0.99, 1.0, 20.0]))
+    assert share.tolist() == [0.0, 0.0, 0.5, 0.5]
+
+
+def test_the_curves_figure_is_written(tmp_path: Path) -> None:
+    runs = []
+    for kind, v in (("device", 1.0), ("app", None)):
+        r = _report(kind, 1.0, {m: v for m in adaptation.METHODS})
+        for m in adaptation.METHODS:
+            r["methods"][m]["curve"] = [[0.0, 0.9, 0.8], [0.5, 1.0, 0.9], [1.0, 1.0, 0.95]]
+        runs.append(r)
+    adaptation.plot_curves(runs, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 10_000
