@@ -171,9 +171,12 @@ def adaptation_fold_subsets(root: Path) -> list[str]:
     base = root / R.RESULTS_DIR / "adaptation"
     if (base / "full" / "results.json").is_file():
         return []
+    srcs = [R.load_json(root, d.relative_to(root).as_posix()) for d in sorted(base.glob("full-*/results.json"))]
+    # the widest subsets first (a pool of several folds before the single folds it pools), then by name
+    srcs.sort(key=lambda s: (-len(R.lst(s, "settings", "folds")), s.rel))
     out = []
-    for d in sorted(base.glob("full-*/results.json")):
-        src = R.load_json(root, d.relative_to(root).as_posix())
+    for src in srcs:
+        d = root / src.rel
         folds = ", ".join(":".join(map(str, f)) for f in R.lst(src, "settings", "folds"))
         out += [f"### Full setting, fold subset: {folds} ({d.parent.name})", "",
                 "The full-setting budgets on only these folds: not the paper's leave-one-out average, which needs "

@@ -420,6 +420,11 @@ def test_full_fold_subsets_show_until_the_full_run_exists(root: Path) -> None:
     part = text.split("### Full setting, fold subset")[1]
     assert "14.96 ± 0.43" in part and "budget 20.1 phone-minutes" in part
     assert "produced by `python experiments/adaptation.py --folds device:pixel8`" in part
+    pool = {**sub, "command": "python experiments/adaptation.py --pool a,b --out x",
+            "settings": {"folds": [["device", "pixel8"], ["app", "weibo"]]}}  # fmt: skip
+    _write(root / "experiments/results/adaptation/full-zz-pool/results.json", pool)
+    heads = [h.split("\n")[0] for h in report.build(root).split("### Full setting, fold subset: ")[1:]]
+    assert heads == ["device:pixel8, app:weibo (full-zz-pool)", "device:pixel8 (full-device-pixel8)"]  # pool first
     _write(root / "experiments/results/adaptation/full/results.json", _adaptation())
     assert "fold subset" not in report.build(root)  # the complete full run supersedes the subsets
 
