@@ -27,6 +27,8 @@ Run from the repository root::
     python experiments/adaptation.py --quick      # 2 folds, 1 held-out task each, 3 seeds, small budgets
     python experiments/adaptation.py              # 11 folds over 30 tasks, 3 seeds (long)
     python experiments/adaptation.py --train-seeds 3 --ray local:2   # the same for 3 training seeds, 2 workers
+    python experiments/adaptation.py --folds app:kwai --train-seeds 3 --ray local:2   # one fold at a time ...
+    python experiments/adaptation.py --pool DIR1,DIR2 --out DIR   # ... pooled from the stored results alone
 """
 
 from __future__ import annotations
