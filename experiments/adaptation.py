@@ -476,6 +476,47 @@ def _method_rows(a: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def under_floor(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per method, the runs whose zero-shot QoE is under the adaptation's QoE floor, and what became of them.
+
+    Returns:
+        ``{method: {"runs", "qoe_gain" (final - zero-shot QoE, mean), "fallback_share" (mean share of decisions the
+        stock rule took), "under_at_end" (runs whose final QoE is still under the floor)}}`` for the methods with
+        such runs; runs without a floor (``qoe_floor`` None) are left out.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for m in METHODS:
+        rr = [(r["methods"][m], r["qoe_floor"]) for r in runs if m in r["methods"] and r.get("qoe_floor") is not None]
+        low = [(e, f) for e, f in rr if e["zero_shot"]["qoe"] < f]
+        if low:
+            out[m] = {
+                "runs": len(low),
+                "qoe_gain": float(np.mean([e["final"]["qoe"] - e["zero_shot"]["qoe"] for e, _ in low])),
+                "fallback_share": float(np.mean([e["fallback_share"] for e, _ in low])),
+                "under_at_end": sum(e["final"]["qoe"] < f for e, f in low),
+            }
+    return out
+
+
+def floor_section(runs: list[dict[str, Any]]) -> list[str]:
+    """results.md lines: the runs that start under the QoE floor, per method (:func:`under_floor`)."""
+    u = under_floor(runs)
+    if not u:
+        return []
+    rows = [[m, f"{e['runs']:.0f}", f"{e['qoe_gain']:+.3f}", f"{e['fallback_share']:.0%}", f"{e['under_at_end']:.0f}"]
+            for m, e in u.items()]  # fmt: skip
+    return [
+        "## Runs that start under the QoE floor",
+        "",
+        "A run's QoE floor is stock's QoE on the task minus the margin; under it, the stock rule takes the next "
+        "interval. Per method, the runs whose zero-shot QoE is under the floor: their QoE gain over the budget, "
+        "the share of decisions the stock rule took, and how many are still under the floor at the end.",
+        "",
+        *C.md_table(["method", "runs", "QoE gain", "stock-rule share", "still under at the end"], rows),
+        "",
+    ]
+
+
 def runs_cost_sentence(runs: list[dict[str, Any]], wall: float) -> str:
     """What the adaptation runs cost, from each run's own ``wall_s``, next to this invocation's wall time.
 
@@ -577,6 +618,7 @@ def report(
             *C.md_table(header, _method_rows(a)),
             "",
         ]
+    md += floor_section(runs)
     md += ["## Per run (minutes to 95 % of the reference; '-' = not reached)", ""]
     rows = []
     for r in runs:

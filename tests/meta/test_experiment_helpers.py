@@ -94,3 +94,20 @@ def test_the_curves_figure_is_written(tmp_path: Path) -> None:
         runs.append(r)
     adaptation.plot_curves(runs, tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 10_000
+
+
+def test_under_floor_counts_runs_that_start_under_the_qoe_floor() -> None:
+    a = _report("device", 1.0, {"meta": None, "finetune": 1.0})
+    b = _report("device", 1.0, {"meta": None, "finetune": 1.0})
+    for r, q0, q1 in ((a, 0.6, 0.65), (b, 0.7, 0.95)):
+        r["qoe_floor"] = 0.75
+        r["methods"]["meta"]["zero_shot"] = {"ppr_norm": 1.0, "qoe": q0}
+        r["methods"]["meta"]["final"] = {"ppr_norm": 1.0, "qoe": q1}
+        r["methods"]["meta"]["fallback_share"] = 0.5
+    u = adaptation.under_floor([a, b])
+    assert set(u) == {"meta"}  # finetune starts at QoE 1.0, over the floor
+    assert u["meta"]["runs"] == 2 and u["meta"]["under_at_end"] == 1
+    assert u["meta"]["qoe_gain"] == pytest.approx((0.05 + 0.25) / 2) and u["meta"]["fallback_share"] == 0.5
+    assert "| meta | 2 | +0.150 | 50% | 1 |" in "\n".join(adaptation.floor_section([a, b]))
+    a["qoe_floor"] = b["qoe_floor"] = None  # no floor: nothing to count
+    assert adaptation.under_floor([a, b]) == {} and adaptation.floor_section([a, b]) == []
