@@ -34,7 +34,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -42,14 +41,26 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
-import numpy as np
+from _adaptation_report import (  # noqa: F401  (re-exported: tests and the other scripts use them as adaptation.*)
+    METHODS,
+    SEED_SPREAD_KEYS,
+    TARGET_MINUTES,
+    aggregate,
+    floor_section,
+    mean_curve,
+    mean_qoe_gap,
+    plot_curves,
+    pool_results,
+    report,
+    runs_cost_sentence,
+    share_reached,
+    under_floor,
+)
 
 from metadvfs.catalog.devices import list_devices
 from metadvfs.core.codec import ACTION_MODES
-from metadvfs.meta.measure import QOE_TOLERANCE, QUALITY_FRACTION
 from metadvfs.workload.apps import list_apps
 
-METHODS = ("context", "finetune", "meta", "joint", "incremental", "scratch")
 ALL_DEVICES = tuple(list_devices())  # the catalogs: a new device or app file joins the full setting
 ALL_APPS = tuple(list_apps())
 
@@ -109,7 +120,6 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 SEED_BASE = 100
 """Adaptation seeds are 100+i (environments and PPO); every method of a run uses the same seed."""
-TARGET_MINUTES = 3.5
 SPEC_KEYS = ("devices", "apps", "per_task_steps", "envs_per_task", "meta", "base", "generated", "budget_minutes",
              "phones", "rollout", "eval_seeds", "eval_seconds", "qoe_margin", "real_only")  # fmt: skip
 """Settings a work directory is made with (``spec.json``; other values start it afresh; ``real_only`` only in
@@ -311,418 +321,6 @@ def adapt_runs(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int],
                 owner.append(f)
     for f, rep in zip(owner, C.run_units(units, ray), strict=True):
         f["runs"].append({**rep, "train_seed": f["train_seed"]})
-
-
-SEED_SPREAD_KEYS = ("zero_shot_ppr_norm", "zero_shot_qoe", "vs_reference_minutes", "vs_oracle_minutes")
-"""Per-method quantities whose spread over training seeds :func:`aggregate` reports."""
-
-
-def aggregate(runs: list[dict[str, Any]], budget: float) -> dict[str, Any]:
-    """Per method: zero-shot and final quality, minutes to 95 % (censored at the budget), reduction vs scratch.
-
-    Means and stds are over all runs (training seed x adaptation seed x held-out task). The spread over training
-    seeds: per training seed the mean over its runs of each of :data:`SEED_SPREAD_KEYS` (``per_train_seed``),
-    and the population std of those means (``<key>_train_seed_std``, None with one training seed). A run without
-    ``train_seed`` (written before training seeds existed) counts as the base seed.
-
-    Args:
-        runs: ``metadvfs adapt`` reports.
-        budget: Budget in phone-minutes (the value a run that never reached 95 % counts as).
-
-    Returns:
-        ``{method: {...}}`` plus ``n_runs`` and ``train_seeds``.
-    """
-    tseed = [int(r.get("train_seed", C.BASE_SEED)) for r in runs]
-    tseeds = sorted(set(tseed))
-    out: dict[str, Any] = {"n_runs": len(runs), "train_seeds": tseeds}
-    methods = [m for m in METHODS if all(m in r["methods"] for r in runs)]
-    mins: dict[str, dict[str, np.ndarray]] = {}
-    for m in methods:
-        e: dict[str, Any] = {}
-        for key in ("zero_shot", "final", "best"):
-            for q in ("ppr_norm", "qoe"):
-                v = [r["methods"][m][key][q] for r in runs]
-                e[f"{key}_{q}_mean"], e[f"{key}_{q}_std"] = float(np.mean(v)), float(np.std(v))
-        ratio_or = [r["methods"][m]["zero_shot"]["ppr_norm"] / r["oracle"]["ppr_norm"] for r in runs]
-        e["zero_shot_ratio_to_oracle_mean"] = float(np.mean(ratio_or))
-        e["zero_shot_qoe_ok"] = int(sum(r["methods"][m]["zero_shot"]["qoe"] >= r["stock"]["qoe"] - 0.01 for r in runs))
-        mins[m] = {}
-        for vs in ("vs_reference", "vs_oracle"):
-            raw = [r["methods"][m][vs]["minutes_to_95"] for r in runs]
-            arr = np.array([budget if x is None else x for x in raw], dtype=float)
-            mins[m][vs] = arr
-            e[f"{vs}_minutes_mean"], e[f"{vs}_minutes_std"] = float(arr.mean()), float(arr.std())
-            e[f"{vs}_reached"] = int(sum(x is not None for x in raw))
-            e[f"{vs}_within_target"] = int(sum(x is not None and x <= TARGET_MINUTES for x in raw))
-        e["fallback_share_mean"] = float(np.mean([r["methods"][m]["fallback_share"] for r in runs]))
-        per_run = {
-            "zero_shot_ppr_norm": np.array([r["methods"][m]["zero_shot"]["ppr_norm"] for r in runs], dtype=float),
-            "zero_shot_qoe": np.array([r["methods"][m]["zero_shot"]["qoe"] for r in runs], dtype=float),
-            "vs_reference_minutes": mins[m]["vs_reference"],
-            "vs_oracle_minutes": mins[m]["vs_oracle"],
-        }
-        sel = {sd: np.array([t == sd for t in tseed]) for sd in tseeds}
-        e["per_train_seed"] = [
-            {"seed": sd, **{k: float(per_run[k][sel[sd]].mean()) for k in SEED_SPREAD_KEYS}} for sd in tseeds
-        ]
-        for k in SEED_SPREAD_KEYS:
-            spread = C.seed_spread([p[k] for p in e["per_train_seed"]])[1]
-            e[f"{k}_train_seed_std"] = spread if len(tseeds) > 1 else None
-        out[m] = e
-    if "scratch" in mins:
-        for m in methods:
-            for vs in ("vs_reference", "vs_oracle"):
-                sc = mins["scratch"][vs].mean()
-                out[m][f"{vs}_reduction_pct"] = float(100 * (1 - mins[m][vs].mean() / sc)) if sc > 0 else None
-    out["reference_ppr_mean"] = float(np.mean([r["reference"]["ppr_norm"] for r in runs if r["reference"]]))
-    out["oracle_ppr_mean"] = float(np.mean([r["oracle"]["ppr_norm"] for r in runs]))
-    out["stock_qoe_mean"] = float(np.mean([r["stock"]["qoe"] for r in runs]))
-    return out
-
-
-def mean_curve(runs: list[dict[str, Any]], method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and std over runs of a method's ``ppr_norm / reference ppr_norm`` against phone-minutes."""
-    cs = [np.asarray(r["methods"][method]["curve"], dtype=float) for r in runs]
-    n = min(len(c) for c in cs)
-    rel = np.stack(
-        [c[:n, 1] / (r["reference"]["ppr_norm"] if r["reference"] else 1.0) for c, r in zip(cs, runs, strict=True)]
-    )
-    return cs[0][:n, 0], rel.mean(axis=0), rel.std(axis=0)
-
-
-def mean_qoe_gap(runs: list[dict[str, Any]], method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and std over runs of a method's QoE minus the task-specific reference's, against phone-minutes."""
-    cs = [np.asarray(r["methods"][method]["curve"], dtype=float) for r in runs]
-    n = min(len(c) for c in cs)
-    gap = np.stack(
-        [c[:n, 2] - (r["reference"]["qoe"] if r["reference"] else 0.0) for c, r in zip(cs, runs, strict=True)]
-    )
-    return cs[0][:n, 0], gap.mean(axis=0), gap.std(axis=0)
-
-
-def share_reached(runs: list[dict[str, Any]], method: str, minutes: np.ndarray) -> np.ndarray:
-    """Share of runs whose ``minutes_to_95`` (against the reference) is at most each of ``minutes``.
-
-    The empirical distribution of the measure itself: a run counts from the point after which its PPR stays >= 95 %
-    of the reference's and its QoE >= the reference's - 0.01.
-    """
-    got = np.array([np.inf if r["methods"][method]["minutes_to_95"] is None else r["methods"][method]["minutes_to_95"]
-                    for r in runs], dtype=float)  # fmt: skip
-    return (got[None, :] <= minutes[:, None] + 1e-9).mean(axis=1)
-
-
-def plot_curves(runs: list[dict[str, Any]], path: Path) -> None:
-    """Per fold kind, against phone-minutes: held-out PPR relative to the task-specific reference, QoE minus the
-    reference's, and the share of runs at 95 % of the reference (both clauses of ``minutes_to_95``)."""
-    plt = C.matplotlib_agg()
-    kinds = [k for k in ("device", "app") if any(r["kind"] == k for r in runs)]
-    fig, axes = plt.subplots(3, len(kinds), figsize=(5.4 * len(kinds), 9.6), squeeze=False, sharex=True)
-    for col, kind in enumerate(kinds):
-        rr = [r for r in runs if r["kind"] == kind]
-        ax_p, ax_q, ax_s = (axes[row][col] for row in range(3))
-        for m in METHODS:
-            if not all(m in r["methods"] for r in rr):
-                continue
-            x, y, sd = mean_curve(rr, m)
-            (line,) = ax_p.plot(x, y, marker=".", ms=3, label=m)
-            ax_p.fill_between(x, y - sd, y + sd, alpha=0.08, color=line.get_color())
-            xq, gq, _ = mean_qoe_gap(rr, m)
-            ax_q.plot(xq, gq, marker=".", ms=3, color=line.get_color(), label=m)
-            ax_s.step(x, share_reached(rr, m, x), where="post", color=line.get_color(), label=m)
-        ax_p.axhline(QUALITY_FRACTION, color="k", ls="--", lw=1, label="95 % of reference")
-        ax_q.axhline(-QOE_TOLERANCE, color="k", ls="--", lw=1, label="reference - 0.01")
-        for ax in (ax_p, ax_q, ax_s):
-            ax.axvline(TARGET_MINUTES, color="grey", ls=":", lw=1)
-            ax.tick_params(labelsize=7)
-        ax_p.set_title(f"leave-one-{kind}-out ({len(rr)} runs)", fontsize=9)
-        ax_p.set_ylabel("held-out PPR / reference PPR\n(mean ± std over runs)", fontsize=8)
-        ax_q.set_ylabel("held-out QoE - reference QoE\n(mean over runs)", fontsize=8)
-        ax_s.set_ylabel("share of runs at 95 % of the\nreference (PPR and QoE clause)", fontsize=8)
-        ax_s.set_ylim(-0.02, 1.02)
-        ax_s.set_xlabel(f"adaptation cost (phone-minutes; dotted: the {TARGET_MINUTES:g}-minute target)", fontsize=8)
-        ax_p.legend(fontsize=7)
-    fig.tight_layout()
-    C.savefig(fig, path)
-
-
-def _seed_spread_cell(e: dict[str, Any]) -> str:
-    """``± zero-shot PPR / ± zero-shot QoE / ± minutes to 95 %`` over training seeds (``-`` with one seed)."""
-    if e.get("zero_shot_ppr_norm_train_seed_std") is None:
-        return "-"
-    return (f"± {e['zero_shot_ppr_norm_train_seed_std']:.3f} / ± {e['zero_shot_qoe_train_seed_std']:.3f} / "
-            f"± {e['vs_reference_minutes_train_seed_std']:.2f}")  # fmt: skip
-
-
-def _method_rows(a: dict[str, Any]) -> list[list[str]]:
-    """One results.md row per method of an :func:`aggregate` scope."""
-    rows = []
-    for m in METHODS:
-        if m not in a:
-            continue
-        e = a[m]
-        red = e.get("vs_reference_reduction_pct")
-        rows.append([
-            m,
-            f"{e['zero_shot_ppr_norm_mean']:.3f} ± {e['zero_shot_ppr_norm_std']:.3f} / {e['zero_shot_qoe_mean']:.3f}",
-            f"{e['zero_shot_ratio_to_oracle_mean']:.3f}",
-            f"{e['final_ppr_norm_mean']:.3f} ± {e['final_ppr_norm_std']:.3f} / {e['final_qoe_mean']:.3f}",
-            f"{e['vs_reference_minutes_mean']:.2f} ± {e['vs_reference_minutes_std']:.2f}",
-            f"{e['vs_reference_reached']}/{a['n_runs']} ({e['vs_reference_within_target']} ≤ {TARGET_MINUTES})",
-            "-" if red is None else f"{red:+.0f} %",
-            f"{e['vs_oracle_minutes_mean']:.2f} ({e['vs_oracle_reached']}/{a['n_runs']})",
-            f"{e['fallback_share_mean']:.1%}",
-            *([_seed_spread_cell(e)] if len(a["train_seeds"]) > 1 else []),
-        ])  # fmt: skip
-    return rows
-
-
-def under_floor(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per method, the runs whose zero-shot QoE is under the adaptation's QoE floor, and what became of them.
-
-    Returns:
-        ``{method: {"runs", "qoe_gain" (final - zero-shot QoE, mean), "fallback_share" (mean share of decisions the
-        stock rule took), "under_at_end" (runs whose final QoE is still under the floor)}}`` for the methods with
-        such runs; runs without a floor (``qoe_floor`` None) are left out.
-    """
-    out: dict[str, dict[str, float]] = {}
-    for m in METHODS:
-        rr = [(r["methods"][m], r["qoe_floor"]) for r in runs if m in r["methods"] and r.get("qoe_floor") is not None]
-        low = [(e, f) for e, f in rr if e["zero_shot"]["qoe"] < f]
-        if low:
-            out[m] = {
-                "runs": len(low),
-                "qoe_gain": float(np.mean([e["final"]["qoe"] - e["zero_shot"]["qoe"] for e, _ in low])),
-                "fallback_share": float(np.mean([e["fallback_share"] for e, _ in low])),
-                "under_at_end": sum(e["final"]["qoe"] < f for e, f in low),
-            }
-    return out
-
-
-def floor_section(runs: list[dict[str, Any]]) -> list[str]:
-    """results.md lines: the runs that start under the QoE floor, per method (:func:`under_floor`)."""
-    u = under_floor(runs)
-    if not u:
-        return []
-    rows = [[m, f"{e['runs']:.0f}", f"{e['qoe_gain']:+.3f}", f"{e['fallback_share']:.0%}", f"{e['under_at_end']:.0f}"]
-            for m, e in u.items()]  # fmt: skip
-    return [
-        "## Runs that start under the QoE floor",
-        "",
-        "A run's QoE floor is stock's QoE on the task minus the margin; under it, the stock rule takes the next "
-        "interval. Per method, the runs whose zero-shot QoE is under the floor: their QoE gain over the budget, "
-        "the share of decisions the stock rule took, and how many are still under the floor at the end.",
-        "",
-        *C.md_table(["method", "runs", "QoE gain", "stock-rule share", "still under at the end"], rows),
-        "",
-    ]
-
-
-def runs_cost_sentence(runs: list[dict[str, Any]], wall: float) -> str:
-    """What the adaptation runs cost, from each run's own ``wall_s``, next to this invocation's wall time.
-
-    Run reports (and models) made by an earlier invocation are reused from the work directory, so a run that
-    pools folds adapted before takes seconds; the sum of the runs' own wall times says what they cost.
-    """
-    own = [float(r["wall_s"]) for r in runs if isinstance(r.get("wall_s"), int | float)]
-    if not own:
-        return f"This invocation: {wall / 60:.1f} min wall."
-    return (
-        f"Adaptation runs: {len(own)} of {len(runs)} record their own wall time, {sum(own) / 3600:.1f} h in all "
-        f"(median {float(np.median(own)):.0f} s per run, all methods); this invocation took {wall / 60:.1f} min "
-        "wall, reusing the models and run reports already in the work directory (*Source models*: `reused`)."
-    )
-
-
-def report(
-    folds: list[dict[str, Any]],
-    s: dict[str, Any],
-    seeds: list[int],
-    train_seeds: list[int],
-    wall: float,
-    out: Path,
-    sources: list[str] | None = None,
-) -> None:
-    """Markdown tables + JSON + figure.
-
-    Args:
-        folds: One :func:`fold_plan` per (fold, training seed), with its ``runs`` and ``timing``.
-        s: Settings.
-        seeds: Adaptation seeds.
-        train_seeds: Training seeds of the fold models.
-        wall: Wall time of the run, s.
-        out: Report directory.
-        sources: For a pool of stored results (:func:`pool_results`), their directories: the JSON then names
-            them (``sources``) and keeps each run without its curves (the figure is drawn from them here; the
-            sources keep them), so a pool does not repeat megabytes of curve points.
-    """
-    runs = [r for f in folds for r in f["runs"]]
-    scopes = {"all": runs}
-    for kind in ("device", "app"):
-        rr = [r for r in runs if r["kind"] == kind]
-        if rr:
-            scopes[f"leave-one-{kind}-out"] = rr
-    budget = float(runs[0]["methods"]["scratch"]["curve"][-1][0]) if runs else s["budget_minutes"]
-    agg = {k: aggregate(v, budget) for k, v in scopes.items()}
-    n_ts = len(train_seeds)
-    names = list(dict.fromkeys(f["fold"] for f in folds))
-    held = list(dict.fromkeys(t for f in folds for t in f["heldout"]))
-    ts_txt = (
-        f"training seed {train_seeds[0]} for the fold models"
-        if n_ts == 1
-        else f"{n_ts} training seeds ({', '.join(map(str, train_seeds))}) for the fold models, every held-out task "
-        "adapted from each training seed's models with every adaptation seed: means and ± are over all (training "
-        "seed × adaptation seed × task) runs, and the last column is the spread over training seeds (std of the "
-        "per-training-seed means) of zero-shot PPR, zero-shot QoE and minutes to 95 % of the reference"
-    )
-    md = [
-        "# Zero-shot quality and adaptation on held-out phones and apps",
-        "",
-        f"Folds: {', '.join(names)}; held-out tasks: {', '.join(held)}; adaptation seeds {seeds}; {ts_txt}. "
-        f"Budget per method and run "
-        f"{budget:.2f} phone-minutes ({s['phones']} simulated phones x {s['rollout']} decisions per update; "
-        f"phone-minutes = decisions x 0.1 s / 60). Quality = mean PPR normalised to the evaluation code's stock "
-        f"reference and QoE on {s['eval_seeds']} held-out episodes of {s['eval_seconds']:g} s (seeds 10000+i, "
-        f"deterministic actions). QoE floor: stock QoE - {s['qoe_margin']}. Source models: "
-        f"{s['per_task_steps']:,} steps per training task, `{s['base']['env']['action_mode']}` actions; generated "
-        f"tasks: {s['generated']}; FOMAML {s['meta']}.",
-        "",
-        "minutes to 95 %: first curve point from which every later point has PPR >= 95 % of the task-specific "
-        "reference's (a standalone model trained on the held-out task with the per-task budget) and QoE >= "
-        "reference - 0.01 (*vs oracle*: 95 % of the oracle's PPR, QoE >= stock - 0.01). Runs that never get there "
-        "count at the budget (*reached* says how many did).",
-        "",
-        runs_cost_sentence(runs, wall),
-        "",
-        *(
-            [
-                f"Pooled from the stored results of {len(sources)} runs of this script (no model needed): "
-                + ", ".join(f"`{d}`" for d in sources)
-                + "; their per-run curves are there.",
-                "",
-            ]
-            if sources
-            else []
-        ),
-    ]
-    spread = f"spread over {n_ts} training seeds (zero-shot PPR / QoE / min to 95 % ref)"
-    header = ["method", "zero-shot PPR / QoE", "zero-shot / oracle", "final PPR / QoE", "min to 95 % ref (mean ± std)",
-              "reached", "vs scratch", "min to 95 % oracle", "QoE-floor share"]  # fmt: skip
-    header += [spread] if n_ts > 1 else []
-    for scope, a in agg.items():
-        md += [
-            f"## {scope} ({a['n_runs']} runs)",
-            "",
-            f"Reference PPR (mean) {a['reference_ppr_mean']:.3f}, oracle {a['oracle_ppr_mean']:.3f}, stock QoE "
-            f"{a['stock_qoe_mean']:.3f}.",
-            "",
-            *C.md_table(header, _method_rows(a)),
-            "",
-        ]
-    md += floor_section(runs)
-    md += ["## Per run (minutes to 95 % of the reference; '-' = not reached)", ""]
-    rows = []
-    for r in runs:
-        cells = [
-            ("-" if r["methods"][m]["minutes_to_95"] is None else f"{r['methods'][m]['minutes_to_95']:.2f}")
-            + f" ({r['methods'][m]['zero_shot']['ppr_norm']:.3f}→{r['methods'][m]['final']['ppr_norm']:.3f})"
-            for m in METHODS
-        ]
-        ref = r["reference"]
-        rows.append([r["fold"], r["task"], r["train_seed"], r["seed"], r["routed_model"], r["nearest_task"],
-                     f"{ref['ppr_norm']:.3f}/{ref['qoe']:.3f}" if ref else "-", *cells])  # fmt: skip
-    md += C.md_table(
-        ["fold", "task", "training seed", "adaptation seed", "routed", "nearest", "reference PPR/QoE",
-         *(f"{m} (zero-shot→final PPR)" for m in METHODS)],
-        rows,
-    )  # fmt: skip
-    md += ["", "## Source models", ""]
-    md += C.md_table(
-        ["fold", "training seed", "training tasks", "shared train s", "joint train s", "FOMAML s"],
-        [
-            [f["fold"], f["train_seed"], len(f["train_tasks"]),
-             *("reused" if f["timing"].get(k) is None else f"{f['timing'][k]:.0f}"
-               for k in ("shared_train_s", "joint_train_s", "meta_train_s"))]
-            for f in folds
-        ],
-    )  # fmt: skip
-    md += ["", "![quality vs phone-minutes](adaptation_curves.png)"]
-    plot_curves(runs, out / "adaptation_curves.png")
-    keep = ("fold", "train_seed", "train_tasks", "heldout", "shared", "meta", "timing", "generated")
-    C.write_report(
-        out,
-        md,
-        {
-            "settings": s,
-            "seeds": seeds,
-            "train_seeds": train_seeds,
-            "budget_minutes": budget,
-            "aggregate": agg,
-            "runs": runs if not sources else [_without_curves(r) for r in runs],
-            "folds": [{k: str(f[k]) if isinstance(f[k], Path) else f[k] for k in keep} for f in folds],
-            **({"sources": sources} if sources else {}),
-        },
-        wall,
-    )
-
-
-def _without_curves(run: dict[str, Any]) -> dict[str, Any]:
-    """A run report without its methods' ``curve`` points (every summary of them stays)."""
-    methods = {m: {k: v for k, v in e.items() if k != "curve"} for m, e in run["methods"].items()}
-    return {**run, "methods": methods}
-
-
-POOL_FIXED = ("settings", "seeds", "train_seeds", "budget_minutes")
-"""What every pooled results file must share (the settings apart from the folds)."""
-
-
-def pool_results(dirs: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any], list[int], list[int]]:
-    """The folds, settings and seeds of several stored results of this script, for :func:`report`.
-
-    Every file must come from the same settings (apart from ``folds``), seeds and training seeds, hold runs with
-    their curves (a per-fold result, not a pool), and no fold may appear twice; otherwise exit 2 naming the file
-    and what differs.
-
-    Args:
-        dirs: Results directories (each with ``results.json``).
-
-    Returns:
-        ``(folds, settings, seeds, train_seeds)``: each fold entry as stored, with its ``runs``.
-    """
-    if len(dirs) < 2:
-        C.fail("--pool: give at least two results directories, comma-separated")
-    docs: list[tuple[Path, dict[str, Any]]] = []
-    for d in dirs:
-        f = d / "results.json"
-        try:
-            doc = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            C.fail(f"--pool: {f}: cannot read it ({e.__class__.__name__})")
-        missing = [k for k in (*POOL_FIXED, "runs", "folds") if k not in doc]
-        if missing:
-            C.fail(f"--pool: {f}: no field {missing[0]!r} (not a results file of experiments/adaptation.py)")
-        if "sources" in doc or any("curve" not in e for r in doc["runs"] for e in r["methods"].values()):
-            C.fail(f"--pool: {f}: a pooled result without curves; pool the per-fold results it names (sources)")
-        docs.append((d, doc))
-
-    def fixed(doc: dict[str, Any]) -> dict[str, Any]:
-        return {k: ({**doc[k], "folds": None} if k == "settings" else doc[k]) for k in POOL_FIXED}
-
-    first = fixed(docs[0][1])
-    for d, doc in docs[1:]:
-        if fixed(doc) != first:
-            C.fail(f"--pool: {d}: other settings than {docs[0][0]} ({C.spec_difference(first, fixed(doc))})")
-    folds: list[dict[str, Any]] = []
-    seen: dict[str, Path] = {}
-    for d, doc in docs:
-        for name in dict.fromkeys(f["fold"] for f in doc["folds"]):
-            if name in seen:
-                C.fail(f"--pool: fold {name} is in both {seen[name]} and {d}")
-            seen[name] = d
-        for f in doc["folds"]:
-            runs = [r for r in doc["runs"] if r["fold"] == f["fold"] and r["train_seed"] == f["train_seed"]]
-            folds.append({**f, "runs": runs})
-    s = {**docs[0][1]["settings"], "folds": [f.split(":", 1) for f in seen]}
-    return folds, s, list(docs[0][1]["seeds"]), list(docs[0][1]["train_seeds"])
 
 
 def add_variant_args(ap: Any) -> None:
