@@ -88,24 +88,27 @@ def aggregate(runs: list[dict[str, Any]], budget: float) -> dict[str, Any]:
     return out
 
 
-def mean_curve(runs: list[dict[str, Any]], method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and std over runs of a method's ``ppr_norm / reference ppr_norm`` against phone-minutes."""
+def _curve_column(runs: list[dict[str, Any]], method: str, col: int) -> tuple[np.ndarray, np.ndarray]:
+    """Phone-minutes and one curve column (1: ``ppr_norm``, 2: ``qoe``) of a method, one row per run, cut to the
+    shortest run's points."""
     cs = [np.asarray(r["methods"][method]["curve"], dtype=float) for r in runs]
     n = min(len(c) for c in cs)
-    rel = np.stack(
-        [c[:n, 1] / (r["reference"]["ppr_norm"] if r["reference"] else 1.0) for c, r in zip(cs, runs, strict=True)]
-    )
-    return cs[0][:n, 0], rel.mean(axis=0), rel.std(axis=0)
+    return cs[0][:n, 0], np.stack([c[:n, col] for c in cs])
+
+
+def mean_curve(runs: list[dict[str, Any]], method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and std over runs of a method's ``ppr_norm / reference ppr_norm`` against phone-minutes."""
+    x, ppr = _curve_column(runs, method, 1)
+    ref = np.array([r["reference"]["ppr_norm"] if r["reference"] else 1.0 for r in runs])
+    rel = ppr / ref[:, None]
+    return x, rel.mean(axis=0), rel.std(axis=0)
 
 
 def mean_qoe_gap(runs: list[dict[str, Any]], method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and std over runs of a method's QoE minus the task-specific reference's, against phone-minutes."""
-    cs = [np.asarray(r["methods"][method]["curve"], dtype=float) for r in runs]
-    n = min(len(c) for c in cs)
-    gap = np.stack(
-        [c[:n, 2] - (r["reference"]["qoe"] if r["reference"] else 0.0) for c, r in zip(cs, runs, strict=True)]
-    )
-    return cs[0][:n, 0], gap.mean(axis=0), gap.std(axis=0)
+    x, qoe = _curve_column(runs, method, 2)
+    gap = qoe - np.array([r["reference"]["qoe"] if r["reference"] else 0.0 for r in runs])[:, None]
+    return x, gap.mean(axis=0), gap.std(axis=0)
 
 
 def share_reached(runs: list[dict[str, Any]], method: str, minutes: np.ndarray) -> np.ndarray:
