@@ -154,9 +154,12 @@ def guard_unit(
 
     d = Path(dest)
     done = read_json(d / "guard.json")
-    same = done is not None and done.get("against", "standalone") == against
-    same = same and (finetune_steps is None or (done or {}).get("finetune_steps") == finetune_steps)
-    if same and done is not None and (d / "model.json").is_file():
+    if (
+        done is not None
+        and (d / "model.json").is_file()
+        and done.get("against", "standalone") == against
+        and finetune_steps in (None, done.get("finetune_steps"))
+    ):
         return dict(done)
     if d.exists():
         shutil.rmtree(d)
