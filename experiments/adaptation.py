@@ -420,6 +420,7 @@ def main() -> None:
     ap.add_argument("--folds", default=None, help="subset of folds, e.g. device:pixel8,app:weibo (default all)")
     add_variant_args(ap)
     C.add_seed_args(ap, default=1)
+    ap.set_defaults(train_seeds=None)  # None = not given (--pool refuses it); resolved to 1 below
     C.add_scale_args(ap)
     C.add_fresh_arg(ap)
     ap.add_argument(
@@ -433,6 +434,7 @@ def main() -> None:
     if a.pool is not None:
         given = [o for o, v in (("--quick", a.quick), ("--folds", a.folds), ("--seeds", a.seeds),
                                 ("--work", a.work), ("--ray", a.ray), ("--fresh", a.fresh),
+                                ("--train-seeds", a.train_seeds is not None),
                                 ("--action-mode", a.action_mode), ("--structure", a.structure),
                                 ("--gpu-bound", a.gpu_bound), ("--real-only", a.real_only),
                                 ("--qoe-floor", a.qoe_floor)) if v]  # fmt: skip
@@ -444,7 +446,7 @@ def main() -> None:
         report(folds, s, seeds, train_seeds, time.perf_counter() - t0, a.out, [C.repo_relative(str(d)) for d in dirs])
         C.log(f"report: {a.out / 'results.md'}")
         return
-    train_seeds = C.training_seeds(a.train_seeds)
+    train_seeds = C.training_seeds(1 if a.train_seeds is None else a.train_seeds)
     C.limit_threads()
     run, s = variant_settings(a, "quick" if a.quick else "full")
     if a.seeds is not None:

@@ -82,4 +82,7 @@ def test_other_settings_or_a_fold_twice_are_one_line_errors(tmp_path: Path, monk
     assert "cannot read" in err
     err = _error(monkeypatch, capsys, "--pool", f"{PHONE},{APP}", "--out", str(tmp_path / "x"), "--ray", "local:2")
     assert "drop --ray" in err
+    # the seeds come from the files: even the default count is refused when given
+    err = _error(monkeypatch, capsys, "--pool", f"{PHONE},{APP}", "--out", str(tmp_path / "x"), "--train-seeds", "1")
+    assert "drop --train-seeds" in err
     assert not (tmp_path / "x").exists()
