@@ -228,19 +228,25 @@ def floor_section(runs: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def runs_cost_sentence(runs: list[dict[str, Any]], wall: float) -> str:
+def runs_cost_sentence(runs: list[dict[str, Any]], wall: float, pooled: bool = False) -> str:
     """What the adaptation runs cost, from each run's own ``wall_s``, next to this invocation's wall time.
 
-    Run reports (and models) made by an earlier invocation are reused from the work directory, so a run that
-    pools folds adapted before takes seconds; the sum of the runs' own wall times says what they cost.
+    Run reports (and models) made by an earlier invocation are reused from the work directory, and a pool
+    (``pooled``) only reads stored results, so this invocation's wall time alone can understate the cost; the
+    sum of the runs' own wall times says what they cost.
     """
     own = [float(r["wall_s"]) for r in runs if isinstance(r.get("wall_s"), int | float)]
+    this = (
+        f"this invocation pooled stored results in {wall:.1f} s"
+        if pooled
+        else f"this invocation took {wall / 60:.1f} min wall (models and run reports already in the work directory "
+        "are reused, not redone; *Source models* says which models were)"
+    )
     if not own:
-        return f"This invocation: {wall / 60:.1f} min wall."
+        return this[0].upper() + this[1:] + "."
     return (
         f"Adaptation runs: {len(own)} of {len(runs)} record their own wall time, {sum(own) / 3600:.1f} h in all "
-        f"(median {float(np.median(own)):.0f} s per run, all methods); this invocation took {wall / 60:.1f} min "
-        "wall, reusing the models and run reports already in the work directory (*Source models*: `reused`)."
+        f"(median {float(np.median(own)):.0f} s per run, all methods); {this}."
     )
 
 
@@ -302,7 +308,7 @@ def report(
         "reference - 0.01 (*vs oracle*: 95 % of the oracle's PPR, QoE >= stock - 0.01). Runs that never get there "
         "count at the budget (*reached* says how many did).",
         "",
-        runs_cost_sentence(runs, wall),
+        runs_cost_sentence(runs, wall, pooled=bool(sources)),
         "",
         *(
             [

@@ -146,8 +146,10 @@ def test_runs_cost_sentence_sums_the_runs_own_wall_times() -> None:
     runs = [{"wall_s": 100.0}, {"wall_s": 3500.0}, {}]
     msg = A.runs_cost_sentence(runs, 1.2)
     assert msg.startswith("Adaptation runs: 2 of 3 record their own wall time, 1.0 h in all (median 1800 s")
-    assert "this invocation took 0.0 min wall" in msg
-    assert A.runs_cost_sentence([{}], 90.0) == "This invocation: 1.5 min wall."
+    assert "this invocation took 0.0 min wall (models and run reports already in the work directory" in msg
+    assert A.runs_cost_sentence([{}], 90.0).startswith("This invocation took 1.5 min wall (")
+    pooled = A.runs_cost_sentence(runs, 1.6, pooled=True)
+    assert pooled.endswith("this invocation pooled stored results in 1.6 s.") and "reused" not in pooled
 
 
 @pytest.mark.ray
