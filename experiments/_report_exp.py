@@ -147,8 +147,8 @@ def adaptation(src: R.Source) -> list[str]:
 def _runs_cost(src: R.Source) -> list[str]:
     """What the adaptation runs cost, from each run's own ``wall_s`` (nothing for files whose runs lack it).
 
-    The provenance line's wall time is the producing invocation's; an invocation that pools folds adapted
-    before reuses their runs and takes seconds.
+    The provenance line's wall time is the producing invocation's: a pool (``sources``) only read stored results,
+    and an invocation may reuse models and runs an earlier one made (a fold whose ``timing`` has no training time).
     """
     runs = src.doc.get("runs") if isinstance(src.doc, dict) else None
     if not isinstance(runs, list):
@@ -156,10 +156,17 @@ def _runs_cost(src: R.Source) -> list[str]:
     own = [w for i in range(len(runs)) if (w := R.opt_num(src, "runs", i, "wall_s")) is not None]
     if not own:
         return []
+    if "sources" in src.doc:
+        what = "pools the stored results it names and trains or adapts nothing"
+    else:
+        folds = src.doc.get("folds")
+        timings = [f.get("timing") for f in folds if isinstance(f, dict)] if isinstance(folds, list) else []
+        reused = any(not isinstance(t, dict) or any(v is None for v in t.values()) for t in timings)
+        what = ("reuses models or runs already made (see the fold models' training times)" if reused or not timings
+                else "trained its fold models itself")  # fmt: skip
     return ["", f"Cost: the {len(own)} adaptation runs' own wall times (each run's `wall_s`, all methods) sum to "
                 f"{sum(own) / 3600:.1f} h (median {statistics.median(own):.0f} s per run); the wall time on the "
-                "source line below is the producing invocation's, which reuses models and runs already "
-                "made."]  # fmt: skip
+                f"source line below is the producing invocation's, which {what}."]  # fmt: skip
 
 
 def adaptation_fold_subsets(root: Path) -> list[str]:
