@@ -1,0 +1,98 @@
+"""Does a smaller context step stop context adaptation drifting on a task with nothing to gain? (diagnostic)
+
+On the Kwai fold (``adaptation.py --folds app:kwai`` with the shipped recipe), 12 of the 45 context-adaptation
+runs ended more than 0.01 of PPR under where they started. This re-runs the context method alone on that fold's
+runs (same fold models, seeds, budget, evaluation and QoE floor as the stored runs; only ``context_lr``
+changes) and compares minutes to 95 % of the reference, drift and final PPR with the stored runs (step 0.2) and
+with fine-tuning on the same runs.
+
+Prints only (nothing is written). Needs the fold's work directory (run the fold first), from the repository
+root::
+
+    python experiments/context_step.py 0.05          # every run of the fold at step 0.05
+    python experiments/context_step.py 0.05,0.02 --first 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C
+
+RUN = "full-margin-gpubound25-qoefloor2"
+WORK = C.ROOT / "runs" / "experiments" / f"adaptation2-{RUN}"
+RESULTS = C.RESULTS / "adaptation" / f"{RUN}-app-kwai" / "results.json"
+RUNS = [
+    (d, ts, sd)
+    for ts in (0, 1, 2)
+    for d in ("pixel3", "pixel4", "pixel5", "pixel6", "pixel8")
+    for sd in (100, 101, 102)
+]
+
+
+def context_run(dev: str, ts: int, seed: int, lr: float, s: dict[str, Any]) -> dict[str, Any]:
+    """One context-only adaptation run of the stored fold's settings at step ``lr``."""
+    from metadvfs.meta.adapt import adapt
+
+    model = WORK / ("app-kwai" + ("" if ts == 0 else f"@seed{ts}")) / "shared"
+    if not model.is_dir():
+        C.fail(f"{model}: no fold model; run python experiments/adaptation.py --folds app:kwai ... first")
+    rep = adapt(str(model), dev, "kwai", budget_minutes=s["budget_minutes"], methods=["context"], seed=seed,
+                n_envs=s["phones"], rollout=s["rollout"], eval_every=1, eval_seeds=s["eval_seeds"],
+                eval_seconds=s["eval_seconds"], qoe_margin=s["qoe_margin"], context_lr=lr)  # fmt: skip
+    m = rep["methods"]["context"]
+    return {"min95": m["minutes_to_95"], "zs": m["zero_shot"], "final": m["final"]}
+
+
+def summary(name: str, rows: list[dict[str, Any]], budget: float) -> str:
+    """Mean ± std minutes to 95 % (never reached = the budget), runs never/within 3.5 min, drifted, final PPR."""
+    mins = [budget if e["min95"] is None else e["min95"] for e in rows]
+    drift = sum(e["final"]["ppr_norm"] < e["zs"]["ppr_norm"] - 0.01 for e in rows)
+    never = sum(e["min95"] is None for e in rows)
+    within = sum(e["min95"] is not None and e["min95"] <= 3.5 for e in rows)
+    final = statistics.mean(e["final"]["ppr_norm"] for e in rows)
+    std = statistics.stdev(mins) if len(mins) > 1 else 0.0
+    return (f"{name}: {len(rows)} runs, min to 95 % {statistics.mean(mins):.2f} ± {std:.2f}, never {never}, "
+            f"within 3.5 min {within}, drifted (final < start - 0.01) {drift}, final PPR {final:.3f}")  # fmt: skip
+
+
+def main() -> None:
+    """Command line entry."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("lrs", help="comma-separated context step sizes (Adam), e.g. 0.05,0.02")
+    ap.add_argument("--first", type=int, default=None, help="only the first N runs (default all 45)")
+    a = ap.parse_args()
+    try:
+        lrs = [float(x) for x in a.lrs.split(",") if x.strip()]
+    except ValueError:
+        C.fail(f"lrs: not a comma-separated list of numbers: {a.lrs!r}")
+    if not lrs or any(not x > 0 for x in lrs):
+        C.fail(f"lrs: give step sizes > 0, got {a.lrs!r}")
+    doc = json.loads(RESULTS.read_text(encoding="utf-8"))
+    s, budget = doc["settings"], float(doc["budget_minutes"])
+    stored = {(r["task"], r["train_seed"], r["seed"]): r["methods"] for r in doc["runs"]}
+    which = RUNS[: a.first] if a.first else RUNS
+    for lr in lrs:
+        rows = []
+        for dev, ts, seed in which:
+            t0 = time.perf_counter()
+            rows.append(context_run(dev, ts, seed, lr, s))
+            print(json.dumps({"lr": lr, "task": f"{dev}:kwai", "ts": ts, "seed": seed, **rows[-1],
+                              "wall": round(time.perf_counter() - t0)}), flush=True)  # fmt: skip
+        keys = [(f"{d}:kwai", ts, sd) for d, ts, sd in which]
+        for name, method in (("context, step 0.2 (stored)", "context"), ("fine-tune (stored)", "finetune")):
+            old = [{"min95": stored[k][method]["minutes_to_95"], "zs": stored[k][method]["zero_shot"],
+                    "final": stored[k][method]["final"]} for k in keys]  # fmt: skip
+            print(summary(name, old, budget))
+        print(summary(f"context, step {lr}", rows, budget))
+
+
+if __name__ == "__main__":
+    main()
