@@ -75,7 +75,12 @@ def main() -> None:
         C.fail(f"lrs: not a comma-separated list of numbers: {a.lrs!r}")
     if not lrs or any(not x > 0 for x in lrs):
         C.fail(f"lrs: give step sizes > 0, got {a.lrs!r}")
-    doc = json.loads(RESULTS.read_text(encoding="utf-8"))
+    if a.first is not None and not 1 <= a.first <= len(RUNS):
+        C.fail(f"--first: must be in [1, {len(RUNS)}], got {a.first}")
+    try:
+        doc = json.loads(RESULTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        C.fail(f"{RESULTS}: cannot read the Kwai fold's stored results ({e.__class__.__name__})")
     s, budget = doc["settings"], float(doc["budget_minutes"])
     stored = {(r["task"], r["train_seed"], r["seed"]): r["methods"] for r in doc["runs"]}
     which = RUNS[: a.first] if a.first else RUNS
