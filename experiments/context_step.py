@@ -25,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
+from _adaptation_report import TARGET_MINUTES
 
 RUN = "full-margin-gpubound25-qoefloor2"
 WORK = C.ROOT / "runs" / "experiments" / f"adaptation2-{RUN}"
@@ -41,14 +42,18 @@ def context_run(dev: str, ts: int, seed: int, lr: float, s: dict[str, Any]) -> d
     """One context-only adaptation run of the stored fold's settings at step ``lr``."""
     from metadvfs.meta.adapt import adapt
 
-    model = WORK / ("app-kwai" + ("" if ts == 0 else f"@seed{ts}")) / "shared"
+    model = C.seed_dir(WORK / "app-kwai", ts) / "shared"
     if not model.is_dir():
         C.fail(f"{model}: no fold model; run python experiments/adaptation.py --folds app:kwai ... first")
     rep = adapt(str(model), dev, "kwai", budget_minutes=s["budget_minutes"], methods=["context"], seed=seed,
                 n_envs=s["phones"], rollout=s["rollout"], eval_every=1, eval_seeds=s["eval_seeds"],
                 eval_seconds=s["eval_seconds"], qoe_margin=s["qoe_margin"], context_lr=lr)  # fmt: skip
-    m = rep["methods"]["context"]
-    return {"min95": m["minutes_to_95"], "zs": m["zero_shot"], "final": m["final"]}
+    return _row(rep["methods"]["context"])
+
+
+def _row(e: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`summary` reads of one method's entry in an adaptation report (a new run or a stored one)."""
+    return {"min95": e["minutes_to_95"], "zs": e["zero_shot"], "final": e["final"]}
 
 
 def summary(name: str, rows: list[dict[str, Any]], budget: float) -> str:
@@ -56,7 +61,7 @@ def summary(name: str, rows: list[dict[str, Any]], budget: float) -> str:
     mins = [budget if e["min95"] is None else e["min95"] for e in rows]
     drift = sum(e["final"]["ppr_norm"] < e["zs"]["ppr_norm"] - 0.01 for e in rows)
     never = sum(e["min95"] is None for e in rows)
-    within = sum(e["min95"] is not None and e["min95"] <= 3.5 for e in rows)
+    within = sum(e["min95"] is not None and e["min95"] <= TARGET_MINUTES for e in rows)
     final = statistics.mean(e["final"]["ppr_norm"] for e in rows)
     std = statistics.stdev(mins) if len(mins) > 1 else 0.0
     return (f"{name}: {len(rows)} runs, min to 95 % {statistics.mean(mins):.2f} ± {std:.2f}, never {never}, "
@@ -93,9 +98,7 @@ def main() -> None:
                               "wall": round(time.perf_counter() - t0)}), flush=True)  # fmt: skip
         keys = [(f"{d}:kwai", ts, sd) for d, ts, sd in which]
         for name, method in (("context, step 0.2 (stored)", "context"), ("fine-tune (stored)", "finetune")):
-            old = [{"min95": stored[k][method]["minutes_to_95"], "zs": stored[k][method]["zero_shot"],
-                    "final": stored[k][method]["final"]} for k in keys]  # fmt: skip
-            print(summary(name, old, budget))
+            print(summary(name, [_row(stored[k][method]) for k in keys], budget))
         print(summary(f"context, step {lr}", rows, budget))
 
 
