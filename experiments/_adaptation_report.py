@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import _common as C
+import _report_src as R
 import numpy as np
 
 from metadvfs.meta.measure import QOE_TOLERANCE, QUALITY_FRACTION
@@ -228,20 +229,25 @@ def floor_section(runs: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def runs_cost_sentence(runs: list[dict[str, Any]], wall: float, pooled: bool = False) -> str:
+def runs_cost_sentence(
+    runs: list[dict[str, Any]], wall: float, timings: list[Any] | None = None, pooled: bool = False
+) -> str:
     """What the adaptation runs cost, from each run's own ``wall_s``, next to this invocation's wall time.
 
     Run reports (and models) made by an earlier invocation are reused from the work directory, and a pool
     (``pooled``) only reads stored results, so this invocation's wall time alone can understate the cost; the
-    sum of the runs' own wall times says what they cost.
+    sum of the runs' own wall times says what they cost, and :func:`_report_src.invocation_scope` (the wording
+    REPORT uses too) says what the wall time covers.
+
+    Args:
+        runs: Run reports (``wall_s``, s, where recorded).
+        wall: This invocation's wall time, s.
+        timings: Each fold plan's ``timing`` (training times, s; ``None`` for a reused model).
+        pooled: This invocation pooled stored results.
     """
     own = [float(r["wall_s"]) for r in runs if isinstance(r.get("wall_s"), int | float)]
-    this = (
-        f"this invocation pooled stored results in {wall:.1f} s"
-        if pooled
-        else f"this invocation took {wall / 60:.1f} min wall (models and run reports already in the work directory "
-        "are reused, not redone; *Source models* says which models were)"
-    )
+    took = f"{wall:.1f} s" if pooled else f"{wall / 60:.1f} min wall"
+    this = f"this invocation took {took} and {R.invocation_scope(pooled, timings or [])}"
     if not own:
         return this[0].upper() + this[1:] + "."
     return (
@@ -308,7 +314,7 @@ def report(
         "reference - 0.01 (*vs oracle*: 95 % of the oracle's PPR, QoE >= stock - 0.01). Runs that never get there "
         "count at the budget (*reached* says how many did).",
         "",
-        runs_cost_sentence(runs, wall, pooled=bool(sources)),
+        runs_cost_sentence(runs, wall, [f.get("timing") for f in folds], pooled=bool(sources)),
         "",
         *(
             [

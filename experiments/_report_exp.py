@@ -156,14 +156,9 @@ def _runs_cost(src: R.Source) -> list[str]:
     own = [w for i in range(len(runs)) if (w := R.opt_num(src, "runs", i, "wall_s")) is not None]
     if not own:
         return []
-    if "sources" in src.doc:
-        what = "pools the stored results it names and trains or adapts nothing"
-    else:
-        folds = src.doc.get("folds")
-        timings = [f.get("timing") for f in folds if isinstance(f, dict)] if isinstance(folds, list) else []
-        reused = any(not isinstance(t, dict) or any(v is None for v in t.values()) for t in timings)
-        what = ("reuses models or runs already made (see the fold models' training times)" if reused or not timings
-                else "trained its fold models itself")  # fmt: skip
+    folds = src.doc.get("folds")
+    timings = [f.get("timing") for f in folds if isinstance(f, dict)] if isinstance(folds, list) else []
+    what = R.invocation_scope("sources" in src.doc, timings)
     return ["", f"Cost: the {len(own)} adaptation runs' own wall times (each run's `wall_s`, all methods) sum to "
                 f"{sum(own) / 3600:.1f} h (median {statistics.median(own):.0f} s per run); the wall time on the "
                 f"source line below is the producing invocation's, which {what}."]  # fmt: skip

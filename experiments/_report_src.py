@@ -186,6 +186,25 @@ def provenance(src: Source, run: str, fallback_command: str | None = None, recor
     return "; ".join(parts) + "."
 
 
+def invocation_scope(pooled: bool, timings: list[Any]) -> str:
+    """What an adaptation invocation's wall time covers, as a clause after "which".
+
+    Args:
+        pooled: The invocation pooled stored results (``adaptation.py --pool``): it trained and adapted nothing.
+        timings: Each fold plan's ``timing`` (training times, s; ``None`` where the model was reused from an
+            earlier invocation). Every training time present: the invocation trained its fold models itself.
+
+    Returns:
+        ``pooled the stored results it names and trained or adapted nothing``, ``trained its fold models
+        itself`` or ``reused models or runs already made (see the fold models' training times)``.
+    """
+    if pooled:
+        return "pooled the stored results it names and trained or adapted nothing"
+    reused = not timings or any(not isinstance(t, dict) or any(v is None for v in t.values()) for t in timings)
+    return "reused models or runs already made (see the fold models' training times)" if reused else (
+        "trained its fold models itself")  # fmt: skip
+
+
 def fmt_duration(s: float) -> str:
     """``42 s``, ``16.3 min`` or ``2.10 h``."""
     if s < 120:

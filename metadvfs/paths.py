@@ -43,6 +43,22 @@ def is_shipped_model(path: Path) -> bool:
     return Path(path).resolve().parent == (PACKAGE_DIR / "models").resolve()
 
 
+def source_name(path: Path) -> str:
+    """How a report names a model: a shipped model by its name, any other by its directory.
+
+    The package's path differs on every machine, so a shipped model (``default``) is recorded by name, and a
+    directory under the working directory relative to it (``runs/x``, not ``/home/me/proj/runs/x``). ``guard``,
+    ``adapt`` and online ``adapt --serial`` name their source model this way.
+    """
+    p = Path(path).resolve()
+    if is_shipped_model(p):
+        return p.name
+    try:
+        return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def derived_dir(model_dir: Path, default: Path, fallback: Path, reuse_existing: bool = False) -> Path:
     """Where a command writes what it derives from a model (reports, baselines, a guarded copy).
 

@@ -39,6 +39,7 @@ from metadvfs.learn.metadata import Grouping, cosine_distances
 from metadvfs.learn.tasks import ModelPlan, build_tasks, encode_tasks
 from metadvfs.learn.trainer import _spaces, make_algo, make_train_env, torch_threads
 from metadvfs.meta.fast import CONTEXT_LR
+from metadvfs.paths import source_name
 from metadvfs.tasks.task import Task, make_task
 
 
@@ -329,7 +330,7 @@ def adapt(
     ref_for = ref_q if ref_q is not None else oracle
     report: dict[str, Any] = {
         "task": task.name,
-        "model": str(model.path),
+        "model": source_name(model.path),
         "routed_model": gid,
         "nearest_task": near,
         "extrapolated": [f.to_dict() for f in model.out_of_range(task)],
@@ -381,7 +382,7 @@ def save_adapted(
     save_checkpoint(
         out, cfg=cfg, encoder=model.encoder, plans=[ModelPlan("adapted", (spec,), use_meta)],
         grouping=Grouping((0,), 1, {}, "adapted"), task_names=[spec], state_dicts={"adapted": sd},
-        obs_space=obs_space, action_space=act_space, train_info={"adapted_from": str(model.path), **train_info},
+        obs_space=obs_space, action_space=act_space, train_info={"adapted_from": source_name(model.path), **train_info},
     )  # fmt: skip
 
 

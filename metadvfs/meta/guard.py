@@ -52,6 +52,7 @@ import torch as th
 
 from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.checkpoint import LoadedModel, build_policy, load_checkpoint
+from metadvfs.paths import source_name
 
 VALIDATION_SEED_BASE = 20_000
 """Validation seeds are ``VALIDATION_SEED_BASE + i`` (evaluation uses 10000+i)."""
@@ -365,23 +366,6 @@ def guard(
     info = {k: report[k] for k in ("summary", "seeds", "seconds", "tolerance")}
     write_guarded_checkpoint(model, out, new_weights, route, info)
     return report
-
-
-def source_name(path: Path) -> str:
-    """How a guard names a checkpoint in its records: a shipped model by its name, any other by its directory.
-
-    The package's path differs on every machine, so a shipped source (``default``) is recorded by name, and a
-    directory under the working directory relative to it (``runs/x``, not ``/home/me/proj/runs/x``).
-    """
-    from metadvfs.paths import is_shipped_model
-
-    p = Path(path).resolve()
-    if is_shipped_model(p):
-        return p.name
-    try:
-        return str(p.relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def write_guarded_checkpoint(

@@ -50,6 +50,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from metadvfs.errors import MetaDVFSError
 from metadvfs.meta.fast import CONTEXT_LR
+from metadvfs.paths import source_name
 
 ONLINE_METHODS = ("context", "finetune")
 """Methods of online adaptation (the start point is the metadata-routed model, as in simulation)."""
@@ -439,7 +440,7 @@ def adapt_online(
         "app": phone_app.profile.name,
         "package": phone_app.package,
         "task": spec,
-        "model": str(model.path),
+        "model": source_name(model.path),
         "routed_model": gid,
         "extrapolated": [f.to_dict() for f in model.out_of_range(Task(env.profile, phone_app.profile))],
         "method": method,

@@ -359,13 +359,13 @@ def test_adaptation_states_what_its_runs_cost(root: Path) -> None:
     text = report.build(root)
     assert "Cost: the 3 adaptation runs' own wall times (each run's `wall_s`, all methods) sum to 2.0 h (median " \
            "3500 s per run)" in text  # fmt: skip
-    assert "which reuses models or runs already made" in text  # no fold timings: nothing says it trained them
+    assert "which reused models or runs already made" in text  # no fold timings: nothing says it trained them
     # what the provenance line's wall time covers: trained here, reused from an earlier invocation, a pool
     trained, reused = {"shared_train_s": 900.0, "meta_train_s": 700.0}, {"shared_train_s": None, "meta_train_s": 700.0}
     for extra, says in (
         ({"folds": [{"timing": trained}]}, "which trained its fold models itself"),
-        ({"folds": [{"timing": reused}]}, "which reuses models or runs"),
-        ({"sources": ["a", "b"]}, "which pools the stored results it names and trains or adapts nothing"),
+        ({"folds": [{"timing": reused}]}, "which reused models or runs"),
+        ({"sources": ["a", "b"]}, "which pooled the stored results it names and trained or adapted nothing"),
     ):
         _write(root / "experiments/results/adaptation/quick/results.json", {**ad, **extra})
         assert says in report.build(root)

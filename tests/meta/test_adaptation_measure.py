@@ -183,10 +183,11 @@ def test_qoe_floor_hands_control_to_the_stock_rule(tmp_path: Path) -> None:
     assert off.fallback_share == 0.0
 
 
-def test_adapt_reports_curves_reference_and_saves(tmp_path: Path) -> None:
+def test_adapt_reports_curves_reference_and_saves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from metadvfs.meta.adapt import adapt
 
     base = _tiny_model(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the report names the model relative to the working directory, not by absolute path
     r = adapt(
         base,
         "pixel5",
@@ -209,6 +210,7 @@ def test_adapt_reports_curves_reference_and_saves(tmp_path: Path) -> None:
     assert doc["minutes_to_95"] == r["minutes_to_95"]
     assert (tmp_path / "a" / "adaptation.png").is_file()
     assert load_checkpoint(tmp_path / "a").doc["models"][0]["id"] == "adapted"
+    assert r["model"] == doc["model"] == load_checkpoint(tmp_path / "a").doc["train"]["adapted_from"] == base.name
     # the reference is cached: a second run does not retrain it
     mtime = (Path(r["reference"]["path"]) / "model.json").stat().st_mtime_ns
     adapt(base, "pixel5", "tiktok", 0.05, None, ["scratch"], n_envs=2, rollout=16, eval_seeds=1, eval_seconds=5.0)

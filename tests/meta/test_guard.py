@@ -253,7 +253,7 @@ def test_reports_written_before_against_still_render(tiny_model: Path, tmp_path:
 
 def test_a_shipped_source_is_named_not_located(tiny_model: Path) -> None:
     from metadvfs.learn.checkpoint import resolve_model_dir
-    from metadvfs.meta.guard import source_name
+    from metadvfs.paths import source_name
 
     assert source_name(resolve_model_dir("default")) == "default"
     assert source_name(tiny_model) == str(tiny_model)  # outside the working directory: as given
@@ -262,7 +262,7 @@ def test_a_shipped_source_is_named_not_located(tiny_model: Path) -> None:
 def test_a_source_under_the_working_directory_is_recorded_relative(
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from metadvfs.meta.guard import source_name
+    from metadvfs.paths import source_name
 
     monkeypatch.chdir(tiny_model.parent)
     assert source_name(tiny_model) == tiny_model.name

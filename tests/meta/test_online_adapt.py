@@ -295,6 +295,7 @@ def test_adapt_on_the_twin_end_to_end(twin: TwinServer, tiny_model: Path, tmp_pa
     rep = json.loads(res.stdout.strip().splitlines()[-1])
     assert seen == {"userspace": True, "snapshot": True}
     assert rep["reason"] == "done" and rep["decisions"] == rep["budget_decisions"] == 128  # 4 rollouts of 32
+    assert rep["model"] == str(tiny_model)  # outside the working directory: as given (a shipped model: its name)
     assert rep["phone_minutes"] == pytest.approx(128 * 0.1 / 60, abs=1e-4)
     assert len(rep["curve"]) == 4 and rep["stock"]["qoe"] is not None and rep["qoe_floor"] is not None
     assert rep["restore"] == {"by": "host", "verified": True, "mismatches": [], "error": ""}
