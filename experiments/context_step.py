@@ -1,15 +1,16 @@
 """Does a smaller context step stop context adaptation drifting on a task with nothing to gain? (diagnostic)
 
 On the Kwai fold (``adaptation.py --folds app:kwai`` with the shipped recipe), 12 of the 45 context-adaptation
-runs ended more than 0.01 of PPR under where they started. This re-runs the context method alone on that fold's
-runs (same fold models, seeds, budget, evaluation and QoE floor as the stored runs; only ``context_lr``
-changes) and compares minutes to 95 % of the reference, drift and final PPR with the stored runs (step 0.2) and
-with fine-tuning on the same runs.
+runs ended more than 0.01 of PPR under where they started (18 of 45 on the Weibo fold). This re-runs the context
+method alone on a fold's stored runs (same fold models, tasks, seeds, budget, evaluation and QoE floor as the
+stored runs; only ``context_lr`` changes) and compares minutes to 95 % of the reference, drift and final PPR with
+the stored runs (step 0.2) and with fine-tuning on the same runs.
 
-Prints only (nothing is written). Needs the fold's work directory (run the fold first), from the repository
-root::
+Prints only (nothing is written). Needs the fold's stored results and its work directory (run the fold first),
+from the repository root::
 
-    python experiments/context_step.py 0.05          # every run of the fold at step 0.05
+    python experiments/context_step.py 0.05                  # every run of the Kwai fold at step 0.05
+    python experiments/context_step.py 0.02 --fold app:weibo  # another fold of the shipped recipe
     python experiments/context_step.py 0.05,0.02 --first 6
 """
 
@@ -29,23 +30,25 @@ from _adaptation_report import TARGET_MINUTES
 
 RUN = "full-margin-gpubound25-qoefloor2"
 WORK = C.ROOT / "runs" / "experiments" / f"adaptation2-{RUN}"
-RESULTS = C.RESULTS / "adaptation" / f"{RUN}-app-kwai" / "results.json"
-RUNS = [
-    (d, ts, sd)
-    for ts in (0, 1, 2)
-    for d in ("pixel3", "pixel4", "pixel5", "pixel6", "pixel8")
-    for sd in (100, 101, 102)
-]
 
 
-def context_run(dev: str, ts: int, seed: int, lr: float, s: dict[str, Any]) -> dict[str, Any]:
+def fold_paths(fold: str) -> tuple[Path, Path]:
+    """The stored results and the work directory of a fold of the shipped recipe (``app:kwai``, ``device:pixel6``)."""
+    kind, _, name = fold.partition(":")
+    if kind not in ("app", "device") or not name or "/" in name:
+        C.fail(f"--fold: expected app:NAME or device:NAME, got {fold!r}")
+    return C.RESULTS / "adaptation" / f"{RUN}-{kind}-{name}" / "results.json", WORK / f"{kind}-{name}"
+
+
+def context_run(work: Path, task: str, ts: int, seed: int, lr: float, s: dict[str, Any]) -> dict[str, Any]:
     """One context-only adaptation run of the stored fold's settings at step ``lr``."""
     from metadvfs.meta.adapt import adapt
 
-    model = C.seed_dir(WORK / "app-kwai", ts) / "shared"
+    model = C.seed_dir(work, ts) / "shared"
     if not model.is_dir():
-        C.fail(f"{model}: no fold model; run python experiments/adaptation.py --folds app:kwai ... first")
-    rep = adapt(str(model), dev, "kwai", budget_minutes=s["budget_minutes"], methods=["context"], seed=seed,
+        C.fail(f"{model}: no fold model; run experiments/adaptation.py --folds ... with the shipped recipe first")
+    dev, app = task.split(":")
+    rep = adapt(str(model), dev, app, budget_minutes=s["budget_minutes"], methods=["context"], seed=seed,
                 n_envs=s["phones"], rollout=s["rollout"], eval_every=1, eval_seeds=s["eval_seeds"],
                 eval_seconds=s["eval_seconds"], qoe_margin=s["qoe_margin"], context_lr=lr)  # fmt: skip
     return _row(rep["methods"]["context"])
@@ -72,7 +75,8 @@ def main() -> None:
     """Command line entry."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("lrs", help="comma-separated context step sizes (Adam), e.g. 0.05,0.02")
-    ap.add_argument("--first", type=int, default=None, help="only the first N runs (default all 45)")
+    ap.add_argument("--first", type=int, default=None, help="only the first N runs (default all the fold's runs)")
+    ap.add_argument("--fold", default="app:kwai", help="fold of the shipped recipe, e.g. app:weibo (default app:kwai)")
     a = ap.parse_args()
     try:
         lrs = [float(x) for x in a.lrs.split(",") if x.strip()]
@@ -80,25 +84,26 @@ def main() -> None:
         C.fail(f"lrs: not a comma-separated list of numbers: {a.lrs!r}")
     if not lrs or any(not x > 0 for x in lrs):
         C.fail(f"lrs: give step sizes > 0, got {a.lrs!r}")
-    if a.first is not None and not 1 <= a.first <= len(RUNS):
-        C.fail(f"--first: must be in [1, {len(RUNS)}], got {a.first}")
+    results, work = fold_paths(a.fold)
     try:
-        doc = json.loads(RESULTS.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        C.fail(f"{RESULTS}: cannot read the Kwai fold's stored results ({e.__class__.__name__})")
-    s, budget = doc["settings"], float(doc["budget_minutes"])
-    stored = {(r["task"], r["train_seed"], r["seed"]): r["methods"] for r in doc["runs"]}
-    which = RUNS[: a.first] if a.first else RUNS
+        doc = json.loads(results.read_text(encoding="utf-8"))
+        s, budget = doc["settings"], float(doc["budget_minutes"])
+        stored = {(r["task"], int(r["train_seed"]), int(r["seed"])): r["methods"] for r in doc["runs"]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        C.fail(f"{results}: cannot read the {a.fold} fold's stored results ({e.__class__.__name__})")
+    runs = list(stored)  # the stored order: training seed, task, adaptation seed
+    if a.first is not None and not 1 <= a.first <= len(runs):
+        C.fail(f"--first: must be in [1, {len(runs)}], got {a.first}")
+    which = runs[: a.first] if a.first else runs
     for lr in lrs:
         rows = []
-        for dev, ts, seed in which:
+        for task, ts, seed in which:
             t0 = time.perf_counter()
-            rows.append(context_run(dev, ts, seed, lr, s))
-            print(json.dumps({"lr": lr, "task": f"{dev}:kwai", "ts": ts, "seed": seed, **rows[-1],
+            rows.append(context_run(work, task, ts, seed, lr, s))
+            print(json.dumps({"lr": lr, "task": task, "ts": ts, "seed": seed, **rows[-1],
                               "wall": round(time.perf_counter() - t0)}), flush=True)  # fmt: skip
-        keys = [(f"{d}:kwai", ts, sd) for d, ts, sd in which]
         for name, method in (("context, step 0.2 (stored)", "context"), ("fine-tune (stored)", "finetune")):
-            print(summary(name, [_row(stored[k][method]) for k in keys], budget))
+            print(summary(name, [_row(stored[k][method]) for k in which], budget))
         print(summary(f"context, step {lr}", rows, budget))
 
 

@@ -27,7 +27,10 @@ def test_summary_counts_never_reached_at_the_budget_and_drift() -> None:
 @pytest.mark.parametrize(
     ("args", "says"),
     [(["x"], "error: lrs: not a comma-separated list"), (["0"], "error: lrs: give step sizes > 0"),
-     (["0.05", "--first", "0"], "error: --first: must be in [1, 45], got 0")],
+     (["0.05", "--first", "0"], "error: --first: must be in [1, 45], got 0"),
+     (["0.05", "--fold", "weibo"], "error: --fold: expected app:NAME or device:NAME, got 'weibo'"),
+     (["0.05", "--fold", "app:nosuch"], "error: "),
+     (["0.05", "--fold", "app:weibo", "--first", "46"], "error: --first: must be in [1, 45], got 46")],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], says: str
@@ -38,3 +41,19 @@ def test_bad_input_is_one_line_and_exit_2(
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(says)
+
+
+def test_a_missing_fold_names_its_results_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["context_step.py", "0.05", "--fold", "device:nosuch"])
+    with pytest.raises(SystemExit):
+        S.main()
+    err = capsys.readouterr().err.strip()
+    assert "full-margin-gpubound25-qoefloor2-device-nosuch/results.json: cannot read the device:nosuch fold's" in err
+
+
+def test_fold_paths_follow_the_shipped_recipe_names() -> None:
+    results, work = S.fold_paths("app:weibo")
+    assert results.parent.name == "full-margin-gpubound25-qoefloor2-app-weibo" and work.name == "app-weibo"
+    assert work.parent.name == "adaptation2-full-margin-gpubound25-qoefloor2"
