@@ -230,7 +230,7 @@ def floor_section(runs: list[dict[str, Any]]) -> list[str]:
 
 
 def runs_cost_sentence(
-    runs: list[dict[str, Any]], wall: float, timings: list[Any] | None = None, pooled: bool = False
+    runs: list[dict[str, Any]], wall: float, folds: list[dict[str, Any]] | None = None, pooled: bool = False
 ) -> str:
     """What the adaptation runs cost, from each run's own ``wall_s``, next to this invocation's wall time.
 
@@ -242,12 +242,12 @@ def runs_cost_sentence(
     Args:
         runs: Run reports (``wall_s``, s, where recorded).
         wall: This invocation's wall time, s.
-        timings: Each fold plan's ``timing`` (training times, s; ``None`` for a reused model).
+        folds: The fold plans, each with its ``timing`` (training times, s; ``None`` for a reused model).
         pooled: This invocation pooled stored results.
     """
     own = [float(r["wall_s"]) for r in runs if isinstance(r.get("wall_s"), int | float)]
     took = f"{wall:.1f} s" if pooled else f"{wall / 60:.1f} min wall"
-    this = f"this invocation took {took} and {R.invocation_scope(pooled, timings or [])}"
+    this = f"this invocation took {took} and {R.invocation_scope(pooled, folds or [])}"
     if not own:
         return this[0].upper() + this[1:] + "."
     return (
@@ -314,7 +314,7 @@ def report(
         "reference - 0.01 (*vs oracle*: 95 % of the oracle's PPR, QoE >= stock - 0.01). Runs that never get there "
         "count at the budget (*reached* says how many did).",
         "",
-        runs_cost_sentence(runs, wall, [f.get("timing") for f in folds], pooled=bool(sources)),
+        runs_cost_sentence(runs, wall, folds, pooled=bool(sources)),
         "",
         *(
             [

@@ -156,9 +156,7 @@ def _runs_cost(src: R.Source) -> list[str]:
     own = [w for i in range(len(runs)) if (w := R.opt_num(src, "runs", i, "wall_s")) is not None]
     if not own:
         return []
-    folds = src.doc.get("folds")
-    timings = [f.get("timing") for f in folds if isinstance(f, dict)] if isinstance(folds, list) else []
-    what = R.invocation_scope("sources" in src.doc, timings)
+    what = R.invocation_scope("sources" in src.doc, src.doc.get("folds"))
     return ["", f"Cost: the {len(own)} adaptation runs' own wall times (each run's `wall_s`, all methods) sum to "
                 f"{sum(own) / 3600:.1f} h (median {statistics.median(own):.0f} s per run); the wall time on the "
                 f"source line below is the producing invocation's, which {what}."]  # fmt: skip

@@ -186,13 +186,14 @@ def provenance(src: Source, run: str, fallback_command: str | None = None, recor
     return "; ".join(parts) + "."
 
 
-def invocation_scope(pooled: bool, timings: list[Any]) -> str:
+def invocation_scope(pooled: bool, folds: Any) -> str:
     """What an adaptation invocation's wall time covers, as a clause after "which".
 
     Args:
         pooled: The invocation pooled stored results (``adaptation.py --pool``): it trained and adapted nothing.
-        timings: Each fold plan's ``timing`` (training times, s; ``None`` where the model was reused from an
-            earlier invocation). Every training time present: the invocation trained its fold models itself.
+        folds: Its fold plans (``results.json``'s ``folds``), each with a ``timing`` of training times (s; ``None``
+            where the model was reused from an earlier invocation); anything else counts as no timing. Every
+            training time present: the invocation trained its fold models itself.
 
     Returns:
         ``pooled the stored results it names and trained or adapted nothing``, ``trained its fold models
@@ -200,6 +201,7 @@ def invocation_scope(pooled: bool, timings: list[Any]) -> str:
     """
     if pooled:
         return "pooled the stored results it names and trained or adapted nothing"
+    timings = [f.get("timing") for f in folds if isinstance(f, dict)] if isinstance(folds, list) else []
     reused = not timings or any(not isinstance(t, dict) or any(v is None for v in t.values()) for t in timings)
     return "reused models or runs already made (see the fold models' training times)" if reused else (
         "trained its fold models itself")  # fmt: skip

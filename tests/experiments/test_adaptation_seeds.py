@@ -149,10 +149,10 @@ def test_runs_cost_sentence_sums_the_runs_own_wall_times() -> None:
     assert msg.endswith("this invocation took 0.0 min wall and reused models or runs already made (see the fold "
                         "models' training times).")  # fmt: skip
     assert A.runs_cost_sentence([{}], 90.0).startswith("This invocation took 1.5 min wall and reused ")
-    trained = [{"shared_train_s": 900.0, "meta_train_s": 700.0}]
+    trained = [{"timing": {"shared_train_s": 900.0, "meta_train_s": 700.0}}]
     msg = A.runs_cost_sentence(runs, 6000.0, trained)
     assert msg.endswith("took 100.0 min wall and trained its fold models itself.")
-    reused = [*trained, {"shared_train_s": None, "meta_train_s": 700.0}]
+    reused = [*trained, {"timing": {"shared_train_s": None, "meta_train_s": 700.0}}]
     assert "and reused models or runs" in A.runs_cost_sentence(runs, 6000.0, reused)
     pooled = A.runs_cost_sentence(runs, 1.6, trained, pooled=True)
     assert pooled.endswith("this invocation took 1.6 s and pooled the stored results it names and trained or adapted "
