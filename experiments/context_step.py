@@ -29,22 +29,42 @@ import _common as C
 from _adaptation_report import TARGET_MINUTES
 
 RUN = "full-margin-gpubound25-qoefloor2"
-WORK = C.ROOT / "runs" / "experiments" / f"adaptation2-{RUN}"
 
 
-def fold_paths(fold: str) -> tuple[Path, Path]:
-    """The stored results and the work directory of a fold of the shipped recipe (``app:kwai``, ``device:pixel6``)."""
+def results_path(fold: str) -> Path:
+    """The stored results of a fold of the shipped recipe (``app:kwai``, ``device:pixel6``)."""
     kind, _, name = fold.partition(":")
     if kind not in ("app", "device") or not name or "/" in name:
         C.fail(f"--fold: expected app:NAME or device:NAME, got {fold!r}")
-    return C.RESULTS / "adaptation" / f"{RUN}-{kind}-{name}" / "results.json", WORK / f"{kind}-{name}"
+    return C.RESULTS / "adaptation" / f"{RUN}-{kind}-{name}" / "results.json"
 
 
-def context_run(work: Path, task: str, ts: int, seed: int, lr: float, s: dict[str, Any]) -> dict[str, Any]:
-    """One context-only adaptation run of the stored fold's settings at step ``lr``."""
+Key = tuple[str, int, int]
+"""A stored run: (task, training seed, adaptation seed)."""
+
+
+def load_fold(fold: str) -> tuple[dict[str, Any], float, dict[Key, dict[str, Any]], dict[Key, Path]]:
+    """A fold's stored settings, budget (phone-minutes), per-run method entries and per-run fold model.
+
+    Each stored run names its fold model (the training seed's shared model, relative to the repository root), so
+    the work directory's layout is read from the results, not rebuilt here.
+    """
+    results = results_path(fold)
+    try:
+        doc = json.loads(results.read_text(encoding="utf-8"))
+        s, budget = doc["settings"], float(doc["budget_minutes"])
+        keys = [(r["task"], int(r["train_seed"]), int(r["seed"])) for r in doc["runs"]]
+        stored = {k: r["methods"] for k, r in zip(keys, doc["runs"], strict=True)}
+        models = {k: C.ROOT / str(r["model"]) for k, r in zip(keys, doc["runs"], strict=True)}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        C.fail(f"{results}: cannot read the {fold} fold's stored results ({e.__class__.__name__})")
+    return s, budget, stored, models
+
+
+def context_run(model: Path, task: str, seed: int, lr: float, s: dict[str, Any]) -> dict[str, Any]:
+    """One context-only adaptation run of the stored fold's settings at step ``lr``, from the run's fold model."""
     from metadvfs.meta.adapt import adapt
 
-    model = C.seed_dir(work, ts) / "shared"
     if not model.is_dir():
         C.fail(f"{model}: no fold model; run experiments/adaptation.py --folds ... with the shipped recipe first")
     dev, app = task.split(":")
@@ -84,22 +104,17 @@ def main() -> None:
         C.fail(f"lrs: not a comma-separated list of numbers: {a.lrs!r}")
     if not lrs or any(not x > 0 for x in lrs):
         C.fail(f"lrs: give step sizes > 0, got {a.lrs!r}")
-    results, work = fold_paths(a.fold)
-    try:
-        doc = json.loads(results.read_text(encoding="utf-8"))
-        s, budget = doc["settings"], float(doc["budget_minutes"])
-        stored = {(r["task"], int(r["train_seed"]), int(r["seed"])): r["methods"] for r in doc["runs"]}
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        C.fail(f"{results}: cannot read the {a.fold} fold's stored results ({e.__class__.__name__})")
+    s, budget, stored, models = load_fold(a.fold)
     runs = list(stored)  # the stored order: training seed, task, adaptation seed
     if a.first is not None and not 1 <= a.first <= len(runs):
         C.fail(f"--first: must be in [1, {len(runs)}], got {a.first}")
     which = runs[: a.first] if a.first else runs
     for lr in lrs:
         rows = []
-        for task, ts, seed in which:
+        for key in which:
+            task, ts, seed = key
             t0 = time.perf_counter()
-            rows.append(context_run(work, task, ts, seed, lr, s))
+            rows.append(context_run(models[key], task, seed, lr, s))
             print(json.dumps({"lr": lr, "task": task, "ts": ts, "seed": seed, **rows[-1],
                               "wall": round(time.perf_counter() - t0)}), flush=True)  # fmt: skip
         for name, method in (("context, step 0.2 (stored)", "context"), ("fine-tune (stored)", "finetune")):

@@ -53,7 +53,14 @@ def test_a_missing_fold_names_its_results_file(
     assert "full-margin-gpubound25-qoefloor2-device-nosuch/results.json: cannot read the device:nosuch fold's" in err
 
 
-def test_fold_paths_follow_the_shipped_recipe_names() -> None:
-    results, work = S.fold_paths("app:weibo")
-    assert results.parent.name == "full-margin-gpubound25-qoefloor2-app-weibo" and work.name == "app-weibo"
+def test_a_fold_s_runs_and_models_come_from_its_stored_results() -> None:
+    assert S.results_path("app:weibo").parent.name == "full-margin-gpubound25-qoefloor2-app-weibo"
+    s, budget, stored, models = S.load_fold("app:weibo")
+    assert budget == pytest.approx(20.05, abs=0.01) and s["phones"] == 8 and len(stored) == len(models) == 45
+    first = next(iter(models))
+    assert first == ("pixel3:weibo", 0, 100) and set(stored[first]) >= {"context", "finetune"}
+    # the training seed's shared model in the work directory the fold ran in (seed 0: no @seed suffix)
+    work = models[first].parent
+    assert models[first].name == "shared" and work.name == "app-weibo"
     assert work.parent.name == "adaptation2-full-margin-gpubound25-qoefloor2"
+    assert models[("pixel3:weibo", 2, 100)].parent.name == "app-weibo@seed2"
