@@ -141,7 +141,7 @@ def quick_pixel8_fold(per_task_steps: int = 30_000) -> tuple[dict[str, Any], lis
     s["base"] = C.base_sections("quick")
     s["per_task_steps"] = per_task_steps
     train_tasks, _ = fold_tasks(s, "device", "pixel8")
-    fold = C.ROOT / "runs" / "experiments" / "adaptation2-quick" / "device-pixel8"
+    fold = work_dir("quick") / "device-pixel8"
     if not (fold / "shared" / "model.json").is_file():
         raise SystemExit("error: run python experiments/adaptation.py --quick first (its pixel8 fold model)")
     return s, train_tasks, fold
@@ -396,6 +396,24 @@ def variant_settings(a: Any, mode: str) -> tuple[str, dict[str, Any]]:
     return run, s
 
 
+def work_dir(run: str) -> Path:
+    """Where a variant's fold models and adaptation runs live: ``runs/experiments/adaptation2-<run>`` (the zero-shot
+    experiment trains and reads the same fold models there)."""
+    return C.ROOT / "runs" / "experiments" / f"adaptation2-{run}"
+
+
+def results_dir(run: str, subset: str = "") -> Path:
+    """A variant's adaptation results: ``experiments/results/adaptation/<run><subset>``, where ``subset`` is the
+    :func:`fold_suffix` of a subset of folds (empty for every fold)."""
+    return C.RESULTS / "adaptation" / (run + subset)
+
+
+def fold_suffix(folds: list[list[str]] | None) -> str:
+    """The results-directory suffix of a subset of folds (``-app-weibo``, ``-device-pixel3+app-kwai``); none for
+    every fold."""
+    return "-" + "+".join(f"{k}-{v}" for k, v in folds) if folds else ""
+
+
 def select_folds(s: dict[str, Any], folds: str | None) -> str:
     """Keep the ``--folds`` subset (``kind:value,...``; None: every fold) in ``s["folds"]``; an unknown fold
     exits 2. Returns the results-directory suffix: a subset reports apart (the full table needs every fold),
@@ -407,7 +425,7 @@ def select_folds(s: dict[str, Any], folds: str | None) -> str:
     if bad:
         C.fail(f"--folds: unknown fold {bad[0]!r}; choose from " + ", ".join(":".join(f) for f in s["folds"]))
     s["folds"] = want
-    return "-" + "+".join(f"{k}-{v}" for k, v in want)
+    return fold_suffix(want)
 
 
 def main() -> None:
@@ -454,8 +472,8 @@ def main() -> None:
             C.fail(f"--seeds: must be >= 1, got {a.seeds}")
         s["seeds"] = a.seeds
     subset = select_folds(s, a.folds)
-    a.out = a.out or C.RESULTS / "adaptation" / (run + subset)
-    work = a.work or C.ROOT / "runs" / "experiments" / f"adaptation2-{run}"
+    a.out = a.out or results_dir(run, subset)
+    work = a.work or work_dir(run)
     C.prepare_work(work, work_spec(s), fresh=a.fresh)  # the training seed is in the fold directories' names
     seeds = [SEED_BASE + i for i in range(s["seeds"])]
     t0 = time.perf_counter()

@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
+import adaptation as A
 from _adaptation_report import TARGET_MINUTES
 
 RUN = "full-margin-gpubound25-qoefloor2"
@@ -36,7 +37,7 @@ def results_path(fold: str) -> Path:
     kind, _, name = fold.partition(":")
     if kind not in ("app", "device") or not name or "/" in name:
         C.fail(f"--fold: expected app:NAME or device:NAME, got {fold!r}")
-    return C.RESULTS / "adaptation" / f"{RUN}-{kind}-{name}" / "results.json"
+    return A.results_dir(RUN, A.fold_suffix([[kind, name]])) / "results.json"
 
 
 Key = tuple[str, int, int]

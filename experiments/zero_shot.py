@@ -224,7 +224,7 @@ def main() -> None:
     run, s = A.variant_settings(a, "full")
     subset = A.select_folds(s, a.folds)
     out = a.out or C.RESULTS / "zero_shot" / (run + subset)
-    work = a.work or C.ROOT / "runs" / "experiments" / f"adaptation2-{run}"
+    work = a.work or A.work_dir(run)
     C.prepare_work(work, A.work_spec(s), fresh=a.fresh)
     t0 = time.perf_counter()
     plans = [A.fold_plan(s, kind, value, work, sd) for kind, value in s["folds"] for sd in train_seeds]

@@ -66,3 +66,18 @@ def test_results_name_paths_under_the_repository_relative_to_it(tmp_path: Path) 
     C.write_report(tmp_path, ["# t"], {"runs": [{"model": inside, "other": "/elsewhere/m", "n": 3}]}, 1.0)
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["runs"] == [{"model": "runs/experiments/x/shared", "other": "/elsewhere/m", "n": 3}]
+
+
+def test_the_adaptation_and_zero_shot_experiments_name_their_directories_in_one_place() -> None:
+    import adaptation as A
+
+    s = {"folds": [["device", "pixel3"], ["app", "weibo"], ["app", "kwai"]]}
+    suffix = A.select_folds(s, "app:weibo,device:pixel3")
+    assert suffix == A.fold_suffix([["app", "weibo"], ["device", "pixel3"]]) == "-app-weibo+device-pixel3"
+    assert A.fold_suffix(None) == A.fold_suffix([]) == ""
+    run = "full-margin-gpubound25-qoefloor2"
+    assert A.results_dir(run, A.fold_suffix([["app", "weibo"]])) == (
+        ROOT / "experiments" / "results" / "adaptation" / f"{run}-app-weibo"
+    )
+    assert A.results_dir(run) == ROOT / "experiments" / "results" / "adaptation" / run
+    assert A.work_dir(run) == ROOT / "runs" / "experiments" / f"adaptation2-{run}"
