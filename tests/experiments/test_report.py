@@ -612,3 +612,17 @@ def test_adaptation_headline_when_incremental_starts_at_95(root: Path) -> None:
     doc["aggregate"]["all"]["meta"]["vs_reference_minutes_mean"] = 0.0
     _write(root / "experiments/results/adaptation/quick/results.json", doc)
     assert "both are at 95 % of the reference from minute 0" in report.build(root)
+
+
+def test_met_then_lost_sentence_only_when_every_method_counts_it(root: Path) -> None:
+    doc = _adaptation()
+    for i, m in enumerate(("meta", "incremental", "scratch")):
+        doc["aggregate"]["all"][m]["vs_reference_met_then_lost"] = i
+    _write(root / "experiments/results/adaptation/quick/results.json", doc)
+    text = report.build(root)
+    assert (
+        "within 3.5 phone-minutes, then fell back under it, of 4 runs: `meta` 0, `incremental` 1, `scratch` 2" in text
+    )
+    del doc["aggregate"]["all"]["scratch"]["vs_reference_met_then_lost"]  # a file written before the count
+    _write(root / "experiments/results/adaptation/quick/results.json", doc)
+    assert "then fell back" not in report.build(root)
