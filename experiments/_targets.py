@@ -1,4 +1,4 @@
-"""Issue 10's zero-shot target, shared by ``zero_shot.py`` and the report (neither imports the other).
+"""Issue 10's targets, shared by ``zero_shot.py``, ``adaptation.py`` and the report (none imports another).
 
 A fold meets the whole target when its held-out tasks' mean PPR is at least the stock governor's, at least
 :data:`OF_ORACLE` of the oracle's, and every held-out task's QoE is at least stock's minus :data:`QOE_FLOOR`.
@@ -12,6 +12,8 @@ OF_ORACLE = 0.95
 """Mean PPR over the held-out tasks, as a fraction of the clairvoyant oracle's."""
 QOE_FLOOR = 0.01
 """A held-out task is at the QoE floor when the model's QoE is at least stock's minus this."""
+ADAPT_MINUTES = 3.5
+"""The adaptation target: 95 % of the task-specific reference within this many phone-minutes."""
 
 
 def ge_stock(ppr: float) -> bool:

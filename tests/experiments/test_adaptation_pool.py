@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
 
 import adaptation as A
+from _adaptation_report import met_then_lost
 
 ROOT = Path(__file__).resolve().parents[2]
 STORED = ROOT / "experiments" / "results" / "adaptation"
@@ -48,9 +49,14 @@ def test_a_pool_reproduces_each_folds_own_aggregate(tmp_path: Path, monkeypatch,
     out = tmp_path / "pool"
     _main(monkeypatch, "--pool", f"{PHONE},{APP}", "--out", str(out))
     pool, phone, app = _load(out), _load(PHONE), _load(APP)
-    # the per-fold files' aggregates were computed by the runs that adapted them
-    assert pool["aggregate"]["leave-one-device-out"] == phone["aggregate"]["all"]
-    assert pool["aggregate"]["leave-one-app-out"] == app["aggregate"]["all"]
+    # the per-fold files' aggregates were computed by the runs that adapted them (before the met-then-lost count)
+    for scope, fold in (("leave-one-device-out", phone), ("leave-one-app-out", app)):
+        got = pool["aggregate"][scope]
+        for m in A.METHODS:
+            lost = [met_then_lost(r, m) for r in fold["runs"]]
+            assert got[m].pop("vs_reference_met_then_lost") == sum(map(bool, lost)) and None not in lost
+        assert got == {k: {kk: vv for kk, vv in v.items() if kk != "vs_reference_met_then_lost"}
+                       if isinstance(v, dict) else v for k, v in fold["aggregate"]["all"].items()}  # fmt: skip
     assert pool["aggregate"]["all"]["n_runs"] == len(phone["runs"]) + len(app["runs"])
     assert pool["settings"]["folds"] == [["device", "pixel6"], ["app", "taobao"]]
     assert len(pool["sources"]) == 2 and not Path(pool["sources"][0]).is_absolute()
@@ -86,3 +92,21 @@ def test_other_settings_or_a_fold_twice_are_one_line_errors(tmp_path: Path, monk
     err = _error(monkeypatch, capsys, "--pool", f"{PHONE},{APP}", "--out", str(tmp_path / "x"), "--train-seeds", "1")
     assert "drop --train-seeds" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_met_then_lost_counts_runs_that_met_the_reference_by_the_target_and_fell_back() -> None:
+    ref = {"ppr_norm": 1.0, "qoe": 0.9}
+
+    def run(curve: list[list[float]], t95: float | None) -> dict[str, Any]:
+        return {"reference": ref, "methods": {"m": {"curve": curve, "vs_reference": {"minutes_to_95": t95}}}}
+
+    # met at minute 1 (0.95 and 0.89 are both on the line), lost at 2, back for good at 5: lost
+    assert met_then_lost(run([[0, 0.9, 0.9], [1, 0.95, 0.89], [2, 0.9, 0.9], [5, 1.0, 0.9]], 5.0), "m") is True
+    # met for good within the target: not lost; never met by 3.5: not lost either
+    assert met_then_lost(run([[0, 0.9, 0.9], [1, 0.96, 0.9], [5, 1.0, 0.9]], 1.0), "m") is False
+    assert met_then_lost(run([[0, 0.9, 0.9], [3, 0.99, 0.87], [4, 1.0, 0.9]], 4.0), "m") is False
+    # met once at minute 1 and never again (no minutes to 95 %): lost
+    assert met_then_lost(run([[0, 0.9, 0.9], [1, 0.99, 0.9], [5, 0.9, 0.9]], None), "m") is True
+    # a pooled run without its curve, or a run without a reference: unknown
+    assert met_then_lost({"reference": ref, "methods": {"m": {"vs_reference": {"minutes_to_95": None}}}}, "m") is None
+    assert met_then_lost({"reference": None, "methods": {"m": {"curve": [], "vs_reference": {}}}}, "m") is None

@@ -574,3 +574,55 @@ def test_backbone_note_compares_the_run_network_with_the_shipped_one(root: Path)
     assert "the same network settings as the shipped default" in text and "its `cfc` row measures" in text
     cfg.write_text("network: {backbone: cfc, units: 64, head: [64]}\n")
     assert "so T6 is not the shipped architecture's overhead" in report.build(root)
+
+
+def test_a_pool_of_every_fold_is_t3_and_the_subsets_follow(root: Path) -> None:
+    sub = {
+        **_adaptation(),
+        "command": "python experiments/adaptation.py --folds device:pixel8",
+        "settings": {"devices": ["pixel8"], "apps": ["weibo", "kwai"], "folds": [["device", "pixel8"]]},
+    }
+    _write(root / "experiments/results/adaptation/full-device-pixel8/results.json", sub)
+    every = [["device", "pixel8"], ["app", "weibo"], ["app", "kwai"]]
+    pool = {**_adaptation(), "command": "python experiments/adaptation.py --pool a,b,c --out x",
+            "settings": {**sub["settings"], "folds": every}}  # fmt: skip
+    pool["aggregate"]["all"]["meta"]["vs_reference_minutes_mean"] = 1.23
+    _write(root / "experiments/results/adaptation/full-pool/results.json", pool)
+    text = report.build(root)
+    assert "## T3: adaptation to held-out phones and apps (full, every fold pooled)" in text
+    assert "### Every fold: 3 folds (full-pool)" in text and "(quick)" not in text.split("## T4")[0]
+    t3 = text.split("### Every fold: 3 folds (full-pool)")[1].split("###")[0]
+    assert "1.23 ± 0.43" in t3 and "full (every fold, pooled) run" in t3
+    assert "The quick run (`experiments/results/adaptation/quick/results.json`) is superseded" in text
+    assert "adaptation/full/results.json" not in text
+    heads = [h.split("\n")[0] for h in text.split("### Full setting, fold subset: ")[1:]]
+    assert heads == ["device:pixel8 (full-device-pixel8)"]  # the complete pool is not a subset
+    pool["settings"]["folds"] = every[:2]  # one fold short: a subset again, the quick run is T3
+    _write(root / "experiments/results/adaptation/full-pool/results.json", pool)
+    text = report.build(root)
+    assert "## T3: adaptation to held-out phones and apps (quick)" in text and "Every fold" not in text
+
+
+def test_adaptation_headline_when_incremental_starts_at_95(root: Path) -> None:
+    doc = _adaptation()
+    doc["aggregate"]["all"]["incremental"]["vs_reference_minutes_mean"] = 0.0
+    _write(root / "experiments/results/adaptation/quick/results.json", doc)
+    text = report.build(root)
+    assert "incremental is at 95 % of the reference from minute 0, meta-init is not" in text and "nan" not in text
+    doc["aggregate"]["all"]["meta"]["vs_reference_minutes_mean"] = 0.0
+    _write(root / "experiments/results/adaptation/quick/results.json", doc)
+    assert "both are at 95 % of the reference from minute 0" in report.build(root)
+
+
+def test_met_then_lost_sentence_only_when_every_method_counts_it(root: Path) -> None:
+    doc = _adaptation()
+    for i, m in enumerate(("meta", "incremental", "scratch")):
+        doc["aggregate"]["all"][m]["vs_reference_met_then_lost"] = i
+    _write(root / "experiments/results/adaptation/quick/results.json", doc)
+    text = report.build(root)
+    assert (
+        "within 3.5 phone-minutes, then fell back under it, of 4 runs: `meta` 0, `incremental` 1, `scratch` 2" in text
+    )
+    del doc["aggregate"]["all"]["scratch"]["vs_reference_met_then_lost"]  # a file written before the count
+    _write(root / "experiments/results/adaptation/quick/results.json", doc)
+    assert "then fell back" not in report.build(root)
