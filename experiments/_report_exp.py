@@ -198,8 +198,8 @@ def adaptation_sections(root: Path) -> list[str]:
     """T3: the full run; else every pool that covers every fold (``adaptation.py --pool``), then the fold subsets.
 
     A complete full run (``adaptation/full/``) supersedes everything else. Without it, a ``full-<name>`` results
-    file whose folds are every phone and every app of its universe is the paper's leave-one-out average, run fold
-    by fold and pooled: it is T3's table and the quick run is not shown. Each other ``full-<name>`` file is a fold
+    file whose folds are every phone and every app of its universe is the complete leave-one-out evaluation, run
+    fold by fold and pooled: it is T3's table and the quick run is not shown. Each other ``full-<name>`` file is a fold
     subset (``adaptation.py --folds ...``) and renders as the full table would, under a heading naming its folds,
     widest first (a pool of several folds before the single folds it pools), then by name.
     """
@@ -218,8 +218,9 @@ def adaptation_sections(root: Path) -> list[str]:
             n = len(_fold_set(src))
             out += [f"### Every fold: {n} folds ({d.parent.name})", "",
                     f"Every fold of the full setting ({_fold_names(src)}), each run on its own "
-                    "(`adaptation.py --folds FOLD`) and pooled (`adaptation.py --pool`): the leave-one-out "
-                    "average the paper reports.", "",
+                    "(`adaptation.py --folds FOLD`) and pooled (`adaptation.py --pool`): the complete "
+                    "leave-one-device-out and leave-one-app-out evaluation (the paper does not publish its "
+                    f"protocol; {R.PAPER_SOURCE}).", "",
                     *adaptation(src), "", R.provenance(src, "full (every fold, pooled)"), ""]  # fmt: skip
         quick = R.experiment_variants(root, "adaptation").get("quick")
         if quick is not None:
@@ -229,7 +230,7 @@ def adaptation_sections(root: Path) -> list[str]:
     for src in subsets:
         d = root / src.rel
         out += [f"### Full setting, fold subset: {_fold_names(src)} ({d.parent.name})", "",
-                "The full-setting budgets on only these folds: not the paper's leave-one-out average, which needs "
+                "The full-setting budgets on only these folds: not the complete leave-one-out evaluation, which needs "
                 "every fold.", "",
                 *adaptation(src), "", R.provenance(src, "full (fold subset)"), ""]  # fmt: skip
     return out
