@@ -1,4 +1,4 @@
-"""Issue 10's targets, shared by ``zero_shot.py``, ``adaptation.py`` and the report (none imports another).
+"""Issue 10's targets, shared by ``zero_shot.py``, ``adaptation.py`` (its reports) and the report.
 
 A fold meets the whole target when its held-out tasks' mean PPR is at least the stock governor's, at least
 :data:`OF_ORACLE` of the oracle's, and every held-out task's QoE is at least stock's minus :data:`QOE_FLOOR`.
