@@ -534,6 +534,23 @@ def backbone(src: R.Source) -> list[str]:
             ]  # fmt: skip
 
 
+def backbone_subsets(root: Path) -> list[str]:
+    """T5/T6 in the full setting on a subset of the backbones (``backbone.py --backbones ...``), while the full run
+    of every backbone is missing: each ``backbone/full-<b1>+<b2>.../results.json`` under a heading naming them."""
+    base = root / R.RESULTS_DIR / "backbone"
+    if (base / "full" / "results.json").is_file():
+        return []
+    out = []
+    for d in sorted(base.glob("full-*/results.json")):
+        src = R.load_json(root, d.relative_to(root).as_posix())
+        names = ", ".join(map(str, R.lst(src, "backbones")))
+        out += [f"### Full setting, backbone subset: {names} ({d.parent.name})", "",
+                "The full-setting budget and tasks for only these backbones (`backbone.py --backbones ...`): not "
+                "the whole ablation, which needs every backbone.", "",
+                *backbone(src), "", R.provenance(src, "full (backbone subset)"), ""]  # fmt: skip
+    return out
+
+
 SHIPPED_CONFIG = "metadvfs/models/default/config.yaml"
 """The shipped default's training config (its ``network`` section is what T6's rows are compared with)."""
 
@@ -743,6 +760,7 @@ def experiment_sections(root: Path) -> list[str]:
     out += section(root, "T4: negative transfer", "negative_transfer", negative_transfer)
     out += section(root, "T5/T6: backbones (quality, parameters, latency)", "backbone", backbone)
     out += backbone_vs_shipped(root)
+    out += backbone_subsets(root)
     out += ["## Supporting results (generalization)", ""]
     out += section(root, "CAVIA initialisation adapted by its context", "cavia", cavia, 3)
     out += section(root, "Generated training tasks, zero-shot on a held-out phone", "generated_zero_shot",

@@ -13,6 +13,7 @@ Run from the repository root::
 
     python experiments/backbone.py --quick   # 4 tasks, 40k steps per task
     python experiments/backbone.py           # 30 tasks, metadvfs.yaml budget per task (long)
+    python experiments/backbone.py --backbones cfc,gru,mlp   # a subset, reported apart (full-cfc+gru+mlp)
 """
 
 from __future__ import annotations
@@ -30,10 +31,28 @@ import numpy as np
 from metadvfs.learn.backbones import BACKBONES as _REGISTRY
 
 BACKBONES = tuple(_REGISTRY)
-TRAIN_ORDER = tuple(sorted(BACKBONES, key=lambda b: b == "ltc"))
-"""Training order: LTC last. It trains about 16x slower than CfC (quick run: 361 against 22 s per seed), so the
-other backbones' models are done first when a long run is stopped and resumed later (finished models are reused,
-an interrupted one resumes from its checkpoint)."""
+
+
+def train_order(backbones: tuple[str, ...]) -> tuple[str, ...]:
+    """Training order: LTC last. It trains about 16x slower than CfC (quick run: 361 against 22 s per seed), so the
+    other backbones' models are done first when a long run is stopped and resumed later (finished models are
+    reused, an interrupted one resumes from its checkpoint)."""
+    return tuple(sorted(backbones, key=lambda b: b == "ltc"))
+
+
+def pick_backbones(arg: str | None) -> tuple[str, ...]:
+    """``--backbones a,b``: a subset of :data:`BACKBONES` in registry order (None: all); an unknown or empty
+    list exits 2 with a one-line error."""
+    if arg is None:
+        return BACKBONES
+    want = [b.strip() for b in arg.split(",") if b.strip()]
+    bad = [b for b in want if b not in BACKBONES]
+    if bad or not want:
+        C.fail(f"--backbones: {'unknown backbone ' + repr(bad[0]) if bad else 'empty list'}; choose from "
+               + ", ".join(BACKBONES))  # fmt: skip
+    return tuple(b for b in BACKBONES if b in want)
+
+
 SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {
         "tasks": ["pixel3:tiktok", "pixel3:3dmark", "pixel6:tiktok", "pixel6:3dmark"],
@@ -98,6 +117,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="4 tasks, small budgets")
     ap.add_argument("--out", type=Path, default=None, help="reports (default experiments/results/NAME/quick|full)")
     ap.add_argument("--work", type=Path, default=None, help="models (default runs/experiments/...)")
+    ap.add_argument("--backbones", default=None, help="a subset, e.g. cfc,gru,mlp (default all); reports in "
+                    "experiments/results/backbone/<quick|full>-<b1>+<b2>... (same work directory)")  # fmt: skip
     C.add_seed_args(ap)
     C.add_scale_args(ap)
     C.add_fresh_arg(ap)
@@ -106,7 +127,9 @@ def main() -> None:
     n = len(seeds)
     C.limit_threads()
     mode = "quick" if a.quick else "full"
-    a.out = a.out or C.RESULTS / "backbone" / mode
+    chosen = pick_backbones(a.backbones)
+    subset = "" if chosen == BACKBONES else "-" + "+".join(chosen)
+    a.out = a.out or C.RESULTS / "backbone" / (mode + subset)
     s = dict(SETTINGS[mode])
     s["base"] = C.base_sections(mode)
     s["per_task_steps"] = s["per_task_steps"] or s["base"]["total_steps"] // 30
@@ -118,7 +141,7 @@ def main() -> None:
     units, jobs = C.seed_jobs(
         work,
         "bb",
-        TRAIN_ORDER,
+        train_order(chosen),
         seeds,
         lambda b, name, sd: C.make_config(
             s["base"], name, names, "conditioned", s["per_task_steps"], s["envs_per_task"], seed=sd,
@@ -146,13 +169,13 @@ def main() -> None:
             }
             C.log(f"{b}: {info[b]}")
     C.log("evaluating")
-    res = C.evaluate_seed_models(models, BACKBONES, seeds, names, [], s["eval_seeds"], s["eval_seconds"])
+    res = C.evaluate_seed_models(models, chosen, seeds, names, [], s["eval_seeds"], s["eval_seconds"])
     # PPR vs C.REFERENCE (stock), schedutil reported next to it
-    cells = C.seed_cells(res, names, BACKBONES, seeds, ("schedutil",))
+    cells = C.seed_cells(res, names, chosen, seeds, ("schedutil",))
     wall = time.perf_counter() - t0
-    per_seed = C.seed_summary(res, BACKBONES, seeds)
+    per_seed = C.seed_summary(res, chosen, seeds)
     summary = {}
-    for b in BACKBONES:
+    for b in chosen:
         done = [walls[(b, sd)] for sd in seeds if walls[(b, sd)] is not None]
         summary[b] = {
             "mean_ppr_norm": float(np.mean([cells[(t, b)]["ppr"] for t in names])),
@@ -163,7 +186,7 @@ def main() -> None:
             "train_wall_s": float(np.mean(done)) if done else None,
             **info[b],
         }
-    window = models[(BACKBONES[0], seeds[0])].window
+    window = models[(chosen[0], seeds[0])].window
     md = [
         "# Backbone ablation",
         "",
@@ -175,7 +198,8 @@ def main() -> None:
         f"{window}, one CPU thread of this (shared, noisy) 2-core machine, {s['latency_calls']} calls "
         "after a warm-up; *network* = features → policy MLP → action logits in PyTorch, *SB3 predict* = the "
         "deterministic action through SB3 (distribution objects included). The exported on-phone governor "
-        "(`metadvfs export`) is measured separately in docs/deploy.md.",
+        "(`metadvfs export`) is measured separately in docs/deploy.md."
+        + ("" if not subset else f" Backbones: {', '.join(chosen)} only (`--backbones`), not the whole ablation."),
         "",
     ]
     md += C.md_table(
@@ -194,13 +218,13 @@ def main() -> None:
     spread = "std over evaluation seeds" if n == 1 else "std over training seeds"
     md += ["", f"Per task: PPR normalised to {C.REFERENCE} (mean ± {spread}) / QoE.", ""]
     md += C.md_table(
-        ["task", *BACKBONES],
+        ["task", *chosen],
         [
             [
                 t,
                 *(
                     f"{cells[(t, b)]['ppr']:.3f}±{cells[(t, b)]['ppr_std']:.3f} / {cells[(t, b)]['qoe']:.3f}"
-                    for b in BACKBONES
+                    for b in chosen
                 ),
             ]
             for t in names
@@ -213,6 +237,7 @@ def main() -> None:
         md,
         {
             "settings": s,
+            "backbones": list(chosen),
             "train_seeds": seeds,
             "tasks": names,
             "eval_seeds": res.seeds,

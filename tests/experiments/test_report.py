@@ -626,3 +626,17 @@ def test_met_then_lost_sentence_only_when_every_method_counts_it(root: Path) -> 
     del doc["aggregate"]["all"]["scratch"]["vs_reference_met_then_lost"]  # a file written before the count
     _write(root / "experiments/results/adaptation/quick/results.json", doc)
     assert "then fell back" not in report.build(root)
+
+
+def test_full_backbone_subsets_show_until_the_full_run_exists(root: Path) -> None:
+    sub = {**_backbone(), "command": "python experiments/backbone.py --backbones cfc,mlp", "backbones": ["cfc", "mlp"],
+           "tasks": ["pixel3:tiktok", "pixel6:3dmark"]}  # fmt: skip
+    sub["summary"]["mlp"]["mean_ppr_norm"] = 1.0123
+    _write(root / "experiments/results/backbone/full-cfc+mlp/results.json", sub)
+    text = report.build(root)
+    assert "## T5/T6: backbones (quality, parameters, latency) (quick)" in text
+    part = text.split("### Full setting, backbone subset: cfc, mlp (full-cfc+mlp)")[1]
+    assert "(2 tasks): `mlp` has the highest mean PPR (1.012)" in part
+    assert "full (backbone subset) run; produced by `python experiments/backbone.py --backbones cfc,mlp`" in part
+    _write(root / "experiments/results/backbone/full/results.json", _backbone())
+    assert "backbone subset" not in report.build(root)  # the full run of every backbone supersedes it

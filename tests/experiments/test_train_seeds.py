@@ -238,3 +238,29 @@ def test_backbone_training_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     for key, c in one["cells"].items():
         if not key.endswith("|schedutil"):
             assert c["ppr"] == pytest.approx(two["cells"][key]["per_seed"][0]["ppr"], abs=1e-12)
+
+
+def test_backbone_subset_reuses_the_work_directory_and_reports_apart(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--backbones gru`` after a run of both: the gru model is reused, only gru is evaluated and reported (and
+    named in the file); an unknown or empty list is a one-line error, exit 2, nothing written."""
+    work = tmp_path / "work"
+    both = _run_bb(monkeypatch, work, tmp_path / "both", 1)
+    stamp = (work / "gru" / "model.json").stat().st_mtime_ns
+    monkeypatch.setattr(sys, "argv", ["backbone.py", "--quick", "--work", str(work), "--out", str(tmp_path / "gru"),
+                                      "--train-seeds", "1", "--backbones", "gru"])  # fmt: skip
+    BB.main()
+    sub = json.loads((tmp_path / "gru" / "results.json").read_text())
+    assert (work / "gru" / "model.json").stat().st_mtime_ns == stamp
+    assert sub["backbones"] == ["gru"] and list(sub["summary"]) == ["gru"] and both["backbones"] == ["mlp", "gru"]
+    assert all(k.endswith(("|gru", "|schedutil")) for k in sub["cells"])
+    assert "Backbones: gru only" in (tmp_path / "gru" / "results.md").read_text()
+    for bad, msg in (("gru,xyz", "unknown backbone 'xyz'"), (" , ", "empty list")):
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["backbone.py", "--quick", "--work", str(work), "--out",
+                                          str(tmp_path / "bad"), "--backbones", bad])  # fmt: skip
+        with pytest.raises(SystemExit) as exc:
+            BB.main()
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and "\n" not in err and msg in err and not (tmp_path / "bad").exists()
