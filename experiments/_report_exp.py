@@ -547,8 +547,20 @@ def backbone_subsets(root: Path) -> list[str]:
         out += [f"### Full setting, backbone subset: {names} ({d.parent.name})", "",
                 "The full-setting budget and tasks for only these backbones (`backbone.py --backbones ...`): not "
                 "the whole ablation, which needs every backbone.", "",
-                *backbone(src), "", R.provenance(src, "full (backbone subset)"), ""]  # fmt: skip
+                *backbone(src), *_backbone_reuse(src), "", R.provenance(src, "full (backbone subset)"), ""]  # fmt: skip
     return out
+
+
+def _backbone_reuse(src: R.Source) -> list[str]:
+    """A note when the producing invocation took less wall time than any model's training: it reused models an
+    earlier invocation trained in the same work directory (T5's training times are theirs)."""
+    wall = R.opt_num(src, "wall_s")
+    trains = [R.opt_num(src, "summary", b, "train_wall_s") for b in R.obj(src, "summary")]
+    known = [t for t in trains if t is not None]
+    if wall is None or not known or wall >= min(known):
+        return []
+    return ["", f"The producing invocation took {R.fmt_duration(wall)}: it reused models trained earlier in the same "
+                "work directory, whose training wall times per seed are T5's."]  # fmt: skip
 
 
 SHIPPED_CONFIG = "metadvfs/models/default/config.yaml"

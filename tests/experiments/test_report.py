@@ -638,5 +638,9 @@ def test_full_backbone_subsets_show_until_the_full_run_exists(root: Path) -> Non
     part = text.split("### Full setting, backbone subset: cfc, mlp (full-cfc+mlp)")[1]
     assert "(2 tasks): `mlp` has the highest mean PPR (1.012)" in part
     assert "full (backbone subset) run; produced by `python experiments/backbone.py --backbones cfc,mlp`" in part
+    assert "reused models trained earlier" not in part  # 568.7 s of wall time, 30 s of training per model
+    sub["wall_s"] = 5.0
+    _write(root / "experiments/results/backbone/full-cfc+mlp/results.json", sub)
+    assert "The producing invocation took 5 s: it reused models trained earlier" in report.build(root)
     _write(root / "experiments/results/backbone/full/results.json", _backbone())
     assert "backbone subset" not in report.build(root)  # the full run of every backbone supersedes it
