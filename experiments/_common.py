@@ -83,6 +83,7 @@ def make_config(
     network: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
     groups: str | int = "auto",
+    checkpoint_every_steps: int = 0,
 ) -> Any:
     """A validated :class:`~metadvfs.learn.config.TrainConfig` with ``per_task_steps`` per task.
 
@@ -97,6 +98,9 @@ def make_config(
         network: Overrides of the network section.
         meta: ``meta`` section (meta-training).
         groups: Grouping (``auto`` or a number).
+        checkpoint_every_steps: Environment steps between resumable checkpoints (0: only the final model). Learning
+            in chunks does not change the weights (tests/scale/test_scale_serial.py), so a long unit may checkpoint
+            and resume after a stop without changing its numbers.
     """
     from metadvfs.learn.config import config_from_dict
 
@@ -109,7 +113,7 @@ def make_config(
         "total_steps": int(per_task_steps * len(tasks)),
         "envs_per_task": envs_per_task,
         "seed": seed,
-        "checkpoint_every_steps": 0,
+        "checkpoint_every_steps": checkpoint_every_steps,
         "network": {**base["network"], **(network or {})},
         "env": dict(base["env"]),
         "ppo": dict(base["ppo"]),

@@ -31,6 +31,9 @@ import numpy as np
 from metadvfs.learn.backbones import BACKBONES as _REGISTRY
 
 BACKBONES = tuple(_REGISTRY)
+CHECKPOINT_EVERY = 500_000
+"""Environment steps between a model's resumable checkpoints (as ``configs/metadvfs.yaml``): a full LTC model
+trains for hours, and a stopped run resumes it from its last checkpoint instead of from the start."""
 
 
 def train_order(backbones: tuple[str, ...]) -> tuple[str, ...]:
@@ -145,7 +148,7 @@ def main() -> None:
         seeds,
         lambda b, name, sd: C.make_config(
             s["base"], name, names, "conditioned", s["per_task_steps"], s["envs_per_task"], seed=sd,
-            network={"backbone": b},
+            network={"backbone": b}, checkpoint_every_steps=CHECKPOINT_EVERY,
         ),
     )  # fmt: skip
     trained = C.train_all(jobs, a.ray)

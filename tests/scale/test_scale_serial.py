@@ -390,3 +390,16 @@ def test_guard_with_storage_runs_as_a_unit_and_is_reused(tmp_path: Path, tiny_mo
     assert budget.exit_code == 0, budget.output
     assert json.loads(budget.stdout)["finetune_steps"] == 64 != json.loads(first.stdout)["finetune_steps"]
     assert json.loads((dest / "guard.json").read_text())["finetune_steps"] == 64
+
+
+def test_checkpoint_chunks_do_not_change_the_weights(tmp_path: Path, write_cfg) -> None:
+    """Learning in checkpoint chunks (whole PPO rollouts) ends with the same weights as one chunk: an experiment
+    may checkpoint its long units without changing their numbers."""
+    from metadvfs.learn.config import load_config
+    from metadvfs.learn.trainer import train
+
+    runs = {}
+    for every in (0, 256):
+        cfg = load_config(write_cfg(tmp_path / f"c{every}.yaml", total_steps=1024, checkpoint_every_steps=every))
+        runs[every] = _weights(train(cfg, tmp_path / f"r{every}", tensorboard=False))
+    assert runs[0].keys() == runs[256].keys() and all(th.equal(runs[0][k], runs[256][k]) for k in runs[0])
