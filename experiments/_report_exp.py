@@ -370,14 +370,15 @@ def _adapt_headline(src: R.Source, a: dict[str, Any], n: float, budget: float) -
         cmp = "incremental is at 95 % of the reference from minute 0, meta-init is not"
     else:
         cmp = "both are at 95 % of the reference from minute 0"
-    best = min((m for m in ADAPT_METHODS if m in a),
-               key=lambda m: R.num(src, "aggregate", "all", m, "vs_reference_minutes_mean", lo=0))  # fmt: skip
-    bm = R.num(src, "aggregate", "all", best, "vs_reference_minutes_mean", lo=0)
+    minutes = {m: R.num(src, "aggregate", "all", m, "vs_reference_minutes_mean", lo=0) for m in ADAPT_METHODS if m in a}
+    bm = min(minutes.values())
+    best = [m for m, v in minutes.items() if v == bm]  # every method at the minimum (ties name them all)
+    who = (f"the fastest method is `{best[0]}`" if len(best) == 1
+           else "the fastest methods are " + ", ".join(f"`{m}`" for m in best))  # fmt: skip
     out += (f" **Here:** the meta-learned init needs {mm:.2f} ± {ms:.2f} phone-minutes ({mr:.0f}/{n:.0f} runs "
             f"reached 95 % of the reference) and incremental training {im:.2f} ± {ist:.2f} ({ir:.0f}/{n:.0f}): "
-            f"{cmp} (paper {R.PAPER['faster']} faster), and the fastest method is `{best}` "
-            f"({bm:.2f} phone-minutes")  # fmt: skip
-    if best != "scratch" and "scratch" in a:
+            f"{cmp} (paper {R.PAPER['faster']} faster), and {who} ({bm:.2f} phone-minutes")  # fmt: skip
+    if "scratch" not in best and "scratch" in a:
         sm = R.num(src, "aggregate", "all", "scratch", "vs_reference_minutes_mean", lo=0)
         out += (f", {(1 - bm / sm) * 100:.0f} % less than scratch's {sm:.2f})." if sm > 0
                 else "; scratch is at 95 % from minute 0 too).")  # fmt: skip

@@ -611,7 +611,9 @@ def test_adaptation_headline_when_incremental_starts_at_95(root: Path) -> None:
     assert "incremental is at 95 % of the reference from minute 0, meta-init is not" in text and "nan" not in text
     doc["aggregate"]["all"]["meta"]["vs_reference_minutes_mean"] = 0.0
     _write(root / "experiments/results/adaptation/quick/results.json", doc)
-    assert "both are at 95 % of the reference from minute 0" in report.build(root)
+    text = report.build(root)
+    assert "both are at 95 % of the reference from minute 0" in text
+    assert "the fastest methods are `meta`, `incremental` (0.00 phone-minutes, 100 % less than scratch's 8.00)" in text
 
 
 def test_met_then_lost_sentence_only_when_every_method_counts_it(root: Path) -> None:
