@@ -16,7 +16,7 @@ import _report_src as R
 import _targets as T
 import numpy as np
 
-from metadvfs.meta.measure import QOE_TOLERANCE, QUALITY_FRACTION
+from metadvfs.meta.measure import QOE_TOLERANCE, QUALITY_FRACTION, meets
 
 METHODS = ("context", "finetune", "meta", "joint", "incremental", "scratch")
 """Adaptation methods, in report order (:data:`metadvfs.meta.adapt.METHODS_ALL`)."""
@@ -42,7 +42,7 @@ def met_then_lost(run: dict[str, Any], method: str) -> bool | None:
     if t95 is not None and t95 <= TARGET_MINUTES:
         return False
     ppr, qoe = QUALITY_FRACTION * ref["ppr_norm"], ref["qoe"] - QOE_TOLERANCE
-    return any(p[0] <= TARGET_MINUTES and p[1] >= ppr - 1e-12 and p[2] >= qoe - 1e-12 for p in e["curve"])
+    return any(p[0] <= TARGET_MINUTES and meets(p, ppr, qoe) for p in e["curve"])
 
 
 def aggregate(runs: list[dict[str, Any]], budget: float) -> dict[str, Any]:

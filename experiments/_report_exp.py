@@ -208,8 +208,11 @@ def adaptation_sections(root: Path) -> list[str]:
     if (base / "full" / "results.json").is_file():
         return section(root, title, "adaptation", adaptation)
     srcs = [R.load_json(root, d.relative_to(root).as_posix()) for d in sorted(base.glob("full-*/results.json"))]
-    complete = [s for s in srcs if covers_every_fold(s)]
-    subsets = sorted((s for s in srcs if s not in complete), key=lambda s: (-len(R.lst(s, "settings", "folds")), s.rel))
+    complete: list[R.Source] = []
+    subsets: list[R.Source] = []
+    for src in srcs:
+        (complete if covers_every_fold(src) else subsets).append(src)
+    subsets.sort(key=lambda s: (-len(R.lst(s, "settings", "folds")), s.rel))
     out: list[str] = []
     if complete:
         out += [f"## {title} (full, every fold pooled)", ""]
@@ -355,10 +358,10 @@ def _adapt_headline(src: R.Source, a: dict[str, Any], n: float, budget: float) -
            "(times from the survey).")  # fmt: skip
     if "meta" not in a or "incremental" not in a:
         return out + " **Here:** no `meta` and `incremental` rows to compare."
-    mm = R.num(src, "aggregate", "all", "meta", "vs_reference_minutes_mean", lo=0)
+    minutes = {m: R.num(src, "aggregate", "all", m, "vs_reference_minutes_mean", lo=0) for m in ADAPT_METHODS if m in a}
+    mm, im = minutes["meta"], minutes["incremental"]
     ms = R.num(src, "aggregate", "all", "meta", "vs_reference_minutes_std", lo=0)
     mr = R.num(src, "aggregate", "all", "meta", "vs_reference_reached", lo=0)
-    im = R.num(src, "aggregate", "all", "incremental", "vs_reference_minutes_mean", lo=0)
     ist = R.num(src, "aggregate", "all", "incremental", "vs_reference_minutes_std", lo=0)
     ir = R.num(src, "aggregate", "all", "incremental", "vs_reference_reached", lo=0)
     if im > 0 and mm != im:
@@ -370,7 +373,6 @@ def _adapt_headline(src: R.Source, a: dict[str, Any], n: float, budget: float) -
         cmp = "incremental is at 95 % of the reference from minute 0, meta-init is not"
     else:
         cmp = "both are at 95 % of the reference from minute 0"
-    minutes = {m: R.num(src, "aggregate", "all", m, "vs_reference_minutes_mean", lo=0) for m in ADAPT_METHODS if m in a}
     bm = min(minutes.values())
     best = [m for m, v in minutes.items() if v == bm]  # every method at the minimum (ties name them all)
     who = (f"the fastest method is `{best[0]}`" if len(best) == 1
@@ -378,10 +380,9 @@ def _adapt_headline(src: R.Source, a: dict[str, Any], n: float, budget: float) -
     out += (f" **Here:** the meta-learned init needs {mm:.2f} ± {ms:.2f} phone-minutes ({mr:.0f}/{n:.0f} runs "
             f"reached 95 % of the reference) and incremental training {im:.2f} ± {ist:.2f} ({ir:.0f}/{n:.0f}): "
             f"{cmp} (paper {R.PAPER['faster']} faster), and {who} ({bm:.2f} phone-minutes")  # fmt: skip
-    if "scratch" not in best and "scratch" in a:
-        sm = R.num(src, "aggregate", "all", "scratch", "vs_reference_minutes_mean", lo=0)
-        out += (f", {(1 - bm / sm) * 100:.0f} % less than scratch's {sm:.2f})." if sm > 0
-                else "; scratch is at 95 % from minute 0 too).")  # fmt: skip
+    if "scratch" not in best and "scratch" in a:  # then scratch's minutes exceed the minimum, so they are > 0
+        sm = minutes["scratch"]
+        out += f", {(1 - bm / sm) * 100:.0f} % less than scratch's {sm:.2f})."
     else:
         out += ")."
     if mr < n or ir < n:

@@ -119,6 +119,11 @@ class HeldOut:
         return {"ppr_norm": round(float(e["mean_ppr_norm"]), 5), "qoe": round(float(e["mean_qoe"]), 5)}
 
 
+def meets(point: Sequence[float], ppr_target: float, qoe_floor: float) -> bool:
+    """Whether one ``(phone_minutes, ppr_norm, qoe)`` curve point meets both targets (1e-12 tolerance)."""
+    return point[1] >= ppr_target - 1e-12 and point[2] >= qoe_floor - 1e-12
+
+
 def minutes_to(curve: Sequence[Sequence[float]], ppr_target: float, qoe_floor: float) -> float | None:
     """First phone-minute from which every later point meets both targets (None if it never does).
 
@@ -127,7 +132,7 @@ def minutes_to(curve: Sequence[Sequence[float]], ppr_target: float, qoe_floor: f
         ppr_target: Required ``ppr_norm``.
         qoe_floor: Required ``qoe``.
     """
-    ok = [p[1] >= ppr_target - 1e-12 and p[2] >= qoe_floor - 1e-12 for p in curve]
+    ok = [meets(p, ppr_target, qoe_floor) for p in curve]
     if not ok or not ok[-1]:
         return None
     i = len(ok)
