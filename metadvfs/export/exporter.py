@@ -80,11 +80,19 @@ class FusedCfC(nn.Module):
 
 
 def _fuse_for_export(policy: Any) -> Any:
-    """A copy of ``policy`` whose fully connected CfC encoders are replaced by :class:`FusedCfC`."""
+    """A copy of ``policy`` for ONNX export.
+
+    Fully connected CfC encoders are replaced by :class:`FusedCfC`; LTC cells use ncps's dense solver
+    (:meth:`~metadvfs.learn.ltc.SparseLTCCell.release`).
+    """
     import copy
+
+    from metadvfs.learn.ltc import SparseLTCCell
 
     pol = copy.deepcopy(policy)
     for mod in pol.modules():
+        if isinstance(mod, SparseLTCCell):
+            SparseLTCCell.release(mod)
         enc = getattr(mod, "temporal", None)
         if enc is not None and getattr(enc, "backbone", None) == "cfc" and getattr(enc, "wiring", "ncp") == "full":
             enc.net = FusedCfC(enc.net)

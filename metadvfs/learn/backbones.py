@@ -52,7 +52,10 @@ def _build_ltc(enc: Any, in_dim: int, window: int, units: int, out_dim: int, wir
     from ncps.torch import LTC
     from ncps.wirings import AutoNCP
 
+    from metadvfs.learn.ltc import SparseLTCCell
+
     enc.net = LTC(in_dim, AutoNCP(units, out_dim), return_sequences=False, batch_first=True)
+    SparseLTCCell.adopt(enc.net.rnn_cell)
 
 
 def _build_gru(enc: Any, in_dim: int, window: int, units: int, out_dim: int, wiring: str) -> None:
@@ -101,7 +104,7 @@ BACKBONES: dict[str, Backbone] = {
         "ncps closed-form continuous-time cell (full or AutoNCP wiring)", _build_cfc, _forward_ncps, _ncp_if_asked
     ),
     "ltc": Backbone(
-        "ncps liquid time-constant cell, ODE-unfolded, AutoNCP wiring", _build_ltc, _forward_ncps, _always_ncp
+        "ncps liquid time-constant cell, ODE-unfolded over the AutoNCP synapses", _build_ltc, _forward_ncps, _always_ncp
     ),
     "gru": Backbone("GRU over the window, last hidden state through a tanh head", _build_gru, _forward_gru, _never_ncp),
     "mlp": Backbone("MLP over the flattened window", _build_mlp, _forward_flat, _never_ncp),
