@@ -9,7 +9,7 @@ import torch as th
 from ncps.torch import LTC, LTCCell
 from ncps.wirings import AutoNCP
 
-from metadvfs.learn.ltc import SparseLTCCell
+from metadvfs.learn.ltc import DENSE_BELOW, SparseLTCCell
 
 
 def _pair(seed: int) -> tuple[th.nn.Module, th.nn.Module]:
@@ -24,10 +24,10 @@ def _pair(seed: int) -> tuple[th.nn.Module, th.nn.Module]:
     return dense, sparse
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_sparse_ltc_matches_ncps_outputs_and_gradients(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "batch"), [(0, 33), (1, DENSE_BELOW), (2, 1)])
+def test_sparse_ltc_matches_ncps_outputs_and_gradients(seed: int, batch: int) -> None:
     dense, sparse = _pair(seed)
-    x = th.randn(33, 4, 6)
+    x = th.randn(batch, 4, 6)
     out_d, h_d = dense(x)
     out_s, h_s = sparse(x)
     assert th.allclose(out_d, out_s, atol=1e-5, rtol=1e-5)
