@@ -216,3 +216,77 @@ def run_policy_bench(
         "loadavg_1m": os.getloadavg()[0],
         "raw": raw,
     }
+
+
+def run_ltc_bench(batch: int = 4096, repeats: int = 5, seed: int = 0) -> dict[str, Any]:
+    """One PPO minibatch through the LTC backbone: ncps's dense ODE solver against the sparse one.
+
+    Both run the encoder the ``ltc`` backbone builds (``metadvfs.learn.policy.TemporalEncoder`` with the units,
+    outputs and window of ``configs/metadvfs.yaml`` and the observation channels of ``pixel6:tiktok``) with the same
+    weights, on the same random windows, forward and backward (the training step's network cost), single-threaded as
+    a Ray worker runs; the two are timed in alternating repetitions so machine load hits both alike. Outputs are
+    checked to agree.
+
+    Args:
+        batch: Windows per minibatch (``configs/metadvfs.yaml``'s ``ppo.batch_size`` is 4096).
+        repeats: Timed repetitions per solver; medians are reported.
+        seed: Seed of the weights and the window.
+
+    Returns:
+        JSON-able ``dense_ms`` / ``sparse_ms`` medians per minibatch, their ratio ``speedup`` and the raw
+        repetitions.
+    """
+    import copy
+
+    import gymnasium as gym
+    import torch as th
+
+    from metadvfs.environment import ENV_ID
+    from metadvfs.learn.config import load_config
+    from metadvfs.learn.ltc import SparseLTCCell
+    from metadvfs.learn.policy import TemporalEncoder
+
+    cfg = load_config("metadvfs")
+    env = gym.make(ENV_ID, device="pixel6", app="tiktok", window=cfg.env.window)
+    window, channels = env.observation_space["obs"].shape  # type: ignore[index]
+    env.close()
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    try:
+        th.manual_seed(seed)
+        net = cfg.network
+        sparse = TemporalEncoder(channels, window, backbone="ltc", units=net.units, out_dim=net.out_dim)
+        dense = copy.deepcopy(sparse)
+        SparseLTCCell.release(dense.net.rnn_cell)
+        x = th.randn(batch, window, channels, generator=th.Generator().manual_seed(seed))
+        with th.no_grad():
+            if not th.allclose(dense(x), sparse(x), atol=1e-5):
+                raise AssertionError("sparse and dense LTC solvers disagree")
+
+        def step(enc: Any) -> None:
+            enc.zero_grad()
+            enc(x).square().mean().backward()
+
+        raw: dict[str, list[float]] = {"dense": [], "sparse": []}
+        for enc in (dense, sparse):
+            step(enc)  # warm-up (allocator)
+        for _ in range(repeats):
+            for name, enc in (("dense", dense), ("sparse", sparse)):
+                t0 = time.perf_counter()
+                step(enc)
+                raw[name].append((time.perf_counter() - t0) * 1e3)
+    finally:
+        th.set_num_threads(threads)
+    d, s = float(np.median(raw["dense"])), float(np.median(raw["sparse"]))
+    return {
+        "batch": batch,
+        "window": int(window),
+        "channels": int(channels),
+        "repeats": repeats,
+        "dense_ms": d,
+        "sparse_ms": s,
+        "speedup": d / s,
+        "cpu_count": os.cpu_count(),
+        "loadavg_1m": os.getloadavg()[0],
+        "raw": raw,
+    }

@@ -240,15 +240,35 @@ def bench(
         "--policy",
         help="Instead: decision latency of this checkpoint's policy (SB3 predict vs the evaluation path).",
     ),
+    ltc: int | None = typer.Option(
+        None,
+        "--ltc",
+        help="Instead: one PPO minibatch of this many windows (1..65536; the full config's is 4096) forward and "
+        "backward through the LTC backbone, ncps's dense ODE solver vs the sparse one.",
+    ),
 ) -> None:
     """Measure simulator throughput: single env, DummyVecEnv and the batched VecEnv (or a policy's latency)."""
-    from metadvfs.bench import run_bench, run_policy_bench
+    from metadvfs.bench import run_bench, run_ltc_bench, run_policy_bench
     from metadvfs.sim.threads import check_threads
 
     if not 1 <= n_envs <= 65536:
         raise MetaDVFSError(f"--envs: must be in [1, 65536], got {n_envs}")
     if steps < 1 or repeats < 1:
         raise MetaDVFSError("--steps and --repeats: must be >= 1")
+    if ltc is not None:
+        if not 1 <= ltc <= 65536:
+            raise MetaDVFSError(f"--ltc: must be in [1, 65536], got {ltc}")
+        with console.status(f"timing an LTC minibatch of {ltc}"):
+            lres = run_ltc_bench(ltc, repeats=repeats)
+        if json_out:
+            print_json(lres)
+            return
+        out_console.print(
+            f"LTC backbone, minibatch {ltc} x window {lres['window']} x {lres['channels']} channels, forward + "
+            f"backward, 1 thread, median of {repeats}: ncps dense solver {lres['dense_ms']:.1f} ms, sparse "
+            f"{lres['sparse_ms']:.1f} ms ({lres['speedup']:.1f}x; same outputs)"
+        )
+        return
     if policy is not None:
         with console.status(f"timing the policy of {policy}"):
             pres = run_policy_bench(policy, repeats=repeats)

@@ -282,3 +282,15 @@ def test_bench_policy_latency() -> None:
 
 def test_bench_policy_unknown_model() -> None:
     expect_error(["bench", "--policy", "no_such_model", "--repeats", "1"], None, "no_such_model")
+
+
+def test_bench_ltc_solvers() -> None:
+    obj = one_json(ok(["bench", "--ltc", "64", "--repeats", "1", "--json"]))
+    assert obj["batch"] == 64 and obj["window"] == 8
+    assert len(obj["raw"]["dense"]) == len(obj["raw"]["sparse"]) == 1
+    assert obj["speedup"] == pytest.approx(obj["dense_ms"] / obj["sparse_ms"])
+
+
+@pytest.mark.parametrize("value", ["0", "70000"])
+def test_bench_ltc_bad_batch(value: str) -> None:
+    expect_error(["bench", "--ltc", value, "--repeats", "1"], None, "--ltc")

@@ -9,7 +9,7 @@ each synapse and sums the synaptic currents into their postsynaptic neurons with
 names, shapes, initialisation and constraints are ncps's, so checkpoints are interchangeable (the exporter switches
 back to ncps's dense solver, :meth:`SparseLTCCell.release`); an absent synapse's parameters get a zero gradient in
 both forms. Only the order of floating-point sums differs, so outputs agree with ncps's to float32 rounding
-(tested), and a full PPO minibatch trains several times faster (``metadvfs bench --only ltc``).
+(tested), and a full PPO minibatch trains several times faster (``metadvfs bench --ltc 4096``).
 """
 
 from __future__ import annotations
