@@ -2,14 +2,15 @@
 
 ``ncps.torch.LTCCell`` evaluates every (pre, post) neuron pair of its ``units x units`` (and ``inputs x units``)
 synapse matrices in each of its ``ode_unfolds`` solver steps and multiplies the absent ones by the wiring's sparsity
-mask. An AutoNCP wiring of 32 units and 16 outputs has 84 of 1,024 recurrent synapses (120 of 768 sensory ones for
-24 inputs), so most of that work, and of the activations autograd keeps for the backward pass, is multiplied by 0.
-:class:`SparseLTCCell` computes the same function on the synapses alone: it gathers the presynaptic potentials of
-each synapse and sums the synaptic currents into their postsynaptic neurons with ``index_add``. Parameters, their
-names, shapes, initialisation and constraints are ncps's, so checkpoints are interchangeable (the exporter switches
-back to ncps's dense solver, :meth:`SparseLTCCell.release`); an absent synapse's parameters get a zero gradient in
-both forms. Only the order of floating-point sums differs, so outputs agree with ncps's to float32 rounding
-(tested), and a full PPO minibatch trains several times faster (``metadvfs bench --ltc 4096``).
+mask. An AutoNCP wiring of 32 units and 16 outputs has 84 of 1,024 recurrent synapses (130 of 832 sensory ones for
+the observation's 26 channels), so most of that work, and of the activations autograd keeps for the backward pass,
+is multiplied by 0. :class:`SparseLTCCell` computes the same function on the synapses alone: it gathers the
+presynaptic potentials of each synapse and sums the synaptic currents into their postsynaptic neurons with
+``index_add``. Parameters, their names, shapes, initialisation and constraints are ncps's, so checkpoints are
+interchangeable (the exporter switches back to ncps's dense solver, :meth:`SparseLTCCell.release`); an absent
+synapse's parameters get a zero gradient in both forms. Only the order of floating-point sums differs, so outputs
+agree with ncps's to float32 rounding (tested), and a full PPO minibatch trains several times faster
+(``metadvfs bench --ltc 4096``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _currents(
 DENSE_BELOW = 8
 """Batches smaller than this run ncps's dense solver: at batch 1 (the acting path on a phone, one decision at a
 time) the sparse form's index bookkeeping costs more than it saves (median 2,412 against 2,288 µs for 32 units,
-window 8; from batch 8 on the sparse form is faster: 2,602 against 2,740 µs, and 4,473 against 15,589 at 128)."""
+24 inputs, window 8; from batch 8 on the sparse form is faster: 2,602 against 2,740 µs, and 4,473 against 15,589
+at 128)."""
 
 
 class SparseLTCCell(LTCCell):
