@@ -524,6 +524,7 @@ def backbone(src: R.Source) -> list[str]:
             f"tasks): `{best}` has the highest mean PPR ({q[best]:.3f}) and `{worst}` the lowest ({q[worst]:.3f}); "
             f"the fastest network at batch 1 is `{fast}` ({lat[fast]:.0f} µs median), "
             f"{lat[slow] / lat[fast]:.1f}× faster than `{slow}`.")  # fmt: skip
+    head += _backbone_spread(src, q, best)
     spread = (
         f"{len(seeds)} training seeds: mean ± std over the training seeds, training wall time per seed"
         if len(seeds) > 1
@@ -534,6 +535,24 @@ def backbone(src: R.Source) -> list[str]:
             "T6, overhead (one thread, batch 1; µs median / p90):", "",
             *R.md_table(["backbone", "parameters", "acting parameters", "network µs", "SB3 predict µs"], t6),
             ]  # fmt: skip
+
+
+def _backbone_spread(src: R.Source, q: dict[str, float], best: str) -> str:
+    """Which backbones' mean PPR is within the training-seed spread of the best one's (a gap no larger than the
+    larger of the two standard deviations) and which is further below; empty for a single-seed run (or a file
+    without ``train_seeds`` and standard deviations)."""
+    std = {b: R.opt_num(src, "summary", b, "std_ppr_norm") for b in q}
+    if len(q) < 2 or len(_train_seeds(src)) < 2 or any(v is None for v in std.values()):
+        return ""
+    near = [b for b in q if b != best and q[best] - q[b] <= max(std[best] or 0.0, std[b] or 0.0)]
+    far = [b for b in q if b != best and b not in near]
+    parts = []
+    if near:
+        parts.append(", ".join(f"`{b}`" for b in near) + " within the training-seed spread (a gap no larger than "
+                     "the larger std), so not ranked")  # fmt: skip
+    if far:
+        parts.append(", ".join(f"`{b}` {q[best] - q[b]:.3f} below" for b in far) + " (more than the seed spread)")
+    return f" Against `{best}`: " + "; ".join(parts) + "."
 
 
 def backbone_subsets(root: Path) -> list[str]:

@@ -37,9 +37,9 @@ trains for hours, and a stopped run resumes it from its last checkpoint instead 
 
 
 def train_order(backbones: tuple[str, ...]) -> tuple[str, ...]:
-    """Training order: LTC last. It trains about 16x slower than CfC (quick run: 361 against 22 s per seed), so the
-    other backbones' models are done first when a long run is stopped and resumed later (finished models are
-    reused, an interrupted one resumes from its checkpoint)."""
+    """Training order: LTC last. It is the slowest to train (full run: 24.5 against 7.4 min per seed for CfC, with
+    the sparse ODE solver of :mod:`metadvfs.learn.ltc`), so the other backbones' models are done first when a long
+    run is stopped and resumed later (finished models are reused, an interrupted one resumes from its checkpoint)."""
     return tuple(sorted(backbones, key=lambda b: b == "ltc"))
 
 

@@ -646,3 +646,18 @@ def test_full_backbone_subsets_show_until_the_full_run_exists(root: Path) -> Non
     assert "The producing invocation took 5 s: it reused models trained earlier" in report.build(root)
     _write(root / "experiments/results/backbone/full/results.json", _backbone())
     assert "backbone subset" not in report.build(root)  # the full run of every backbone supersedes it
+
+
+def test_backbone_headline_says_which_gaps_exceed_the_seed_spread(root: Path) -> None:
+    doc = _backbone()
+    assert "seed spread" not in report.build(root)  # one training seed: the spread is unknown
+    doc["summary"]["gru"] = {**doc["summary"]["mlp"], "mean_ppr_norm": 0.9600}
+    for b, std in (("cfc", 0.002), ("mlp", 0.004), ("gru", 0.010)):
+        doc["summary"][b]["std_ppr_norm"] = std
+    _write(root / "experiments/results/backbone/quick/results.json", doc)
+    assert "seed spread" not in report.build(root)  # standard deviations without the training seeds
+    _write(root / "experiments/results/backbone/quick/results.json", {**doc, "train_seeds": [0, 1, 2]})
+    assert (
+        "Against `mlp`: `gru` within the training-seed spread (a gap no larger than the larger std), so not ranked; "
+        "`cfc` 0.014 below (more than the seed spread)." in report.build(root)
+    )
