@@ -6,7 +6,7 @@ import functools
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -257,7 +257,7 @@ def run_ltc_bench(batch: int = 4096, repeats: int = 5, seed: int = 0) -> dict[st
         net = cfg.network
         sparse = TemporalEncoder(channels, window, backbone="ltc", units=net.units, out_dim=net.out_dim)
         dense = copy.deepcopy(sparse)
-        SparseLTCCell.release(dense.net.rnn_cell)
+        SparseLTCCell.release(cast(SparseLTCCell, dense.net.rnn_cell))
         x = th.randn(batch, window, channels, generator=th.Generator().manual_seed(seed))
         with th.no_grad():
             if not th.allclose(dense(x), sparse(x), atol=1e-5):
