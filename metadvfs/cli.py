@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +223,18 @@ def replay(
     out_console.print(f"timelines and plots: {out}/")
 
 
+def _side_bench(
+    status: str, run: Callable[[], dict[str, Any]], line: Callable[[dict[str, Any]], str], json_out: bool
+) -> None:
+    """Run one of ``bench``'s alternative measurements under a status spinner; print its JSON or its one line."""
+    with console.status(status):
+        res = run()
+    if json_out:
+        print_json(res)
+    else:
+        out_console.print(line(res))
+
+
 @app.command()
 @handle_errors
 def bench(
@@ -258,27 +271,23 @@ def bench(
     if ltc is not None:
         if not 1 <= ltc <= 65536:
             raise MetaDVFSError(f"--ltc: must be in [1, 65536], got {ltc}")
-        with console.status(f"timing an LTC minibatch of {ltc}"):
-            lres = run_ltc_bench(ltc, repeats=repeats)
-        if json_out:
-            print_json(lres)
-            return
-        out_console.print(
-            f"LTC backbone, minibatch {ltc} x window {lres['window']} x {lres['channels']} channels, forward + "
-            f"backward, 1 thread, median of {repeats}: ncps dense solver {lres['dense_ms']:.1f} ms, sparse "
-            f"{lres['sparse_ms']:.1f} ms ({lres['speedup']:.1f}x; same outputs)"
+        _side_bench(
+            f"timing an LTC minibatch of {ltc}",
+            lambda: run_ltc_bench(ltc, repeats=repeats),
+            lambda r: f"LTC backbone, minibatch {ltc} x window {r['window']} x {r['channels']} channels, forward + "
+            f"backward, 1 thread, median of {repeats}: ncps dense solver {r['dense_ms']:.1f} ms, sparse "
+            f"{r['sparse_ms']:.1f} ms ({r['speedup']:.1f}x; same outputs)",
+            json_out,
         )
         return
     if policy is not None:
-        with console.status(f"timing the policy of {policy}"):
-            pres = run_policy_bench(policy, repeats=repeats)
-        if json_out:
-            print_json(pres)
-            return
-        out_console.print(
-            f"{pres['model']}: {pres['batch']} phones per call, median of {repeats}: SB3 predict "
-            f"{pres['predict_ms']:.3f} ms, policy_actions {pres['policy_actions_ms']:.3f} ms "
-            f"(ratio {pres['policy_actions_vs_predict']:.2f}; same actions)"
+        _side_bench(
+            f"timing the policy of {policy}",
+            lambda: run_policy_bench(policy, repeats=repeats),
+            lambda r: f"{r['model']}: {r['batch']} phones per call, median of {repeats}: SB3 predict "
+            f"{r['predict_ms']:.3f} ms, policy_actions {r['policy_actions_ms']:.3f} ms "
+            f"(ratio {r['policy_actions_vs_predict']:.2f}; same actions)",
+            json_out,
         )
         return
     n_threads = None if threads is None else check_threads(threads, "--threads")
