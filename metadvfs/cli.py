@@ -274,9 +274,11 @@ def bench(
         _side_bench(
             f"timing an LTC minibatch of {ltc}",
             lambda: run_ltc_bench(ltc, repeats=repeats),
-            lambda r: f"LTC backbone, minibatch {ltc} x window {r['window']} x {r['channels']} channels, forward + "
-            f"backward, 1 thread, median of {repeats}: ncps dense solver {r['dense_ms']:.1f} ms, sparse "
-            f"{r['sparse_ms']:.1f} ms ({r['speedup']:.1f}x; same outputs)",
+            lambda r: (
+                f"LTC backbone, minibatch {ltc} x window {r['window']} x {r['channels']} channels, forward + "
+                f"backward, 1 thread, median of {repeats}: ncps dense solver {r['dense_ms']:.1f} ms, sparse "
+                f"{r['sparse_ms']:.1f} ms ({r['speedup']:.1f}x; same outputs)"
+            ),
             json_out,
         )
         return
@@ -284,9 +286,11 @@ def bench(
         _side_bench(
             f"timing the policy of {policy}",
             lambda: run_policy_bench(policy, repeats=repeats),
-            lambda r: f"{r['model']}: {r['batch']} phones per call, median of {repeats}: SB3 predict "
-            f"{r['predict_ms']:.3f} ms, policy_actions {r['policy_actions_ms']:.3f} ms "
-            f"(ratio {r['policy_actions_vs_predict']:.2f}; same actions)",
+            lambda r: (
+                f"{r['model']}: {r['batch']} phones per call, median of {repeats}: SB3 predict "
+                f"{r['predict_ms']:.3f} ms, policy_actions {r['policy_actions_ms']:.3f} ms "
+                f"(ratio {r['policy_actions_vs_predict']:.2f}; same actions)"
+            ),
             json_out,
         )
         return
