@@ -32,6 +32,21 @@ def _median_rate(fn: Callable[[], int], repeats: int) -> tuple[float, list[float
     return float(np.median(rates)), rates
 
 
+def _interleaved_ms(paths: dict[str, Callable[[], object]], repeats: int, calls: int = 1) -> dict[str, list[float]]:
+    """Milliseconds per call of each path, ``repeats`` times.
+
+    The paths alternate within each repetition, so machine load hits them alike.
+    """
+    raw: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(repeats):
+        for name, fn in paths.items():
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            raw[name].append((time.perf_counter() - t0) / calls * 1e3)
+    return raw
+
+
 def run_bench(
     n_envs: int = 1024,
     steps: int = 200,
@@ -195,13 +210,7 @@ def run_policy_bench(
 
     if not np.array_equal(predict(), direct()):
         raise AssertionError("policy_actions and SB3 predict disagree")
-    raw: dict[str, list[float]] = {"predict": [], "policy_actions": []}
-    for _ in range(repeats):
-        for name, fn in (("predict", predict), ("policy_actions", direct)):
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            raw[name].append((time.perf_counter() - t0) / calls * 1e3)
+    raw = _interleaved_ms({"predict": predict, "policy_actions": direct}, repeats, calls)
     p, d = float(np.median(raw["predict"])), float(np.median(raw["policy_actions"]))
     return {
         "model": str(lm.path),
@@ -267,14 +276,9 @@ def run_ltc_bench(batch: int = 4096, repeats: int = 5, seed: int = 0) -> dict[st
             enc.zero_grad()
             enc(x).square().mean().backward()
 
-        raw: dict[str, list[float]] = {"dense": [], "sparse": []}
         for enc in (dense, sparse):
             step(enc)  # warm-up (allocator)
-        for _ in range(repeats):
-            for name, enc in (("dense", dense), ("sparse", sparse)):
-                t0 = time.perf_counter()
-                step(enc)
-                raw[name].append((time.perf_counter() - t0) * 1e3)
+        raw = _interleaved_ms({"dense": lambda: step(dense), "sparse": lambda: step(sparse)}, repeats)
     finally:
         th.set_num_threads(threads)
     d, s = float(np.median(raw["dense"])), float(np.median(raw["sparse"]))
