@@ -326,7 +326,7 @@ def adapt_online(
     app: str,
     minutes: float,
     out: str | Path | None = None,
-    method: str = "context",
+    method: str = "finetune",
     device: str | None = None,
     seed: int = 0,
     rollout: int = 32,

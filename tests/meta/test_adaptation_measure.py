@@ -226,6 +226,22 @@ def test_adapt_reports_curves_reference_and_saves(tmp_path: Path, monkeypatch: p
         adapt(base, "pixel5", "tiktok", 0.05, None, ["meta"], n_envs=2, rollout=16, eval_seeds=1, eval_seconds=5.0)
 
 
+def test_cli_adapt_fine_tunes_by_default(tmp_path: Path) -> None:
+    """Without --compare, `metadvfs adapt` runs the measured-fastest method, full fine-tuning."""
+    from typer.testing import CliRunner
+
+    from metadvfs.cli import app
+
+    base = _tiny_model(tmp_path)
+    args = ["adapt", "--model", str(base), "--device", "pixel5", "--app", "tiktok", "--budget-minutes", "0.05",
+            "--phones", "2", "--rollout", "16", "--eval-seeds", "1", "--eval-seconds", "2", "--no-reference",
+            "--json"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout.strip().splitlines()[-1])
+    assert list(rep["methods"]) == ["finetune"] and rep["methods"]["finetune"]["context_only"] is False
+
+
 def test_policy_driver_is_deterministic() -> None:
     m = load_checkpoint("default")
     t = make_task("pixel6", "tiktok")

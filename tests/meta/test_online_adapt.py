@@ -286,7 +286,7 @@ def test_adapt_on_the_twin_end_to_end(twin: TwinServer, tiny_model: Path, tmp_pa
     try:
         res = runner.invoke(
             app, ["adapt", "--serial", twin.serial, "--app", TIKTOK, "--minutes", "0.2", "--model", str(tiny_model),
-                  "--out", str(out), "--stock-seconds", "1", "--json"],
+                  "--out", str(out), "--stock-seconds", "1", "--method", "context", "--json"],
         )  # fmt: skip
     finally:
         done.set()
@@ -376,6 +376,7 @@ def test_thermal_hand_back_ends_the_run_and_restores(twin: TwinServer, tiny_mode
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout.strip().splitlines()[-1])
     assert rep["reason"].startswith("thermal hand-back") and rep["decisions"] == 1, rep["reason"]
+    assert rep["method"] == "finetune"  # the default on a phone
     assert rep["device"] == "pixel6cool" and rep["restore"]["verified"]
     _at_stock(twin, before)
     assert load_manifest(tmp_path / "hot/governor").device_name == "pixel6cool"
