@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
 
 import adaptation as A
-from _adaptation_report import met_then_lost
+from _adaptation_report import _first_met_stats, first_met, met_then_lost
 
 ROOT = Path(__file__).resolve().parents[2]
 STORED = ROOT / "experiments" / "results" / "adaptation"
@@ -55,6 +55,8 @@ def test_a_pool_reproduces_each_folds_own_aggregate(tmp_path: Path, monkeypatch,
         for m in A.METHODS:
             lost = [met_then_lost(r, m) for r in fold["runs"]]
             assert got[m].pop("vs_reference_met_then_lost") == sum(map(bool, lost)) and None not in lost
+        # the first-met ceiling (added after those files) is computed from the fold's own curves
+        assert got.pop("first_met") == _first_met_stats(fold["runs"], list(A.METHODS), pool["budget_minutes"])
         assert got == {k: {kk: vv for kk, vv in v.items() if kk != "vs_reference_met_then_lost"}
                        if isinstance(v, dict) else v for k, v in fold["aggregate"]["all"].items()}  # fmt: skip
     assert pool["aggregate"]["all"]["n_runs"] == len(phone["runs"]) + len(app["runs"])
@@ -110,3 +112,27 @@ def test_met_then_lost_counts_runs_that_met_the_reference_by_the_target_and_fell
     # a pooled run without its curve, or a run without a reference: unknown
     assert met_then_lost({"reference": ref, "methods": {"m": {"vs_reference": {"minutes_to_95": None}}}}, "m") is None
     assert met_then_lost({"reference": None, "methods": {"m": {"curve": [], "vs_reference": {}}}}, "m") is None
+
+
+def test_first_met_is_the_first_point_at_the_reference_and_its_ceiling_compares_like_with_like() -> None:
+    ref = {"ppr_norm": 1.0, "qoe": 0.9}
+
+    def run(curves: dict[str, list[list[float]]]) -> dict[str, Any]:
+        ms = {m: {"curve": c, "minutes_to_95": None} for m, c in curves.items()}
+        for e in ms.values():  # minutes to 95 %: from the last point that misses on
+            ok = [p[1] >= 0.95 and p[2] >= 0.89 for p in e["curve"]]
+            e["minutes_to_95"] = next((e["curve"][i][0] for i in range(len(ok)) if all(ok[i:])), None)
+        return {"reference": ref, "methods": ms}
+
+    a = run({"m": [[0, 0.9, 0.9], [1, 0.95, 0.89], [2, 0.9, 0.9], [5, 1.0, 0.9]],
+             "scratch": [[0, 0.5, 0.5], [2, 0.96, 0.9], [3, 0.9, 0.9], [4, 0.97, 0.95]]})  # fmt: skip
+    b = run({"m": [[0, 0.9, 0.9], [5, 0.9, 0.9]], "scratch": [[0, 0.5, 0.5], [5, 0.9, 0.9]]})
+    assert first_met(a, "m") == 1.0 and first_met(a, "scratch") == 2.0 and first_met(b, "m") is None
+    st = _first_met_stats([a, b], ["m", "scratch"], budget=6.0)
+    assert st["m"]["minutes_mean"] == pytest.approx((1 + 6) / 2) and st["m"]["within_target"] == 1
+    assert st["scratch"]["minutes_mean"] == pytest.approx((2 + 6) / 2)
+    assert st["m"]["reduction_pct_vs_scratch_first_met"] == pytest.approx(100 * (1 - 3.5 / 4.0))
+    assert st["m"]["reduction_pct_vs_scratch_minutes_to_95"] == pytest.approx(100 * (1 - 3.5 / 5.0))  # (4 + 6) / 2
+    # a pooled run without curves: nothing to say
+    del b["methods"]["m"]["curve"]
+    assert first_met(b, "m") is None and _first_met_stats([a, b], ["m", "scratch"], 6.0) == {}
