@@ -16,10 +16,14 @@ import _report_src as R
 import _targets as T
 import numpy as np
 
+from metadvfs.meta.adapt import METHODS_ALL
 from metadvfs.meta.measure import QOE_TOLERANCE, QUALITY_FRACTION, meets
 
 METHODS = ("context", "finetune", "meta", "joint", "incremental", "scratch")
-"""Adaptation methods, in report order (:data:`metadvfs.meta.adapt.METHODS_ALL`)."""
+"""The adaptation methods an experiment runs unless ``--methods`` says otherwise."""
+REPORT_METHODS = METHODS_ALL
+"""Every adaptation method, in report order (:data:`metadvfs.meta.adapt.METHODS_ALL`); a report shows those its
+runs have."""
 TARGET_MINUTES = T.ADAPT_MINUTES
 """Issue 10's adaptation target, phone-minutes."""
 
@@ -104,7 +108,7 @@ def aggregate(runs: list[dict[str, Any]], budget: float) -> dict[str, Any]:
     tseed = [int(r.get("train_seed", C.BASE_SEED)) for r in runs]
     tseeds = sorted(set(tseed))
     out: dict[str, Any] = {"n_runs": len(runs), "train_seeds": tseeds}
-    methods = [m for m in METHODS if all(m in r["methods"] for r in runs)]
+    methods = present_methods(runs)
     mins: dict[str, dict[str, np.ndarray]] = {}
     for m in methods:
         e: dict[str, Any] = {}
@@ -197,9 +201,7 @@ def plot_curves(runs: list[dict[str, Any]], path: Path) -> None:
     for col, kind in enumerate(kinds):
         rr = [r for r in runs if r["kind"] == kind]
         ax_p, ax_q, ax_s = (axes[row][col] for row in range(3))
-        for m in METHODS:
-            if not all(m in r["methods"] for r in rr):
-                continue
+        for m in present_methods(rr):
             x, y, sd = mean_curve(rr, m)
             (line,) = ax_p.plot(x, y, marker=".", ms=3, label=m)
             ax_p.fill_between(x, y - sd, y + sd, alpha=0.08, color=line.get_color())
@@ -222,6 +224,20 @@ def plot_curves(runs: list[dict[str, Any]], path: Path) -> None:
     C.savefig(fig, path)
 
 
+def present_methods(runs: list[dict[str, Any]]) -> list[str]:
+    """The methods every run has, in :data:`REPORT_METHODS` order."""
+    return [m for m in REPORT_METHODS if all(m in r["methods"] for r in runs)]
+
+
+def _timing_cell(f: dict[str, Any], key: str, s: dict[str, Any]) -> str:
+    """A Source models cell: training seconds, ``reused`` (trained by an earlier run) or ``-`` (no chosen method
+    needs that model)."""
+    needs = {"joint_train_s": "joint", "meta_train_s": "meta"}.get(key)
+    if needs is not None and needs not in s.get("methods", METHODS):
+        return "-"
+    return "reused" if f["timing"].get(key) is None else f"{f['timing'][key]:.0f}"
+
+
 def _seed_spread_cell(e: dict[str, Any]) -> str:
     """``± zero-shot PPR / ± zero-shot QoE / ± minutes to 95 %`` over training seeds (``-`` with one seed)."""
     if e.get("zero_shot_ppr_norm_train_seed_std") is None:
@@ -233,7 +249,7 @@ def _seed_spread_cell(e: dict[str, Any]) -> str:
 def _method_rows(a: dict[str, Any]) -> list[list[str]]:
     """One results.md row per method of an :func:`aggregate` scope."""
     rows = []
-    for m in METHODS:
+    for m in REPORT_METHODS:
         if m not in a:
             continue
         e = a[m]
@@ -263,7 +279,7 @@ def under_floor(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         such runs; runs without a floor (``qoe_floor`` None) are left out.
     """
     out: dict[str, dict[str, float]] = {}
-    for m in METHODS:
+    for m in REPORT_METHODS:
         rr = [(r["methods"][m], r["qoe_floor"]) for r in runs if m in r["methods"] and r.get("qoe_floor") is not None]
         low = [(e, f) for e, f in rr if e["zero_shot"]["qoe"] < f]
         if low:
@@ -448,18 +464,19 @@ def report(
     md += floor_section(runs)
     md += ["## Per run (minutes to 95 % of the reference; '-' = not reached)", ""]
     rows = []
+    shown = present_methods(runs)
     for r in runs:
         cells = [
             ("-" if r["methods"][m]["minutes_to_95"] is None else f"{r['methods'][m]['minutes_to_95']:.2f}")
             + f" ({r['methods'][m]['zero_shot']['ppr_norm']:.3f}→{r['methods'][m]['final']['ppr_norm']:.3f})"
-            for m in METHODS
+            for m in shown
         ]
         ref = r["reference"]
         rows.append([r["fold"], r["task"], r["train_seed"], r["seed"], r["routed_model"], r["nearest_task"],
                      f"{ref['ppr_norm']:.3f}/{ref['qoe']:.3f}" if ref else "-", *cells])  # fmt: skip
     md += C.md_table(
         ["fold", "task", "training seed", "adaptation seed", "routed", "nearest", "reference PPR/QoE",
-         *(f"{m} (zero-shot→final PPR)" for m in METHODS)],
+         *(f"{m} (zero-shot→final PPR)" for m in shown)],
         rows,
     )  # fmt: skip
     md += ["", "## Source models", ""]
@@ -467,8 +484,7 @@ def report(
         ["fold", "training seed", "training tasks", "shared train s", "joint train s", "FOMAML s"],
         [
             [f["fold"], f["train_seed"], len(f["train_tasks"]),
-             *("reused" if f["timing"].get(k) is None else f"{f['timing'][k]:.0f}"
-               for k in ("shared_train_s", "joint_train_s", "meta_train_s"))]
+             *(_timing_cell(f, k, s) for k in ("shared_train_s", "joint_train_s", "meta_train_s"))]
             for f in folds
         ],
     )  # fmt: skip

@@ -254,45 +254,58 @@ def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int]
     from metadvfs.scale.jobs import train_units
     from metadvfs.scale.runner import Unit
 
-    units = []
+    methods = s["methods"]
+    units, meta_at = [], []
     for f in plans:
         for d in (f["meta"], f["shared"] / "baselines" / "joint"):
             C.drop_other_seed(d, f["train_seed"])
-        meta = {"config": config_to_dict(f["meta_cfg"]), "meta": dict(s["meta"]), "dest": str(f["meta"])}
-        units += [shared_unit(f), Unit(f"meta {f['dir'].name}", "metadvfs.scale.units:meta_unit", meta)]
+        units.append(shared_unit(f))
+        meta_at.append(None)
+        if "meta" in methods:  # the FOMAML initialisations only for the method that starts from them
+            meta = {"config": config_to_dict(f["meta_cfg"]), "meta": dict(s["meta"]), "dest": str(f["meta"])}
+            meta_at[-1] = len(units)
+            units.append(Unit(f"meta {f['dir'].name}", "metadvfs.scale.units:meta_unit", meta))
     ready = [(f["shared"] / "model.json").is_file() for f in plans]
     early: dict[Path, Any] = {}
     for f in (f for f, ok in zip(plans, ready, strict=True) if ok):
-        early.update(_baseline_jobs(f, seeds))
+        early.update(_baseline_jobs(f, seeds, methods))
     dests = list(early)
     res = C.run_units([*units, *train_units([early[d] for d in dests], dests)], ray)
     walls = {d: C.unit_wall(r) for d, r in zip(dests, res[len(units) :], strict=True)}
-    for i, f in enumerate(plans):
-        f["timing"] = {"shared_train_s": C.unit_wall(res[2 * i]), "meta_train_s": C.unit_wall(res[2 * i + 1])}
+    shared_at = [i for i, u in enumerate(units) if u.key.startswith("train ")]
+    for f, i, m in zip(plans, shared_at, meta_at, strict=True):
+        f["timing"] = {
+            "shared_train_s": C.unit_wall(res[i]),
+            "meta_train_s": None if m is None else C.unit_wall(res[m]),
+        }
     late: dict[Path, Any] = {}
     for f in (f for f, ok in zip(plans, ready, strict=True) if not ok):  # their conditioned model is trained now
-        late.update({d: c for d, c in _baseline_jobs(f, seeds).items() if d not in walls})
+        late.update({d: c for d, c in _baseline_jobs(f, seeds, methods).items() if d not in walls})
     if late:
         dests = list(late)
         walls.update({d: w for d, (_, w) in zip(dests, C.train_all([(late[d], d) for d in dests], ray), strict=True)})
     for f in plans:
-        f["timing"]["joint_train_s"] = walls[f["shared"] / "baselines" / "joint"]
+        f["timing"]["joint_train_s"] = walls.get(f["shared"] / "baselines" / "joint")
 
 
-def _baseline_jobs(f: dict[str, Any], seeds: list[int]) -> dict[Path, Any]:
-    """A plan's stage-2 trainings (destination -> config): its joint model and, for every held-out task whose
-    adaptation runs are not all cached, the task-specific reference and the incremental method's start."""
+def _baseline_jobs(f: dict[str, Any], seeds: list[int], methods: list[str]) -> dict[Path, Any]:
+    """A plan's stage-2 trainings (destination -> config): its joint model (for method ``joint``) and, for every
+    held-out task whose adaptation runs are not all cached, the task-specific reference and (for method
+    ``incremental``) the incremental method's start."""
     from metadvfs.learn.checkpoint import load_checkpoint
     from metadvfs.meta.adapt import incremental_job, nearest_task, reference_job
     from metadvfs.tasks.task import make_task
 
-    jobs: dict[Path, Any] = {f["shared"] / "baselines" / "joint": f["joint_cfg"]}
+    jobs: dict[Path, Any] = {f["shared"] / "baselines" / "joint": f["joint_cfg"]} if "joint" in methods else {}
     missing = [t for t in f["heldout"] if not all(run_path(f, t, sd).is_file() for sd in seeds)]
     if missing:
         model = load_checkpoint(f["shared"])
         for t in missing:
             task = make_task(*t.split(":", 1))
-            for cfg, dest in (reference_job(model, task, t), incremental_job(model, nearest_task(model, task))):
+            todo = [reference_job(model, task, t)]
+            if "incremental" in methods:
+                todo.append(incremental_job(model, nearest_task(model, task)))
+            for cfg, dest in todo:
                 jobs[dest.absolute()] = cfg
     return jobs
 
@@ -302,7 +315,7 @@ def adapt_runs(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int],
     reports are cached in ``runs/``). Sets ``runs`` of each plan (each report with its ``train_seed``)."""
     from metadvfs.scale.runner import Unit
 
-    options = {"budget_minutes": s["budget_minutes"], "methods": list(METHODS), "n_envs": s["phones"],
+    options = {"budget_minutes": s["budget_minutes"], "methods": list(s["methods"]), "n_envs": s["phones"],
                "rollout": s["rollout"], "eval_every": 1, "eval_seeds": s["eval_seeds"],
                "eval_seconds": s["eval_seconds"], "qoe_margin": s["qoe_margin"]}  # fmt: skip
     units, owner = [], []
@@ -408,6 +421,23 @@ def results_dir(run: str, subset: str = "") -> Path:
     return C.RESULTS / "adaptation" / (run + subset)
 
 
+def select_methods(methods: str | None) -> list[str]:
+    """The ``--methods`` list (None: :data:`METHODS`); an unknown method, a repeat or no ``scratch`` exits 2."""
+    from metadvfs.meta.adapt import METHODS_ALL
+
+    if methods is None:
+        return list(METHODS)
+    want = [m.strip() for m in methods.split(",") if m.strip()]
+    bad = [m for m in want if m not in METHODS_ALL]
+    if bad:
+        C.fail(f"--methods: unknown method {bad[0]!r}; choose from {', '.join(METHODS_ALL)}")
+    if len(set(want)) != len(want):
+        C.fail("--methods: a method is named twice")
+    if "scratch" not in want:
+        C.fail("--methods: scratch is required (every method is compared with it)")
+    return [m for m in METHODS_ALL if m in want]  # report order
+
+
 def fold_suffix(folds: list[list[str]] | None) -> str:
     """The results-directory suffix of a subset of folds (``-app-weibo``, ``-device-pixel3+app-kwai``); none for
     every fold."""
@@ -436,6 +466,12 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="models and runs (default runs/experiments/...)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per held-out task (default 3)")
     ap.add_argument("--folds", default=None, help="subset of folds, e.g. device:pixel8,app:weibo (default all)")
+    ap.add_argument(
+        "--methods",
+        default=None,
+        help=f"adaptation methods, comma list (default {','.join(METHODS)}; also finetune-slow); scratch is "
+        "required (the comparison), and models only the chosen methods need are trained",
+    )
     add_variant_args(ap)
     C.add_seed_args(ap, default=1)
     ap.set_defaults(train_seeds=None)  # None = not given (--pool refuses it); resolved to 1 below
@@ -455,7 +491,7 @@ def main() -> None:
                                 ("--train-seeds", a.train_seeds is not None),
                                 ("--action-mode", a.action_mode), ("--structure", a.structure),
                                 ("--gpu-bound", a.gpu_bound), ("--real-only", a.real_only),
-                                ("--qoe-floor", a.qoe_floor)) if v]  # fmt: skip
+                                ("--qoe-floor", a.qoe_floor), ("--methods", a.methods)) if v]  # fmt: skip
         if given or a.out is None:
             C.fail(f"--pool: takes only --out DIR (required){'; drop ' + given[0] if given else ''}")
         t0 = time.perf_counter()
@@ -471,6 +507,7 @@ def main() -> None:
         if a.seeds < 1:
             C.fail(f"--seeds: must be >= 1, got {a.seeds}")
         s["seeds"] = a.seeds
+    s["methods"] = select_methods(a.methods)
     subset = select_folds(s, a.folds)
     a.out = a.out or results_dir(run, subset)
     work = a.work or work_dir(run)

@@ -443,7 +443,7 @@ def adapt_cmd(
     compare: str | None = typer.Option(
         None,
         "--compare",
-        help="Methods: finetune,context,meta,joint,incremental,scratch (first is saved; default finetune).",
+        help="Methods: finetune,context,finetune-slow,meta,joint,incremental,scratch (first saved; default finetune).",
     ),
     meta_model: Path | None = typer.Option(None, "--meta-model", help="Meta-init checkpoint for method meta."),
     seed: int = typer.Option(0, "--seed", help="Seed (same for every method)."),

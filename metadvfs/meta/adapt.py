@@ -6,6 +6,8 @@ Methods (:func:`adapt`; same phone-minute budget, same seeds, same environments,
   metadata layer's bias and the action-logit bias) is fitted, by the policy loss; the rest of the network is
   frozen (:mod:`metadvfs.meta.fast`);
 - ``finetune``: full PPO fine-tuning of the metadata-routed model;
+- ``finetune-slow``: the same at :data:`SLOW_LR_SCALE` times the learning rate (a test of whether the
+  fine-tuned policy's drift away from a start already at the reference is the PPO step's noise);
 - ``meta``: from a meta-initialisation (``--meta-model``), routed by metadata: full fine-tuning for FOMAML/Reptile,
   context-only adaptation for a CAVIA checkpoint;
 - ``joint``: full fine-tuning from the model's unconditioned joint baseline (joint-init);
@@ -143,8 +145,10 @@ def _incremental_init(model: LoadedModel, near: str) -> tuple[dict[str, th.Tenso
     return {k: v.detach().clone() for k, v in base.policies[mid].state_dict().items()}, False
 
 
-METHODS_ALL = ("context", "finetune", "meta", "joint", "incremental", "scratch")
+METHODS_ALL = ("context", "finetune", "finetune-slow", "meta", "joint", "incremental", "scratch")
 """Adaptation methods of :func:`adapt` (see the module docstring)."""
+SLOW_LR_SCALE = 0.2
+"""Learning-rate factor of method ``finetune-slow`` (one fifth of the model's PPO step)."""
 DEFAULT_METHOD = "finetune"
 """The method ``metadvfs adapt`` uses unless told otherwise, in simulation and on a phone: the fastest to 95 % of
 the reference over the 11 held-out folds (2.97 phone-minutes on the mean against context's 5.83; README,
@@ -308,7 +312,7 @@ def adapt(
     for name in methods:
         row = meta_row
         ctx_only = name == "context"
-        if name in ("context", "finetune"):
+        if name in ("context", "finetune", "finetune-slow"):
             init, um = routed, routed_meta
         elif name == "meta":
             init, um, row, ctx_only = _meta_init(meta_model, task)
@@ -329,8 +333,10 @@ def adapt(
         runs[name] = fast.run(
             cfg, task, row, init, um, decisions, seed, n_envs, rollout, q_of, eval_every,
             context_only=ctx_only, context_lr=context_lr, floor=floor, report=rep,
+            lr_scale=SLOW_LR_SCALE if name == "finetune-slow" else 1.0,
         )  # fmt: skip
-        info[name] = {"init_uses_metadata": um, "context_only": ctx_only}
+        info[name] = {"init_uses_metadata": um, "context_only": ctx_only,
+                      **({"lr_scale": SLOW_LR_SCALE} if name == "finetune-slow" else {})}  # fmt: skip
     ref_for = ref_q if ref_q is not None else oracle
     report: dict[str, Any] = {
         "task": task.name,

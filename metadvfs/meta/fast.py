@@ -224,7 +224,9 @@ def neutralise_fallback(buf: Any, masks: list[np.ndarray]) -> None:
     buf.advantages[mask] = float(own.mean()) if own.size else 0.0
 
 
-def adapter_config(cfg: Any, rollout: int, n_envs: int, context_only: bool, context_lr: float) -> Any:
+def adapter_config(
+    cfg: Any, rollout: int, n_envs: int, context_only: bool, context_lr: float, lr_scale: float = 1.0
+) -> Any:
     """The training config of an adaptation run: PPO updates every ``rollout`` decisions per phone.
 
     Args:
@@ -234,8 +236,13 @@ def adapter_config(cfg: Any, rollout: int, n_envs: int, context_only: bool, cont
         context_only: Context adaptation: the step size becomes ``context_lr`` and the value loss is dropped
             (no critic weight is trainable, so it would only bend the shared context toward the frozen critic).
         context_lr: Adam step size for the context parameters.
+        lr_scale: Factor on the config's learning rate for full fine-tuning (> 0; ignored with ``context_only``).
     """
+    if not lr_scale > 0:
+        raise MetaDVFSError(f"learning-rate scale: must be > 0, got {lr_scale}")
     ppo = dataclasses.replace(cfg.ppo, n_steps=rollout, batch_size=min(cfg.ppo.batch_size, rollout * n_envs))
+    if lr_scale != 1.0:
+        ppo = dataclasses.replace(ppo, learning_rate=ppo.learning_rate * lr_scale)
     if context_only:
         ppo = dataclasses.replace(ppo, learning_rate=context_lr, vf_coef=0.0)
     return dataclasses.replace(cfg, ppo=ppo)
@@ -321,6 +328,7 @@ def run(
     floor: float | None = None,
     floor_interval_s: float = 1.0,
     report: Callable[[int], None] | None = None,
+    lr_scale: float = 1.0,
 ) -> RunResult:
     """Adapt one start point with PPO for ``decisions`` decisions and record its held-out quality curve.
 
@@ -341,6 +349,7 @@ def run(
         floor: QoE floor during adaptation (``None``: off).
         floor_interval_s: Length of a checked interval, s.
         report: Progress callback (decisions done).
+        lr_scale: Factor on the config's learning rate for full fine-tuning (method ``finetune-slow``).
 
     Returns:
         The curve ``[[phone_minutes, ppr_norm, qoe], ...]`` (first point at minute 0, last at the budget), the
@@ -350,7 +359,7 @@ def run(
 
     if context_only and not use_meta:
         raise MetaDVFSError("context adaptation needs a metadata-conditioned model")
-    c = adapter_config(cfg, rollout, n_envs, context_only, context_lr)
+    c = adapter_config(cfg, rollout, n_envs, context_only, context_lr, lr_scale)
     venv = make_train_env((task,), c, meta_row[None], seed, n_per_task=n_envs)
     dt = float(cfg.env.decision_interval_s)
     fenv = QoEFloorVecEnv(venv, floor, round(floor_interval_s / dt), cfg.env.levels, cfg.env.action_mode)
