@@ -51,6 +51,7 @@ from _adaptation_report import (  # noqa: F401  (re-exported: tests and the othe
     mean_qoe_gap,
     plot_curves,
     pool_results,
+    present_methods,
     report,
     runs_cost_sentence,
     share_reached,

@@ -117,6 +117,35 @@ def test_context_adaptation_changes_only_the_context(tmp_path: Path) -> None:
         fast.run(m.cfg, t, m.encode(t), None, False, 64, 3, 2, 16, q, context_only=True)
 
 
+def test_finetune_slow_takes_a_fifth_of_the_step(tmp_path: Path) -> None:
+    """Method finetune-slow is full fine-tuning at SLOW_LR_SCALE times the model's learning rate: same start,
+    same seed, every weight trainable, and the weights move less than under plain fine-tuning."""
+    from metadvfs.meta.adapt import SLOW_LR_SCALE
+
+    m = load_checkpoint(_tiny_model(tmp_path))
+    t = make_task("pixel5", "tiktok")
+    init = {k: v.clone() for k, v in m.policies["all"].state_dict().items()}
+    lr = m.cfg.ppo.learning_rate
+    assert fast.adapter_config(m.cfg, 16, 2, False, fast.CONTEXT_LR, SLOW_LR_SCALE).ppo.learning_rate == pytest.approx(
+        SLOW_LR_SCALE * lr
+    )
+    assert fast.adapter_config(m.cfg, 16, 2, True, 0.3, SLOW_LR_SCALE).ppo.learning_rate == 0.3  # context: its own
+    with pytest.raises(MetaDVFSError, match="learning-rate scale"):
+        fast.adapter_config(m.cfg, 16, 2, False, fast.CONTEXT_LR, 0.0)
+
+    def q(pol: object) -> dict[str, float]:
+        return {"ppr_norm": 1.0, "qoe": 1.0}
+
+    def moved(scale: float) -> float:
+        r = fast.run(m.cfg, t, m.encode(t), init, True, 64, 3, 2, 16, q, lr_scale=scale)
+        return float(
+            sum(((r.state_dict[k].float() - init[k].float()) ** 2).sum() for k in init if init[k].is_floating_point())
+        )
+
+    full, slow = moved(1.0), moved(SLOW_LR_SCALE)
+    assert 0 < slow < 0.25 * full, (slow, full)  # Adam: the step is about lr per coordinate
+
+
 def _observations(cfg: object, task_name: str, steps: int) -> dict[str, np.ndarray]:
     """Observation windows of a few simulated phones under random frequency choices (fixed seeds)."""
     from metadvfs.environment.vec_env import BatchedDVFSVecEnv

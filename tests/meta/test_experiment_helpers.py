@@ -111,3 +111,17 @@ def test_under_floor_counts_runs_that_start_under_the_qoe_floor() -> None:
     assert "| meta | 2 | +0.150 | 50% | 1 |" in "\n".join(adaptation.floor_section([a, b]))
     a["qoe_floor"] = b["qoe_floor"] = None  # no floor: nothing to count
     assert adaptation.under_floor([a, b]) == {} and adaptation.floor_section([a, b]) == []
+
+
+def test_methods_subset_and_reports_of_a_subset() -> None:
+    assert adaptation.select_methods(None) == list(adaptation.METHODS)
+    assert adaptation.select_methods("scratch,finetune-slow,finetune") == ["finetune", "finetune-slow", "scratch"]
+    for bad in ("finetune", "x,scratch", "scratch,scratch"):
+        with pytest.raises(SystemExit) as exc:
+            adaptation.select_methods(bad)
+        assert exc.value.code == 2
+    runs = [_report("device", 1.0, {"finetune": 1.0, "finetune-slow": 0.5, "scratch": 4.0})]
+    assert adaptation.present_methods(runs) == ["finetune", "finetune-slow", "scratch"]
+    a = adaptation.aggregate(runs, budget=6.0)
+    assert a["finetune-slow"]["vs_reference_reduction_pct"] == pytest.approx(100 * (1 - 0.5 / 4.0))
+    assert "meta" not in a and "joint" not in a
