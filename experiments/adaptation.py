@@ -510,6 +510,8 @@ def main() -> None:
         s["seeds"] = a.seeds
     s["methods"] = select_methods(a.methods)
     subset = select_folds(s, a.folds)
+    if s["methods"] != list(METHODS):  # a subset of methods reports apart too (the T3 table needs the six)
+        subset += "-" + "+".join(s["methods"])
     a.out = a.out or results_dir(run, subset)
     work = a.work or work_dir(run)
     C.prepare_work(work, work_spec(s), fresh=a.fresh)  # the training seed is in the fold directories' names
