@@ -277,6 +277,8 @@ def meta_unit(config: dict[str, Any], meta: dict[str, Any], dest: str) -> dict[s
 def adapt_unit(model: str, device: str, app: str, options: dict[str, Any], extra: dict[str, Any], dest: str) -> Any:
     """One :func:`metadvfs.meta.adapt.adapt` run, its report stored in ``dest`` (JSON) and reused.
 
+    A stored report is reused when it has the methods asked for, in that order (else the run is made again).
+
     The models it starts from (and its task-specific reference) should exist already: :func:`adapt` trains
     a missing one in the model's ``baselines/``, which two concurrent units must not do for the same model.
 
@@ -295,8 +297,9 @@ def adapt_unit(model: str, device: str, app: str, options: dict[str, Any], extra
 
     out = Path(dest)
     old = read_json(out)
-    if isinstance(old, dict):
-        return old
+    want = options.get("methods")
+    if isinstance(old, dict) and (want is None or list(old.get("methods", {})) == list(want)):
+        return old  # a report of other methods (another --methods) is run again
     t = time.perf_counter()
     rep = adapt(model, device, app, **options)
     rep.update({**extra, "wall_s": round(time.perf_counter() - t, 1)})
