@@ -275,9 +275,10 @@ def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int]
     walls = {d: C.unit_wall(r) for d, r in zip(dests, res[len(units) :], strict=True)}
     shared_at = [i for i, u in enumerate(units) if u.key.startswith("train ")]
     for f, i, m in zip(plans, shared_at, meta_at, strict=True):
+        # a model no chosen method needs has no timing entry (None would read as reused from an earlier run)
         f["timing"] = {
             "shared_train_s": C.unit_wall(res[i]),
-            "meta_train_s": None if m is None else C.unit_wall(res[m]),
+            **({} if m is None else {"meta_train_s": C.unit_wall(res[m])}),
         }
     late: dict[Path, Any] = {}
     for f in (f for f, ok in zip(plans, ready, strict=True) if not ok):  # their conditioned model is trained now
@@ -285,8 +286,9 @@ def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int]
     if late:
         dests = list(late)
         walls.update({d: w for d, (_, w) in zip(dests, C.train_all([(late[d], d) for d in dests], ray), strict=True)})
-    for f in plans:
-        f["timing"]["joint_train_s"] = walls.get(f["shared"] / "baselines" / "joint")
+    if "joint" in methods:
+        for f in plans:
+            f["timing"]["joint_train_s"] = walls[f["shared"] / "baselines" / "joint"]
 
 
 def _baseline_jobs(f: dict[str, Any], seeds: list[int], methods: list[str]) -> dict[Path, Any]:

@@ -125,3 +125,13 @@ def test_methods_subset_and_reports_of_a_subset() -> None:
     a = adaptation.aggregate(runs, budget=6.0)
     assert a["finetune-slow"]["vs_reference_reduction_pct"] == pytest.approx(100 * (1 - 0.5 / 4.0))
     assert "meta" not in a and "joint" not in a
+
+
+def test_invocation_scope_tells_trained_from_reused_models() -> None:
+    import _report_src as R
+
+    trained = [{"timing": {"shared_train_s": 1061.0}}]  # a --methods subset: no joint or FOMAML timing at all
+    assert R.invocation_scope(False, trained) == "trained its fold models itself"
+    reused = [{"timing": {"shared_train_s": None, "meta_train_s": 600.0}}]
+    assert R.invocation_scope(False, reused).startswith("reused models")
+    assert R.invocation_scope(True, trained).startswith("pooled")
