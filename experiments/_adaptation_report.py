@@ -346,7 +346,11 @@ def floor_section(runs: list[dict[str, Any]]) -> list[str]:
 
 
 def runs_cost_sentence(
-    runs: list[dict[str, Any]], wall: float, folds: list[dict[str, Any]] | None = None, pooled: bool = False
+    runs: list[dict[str, Any]],
+    wall: float,
+    folds: list[dict[str, Any]] | None = None,
+    pooled: bool = False,
+    methods: list[str] | None = None,
 ) -> str:
     """What the adaptation runs cost, from each run's own ``wall_s``, next to this invocation's wall time.
 
@@ -360,10 +364,11 @@ def runs_cost_sentence(
         wall: This invocation's wall time, s.
         folds: The fold plans, each with its ``timing`` (training times, s; ``None`` for a reused model).
         pooled: This invocation pooled stored results.
+        methods: The adaptation methods run (None: all; see :func:`_report_src.invocation_scope`).
     """
     own = [float(r["wall_s"]) for r in runs if isinstance(r.get("wall_s"), int | float)]
     took = f"{wall:.1f} s" if pooled else f"{wall / 60:.1f} min wall"
-    this = f"this invocation took {took} and {R.invocation_scope(pooled, folds or [])}"
+    this = f"this invocation took {took} and {R.invocation_scope(pooled, folds or [], methods)}"
     if not own:
         return this[0].upper() + this[1:] + "."
     return (
@@ -432,7 +437,7 @@ def report(
         f"{TARGET_MINUTES:g} min, then lost*: runs that met both clauses at a point within the "
         f"{TARGET_MINUTES:g}-minute target but fell below them later (the other misses had not met them by then).",
         "",
-        runs_cost_sentence(runs, wall, folds, pooled=bool(sources)),
+        runs_cost_sentence(runs, wall, folds, pooled=bool(sources), methods=s.get("methods")),
         "",
         *(
             [

@@ -18,7 +18,7 @@ from metadvfs.errors import MetaDVFSError
 from metadvfs.learn.reward_audit import TOLERANCE  # when the stock governor "earns more" of a policy's reward
 from metadvfs.learn.sensitivity import FIXED_ENTROPY  # the convention `metadvfs inspect` notes per domain
 
-ADAPT_METHODS = ("context", "finetune", "meta", "joint", "incremental", "scratch")
+ADAPT_METHODS = ("context", "finetune", "finetune-slow", "meta", "joint", "incremental", "scratch")
 """``experiments/adaptation.py``'s methods in its order; ``meta`` (meta-learned init) is MetaDVFS's."""
 SCRIPTS = {
     "adaptation": "experiments/adaptation.py",
@@ -169,7 +169,9 @@ def _runs_cost(src: R.Source) -> list[str]:
     own = [w for i in range(len(runs)) if (w := R.opt_num(src, "runs", i, "wall_s")) is not None]
     if not own:
         return []
-    what = R.invocation_scope("sources" in src.doc, src.doc.get("folds"))
+    what = R.invocation_scope(
+        "sources" in src.doc, src.doc.get("folds"), (src.doc.get("settings") or {}).get("methods")
+    )
     return ["", f"Cost: the {len(own)} adaptation runs' own wall times (each run's `wall_s`, all methods) sum to "
                 f"{sum(own) / 3600:.1f} h (median {statistics.median(own):.0f} s per run); the wall time on the "
                 f"source line below is the producing invocation's, which {what}."]  # fmt: skip

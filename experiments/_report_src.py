@@ -186,7 +186,7 @@ def provenance(src: Source, run: str, fallback_command: str | None = None, recor
     return "; ".join(parts) + "."
 
 
-def invocation_scope(pooled: bool, folds: Any) -> str:
+def invocation_scope(pooled: bool, folds: Any, methods: Any = None) -> str:
     """What an adaptation invocation's wall time covers, as a clause after "which".
 
     Args:
@@ -194,6 +194,8 @@ def invocation_scope(pooled: bool, folds: Any) -> str:
         folds: Its fold plans (``results.json``'s ``folds``), each with a ``timing`` of training times (s; ``None``
             where the model was reused from an earlier invocation); anything else counts as no timing. Every
             training time present: the invocation trained its fold models itself.
+        methods: The adaptation methods run (``settings.methods``; None: all). The joint model's and the FOMAML
+            initialisations' timings do not count when ``joint`` / ``meta`` was not run (no such model was needed).
 
     Returns:
         ``pooled the stored results it names and trained or adapted nothing``, ``trained its fold models
@@ -202,7 +204,11 @@ def invocation_scope(pooled: bool, folds: Any) -> str:
     if pooled:
         return "pooled the stored results it names and trained or adapted nothing"
     timings = [f.get("timing") for f in folds if isinstance(f, dict)] if isinstance(folds, list) else []
-    reused = not timings or any(not isinstance(t, dict) or any(v is None for v in t.values()) for t in timings)
+    unneeded = set() if not isinstance(methods, list) else {
+        k for k, m in (("joint_train_s", "joint"), ("meta_train_s", "meta")) if m not in methods}  # fmt: skip
+    reused = not timings or any(
+        not isinstance(t, dict) or any(v is None for k, v in t.items() if k not in unneeded) for t in timings
+    )
     return "reused models or runs already made (see the fold models' training times)" if reused else (
         "trained its fold models itself")  # fmt: skip
 

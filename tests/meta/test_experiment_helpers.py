@@ -135,3 +135,7 @@ def test_invocation_scope_tells_trained_from_reused_models() -> None:
     reused = [{"timing": {"shared_train_s": None, "meta_train_s": 600.0}}]
     assert R.invocation_scope(False, reused).startswith("reused models")
     assert R.invocation_scope(True, trained).startswith("pooled")
+    # stored before the timing fix: None for models no chosen method needed
+    old = [{"timing": {"shared_train_s": 1061.0, "meta_train_s": None, "joint_train_s": None}}]
+    assert R.invocation_scope(False, old, ["finetune", "scratch"]) == "trained its fold models itself"
+    assert R.invocation_scope(False, old).startswith("reused models")
