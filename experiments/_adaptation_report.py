@@ -39,14 +39,13 @@ def met_then_lost(run: dict[str, Any], method: str) -> bool | None:
     the target; the rest of the misses never met the reference by then. None without a curve or a reference.
     """
     e = run["methods"][method]
-    ref = run.get("reference")
-    if not ref or "curve" not in e:
+    if not run.get("reference") or "curve" not in e:
         return None
     t95 = e["vs_reference"]["minutes_to_95"]
     if t95 is not None and t95 <= TARGET_MINUTES:
         return False
-    ppr, qoe = QUALITY_FRACTION * ref["ppr_norm"], ref["qoe"] - QOE_TOLERANCE
-    return any(p[0] <= TARGET_MINUTES and meets(p, ppr, qoe) for p in e["curve"])
+    first = first_met(run, method)  # curve points are in time order
+    return first is not None and first <= TARGET_MINUTES
 
 
 def first_met(run: dict[str, Any], method: str) -> float | None:
@@ -65,6 +64,11 @@ def first_met(run: dict[str, Any], method: str) -> float | None:
     return next((float(p[0]) for p in e["curve"] if meets(p, ppr, qoe)), None)
 
 
+def _censored(raw: list[float | None], budget: float) -> np.ndarray:
+    """Minutes per run, a run that never got there (None) counted at ``budget``."""
+    return np.array([budget if x is None else x for x in raw], dtype=float)
+
+
 def _first_met_stats(runs: list[dict[str, Any]], methods: list[str], budget: float) -> dict[str, dict[str, Any]]:
     """Per method, :func:`first_met` over the runs (censored at ``budget``) and its reduction against scratch's
     first-met minutes and against scratch's minutes to 95 %; empty when a run has no curve or no reference."""
@@ -73,13 +77,12 @@ def _first_met_stats(runs: list[dict[str, Any]], methods: list[str], budget: flo
     out: dict[str, dict[str, Any]] = {}
     for m in methods:
         raw = [first_met(r, m) for r in runs]
-        arr = np.array([budget if x is None else x for x in raw], dtype=float)
+        arr = _censored(raw, budget)
         out[m] = {"minutes_mean": float(arr.mean()), "within_target": int(sum(x is not None and x <= TARGET_MINUTES
                                                                               for x in raw))}  # fmt: skip
     if "scratch" in out:
         sc_first = out["scratch"]["minutes_mean"]
-        sc_stay = float(np.mean([budget if x is None else x
-                                 for x in (r["methods"]["scratch"]["minutes_to_95"] for r in runs)]))  # fmt: skip
+        sc_stay = float(_censored([r["methods"]["scratch"]["minutes_to_95"] for r in runs], budget).mean())
         for e in out.values():
             e["reduction_pct_vs_scratch_first_met"] = (
                 float(100 * (1 - e["minutes_mean"] / sc_first)) if sc_first else None
@@ -122,7 +125,7 @@ def aggregate(runs: list[dict[str, Any]], budget: float) -> dict[str, Any]:
         mins[m] = {}
         for vs in ("vs_reference", "vs_oracle"):
             raw = [r["methods"][m][vs]["minutes_to_95"] for r in runs]
-            arr = np.array([budget if x is None else x for x in raw], dtype=float)
+            arr = _censored(raw, budget)
             mins[m][vs] = arr
             e[f"{vs}_minutes_mean"], e[f"{vs}_minutes_std"] = float(arr.mean()), float(arr.std())
             e[f"{vs}_reached"] = int(sum(x is not None for x in raw))

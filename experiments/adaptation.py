@@ -256,10 +256,11 @@ def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int]
     from metadvfs.scale.runner import Unit
 
     methods = s["methods"]
-    units, meta_at = [], []
+    units, shared_at, meta_at = [], [], []
     for f in plans:
         for d in (f["meta"], f["shared"] / "baselines" / "joint"):
             C.drop_other_seed(d, f["train_seed"])
+        shared_at.append(len(units))
         units.append(shared_unit(f))
         meta_at.append(None)
         if "meta" in methods:  # the FOMAML initialisations only for the method that starts from them
@@ -273,7 +274,6 @@ def train_folds(s: dict[str, Any], plans: list[dict[str, Any]], seeds: list[int]
     dests = list(early)
     res = C.run_units([*units, *train_units([early[d] for d in dests], dests)], ray)
     walls = {d: C.unit_wall(r) for d, r in zip(dests, res[len(units) :], strict=True)}
-    shared_at = [i for i, u in enumerate(units) if u.key.startswith("train ")]
     for f, i, m in zip(plans, shared_at, meta_at, strict=True):
         # a model no chosen method needs has no timing entry (None would read as reused from an earlier run)
         f["timing"] = {

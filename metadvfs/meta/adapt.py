@@ -330,13 +330,13 @@ def adapt(
         def q_of(pol: Any, r: np.ndarray = row) -> dict[str, float]:
             return quality(pol, r)
 
+        lr_scale = SLOW_LR_SCALE if name == "finetune-slow" else 1.0
         runs[name] = fast.run(
             cfg, task, row, init, um, decisions, seed, n_envs, rollout, q_of, eval_every,
-            context_only=ctx_only, context_lr=context_lr, floor=floor, report=rep,
-            lr_scale=SLOW_LR_SCALE if name == "finetune-slow" else 1.0,
+            context_only=ctx_only, context_lr=context_lr, floor=floor, report=rep, lr_scale=lr_scale,
         )  # fmt: skip
         info[name] = {"init_uses_metadata": um, "context_only": ctx_only,
-                      **({"lr_scale": SLOW_LR_SCALE} if name == "finetune-slow" else {})}  # fmt: skip
+                      **({"lr_scale": lr_scale} if lr_scale != 1.0 else {})}  # fmt: skip
     ref_for = ref_q if ref_q is not None else oracle
     report: dict[str, Any] = {
         "task": task.name,

@@ -15,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
 import adaptation as A
 from _adaptation_report import _first_met_stats, first_met, met_then_lost
 
+from metadvfs.meta.measure import minutes_to
+
 ROOT = Path(__file__).resolve().parents[2]
 STORED = ROOT / "experiments" / "results" / "adaptation"
 PHONE = STORED / "full-margin-gpubound25-qoefloor2-device-pixel6"
@@ -118,10 +120,7 @@ def test_first_met_is_the_first_point_at_the_reference_and_its_ceiling_compares_
     ref = {"ppr_norm": 1.0, "qoe": 0.9}
 
     def run(curves: dict[str, list[list[float]]]) -> dict[str, Any]:
-        ms = {m: {"curve": c, "minutes_to_95": None} for m, c in curves.items()}
-        for e in ms.values():  # minutes to 95 %: from the last point that misses on
-            ok = [p[1] >= 0.95 and p[2] >= 0.89 for p in e["curve"]]
-            e["minutes_to_95"] = next((e["curve"][i][0] for i in range(len(ok)) if all(ok[i:])), None)
+        ms = {m: {"curve": c, "minutes_to_95": minutes_to(c, 0.95, 0.89)} for m, c in curves.items()}
         return {"reference": ref, "methods": ms}
 
     a = run({"m": [[0, 0.9, 0.9], [1, 0.95, 0.89], [2, 0.9, 0.9], [5, 1.0, 0.9]],
