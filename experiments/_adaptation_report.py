@@ -8,6 +8,7 @@ re-exports the public names.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,63 @@ def _first_met_stats(runs: list[dict[str, Any]], methods: list[str], budget: flo
     return out
 
 
+STEP_METHODS = ("finetune", "finetune-slow")
+"""The full and the small fine-tuning step (:data:`metadvfs.meta.adapt.SLOW_LR_SCALE`), which
+:func:`step_choice` picks between per run."""
+
+
+def _at_stock(run: dict[str, Any]) -> bool:
+    """Whether a run's zero-shot quality already meets the stock governor's (PPR at least stock's, QoE at least
+    stock's − the tolerance): what a phone can measure before adapting (``metadvfs adapt --stock-seconds``)."""
+    z, st = run["methods"]["finetune"]["zero_shot"], run["stock"]
+    return bool(z["ppr_norm"] >= st["ppr_norm"] and z["qoe"] >= st["qoe"] - QOE_TOLERANCE)
+
+
+STEP_RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "small step inside the training range (no metadata field outside)": lambda r: not r.get("extrapolated"),
+    "small step where zero-shot already meets stock": _at_stock,
+}
+"""Rules that pick the small step for a run from what is known before adapting (True: small step)."""
+
+
+def step_choice(runs: list[dict[str, Any]], budget: float) -> dict[str, dict[str, Any]]:
+    """Minutes to 95 % of the reference when each run takes one of the two fine-tuning steps (:data:`STEP_METHODS`).
+
+    ``best of the two per run`` takes the faster of the two measured runs: a bound no rule that picks a step per
+    task or per run can beat on these runs. Each of :data:`STEP_RULES` picks from what is known before adapting.
+    Empty unless the runs have both steps and scratch.
+
+    Args:
+        runs: ``metadvfs adapt`` reports.
+        budget: Budget in phone-minutes (the value a run that never reached 95 % counts as).
+
+    Returns:
+        ``{selector: {"small_step_runs", "minutes_mean", "within_target", "reduction_pct_vs_scratch"}}``.
+    """
+    if not runs or not all(m in runs[0]["methods"] for m in (*STEP_METHODS, "scratch")):
+        return {}
+
+    def minutes(r: dict[str, Any], m: str) -> float | None:
+        v: float | None = r["methods"][m]["vs_reference"]["minutes_to_95"]
+        return v
+
+    sc = float(_censored([minutes(r, "scratch") for r in runs], budget).mean())
+    full, small = (_censored([minutes(r, m) for r in runs], budget) for m in STEP_METHODS)
+    picks = {"best of the two per run": small < full}
+    picks.update({name: np.array([rule(r) for r in runs]) for name, rule in STEP_RULES.items()})
+    out: dict[str, dict[str, Any]] = {}
+    for name, pick in picks.items():
+        arr = np.where(pick, small, full)
+        raw = [minutes(r, STEP_METHODS[int(p)]) for r, p in zip(runs, pick, strict=True)]
+        out[name] = {
+            "small_step_runs": int(pick.sum()),
+            "minutes_mean": float(arr.mean()),
+            "within_target": int(sum(x is not None and x <= TARGET_MINUTES for x in raw)),
+            "reduction_pct_vs_scratch": float(100 * (1 - arr.mean() / sc)) if sc > 0 else None,
+        }
+    return out
+
+
 def aggregate(runs: list[dict[str, Any]], budget: float) -> dict[str, Any]:
     """Per method: zero-shot and final quality, minutes to 95 % (censored at the budget), reduction vs scratch.
 
@@ -155,6 +213,9 @@ def aggregate(runs: list[dict[str, Any]], budget: float) -> dict[str, Any]:
     first = _first_met_stats(runs, methods, budget)
     if first:
         out["first_met"] = first
+    steps = step_choice(runs, budget)
+    if steps:
+        out["step_choice"] = steps
     out["reference_ppr_mean"] = float(np.mean([r["reference"]["ppr_norm"] for r in runs if r["reference"]]))
     out["oracle_ppr_mean"] = float(np.mean([r["oracle"]["ppr_norm"] for r in runs]))
     out["stock_qoe_mean"] = float(np.mean([r["stock"]["qoe"] for r in runs]))
@@ -329,6 +390,32 @@ def first_met_section(a: dict[str, Any]) -> list[str]:
     ]
 
 
+def step_choice_section(agg: dict[str, dict[str, Any]]) -> list[str]:
+    """results.md lines: choosing the fine-tuning step per run (:func:`step_choice`), per scope."""
+    rows = [
+        [scope, name, f"{e['small_step_runs']}/{a['n_runs']}", f"{e['minutes_mean']:.2f}",
+         f"{e['within_target']}/{a['n_runs']}", "-" if e["reduction_pct_vs_scratch"] is None
+         else f"{e['reduction_pct_vs_scratch']:.0f} %"]
+        for scope, a in agg.items() for name, e in a.get("step_choice", {}).items()
+    ]  # fmt: skip
+    if not rows:
+        return []
+    header = ["scope", "selector", "small-step runs", "min to 95 % ref (mean)", f"within {TARGET_MINUTES:g} min",
+              "vs scratch"]  # fmt: skip
+    return [
+        "## Choosing the fine-tuning step per run",
+        "",
+        f"Each run takes the full step (`{STEP_METHODS[0]}`) or the small one (`{STEP_METHODS[1]}`), its measured "
+        "minutes to 95 % of the reference. *Best of the two per run* knows which was faster: no rule that picks a "
+        "step per task or run does better on these runs. The other selectors use what is known before adapting: "
+        "the task's metadata fields against the model's training range (the run's `extrapolated`), or whether "
+        "the zero-shot policy already meets the stock governor's PPR and QoE on the held-out episodes.",
+        "",
+        *C.md_table(header, rows),
+        "",
+    ]
+
+
 def floor_section(runs: list[dict[str, Any]]) -> list[str]:
     """results.md lines: the runs that start under the QoE floor, per method (:func:`under_floor`)."""
     u = under_floor(runs)
@@ -469,6 +556,7 @@ def report(
             "",
         ]
     md += first_met_section(agg["all"])
+    md += step_choice_section(agg)
     md += floor_section(runs)
     md += ["## Per run (minutes to 95 % of the reference; '-' = not reached)", ""]
     rows = []

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
 
 import adaptation as A
-from _adaptation_report import _first_met_stats, first_met, met_then_lost
+from _adaptation_report import _first_met_stats, first_met, met_then_lost, step_choice
 
 from metadvfs.meta.measure import minutes_to
 
@@ -135,3 +135,28 @@ def test_first_met_is_the_first_point_at_the_reference_and_its_ceiling_compares_
     # a pooled run without curves: nothing to say
     del b["methods"]["m"]["curve"]
     assert first_met(b, "m") is None and _first_met_stats([a, b], ["m", "scratch"], 6.0) == {}
+
+
+def test_step_choice_bounds_any_per_run_pick_and_applies_the_rules_before_adapting() -> None:
+    def run(full: float | None, slow: float | None, zero: tuple[float, float], outside: bool) -> dict[str, Any]:
+        def m(v: float | None) -> dict[str, Any]:
+            return {"vs_reference": {"minutes_to_95": v}, "zero_shot": {"ppr_norm": zero[0], "qoe": zero[1]}}
+
+        out = [{"field": "x"}] if outside else []
+        return {"methods": {"finetune": m(full), "finetune-slow": m(slow), "scratch": m(10.0)},
+                "stock": {"ppr_norm": 1.0, "qoe": 0.9}, "extrapolated": out}  # fmt: skip
+
+    runs = [run(4.0, 0.0, (1.01, 0.9), True), run(1.0, None, (0.97, 0.95), False), run(2.0, 2.0, (1.0, 0.895), True)]
+    sc = step_choice(runs, budget=20.0)
+    best = sc["best of the two per run"]
+    assert best["small_step_runs"] == 1 and best["minutes_mean"] == pytest.approx((0 + 1 + 2) / 3)
+    assert best["within_target"] == 3 and best["reduction_pct_vs_scratch"] == pytest.approx(90.0)
+    inside = sc["small step inside the training range (no metadata field outside)"]
+    assert inside["small_step_runs"] == 1 and inside["minutes_mean"] == pytest.approx((4 + 20 + 2) / 3)
+    assert inside["within_target"] == 1  # the run that never got there counts at the budget and not within 3.5
+    at_stock = sc["small step where zero-shot already meets stock"]  # PPR >= stock's, QoE >= stock's - 0.01
+    assert at_stock["small_step_runs"] == 2 and at_stock["minutes_mean"] == pytest.approx((0 + 1 + 2) / 3)
+    runs[2]["methods"]["finetune"]["zero_shot"]["qoe"] = 0.889  # under stock's QoE - 0.01: the full step
+    assert step_choice(runs, 20.0)["small step where zero-shot already meets stock"]["small_step_runs"] == 1
+    del runs[0]["methods"]["finetune-slow"]
+    assert step_choice(runs, 20.0) == {}
