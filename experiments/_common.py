@@ -290,6 +290,15 @@ def training_seeds(n: int, base: int = BASE_SEED) -> list[int]:
     return [base + k for k in range(n)]
 
 
+def no_options(doc: str | None) -> None:
+    """Command line of a script that takes no options: ``--help`` prints the first paragraph of its docstring and
+    exits 0 (without running it); any other argument is a one-line usage error and exit 2."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0], epilog="It takes no options.")
+    ap.parse_args()
+
+
 def fail(msg: str) -> NoReturn:
     """Bad input: ``error: <msg>`` on one line of stderr and exit 2."""
     print(f"error: {msg}", file=sys.stderr)

@@ -133,4 +133,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    C.no_options(__doc__)
     main()

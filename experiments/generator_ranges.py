@@ -89,4 +89,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    C.no_options(__doc__)
     main()

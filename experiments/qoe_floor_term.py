@@ -157,4 +157,5 @@ def _markdown(
 
 
 if __name__ == "__main__":
+    C.no_options(__doc__)
     main()
