@@ -2,8 +2,8 @@
 
 Two schemas exist; every model stores the one it was trained with in ``encoder.json`` and keeps it:
 
-- ``metadvfs.metadata/1`` (models trained before device/app measurement existed, e.g. the shipped
-  ``default``): categorical SoC/GPU family and app category/interaction, per-cluster cores, fmax, OPP count,
+- ``metadvfs.metadata/1`` (models trained before device/app measurement existed; the shipped ``default``
+  uses schema 2): categorical SoC/GPU family and app category/interaction, per-cluster cores, fmax, OPP count,
   capacity, IPC, GPU fmax/OPPs/throughput/max power, release year, refresh rate, base power, and the app
   profile's hand-set target FPS and CPU/GPU intensity.
 - ``metadvfs.metadata/2`` (the default for new models): numbers read from the device profile (per-domain

@@ -2,8 +2,9 @@
 
 **Devices.** A generated phone copies the structure of a *base* phone (cluster layout, core counts, OPP
 count and the shapes of its frequency and power tables, throttle rules) drawn from the base list, and
-samples its numbers within the range its SoC family spans over the base phones, widened by
-:data:`MARGIN` (10 %) on each side (additive margins for temperatures):
+samples its numbers within the range its pool spans over the base phones, widened by a margin on each side
+(additive margins for temperatures). The functions default to the ``family`` pool and :data:`MARGIN` (10 %);
+training configs default to the ``all`` pool with 25 % (:class:`metadvfs.learn.config.GeneratedConfig`). Sampled:
 
 - per CPU domain: fmax (the OPP table is scaled to it), one core's busy power at fmax (the power, idle and
   static tables are scaled to it, which keeps the energy-per-cycle curve's shape), IPC;
@@ -42,7 +43,7 @@ phone (the structure still from the drawn base), which is what lets generated ph
 than its family's known phones (``experiments/results/generator_ranges``).
 
 **Names** say how to regenerate: ``gen<seed><f|a><margin %>[s].<i>.<base>+<base>...`` for a phone and
-``genapp<seed>.<i>.<base>+...`` for an app, so a checkpoint trained on generated tasks lists them in
+``genapp<seed>[b<gpu-bound %>].<i>.<base>+...`` for an app, so a checkpoint trained on generated tasks lists them in
 ``model.json`` and every process rebuilds identical profiles (:func:`resolve_generated_device`).
 """
 
