@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from metadvfs.cli_common import handle_errors, print_json
+from metadvfs.cli_common import check_out_dir, handle_errors, print_json
 from metadvfs.cli_trace import trace_app
 from metadvfs.errors import MetaDVFSError
 
@@ -146,8 +146,7 @@ def replay(
     if out is None:
         amb = "" if ambient is None else f"-at{ambient:g}C"
         out = Path("runs") / f"replay-{task.device.name}-{task.app.name}{amb}-seed{seed}"
-    if out.exists() and not out.is_dir():
-        raise MetaDVFSError(f"--out: {out} exists and is not a directory")
+    check_out_dir(out)
     results: list[dict[str, Any]] = []
     ref = None
     run_order = list(dict.fromkeys(["stock", "schedutil", *names]))

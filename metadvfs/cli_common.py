@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -30,12 +31,29 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except MetaDVFSError as exc:
             raise fail(str(exc), exc.exit_code) from None
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        except (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
             raise fail(f"{exc.filename}: {exc.strerror}") from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_out_dir(out: Path | None, flag: str = "--out") -> None:
+    """Refuse, before any work, an output directory that cannot be one: an existing file, or a path under a file.
+
+    Raises:
+        MetaDVFSError: Naming ``flag`` and the file in the way.
+    """
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise MetaDVFSError(f"{flag}: {out} exists and is not a directory")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise MetaDVFSError(f"{flag}: {out} lies under {parent}, which is a file, not a directory")
+            return
 
 
 def print_json(obj: Any) -> None:

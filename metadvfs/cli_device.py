@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from metadvfs.cli_common import handle_errors, print_json
+from metadvfs.cli_common import check_out_dir, handle_errors, print_json
 from metadvfs.core.domains import DOMAINS
 from metadvfs.errors import MetaDVFSError
 
@@ -154,6 +154,7 @@ def deploy_cmd(
     from metadvfs.deploy.run import deploy
     from metadvfs.deploy.session import NotRestored
 
+    check_out_dir(out)
     picked = [name for name, on in (("on_phone", on_phone), ("status", status), ("stop", stop), ("logs", logs)) if on]
     if len(picked) > 1 or (picked and (restore or dry_run)):
         raise MetaDVFSError("--on-phone, --status, --stop, --logs, --restore and --dry-run exclude each other")

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from metadvfs.cli_common import extrapolation_note, handle_errors, print_json
+from metadvfs.cli_common import check_out_dir, extrapolation_note, handle_errors, print_json
 
 console = Console(stderr=True)
 
@@ -23,6 +23,7 @@ def export_cmd(
     """Export a trained model as a per-device governor that runs with onnxruntime + numpy only."""
     from metadvfs.export.exporter import export_governor
 
+    check_out_dir(out)
     with console.status(f"exporting for {device}"):
         res = export_governor(model, device, out)
     if json_out:

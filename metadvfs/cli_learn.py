@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from metadvfs.cli_common import extrapolation_note, handle_errors, note_extrapolation, print_json
+from metadvfs.cli_common import check_out_dir, extrapolation_note, handle_errors, note_extrapolation, print_json
 from metadvfs.errors import MetaDVFSError
 from metadvfs.paths import derived_dir
 
@@ -131,6 +131,8 @@ def train_cmd(
     """Train MetaDVFS governors on a set of tasks (progress bar, TensorBoard logs, checkpoints, resume)."""
     import dataclasses
 
+    check_out_dir(out)
+
     from metadvfs.learn.config import load_config
     from metadvfs.learn.trainer import train
 
@@ -216,6 +218,7 @@ def evaluate_cmd(
     from metadvfs.tasks.generator import is_generated_task
 
     run = RunRecord(_evaluate_command(model, tasks, baselines, reference, seeds, seconds, out, ray, storage))
+    check_out_dir(out)
     if reference not in REFERENCES:
         raise MetaDVFSError(f"--reference: must be one of {', '.join(REFERENCES)}, got {reference!r}")
     if ray is not None or storage is not None:
@@ -404,6 +407,7 @@ def meta_train_cmd(
     from metadvfs.learn.config import META_ALGOS, load_config
     from metadvfs.meta.train import meta_train
 
+    check_out_dir(out)
     cfg = load_config(config)
     meta = cfg.meta
     if algo is not None:
@@ -462,6 +466,7 @@ def adapt_cmd(
     """
     from metadvfs.meta.adapt import DEFAULT_METHOD, adapt
 
+    check_out_dir(out)
     if serial is not None:
         from metadvfs.cli_online import adapt_on_phone
 
@@ -552,6 +557,7 @@ def guard_cmd(
     from metadvfs.learn.tasks import parse_task_names
     from metadvfs.meta.guard import guard, to_markdown
 
+    check_out_dir(out)
     src = resolve_model_dir(model)
     names = None if tasks == "model" else parse_task_names(tasks)
     if ray is not None or storage is not None:

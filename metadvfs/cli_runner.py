@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from metadvfs.cli_common import handle_errors, print_json
+from metadvfs.cli_common import check_out_dir, handle_errors, print_json
 from metadvfs.errors import MetaDVFSError
 
 
@@ -25,6 +25,7 @@ def build_runner_cmd(
     """Build the on-phone runner (C11, static, libc only) with Zig's C toolchain (pip install ziglang)."""
     from metadvfs.runner.build import CSRC, TARGETS, build, build_command
 
+    check_out_dir(out)
     targets = list(TARGETS) if target == "all" else [target]
     for t in targets:
         if t not in TARGETS:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from metadvfs.cli_common import print_json
+from metadvfs.cli_common import check_out_dir, print_json
 from metadvfs.errors import MetaDVFSError
 
 if TYPE_CHECKING:
@@ -61,8 +61,7 @@ def replay_scenario_cmd(
         raise MetaDVFSError(f"--format: must be parquet or csv, got {fmt!r}")
     if out is None:
         out = Path("runs") / f"scenario-{scn.name}-seed{seed}"
-    if out.exists() and not out.is_dir():
-        raise MetaDVFSError(f"--out: {out} exists and is not a directory")
+    check_out_dir(out)
     with console.status("") as status:
         tasks, timelines = run_scenario(
             scn, governors, seed, seconds, progress=lambda g: status.update(f"[bold]{scn.name}[/]: {g}")

@@ -247,6 +247,32 @@ def test_replay_out_is_a_file(tmp_path: Path) -> None:
     assert out.read_text() == "keep me"
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--config", "quickstart"],
+        ["meta-train", "--config", "quickstart"],
+        ["evaluate", "--model", "default", "--tasks", "pixel6:tiktok"],
+        ["adapt", "--device", "pixel6", "--app", "tiktok", "--budget-minutes", "0.1"],
+        ["guard", "--model", "default"],
+        ["export", "--model", "default", "--device", "pixel6"],
+        ["deploy", "--governor", "gov", "--serial", "127.0.0.1:1"],
+        ["build-runner"],
+    ],
+    ids=lambda a: a[0],
+)
+@pytest.mark.parametrize("under", [False, True], ids=["file", "under-a-file"])
+def test_out_dir_that_is_a_file_is_refused_before_any_work(tmp_path: Path, args: list[str], under: bool) -> None:
+    """Old code: export, evaluate, adapt, train and meta-train ended in a FileExistsError/NotADirectoryError
+    traceback (evaluate and adapt after their work)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me")
+    out = blocker / "sub" if under else blocker
+    line = expect_error([*args, "--out", out], None, "--out", str(out))
+    assert ("lies under" in line) == under
+    assert blocker.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 @pytest.mark.parametrize("value", ["0", "70000"])
 def test_bench_bad_envs(value: str) -> None:
     expect_error(["bench", "--envs", value, "--steps", "1", "--repeats", "1", "--json"], None, "--envs")

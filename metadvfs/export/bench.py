@@ -43,7 +43,7 @@ def bench_decision_latency(
         rt.act(obs[i % 64], meta)
         times[i] = time.perf_counter() - t0
     us = times * 1e6
-    params = parameter_count(Path(governor) / rt.manifest.model_file) if rt.manifest.model_file else 0
+    params = parameter_count(rt.manifest.model_file) if rt.manifest.model_file else 0  # a path already
     return {
         "us_median": float(np.median(us)),
         "us_p95": float(np.percentile(us, 95)),

@@ -88,7 +88,9 @@ def test_export_every_device(tiny_model: Path, tmp_path: Path, device: str) -> N
     assert res["device"] == device
 
 
-def test_export_and_bench_governor_count_the_same_parameters(tiny_model: Path, tmp_path: Path) -> None:
+def test_export_and_bench_governor_count_the_same_parameters(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Old code: export counted torch parameters, bench-governor ONNX initializers (different numbers)."""
     from metadvfs.export.bench import bench_decision_latency
     from metadvfs.export.manifest import file_sha256
@@ -97,6 +99,8 @@ def test_export_and_bench_governor_count_the_same_parameters(tiny_model: Path, t
     res = export_governor(tiny_model, "pixel6", out)
     bench = bench_decision_latency(out, repeats=20)
     assert res["parameters"] == bench["parameters"] > 0
+    monkeypatch.chdir(tmp_path)  # a relative directory, as in the README's `bench-governor --governor gov/`
+    assert bench_decision_latency("gov/", repeats=5)["parameters"] == res["parameters"]
     man = json.loads((out / "manifest.json").read_text())
     want = {name: file_sha256(out / name) for name in ("policy.onnx", "policy.bin")}
     assert man["files"] == want  # every named file is hashed (the model and the runner's weights)
