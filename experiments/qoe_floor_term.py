@@ -14,8 +14,10 @@ is on the episode's mean QoE; the term charges each step. This script measures, 
 A task on which another policy earns a higher reward than the default under the default's own weights is a task the
 default does not solve for its own objective (a shared policy trades tasks against each other), not a task where
 the term demands the choice it made. The measurement is :func:`metadvfs.learn.reward_audit.reward_audit` (what
-``metadvfs inspect`` prints), with the default's weights for every model. Nothing is trained; models not on disk are
-skipped and listed.
+``metadvfs inspect`` prints), with the default's weights for every model. Nothing is trained. A model that is not on
+disk keeps the rows this script measured for it before (same tasks, seeds and seconds; marked in the report), so a
+fresh clone, which has the shipped default only, re-measures that and keeps the rest; a model with no stored rows
+is listed as not measured.
 
 Run from the repository root::
 
@@ -24,6 +26,7 @@ Run from the repository root::
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -59,10 +62,20 @@ def _rows(audit: Any, which: str) -> list[dict[str, float]]:
     ]  # fmt: skip
 
 
+def stored_rows(names: list[str]) -> dict[str, list[dict[str, float]]]:
+    """``{label: per-task rows}`` of the stored results.json when it measured the same tasks, seeds and seconds."""
+    p = C.RESULTS / "qoe_floor_term" / "results.json"
+    if not p.is_file():
+        return {}
+    doc = json.loads(p.read_text(encoding="utf-8"))
+    same = doc.get("tasks") == names and doc.get("seeds") == list(SEEDS) and doc.get("seconds") == SECONDS
+    return dict(doc.get("methods", {})) if same else {}
+
+
 def main() -> None:
     """Write experiments/results/qoe_floor_term/results.md and results.json."""
     from metadvfs.learn.checkpoint import load_checkpoint
-    from metadvfs.learn.reward_audit import reward_audit
+    from metadvfs.learn.reward_audit import TOLERANCE, reward_audit
     from metadvfs.learn.tasks import all_task_names
 
     t0 = time.perf_counter()
@@ -71,11 +84,19 @@ def main() -> None:
     weights = load_checkpoint("default").cfg.env.reward_weights
     res: dict[str, list[dict[str, float]]] = {}
     stock_more: dict[str, list[str]] = {}
-    missing = []
+    missing: list[str] = []
+    reused: list[str] = []
+    stored = stored_rows(names)
     for label, path in MODELS:
         full = path if path == "default" else str(C.ROOT / path)
         if path != "default" and not (Path(full) / "model.json").is_file():
-            missing.append(f"{label}: `{path}` not on this disk")
+            if label not in stored:
+                missing.append(f"{label}: `{path}` not on this disk")
+                continue
+            reused.append(f"{label}: `{path}` not on this disk; its rows as measured by an earlier run of this script")
+            res[label] = stored[label]  # the stock rows are re-measured first (the default is always on disk)
+            stock_more[label] = [n for n, p, s in zip(names, res[label], res["stock"], strict=True)
+                                 if s["reward"] > p["reward"] + TOLERANCE]  # fmt: skip
             continue
         C.log(label)
         audit = reward_audit(load_checkpoint(full), names, SEEDS, SECONDS, weights)
@@ -86,9 +107,9 @@ def main() -> None:
     data: dict[str, Any] = {
         "seeds": list(SEEDS), "seconds": SECONDS, "tasks": names, "weights": {
             "qoe": weights.qoe, "ppr": weights.ppr, "qoe_floor": weights.qoe_floor,
-            "qoe_floor_margin": weights.qoe_floor_margin}, "methods": res, "missing": missing,
+            "qoe_floor_margin": weights.qoe_floor_margin}, "methods": res, "missing": missing, "reused": reused,
     }  # fmt: skip
-    C.write_report(C.RESULTS / "qoe_floor_term", _markdown(names, res, stock_more, weights, missing), data,
+    C.write_report(C.RESULTS / "qoe_floor_term", _markdown(names, res, stock_more, weights, missing, reused), data,
                    time.perf_counter() - t0)  # fmt: skip
 
 
@@ -98,6 +119,7 @@ def _markdown(
     stock_more: dict[str, list[str]],
     w: Any,
     missing: list[str],
+    reused: list[str],
 ) -> list[str]:
     """The report (``stock_more``: each policy's :meth:`~metadvfs.learn.reward_audit.RewardAudit.stock_earns_more`)."""
     from metadvfs.learn.reward_audit import TOLERANCE
@@ -151,6 +173,8 @@ def _markdown(
                              f"{x['gpu_mhz']:.0f}, {x['big_mhz']:.0f}")  # fmt: skip
             trows.append([n, *cells])
         md += C.md_table(hdr, trows)
+    if reused:
+        md += ["", "Not re-measured in this run:", "", *[f"- {x}" for x in reused]]
     if missing:
         md += ["", "Not measured:", "", *[f"- {x}" for x in missing]]
     return md
