@@ -131,8 +131,13 @@ def bench_governor_cmd(
         )
     console.print(f"machine: {res['machine']}")
     if "control_loop" in res:
-        c = res["control_loop"]
-        console.print(f"control loop on the twin: {c}")
+        c: dict[str, Any] = res["control_loop"]  # type: ignore[assignment]
+        rs = c["restore"]
+        restore = f"restore verified by the {rs['by']}" if rs.get("verified") else f"restore NOT verified: {rs}"
+        ms = " · ".join(f"{k[:-3]} {c[k]['median']:.2f} / {c[k]['p95']:.2f}"
+                        for k in ("loop_ms", "read_ms", "decide_ms", "write_ms"))  # fmt: skip
+        console.print(f"control loop on a twin of the {c['device']} ({c['app']}, {c['steps']} steps), median / p95 ms: "
+                      f"{ms}; {restore}")  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -75,9 +75,9 @@ def untethered(
     elif action == "stop":
         res = onphone.stop_on_phone(serial, timeout)
         r = res["restore"]
-        line = f"runner {res['runner'].get('state', '?')} ({res['runner'].get('reason', '-')}); " + (
-            f"restored the {r['snapshot']} (verified)" if r["restored"] else "nothing left to restore"
-        )
+        st = res["runner"]
+        who = f"runner {st['state']} ({st.get('reason', '-')})" if "state" in st else "no runner status on the phone"
+        line = f"{who}; " + (f"restored the {r['snapshot']} (verified)" if r["restored"] else "nothing left to restore")
     else:
         dest = out or Path("runs") / f"runner-{serial.replace(':', '_')}-{time.strftime('%Y%m%dT%H%M%S')}"
         res = onphone.logs_on_phone(serial, dest, timeout)

@@ -30,7 +30,8 @@ def _write_frame(df: pd.DataFrame, fmt: str, path: Path) -> None:
 def _fmt_rules(rules: list[dict[str, object]]) -> str:
     if not rules:
         return "-"
-    return "; ".join(f"{r['sensor']}>={float(r['trip_c']):g}C@{float(r['first_s']):.0f}s" for r in rules)  # type: ignore[arg-type]
+    by_time = sorted(rules, key=lambda r: float(r["first_s"]))  # type: ignore[arg-type]
+    return "; ".join(f"{r['sensor']}>={float(r['trip_c']):g}C@{float(r['first_s']):.0f}s" for r in by_time)  # type: ignore[arg-type]
 
 
 def replay_scenario_cmd(

@@ -225,13 +225,14 @@ def _check_type(where: str, value: Any, tp: Any) -> Any:
 def _build(cls: Any, data: Any, where: str) -> Any:
     if data is None:
         data = {}
+    at = f"{where}: " if where else ""  # the top level has no field path
     if not isinstance(data, dict):
-        raise MetaDVFSError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise MetaDVFSError(f"{at}expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise MetaDVFSError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(fields)})")
+        raise MetaDVFSError(f"{at}unknown key {unknown[0]!r} (allowed: {', '.join(fields)})")
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         f = fields[name]

@@ -108,10 +108,18 @@ def split_ambient(app_spec: str, where: str) -> tuple[str, float | None]:
     if m is None:
         return app_spec, None
     amb = m.group("amb")
-    if not amb.upper().endswith("C") or len(amb) < 2:
+    if not amb.upper().endswith("C") or not _is_number(amb[:-1]):
         lo, hi = AMBIENT_RANGE_C
         raise MetaDVFSError(f"{where}: ambient suffix must be @<degC>C with degC in [{lo:g}, {hi:g}], got @{amb}")
     return m.group("base"), check_ambient(amb[:-1], where)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def with_ambient(device: DeviceProfile, ambient_c: float) -> DeviceProfile:

@@ -23,7 +23,8 @@ def test_shipped_configs_validate_and_are_listed(name: str) -> None:
 @pytest.mark.parametrize(
     ("data", "msg"),
     [
-        ({"ppo": {"n_stepz": 3}}, "unknown key 'n_stepz'"),
+        ({"ppo": {"n_stepz": 3}}, "^ppo: unknown key 'n_stepz'"),
+        ({"sede": 3}, "^unknown key 'sede'"),  # old code: ": unknown key" (an empty field path at the top level)
         ({"ppo": {"gamma": 2}}, r"ppo.gamma: must be in \[0.0, 1.0\]"),
         ({"mode": "solo"}, "mode: must be one of"),
         ({"network": {"head": [64, "a"]}}, "network.head"),

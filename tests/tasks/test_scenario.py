@@ -57,7 +57,8 @@ def test_ambient_suffix_builds_a_task_with_that_ambient() -> None:
     [
         ("pixel6:3dmark@99C", "ambient must be in [0, 50] degC"),
         ("pixel6:3dmark@-5C", "ambient must be in [0, 50] degC"),
-        ("pixel6:3dmark@hotC", "ambient must be a number"),
+        ("pixel6:3dmark@hotC", "ambient suffix must be @<degC>C"),
+        ("pixel6:3dmark@abc", "got @abc"),  # old code: "ambient must be a number ..., got 'ab'"
         ("pixel6:3dmark@35", "ambient suffix must be @<degC>C"),
         ("pixel6:3dmark@", "ambient suffix must be @<degC>C"),
     ],
