@@ -137,14 +137,14 @@ class LoadedModel:
         training task has its own single-task fine-tune and the new task is *close* to it (distance at most
         :data:`ROUTE_CLOSE` times the median nearest-neighbour distance among the training tasks); then that
         fine-tune drives it. (Routing by the mean distance to a model's tasks sent new tasks to single-task
-        fine-tunes, whose one task is always nearer on average than a whole group.)
+        fine-tunes, whose one task is always nearer on average than a whole group.) A profile file that takes a
+        training task's name with other metadata is a new task (:meth:`is_training_task`).
         """
-        for m in self.doc["models"]:
-            if task.name in m["tasks"]:
-                return str(m["id"])
         if len(self.doc["models"]) == 1:
             return str(self.doc["models"][0]["id"])
         owners, vecs, close = self._training_vectors()
+        if self.is_training_task(task):
+            return owners[self._training_names().index(task.name)]
         w = self.encoder.block_weights()
         d = cosine_distances(np.vstack([self.encode(task)[None], vecs]), w)[0, 1:]
         shared = {str(m["id"]) for m in self.doc["models"] if len(m["tasks"]) > 1}
@@ -154,13 +154,30 @@ class LoadedModel:
         rows = [j for j, o in enumerate(owners) if o in shared]
         return owners[rows[int(np.argmin(d[rows]))]]
 
+    def is_training_task(self, task: Task) -> bool:
+        """Whether ``task`` is one the model learned: a training task's name *and* that task's metadata.
+
+        A task is named by its phone and app (``pixel6:tiktok``); a profile file may reuse a catalog name with
+        other contents (an edited copy of ``envs/apps/tiktok.yaml``), and the model has not learned that task.
+        """
+        names = self._training_names()
+        if task.name not in names:
+            return False
+        _, vecs, _ = self._training_vectors()
+        mine = vecs[names.index(task.name)]
+        return bool(np.allclose(self.encode(task), mine, rtol=0.0, atol=1e-9))
+
+    def _training_names(self) -> list[str]:
+        """The training tasks in the order of :meth:`_training_vectors` (model by model)."""
+        return [str(t) for m in self.doc["models"] for t in m["tasks"]]
+
     def _training_vectors(self) -> tuple[list[str], np.ndarray, float]:
         """Owner model of every training task, their encoded metadata and the 'close' distance (cached)."""
         if self._train_cache is None:
             from metadvfs.learn.tasks import build_tasks, encode_tasks
 
             owners = [str(m["id"]) for m in self.doc["models"] for _ in m["tasks"]]
-            names = [t for m in self.doc["models"] for t in m["tasks"]]
+            names = self._training_names()
             vecs = encode_tasks(build_tasks(names), self.encoder)
             dd = cosine_distances(vecs, self.encoder.block_weights())
             np.fill_diagonal(dd, np.inf)
@@ -174,7 +191,7 @@ class LoadedModel:
         Where a field is outside, the task's quality is extrapolated: the policy never saw such a phone or app
         (``metadvfs adapt`` fits it on the task). See :meth:`MetadataEncoder.out_of_range`.
         """
-        if task.name in self.doc["tasks"]:
+        if self.is_training_task(task):
             return []
         return self.encoder.out_of_range(task_metadata(task), task.name)
 

@@ -149,6 +149,16 @@ def test_routing_new_task_goes_to_shared_model_unless_close_to_fine_tune(tmp_pat
     for x in m.doc["models"]:
         for t in x["tasks"]:
             assert m.model_for(make_task(*t.split(":"))) == x["id"]
+    # a profile file keeping a catalog name: the same contents is that task; other contents are a new task
+    # (old code matched by name alone: an edited copy of kwai.yaml drove pixel4:kwai's fine-tune, with no note)
+    (tmp_path / "same").mkdir()
+    (tmp_path / "edited").mkdir()
+    same = make_task("pixel4", str(_copy_app(tmp_path / "same", "kwai", "kwai")))
+    edited = make_task("pixel4", str(_copy_app(tmp_path / "edited", "kwai", "kwai", scale_gpu=20.0, category="game")))
+    assert same.name == edited.name == "pixel4:kwai"
+    assert m.is_training_task(same) and m.model_for(same) == "ft-pixel4-kwai" and m.out_of_range(same) == []
+    assert not m.is_training_task(edited) and m.model_for(edited) == "all"
+    assert {f.field for f in m.out_of_range(edited)} >= {"app_category", "gpu_mc_per_frame"}
 
 
 def test_missing_numeric_profile_field_is_one_line_cli_error(tmp_path: Path) -> None:
