@@ -131,11 +131,10 @@ def train_cmd(
     """Train MetaDVFS governors on a set of tasks (progress bar, TensorBoard logs, checkpoints, resume)."""
     import dataclasses
 
-    check_out_dir(out)
-
     from metadvfs.learn.config import load_config
     from metadvfs.learn.trainer import train
 
+    check_out_dir(out)
     if len(configs) > 1 or seeds is not None or ray is not None or storage is not None:
         from metadvfs.scale.cli import parse_seeds, train_scaled
 
