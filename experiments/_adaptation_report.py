@@ -118,7 +118,7 @@ def step_choice(runs: list[dict[str, Any]], budget: float) -> dict[str, dict[str
 
     ``best of the two per run`` takes the faster of the two measured runs: a bound no rule that picks a step per
     task or per run can beat on these runs. Each of :data:`STEP_RULES` picks from what is known before adapting.
-    Empty unless the runs have both steps and scratch.
+    Empty unless every run has both steps and scratch.
 
     Args:
         runs: ``metadvfs adapt`` reports.
@@ -127,7 +127,7 @@ def step_choice(runs: list[dict[str, Any]], budget: float) -> dict[str, dict[str
     Returns:
         ``{selector: {"small_step_runs", "minutes_mean", "within_target", "reduction_pct_vs_scratch"}}``.
     """
-    if not runs or not all(m in runs[0]["methods"] for m in (*STEP_METHODS, "scratch")):
+    if not runs or not all(m in r["methods"] for r in runs for m in (*STEP_METHODS, "scratch")):
         return {}
 
     def minutes(r: dict[str, Any], m: str) -> float | None:

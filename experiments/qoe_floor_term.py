@@ -62,13 +62,15 @@ def _rows(audit: Any, which: str) -> list[dict[str, float]]:
     ]  # fmt: skip
 
 
-def stored_rows(names: list[str]) -> dict[str, list[dict[str, float]]]:
-    """``{label: per-task rows}`` of the stored results.json when it measured the same tasks, seeds and seconds."""
+def stored_rows(names: list[str], weights: dict[str, float]) -> dict[str, list[dict[str, float]]]:
+    """``{label: per-task rows}`` of the stored results.json when it measured the same tasks, seeds and seconds
+    under the same reward weights (``weights``: the shipped default's, as written to results.json)."""
     p = C.RESULTS / "qoe_floor_term" / "results.json"
     if not p.is_file():
         return {}
     doc = json.loads(p.read_text(encoding="utf-8"))
-    same = doc.get("tasks") == names and doc.get("seeds") == list(SEEDS) and doc.get("seconds") == SECONDS
+    same = (doc.get("tasks") == names and doc.get("seeds") == list(SEEDS) and doc.get("seconds") == SECONDS
+            and doc.get("weights") == weights)  # fmt: skip
     return dict(doc.get("methods", {})) if same else {}
 
 
@@ -86,7 +88,9 @@ def main() -> None:
     stock_more: dict[str, list[str]] = {}
     missing: list[str] = []
     reused: list[str] = []
-    stored = stored_rows(names)
+    wdict = {"qoe": weights.qoe, "ppr": weights.ppr, "qoe_floor": weights.qoe_floor,
+             "qoe_floor_margin": weights.qoe_floor_margin}  # fmt: skip
+    stored = stored_rows(names, wdict)
     for label, path in MODELS:
         full = path if path == "default" else str(C.ROOT / path)
         if path != "default" and not (Path(full) / "model.json").is_file():
@@ -105,9 +109,8 @@ def main() -> None:
         res[label] = _rows(audit, "policy")
         stock_more[label] = audit.stock_earns_more()
     data: dict[str, Any] = {
-        "seeds": list(SEEDS), "seconds": SECONDS, "tasks": names, "weights": {
-            "qoe": weights.qoe, "ppr": weights.ppr, "qoe_floor": weights.qoe_floor,
-            "qoe_floor_margin": weights.qoe_floor_margin}, "methods": res, "missing": missing, "reused": reused,
+        "seeds": list(SEEDS), "seconds": SECONDS, "tasks": names, "weights": wdict, "methods": res,
+        "missing": missing, "reused": reused,
     }  # fmt: skip
     C.write_report(C.RESULTS / "qoe_floor_term", _markdown(names, res, stock_more, weights, missing, reused), data,
                    time.perf_counter() - t0)  # fmt: skip

@@ -49,6 +49,8 @@ def check_out_dir(out: Path | None, flag: str = "--out") -> None:
         return
     if out.exists() and not out.is_dir():
         raise MetaDVFSError(f"{flag}: {out} exists and is not a directory")
+    if out.is_symlink() and not out.exists():
+        raise MetaDVFSError(f"{flag}: {out} is a symbolic link to nothing ({out.readlink()})")
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():

@@ -76,7 +76,7 @@ def untethered(
         res = onphone.stop_on_phone(serial, timeout)
         r = res["restore"]
         st = res["runner"]
-        who = f"runner {st['state']} ({st.get('reason', '-')})" if "state" in st else "no runner status on the phone"
+        who = f"runner {st['state']} ({st.get('reason', '-')})" if "state" in st else "no runner status file"
         line = f"{who}; " + (f"restored the {r['snapshot']} (verified)" if r["restored"] else "nothing left to restore")
     else:
         dest = out or Path("runs") / f"runner-{serial.replace(':', '_')}-{time.strftime('%Y%m%dT%H%M%S')}"

@@ -320,3 +320,11 @@ def test_bench_ltc_solvers() -> None:
 @pytest.mark.parametrize("value", ["0", "70000"])
 def test_bench_ltc_bad_batch(value: str) -> None:
     expect_error(["bench", "--ltc", value, "--repeats", "1"], None, "--ltc")
+
+
+def test_out_dir_that_is_a_dangling_symlink_is_refused_before_any_work(tmp_path: Path) -> None:
+    """Old code: evaluate ran the whole evaluation, then failed with 'File exists'."""
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "nowhere")
+    line = expect_error(["evaluate", "--model", "default", "--tasks", "pixel6:tiktok", "--out", link], None, "--out")
+    assert "symbolic link to nothing" in line and not (tmp_path / "nowhere").exists()

@@ -26,7 +26,14 @@ import metadvfs
 from metadvfs.errors import MetaDVFSError
 from metadvfs.io import atomic_path, parse_document, write_text_atomic
 from metadvfs.learn.config import TrainConfig, config_from_dict, config_to_dict
-from metadvfs.learn.metadata import Grouping, MetadataEncoder, OutOfRange, cosine_distances, task_metadata
+from metadvfs.learn.metadata import (
+    Grouping,
+    MetadataEncoder,
+    OutOfRange,
+    cosine_distances,
+    same_metadata,
+    task_metadata,
+)
 from metadvfs.learn.policy import policy_kwargs
 from metadvfs.learn.tasks import ModelPlan
 from metadvfs.tasks.task import Task
@@ -123,6 +130,7 @@ class LoadedModel:
     encoder: MetadataEncoder
     policies: dict[str, Any]
     _train_cache: tuple[list[str], np.ndarray, float] | None = field(default=None, repr=False, compare=False)
+    _learned_metadata: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def window(self) -> int:
@@ -142,9 +150,9 @@ class LoadedModel:
         """
         if len(self.doc["models"]) == 1:
             return str(self.doc["models"][0]["id"])
-        owners, vecs, close = self._training_vectors()
         if self.is_training_task(task):
-            return owners[self._training_names().index(task.name)]
+            return next(str(m["id"]) for m in self.doc["models"] if task.name in m["tasks"])
+        owners, vecs, close = self._training_vectors()
         w = self.encoder.block_weights()
         d = cosine_distances(np.vstack([self.encode(task)[None], vecs]), w)[0, 1:]
         shared = {str(m["id"]) for m in self.doc["models"] if len(m["tasks"]) > 1}
@@ -160,12 +168,17 @@ class LoadedModel:
         A task is named by its phone and app (``pixel6:tiktok``); a profile file may reuse a catalog name with
         other contents (an edited copy of ``envs/apps/tiktok.yaml``), and the model has not learned that task.
         """
-        names = self._training_names()
-        if task.name not in names:
+        if task.name not in self._training_names():
             return False
-        _, vecs, _ = self._training_vectors()
-        mine = vecs[names.index(task.name)]
-        return bool(np.allclose(self.encode(task), mine, rtol=0.0, atol=1e-9))
+        if task.name not in self._learned_metadata:
+            from metadvfs.learn.tasks import build_tasks
+
+            try:
+                self._learned_metadata[task.name] = task_metadata(build_tasks([task.name])[0])
+            except MetaDVFSError:  # a training task that cannot be rebuilt here (a profile file gone): its name
+                self._learned_metadata[task.name] = None
+        mine = self._learned_metadata[task.name]
+        return mine is None or same_metadata(task_metadata(task), mine)
 
     def _training_names(self) -> list[str]:
         """The training tasks in the order of :meth:`_training_vectors` (model by model)."""

@@ -25,6 +25,7 @@ number of groups is the ``k`` in ``k_range`` with the highest silhouette score (
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -279,6 +280,24 @@ def app_features(app: AppProfile, trace: dict[str, np.ndarray] | None = None, ti
     elif app.phases:
         r.update(dict(_observed(app)))
     return r
+
+
+def same_metadata(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two raw metadata dicts (:func:`task_metadata`) describe the same task.
+
+    The same fields, equal categorical values and numbers equal to float precision: every field, including the
+    ones a model's encoder maps to a constant.
+    """
+    if a.keys() != b.keys():
+        return False
+    for k, x in a.items():
+        y = b[k]
+        if isinstance(x, str) or isinstance(y, str):
+            if x != y:
+                return False
+        elif not math.isclose(float(x), float(y), rel_tol=1e-9, abs_tol=1e-12):
+            return False
+    return True
 
 
 def raw_metadata(

@@ -239,7 +239,7 @@ def test_time_limit_and_cli(runner_bin: Path, gov: Path, tmp_path: Path, key_env
         r = cli("--serial", twin.serial, "--status", "--stop")
         assert r.returncode == 2 and "exclude each other" in r.stderr and r.stderr.count("\n") == 1
         r = cli("--serial", twin.serial, "--stop")  # nothing ever ran (old code: "runner ? (-); ...")
-        assert r.returncode == 0 and "no runner status on the phone; nothing left to restore" in r.stdout, r.stdout
+        assert r.returncode == 0 and "no runner status file; nothing left to restore" in r.stdout, r.stdout
         r = cli("--governor", str(gov), "--serial", twin.serial, "--on-phone", "--seconds", "1",
                 "--runner", str(runner_bin))  # fmt: skip
         assert r.returncode == 0 and "runner started" in r.stdout, r.stderr

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from metadvfs.errors import MetaDVFSError
-from metadvfs.learn.checkpoint import load_checkpoint
+from metadvfs.learn.checkpoint import LoadedModel, load_checkpoint
 from metadvfs.learn.metadata import (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -183,3 +183,40 @@ def test_adapt_budget_must_be_positive_cli() -> None:
 
     r = CliRunner().invoke(cli, ["adapt", "--device", "pixel6", "--app", "tiktok", "--budget-minutes", "0"])
     assert r.exit_code == 2 and "--budget-minutes: must be > 0" in r.output and "Traceback" not in r.output
+
+
+def _loaded(names: list[str]) -> LoadedModel:
+    """A one-model checkpoint stub over ``names`` (routing and range checks need no policy)."""
+    from metadvfs.learn.config import load_config
+
+    enc = fit_encoder(build_tasks(names))
+    doc = {"tasks": names, "models": [{"id": "all", "tasks": names}]}
+    return LoadedModel(Path("."), doc, load_config("quickstart"), enc, {})
+
+
+def test_an_edited_copy_is_a_new_task_even_in_fields_constant_in_training(tmp_path: Path) -> None:
+    """Old code (encoded vectors compared): one phone in training maps its refresh rate and base power to a
+    constant, so an edited pixel6.yaml still named pixel6 counted as the training task and got no note."""
+    m = _loaded(["pixel6:tiktok", "pixel6:3dmark"])
+    for name in ("pixel6", "myphone"):
+        doc = yaml.safe_load((ROOT / "devices" / "pixel6.yaml").read_text())
+        doc["name"] = name
+        doc["metadata"]["display_refresh_hz"] = 144
+        doc["base_power_mw"] = 2000
+        (tmp_path / name).mkdir()
+        p = tmp_path / name / "p.yaml"
+        p.write_text(yaml.safe_dump(doc))
+        t = make_task(str(p), "tiktok")
+        assert not m.is_training_task(t)
+        assert [f.field for f in m.out_of_range(t)] == ["display_refresh_hz", "base_power_w"]
+    assert m.is_training_task(make_task("pixel6", "tiktok")) and m.out_of_range(make_task("pixel6", "tiktok")) == []
+
+
+def test_a_training_task_whose_profile_file_is_gone_is_still_known_by_name(tmp_path: Path) -> None:
+    """A checkpoint copied without one training task's profile file: the other tasks are not rebuilt (old code
+    rebuilt every training task and raised 'app file not found' for a catalog task)."""
+    p = _copy_app(tmp_path, "kwai", "myvideo")
+    m = _loaded(["pixel6:tiktok", f"pixel6:{p}"])
+    p.unlink()
+    t = make_task("pixel6", "tiktok")
+    assert m.model_for(t) == "all" and m.is_training_task(t) and m.out_of_range(t) == []
