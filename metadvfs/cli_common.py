@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import typer
 
 from metadvfs.errors import MetaDVFSError
+from metadvfs.io import first_existing_ancestor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,11 +52,9 @@ def check_out_dir(out: Path | None, flag: str = "--out") -> None:
         raise MetaDVFSError(f"{flag}: {out} exists and is not a directory")
     if out.is_symlink() and not out.exists():
         raise MetaDVFSError(f"{flag}: {out} is a symbolic link to nothing ({out.readlink()})")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise MetaDVFSError(f"{flag}: {out} lies under {parent}, which is a file, not a directory")
-            return
+    parent = first_existing_ancestor(out)
+    if parent is not None and not parent.is_dir():
+        raise MetaDVFSError(f"{flag}: {out} lies under {parent}, which is a file, not a directory")
 
 
 def print_json(obj: Any) -> None:

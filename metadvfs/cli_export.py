@@ -131,11 +131,10 @@ def bench_governor_cmd(
         )
     console.print(f"machine: {res['machine']}")
     if "control_loop" in res:
+        from metadvfs.deploy.session import RestoreReport
+
         c: dict[str, Any] = res["control_loop"]  # type: ignore[assignment]
-        rs = c["restore"]
-        restore = "phone restored and verified" if rs["by"] == "host" and rs["verified"] else (
-            f"restore: {rs['by']}, NOT verified" + (f" ({rs['error']})" if rs["error"] else "")
-            + (f"; mismatches: {'; '.join(rs['mismatches'][:3])}" if rs["mismatches"] else ""))  # fmt: skip
+        restore = RestoreReport(**c["restore"]).describe()
         ms = " · ".join(f"{k[:-3]} {c[k]['median']:.2f} / {c[k]['p95']:.2f}"
                         for k in ("loop_ms", "read_ms", "decide_ms", "write_ms"))  # fmt: skip
         console.print(f"control loop on a twin of the {c['device']} ({c['app']}, {c['steps']} steps), median / p95 ms: "

@@ -48,6 +48,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def first_existing_ancestor(path: str | os.PathLike[str]) -> Path | None:
+    """The nearest parent directory entry of ``path`` that exists (a file there means ``path`` cannot be made)."""
+    return next((p for p in Path(path).parents if p.exists()), None)
+
+
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     with atomic_path(path) as tmp:

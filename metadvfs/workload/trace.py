@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from metadvfs.errors import MetaDVFSError
-from metadvfs.io import write_with
+from metadvfs.io import first_existing_ancestor, write_with
 from metadvfs.workload.types import TRACE_COLUMNS, TRACE_SCHEMA, TRACE_SCHEMAS, TraceMeta
 
 TICK_S_MIN = 0.001
@@ -421,11 +421,9 @@ def _integer_ratio(big: float, small: float) -> int:
 def _check_writable(dest: Path) -> None:
     if dest.is_dir():
         raise MetaDVFSError(f"{dest}: is a directory; give a file path ending in .csv or .parquet")
-    for parent in dest.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise MetaDVFSError(f"{dest}: cannot write trace: {parent} is not a directory")
-            break
+    parent = first_existing_ancestor(dest)
+    if parent is not None and not parent.is_dir():
+        raise MetaDVFSError(f"{dest}: cannot write trace: {parent} is not a directory")
 
 
 def _check_schema(schema: Any, source_name: str) -> None:
