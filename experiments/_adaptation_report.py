@@ -70,6 +70,11 @@ def _censored(raw: list[float | None], budget: float) -> np.ndarray:
     return np.array([budget if x is None else x for x in raw], dtype=float)
 
 
+def _within_target(raw: list[float | None]) -> int:
+    """Runs that got there within :data:`TARGET_MINUTES` (None: never)."""
+    return int(sum(x is not None and x <= TARGET_MINUTES for x in raw))
+
+
 def _first_met_stats(runs: list[dict[str, Any]], methods: list[str], budget: float) -> dict[str, dict[str, Any]]:
     """Per method, :func:`first_met` over the runs (censored at ``budget``) and its reduction against scratch's
     first-met minutes and against scratch's minutes to 95 %; empty when a run has no curve or no reference."""
@@ -79,8 +84,7 @@ def _first_met_stats(runs: list[dict[str, Any]], methods: list[str], budget: flo
     for m in methods:
         raw = [first_met(r, m) for r in runs]
         arr = _censored(raw, budget)
-        out[m] = {"minutes_mean": float(arr.mean()), "within_target": int(sum(x is not None and x <= TARGET_MINUTES
-                                                                              for x in raw))}  # fmt: skip
+        out[m] = {"minutes_mean": float(arr.mean()), "within_target": _within_target(raw)}
     if "scratch" in out:
         sc_first = out["scratch"]["minutes_mean"]
         sc_stay = float(_censored([r["methods"]["scratch"]["minutes_to_95"] for r in runs], budget).mean())
@@ -145,7 +149,7 @@ def step_choice(runs: list[dict[str, Any]], budget: float) -> dict[str, dict[str
         out[name] = {
             "small_step_runs": int(pick.sum()),
             "minutes_mean": float(arr.mean()),
-            "within_target": int(sum(x is not None and x <= TARGET_MINUTES for x in raw)),
+            "within_target": _within_target(raw),
             "reduction_pct_vs_scratch": float(100 * (1 - arr.mean() / sc)) if sc > 0 else None,
         }
     return out
@@ -187,7 +191,7 @@ def aggregate(runs: list[dict[str, Any]], budget: float) -> dict[str, Any]:
             mins[m][vs] = arr
             e[f"{vs}_minutes_mean"], e[f"{vs}_minutes_std"] = float(arr.mean()), float(arr.std())
             e[f"{vs}_reached"] = int(sum(x is not None for x in raw))
-            e[f"{vs}_within_target"] = int(sum(x is not None and x <= TARGET_MINUTES for x in raw))
+            e[f"{vs}_within_target"] = _within_target(raw)
         lost = [met_then_lost(r, m) for r in runs]
         e["vs_reference_met_then_lost"] = None if None in lost else int(sum(map(bool, lost)))
         e["fallback_share_mean"] = float(np.mean([r["methods"][m]["fallback_share"] for r in runs]))
